@@ -1,0 +1,205 @@
+/**
+ * The engine: run store + job queue + worker supervision behind the API contract. The CLI uses it
+ * in-process; `whetstone serve` and the Electron main process expose the same object to the UI.
+ */
+import { EventEmitter } from "node:events";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { API, isApiMethod, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
+import type { EngineEvent } from "./events";
+import { RunStore, isAlive } from "../runs/store";
+import { ACTIVE_STATES, type RunStatus } from "../runs/types";
+import { JobQueue } from "../jobs/queue";
+import { TrainJob } from "../jobs/train-job";
+import { loadConfigFile, validateConfig } from "../config/load";
+import { writeSnapshot } from "../data/snapshot";
+import { whetstoneHome } from "../paths";
+import { PROTOCOL_VERSION } from "../protocol/messages";
+import { WhetstoneError } from "../util/errors";
+import { VERSION } from "../version";
+
+export interface EngineOptions {
+  home?: string;
+  /** Jobs run at once; 1 by default (one GPU). */
+  concurrency?: number;
+  python?: string;
+  workerEnv?: NodeJS.ProcessEnv;
+}
+
+const TERMINAL = (s: RunStatus) => !ACTIVE_STATES.includes(s.state);
+
+export class Engine implements ApiHandlers {
+  readonly store: RunStore;
+  readonly events = new EventEmitter<{ event: [EngineEvent] }>();
+  private readonly queue: JobQueue;
+  private readonly jobs = new Map<string, TrainJob>();
+
+  constructor(private readonly opts: EngineOptions = {}) {
+    this.store = new RunStore(opts.home ?? whetstoneHome());
+    this.queue = new JobQueue(opts.concurrency ?? 1);
+    this.events.setMaxListeners(100);
+  }
+
+  health(): ApiOutput<"health"> {
+    return { version: VERSION, protocol: PROTOCOL_VERSION, home: this.store.home, queue: this.queue.size };
+  }
+
+  listRuns(): RunStatus[] {
+    return this.store.list();
+  }
+
+  getRun({ id }: { id: string }): ApiOutput<"getRun"> {
+    const runId = this.store.resolve(id);
+    const manifest = join(this.store.runDir(runId), "data", "manifest.json");
+    return {
+      status: this.store.get(runId),
+      config: this.store.config(runId) as unknown as Record<string, unknown>,
+      data: existsSync(manifest) ? (JSON.parse(readFileSync(manifest, "utf8")) as Record<string, unknown>) : null,
+    };
+  }
+
+  getMetrics({ id, since }: { id: string; since?: number }): ApiOutput<"getMetrics"> {
+    return this.store.readMetrics(this.store.resolve(id), since ?? 0);
+  }
+
+  getLog({ id, tail }: { id: string; tail?: number }): string[] {
+    return this.store.readLog(this.store.resolve(id), tail ?? 200);
+  }
+
+  /** Validate the config, snapshot the data (errors surface here, before any queueing), enqueue. */
+  async createRun(input: { config?: unknown; configPath?: string; baseDir?: string }): Promise<RunStatus> {
+    let config;
+    let source: string | undefined;
+    if (input.configPath !== undefined) {
+      const loaded = loadConfigFile(input.configPath);
+      config = loaded.config;
+      source = loaded.source;
+    } else if (input.config !== undefined) {
+      config = validateConfig(input.config, { baseDir: input.baseDir });
+    } else {
+      throw new WhetstoneError({ code: "CONFIG_MISSING", message: "createRun needs `config` or `configPath`.", hint: "Pass a config object or a config file path." });
+    }
+    const status = this.store.create(config, source);
+    const dir = this.store.runDir(status.id);
+    try {
+      await writeSnapshot(config.data.train, dir, (p) =>
+        this.publish({
+          type: "progress",
+          runId: status.id,
+          progress: { phase: "data", current: p.bytes, total: p.totalBytes, unit: "bytes", elapsed_s: 0, eta_s: null, message: `${p.rows} conversations read` },
+        }),
+      );
+    } catch (e) {
+      const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
+      this.store.appendLog(status.id, err.format());
+      this.publish({ type: "run", run: this.store.update(status.id, { state: "failed", owner_pid: null, finished_at: new Date().toISOString(), error: { code: err.code, message: err.message, hint: err.hint, recoverable: false, details: err.details } }) });
+      throw err;
+    }
+    this.enqueue(status.id, "train");
+    return this.store.get(status.id);
+  }
+
+  resumeRun({ id }: { id: string }): RunStatus {
+    const runId = this.store.resolve(id);
+    const status = this.store.get(runId);
+    if (ACTIVE_STATES.includes(status.state)) {
+      throw new WhetstoneError({ code: "RUN_ACTIVE", message: `Run ${runId} is ${status.state}.`, hint: "Wait for it, or cancel it first with `whetstone cancel`." });
+    }
+    if (status.state === "completed") {
+      throw new WhetstoneError({ code: "RUN_COMPLETED", message: `Run ${runId} has already completed.`, hint: "Start a new run to train further." });
+    }
+    if (!existsSync(join(this.store.runDir(runId), "data", "train.jsonl"))) {
+      throw new WhetstoneError({ code: "RUN_NOT_RESUMABLE", message: `Run ${runId} has no data snapshot (it failed before training started).`, hint: "Fix the problem in its log and start a new run." });
+    }
+    this.publish({ type: "run", run: this.store.update(runId, { state: "queued", owner_pid: process.pid, finished_at: null }) });
+    this.enqueue(runId, "resume");
+    return this.store.get(runId);
+  }
+
+  /** Cancel a run owned by this engine, or ask the owning process to (through the run folder). */
+  async cancelRun({ id }: { id: string }): Promise<RunStatus> {
+    const runId = this.store.resolve(id);
+    const job = this.jobs.get(runId);
+    if (job) {
+      const withdrawn = this.queue.cancel(runId);
+      if (withdrawn) {
+        this.jobs.delete(runId);
+        const run = this.store.update(runId, { state: "cancelled", owner_pid: null, finished_at: new Date().toISOString() });
+        this.publish({ type: "run", run });
+        return run;
+      }
+      return this.waitForRun(runId);
+    }
+    const status = this.store.get(runId);
+    if (TERMINAL(status)) return status;
+    if (status.owner_pid !== null && isAlive(status.owner_pid)) {
+      this.store.requestCancel(runId);
+      return this.waitForRun(runId, { pollMs: 300 });
+    }
+    return this.store.get(runId);
+  }
+
+  /** Resolves with the run's status once it is no longer queued or running. */
+  waitForRun(id: string, { pollMs = 1000 }: { pollMs?: number } = {}): Promise<RunStatus> {
+    const runId = this.store.resolve(id);
+    return new Promise((resolve) => {
+      const check = () => {
+        const s = this.store.get(runId);
+        if (TERMINAL(s) && !this.queue.has(runId)) {
+          this.events.off("event", onEvent);
+          clearInterval(timer);
+          resolve(s);
+        }
+      };
+      const onEvent = (e: EngineEvent) => {
+        if (e.type === "run" && e.run.id === runId && TERMINAL(e.run)) setImmediate(check);
+      };
+      this.events.on("event", onEvent);
+      const timer = setInterval(check, pollMs); // also catches runs owned by another process
+      check();
+    });
+  }
+
+  /** Stop taking work: cancel what runs (it checkpoints) and wait for the queue to drain. */
+  async close(): Promise<void> {
+    for (const runId of [...this.jobs.keys()]) await this.cancelRun({ id: runId }).catch(() => undefined);
+    await this.queue.idle();
+  }
+
+  /** Validate a request against the contract and call the handler: the one door for HTTP and IPC. */
+  async dispatch(method: string, payload: unknown): Promise<unknown> {
+    if (!isApiMethod(method)) {
+      throw new WhetstoneError({ code: "API_UNKNOWN_METHOD", message: `No API method '${method}'.`, hint: `Methods: ${Object.keys(API).join(", ")}` });
+    }
+    const parsed = API[method].input.safeParse(payload ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new WhetstoneError({
+        code: "API_BAD_REQUEST",
+        message: `${method}: ${issue.path.join(".") || "request"}: ${issue.message}`,
+        hint: "The request does not match the API contract (engine/api/contract.ts).",
+      });
+    }
+    const handler = this[method] as (input: unknown) => unknown;
+    return await handler.call(this, parsed.data);
+  }
+
+  call<M extends ApiMethod>(method: M, input: ApiInput<M>): Promise<ApiOutput<M>> {
+    return this.dispatch(method, input) as Promise<ApiOutput<M>>;
+  }
+
+  private enqueue(runId: string, mode: "train" | "resume"): void {
+    const job = new TrainJob({ store: this.store, publish: (e) => this.publish(e), python: this.opts.python, workerEnv: this.opts.workerEnv }, runId, mode);
+    this.jobs.set(runId, job);
+    this.queue.enqueue({
+      key: runId,
+      run: () => job.run().finally(() => this.jobs.delete(runId)),
+      cancel: () => job.cancel(),
+    });
+  }
+
+  private publish(event: EngineEvent): void {
+    this.events.emit("event", event);
+  }
+}
+

@@ -1,0 +1,19 @@
+import type { RunStatus } from "../runs/types";
+import type { MetricsRow } from "../runs/store";
+
+export interface ProgressInfo {
+  phase: string;
+  current: number;
+  total: number | null;
+  unit: string;
+  elapsed_s: number;
+  eta_s: number | null;
+  message: string;
+}
+
+/** Everything the engine tells its clients (CLI, SSE, IPC) as it happens. */
+export type EngineEvent =
+  | { type: "run"; run: RunStatus }
+  | { type: "metrics"; runId: string; row: MetricsRow }
+  | { type: "progress"; runId: string; progress: ProgressInfo }
+  | { type: "log"; runId: string; line: string };

@@ -1,0 +1,153 @@
+/** The `whetstone` commands. Each takes parsed arguments and an engine, and returns an exit code. */
+import type { Engine } from "../api/engine";
+import type { RunStatus } from "../runs/types";
+import { RunConfigSchema, objectShape } from "../config/schema";
+import { serve } from "../server/http";
+import { RunProgress, type ProgressSink } from "./progress";
+import { ago, duration, num, table } from "./format";
+
+export interface Io {
+  out: ProgressSink;
+  err: (text: string) => void;
+  /** Resolves on the first Ctrl-C; the second one exits at once. */
+  onInterrupt: (handler: () => void) => void;
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 3, cancelled: 130 } as const;
+
+export async function trainCommand(engine: Engine, configPath: string, io: Io, opts: { json?: boolean; verbose?: boolean }): Promise<number> {
+  const run = await engine.createRun({ configPath });
+  const progress = new RunProgress(run.id, io.out, opts.verbose);
+  engine.events.on("event", (e) => progress.handle(e));
+  io.out.write(`run ${run.id}\n  folder ${engine.store.runDir(run.id)}\n`);
+  return follow(engine, run, progress, io, opts);
+}
+
+export async function resumeCommand(engine: Engine, ref: string, io: Io, opts: { json?: boolean; verbose?: boolean }): Promise<number> {
+  const run = engine.resumeRun({ id: ref });
+  const progress = new RunProgress(run.id, io.out, opts.verbose);
+  engine.events.on("event", (e) => progress.handle(e));
+  const from = run.last_checkpoint ? `the checkpoint at step ${run.last_checkpoint.step}` : "the start (no checkpoint)";
+  io.out.write(`resuming ${run.id} from ${from}\n`);
+  return follow(engine, run, progress, io, opts);
+}
+
+async function follow(engine: Engine, run: RunStatus, progress: RunProgress, io: Io, opts: { json?: boolean }): Promise<number> {
+  io.onInterrupt(() => {
+    progress.line("Cancelling: the run stops at the next step and writes a checkpoint (Ctrl-C again to quit at once).");
+    void engine.cancelRun({ id: run.id });
+  });
+  const final = await engine.waitForRun(run.id);
+  progress.finish();
+  if (opts.json) io.out.write(JSON.stringify(final, null, 2) + "\n");
+  else io.out.write(summary(final) + "\n");
+  if (final.state === "completed") return EXIT.ok;
+  if (final.state === "cancelled") return EXIT.cancelled;
+  return final.state === "interrupted" ? EXIT.interrupted : EXIT.failed;
+}
+
+function summary(s: RunStatus): string {
+  const lines = [`${s.state}: ${s.id} at step ${s.step}/${s.total_steps ?? "?"}`];
+  if (s.first_loss !== null && s.last_loss !== null) lines.push(`  loss ${num(s.first_loss)} → ${num(s.last_loss)}`);
+  for (const [k, v] of Object.entries(s.outputs)) lines.push(`  ${k}: ${v}`);
+  if (s.error) {
+    lines.push(`  error[${s.error.code}]: ${s.error.message}`, `  hint: ${s.error.hint}`);
+  }
+  if (s.state === "interrupted" || s.state === "cancelled") lines.push(`  resume with: whetstone resume ${s.id}`);
+  return lines.join("\n");
+}
+
+export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): number {
+  const runs = engine.listRuns();
+  if (opts.json) {
+    io.out.write(JSON.stringify(runs, null, 2) + "\n");
+    return EXIT.ok;
+  }
+  if (runs.length === 0) {
+    io.out.write(`No runs yet in ${engine.store.runsDir}.\nStart one with: whetstone train examples/tiny-sft.yaml\n`);
+    return EXIT.ok;
+  }
+  const rows = [["RUN", "STATE", "STEP", "LOSS", "CREATED"]];
+  for (const r of runs) {
+    rows.push([r.id, r.state, `${r.step}/${r.total_steps ?? "?"}`, r.last_loss === null ? "-" : `${num(r.first_loss)} → ${num(r.last_loss)}`, ago(r.created_at)]);
+  }
+  io.out.write(table(rows) + "\n");
+  return EXIT.ok;
+}
+
+export function showCommand(engine: Engine, ref: string, io: Io, opts: { json?: boolean }): number {
+  const { status: s, config, data } = engine.getRun({ id: ref });
+  const metrics = engine.getMetrics({ id: s.id });
+  if (opts.json) {
+    io.out.write(JSON.stringify({ status: s, config, data, metrics }, null, 2) + "\n");
+    return EXIT.ok;
+  }
+  const c = config as { model: { path: string }; data: { train: string }; finetune: string; method: string; training: Record<string, unknown> };
+  const lines = [
+    `run      ${s.id}`,
+    `state    ${s.state}${s.phase ? ` (${s.phase})` : ""}`,
+    `folder   ${engine.store.runDir(s.id)}`,
+    `method   ${c.method} / ${c.finetune}`,
+    `model    ${c.model.path}`,
+    `data     ${c.data.train}${data ? `  (${String(data.rows)} rows, sha256 ${String(data.source_sha256).slice(0, 12)}…)` : ""}`,
+    `device   ${s.device ?? "-"}`,
+    `progress step ${s.step}/${s.total_steps ?? "?"}${s.eta_s ? `, ETA ${duration(s.eta_s)}` : ""}`,
+    `created  ${s.created_at}${s.finished_at ? `, finished ${s.finished_at}` : ""}`,
+  ];
+  if (metrics.length > 0) {
+    const first = metrics[0]!;
+    const last = metrics.at(-1)!;
+    lines.push(`loss     ${num(first.loss)} (step ${first.step}) → ${num(last.loss)} (step ${last.step}); ${num(last.tokens_per_s ?? null)} tok/s`);
+  }
+  if (s.last_checkpoint) lines.push(`ckpt     step ${s.last_checkpoint.step}: ${s.last_checkpoint.path}`);
+  for (const [k, v] of Object.entries(s.outputs)) lines.push(`output   ${k}: ${v}`);
+  if (s.error) {
+    lines.push(`error    [${s.error.code}] ${s.error.message}`, `hint     ${s.error.hint}`);
+    for (const d of s.error.details ?? []) lines.push(`         ${d}`);
+  }
+  if (s.state === "interrupted" || s.state === "cancelled") lines.push(`resume   whetstone resume ${s.id}`);
+  const log = engine.getLog({ id: s.id, tail: 8 });
+  if (log.length) lines.push("log (last lines):", ...log.map((l) => `  ${l}`));
+  io.out.write(lines.join("\n") + "\n");
+  return EXIT.ok;
+}
+
+export async function cancelCommand(engine: Engine, ref: string, io: Io): Promise<number> {
+  const s = await engine.cancelRun({ id: ref });
+  io.out.write(`${s.id}: ${s.state}${s.last_checkpoint ? ` (checkpoint at step ${s.last_checkpoint.step})` : ""}\n`);
+  return EXIT.ok;
+}
+
+export async function serveCommand(engine: Engine, io: Io, opts: { port?: number; host?: string }): Promise<number> {
+  const server = await serve(engine, { port: opts.port, host: opts.host });
+  io.out.write(`Whetstone engine listening on ${server.url}\n(token required on every request; Ctrl-C stops the server and cancels running jobs)\n`);
+  await new Promise<void>((resolve) => io.onInterrupt(resolve));
+  io.out.write("Stopping: running jobs write a checkpoint first…\n");
+  await engine.close();
+  await server.close();
+  return EXIT.ok;
+}
+
+/** `whetstone config`: every field with its default and help, straight from the schema. */
+export function configReference(): string {
+  const lines: string[] = ["# Run config reference (defaults shown; required fields have none)", ""];
+  const walk = (schema: unknown, prefix: string, indent: string) => {
+    const shape = objectShape(schema);
+    if (!shape) return;
+    for (const [key, field] of Object.entries(shape)) {
+      const f = field as { description?: string; def?: { type?: string; defaultValue?: unknown } };
+      const nested = objectShape(field);
+      const def = f.def?.type === "default" ? f.def.defaultValue : undefined;
+      const help = f.description ?? "";
+      if (nested) {
+        lines.push(`${indent}${key}:${help ? `  # ${help}` : ""}`);
+        walk(field, `${prefix}${key}.`, indent + "  ");
+      } else {
+        const shown = f.def?.type === "optional" ? "(optional)" : def === undefined ? "(required)" : JSON.stringify(def);
+        lines.push(`${indent}${key}: ${shown}${help ? `  # ${help}` : ""}`);
+      }
+    }
+  };
+  walk(RunConfigSchema, "", "");
+  return lines.join("\n");
+}

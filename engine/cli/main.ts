@@ -1,0 +1,112 @@
+/** `whetstone` entry point: parses arguments and wires commands to an engine. */
+import { parseArgs } from "node:util";
+import { Engine } from "../api/engine";
+import { WhetstoneError } from "../util/errors";
+import { VERSION } from "../version";
+import { EXIT, cancelCommand, configReference, resumeCommand, runsCommand, serveCommand, showCommand, trainCommand, type Io } from "./commands";
+
+const HELP = `whetstone ${VERSION}: fine-tune a language model on this machine
+
+Usage:
+  whetstone train CONFIG        start a run from a YAML/JSON config and follow it
+  whetstone runs                list runs
+  whetstone show RUN            a run's state, config, metrics, checkpoints and log
+  whetstone resume RUN          continue an interrupted or cancelled run from its last checkpoint
+  whetstone cancel RUN          stop a run (it writes a checkpoint first)
+  whetstone serve               serve the engine API on a loopback port (token-guarded)
+  whetstone config              print every config field with its default and help
+
+Options:
+  --json            machine-readable output (train, runs, show)
+  --verbose, -v     also print the worker's log lines while following a run
+  --port N          serve: port (default: a free one)
+  --host H          serve: address to bind (default 127.0.0.1)
+  --version         print the version
+
+RUN is a run id, a unique prefix of one, or a run name. Runs live in $WHETSTONE_HOME/runs
+(default: the OS app-data folder). Exit codes: 0 completed, 1 failed, 2 bad usage or config,
+3 interrupted (resumable), 130 cancelled.`;
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean" },
+        verbose: { type: "boolean", short: "v" },
+        port: { type: "string" },
+        host: { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${HELP}\n`);
+    return EXIT.usage;
+  }
+  const { values, positionals } = args;
+  const [command, ...rest] = positionals;
+  if (values.version) return print(VERSION);
+  if (values.help || !command || command === "help") return print(HELP);
+
+  const io = terminalIo();
+  const need = (what: string): string => {
+    const v = rest[0];
+    if (!v) throw new WhetstoneError({ code: "USAGE", message: `\`whetstone ${command}\` needs ${what}.`, hint: "`whetstone help` shows the usage." });
+    return v;
+  };
+  const engine = new Engine();
+  try {
+    switch (command) {
+      case "train":
+        return await trainCommand(engine, need("a config file"), io, values);
+      case "resume":
+        return await resumeCommand(engine, need("a run id"), io, values);
+      case "runs":
+        return runsCommand(engine, io, values);
+      case "show":
+        return showCommand(engine, need("a run id"), io, values);
+      case "cancel":
+        return await cancelCommand(engine, need("a run id"), io);
+      case "serve":
+        return await serveCommand(engine, io, { port: values.port ? Number(values.port) : undefined, host: values.host });
+      case "config":
+        return print(configReference());
+      default:
+        process.stderr.write(`Unknown command '${command}'.\n\n${HELP}\n`);
+        return EXIT.usage;
+    }
+  } catch (e) {
+    if (e instanceof WhetstoneError) {
+      process.stderr.write(e.format() + "\n");
+      return e.code === "USAGE" || e.code.startsWith("CONFIG") || e.code.startsWith("MODEL") || e.code.startsWith("DATA") ? EXIT.usage : EXIT.failed;
+    }
+    throw e;
+  }
+}
+
+function print(text: string): number {
+  process.stdout.write(text + "\n");
+  return EXIT.ok;
+}
+
+function terminalIo(): Io {
+  let interrupts = 0;
+  const handlers: (() => void)[] = [];
+  process.on("SIGINT", () => {
+    interrupts++;
+    if (interrupts > 1 || handlers.length === 0) process.exit(EXIT.cancelled);
+    for (const h of handlers) h();
+  });
+  process.on("SIGTERM", () => {
+    for (const h of handlers) h();
+    if (handlers.length === 0) process.exit(143);
+  });
+  return {
+    out: { isTTY: Boolean(process.stdout.isTTY), columns: process.stdout.columns, write: (t) => void process.stdout.write(t) },
+    err: (t) => void process.stderr.write(t),
+    onInterrupt: (h) => void handlers.push(h),
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * Reading and validating run configs. Errors name the field, the bad value, what is allowed and,
+ * for YAML files, the line; an unknown key gets a did-you-mean. Relative paths in a config file are
+ * resolved against the file's folder, so a config works from any working directory.
+ */
+import { readFileSync, statSync, existsSync, accessSync, constants } from "node:fs";
+import { basename, dirname, extname, isAbsolute, resolve } from "node:path";
+import { LineCounter, parseDocument, isNode } from "yaml";
+import type { z } from "zod";
+import { RunConfigSchema, objectShape, type RunConfig } from "./schema";
+import { WhetstoneError } from "../util/errors";
+
+export interface LoadedConfig {
+  config: RunConfig;
+  /** The file's text, stored in the run beside the resolved config. */
+  source: string;
+  path: string;
+}
+
+export function loadConfigFile(path: string): LoadedConfig {
+  const abs = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(abs, "utf8");
+  } catch (e) {
+    throw new WhetstoneError({
+      code: "CONFIG_NOT_FOUND",
+      message: `Cannot read the config file ${abs}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+      hint: "Check the path; examples/tiny-sft.yaml is a working example.",
+      where: abs,
+    });
+  }
+  const isJson = extname(abs).toLowerCase() === ".json";
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text.replace(/^\uFEFF/, ""), { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    const pos = lineCounter.linePos(err.pos[0]);
+    throw new WhetstoneError({
+      code: "CONFIG_SYNTAX",
+      message: `The config is not valid ${isJson ? "JSON" : "YAML"}: ${err.message.split("\n")[0]}`,
+      hint: "Fix the syntax at that line (YAML indents with spaces, not tabs).",
+      where: `${abs}:${pos.line}:${pos.col}`,
+    });
+  }
+  const raw = doc.toJS() ?? {};
+  const lineOf = (path: PropertyKey[]): number | undefined => {
+    for (let p = path; p.length > 0; p = p.slice(0, -1)) {
+      const node = doc.getIn(p as (string | number)[], true);
+      if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  const defaultName = basename(abs, extname(abs)).replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64) || "run";
+  const config = validateConfig(raw, { file: abs, lineOf, defaultName, baseDir: dirname(abs) });
+  return { config, source: text, path: abs };
+}
+
+export interface ValidateOptions {
+  file?: string;
+  lineOf?: (path: PropertyKey[]) => number | undefined;
+  defaultName?: string;
+  /** Folder that relative paths are resolved against (the config file's folder). */
+  baseDir?: string;
+  /** Check that referenced files exist (off for configs that only get displayed). */
+  checkPaths?: boolean;
+}
+
+/** Validate any object (from a file, the HTTP API or the wizard) into a resolved RunConfig. */
+export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunConfig {
+  const where = (path: PropertyKey[]) => {
+    const line = opts.lineOf?.(path);
+    return opts.file ? `${opts.file}${line ? `:${line}` : ""}` : undefined;
+  };
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new WhetstoneError({
+      code: "CONFIG_INVALID",
+      message: "The config must be a mapping of sections (model, data, training, …).",
+      hint: "See examples/tiny-sft.yaml for the shape.",
+      where: opts.file,
+    });
+  }
+  const parsed = RunConfigSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    const issues = parsed.error.issues;
+    // An unknown key is reported at its own line, not at its parent's.
+    const at = (i: z.core.$ZodIssue) => (i.code === "unrecognized_keys" ? [...i.path, i.keys[0]!] : i.path);
+    const details = issues.map((i) => describeIssue(i, where(at(i))));
+    throw new WhetstoneError({
+      code: "CONFIG_INVALID",
+      message: `The config has ${issues.length} problem${issues.length === 1 ? "" : "s"}: ${details[0]}`,
+      hint: "Fix the fields named above; `whetstone config` lists every field with its allowed values.",
+      where: where(at(issues[0]!)),
+      details: issues.length > 1 ? details : undefined,
+    });
+  }
+  const base = opts.baseDir ?? process.cwd();
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const config: RunConfig = {
+    ...parsed.data,
+    name: parsed.data.name ?? opts.defaultName ?? "run",
+    model: { ...parsed.data.model, path: abs(parsed.data.model.path) },
+    data: { ...parsed.data.data, train: abs(parsed.data.data.train) },
+  };
+  if (opts.checkPaths !== false) checkPaths(config, where);
+  return config;
+}
+
+function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | undefined): void {
+  const model = config.model.path;
+  if (!existsSync(model) || !statSync(model).isDirectory()) {
+    throw new WhetstoneError({
+      code: "MODEL_NOT_FOUND",
+      message: `model.path: no model folder at ${model}`,
+      hint: "Point model.path at a local folder with config.json, the weights (*.safetensors) and the tokenizer files.",
+      where: where(["model", "path"]),
+    });
+  }
+  for (const required of ["config.json"]) {
+    const file = resolve(model, required);
+    if (!existsSync(file)) {
+      throw new WhetstoneError({
+        code: "MODEL_NOT_FOUND",
+        message: `model.path: ${model} is not a model folder: ${required} is missing`,
+        hint: "A Hugging Face model folder has config.json, *.safetensors weights and tokenizer files.",
+        where: where(["model", "path"]),
+      });
+    }
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      throw new WhetstoneError({
+        code: "MODEL_UNREADABLE",
+        message: `model.path: ${file} is not readable`,
+        hint: "Check the file's permissions.",
+        where: where(["model", "path"]),
+      });
+    }
+  }
+  const data = config.data.train;
+  if (!existsSync(data) || !statSync(data).isFile()) {
+    throw new WhetstoneError({
+      code: "DATA_NOT_FOUND",
+      message: `data.train: no file at ${data}`,
+      hint: "Point data.train at a JSONL file of conversations; examples/tiny-chat.jsonl is one.",
+      where: where(["data", "train"]),
+    });
+  }
+}
+
+function fieldName(path: PropertyKey[]): string {
+  return path.length ? path.map(String).join(".") : "(top level)";
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return "nothing";
+  const s = JSON.stringify(value);
+  return s && s.length > 60 ? s.slice(0, 57) + "..." : String(s);
+}
+
+function describeIssue(issue: z.core.$ZodIssue, at: string | undefined): string {
+  const field = fieldName(issue.path);
+  const suffix = at ? ` (${at})` : "";
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const known = knownKeys(issue.path);
+      return issue.keys
+        .map((k) => {
+          const near = closest(k, known);
+          const name = issue.path.length ? `${field}.${k}` : k;
+          return `unknown key '${name}'${near ? ` (did you mean '${near}'?)` : ""}; allowed here: ${known.join(", ")}${suffix}`;
+        })
+        .join("; ");
+    }
+    case "invalid_type":
+      if (input === undefined) return `${field} is required (${issue.expected})${suffix}`;
+      return `${field} must be ${article(issue.expected)}, got ${show(input)}${suffix}`;
+    case "invalid_value":
+      return `${field} must be one of ${issue.values.map((x) => show(x)).join(", ")}, got ${show(input)}${suffix}`;
+    case "too_small":
+      return `${field} must be ${issue.inclusive ? ">=" : ">"} ${String(issue.minimum)}${issue.origin === "array" ? " items" : ""}, got ${show(input)}${suffix}`;
+    case "too_big":
+      return `${field} must be ${issue.inclusive ? "<=" : "<"} ${String(issue.maximum)}, got ${show(input)}${suffix}`;
+    case "invalid_union":
+      return `${field} has the wrong shape, got ${show(input)}; ${RunConfigHelp[field] ?? issue.message}${suffix}`;
+    default:
+      return `${field}: ${issue.message}, got ${show(input)}${suffix}`;
+  }
+}
+
+const article = (t: string) => (/^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
+
+const RunConfigHelp: Record<string, string> = {
+  "lora.target_modules": "use 'all-linear' or a list of module names such as [q_proj, v_proj]",
+};
+
+function knownKeys(path: PropertyKey[]): string[] {
+  // Walk the schema along the path to list the keys allowed at that level.
+  let schema: unknown = RunConfigSchema;
+  for (const key of path) {
+    const shape = objectShape(schema);
+    if (!shape) return [];
+    schema = shape[String(key)];
+  }
+  return Object.keys(objectShape(schema) ?? {});
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDist = Infinity;
+  for (const c of candidates) {
+    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) [best, bestDist] = [c, d];
+  }
+  return bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function levenshtein(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}

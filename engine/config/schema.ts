@@ -1,0 +1,94 @@
+/**
+ * The run config: defined once, here. The CLI (YAML/JSON files), the HTTP API and the wizard all
+ * produce this object; the worker receives it resolved (every default filled in, paths absolute)
+ * and stores it in every checkpoint. Each field carries its help text, which `whetstone config`
+ * prints and the README's reference is checked against.
+ */
+import { z } from "zod";
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+
+export const ModelSchema = z.strictObject({
+  path: z.string().min(1).describe("Base model: a local folder with config.json, weights and tokenizer."),
+  dtype: z
+    .enum(["auto", "float32", "bfloat16", "float16"])
+    .default("auto")
+    .describe("Dtype the base weights are loaded in. auto: bfloat16 where the device supports it, else float32."),
+  trust_remote_code: z
+    .boolean()
+    .default(false)
+    .describe("Run Python code shipped with the model. Off by default: it executes code from the model's authors."),
+});
+
+export const DataSchema = z.strictObject({
+  train: z.string().min(1).describe("Training data: a JSONL file of chat conversations ({\"messages\": [{role, content}, …]})."),
+  max_length: int(16, 1_048_576).default(1024).describe("Longest sample in tokens after the chat template."),
+  overlong: z
+    .enum(["truncate", "drop", "error"])
+    .default("drop")
+    .describe("What to do with samples longer than max_length: drop them (counted), truncate them, or stop with an error."),
+});
+
+export const LoraSchema = z.strictObject({
+  r: int(1, 4096).default(16).describe("LoRA rank."),
+  alpha: z.number().positive().default(32).describe("LoRA scaling numerator (the update is scaled by alpha / r)."),
+  dropout: z.number().min(0).max(0.9).default(0).describe("Dropout on the LoRA input."),
+  target_modules: z
+    .union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)])
+    .default("all-linear")
+    .describe("Modules that get adapters: 'all-linear' or a list of module names such as [q_proj, v_proj]."),
+});
+
+export const TrainingSchema = z.strictObject({
+  epochs: z.number().positive().max(1000).default(1).describe("Passes over the training data (fractions allowed)."),
+  max_steps: int(1).nullable().default(null).describe("Stop after this many optimizer steps (overrides epochs when set)."),
+  micro_batch_size: int(1, 4096).default(4).describe("Samples per forward pass. Lower it if you run out of memory."),
+  gradient_accumulation: int(1, 4096).default(1).describe("Micro-batches per optimizer step. Effective batch = micro_batch_size × this."),
+  learning_rate: z.number().positive().max(1).default(2e-4).describe("Peak learning rate of AdamW."),
+  weight_decay: z.number().min(0).max(1).default(0).describe("AdamW decoupled weight decay."),
+  adam_beta1: z.number().min(0).lt(1).default(0.9).describe("AdamW beta1."),
+  adam_beta2: z.number().min(0).lt(1).default(0.999).describe("AdamW beta2."),
+  adam_epsilon: z.number().positive().max(1).default(1e-8).describe("AdamW epsilon."),
+  scheduler: z
+    .enum(["cosine", "linear", "wsd", "constant"])
+    .default("cosine")
+    .describe("Learning-rate schedule after warmup: cosine or linear decay, warmup-stable-decay, or constant."),
+  warmup_ratio: z.number().min(0).max(1).default(0.03).describe("Fraction of steps spent warming up linearly from 0."),
+  decay_ratio: z.number().min(0).max(1).default(0.2).describe("wsd only: fraction of steps spent in the final decay."),
+  min_lr_ratio: z.number().min(0).max(1).default(0).describe("Learning rate at the end of decay, as a fraction of the peak."),
+  max_grad_norm: z.number().positive().nullable().default(1).describe("Clip the gradient norm to this value (null: no clipping)."),
+  seed: int(0, 2 ** 32 - 1).default(42).describe("Seed for data order, initialisation and noise. Same seed, same run."),
+  precision: z
+    .enum(["auto", "bf16", "fp16", "fp32"])
+    .default("auto")
+    .describe("Compute precision. auto: bf16 autocast where supported (CUDA with bf16), else fp32."),
+  gradient_checkpointing: z.boolean().default(false).describe("Recompute activations in the backward pass: less memory, ~30% slower."),
+  checkpoint_every: int(1).default(100).describe("Write a resumable checkpoint every N optimizer steps (and always at the end)."),
+  keep_checkpoints: int(2, 1000).default(2).describe("Checkpoints kept on disk (at least 2, so a crash while writing one leaves another)."),
+});
+
+export const RunConfigSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, '.', '_' or '-', starting with a letter or digit, at most 64")
+    .optional()
+    .describe("Run name, used in the run id. Default: the config file's name."),
+  method: z.enum(["sft"]).default("sft").describe("Training method. sft: supervised fine-tuning on conversations."),
+  finetune: z.enum(["lora", "full"]).default("lora").describe("Train LoRA adapters (small, fast) or every weight (full)."),
+  model: ModelSchema,
+  data: DataSchema,
+  lora: LoraSchema.default(LoraSchema.parse({})),
+  training: TrainingSchema.default(TrainingSchema.parse({})),
+});
+
+/** What a user writes: every field with a default may be left out. */
+export type RunConfigInput = z.input<typeof RunConfigSchema>;
+/** What the engine stores and the worker receives: every default filled in, paths absolute. */
+export type RunConfig = z.output<typeof RunConfigSchema> & { name: string };
+
+/** The fields of an object schema, looking through default/optional/nullable wrappers. */
+export function objectShape(schema: unknown): Record<string, unknown> | undefined {
+  let s = schema as { def?: { type?: string; innerType?: unknown; shape?: Record<string, unknown> } } | undefined;
+  while (s?.def && (s.def.type === "default" || s.def.type === "optional" || s.def.type === "nullable")) s = s.def.innerType as typeof s;
+  return s?.def?.type === "object" ? s.def.shape : undefined;
+}

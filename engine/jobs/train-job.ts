@@ -1,0 +1,230 @@
+/**
+ * One training job: a fresh worker, one `train` or `resume` command, every event written into the
+ * run store and re-published on the engine's bus. The store is written first, then the bus, so a
+ * client that reacts to an event can always read the state it describes.
+ *
+ * End states: `completed` / `cancelled` from the worker's `done`; `failed` for an error the same
+ * config cannot get past (bad model, bad data); `interrupted` for anything resumable (a recoverable
+ * error, a killed or crashed worker), with the diagnosis in status.error.
+ */
+import { join } from "node:path";
+import type { RunStore, MetricsRow } from "../runs/store";
+import type { EngineEvent } from "../api/events";
+import type { ErrorInfo, Metrics, Progress, WorkerEvent } from "../protocol/messages";
+import { WorkerProcess } from "../supervisor/worker-process";
+import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
+import { WhetstoneError } from "../util/errors";
+
+export interface TrainJobContext {
+  store: RunStore;
+  publish: (event: EngineEvent) => void;
+  python?: string;
+  workerEnv?: NodeJS.ProcessEnv;
+  /** How long a cancelled worker gets to write its checkpoint before it is stopped. */
+  cancelGraceMs?: number;
+}
+
+const STATUS_WRITE_INTERVAL_MS = 500;
+const CANCEL_POLL_MS = 400;
+
+export class TrainJob {
+  private worker: WorkerProcess | undefined;
+  private cancelRequested = false;
+  private cancelTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: TrainJobContext,
+    readonly runId: string,
+    private readonly mode: "train" | "resume",
+  ) {}
+
+  cancel(): void {
+    if (this.cancelRequested) return;
+    this.cancelRequested = true;
+    this.log("Cancel requested: the worker stops at the next step and writes a checkpoint.");
+    const worker = this.worker;
+    if (!worker) return; // run() checks the flag before it starts a worker
+    try {
+      worker.send({ v: 1, type: "cancel", id: `cancel-${Date.now()}`, target: this.jobId });
+    } catch {
+      /* already exiting */
+    }
+    this.cancelTimer = setTimeout(() => {
+      this.log("The worker did not stop in time after cancel; terminating it.");
+      worker.kill("SIGTERM");
+      setTimeout(() => worker.kill("SIGKILL"), 5000).unref();
+    }, this.ctx.cancelGraceMs ?? 120_000);
+    this.cancelTimer.unref();
+  }
+
+  private get jobId(): string {
+    return `${this.runId}#${this.attempt}`;
+  }
+  private attempt = 0;
+
+  async run(): Promise<void> {
+    const { store } = this.ctx;
+    const before = store.get(this.runId);
+    this.attempt = before.attempts + 1;
+    if (this.cancelRequested || store.cancelRequested(this.runId)) {
+      store.clearCancel(this.runId);
+      this.setStatus({ state: "cancelled", finished_at: now(), owner_pid: null });
+      return;
+    }
+    this.setStatus({
+      state: "running",
+      started_at: before.started_at ?? now(),
+      finished_at: null,
+      attempts: this.attempt,
+      owner_pid: process.pid,
+      error: null,
+      phase: "start",
+    });
+    this.log(`--- ${this.mode === "resume" ? "resuming" : "starting"} (attempt ${this.attempt}) ---`);
+
+    let worker: WorkerProcess;
+    try {
+      const started = await WorkerProcess.start({ python: this.ctx.python, env: this.ctx.workerEnv, onOutput: (l) => this.log(l) });
+      worker = started.worker;
+      const d = started.hello.device;
+      this.log(`worker ${started.hello.worker_version} (pid ${started.hello.pid}) on ${d.kind}: ${d.name}; torch ${started.hello.packages.torch ?? "?"}`);
+      this.setStatus({ worker_pid: started.hello.pid, device: `${d.kind}: ${d.name}` });
+    } catch (e) {
+      const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "WORKER_START_FAILED", message: String(e), hint: "Run `npm install`." });
+      for (const d of err.details ?? []) this.log(d);
+      this.finish("failed", { code: err.code, message: err.message, hint: err.hint, recoverable: true });
+      return;
+    }
+    this.worker = worker;
+
+    const config = store.config(this.runId);
+    const workerConfig = { ...config, data: { ...config.data, train: join(store.runDir(this.runId), "data", "train.jsonl") } };
+    const last: LastKnown = { runId: this.runId, phase: "start", checkpointStep: before.last_checkpoint?.step };
+    let lastError: ErrorInfo | undefined;
+    let done: Extract<WorkerEvent, { type: "done" }> | undefined;
+    let lastStatusWrite = 0;
+
+    const finished = new Promise<void>((resolve) => {
+      worker.on("event", (event) => {
+        if ("id" in event && event.id !== null && event.id !== this.jobId && event.type !== "error") return;
+        switch (event.type) {
+          case "metrics": {
+            last.metrics = event;
+            last.phase = "train";
+            const row = metricsRow(event);
+            store.appendMetrics(this.runId, row);
+            const t = Date.now();
+            if (t - lastStatusWrite >= STATUS_WRITE_INTERVAL_MS || event.step === event.total_steps) {
+              lastStatusWrite = t;
+              this.setStatus(statusFromMetrics(event, store.get(this.runId).first_loss));
+            }
+            this.ctx.publish({ type: "metrics", runId: this.runId, row });
+            break;
+          }
+          case "progress":
+            last.progress = event;
+            last.phase = event.phase;
+            if (event.phase !== "train") this.setStatus({ phase: event.phase, eta_s: event.eta_s });
+            this.ctx.publish({ type: "progress", runId: this.runId, progress: progressInfo(event) });
+            break;
+          case "checkpoint":
+            last.checkpointStep = event.step;
+            this.log(`checkpoint at step ${event.step}: ${event.path}`);
+            this.setStatus({ last_checkpoint: { step: event.step, path: event.path } });
+            break;
+          case "log":
+            this.log(`[${event.level}] ${event.message}`);
+            break;
+          case "error":
+            lastError = { code: event.code, message: event.message, hint: event.hint, recoverable: event.recoverable };
+            this.log(`[error] ${event.code}: ${event.message} (hint: ${event.hint})`);
+            if (event.id === this.jobId) void worker.stop().then(() => resolve());
+            break;
+          case "done":
+            done = event;
+            void worker.stop().then(() => resolve());
+            break;
+          default:
+            break;
+        }
+      });
+      void worker.exited.then(() => resolve());
+    });
+
+    const poll = setInterval(() => {
+      if (store.cancelRequested(this.runId)) this.cancel();
+    }, CANCEL_POLL_MS);
+    try {
+      worker.send({ v: 1, type: this.mode, id: this.jobId, run_dir: store.runDir(this.runId), config: workerConfig });
+      if (this.cancelRequested) {
+        this.cancelRequested = false;
+        this.cancel();
+      }
+      await finished;
+      const exit = await worker.exited;
+      const final = store.get(this.runId);
+      const metricsPatch = last.metrics ? statusFromMetrics(last.metrics, final.first_loss) : {};
+      if (done) {
+        const outputs = { ...final.outputs };
+        for (const [k, v] of Object.entries(done.result)) if (k.endsWith("_path") && typeof v === "string") outputs[k.replace(/_path$/, "")] = v;
+        this.setStatus(metricsPatch);
+        this.finish(done.status, null, { outputs });
+      } else if (lastError) {
+        this.setStatus(metricsPatch);
+        this.finish(lastError.recoverable ? "interrupted" : "failed", lastError);
+      } else {
+        const diagnosis = diagnoseDeath(exit, last);
+        for (const d of diagnosis.details) this.log(d);
+        this.setStatus(metricsPatch);
+        this.finish(this.cancelRequested ? "cancelled" : "interrupted", diagnosis);
+      }
+    } finally {
+      clearInterval(poll);
+      if (this.cancelTimer) clearTimeout(this.cancelTimer);
+      store.clearCancel(this.runId);
+      if (worker.alive) await worker.stop();
+    }
+  }
+
+  private finish(state: "completed" | "cancelled" | "failed" | "interrupted", error: (ErrorInfo & { details?: string[] }) | null, extra: Record<string, unknown> = {}): void {
+    if (error) this.log(`run ${state}: ${error.code}: ${error.message}`);
+    else this.log(`run ${state}`);
+    this.setStatus({ state, error, finished_at: now(), owner_pid: null, worker_pid: null, phase: null, eta_s: state === "completed" ? 0 : null, ...extra });
+  }
+
+  private setStatus(patch: Parameters<RunStore["update"]>[1]): void {
+    const run = this.ctx.store.update(this.runId, patch);
+    this.ctx.publish({ type: "run", run });
+  }
+
+  private log(line: string): void {
+    this.ctx.store.appendLog(this.runId, line);
+    this.ctx.publish({ type: "log", runId: this.runId, line });
+  }
+}
+
+function metricsRow(event: Metrics): MetricsRow {
+  const row: MetricsRow = { step: event.step };
+  for (const [k, v] of Object.entries(event)) {
+    if (k === "v" || k === "type" || k === "id") continue;
+    if (typeof v === "number" || v === null) row[k] = v;
+  }
+  return row;
+}
+
+function statusFromMetrics(m: Metrics, firstLoss: number | null) {
+  return {
+    step: m.step,
+    total_steps: m.total_steps,
+    last_loss: m.loss,
+    first_loss: firstLoss ?? m.loss,
+    eta_s: m.eta_s,
+    phase: "train",
+  };
+}
+
+function progressInfo(p: Progress) {
+  return { phase: p.phase, current: p.current, total: p.total, unit: p.unit, elapsed_s: p.elapsed_s, eta_s: p.eta_s, message: p.message };
+}
+
+const now = () => new Date().toISOString();

@@ -1,0 +1,146 @@
+/**
+ * Worker protocol v1, TypeScript side (see ./README.md). The Python side mirrors these schemas in
+ * engine/worker/whetstone_worker/protocol.py; tests/fixtures/protocol/golden-v1.jsonl keeps the two
+ * honest. Events are parsed strictly on the fields we read and loosely on extras (a newer worker
+ * may add metrics), so adding a field is compatible and changing one is not.
+ */
+import { z } from "zod";
+import { RunConfigSchema } from "../config/schema";
+
+export const PROTOCOL_VERSION = 1;
+
+const v = z.literal(PROTOCOL_VERSION);
+const id = z.string().min(1);
+const num = z.number().finite();
+
+export const ErrorInfoSchema = z.object({
+  code: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+  message: z.string(),
+  hint: z.string(),
+  recoverable: z.boolean(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
+
+const ResolvedConfig = RunConfigSchema.extend({ name: z.string().min(1) });
+
+// Commands: engine → worker.
+export const TrainCommand = z.strictObject({ v, type: z.literal("train"), id, run_dir: z.string().min(1), config: ResolvedConfig });
+export const ResumeCommand = z.strictObject({ v, type: z.literal("resume"), id, run_dir: z.string().min(1), config: ResolvedConfig });
+export const CancelCommand = z.strictObject({ v, type: z.literal("cancel"), id, target: id });
+const Message = z.strictObject({ role: z.string().min(1), content: z.string() });
+export const GenerateCommand = z.strictObject({
+  v,
+  type: z.literal("generate"),
+  id,
+  model_path: z.string().min(1),
+  adapter_path: z.string().min(1).nullable(),
+  prompts: z.array(z.array(Message).min(1)),
+  max_new_tokens: z.number().int().positive(),
+  temperature: z.number().min(0),
+  top_p: z.number().gt(0).max(1),
+  seed: z.number().int().min(0),
+});
+export const ShutdownCommand = z.strictObject({ v, type: z.literal("shutdown"), id });
+
+export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, ShutdownCommand]);
+export type Command = z.infer<typeof CommandSchema>;
+
+// Events: worker → engine.
+export const HelloEvent = z.object({
+  v,
+  type: z.literal("hello"),
+  protocol: z.number().int(),
+  worker_version: z.string(),
+  pid: z.number().int(),
+  python: z.string(),
+  packages: z.record(z.string(), z.string()),
+  device: z.object({
+    kind: z.enum(["cpu", "cuda", "mps"]),
+    name: z.string(),
+    count: z.number().int().min(0),
+    memory_bytes: z.number().nullable(),
+    bf16: z.boolean(),
+    capability: z.string().nullable(),
+  }),
+});
+export const ProgressEvent = z.object({
+  v,
+  type: z.literal("progress"),
+  id,
+  phase: z.string().min(1),
+  current: num,
+  total: num.nullable(),
+  unit: z.string(),
+  elapsed_s: num,
+  eta_s: num.nullable(),
+  message: z.string(),
+});
+export const MetricsEvent = z.looseObject({
+  v,
+  type: z.literal("metrics"),
+  id,
+  step: z.number().int().min(0),
+  total_steps: z.number().int().min(0),
+  epoch: num,
+  loss: num,
+  lr: num,
+  grad_norm: num.nullable(),
+  tokens: num,
+  tokens_per_s: num,
+  elapsed_s: num,
+  eta_s: num.nullable(),
+});
+export const CheckpointEvent = z.object({ v, type: z.literal("checkpoint"), id, step: z.number().int().min(0), path: z.string() });
+export const LogEvent = z.object({
+  v,
+  type: z.literal("log"),
+  id: id.nullable(),
+  level: z.enum(["debug", "info", "warning", "error"]),
+  message: z.string(),
+});
+export const GenerationEvent = z.object({ v, type: z.literal("generation"), id, index: z.number().int().min(0), text: z.string(), tokens: z.number().int().min(0) });
+export const DoneEvent = z.object({ v, type: z.literal("done"), id, status: z.enum(["completed", "cancelled"]), result: z.record(z.string(), z.unknown()) });
+export const ErrorEvent = ErrorInfoSchema.extend({ v, type: z.literal("error"), id: id.nullable() });
+
+export const EventSchema = z.discriminatedUnion("type", [
+  HelloEvent,
+  ProgressEvent,
+  MetricsEvent,
+  CheckpointEvent,
+  LogEvent,
+  GenerationEvent,
+  DoneEvent,
+  ErrorEvent,
+]);
+export type WorkerEvent = z.infer<typeof EventSchema>;
+export type Hello = z.infer<typeof HelloEvent>;
+export type Metrics = z.infer<typeof MetricsEvent>;
+export type Progress = z.infer<typeof ProgressEvent>;
+
+export const AnyMessageSchema = z.union([CommandSchema, EventSchema]);
+
+/** Why a line from the worker was not a protocol event, or the event. */
+export type ParsedLine = { ok: true; event: WorkerEvent } | { ok: false; reason: string; unknownType?: string };
+
+const KNOWN_EVENTS = new Set(["hello", "progress", "metrics", "checkpoint", "log", "generation", "done", "error"]);
+
+export function parseEventLine(line: string): ParsedLine {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: "not JSON" };
+  }
+  const type = (raw as { type?: unknown })?.type;
+  if (typeof type === "string" && !KNOWN_EVENTS.has(type)) return { ok: false, reason: `unknown event type '${type}'`, unknownType: type };
+  const parsed = EventSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return { ok: false, reason: `${first?.path.join(".") || "message"}: ${first?.message ?? "invalid"}` };
+  }
+  return { ok: true, event: parsed.data };
+}
+
+export function encodeCommand(command: Command): string {
+  return JSON.stringify(CommandSchema.parse(command)) + "\n";
+}

@@ -1,0 +1,153 @@
+/**
+ * One Python worker process: spawned without a shell, stdout parsed as protocol events, stderr kept
+ * (to the run's log and a ring buffer for diagnosing deaths). One process per job: a CUDA error
+ * leaves a process unusable, and a fresh process per run makes that a non-issue at the cost of a
+ * few seconds of imports.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { createInterface } from "node:readline";
+import { encodeCommand, parseEventLine, PROTOCOL_VERSION, type Command, type Hello, type WorkerEvent } from "../protocol/messages";
+import { WORKER_DIR, workerPython } from "../paths";
+import { WhetstoneError } from "../util/errors";
+
+export interface WorkerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderrTail: string[];
+  /** The process never started (missing interpreter, …). */
+  spawnError?: Error;
+}
+
+export interface WorkerOptions {
+  python?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Every stderr line and every stdout line that is not a protocol event. */
+  onOutput?: (line: string) => void;
+  helloTimeoutMs?: number;
+}
+
+const STDERR_TAIL = 40;
+
+export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [WorkerExit] }> {
+  readonly exited: Promise<WorkerExit>;
+  private readonly child: ChildProcess;
+  private readonly stderrTail: string[] = [];
+  private exitInfo: WorkerExit | undefined;
+
+  private constructor(opts: WorkerOptions) {
+    super();
+    const python = opts.python ?? workerPython();
+    this.child = spawn(python, ["-u", "-m", "whetstone_worker"], {
+      cwd: WORKER_DIR,
+      env: { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" },
+      stdio: ["pipe", "pipe", "pipe"],
+      shell: false,
+      windowsHide: true,
+    });
+    this.exited = new Promise((resolve) => {
+      let spawnError: Error | undefined;
+      this.child.once("error", (err) => {
+        spawnError = err;
+      });
+      this.child.once("close", (code, signal) => {
+        this.exitInfo = { code, signal, stderrTail: [...this.stderrTail], spawnError };
+        this.emit("exit", this.exitInfo);
+        resolve(this.exitInfo);
+      });
+    });
+    createInterface({ input: this.child.stdout! }).on("line", (line) => {
+      const parsed = parseEventLine(line);
+      if (parsed.ok) this.emit("event", parsed.event);
+      else if (line.trim()) opts.onOutput?.(parsed.unknownType ? `[worker] ignored event '${parsed.unknownType}'` : `[worker stdout] ${line}`);
+    });
+    createInterface({ input: this.child.stderr! }).on("line", (line) => {
+      this.stderrTail.push(line);
+      if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
+      opts.onOutput?.(line);
+    });
+    // A worker that dies while we write must not take the engine down with EPIPE.
+    this.child.stdin!.on("error", () => {});
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  /** Spawn a worker and wait for its hello; refuse a worker that speaks another protocol. */
+  static async start(opts: WorkerOptions = {}): Promise<{ worker: WorkerProcess; hello: Hello }> {
+    const worker = new WorkerProcess(opts);
+    const timeoutMs = opts.helloTimeoutMs ?? 120_000;
+    const hello = await new Promise<Hello>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        worker.kill("SIGKILL");
+        reject(new WhetstoneError({ code: "WORKER_NO_HELLO", message: `The Python worker did not start within ${timeoutMs / 1000} s.`, hint: "Run `npm install` again; the last lines of its output are in the run's log." }));
+      }, timeoutMs);
+      worker.on("event", function onEvent(e) {
+        if (e.type !== "hello") return;
+        clearTimeout(timer);
+        worker.off("event", onEvent);
+        resolve(e);
+      });
+      void worker.exited.then((exit) => {
+        clearTimeout(timer);
+        reject(workerStartError(exit, opts.python ?? workerPython()));
+      });
+    });
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      worker.kill("SIGKILL");
+      throw new WhetstoneError({
+        code: "PROTOCOL_MISMATCH",
+        message: `The worker speaks protocol ${hello.protocol}; this engine speaks ${PROTOCOL_VERSION}.`,
+        hint: "The engine and worker come from different versions: run `npm install` to bring them in line.",
+      });
+    }
+    return { worker, hello };
+  }
+
+  send(command: Command): void {
+    if (!this.alive) throw new WhetstoneError({ code: "WORKER_GONE", message: "The worker has exited.", hint: "Start a new job." });
+    this.child.stdin!.write(encodeCommand(command));
+  }
+
+  kill(signal: NodeJS.Signals = "SIGTERM"): void {
+    if (this.alive) this.child.kill(signal);
+  }
+
+  /** Ask for a clean exit, then insist. */
+  async stop(graceMs = 5000): Promise<WorkerExit> {
+    if (!this.alive) return this.exitInfo!;
+    try {
+      this.send({ v: 1, type: "shutdown", id: "shutdown" });
+      this.child.stdin!.end();
+    } catch {
+      /* already gone */
+    }
+    const timer = setTimeout(() => this.kill("SIGKILL"), graceMs);
+    const exit = await this.exited;
+    clearTimeout(timer);
+    return exit;
+  }
+}
+
+function workerStartError(exit: WorkerExit, python: string): WhetstoneError {
+  if (exit.spawnError) {
+    return new WhetstoneError({
+      code: "WORKER_MISSING",
+      message: `Cannot start the Python worker (${python}): ${exit.spawnError.message}`,
+      hint: "Run `npm install` in the Whetstone folder: it creates the worker's Python environment. WHETSTONE_PYTHON overrides the interpreter.",
+    });
+  }
+  const tail = exit.stderrTail.slice(-8);
+  const missing = tail.find((l) => l.includes("ModuleNotFoundError"));
+  return new WhetstoneError({
+    code: "WORKER_START_FAILED",
+    message: `The Python worker exited before it was ready (${exit.signal ?? `exit code ${exit.code}`}).${missing ? ` ${missing.trim()}` : ""}`,
+    hint: missing ? "A Python package is missing: run `npm install` (or `npm run setup`) to repair the worker's environment." : "See the worker's last output below.",
+    details: tail,
+  });
+}

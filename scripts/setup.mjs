@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+/**
+ * `npm install`'s second half (postinstall), also `npm run setup`: everything Node's own install
+ * does not do. Idempotent: each step checks before it acts and says what it did.
+ *
+ *  1. The Electron binary: fetched when the network allows; otherwise the app runs in browser mode.
+ *  2. The worker's Python virtual environment (engine/worker/.venv) from the pinned requirements,
+ *     with the torch build that fits this machine (CUDA where an NVIDIA GPU is present, CPU-only
+ *     elsewhere on Linux/Windows, the default wheel with MPS on macOS). A stamp file records what
+ *     was installed; nothing is reinstalled while the stamp matches.
+ *  3. The tiny fixture model that the examples and tests train (.cache/fixtures/tiny-llama).
+ *
+ * Environment: WHETSTONE_TORCH=auto|cpu|cuda|default picks the torch build; WHETSTONE_BOOTSTRAP_PYTHON
+ * the interpreter that creates the venv; WHETSTONE_SKIP_PYTHON=1 / WHETSTONE_SKIP_ELECTRON=1 skip
+ * those steps. pip never waits on an unreachable index: --retries 0 --timeout 5.
+ */
+import { spawnSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const WORKER = join(ROOT, "engine", "worker");
+const VENV = join(WORKER, ".venv");
+const VENV_PY = process.platform === "win32" ? join(VENV, "Scripts", "python.exe") : join(VENV, "bin", "python");
+const STAMP = join(VENV, ".whetstone-stamp.json");
+const TORCH_VERSION = "2.13.0";
+const PIP_FLAGS = ["--retries", "0", "--timeout", "5", "--disable-pip-version-check", "--no-input"];
+const FIXTURE = join(ROOT, ".cache", "fixtures", "tiny-llama");
+const t0 = Date.now();
+
+const say = (msg) => console.log(`[whetstone setup] ${msg}`);
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
+
+async function main() {
+  electronBinary();
+  if (process.env.WHETSTONE_SKIP_PYTHON === "1") {
+    say("WHETSTONE_SKIP_PYTHON=1: not touching the Python environment.");
+    return;
+  }
+  await pythonEnv();
+  await fixture();
+  say(`done in ${elapsed()}. Next: \`npm start\` (the app) or \`npm test\`.`);
+}
+
+function electronBinary() {
+  const electronDir = join(ROOT, "node_modules", "electron");
+  if (!existsSync(electronDir)) return;
+  if (existsSync(join(electronDir, "path.txt")) && existsSync(join(electronDir, "dist"))) {
+    say("Electron binary: present.");
+    return;
+  }
+  if (process.env.WHETSTONE_SKIP_ELECTRON === "1" || process.env.CI) {
+    say("Electron binary: skipped (CI or WHETSTONE_SKIP_ELECTRON=1). `npm start` serves the UI in a browser instead.");
+    return;
+  }
+  say("Electron binary: downloading (its own install script is disabled in allowScripts so that offline installs pass)…");
+  const r = spawnSync(process.execPath, [join(electronDir, "install.js")], { stdio: "pipe", timeout: 120_000, encoding: "utf8" });
+  if (r.status === 0 && existsSync(join(electronDir, "path.txt"))) say("Electron binary: installed.");
+  else {
+    const why = (r.stderr || r.stdout || String(r.error ?? "")).trim().split("\n").pop();
+    say(`Electron binary: could not be downloaded (${why || "no network"}). Carrying on: \`npm start\` serves the same UI on a loopback port; run \`npm run setup\` later to retry.`);
+  }
+}
+
+function findPython() {
+  const candidates = [process.env.WHETSTONE_BOOTSTRAP_PYTHON, "python3.12", "python3.11", "python3.10", "python3", "python"].filter(Boolean);
+  for (const cmd of candidates) {
+    const r = spawnSync(cmd, ["-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"], { encoding: "utf8" });
+    if (r.status !== 0) continue;
+    const [maj, min] = r.stdout.trim().split(".").map(Number);
+    if (maj === 3 && min >= 10 && min <= 13) return { cmd, version: r.stdout.trim() };
+  }
+  throw new Error(
+    "No usable Python found (need 3.10 to 3.13 with the venv module). Install one (e.g. `apt install python3 python3-venv`, or python.org on macOS/Windows) and run `npm run setup`, or point WHETSTONE_BOOTSTRAP_PYTHON at it.",
+  );
+}
+
+function hasNvidiaGpu() {
+  const r = spawnSync("nvidia-smi", ["-L"], { encoding: "utf8", timeout: 10_000 });
+  return r.status === 0 && /GPU \d+:/.test(r.stdout);
+}
+
+/** Which torch wheel fits this machine: a requirement and the index that serves it. */
+function torchChoice(platform = process.platform, nvidia = hasNvidiaGpu(), wanted = process.env.WHETSTONE_TORCH ?? "auto") {
+  const kind = wanted === "auto" ? (platform === "darwin" ? "default" : nvidia ? "cuda" : "cpu") : wanted;
+  if (kind === "cpu") return { kind, spec: `torch==${TORCH_VERSION}+cpu`, index: "https://download.pytorch.org/whl/cpu" };
+  if (kind === "cuda") {
+    // PyPI's Linux wheel is the CUDA build; Windows needs PyTorch's CUDA index.
+    return platform === "win32"
+      ? { kind, spec: `torch==${TORCH_VERSION}`, index: "https://download.pytorch.org/whl/cu128" }
+      : { kind, spec: `torch==${TORCH_VERSION}`, index: null };
+  }
+  if (kind === "default") return { kind, spec: `torch==${TORCH_VERSION}`, index: null };
+  throw new Error(`WHETSTONE_TORCH=${wanted}: expected auto, cpu, cuda or default.`);
+}
+
+async function pythonEnv() {
+  const reqs = ["requirements.txt", "requirements-dev.txt"].map((f) => join(WORKER, f));
+  const torch = torchChoice();
+  const fingerprint = createHash("sha256");
+  for (const f of reqs) fingerprint.update(readFileSync(f));
+  fingerprint.update(JSON.stringify(torch));
+  const wanted = { requirements: fingerprint.digest("hex"), torch: torch.kind };
+
+  if (existsSync(VENV_PY) && existsSync(STAMP)) {
+    const probe = spawnSync(VENV_PY, ["-c", "import torch, transformers, peft"], { encoding: "utf8" });
+    const stamp = JSON.parse(readFileSync(STAMP, "utf8"));
+    if (probe.status === 0 && stamp.requirements === wanted.requirements) {
+      say(`Python environment: up to date (${VENV}, torch ${torch.kind}).`);
+      return;
+    }
+    say("Python environment: requirements changed or packages missing; updating.");
+  }
+  if (existsSync(VENV) && spawnSync(VENV_PY, ["-c", "pass"]).status !== 0) {
+    say("Python environment: the existing venv is broken (moved or its Python removed); recreating it.");
+    rmSync(VENV, { recursive: true, force: true });
+  }
+  if (!existsSync(VENV_PY)) {
+    const py = findPython();
+    say(`Python environment: creating ${VENV} with ${py.cmd} (Python ${py.version})…`);
+    run(py.cmd, ["-m", "venv", VENV]);
+  }
+  say(`Python environment: installing torch (${torch.kind} build: ${torch.spec})… [1/2]`);
+  await pip(["install", ...PIP_FLAGS, torch.spec, ...(torch.index ? ["--extra-index-url", torch.index] : [])]);
+  say(`Python environment: installing the worker's pinned requirements… [2/2] (${elapsed()} so far)`);
+  await pip(["install", ...PIP_FLAGS, ...reqs.flatMap((r) => ["-r", r])]);
+  writeFileSync(STAMP, JSON.stringify({ ...wanted, installed_at: new Date().toISOString() }, null, 2));
+  say(`Python environment: ready (${elapsed()}).`);
+}
+
+/** pip with its progress passed through, minus the local mirror's noise. */
+function pip(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(VENV_PY, ["-m", "pip", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const relay = (stream, out) => {
+      let buf = "";
+      stream.on("data", (d) => {
+        buf += d;
+        const lines = buf.split("\n");
+        buf = lines.pop();
+        for (const l of lines) if (!/is ignored: it is neither a file nor a directory/.test(l)) out.write(`  ${l}\n`);
+      });
+    };
+    relay(child.stdout, process.stdout);
+    relay(child.stderr, process.stderr);
+    child.on("close", (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`pip ${args[0]} failed (exit ${code}). If the network is down, pip cannot reach the package index: connect and run \`npm run setup\` again.`)),
+    );
+  });
+}
+
+async function fixture() {
+  say("Tiny fixture model: checking .cache/fixtures/tiny-llama (used by the examples and the tests)…");
+  run(VENV_PY, ["-m", "whetstone_worker.fixtures.tiny", "--out", FIXTURE], { cwd: WORKER });
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: "inherit", ...opts });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.error?.message ?? `exit ${r.status}`})`);
+}
+
+main().catch((e) => {
+  console.error(`[whetstone setup] FAILED: ${e.message}`);
+  process.exit(1);
+});

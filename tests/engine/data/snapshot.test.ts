@@ -1,0 +1,69 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { writeSnapshot } from "../../../engine/data/snapshot";
+import { WhetstoneError } from "../../../engine/util/errors";
+
+const dir = mkdtempSync(join(tmpdir(), "whetstone-snap-"));
+const row = (u: string, a: string) => JSON.stringify({ messages: [{ role: "user", content: u }, { role: "assistant", content: a }], id: 7 });
+
+async function errorOf(p: Promise<unknown>): Promise<WhetstoneError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof WhetstoneError) return e;
+    throw e;
+  }
+  throw new Error("expected an error");
+}
+
+describe("writeSnapshot", () => {
+  it("normalizes rows, records the source hash and leaves the source untouched", async () => {
+    const src = join(dir, "ok.jsonl");
+    const text = "\uFEFF" + [row("a", "b"), "", row("c", "d")].join("\r\n") + "\n";
+    writeFileSync(src, text);
+    const run = mkdtempSync(join(dir, "run-"));
+    const m = await writeSnapshot(src, run);
+    expect(m.rows).toBe(2);
+    expect(m.source_sha256).toBe(createHash("sha256").update(text).digest("hex"));
+    expect(m.notes.join()).toContain("byte-order mark");
+    const lines = readFileSync(join(run, "data", "train.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines[1]).toEqual({ messages: [{ role: "user", content: "c" }, { role: "assistant", content: "d" }] });
+    expect(readFileSync(src, "utf8")).toBe(text);
+  });
+
+  it("names the line and the problem of each bad row, and writes no snapshot", async () => {
+    const src = join(dir, "bad.jsonl");
+    writeFileSync(
+      src,
+      [
+        row("a", "b"),
+        '{"messages": [{"role": "user", "content": "x"},]}',
+        JSON.stringify({ conversations: [] }),
+        JSON.stringify({ messages: [{ role: "human", content: "x" }] }),
+        JSON.stringify({ messages: [{ role: "user", content: "x" }] }),
+        JSON.stringify({ messages: [{ role: "user", content: 3 }, { role: "assistant", content: "y" }] }),
+      ].join("\n"),
+    );
+    const run = mkdtempSync(join(dir, "run-"));
+    const e = await errorOf(writeSnapshot(src, run));
+    expect(e.code).toBe("DATA_INVALID");
+    expect(e.message).toContain("5 invalid rows");
+    expect(e.details).toEqual([
+      expect.stringMatching(/^line 2: malformed JSON/),
+      "line 3: field 'messages' is missing or not a list",
+      'line 4: messages[0].role is "human"; expected one of system, user, assistant, tool',
+      "line 5: no non-empty assistant turn to train on",
+      "line 6: messages[0].content must be a string",
+    ]);
+    expect(existsSync(join(run, "data", "train.jsonl"))).toBe(false);
+  });
+
+  it("refuses an empty file", async () => {
+    const src = join(dir, "empty.jsonl");
+    writeFileSync(src, "");
+    expect((await errorOf(writeSnapshot(src, mkdtempSync(join(dir, "run-"))))).code).toBe("DATA_EMPTY");
+  });
+});

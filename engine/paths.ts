@@ -1,9 +1,19 @@
 /** Where things live: the project's own files, the worker's Python, and the user's data folder. */
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/** The folder with Whetstone's package.json, found upwards (this file may be bundled elsewhere). */
+export const PROJECT_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    const pkg = join(dir, "package.json");
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "whetstone") return dir;
+    if (dirname(dir) === dir) return resolve(start, "..");
+  }
+}
 export const WORKER_DIR = join(PROJECT_ROOT, "engine", "worker");
 
 /** WHETSTONE_HOME, else the OS's per-user application-data folder. */

@@ -1,0 +1,40 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { windowOptions, isAllowedExternal } from "../../electron/window";
+import { isTrustedSender, APP_ORIGIN } from "../../electron/ipc";
+import { PROJECT_ROOT } from "../../engine/paths";
+
+describe("Electron hardening", () => {
+  it("creates windows with isolation and sandbox on and Node off", () => {
+    const wp = windowOptions("/app/preload.cjs").webPreferences!;
+    expect(wp).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, nodeIntegrationInWorker: false, webSecurity: true, webviewTag: false, allowRunningInsecureContent: false });
+    expect(wp.preload).toBe("/app/preload.cjs");
+  });
+
+  it("accepts IPC only from the app's own windows on the app's own origin", () => {
+    const allowed = new Set([7]);
+    expect(isTrustedSender({ senderFrame: { url: `${APP_ORIGIN}/index.html` } } as never, allowed, 7)).toBe(true);
+    expect(isTrustedSender({ senderFrame: { url: `${APP_ORIGIN}/index.html` } } as never, allowed, 8)).toBe(false);
+    expect(isTrustedSender({ senderFrame: { url: "https://evil.example/" } } as never, allowed, 7)).toBe(false);
+    expect(isTrustedSender({ senderFrame: { url: "app://whetstone.evil/" } } as never, allowed, 7)).toBe(false);
+    expect(isTrustedSender({ senderFrame: null } as never, allowed, 7)).toBe(false);
+  });
+
+  it("opens only https links on the allowlist", () => {
+    expect(isAllowedExternal("https://huggingface.co/Qwen/Qwen2.5-0.5B")).toBe(true);
+    expect(isAllowedExternal("http://huggingface.co/")).toBe(false);
+    expect(isAllowedExternal("https://huggingface.co.evil.example/")).toBe(false);
+    expect(isAllowedExternal("file:///etc/passwd")).toBe(false);
+    expect(isAllowedExternal("not a url")).toBe(false);
+  });
+
+  it("keeps a packaging config with Linux, macOS and Windows targets", () => {
+    const cfg = parse(readFileSync(join(PROJECT_ROOT, "electron-builder.yml"), "utf8"));
+    expect(cfg.linux.target).toEqual(["AppImage", "deb"]);
+    expect(cfg.mac.target).toEqual(["dmg"]);
+    expect(cfg.win.target).toEqual(["nsis"]);
+    expect(cfg.files).toContain("renderer/dist/**");
+  });
+});

@@ -1,0 +1,81 @@
+"""protocol.py: every golden line parses, every invalid line is rejected, strictness where it matters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support import INVALID, golden_lines
+
+from whetstone_worker.config import RunConfig
+from whetstone_worker.protocol import COMMANDS, EVENTS, Emitter, ProtocolError, parse_message
+
+
+@pytest.mark.parametrize("line", golden_lines())
+def test_golden_line_parses(line):
+    message = parse_message(line)
+    assert message["v"] == 1
+    assert message["type"] in COMMANDS or message["type"] in EVENTS
+
+
+def test_golden_covers_every_message_type():
+    seen = {json.loads(line)["type"] for line in golden_lines()}
+    assert seen == set(COMMANDS) | set(EVENTS)
+
+
+def test_train_command_config_becomes_run_config():
+    train = next(parse_message(line) for line in golden_lines() if '"type": "train"' in line)
+    assert isinstance(train["config"], RunConfig)
+    assert train["config"].training.micro_batch_size == 4
+
+
+@pytest.mark.parametrize("line", [line for line in INVALID.read_text().splitlines() if line.strip()])
+def test_invalid_line_rejected(line):
+    with pytest.raises(ProtocolError):
+        parse_message(line)
+
+
+@pytest.mark.parametrize(
+    "line, field",
+    [
+        ('{"v": true, "type": "shutdown", "id": "x"}', "v"),  # a JSON bool is not the number 1
+        ('{"type": "shutdown", "id": "x"}', "v"),
+        ('{"v": 1, "type": "shutdown", "id": "x", "extra": 1}', "extra"),  # commands are strict
+        ('{"v": 1, "type": "shutdown", "id": ""}', "id"),
+        ('{"v": 1, "type": "launch", "id": "x"}', "type"),
+        ('{"v": 1, "type": "cancel", "id": "c"}', "target"),
+        ('{"v": 1, "type": "progress", "id": "j", "phase": "load", "current": NaN, "total": null, "unit": "", "elapsed_s": 0, "eta_s": null, "message": ""}', ""),
+        ('{"v": 1, "type": "metrics", "id": "j", "step": 1, "total_steps": 2, "epoch": 0, "loss": 1, "lr": 1, "grad_norm": null, "tokens": 1, "tokens_per_s": 1, "elapsed_s": 1, "eta_s": null, "note": "x"}', "note"),
+        ('{"v": 1, "type": "error", "id": null, "code": "lower", "message": "", "hint": "", "recoverable": true}', "code"),
+        ("not json", ""),
+        ("[1, 2]", ""),
+    ],
+)
+def test_rejections_name_the_field(line, field):
+    with pytest.raises(ProtocolError) as info:
+        parse_message(line)
+    assert info.value.path == field
+
+
+def test_events_accept_extra_fields():
+    line = '{"v": 1, "type": "checkpoint", "id": "j", "step": 3, "path": "/x", "bytes": 10}'
+    assert parse_message(line)["bytes"] == 10
+
+
+def test_generate_validates_prompts():
+    bad = {"v": 1, "type": "generate", "id": "g", "model_path": "/m", "adapter_path": None, "prompts": [[]],
+           "max_new_tokens": 8, "temperature": 0, "top_p": 1, "seed": 0}
+    with pytest.raises(ProtocolError, match=r"prompts\[0\]"):
+        parse_message(json.dumps(bad))
+
+
+def test_emitter_writes_valid_lines_and_refuses_invalid_events():
+    lines: list[str] = []
+    emitter = Emitter(lines.append)
+    emitter.log(None, "info", "hello ✓")
+    assert json.loads(lines[0]) == {"v": 1, "type": "log", "id": None, "level": "info", "message": "hello ✓"}
+    with pytest.raises(ProtocolError):
+        emitter.emit("log", id=None, level="chatty", message="x")
+    with pytest.raises(ValueError):  # NaN never reaches the wire
+        emitter.emit("checkpoint", id="j", step=1, path="/x", size=float("nan"))
+    assert len(lines) == 1

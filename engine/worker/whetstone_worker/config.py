@@ -1,0 +1,136 @@
+"""The resolved run config as frozen dataclasses, mirroring engine/config/schema.ts field for field.
+
+The TypeScript schema is the single definition (with defaults and help text); the engine validates
+and resolves it before the worker sees it. This module is a defence, not a second source of
+defaults: every field must be present, unknown fields are rejected, and each error names the dotted
+field (`training.learning_rate: must be <= 1`). Each field's validator sits in its metadata, so the
+dataclass is the whole schema and `parse_run_config` is a generic walk over it.
+
+Frozen dataclasses make the config safe to share and compare; `as_dict` gives back the JSON shape
+stored in every checkpoint, and `diff` lists changed fields for the resume warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .validate import Check, Invalid, array, boolean, enum, integer, literal, nullable, number, string, union
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _f(check: Check) -> Any:
+    return field(metadata={"check": check})
+
+
+def _section(cls: type) -> Any:
+    return field(metadata={"section": cls})
+
+
+def _modules(value: Any, path: str) -> str | tuple[str, ...]:
+    # A tuple keeps the frozen config hashable; as_dict turns it back into a list.
+    checked = union(literal("all-linear"), array(string(1), min_len=1))(value, path)
+    return checked if isinstance(checked, str) else tuple(checked)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = _f(string(1))
+    dtype: str = _f(enum("auto", "float32", "bfloat16", "float16"))
+    trust_remote_code: bool = _f(boolean)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train: str = _f(string(1))
+    max_length: int = _f(integer(16, 1_048_576))
+    overlong: str = _f(enum("truncate", "drop", "error"))
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    r: int = _f(integer(1, 4096))
+    alpha: float = _f(number(gt=0))
+    dropout: float = _f(number(0, 0.9))
+    target_modules: str | tuple[str, ...] = _f(_modules)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: float = _f(number(hi=1000, gt=0))
+    max_steps: int | None = _f(nullable(integer(1, MAX_SAFE_INTEGER)))
+    micro_batch_size: int = _f(integer(1, 4096))
+    gradient_accumulation: int = _f(integer(1, 4096))
+    learning_rate: float = _f(number(hi=1, gt=0))
+    weight_decay: float = _f(number(0, 1))
+    adam_beta1: float = _f(number(0, lt=1))
+    adam_beta2: float = _f(number(0, lt=1))
+    adam_epsilon: float = _f(number(hi=1, gt=0))
+    scheduler: str = _f(enum("cosine", "linear", "wsd", "constant"))
+    warmup_ratio: float = _f(number(0, 1))
+    decay_ratio: float = _f(number(0, 1))
+    min_lr_ratio: float = _f(number(0, 1))
+    max_grad_norm: float | None = _f(nullable(number(gt=0)))
+    seed: int = _f(integer(0, 2**32 - 1))
+    precision: str = _f(enum("auto", "bf16", "fp16", "fp32"))
+    gradient_checkpointing: bool = _f(boolean)
+    checkpoint_every: int = _f(integer(1, MAX_SAFE_INTEGER))
+    keep_checkpoints: int = _f(integer(2, 1000))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = _f(string(1))
+    method: str = _f(enum("sft"))
+    finetune: str = _f(enum("lora", "full"))
+    model: ModelConfig = _section(ModelConfig)
+    data: DataConfig = _section(DataConfig)
+    lora: LoraConfig = _section(LoraConfig)
+    training: TrainingConfig = _section(TrainingConfig)
+
+    def as_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    if not isinstance(raw, dict):
+        raise Invalid(path, f"expected an object, got {type(raw).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(raw.keys() - known.keys())
+    if unknown:
+        raise Invalid(f"{path}.{unknown[0]}", "unknown field")
+    values = {}
+    for name, f in known.items():
+        sub = f"{path}.{name}"
+        if name not in raw:
+            raise Invalid(sub, "missing (the worker expects a fully resolved config)")
+        section = f.metadata.get("section")
+        values[name] = _build(section, raw[name], sub) if section else f.metadata["check"](raw[name], sub)
+    return cls(**values)
+
+
+def parse_run_config(raw: Any, path: str = "config") -> RunConfig:
+    """Validate a resolved config dict; raises `Invalid` naming the first bad field."""
+    return _build(RunConfig, raw, path)
+
+
+def diff(old: dict, new: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted field, old value, new value) for every leaf that differs between two config dicts."""
+    out = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append((f"{prefix}{key}", a, b))
+    return out

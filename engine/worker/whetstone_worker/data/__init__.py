@@ -1,0 +1,1 @@
+"""Data for training: chat rendering and masking (chat.py), batching and order (batches.py)."""

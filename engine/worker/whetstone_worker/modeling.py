@@ -1,0 +1,136 @@
+"""Loading models and tokenizers, attaching LoRA, and saving what a run trains (shared by recipes
+and generate.py).
+
+Everything here takes local folders only (no hub downloads; HF_HUB_OFFLINE is set at start-up), so
+a missing folder is MODEL_NOT_FOUND naming the path instead of a network error. Trained weights are
+saved in the formats other tools read: a PEFT adapter folder (LoRA) or a save_pretrained model
+folder (full), each with the tokenizer beside it. Final outputs are written to a temp folder and
+renamed, like checkpoints, so an output folder that exists is always complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from .config import LoraConfig
+from .errors import WorkerError
+
+
+def check_model_dir(path: str | Path, what: str = "model") -> Path:
+    folder = Path(path)
+    if folder.is_dir() and (folder / "config.json").is_file():
+        return folder
+    problem = "config.json is missing" if folder.is_dir() else "the folder does not exist"
+    raise WorkerError(
+        "MODEL_NOT_FOUND",
+        f"No {what} at {folder}: {problem}",
+        "Point model.path at a folder with config.json, the weights and the tokenizer files.",
+    )
+
+
+def _load_failed(path, what: str, err: Exception) -> WorkerError:
+    # A folder that exists but cannot be loaded is a problem with the model files, not a bug of ours:
+    # say which part failed and what a loadable folder contains.
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return WorkerError(
+        "MODEL_LOAD_FAILED",
+        f"Cannot load the {what} from {path}: {type(err).__name__}: {first_line}",
+        "The folder must be a complete Hugging Face model: config.json, *.safetensors weights and the "
+        "tokenizer files (tokenizer.json, tokenizer_config.json). Re-download or re-export it.",
+        recoverable=False,
+    )
+
+
+def load_tokenizer(path: str | Path, trust_remote_code: bool):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise _load_failed(path, "tokenizer", err) from err
+
+
+def load_model(path: str | Path, dtype: torch.dtype, trust_remote_code: bool, device: torch.device):
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            str(path), dtype=dtype, attn_implementation="sdpa", trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise _load_failed(path, "model", err) from err
+    model.config.use_cache = False  # the KV cache is for generation; in training it only costs memory
+    return model.to(device)
+
+
+def pad_id(tokenizer) -> int:
+    # Pads are masked out of attention and loss, so any real id works when a model has no pad token.
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def apply_lora(model, lora: LoraConfig):
+    from peft import LoraConfig as PeftLoraConfig, get_peft_model
+
+    targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
+    peft_config = PeftLoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM"
+    )
+    try:
+        return get_peft_model(model, peft_config)
+    except ValueError as err:  # PEFT's message names the modules it could not find
+        raise WorkerError(
+            "CONFIG_INVALID",
+            f"lora.target_modules {targets!r} does not fit this model: {err}",
+            "Use 'all-linear', or module names that exist in the model (e.g. q_proj, v_proj for Llama).",
+        ) from None
+
+
+def save_trainable(model, folder: Path) -> None:
+    """The trained weights in their standard format: PEFT adapter folder, or save_pretrained model folder."""
+    model.save_pretrained(str(folder))
+    card = folder / "README.md"  # PEFT writes a hub model card; in a checkpoint it is just noise
+    if card.exists():
+        card.unlink()
+
+
+def load_adapter_weights(model, folder: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / "adapter_model.safetensors"), device=str(next(model.parameters()).device))
+    unexpected = set_peft_model_state_dict(model, state).unexpected_keys
+    if unexpected:
+        raise WorkerError(
+            "CHECKPOINT_CORRUPT",
+            f"The adapter in {folder} does not fit the model ({len(unexpected)} unexpected tensors, e.g. {unexpected[0]}).",
+            "The checkpoint was written for a different model or LoRA setup; start a new run.",
+        )
+
+
+def save_output(model, tokenizer, run_dir: Path, name: str) -> Path:
+    """Write outputs/<name> (adapter or model + tokenizer) atomically; returns its path."""
+    outputs = Path(run_dir) / "outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    final = outputs / name
+    tmp = outputs / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_trainable(model, tmp)
+    tokenizer.save_pretrained(str(tmp))
+    if final.exists():
+        old = outputs / f".old-{name}-{os.getpid()}"
+        os.replace(final, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def count_parameters(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())

@@ -1,0 +1,180 @@
+"""Worker protocol v1, Python side: message schemas, `parse_message`, and the event emitter.
+
+The TypeScript side (engine/protocol/messages.ts) and this module describe the same messages;
+tests/fixtures/protocol/golden-v1.jsonl holds one example of each and both test suites parse every
+line, so neither side can drift unnoticed. The rules mirror the zod schemas: commands are strict
+(an unknown field is an error, because a command we half-understand must not run), events accept
+extra fields (a newer worker may add some), and `metrics` extras must be numbers.
+
+Every event the worker sends goes through the same validation as incoming lines, so a worker bug
+that would produce an event the engine rejects fails loudly here (in tests) instead of there.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Callable
+
+from . import PROTOCOL_VERSION
+from .config import parse_run_config
+from .validate import (
+    Check,
+    Invalid,
+    array,
+    boolean,
+    enum,
+    integer,
+    literal,
+    nullable,
+    number,
+    obj,
+    record,
+    string,
+)
+
+ProtocolError = Invalid
+
+ID = string(1)
+NUM = number()
+NAT = integer(0)
+
+
+_MESSAGE = obj({"role": string(1), "content": string()})
+
+COMMANDS: dict[str, dict[str, Check]] = {
+    "train": {"id": ID, "run_dir": string(1), "config": parse_run_config},
+    "resume": {"id": ID, "run_dir": string(1), "config": parse_run_config},
+    "cancel": {"id": ID, "target": ID},
+    "generate": {
+        "id": ID,
+        "model_path": string(1),
+        "adapter_path": nullable(string(1)),
+        "prompts": array(array(_MESSAGE, min_len=1)),
+        "max_new_tokens": integer(1),
+        "temperature": number(0),
+        "top_p": number(hi=1, gt=0),
+        "seed": NAT,
+    },
+    "shutdown": {"id": ID},
+}
+
+EVENTS: dict[str, dict[str, Check]] = {
+    "hello": {
+        "protocol": integer(),
+        "worker_version": string(),
+        "pid": integer(),
+        "python": string(),
+        "packages": record(string()),
+        "device": obj(
+            {
+                "kind": enum("cpu", "cuda", "mps"),
+                "name": string(),
+                "count": NAT,
+                "memory_bytes": nullable(NUM),
+                "bf16": boolean,
+                "capability": nullable(string()),
+            },
+            strict=False,
+        ),
+    },
+    "progress": {
+        "id": ID,
+        "phase": string(1),
+        "current": NUM,
+        "total": nullable(NUM),
+        "unit": string(),
+        "elapsed_s": NUM,
+        "eta_s": nullable(NUM),
+        "message": string(),
+    },
+    "metrics": {
+        "id": ID,
+        "step": NAT,
+        "total_steps": NAT,
+        "epoch": NUM,
+        "loss": NUM,
+        "lr": NUM,
+        "grad_norm": nullable(NUM),
+        "tokens": NUM,
+        "tokens_per_s": NUM,
+        "elapsed_s": NUM,
+        "eta_s": nullable(NUM),
+    },
+    "checkpoint": {"id": ID, "step": NAT, "path": string()},
+    "log": {"id": nullable(ID), "level": enum("debug", "info", "warning", "error"), "message": string()},
+    "generation": {"id": ID, "index": NAT, "text": string(), "tokens": NAT},
+    "done": {"id": ID, "status": enum("completed", "cancelled"), "result": record(lambda v, p: v)},
+    "error": {
+        "id": nullable(ID),
+        "code": string(1, pattern=r"[A-Z][A-Z0-9_]*"),
+        "message": string(),
+        "hint": string(),
+        "recoverable": boolean,
+    },
+}
+
+_EXTRA = {"metrics": NUM}
+
+
+def _reject_constant(name: str) -> Any:
+    raise Invalid("", f"{name} is not valid JSON")
+
+
+def validate_message(raw: Any) -> dict:
+    """Validate a decoded message; returns it with train/resume `config` as a RunConfig."""
+    if not isinstance(raw, dict):
+        raise Invalid("", "a message must be a JSON object")
+    if "v" not in raw:
+        raise Invalid("v", "missing protocol version")
+    # The version first: a message from another major version may use types we do not know.
+    literal(PROTOCOL_VERSION)(raw["v"], "v")
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        raise Invalid("type", "missing or not a string")
+    if kind not in COMMANDS and kind not in EVENTS:
+        raise Invalid("type", f"unknown message type {kind!r}")
+    envelope = {"v": literal(PROTOCOL_VERSION), "type": literal(kind)}
+    if kind in COMMANDS:
+        return obj({**envelope, **COMMANDS[kind]}, strict=True)(raw, "")
+    return obj({**envelope, **EVENTS[kind]}, strict=False, extra=_EXTRA.get(kind))(raw, "")
+
+
+def parse_message(line: str | bytes) -> dict:
+    """Decode and validate one protocol line; raises ProtocolError saying which field is wrong."""
+    try:
+        raw = json.loads(line, parse_constant=_reject_constant)
+    except Invalid:
+        raise
+    except ValueError as err:
+        raise Invalid("", f"not JSON: {err}") from None
+    return validate_message(raw)
+
+
+def is_command(message: dict) -> bool:
+    return message["type"] in COMMANDS
+
+
+class Emitter:
+    """Writes validated events as JSON lines; thread-safe (the reader thread reports too)."""
+
+    def __init__(self, write: Callable[[str], Any], flush: Callable[[], Any] | None = None):
+        self._write = write
+        self._flush = flush
+        self._lock = threading.Lock()
+
+    def emit(self, kind: str, **fields: Any) -> dict:
+        message = {"v": PROTOCOL_VERSION, "type": kind, **fields}
+        validate_message(message)
+        line = json.dumps(message, allow_nan=False, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._write(line)
+            if self._flush:
+                self._flush()
+        return message
+
+    def log(self, job_id: str | None, level: str, message: str) -> None:
+        self.emit("log", id=job_id, level=level, message=message)
+
+    def error(self, job_id: str | None, code: str, message: str, hint: str, recoverable: bool) -> None:
+        self.emit("error", id=job_id, code=code, message=message, hint=hint, recoverable=recoverable)

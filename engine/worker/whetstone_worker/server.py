@@ -1,0 +1,173 @@
+"""The command loop: a reader thread turns stdin lines into commands, the main thread runs jobs.
+
+Jobs run one at a time on the main thread (training owns the device; two jobs would only fight for
+it). The reader thread keeps reading while a job runs, which is what makes `cancel` work: it marks
+the target in a shared registry and the job polls that at every step boundary.
+
+Stopping: `shutdown` is queued like any command, so jobs sent before it finish first (send `cancel`
+before it to stop sooner). stdin EOF (the engine went away) and SIGTERM cancel everything instead:
+the running job writes its checkpoint, queued jobs answer `done` cancelled without starting, and
+the worker exits.
+
+Errors never kill the loop: a bad line is PROTOCOL_ERROR, a WorkerError becomes its event, a bug
+becomes INTERNAL with the traceback on stderr. The exception is a CUDA error, after which the
+process's CUDA context is unusable: the worker reports it and exits, and the engine starts a fresh
+one from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import traceback
+from typing import IO
+
+import torch
+
+from .device import pick_device
+from .errors import WorkerError, out_of_memory
+from .protocol import Emitter, ProtocolError, is_command, parse_message
+
+STOP = None  # queue sentinel: shut down after the current job
+
+
+class Jobs:
+    """Thread-safe registry of submitted job ids and cancellation requests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+        self._finished: set[str] = set()
+        self._cancelled: set[str] = set()
+
+    def submit(self, job_id: str) -> bool:
+        with self._lock:
+            if job_id in self._known:
+                return False
+            self._known.add(job_id)
+            return True
+
+    def cancel(self, target: str) -> str:
+        """Mark `target` cancelled; returns "ok", "finished" or "unknown"."""
+        with self._lock:
+            if target not in self._known:
+                return "unknown"
+            if target in self._finished:
+                return "finished"
+            self._cancelled.add(target)
+            return "ok"
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            self._cancelled |= self._known - self._finished
+
+    def is_cancelled(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._cancelled
+
+    def finish(self, job_id: str) -> None:
+        with self._lock:
+            self._finished.add(job_id)
+
+
+def _id_of(line: str) -> str | None:
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        return None
+    job_id = raw.get("id") if isinstance(raw, dict) else None
+    return job_id if isinstance(job_id, str) and job_id else None
+
+
+def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
+    job_id = message["id"]
+    cancelled = lambda: jobs.is_cancelled(job_id)  # noqa: E731
+    if cancelled():
+        emitter.emit("done", id=job_id, status="cancelled", result={"started": False})
+    elif message["type"] in ("train", "resume"):
+        from .recipes import sft  # imported on first use: hello should not wait for transformers
+
+        sft.run(job_id, message["run_dir"], message["config"], emitter, cancelled, resume=message["type"] == "resume")
+    elif message["type"] == "generate":
+        from . import generate
+
+        generate.run(job_id, message, emitter, cancelled)
+
+
+def _is_cuda_failure(err: BaseException) -> bool:
+    accelerator_error = getattr(torch, "AcceleratorError", ())
+    return (accelerator_error and isinstance(err, accelerator_error)) or (isinstance(err, RuntimeError) and "CUDA error" in str(err))
+
+
+class Server:
+    """Reads commands from `stdin` on a thread and runs jobs on the calling thread until stopped."""
+
+    def __init__(self, stdin: IO[str], emitter: Emitter):
+        self.stdin, self.emitter = stdin, emitter
+        self.commands: queue.Queue = queue.Queue()
+        self.jobs = Jobs()
+
+    def stop(self) -> None:
+        """Cancel every job (the running one checkpoints) and exit after it."""
+        self.jobs.cancel_all()
+        self.commands.put(STOP)
+
+    def read_commands(self) -> None:
+        emitter = self.emitter
+        for raw in self.stdin:
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                message = parse_message(line)
+                if not is_command(message):
+                    raise ProtocolError("type", f"{message['type']!r} is an event; the worker accepts commands only")
+            except ProtocolError as err:
+                if err.path == "config" or err.path.startswith("config."):
+                    emitter.error(_id_of(line), "CONFIG_INVALID", f"Invalid run config: {err}",
+                                  "Fix that field and start the run again (the engine normally catches this first).", False)
+                else:
+                    emitter.error(_id_of(line), "PROTOCOL_ERROR", f"Invalid command line: {err}",
+                                  "The engine and the worker disagree on the protocol; update both to the same version.", True)
+                continue
+            kind = message["type"]
+            if kind == "cancel":
+                state = self.jobs.cancel(message["target"])
+                if state != "ok":
+                    emitter.log(message["id"], "warning", f"cancel: job {message['target']!r} is {state}; nothing to cancel")
+            elif kind == "shutdown":
+                self.commands.put(STOP)  # in order: queued jobs finish first; keep reading for cancels
+            elif self.jobs.submit(message["id"]):
+                self.commands.put(message)
+            else:
+                emitter.error(message["id"], "PROTOCOL_ERROR", f"Job id {message['id']!r} was already used by this worker.",
+                              "Give every command a fresh id.", True)
+        self.stop()  # stdin closed: the engine is gone, so stop cleanly with a checkpoint
+
+    def serve(self) -> int:
+        """Run commands until shutdown, EOF or stop(); returns the process exit code."""
+        threading.Thread(target=self.read_commands, name="stdin", daemon=True).start()
+        emitter = self.emitter
+        emitter.log(None, "info", "worker ready")
+        while (message := self.commands.get()) is not STOP:
+            job_id = message["id"]
+            try:
+                _dispatch(message, emitter, self.jobs)
+            except WorkerError as err:
+                emitter.error(job_id, **err.event_fields())
+            except torch.OutOfMemoryError:
+                emitter.error(job_id, **out_of_memory(message["type"], pick_device().type, None).event_fields())
+            except Exception as err:
+                traceback.print_exc(file=sys.stderr)
+                fatal = _is_cuda_failure(err)
+                hint = ("The GPU reported an error and this worker must restart; resume the run to continue from its last checkpoint."
+                        if fatal else "This is a bug in Whetstone; the run's log has the traceback.")
+                emitter.error(job_id, "INTERNAL", f"unexpected: {type(err).__name__}: {err}", hint, True)
+                if fatal:
+                    return 1
+            finally:
+                self.jobs.finish(job_id)
+        emitter.log(None, "info", "worker shutting down")
+        return 0

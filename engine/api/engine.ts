@@ -11,6 +11,7 @@ import { RunStore, isAlive } from "../runs/store";
 import { ACTIVE_STATES, type RunStatus } from "../runs/types";
 import { JobQueue } from "../jobs/queue";
 import { TrainJob } from "../jobs/train-job";
+import { DeviceLock } from "../jobs/device-lock";
 import { loadConfigFile, validateConfig } from "../config/load";
 import { writeSnapshot } from "../data/snapshot";
 import { whetstoneHome } from "../paths";
@@ -33,10 +34,12 @@ export class Engine implements ApiHandlers {
   readonly events = new EventEmitter<{ event: [EngineEvent] }>();
   private readonly queue: JobQueue;
   private readonly jobs = new Map<string, TrainJob>();
+  private readonly deviceLock: DeviceLock;
 
   constructor(private readonly opts: EngineOptions = {}) {
     this.store = new RunStore(opts.home ?? whetstoneHome());
     this.queue = new JobQueue(opts.concurrency ?? 1);
+    this.deviceLock = new DeviceLock(this.store.home);
     this.events.setMaxListeners(100);
   }
 
@@ -189,7 +192,14 @@ export class Engine implements ApiHandlers {
   }
 
   private enqueue(runId: string, mode: "train" | "resume"): void {
-    const job = new TrainJob({ store: this.store, publish: (e) => this.publish(e), python: this.opts.python, workerEnv: this.opts.workerEnv }, runId, mode);
+    const job = new TrainJob({
+        store: this.store,
+        publish: (e) => this.publish(e),
+        python: this.opts.python,
+        workerEnv: this.opts.workerEnv,
+        // With more than one job at a time allowed, the caller has chosen to share the device.
+        deviceLock: (this.opts.concurrency ?? 1) === 1 ? this.deviceLock : undefined,
+      }, runId, mode);
     this.jobs.set(runId, job);
     this.queue.enqueue({
       key: runId,

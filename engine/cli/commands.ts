@@ -4,7 +4,7 @@ import type { RunStatus } from "../runs/types";
 import { RunConfigSchema, objectShape } from "../config/schema";
 import { serve } from "../server/http";
 import { RunProgress, type ProgressSink } from "./progress";
-import { ago, duration, num, table } from "./format";
+import { ago, duration, loss, num, table } from "./format";
 
 export interface Io {
   out: ProgressSink;
@@ -48,7 +48,7 @@ async function follow(engine: Engine, run: RunStatus, progress: RunProgress, io:
 
 function summary(s: RunStatus): string {
   const lines = [`${s.state}: ${s.id} at step ${s.step}/${s.total_steps ?? "?"}`];
-  if (s.first_loss !== null && s.last_loss !== null) lines.push(`  loss ${num(s.first_loss)} → ${num(s.last_loss)}`);
+  if (s.first_loss !== null && s.last_loss !== null) lines.push(`  loss ${loss(s.first_loss)} → ${loss(s.last_loss)}`);
   for (const [k, v] of Object.entries(s.outputs)) lines.push(`  ${k}: ${v}`);
   if (s.error) {
     lines.push(`  error[${s.error.code}]: ${s.error.message}`, `  hint: ${s.error.hint}`);
@@ -69,7 +69,7 @@ export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): n
   }
   const rows = [["RUN", "STATE", "STEP", "LOSS", "CREATED"]];
   for (const r of runs) {
-    rows.push([r.id, r.state, `${r.step}/${r.total_steps ?? "?"}`, r.last_loss === null ? "-" : `${num(r.first_loss)} → ${num(r.last_loss)}`, ago(r.created_at)]);
+    rows.push([r.id, r.state, `${r.step}/${r.total_steps ?? "?"}`, r.last_loss === null ? "-" : `${loss(r.first_loss)} → ${loss(r.last_loss)}`, ago(r.created_at)]);
   }
   io.out.write(table(rows) + "\n");
   return EXIT.ok;
@@ -97,7 +97,7 @@ export function showCommand(engine: Engine, ref: string, io: Io, opts: { json?: 
   if (metrics.length > 0) {
     const first = metrics[0]!;
     const last = metrics.at(-1)!;
-    lines.push(`loss     ${num(first.loss)} (step ${first.step}) → ${num(last.loss)} (step ${last.step}); ${num(last.tokens_per_s ?? null)} tok/s`);
+    lines.push(`loss     ${loss(first.loss)} (step ${first.step}) → ${loss(last.loss)} (step ${last.step}); ${num(last.tokens_per_s ?? null)} tok/s`);
   }
   if (s.last_checkpoint) lines.push(`ckpt     step ${s.last_checkpoint.step}: ${s.last_checkpoint.path}`);
   for (const [k, v] of Object.entries(s.outputs)) lines.push(`output   ${k}: ${v}`);

@@ -14,6 +14,11 @@ export function num(x: number | null | undefined, digits = 4): string {
   return Number(x.toPrecision(digits)).toString();
 }
 
+/** Losses with a fixed number of decimals, so a column of them lines up and reads as a trend. */
+export function loss(x: number | null | undefined): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? "-" : x.toFixed(3);
+}
+
 export function rate(x: number | null | undefined): string {
   if (x === null || x === undefined || !Number.isFinite(x)) return "-";
   return x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x.toFixed(0);

@@ -4,7 +4,7 @@
  */
 import type { EngineEvent, ProgressInfo } from "../api/events";
 import type { MetricsRow } from "../runs/store";
-import { bar, duration, num, rate } from "./format";
+import { bar, duration, loss, num, rate } from "./format";
 
 export interface ProgressSink {
   isTTY: boolean;
@@ -45,7 +45,7 @@ export class RunProgress {
     const total = m.total_steps ?? 0;
     const text =
       `train ${String(step).padStart(String(total).length)}/${total} steps` +
-      `  loss ${num(m.loss)}  lr ${num(m.lr, 2)}  ${rate(m.tokens_per_s)} tok/s` +
+      `  loss ${loss(m.loss)}  lr ${num(m.lr, 2)}  ${rate(m.tokens_per_s)} tok/s` +
       `  elapsed ${duration(m.elapsed_s)}  ETA ${duration(m.eta_s)}`;
     if (this.out.isTTY) {
       const fraction = total > 0 ? step / total : 0;

@@ -14,6 +14,7 @@ import type { ErrorInfo, Metrics, Progress, WorkerEvent } from "../protocol/mess
 import { WorkerProcess } from "../supervisor/worker-process";
 import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
+import { DeviceLock } from "./device-lock";
 
 export interface TrainJobContext {
   store: RunStore;
@@ -22,6 +23,8 @@ export interface TrainJobContext {
   workerEnv?: NodeJS.ProcessEnv;
   /** How long a cancelled worker gets to write its checkpoint before it is stopped. */
   cancelGraceMs?: number;
+  /** Held while the worker runs: one training per WHETSTONE_HOME, across processes. */
+  deviceLock?: DeviceLock;
 }
 
 const STATUS_WRITE_INTERVAL_MS = 500;
@@ -31,6 +34,7 @@ export class TrainJob {
   private worker: WorkerProcess | undefined;
   private cancelRequested = false;
   private cancelTimer: NodeJS.Timeout | undefined;
+  private readonly waiting = new AbortController();
 
   constructor(
     private readonly ctx: TrainJobContext,
@@ -43,6 +47,7 @@ export class TrainJob {
     this.cancelRequested = true;
     this.log("Cancel requested: the worker stops at the next step and writes a checkpoint.");
     const worker = this.worker;
+    this.waiting.abort();
     if (!worker) return; // run() checks the flag before it starts a worker
     try {
       worker.send({ v: 1, type: "cancel", id: `cancel-${Date.now()}`, target: this.jobId });
@@ -64,13 +69,39 @@ export class TrainJob {
 
   async run(): Promise<void> {
     const { store } = this.ctx;
+    const cancelledBeforeStart = () => {
+      store.clearCancel(this.runId);
+      this.setStatus({ state: "cancelled", finished_at: now(), owner_pid: null, phase: null });
+    };
+    if (this.cancelRequested || store.cancelRequested(this.runId)) return cancelledBeforeStart();
+    let release = () => {};
+    if (this.ctx.deviceLock) {
+      const poll = setInterval(() => store.cancelRequested(this.runId) && this.cancel(), CANCEL_POLL_MS);
+      try {
+        release = await this.ctx.deviceLock.acquire(this.runId, {
+          signal: this.waiting.signal,
+          onWait: (owner) => {
+            this.log(`Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`);
+            this.setStatus({ phase: "waiting" });
+          },
+        });
+      } catch {
+        return cancelledBeforeStart();
+      } finally {
+        clearInterval(poll);
+      }
+    }
+    try {
+      await this.runWorker();
+    } finally {
+      release();
+    }
+  }
+
+  private async runWorker(): Promise<void> {
+    const { store } = this.ctx;
     const before = store.get(this.runId);
     this.attempt = before.attempts + 1;
-    if (this.cancelRequested || store.cancelRequested(this.runId)) {
-      store.clearCancel(this.runId);
-      this.setStatus({ state: "cancelled", finished_at: now(), owner_pid: null });
-      return;
-    }
     this.setStatus({
       state: "running",
       started_at: before.started_at ?? now(),

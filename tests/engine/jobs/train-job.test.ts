@@ -112,3 +112,23 @@ describe("training runs on the real worker", () => {
     expect(engine.getLog({ id: run.id }).join("\n")).toContain(done.error!.code);
   });
 });
+
+describe("one training at a time across processes", () => {
+  it("a run started by a second engine on the same data folder waits for the first, then runs", async () => {
+    const home = tempHome();
+    const a = new Engine({ home });
+    const b = new Engine({ home });
+    const first = await a.createRun({ config: tinyConfig({ name: "first", training: { max_steps: 6 } }) });
+    await when(a, (e) => e.type === "metrics" && e.runId === first.id);
+    const second = await b.createRun({ config: tinyConfig({ name: "second", training: { max_steps: 2 } }) });
+    await new Promise((r) => setTimeout(r, 300));
+    const waiting = b.getRun({ id: second.id }).status;
+    expect(waiting.state).toBe("queued");
+    expect(waiting.phase).toBe("waiting");
+    expect(b.getLog({ id: second.id }).join("\n")).toContain(`Waiting for run ${first.id}`);
+    const firstDone = await a.waitForRun(first.id);
+    const secondDone = await b.waitForRun(second.id);
+    expect([firstDone.state, secondDone.state]).toEqual(["completed", "completed"]);
+    expect(secondDone.started_at! >= firstDone.finished_at!).toBe(true);
+  });
+});

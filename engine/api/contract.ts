@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { RunStatusSchema } from "../runs/types";
+import { AuditOptionsSchema, AuditReportSchema } from "../audit/audit";
 
 const RunRef = z.strictObject({ id: z.string().min(1) });
 const MetricsRowSchema = z.record(z.string(), z.number().nullable());
@@ -34,6 +35,9 @@ export const API = {
   },
   resumeRun: { input: RunRef, output: RunStatusSchema },
   cancelRun: { input: RunRef, output: RunStatusSchema },
+  /** Memorization audit of a finished run, base vs tuned; stored in the run's reports/. */
+  auditRun: { input: AuditOptionsSchema.partial().extend({ id: z.string().min(1) }).strict(), output: AuditReportSchema },
+  getAudit: { input: RunRef, output: AuditReportSchema.nullable() },
 } as const;
 
 export type Api = typeof API;

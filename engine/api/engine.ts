@@ -12,6 +12,8 @@ import { ACTIVE_STATES, type RunStatus } from "../runs/types";
 import { JobQueue } from "../jobs/queue";
 import { TrainJob } from "../jobs/train-job";
 import { DeviceLock } from "../jobs/device-lock";
+import { runWorkerTask } from "../jobs/worker-task";
+import { AuditOptionsSchema, AuditReportSchema, auditCommand, loadAuditReport, saveAuditReport, type AuditOptions, type AuditReport } from "../audit/audit";
 import { loadConfigFile, validateConfig } from "../config/load";
 import { writeSnapshot } from "../data/snapshot";
 import { whetstoneHome } from "../paths";
@@ -34,6 +36,7 @@ export class Engine implements ApiHandlers {
   readonly events = new EventEmitter<{ event: [EngineEvent] }>();
   private readonly queue: JobQueue;
   private readonly jobs = new Map<string, TrainJob>();
+  private readonly tasks = new Map<string, AbortController>();
   private readonly deviceLock: DeviceLock;
 
   constructor(private readonly opts: EngineOptions = {}) {
@@ -142,6 +145,55 @@ export class Engine implements ApiHandlers {
     return this.store.get(runId);
   }
 
+  /** Queue a memorization audit of a finished run; resolves with the stored report. */
+  async auditRun(input: Partial<AuditOptions> & { id: string }): Promise<AuditReport> {
+    const runId = this.store.resolve(input.id);
+    const { id: _, ...rest } = input;
+    const opts = AuditOptionsSchema.parse(rest);
+    const command = auditCommand(this.store, runId, opts);
+    const key = `audit:${runId}`;
+    if (this.queue.has(key)) throw new WhetstoneError({ code: "AUDIT_RUNNING", message: `An audit of ${runId} is already running.`, hint: "Wait for it to finish." });
+    const controller = new AbortController();
+    this.tasks.set(key, controller);
+    return new Promise<AuditReport>((resolve, reject) => {
+      let started = false;
+      controller.signal.addEventListener("abort", () => {
+        if (!started) reject(new WhetstoneError({ code: "CANCELLED", message: `The audit of ${runId} was cancelled before it started.`, hint: "Run it again." }));
+      });
+      this.queue.enqueue({
+        key,
+        cancel: () => controller.abort(),
+        run: async () => {
+          started = true;
+          try {
+            const result = await runWorkerTask(this.taskContext(), runId, "audit", command, controller.signal);
+            const parsed = AuditReportSchema.safeParse(result);
+            if (!parsed.success) throw new WhetstoneError({ code: "AUDIT_BAD_REPORT", message: `The worker's audit report is malformed: ${parsed.error.issues[0]?.message}`, hint: "This is a bug in Whetstone." });
+            resolve(saveAuditReport(this.store, runId, parsed.data as AuditReport));
+          } catch (e) {
+            reject(e);
+          } finally {
+            this.tasks.delete(key);
+          }
+        },
+      });
+    });
+  }
+
+  getAudit({ id }: { id: string }): AuditReport | null {
+    return loadAuditReport(this.store, this.store.resolve(id));
+  }
+
+  /** Cancel a queued or running audit of a run; true when there was one. */
+  cancelAudit(id: string): boolean {
+    const key = `audit:${this.store.resolve(id)}`;
+    const controller = this.tasks.get(key);
+    if (!controller) return false;
+    if (this.queue.cancel(key)) this.tasks.delete(key);
+    controller.abort();
+    return true;
+  }
+
   /** Resolves with the run's status once it is no longer queued or running. */
   waitForRun(id: string, { pollMs = 1000 }: { pollMs?: number } = {}): Promise<RunStatus> {
     const runId = this.store.resolve(id);
@@ -191,14 +243,22 @@ export class Engine implements ApiHandlers {
     return this.dispatch(method, input) as Promise<ApiOutput<M>>;
   }
 
+  private taskContext() {
+    return { store: this.store, publish: (e: EngineEvent) => this.publish(e), python: this.opts.python, workerEnv: this.opts.workerEnv, deviceLock: this.lockFor() };
+  }
+
+  /** With more than one job at a time allowed, the caller has chosen to share the device. */
+  private lockFor(): DeviceLock | undefined {
+    return (this.opts.concurrency ?? 1) === 1 ? this.deviceLock : undefined;
+  }
+
   private enqueue(runId: string, mode: "train" | "resume"): void {
     const job = new TrainJob({
         store: this.store,
         publish: (e) => this.publish(e),
         python: this.opts.python,
         workerEnv: this.opts.workerEnv,
-        // With more than one job at a time allowed, the caller has chosen to share the device.
-        deviceLock: (this.opts.concurrency ?? 1) === 1 ? this.deviceLock : undefined,
+        deviceLock: this.lockFor(),
       }, runId, mode);
     this.jobs.set(runId, job);
     this.queue.enqueue({

@@ -3,6 +3,7 @@ import type { Engine } from "../api/engine";
 import type { RunStatus } from "../runs/types";
 import { RunConfigSchema, objectShape } from "../config/schema";
 import { serve } from "../server/http";
+import { auditPaths, formatAudit, type AuditOptions } from "../audit/audit";
 import { RunProgress, type ProgressSink } from "./progress";
 import { ago, duration, loss, num, table } from "./format";
 
@@ -109,6 +110,23 @@ export function showCommand(engine: Engine, ref: string, io: Io, opts: { json?: 
   const log = engine.getLog({ id: s.id, tail: 8 });
   if (log.length) lines.push("log (last lines):", ...log.map((l) => `  ${l}`));
   io.out.write(lines.join("\n") + "\n");
+  return EXIT.ok;
+}
+
+export async function auditCommand(engine: Engine, ref: string, io: Io, opts: Partial<AuditOptions> & { json?: boolean }): Promise<number> {
+  const { json, ...options } = opts;
+  const runId = engine.getRun({ id: ref }).status.id;
+  const progress = new RunProgress(runId, io.out);
+  engine.events.on("event", (e) => progress.handle(e));
+  io.onInterrupt(() => {
+    progress.line("Cancelling the audit (the previous report, if any, is kept).");
+    engine.cancelAudit(runId);
+  });
+  io.out.write(`auditing ${runId}: does the tuned model reproduce its training answers?\n`);
+  const report = await engine.call("auditRun", { id: runId, ...options });
+  progress.finish();
+  if (json) io.out.write(JSON.stringify(report, null, 2) + "\n");
+  else io.out.write(`${formatAudit(report)}\n\nreport: ${auditPaths(engine.store, runId).json}\n`);
   return EXIT.ok;
 }
 

@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { Engine } from "../api/engine";
 import { WhetstoneError } from "../util/errors";
 import { VERSION } from "../version";
-import { EXIT, cancelCommand, configReference, resumeCommand, runsCommand, serveCommand, showCommand, trainCommand, type Io } from "./commands";
+import { EXIT, auditCommand, cancelCommand, configReference, resumeCommand, runsCommand, serveCommand, showCommand, trainCommand, type Io } from "./commands";
 
 const HELP = `whetstone ${VERSION}: fine-tune a language model on this machine
 
@@ -13,12 +13,19 @@ Usage:
   whetstone show RUN            a run's state, config, metrics, checkpoints and log
   whetstone resume RUN          continue an interrupted or cancelled run from its last checkpoint
   whetstone cancel RUN          stop a run (it writes a checkpoint first)
+  whetstone audit RUN           memorization audit: does the tuned model reproduce its training
+                                answers? base vs tuned, stored in the run's reports/
   whetstone serve               serve the engine API on a loopback port (token-guarded)
   whetstone config              print every config field with its default and help
 
 Options:
   --json            machine-readable output (train, runs, show)
   --verbose, -v     also print the worker's log lines while following a run
+  --samples N       audit: training conversations to probe (default 200)
+  --prefix N        audit: answer tokens given after the prompt (default 32)
+  --tokens N        audit: answer tokens to reproduce (default 64)
+  --seed N          audit: which samples are drawn (default 0)
+  --embedding-model DIR  audit: sentence-embedding model folder (default: all-MiniLM-L6-v2 if cached, else the base model)
   --port N          serve: port (default: a free one)
   --host H          serve: address to bind (default 127.0.0.1)
   --version         print the version
@@ -37,6 +44,11 @@ export async function main(argv: string[]): Promise<number> {
         json: { type: "boolean" },
         verbose: { type: "boolean", short: "v" },
         port: { type: "string" },
+        samples: { type: "string" },
+        prefix: { type: "string" },
+        tokens: { type: "string" },
+        seed: { type: "string" },
+        "embedding-model": { type: "string" },
         host: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
@@ -70,6 +82,15 @@ export async function main(argv: string[]): Promise<number> {
         return showCommand(engine, need("a run id"), io, values);
       case "cancel":
         return await cancelCommand(engine, need("a run id"), io);
+      case "audit":
+        return await auditCommand(engine, need("a run id"), io, {
+          json: values.json,
+          samples: intFlag("samples", values.samples),
+          prefixTokens: intFlag("prefix", values.prefix),
+          continuationTokens: intFlag("tokens", values.tokens),
+          seed: intFlag("seed", values.seed),
+          embeddingModel: values["embedding-model"] ?? null,
+        });
       case "serve":
         return await serveCommand(engine, io, { port: values.port ? Number(values.port) : undefined, host: values.host });
       case "config":
@@ -85,6 +106,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
+}
+
+function intFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new WhetstoneError({ code: "USAGE", message: `--${name} must be a whole number, got '${value}'.`, hint: "`whetstone help` shows the usage." });
+  return n;
 }
 
 function print(text: string): number {

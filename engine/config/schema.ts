@@ -39,6 +39,15 @@ export const LoraSchema = z.strictObject({
     .describe("Modules that get adapters: 'all-linear' or a list of module names such as [q_proj, v_proj]."),
 });
 
+export const GoldfishSchema = z.strictObject({
+  k: int(2, 1024).default(4).describe("Drop about 1 in k trained tokens from the loss."),
+  h: int(1, 1024).default(13).describe("hashed variant: context width, the h token ids ending at a position pick whether it is dropped."),
+  variant: z
+    .enum(["hashed", "static", "random"])
+    .default("hashed")
+    .describe("hashed: the paper's hashed-context mask (same text, same dropped tokens, wherever it appears); static: every k-th token; random: seeded random."),
+});
+
 export const TrainingSchema = z.strictObject({
   epochs: z.number().positive().max(1000).default(1).describe("Passes over the training data (fractions allowed)."),
   max_steps: int(1).nullable().default(null).describe("Stop after this many optimizer steps (overrides epochs when set)."),
@@ -63,6 +72,19 @@ export const TrainingSchema = z.strictObject({
     .default("auto")
     .describe("Compute precision. auto: bf16 autocast where supported (CUDA with bf16), else fp32."),
   gradient_checkpointing: z.boolean().default(false).describe("Recompute activations in the backward pass: less memory, ~30% slower."),
+  neftune_alpha: z
+    .number()
+    .min(0)
+    .max(100)
+    .default(5)
+    .describe("NEFTune: uniform noise of scale alpha/sqrt(length·dim) on the input embeddings while training (0 turns it off). Paper values 5–15."),
+  goldfish: GoldfishSchema.nullable()
+    .default(null)
+    .describe("Goldfish loss against verbatim memorization: {} for the defaults (hashed, k 4, h 13), null for off."),
+  packing: z
+    .boolean()
+    .default(true)
+    .describe("Pack several samples per row with attention kept inside each sample: no compute spent on padding."),
   checkpoint_every: int(1).default(100).describe("Write a resumable checkpoint every N optimizer steps (and always at the end)."),
   keep_checkpoints: int(2, 1000).default(2).describe("Checkpoints kept on disk (at least 2, so a crash while writing one leaves another)."),
 });

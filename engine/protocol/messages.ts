@@ -40,9 +40,26 @@ export const GenerateCommand = z.strictObject({
   top_p: z.number().gt(0).max(1),
   seed: z.number().int().min(0),
 });
+export const AuditCommand = z.strictObject({
+  v,
+  type: z.literal("audit"),
+  id,
+  model_path: z.string().min(1),
+  /** The trained weights: a PEFT adapter folder (toggled on the base, no second copy) or a full model folder. */
+  tuned_path: z.string().min(1),
+  tuned_kind: z.enum(["adapter", "model"]),
+  /** The run's normalized data snapshot (JSONL of {messages}). */
+  data_path: z.string().min(1),
+  samples: z.number().int().positive(),
+  prefix_tokens: z.number().int().min(0),
+  continuation_tokens: z.number().int().positive(),
+  seed: z.number().int().min(0),
+  /** A sentence-embedding model folder; null: the default (see the worker's audit module). */
+  embedding_model: z.string().min(1).nullable(),
+});
 export const ShutdownCommand = z.strictObject({ v, type: z.literal("shutdown"), id });
 
-export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, ShutdownCommand]);
+export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ShutdownCommand]);
 export type Command = z.infer<typeof CommandSchema>;
 
 // Events: worker → engine.

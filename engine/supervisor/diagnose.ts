@@ -12,12 +12,14 @@ export interface LastKnown {
   metrics?: Metrics;
   progress?: Progress;
   checkpointStep?: number;
+  /** What to tell the user to do instead of resuming (for jobs that are re-run, not resumed). */
+  retry?: string;
 }
 
 export function diagnoseDeath(exit: WorkerExit, last: LastKnown): ErrorInfo & { details: string[] } {
   const signal = exit.signal ?? signalFromCode(exit.code);
   const where = describePosition(last);
-  const resume = `Resume with \`whetstone resume ${last.runId}\`: it continues from ${
+  const resume = last.retry ?? `Resume with \`whetstone resume ${last.runId}\`: it continues from ${
     last.checkpointStep !== undefined ? `the checkpoint at step ${last.checkpointStep}` : "the start (no checkpoint was written yet)"
   }.`;
   const details = exit.stderrTail.slice(-10).map((l) => `stderr: ${l}`);

@@ -88,13 +88,17 @@ export class Engine implements ApiHandlers {
     const status = this.store.create(config, source);
     const dir = this.store.runDir(status.id);
     try {
-      await writeSnapshot(config.data.train, dir, (p) =>
-        this.publish({
-          type: "progress",
-          runId: status.id,
-          progress: { phase: "data", current: p.bytes, total: p.totalBytes, unit: "bytes", elapsed_s: 0, eta_s: null, message: `${p.rows} conversations read` },
-        }),
-      );
+      await writeSnapshot(config.data.train, dir, {
+        validation: config.data.validation,
+        validationSplit: config.data.validation_split,
+        seed: config.training.seed,
+        onProgress: (p) =>
+          this.publish({
+            type: "progress",
+            runId: status.id,
+            progress: { phase: "data", current: p.bytes, total: p.totalBytes, unit: "bytes", elapsed_s: 0, eta_s: null, message: `${p.rows} conversations read` },
+          }),
+      });
     } catch (e) {
       const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
       this.store.appendLog(status.id, err.format());

@@ -96,11 +96,20 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunCon
   }
   const base = opts.baseDir ?? process.cwd();
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const data = parsed.data.data;
+  if (data.validation !== null && data.validation_split > 0) {
+    throw new WhetstoneError({
+      code: "CONFIG_INVALID",
+      message: `data.validation and data.validation_split are both set (${JSON.stringify(data.validation)}, ${data.validation_split}): use one`,
+      hint: "Give a validation file, or a fraction of train to hold out, not both.",
+      where: where(["data", "validation_split"]),
+    });
+  }
   const config: RunConfig = {
     ...parsed.data,
     name: parsed.data.name ?? opts.defaultName ?? "run",
     model: { ...parsed.data.model, path: abs(parsed.data.model.path) },
-    data: { ...parsed.data.data, train: abs(parsed.data.data.train) },
+    data: { ...data, train: abs(data.train), validation: data.validation === null ? null : abs(data.validation) },
   };
   if (opts.checkPaths !== false) checkPaths(config, where);
   return config;
@@ -137,13 +146,14 @@ function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | und
       });
     }
   }
-  const data = config.data.train;
-  if (!existsSync(data) || !statSync(data).isFile()) {
+  for (const field of ["train", "validation"] as const) {
+    const file = config.data[field];
+    if (file === null || (existsSync(file) && statSync(file).isFile())) continue;
     throw new WhetstoneError({
       code: "DATA_NOT_FOUND",
-      message: `data.train: no file at ${data}`,
-      hint: "Point data.train at a JSONL file of conversations; examples/tiny-chat.jsonl is one.",
-      where: where(["data", "train"]),
+      message: `data.${field}: no file at ${file}`,
+      hint: "Point it at a JSONL file of conversations; examples/tiny-chat.jsonl is one.",
+      where: where(["data", field]),
     });
   }
 }

@@ -22,6 +22,18 @@ export const ModelSchema = z.strictObject({
 
 export const DataSchema = z.strictObject({
   train: z.string().min(1).describe("Training data: a JSONL file of chat conversations ({\"messages\": [{role, content}, …]})."),
+  validation: z
+    .string()
+    .min(1)
+    .nullable()
+    .default(null)
+    .describe("Held-out conversations (same format) for the validation loss; null: split them from train with validation_split."),
+  validation_split: z
+    .number()
+    .min(0)
+    .max(0.5)
+    .default(0)
+    .describe("Fraction of train conversations held out for validation (seeded by training.seed, by conversation content). 0: none."),
   max_length: int(16, 1_048_576).default(1024).describe("Longest sample in tokens after the chat template."),
   overlong: z
     .enum(["truncate", "drop", "error"])
@@ -41,7 +53,9 @@ export const LoraSchema = z.strictObject({
 
 export const GoldfishSchema = z.strictObject({
   k: int(2, 1024).default(4).describe("Drop about 1 in k trained tokens from the loss."),
-  h: int(1, 1024).default(13).describe("hashed variant: context width, the h token ids ending at a position pick whether it is dropped."),
+  h: int(1, 32)
+    .default(13)
+    .describe("hashed variant: context width, the h token ids ending at a position pick whether it is dropped. At most 32: the key is an int64 product of the ids, as in the authors' code, and wraps to 0 beyond that."),
   variant: z
     .enum(["hashed", "static", "random"])
     .default("hashed")

@@ -7,6 +7,7 @@
  * config cannot get past (bad model, bad data); `interrupted` for anything resumable (a recoverable
  * error, a killed or crashed worker), with the diagnosis in status.error.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { RunStore, MetricsRow } from "../runs/store";
 import type { EngineEvent } from "../api/events";
@@ -129,7 +130,13 @@ export class TrainJob {
     this.worker = worker;
 
     const config = store.config(this.runId);
-    const workerConfig = { ...config, data: { ...config.data, train: join(store.runDir(this.runId), "data", "train.jsonl") } };
+    const dataDir = join(store.runDir(this.runId), "data");
+    const validation = join(dataDir, "validation.jsonl");
+    // The worker trains on the run's snapshots; a validation split was already applied to them.
+    const workerConfig = {
+      ...config,
+      data: { ...config.data, train: join(dataDir, "train.jsonl"), validation: existsSync(validation) ? validation : null, validation_split: 0 },
+    };
     const last: LastKnown = { runId: this.runId, phase: "start", checkpointStep: before.last_checkpoint?.step };
     let lastError: ErrorInfo | undefined;
     let done: Extract<WorkerEvent, { type: "done" }> | undefined;

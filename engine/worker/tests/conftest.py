@@ -43,7 +43,7 @@ def make_config(tiny_model):
     """A resolved config dict for the tiny model on examples/tiny-chat.jsonl, with overrides."""
 
     def make(**overrides) -> dict:
-        base = set_dotted(golden_config(), model__path=str(tiny_model), data__train=str(TINY_CHAT))
+        base = set_dotted(golden_config(), model__path=str(tiny_model), data__train=str(TINY_CHAT), data__validation=None)
         return set_dotted(base, **overrides)
 
     return make

@@ -79,3 +79,32 @@ def test_emitter_writes_valid_lines_and_refuses_invalid_events():
     with pytest.raises(ValueError):  # NaN never reaches the wire
         emitter.emit("checkpoint", id="j", step=1, path="/x", size=float("nan"))
     assert len(lines) == 1
+
+
+AUDIT = {"v": 1, "type": "audit", "id": "a", "model_path": "/m", "tuned_path": "/r/outputs/adapter", "tuned_kind": "adapter",
+         "data_path": "/r/data/train.jsonl", "samples": 200, "prefix_tokens": 32, "continuation_tokens": 64, "seed": 0,
+         "embedding_model": None}
+
+
+def test_audit_command_parses_as_specified():
+    assert parse_message(json.dumps(AUDIT)) == AUDIT
+    assert parse_message(json.dumps(AUDIT | {"tuned_kind": "model", "prefix_tokens": 0, "embedding_model": "/e"}))["embedding_model"] == "/e"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("tuned_kind", "lora"), ("samples", 0), ("samples", 2.5), ("prefix_tokens", -1), ("continuation_tokens", 0),
+    ("seed", -1), ("embedding_model", ""), ("model_path", ""), ("tuned_path", None), ("data_path", 3),
+])
+def test_audit_command_rejects_bad_fields(field, value):
+    with pytest.raises(ProtocolError) as info:
+        parse_message(json.dumps(AUDIT | {field: value}))
+    assert info.value.path == field
+
+
+@pytest.mark.parametrize("field", ["embedding_model", "seed", "tuned_kind"])
+def test_audit_command_fields_are_required_and_strict(field):
+    with pytest.raises(ProtocolError) as info:
+        parse_message(json.dumps({k: v for k, v in AUDIT.items() if k != field}))
+    assert info.value.path == field
+    with pytest.raises(ProtocolError, match="extra"):
+        parse_message(json.dumps(AUDIT | {"extra": 1}))

@@ -123,8 +123,10 @@ def test_handshake_errors_cancel_and_generate(make_config, tmp_path):
 
 
 def test_killed_run_resumes_exactly(make_config, tmp_path):
-    # Dropout makes the result depend on the restored RNG state, not only on the weights.
-    config = make_config(training__epochs=1, training__micro_batch_size=8, training__checkpoint_every=3, lora__dropout=0.1)
+    # Dropout and NEFTune make the result depend on the restored RNG state, not only on the weights;
+    # packing and goldfish on the data position. All on, explicitly (the golden config has them too).
+    config = make_config(training__epochs=1, training__micro_batch_size=1, training__checkpoint_every=3, lora__dropout=0.1,
+                         training__packing=True, training__neftune_alpha=5, training__goldfish={"k": 4, "h": 13, "variant": "hashed"})
 
     worker = Worker()
     worker.send(command("train", "a", tmp_path / "a", config))
@@ -132,12 +134,13 @@ def test_killed_run_resumes_exactly(make_config, tmp_path):
     assert worker.shutdown() == 0
     reference = {e["step"]: e["loss"] for e in events if e["type"] == "metrics"}
     total = len(reference)
-    assert total == 14 and events[-1]["type"] == "done"
+    assert total == 19 and events[-1]["type"] == "done"  # 111 samples in 19 packed rows of 256 tokens, 1 row per step
     kinds = [e["type"] if e["type"] != "progress" else f"progress:{e['phase']}" for e in events]
     assert kinds[:3] == ["hello", "log", "progress:load"]
     assert kinds.index("progress:data") < kinds.index("progress:train") < kinds.index("metrics")
     assert kinds[-3:] == ["progress:save", "progress:save", "done"]
-    assert [e["step"] for e in events if e["type"] == "checkpoint"] == [3, 6, 9, 12, 14]
+    assert [e["step"] for e in events if e["type"] == "checkpoint"] == [3, 6, 9, 12, 15, 18, 19]
+    assert all(e["dropped_tokens"] > 0 and 0 < e["packing_efficiency"] <= 1 for e in events if e["type"] == "metrics" and e["step"] > 3)
 
     victim = Worker()
     victim.send(command("train", "b", tmp_path / "b", config))

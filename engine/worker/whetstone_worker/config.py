@@ -25,8 +25,9 @@ def _f(check: Check) -> Any:
     return field(metadata={"check": check})
 
 
-def _section(cls: type) -> Any:
-    return field(metadata={"section": cls})
+def _section(cls: type, nullable: bool = False) -> Any:
+    # nullable: the whole section may be null (an optional feature that is off), as in zod's .nullable().
+    return field(metadata={"section": cls, "nullable": nullable})
 
 
 def _modules(value: Any, path: str) -> str | tuple[str, ...]:
@@ -45,6 +46,8 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     train: str = _f(string(1))
+    validation: str | None = _f(nullable(string(1)))
+    validation_split: float = _f(number(0, 0.5))
     max_length: int = _f(integer(16, 1_048_576))
     overlong: str = _f(enum("truncate", "drop", "error"))
 
@@ -55,6 +58,13 @@ class LoraConfig:
     alpha: float = _f(number(gt=0))
     dropout: float = _f(number(0, 0.9))
     target_modules: str | tuple[str, ...] = _f(_modules)
+
+
+@dataclass(frozen=True)
+class GoldfishConfig:
+    k: int = _f(integer(2, 1024))
+    h: int = _f(integer(1, 32))
+    variant: str = _f(enum("hashed", "static", "random"))
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,9 @@ class TrainingConfig:
     seed: int = _f(integer(0, 2**32 - 1))
     precision: str = _f(enum("auto", "bf16", "fp16", "fp32"))
     gradient_checkpointing: bool = _f(boolean)
+    neftune_alpha: float = _f(number(0, 100))
+    goldfish: GoldfishConfig | None = _section(GoldfishConfig, nullable=True)
+    packing: bool = _f(boolean)
     checkpoint_every: int = _f(integer(1, MAX_SAFE_INTEGER))
     keep_checkpoints: int = _f(integer(2, 1000))
 
@@ -115,7 +128,12 @@ def _build(cls: type, raw: Any, path: str) -> Any:
         if name not in raw:
             raise Invalid(sub, "missing (the worker expects a fully resolved config)")
         section = f.metadata.get("section")
-        values[name] = _build(section, raw[name], sub) if section else f.metadata["check"](raw[name], sub)
+        if section and raw[name] is None and f.metadata["nullable"]:
+            values[name] = None
+        elif section:
+            values[name] = _build(section, raw[name], sub)
+        else:
+            values[name] = f.metadata["check"](raw[name], sub)
     return cls(**values)
 
 

@@ -37,6 +37,46 @@ def stop_token_ids(tokenizer, model) -> list[int]:
     return sorted(ids)
 
 
+def greedy_batch(model, prompts: list[list[int]], new_tokens: int, pad_id: int) -> list[list[int]]:
+    """Exactly `new_tokens` greedy tokens after each prompt (token ids), decoded as one left-padded batch.
+
+    No stop at end-of-turn tokens: callers that compare a fixed number of tokens (the audit) need the
+    argmax at every position, and a model that "ends" early and then rambles is part of the answer.
+    Positions count real tokens only (pads get position 0 and are masked out), as in HF generate, so
+    a padded row decodes like its prompt alone up to floating-point noise. A hand-written loop rather
+    than `model.generate`, because generate fills an unset eos from the model's generation config and
+    then stops there; the KV cache is the model's own (created on the first forward).
+    """
+    device = next(model.parameters()).device
+    rows, width = len(prompts), max(len(p) for p in prompts)
+    ids = torch.full((rows, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((rows, width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, width - len(prompt) :] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = torch.empty((rows, new_tokens), dtype=torch.long, device=device)
+    extra = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}  # no full-prompt logits at prefill
+    cache = None
+    with torch.inference_mode():
+        for step in range(new_tokens):
+            output = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True, **extra)
+            cache = output.past_key_values
+            ids = output.logits[:, -1].argmax(-1, keepdim=True)  # argmax: first index on ties, deterministic
+            out[:, step] = ids[:, 0]
+            positions = positions[:, -1:] + 1
+            mask = torch.cat([mask, mask.new_ones((rows, 1))], dim=1)
+    return out.tolist()
+
+
+def _accepts(model, name: str) -> bool:
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return name in inspect.signature(inner.forward).parameters
+
+
 def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> None:
     t0 = time.monotonic()
     prompts = command["prompts"]

@@ -56,6 +56,18 @@ COMMANDS: dict[str, dict[str, Check]] = {
         "top_p": number(hi=1, gt=0),
         "seed": NAT,
     },
+    "audit": {
+        "id": ID,
+        "model_path": string(1),
+        "tuned_path": string(1),
+        "tuned_kind": enum("adapter", "model"),
+        "data_path": string(1),
+        "samples": integer(1),
+        "prefix_tokens": NAT,
+        "continuation_tokens": integer(1),
+        "seed": NAT,
+        "embedding_model": nullable(string(1)),
+    },
     "shutdown": {"id": ID},
 }
 

@@ -94,6 +94,10 @@ def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
         from . import generate
 
         generate.run(job_id, message, emitter, cancelled)
+    elif message["type"] == "audit":
+        from . import audit
+
+        audit.run(job_id, message, emitter, cancelled)
 
 
 def _is_cuda_failure(err: BaseException) -> bool:

@@ -67,3 +67,45 @@ describe("writeSnapshot", () => {
     expect((await errorOf(writeSnapshot(src, mkdtempSync(join(dir, "run-"))))).code).toBe("DATA_EMPTY");
   });
 });
+
+describe("validation split", () => {
+  const many = Array.from({ length: 200 }, (_, i) => row(`question ${i}`, `answer ${i}`));
+
+  it("holds out about the requested fraction, seeded and order-independent, with duplicates on one side", async () => {
+    const src = join(dir, "many.jsonl");
+    writeFileSync(src, [...many, many[0], many[0]].join("\n"));
+    const reversed = join(dir, "reversed.jsonl");
+    writeFileSync(reversed, [...many].reverse().join("\n"));
+    const a = mkdtempSync(join(dir, "run-"));
+    const m = await writeSnapshot(src, a, { validationSplit: 0.2, seed: 3 });
+    const held = readFileSync(join(a, "data", "validation.jsonl"), "utf8").trim().split("\n");
+    const train = readFileSync(join(a, "data", "train.jsonl"), "utf8").trim().split("\n");
+    expect(m.validation).toMatchObject({ rows: held.length, split: { fraction: 0.2, seed: 3 } });
+    expect(m.rows).toBe(train.length);
+    expect(train.length + held.length).toBe(202);
+    expect(held.length).toBeGreaterThan(20);
+    expect(held.length).toBeLessThan(60);
+    const first = JSON.stringify(JSON.parse(many[0]!).messages);
+    const inTrain = train.filter((l) => JSON.stringify(JSON.parse(l).messages) === first).length;
+    expect([0, 3]).toContain(inTrain);
+    const b = mkdtempSync(join(dir, "run-"));
+    await writeSnapshot(reversed, b, { validationSplit: 0.2, seed: 3 });
+    const heldB = readFileSync(join(b, "data", "validation.jsonl"), "utf8").trim().split("\n");
+    expect(new Set(heldB)).toEqual(new Set(held.filter((l, i) => held.indexOf(l) === i)));
+  });
+
+  it("uses a separate validation file when given, and refuses a split that empties a side", async () => {
+    const src = join(dir, "t.jsonl");
+    writeFileSync(src, many.slice(0, 10).join("\n"));
+    const val = join(dir, "v.jsonl");
+    writeFileSync(val, many.slice(10, 13).join("\n"));
+    const run = mkdtempSync(join(dir, "run-"));
+    const m = await writeSnapshot(src, run, { validation: val });
+    expect(m.rows).toBe(10);
+    expect(m.validation).toMatchObject({ source: val, rows: 3, split: null });
+    const one = join(dir, "one.jsonl");
+    writeFileSync(one, many[0]!);
+    const e = await errorOf(writeSnapshot(one, mkdtempSync(join(dir, "run-")), { validationSplit: 0.5, seed: 1 }));
+    expect(e.code).toBe("DATA_EMPTY");
+  });
+});

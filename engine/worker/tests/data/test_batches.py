@@ -28,7 +28,7 @@ def test_order_is_a_pure_function_of_seed_and_epoch():
 
 def test_every_sample_once_per_epoch_and_positions():
     plan = make_plan(10, 4, 1, 2, None, 7)
-    first_epoch = [i for g in range(plan.micro_per_epoch) for i in plan.micro_batch(g)]
+    first_epoch = [i for g in range(plan.micro_in_epoch(0)) for i in plan.micro_batch(g)]
     assert sorted(first_epoch) == list(range(10))
     assert plan.position(4) == (1, 1)
     assert plan.epoch_float(4) == 4 / 3

@@ -13,7 +13,7 @@ from whetstone_worker.errors import WorkerError
 
 
 def test_loss_decreases_and_outputs_are_saved(make_config, run_sft, tmp_path):
-    recorder, _ = run_sft(make_config(training__checkpoint_every=1000), tmp_path)
+    recorder, _ = run_sft(make_config(training__checkpoint_every=1000, training__packing=False), tmp_path)
     losses = [m["loss"] for m in recorder.of("metrics")]
     assert len(losses) == 84  # 111 samples, micro-batch 4, 3 epochs
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 - 0.7
@@ -53,12 +53,16 @@ def test_lora_moves_adapters_and_leaves_the_base_alone(make_config, run_sft, tin
         assert torch.equal(frozen[name], tensor), name
 
 
-def test_gradient_accumulation_matches_a_bigger_micro_batch(make_config, run_sft, tmp_path):
-    """micro 4 × accum 1 and micro 2 × accum 2 see the same 4 samples; the step-1 update must agree."""
+@pytest.mark.parametrize("packing", [False, True])
+def test_gradient_accumulation_matches_a_bigger_micro_batch(make_config, run_sft, tmp_path, packing):
+    """micro 4 × accum 1 and micro 2 × accum 2 see the same 4 samples (or packed rows); the step-1
+    update must agree. Goldfish (golden config: hashed) stays on; NEFTune is off because its noise
+    is drawn per batch shape, so two batchings of the same rows get different noise."""
     results = []
     for micro, accum in ((4, 1), (2, 2)):
         config = make_config(training__max_steps=1, training__micro_batch_size=micro, training__gradient_accumulation=accum,
-                             training__checkpoint_every=1000, training__max_grad_norm=None)
+                             training__checkpoint_every=1000, training__max_grad_norm=None, training__packing=packing,
+                             training__neftune_alpha=0)
         recorder, recipe = run_sft(config, tmp_path / f"m{micro}")
         results.append((recorder.losses()[1], {n: p.detach().clone() for n, p in recipe.model.named_parameters() if p.requires_grad}))
     (loss_a, params_a), (loss_b, params_b) = results
@@ -159,5 +163,74 @@ def test_checkpoint_state_records_position_and_counters(make_config, run_sft, tm
     run_sft(make_config(training__max_steps=3, training__gradient_accumulation=2, training__checkpoint_every=3), tmp_path)
     state = json.loads((tmp_path / "checkpoints" / "step-00000003" / "trainer_state.json").read_text())
     assert state["step"] == 3 and state["scheduler"] == {"kind": "cosine", "step": 3}
-    assert state["data_position"] == {"epoch": 0, "micro_batch": 6, "micro_batches_consumed": 6}
-    assert state["tokens"] > state["trained_tokens"] > 0
+    # 111 samples packed into rows of 256 tokens: 5 micro-batches of 4 rows per epoch, so 6 consumed
+    # micro-batches end 1 into epoch 1.
+    position = {"epoch": 1, "micro_batch": 1, "micro_batches_consumed": 6, "micro_batches_in_epoch": 5, "packed": True}
+    assert state["data_position"] == position
+    assert state["tokens"] > state["trained_tokens"] > state["dropped_tokens"] > 0
+    config = make_config(training__max_steps=3, training__gradient_accumulation=2, training__checkpoint_every=3, training__packing=False)
+    run_sft(config, tmp_path / "u")
+    state = json.loads((tmp_path / "u" / "checkpoints" / "step-00000003" / "trainer_state.json").read_text())
+    position = {"epoch": 0, "micro_batch": 6, "micro_batches_consumed": 6, "micro_batches_in_epoch": 28, "packed": False}
+    assert state["data_position"] == position
+
+
+def test_packed_run_reports_rows_efficiency_and_goldfish_drops(make_config, run_sft, tmp_path):
+    """The golden config trains packed, with goldfish (hashed, k 4) and NEFTune (alpha 5)."""
+    recorder, recipe = run_sft(make_config(training__checkpoint_every=1000), tmp_path / "packed")
+    metrics = recorder.of("metrics")
+    assert recipe.layout == "sdpa" and len(metrics) == recipe.plan.total_steps == 15  # 19 rows per epoch → 5 micro-batches × 3
+    assert metrics[-1]["epoch"] == 3 and metrics[-1]["loss"] < metrics[0]["loss"]  # 15 steps at lr 1e-3: only a little
+    efficiency = [m["packing_efficiency"] for m in metrics]
+    assert all(0 < e <= 1 for e in efficiency) and sum(efficiency) / len(efficiency) > 0.85
+    data = [e["message"] for e in recorder.of("progress") if e["phase"] == "data"][-1]
+    assert "packed 111 samples into 19 rows of 256 tokens" in data and "% filled" in data
+    assert any("block-diagonal" in e["message"] for e in recorder.of("progress") if e["message"].startswith("Model ready"))
+
+    # Goldfish moves trained tokens to dropped ones, about 1 in 4, and changes nothing else.
+    plain, _ = run_sft(make_config(training__checkpoint_every=1000, training__goldfish=None), tmp_path / "plain")
+    last, plain_last = metrics[-1], plain.of("metrics")[-1]
+    assert last["trained_tokens"] + last["dropped_tokens"] == plain_last["trained_tokens"] and plain_last["dropped_tokens"] == 0
+    assert last["tokens"] == plain_last["tokens"]
+    assert 0.15 < last["dropped_tokens"] / plain_last["trained_tokens"] < 0.35
+
+
+def test_neftune_noise_changes_training_but_not_the_data(make_config, run_sft, tmp_path):
+    losses = {}
+    for alpha in (0, 5, 5):
+        recorder, _ = run_sft(make_config(training__max_steps=2, training__neftune_alpha=alpha), tmp_path / f"a{alpha}-{len(losses)}")
+        losses.setdefault(alpha, []).append(recorder.losses())
+    assert losses[5][0] == losses[5][1]  # same seed, same noise
+    assert losses[5][0][1] != pytest.approx(losses[0][0][1], abs=1e-4)
+
+
+def test_goldfish_context_beyond_32_is_refused(make_config):
+    """The hashed key is an int64 product of h ids (as in the authors' code): past ~32 ids it wraps
+    to 0 for most contexts and the mask degenerates, so the config refuses h > 32 by name."""
+    from whetstone_worker.config import parse_run_config
+    from whetstone_worker.validate import Invalid
+
+    with pytest.raises(Invalid, match=r"training\.goldfish\.h: must be <= 32, got 64"):
+        parse_run_config(make_config(training__goldfish={"k": 4, "h": 64, "variant": "hashed"}))
+
+
+def test_validation_loss_at_checkpoints_without_goldfish_or_noise(make_config, run_sft, tmp_path):
+    """val_loss rides on the metrics of checkpoint steps only; it counts every assistant token
+    (goldfish does not apply to evaluation) and uses no randomness, so it is reproducible."""
+    lines = TINY_CHAT_LINES()
+    validation = tmp_path / "validation.jsonl"
+    validation.write_text("".join(lines[:12]), encoding="utf-8")
+    config = make_config(data__validation=str(validation), training__max_steps=6, training__checkpoint_every=3)
+    recorder, recipe = run_sft(config, tmp_path / "run")
+    with_val = {m["step"]: m["val_loss"] for m in recorder.of("metrics") if "val_loss" in m}
+    assert list(with_val) == [3, 6]
+    assert all(0 < v < 20 for v in with_val.values())
+    # Recomputed by hand on the final weights: the same number, with goldfish left out.
+    assert abs(recipe._validation_loss() - with_val[6]) < 1e-6
+    assert recipe.model.training  # evaluation puts the model back in training mode
+
+
+def TINY_CHAT_LINES() -> list[str]:
+    from support import TINY_CHAT
+
+    return TINY_CHAT.read_text(encoding="utf-8").splitlines(keepends=True)

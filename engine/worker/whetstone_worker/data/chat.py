@@ -33,6 +33,7 @@ from jinja2 import TemplateError
 from ..errors import WorkerError
 
 Segment = tuple[str, bool]
+IGNORE = -100  # the label of a token that is not a training target (PyTorch's cross-entropy default)
 
 
 class TemplateMismatch(ValueError):

@@ -11,7 +11,12 @@ function of the step, RNG states are restored after model construction), loss no
 trained tokens across the whole accumulated step (sum of token losses / trained tokens of the
 step, not a mean of per-micro-batch means, so accumulation equals a bigger batch), and errors that
 name the phase and the last good checkpoint. The price is that features the Trainer has for free
-(multi-GPU, packing) are ours to add.
+(multi-GPU) are ours to add.
+
+Options that shape a step, each in its own component: packing (data/packing.py: rows of
+max_length, attention kept per sample), goldfish (losses/goldfish.py: labels of dropped tokens
+become IGNORE, so "trained tokens" counts only what is left) and NEFTune (neftune.py: embedding
+noise, armed only around training forwards, from the global RNG that checkpoints restore).
 """
 
 from __future__ import annotations
@@ -31,13 +36,21 @@ import torch.nn.functional as F
 from .. import modeling
 from ..checkpoint import latest_valid, read_training_state, restore_rng, sha256_file, step_name, write_checkpoint, write_training_state
 from ..config import RunConfig, diff, parse_run_config
-from ..data.batches import IGNORE, collate, make_plan
+from ..data.batches import IGNORE, collate, make_micro_batch, make_plan, model_inputs
 from ..data.chat import build_samples
 from ..device import choose_precision, pick_device
 from ..errors import WorkerError, out_of_memory
+from ..neftune import NEFTune, token_scales
 from ..protocol import Emitter
 from ..schedule import lr_at
 from ..validate import Invalid
+
+
+LAYOUTS = {
+    None: "padded batches (packing off)",
+    "sdpa": "packed rows, SDPA attention with a block-diagonal mask per row",
+    "varlen": "packed rows, FlashAttention 2 varlen attention",
+}
 
 
 def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool], resume: bool) -> None:
@@ -50,7 +63,7 @@ class SFTRecipe:
         self.t0 = time.monotonic()
         self.device = pick_device()
         self.last_checkpoint: Path | None = None
-        self.step = self.tokens = self.trained_tokens = 0
+        self.step = self.tokens = self.trained_tokens = self.dropped_tokens = 0
         self.elapsed_before = 0.0  # training time spent by earlier workers on this run
         self.last_loss: float | None = None
 
@@ -75,7 +88,6 @@ class SFTRecipe:
         if self.cancelled():
             return self._finish_cancelled()
         self._load_model(found[0] if found else None)
-        self.plan = make_plan(len(self.samples), train.micro_batch_size, train.gradient_accumulation, train.epochs, train.max_steps, train.seed)
         if found:
             self._restore(found[0])
         self._train()
@@ -105,14 +117,24 @@ class SFTRecipe:
                 self._progress("data", done, total, "samples", f"Tokenizing {data.train}")
 
         self.samples, report = build_samples(self.tokenizer, Path(data.train), data.max_length, data.overlong, progress)
+        train = self.cfg.training
+        lengths = np.array([len(s.ids) for s in self.samples]) if train.packing else None
+        self.plan = make_plan(len(self.samples), train.micro_batch_size, train.gradient_accumulation, train.epochs, train.max_steps,
+                              train.seed, lengths=lengths, capacity=data.max_length)
         dropped = sum(report.dropped.values())
-        self._progress("data", report.read, report.read, "samples", f"Tokenized {report.read} samples ({dropped} dropped)", eta=0)
+        summary = f"Tokenized {report.read} samples ({dropped} dropped); {self._layout_summary()}"
+        self._progress("data", report.read, report.read, "samples", summary, eta=0)
         if report.dropped["too_long"]:
             self._log("warning", f"{report.dropped['too_long']} samples longer than max_length {data.max_length} were dropped")
         if report.dropped["no_trained_tokens"]:
             self._log("warning", f"{report.dropped['no_trained_tokens']} samples with no assistant tokens to train on were dropped")
         if report.truncated:
             self._log("warning", f"{report.truncated} samples longer than max_length {data.max_length} were truncated")
+        self.val_samples = []
+        if data.validation:
+            self.val_samples, val_report = build_samples(self.tokenizer, Path(data.validation), data.max_length, data.overlong)
+            self._log("info", f"Validation: {len(self.val_samples)} held-out samples ({sum(val_report.dropped.values())} dropped); "
+                      "val_loss is measured at every checkpoint")
 
     def _load_model(self, checkpoint: Path | None) -> None:
         cfg = self.cfg
@@ -132,10 +154,13 @@ class SFTRecipe:
             )
         if cfg.training.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.layout = self._attention_layout(model)
         if not full:
             model = modeling.apply_lora(model, cfg.lora)
         model.train()
         self.model = model
+        self.neftune = NEFTune(cfg.training.neftune_alpha).attach(model)
+        self.embed_dim = model.get_input_embeddings().embedding_dim
         self.params = [p for p in model.parameters() if p.requires_grad]
         train = cfg.training
         groups = [  # no weight decay on norms and biases, as usual
@@ -148,7 +173,40 @@ class SFTRecipe:
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
         trainable, total = modeling.count_parameters(model)
         what = f"LoRA r={cfg.lora.r}" if not full else "full fine-tuning"
-        self._progress("load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): {trainable:,} of {total:,} parameters trainable ({what})")
+        self._progress("load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
+                       f"{trainable:,} of {total:,} parameters trainable ({what}); {LAYOUTS[self.layout]}")
+
+    def _attention_layout(self, model) -> str | None:
+        """None (padded batches), "sdpa" (packed rows + block-diagonal mask) or "varlen" (FlashAttention)."""
+        if not self.cfg.training.packing:
+            return None
+        half = {torch.bfloat16, torch.float16} & {self.precision.weights, self.precision.autocast}
+        if self.device.type == "cuda" and half:  # FlashAttention computes in half precision only
+            # Not covered by the CPU test suite: FlashAttention's varlen kernel, driven by restarting position ids.
+            from transformers.utils import is_flash_attn_2_available
+
+            if is_flash_attn_2_available():
+                try:
+                    model.set_attn_implementation("flash_attention_2")
+                    return "varlen"
+                except (ImportError, ValueError) as err:
+                    self._log("warning", f"FlashAttention 2 could not be enabled ({err}); packing with SDPA and a block mask instead.")
+        if model.config._attn_implementation != "sdpa":
+            raise WorkerError(
+                "CONFIG_INVALID",
+                f"training.packing needs SDPA or FlashAttention 2 attention; this model uses {model.config._attn_implementation!r}.",
+                "Set training.packing to false for this model.",
+            )
+        return "sdpa"
+
+    def _layout_summary(self) -> str:
+        plan, max_length = self.plan, self.cfg.data.max_length
+        if not plan.packed:
+            return f"no packing: micro-batches of {plan.micro_batch_size} padded samples"
+        rows = plan.rows_in_epoch(0)
+        real = sum(len(s.ids) for s in self.samples)
+        return (f"packed {len(self.samples)} samples into {rows} rows of {max_length} tokens "
+                f"({real / (rows * max_length):.1%} filled), micro-batches of {plan.micro_batch_size} rows")
 
     def _restore(self, path: Path) -> None:
         try:
@@ -159,6 +217,7 @@ class SFTRecipe:
             if self.scaler is not None and optimizer_state.get("scaler"):
                 self.scaler.load_state_dict(optimizer_state["scaler"])
             self.step, self.tokens, self.trained_tokens = state["step"], state["tokens"], state["trained_tokens"]
+            self.dropped_tokens = state.get("dropped_tokens", 0)  # absent in checkpoints written before goldfish
             self.elapsed_before, self.last_loss = state["elapsed_s"], state["last_loss"]
         except WorkerError:
             raise
@@ -172,42 +231,45 @@ class SFTRecipe:
     # ---------------------------------------------------------------- train
 
     def _train(self) -> None:
-        total, every = self.plan.total_steps, self.cfg.training.checkpoint_every
+        total = self.plan.total_steps
         self._progress("train", self.step, total, "steps", f"Training for {total - self.step} of {total} optimizer steps")
         self.session_start, self.session_steps, self.session_tokens = time.monotonic(), 0, 0
         while self.step < total:
             if self.cancelled():
                 return self._finish_cancelled()
             self._train_step()
-            if self.step % every == 0 or self.step == total:
+            if self._checkpoint_due():
                 self._checkpoint()
         self._finish_completed()
 
     def _train_step(self) -> None:
         train, plan, s = self.cfg.training, self.plan, self.step
-        micro = [[self.samples[i] for i in plan.micro_batch(g)] for g in plan.step_micro(s)]
-        batches = [collate(samples, self.pad_id) for samples in micro]
-        n_trained = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches)
+        micro = [
+            make_micro_batch(plan, g, self.samples, self.pad_id, train.goldfish, train.seed, self.layout)
+            for g in plan.step_micro(s)
+        ]
+        n_trained = sum(int((m.tensors["labels"][:, 1:] != IGNORE).sum()) for m in micro)
         lr = lr_at(s, plan.total_steps, train.learning_rate, train.scheduler, train.warmup_ratio, train.decay_ratio, train.min_lr_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         autocast = torch.autocast(self.device.type, dtype=self.precision.autocast) if self.precision.autocast else contextlib.nullcontext()
-        loss_sum, step_tokens = 0.0, 0
-        for samples, batch in zip(micro, batches):
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            with self._guard("forward"), autocast:
-                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        loss_sum = 0.0
+        for m in micro:
+            batch = {k: v.to(self.device) for k, v in m.tensors.items()}
+            scales = token_scales(batch["lengths"], self.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
+            with self._guard("forward"), autocast, self.neftune.noise(scales):
+                logits = self.model(**model_inputs(batch)).logits
                 loss = F.cross_entropy(
                     logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=IGNORE, reduction="sum"
                 )
             value = loss.item()
             if not math.isfinite(value):
-                self._raise_non_finite(f"The loss became {value}", samples)
+                self._raise_non_finite(f"The loss became {value}", m.samples)
             with self._guard("backward"):
-                scaled = loss / n_trained  # per-token mean over the whole optimizer step
+                # Per-token mean over the whole optimizer step; max(…, 1): goldfish may leave a step of tiny samples empty.
+                scaled = loss / max(n_trained, 1)
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             loss_sum += value
-            step_tokens += int(batch["attention_mask"].sum())
         with self._guard("optimizer"):
             if self.scaler:
                 self.scaler.unscale_(self.optimizer)
@@ -216,19 +278,45 @@ class SFTRecipe:
                 self.scaler.step(self.optimizer)  # skips the update itself when fp16 gradients overflowed
                 self.scaler.update()
             elif not math.isfinite(grad_norm):
-                self._raise_non_finite(f"The gradient norm became {grad_norm}", [s for m in micro for s in m])
+                self._raise_non_finite(f"The gradient norm became {grad_norm}", [x for m in micro for x in m.samples])
             else:
                 self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
+        step_tokens = sum(m.real_tokens for m in micro)
         self.step += 1
         self.tokens += step_tokens
         self.trained_tokens += n_trained
+        self.dropped_tokens += sum(m.dropped for m in micro)
         self.session_steps += 1
         self.session_tokens += step_tokens
-        self.last_loss = loss_sum / n_trained
-        self._metrics(lr, grad_norm if math.isfinite(grad_norm) else None)
+        self.last_loss = loss_sum / max(n_trained, 1)
+        efficiency = step_tokens / (sum(m.rows for m in micro) * self.cfg.data.max_length)
+        extra = {"val_loss": self._validation_loss()} if self.val_samples and self._checkpoint_due() else {}
+        self._metrics(lr, grad_norm if math.isfinite(grad_norm) else None, efficiency, **extra)
 
-    def _metrics(self, lr: float, grad_norm: float | None) -> None:
+    def _checkpoint_due(self) -> bool:
+        return self.step % self.cfg.training.checkpoint_every == 0 or self.step == self.plan.total_steps
+
+    @torch.no_grad()
+    def _validation_loss(self) -> float:
+        """Per-token loss on the held-out samples: every assistant token (no goldfish drops), no
+        NEFTune (eval mode), padded micro-batches in file order. Uses no RNG, so exact resume holds."""
+        self.model.eval()
+        autocast = torch.autocast(self.device.type, dtype=self.precision.autocast) if self.precision.autocast else contextlib.nullcontext()
+        total, count, size = 0.0, 0, self.cfg.training.micro_batch_size
+        try:
+            for i in range(0, len(self.val_samples), size):
+                batch = {k: v.to(self.device) for k, v in collate(self.val_samples[i : i + size], self.pad_id).items()}
+                with self._guard("eval"), autocast:
+                    logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                    labels = batch["labels"][:, 1:].flatten()
+                    total += float(F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels, ignore_index=IGNORE, reduction="sum"))
+                count += int((labels != IGNORE).sum())
+        finally:
+            self.model.train()
+        return total / max(count, 1)
+
+    def _metrics(self, lr: float, grad_norm: float | None, packing_efficiency: float, **extra: float) -> None:
         session = max(time.monotonic() - self.session_start, 1e-9)
         total = self.plan.total_steps
         consumed = min(self.step * self.plan.accumulation, self.plan.total_micro)
@@ -245,7 +333,10 @@ class SFTRecipe:
             tokens_per_s=round(self.session_tokens / session, 3),
             elapsed_s=round(self._elapsed(), 3),
             eta_s=round((total - self.step) * session / self.session_steps, 3),
-            trained_tokens=self.trained_tokens,
+            trained_tokens=self.trained_tokens,  # tokens the loss was computed on (after goldfish drops)
+            dropped_tokens=self.dropped_tokens,  # trained tokens goldfish left out, cumulative
+            packing_efficiency=round(packing_efficiency, 6),  # real tokens / (rows × max_length) of this step
+            **extra,
         )
 
     def _raise_non_finite(self, what: str, samples: list) -> None:
@@ -269,10 +360,14 @@ class SFTRecipe:
         state = {
             "step": self.step,
             "total_steps": plan.total_steps,
-            "data_position": {"epoch": epoch, "micro_batch": index, "micro_batches_consumed": consumed},
+            "data_position": {
+                "epoch": epoch, "micro_batch": index, "micro_batches_consumed": consumed,
+                "micro_batches_in_epoch": plan.micro_in_epoch(epoch), "packed": plan.packed,
+            },
             "scheduler": {"kind": self.cfg.training.scheduler, "step": self.step},
             "tokens": self.tokens,
             "trained_tokens": self.trained_tokens,
+            "dropped_tokens": self.dropped_tokens,
             "elapsed_s": self._elapsed(),
             "last_loss": self.last_loss,
         }

@@ -129,6 +129,32 @@ describe("loadConfigFile", () => {
   });
 });
 
+describe("NEFTune, goldfish and packing fields", () => {
+  const cfg = (training: Record<string, unknown>) => ({ model: { path: model }, data: { train: data }, training });
+
+  it("defaults: NEFTune alpha 5, goldfish off, packing on; {} turns goldfish on with the paper's settings", () => {
+    const c = validateConfig(cfg({}));
+    expect([c.training.neftune_alpha, c.training.goldfish, c.training.packing]).toEqual([5, null, true]);
+    expect(validateConfig(cfg({ goldfish: {} })).training.goldfish).toEqual({ k: 4, h: 13, variant: "hashed" });
+  });
+
+  it.each([
+    [{ neftune_alpha: -1 }, "training.neftune_alpha must be >= 0, got -1"],
+    [{ goldfish: { k: 1 } }, "training.goldfish.k must be >= 2, got 1"],
+    [{ goldfish: { h: 64 } }, "training.goldfish.h must be <= 32, got 64"],
+    [{ goldfish: { variant: "bloom" } }, 'training.goldfish.variant must be one of "hashed", "static", "random", got "bloom"'],
+    [{ goldfish: { k: 4, width: 3 } }, "unknown key 'training.goldfish.width'"],
+    [{ packing: "yes" }, 'training.packing must be a boolean, got "yes"'],
+  ])("rejects %j naming the field", (training, message) => {
+    expect(errorOf(() => validateConfig(cfg(training))).message).toContain(message);
+  });
+
+  it("refuses a validation file and a validation split together", () => {
+    const e = errorOf(() => validateConfig({ model: { path: model }, data: { train: data, validation: data, validation_split: 0.1 } }));
+    expect(e.message).toContain("data.validation and data.validation_split are both set");
+  });
+});
+
 describe("validateConfig", () => {
   it("rejects a non-object", () => {
     expect(errorOf(() => validateConfig([1, 2])).code).toBe("CONFIG_INVALID");

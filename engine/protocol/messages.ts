@@ -57,9 +57,27 @@ export const AuditCommand = z.strictObject({
   /** A sentence-embedding model folder; null: the default (see the worker's audit module). */
   embedding_model: z.string().min(1).nullable(),
 });
+export const ExportCommand = z.strictObject({
+  v,
+  type: z.literal("export"),
+  id,
+  model_path: z.string().min(1),
+  /** The trained weights: a PEFT adapter folder (merged into the base) or a full model folder. */
+  tuned_path: z.string().min(1),
+  tuned_kind: z.enum(["adapter", "model"]),
+  format: z.enum(["safetensors", "adapter", "gguf", "onnx"]),
+  out_dir: z.string().min(1),
+  dtype: z.enum(["bfloat16", "float16", "float32"]),
+  /** gguf only: tensor type of the file. */
+  quantization: z.enum(["f16", "q8_0", "f32"]).nullable(),
+  shard_size_mb: z.number().int().positive(),
+  overwrite: z.boolean(),
+  /** Facts for the model card (README.md): base, method, hyperparameters, data name and hash, metrics, evaluation. */
+  card: z.record(z.string(), z.unknown()),
+});
 export const ShutdownCommand = z.strictObject({ v, type: z.literal("shutdown"), id });
 
-export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ShutdownCommand]);
+export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, ShutdownCommand]);
 export type Command = z.infer<typeof CommandSchema>;
 
 // Events: worker → engine.

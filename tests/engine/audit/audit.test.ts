@@ -44,7 +44,7 @@ describe("memorization audit", () => {
     await expect(pending).rejects.toMatchObject({ code: "CANCELLED" });
     expect(readFileSync(auditPaths(engine.store, runId).json, "utf8")).toBe(before);
     const again = await engine.auditRun({ id: runId, samples: 5, prefixTokens: 4, continuationTokens: 8, seed: 5 });
-    expect((again as { counts: { requested: number } }).counts.requested).toBe(5);
+    expect((again as unknown as { counts: { requested: number } }).counts.requested).toBe(5);
     expect(engine.getRun({ id: runId }).status.state).toBe("completed");
   });
 

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { RunStatusSchema } from "../runs/types";
-import { AuditOptionsSchema, AuditReportSchema } from "../audit/audit";
+import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
 
 const RunRef = z.strictObject({ id: z.string().min(1) });
 const MetricsRowSchema = z.record(z.string(), z.number().nullable());

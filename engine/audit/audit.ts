@@ -6,28 +6,13 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
 import type { Command } from "../protocol/messages";
 import type { RunStore } from "../runs/store";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic";
 import { WhetstoneError } from "../util/errors";
+import type { AuditOptions, AuditReport } from "./schema";
 
-export const AuditOptionsSchema = z.strictObject({
-  samples: z.number().int().positive().max(100_000).default(200).describe("Training conversations to probe."),
-  prefixTokens: z.number().int().min(0).max(4096).default(32).describe("Answer tokens given to the model after the prompt."),
-  continuationTokens: z.number().int().positive().max(4096).default(64).describe("Answer tokens the model must reproduce."),
-  seed: z.number().int().min(0).default(0).describe("Which samples are drawn."),
-  embeddingModel: z.string().min(1).nullable().default(null).describe("Sentence-embedding model folder; null picks the default."),
-});
-export type AuditOptions = z.output<typeof AuditOptionsSchema>;
-
-const Scores = z.looseObject({
-  exact_match_rate: z.number(),
-  lcs_ratio_mean: z.number(),
-  semantic_similarity_mean: z.number().nullable(),
-});
-export const AuditReportSchema = z.looseObject({ base: Scores, tuned: Scores });
-export type AuditReport = z.infer<typeof AuditReportSchema> & Record<string, unknown>;
+export { AuditOptionsSchema, AuditReportSchema, type AuditOptions, type AuditReport } from "./schema";
 
 export function auditPaths(store: RunStore, runId: string): { json: string; markdown: string } {
   const dir = join(store.runDir(runId), "reports");

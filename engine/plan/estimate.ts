@@ -1,0 +1,156 @@
+/**
+ * Peak-memory and time estimates for a run, from the model's config.json and the run config, before
+ * anything is loaded. The model is an accounting of the big buffers, each named so the wizard and
+ * `whetstone train --plan` can say what dominates and which knob moves it:
+ *
+ *   weights      every parameter in the storage dtype (bf16 on CUDA, fp32 on CPU)
+ *   adapters     LoRA A and B for each targeted linear layer, fp32
+ *   gradients    one fp32 gradient per trainable parameter
+ *   optimizer    AdamW's two fp32 moments per trainable parameter (+ fp32 master weights, full FT)
+ *   activations  saved for backward: per token and layer, the attention and SwiGLU MLP
+ *                intermediates (6h + 2·kv + 5·I values); with gradient checkpointing only each
+ *                layer's input, plus one layer recomputed. Attention scores are not stored
+ *                (SDPA/FlashAttention), which is why there is no s² term.
+ *   logits       per token: the logits, their fp32 copy for the loss, log-softmax and its gradient
+ *   overhead     CUDA context and allocator slack
+ *
+ * It is an upper-bound-leaning estimate (every micro-batch assumed full: packed rows are), checked
+ * against measured peaks in bench/. Counts follow ALGORITHMS.md ("FLOPs and MFU for LoRA").
+ */
+export interface ModelShape {
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  tied: boolean;
+  /** Biases on q, k and v (Qwen2). */
+  qkvBias: boolean;
+}
+
+export interface PlanInput {
+  finetune: "lora" | "full";
+  loraRank: number;
+  /** "all-linear" or module names (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj). */
+  loraTargets: "all-linear" | string[];
+  microBatchSize: number;
+  maxLength: number;
+  gradientCheckpointing: boolean;
+  /** Bytes per weight as stored: 2 for bf16/fp16, 4 for fp32. */
+  weightBytes: 2 | 4;
+  /** Bytes per activation value: 2 under bf16/fp16 autocast, 4 in fp32. */
+  activationBytes: 2 | 4;
+  device: "cuda" | "cpu" | "mps";
+}
+
+export interface MemoryEstimate {
+  parameters: number;
+  trainable: number;
+  bytes: Record<"weights" | "adapters" | "gradients" | "optimizer" | "activations" | "logits" | "overhead", number>;
+  total: number;
+}
+
+/** Read the shape from a Hugging Face config.json (Llama, Qwen2, Mistral and kin). */
+export function shapeFromConfig(c: Record<string, unknown>): ModelShape {
+  const n = (key: string, fallback?: number): number => {
+    const v = c[key] ?? (c.text_config as Record<string, unknown> | undefined)?.[key];
+    if (typeof v === "number") return v;
+    if (fallback !== undefined) return fallback;
+    throw new Error(`config.json has no ${key}`);
+  };
+  const hidden = n("hidden_size");
+  const heads = n("num_attention_heads");
+  return {
+    hidden,
+    intermediate: n("intermediate_size"),
+    layers: n("num_hidden_layers"),
+    heads,
+    kvHeads: n("num_key_value_heads", heads),
+    headDim: n("head_dim", hidden / heads),
+    vocab: n("vocab_size"),
+    tied: Boolean(c.tie_word_embeddings ?? false),
+    qkvBias: Boolean(c.attention_bias ?? c.model_type === "qwen2"),
+  };
+}
+
+/** Linear layers of one decoder layer: name → [in, out]. */
+function linears(s: ModelShape): Record<string, [number, number]> {
+  const q = s.heads * s.headDim;
+  const kv = s.kvHeads * s.headDim;
+  return {
+    q_proj: [s.hidden, q],
+    k_proj: [s.hidden, kv],
+    v_proj: [s.hidden, kv],
+    o_proj: [q, s.hidden],
+    gate_proj: [s.hidden, s.intermediate],
+    up_proj: [s.hidden, s.intermediate],
+    down_proj: [s.intermediate, s.hidden],
+  };
+}
+
+export function countParameters(s: ModelShape): number {
+  const bias = s.qkvBias ? s.heads * s.headDim + 2 * s.kvHeads * s.headDim : 0;
+  const perLayer = Object.values(linears(s)).reduce((a, [i, o]) => a + i * o, 0) + bias + 2 * s.hidden;
+  return s.vocab * s.hidden * (s.tied ? 1 : 2) + s.layers * perLayer + s.hidden;
+}
+
+export function loraParameters(s: ModelShape, rank: number, targets: PlanInput["loraTargets"]): number {
+  const all = linears(s);
+  const names = targets === "all-linear" ? Object.keys(all) : targets.filter((t) => t in all);
+  return s.layers * names.reduce((a, name) => a + rank * (all[name]![0] + all[name]![1]), 0);
+}
+
+export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
+  const parameters = countParameters(s);
+  const lora = p.finetune === "lora" ? loraParameters(s, p.loraRank, p.loraTargets) : 0;
+  const trainable = p.finetune === "lora" ? lora : parameters;
+  const tokens = p.microBatchSize * p.maxLength;
+  const kv = s.kvHeads * s.headDim;
+  const perTokenLayer = 6 * s.hidden + 2 * kv + 5 * s.intermediate;
+  const activations = p.gradientCheckpointing
+    ? tokens * (s.layers * s.hidden + perTokenLayer) * p.activationBytes
+    : tokens * s.layers * perTokenLayer * p.activationBytes;
+  const full = p.finetune === "full";
+  const bytes = {
+    weights: parameters * (full ? 4 : p.weightBytes), // full fine-tuning keeps fp32 weights (AdamW on bf16 loses small steps)
+    adapters: lora * 4,
+    gradients: trainable * 4,
+    optimizer: trainable * 8,
+    activations,
+    logits: tokens * s.vocab * (p.activationBytes + 4 + 4 + 4),
+    overhead: p.device === "cuda" ? 0.75 * 2 ** 30 : 0.3 * 2 ** 30,
+  };
+  const subtotal = Object.values(bytes).reduce((a, b) => a + b, 0);
+  // The allocator's slack grows with what it juggles: ~8% on top, as measured peaks show.
+  const total = Math.round(subtotal * 1.08);
+  return { parameters, trainable, bytes, total };
+}
+
+export interface Suggestion {
+  change: string;
+  total: number;
+}
+
+/** Changes that would make the run fit in `budget` bytes, cheapest first, each with its new estimate. */
+export function suggestFits(s: ModelShape, p: PlanInput, budget: number): Suggestion[] {
+  const tries: [string, PlanInput][] = [];
+  if (!p.gradientCheckpointing) tries.push(["turn on training.gradient_checkpointing", { ...p, gradientCheckpointing: true }]);
+  for (let mb = Math.floor(p.microBatchSize / 2); mb >= 1; mb = Math.floor(mb / 2)) {
+    tries.push([`training.micro_batch_size ${mb} with gradient_accumulation ×${p.microBatchSize / mb} (same effective batch)`, { ...p, microBatchSize: mb }]);
+    if (mb === 1) break;
+  }
+  if (!p.gradientCheckpointing && p.microBatchSize > 1) tries.push(["gradient checkpointing and micro_batch_size 1", { ...p, gradientCheckpointing: true, microBatchSize: 1 }]);
+  if (p.finetune === "full") tries.push(["finetune: lora instead of full", { ...p, finetune: "lora", weightBytes: p.device === "cuda" ? 2 : p.weightBytes }]);
+  for (let len = Math.floor(p.maxLength / 2); len >= 512; len = Math.floor(len / 2)) tries.push([`data.max_length ${len}`, { ...p, maxLength: len }]);
+  return tries.map(([change, q]) => ({ change, total: estimateMemory(s, q).total })).filter((x) => x.total <= budget);
+}
+
+/** Per-token training FLOPs (ALGORITHMS.md): 4·N_frozen + 6·N_lora + 12·L·h·T for LoRA; 6·N + 12·L·h·T full. */
+export function flopsPerToken(s: ModelShape, p: PlanInput): number {
+  const n = countParameters(s) - (s.tied ? 0 : s.vocab * s.hidden); // N excludes the embedding table, includes the head
+  const attention = 12 * s.layers * s.hidden * p.maxLength;
+  if (p.finetune === "full") return 6 * n + attention;
+  return 4 * n + 6 * loraParameters(s, p.loraRank, p.loraTargets) + attention;
+}

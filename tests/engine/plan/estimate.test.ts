@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { countParameters, estimateMemory, flopsPerToken, loraParameters, shapeFromConfig, suggestFits, type PlanInput } from "../../../engine/plan/estimate";
+
+// Shapes straight from the models' config.json files.
+const llama3_8b = shapeFromConfig({ model_type: "llama", hidden_size: 4096, intermediate_size: 14336, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, vocab_size: 128256, tie_word_embeddings: false });
+const llama32_1b = shapeFromConfig({ model_type: "llama", hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 64, vocab_size: 128256, tie_word_embeddings: true });
+const qwen25_05b = shapeFromConfig({ model_type: "qwen2", hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2, vocab_size: 151936, tie_word_embeddings: true });
+
+const lora8b: PlanInput = { finetune: "lora", loraRank: 16, loraTargets: "all-linear", microBatchSize: 1, maxLength: 2048, gradientCheckpointing: false, weightBytes: 2, activationBytes: 2, device: "cuda" };
+const GIB = 2 ** 30;
+
+describe("memory and FLOPs estimates", () => {
+  it("counts parameters exactly as the published models have them", () => {
+    expect(countParameters(llama3_8b)).toBe(8_030_261_248);
+    expect(countParameters(llama32_1b)).toBe(1_235_814_400);
+    expect(countParameters(qwen25_05b)).toBe(494_032_768);
+  });
+
+  it("counts LoRA parameters per targeted module", () => {
+    // r·(in+out) for q,k,v,o,gate,up,down in each of 32 layers.
+    expect(loraParameters(llama3_8b, 16, "all-linear")).toBe(32 * 16 * (8192 + 5120 + 5120 + 8192 + 18432 * 3));
+    expect(loraParameters(llama3_8b, 8, ["q_proj", "v_proj"])).toBe(32 * 8 * (8192 + 5120));
+  });
+
+  it("matches ALGORITHMS.md's 33.5 GFLOP per token for Llama-3-8B LoRA at 2048", () => {
+    expect(flopsPerToken(llama3_8b, lora8b) / 1e9).toBeCloseTo(33.5, 0);
+  });
+
+  it("breaks the peak down and lets checkpointing and smaller micro-batches shrink activations", () => {
+    const e = estimateMemory(llama3_8b, lora8b);
+    expect(e.bytes.weights / GIB).toBeCloseTo(14.96, 1);
+    expect(e.trainable).toBe(loraParameters(llama3_8b, 16, "all-linear"));
+    const ckpt = estimateMemory(llama3_8b, { ...lora8b, gradientCheckpointing: true });
+    expect(ckpt.bytes.activations).toBeLessThan(e.bytes.activations / 5);
+    const bigger = estimateMemory(llama3_8b, { ...lora8b, microBatchSize: 4 });
+    expect(bigger.bytes.activations).toBe(4 * e.bytes.activations);
+    // Full fine-tuning: fp32 weights, gradients and two Adam moments: 16 bytes a parameter.
+    const full = estimateMemory(llama3_8b, { ...lora8b, finetune: "full" });
+    expect((full.bytes.weights + full.bytes.gradients + full.bytes.optimizer) / full.parameters).toBe(16);
+  });
+
+  it("proposes changes that fit a smaller GPU, each with its new estimate", () => {
+    const plan = { ...lora8b, microBatchSize: 8 };
+    const budget = 24 * GIB;
+    expect(estimateMemory(llama3_8b, plan).total).toBeGreaterThan(budget);
+    const fits = suggestFits(llama3_8b, plan, budget);
+    expect(fits.length).toBeGreaterThan(0);
+    for (const f of fits) expect(f.total).toBeLessThanOrEqual(budget);
+    expect(fits.map((f) => f.change).join("\n")).toMatch(/gradient_checkpointing|micro_batch_size/);
+  });
+});

@@ -49,3 +49,26 @@ describe("memory and FLOPs estimates", () => {
     expect(fits.map((f) => f.change).join("\n")).toMatch(/gradient_checkpointing|micro_batch_size/);
   });
 });
+
+describe("planRun", () => {
+  it("plans the tiny example on this machine's CPU memory: fits, with a breakdown", async () => {
+    const { loadConfigFile } = await import("../../../engine/config/load");
+    const { planRun, formatPlan } = await import("../../../engine/plan/plan");
+    const { ensureTinyModel } = await import("../../helpers/fixture");
+    const { join } = await import("node:path");
+    const { PROJECT_ROOT } = await import("../../../engine/paths");
+    ensureTinyModel();
+    const { config } = loadConfigFile(join(PROJECT_ROOT, "examples", "tiny-sft.yaml"));
+    const plan = planRun(config, { kind: "cpu", name: "CPU", memoryBytes: 16 * GIB });
+    // The worker reports 218,432 with the 16,384 LoRA parameters added.
+    expect(plan.estimate.parameters).toBe(202_048);
+    expect(plan.estimate.trainable).toBe(16_384);
+    expect(plan.fits).toBe(true);
+    expect(formatPlan(plan)).toMatch(/peak memory ≈ [\d.]+ GiB: overhead/);
+    const h100 = planRun({ ...config, model: { ...config.model } }, { kind: "cuda", name: "NVIDIA H100 80GB HBM3", memoryBytes: 80 * GIB });
+    expect(h100.tokensPerSecondGuess).toBeGreaterThan(0);
+    const tooSmall = planRun(config, { kind: "cuda", name: "tiny GPU", memoryBytes: 0.5 * GIB });
+    expect(tooSmall.fits).toBe(false);
+    expect(formatPlan(tooSmall)).toContain("fits: NO");
+  });
+});

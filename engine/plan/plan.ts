@@ -1,0 +1,99 @@
+/**
+ * `whetstone train CONFIG --plan`: the memory estimate of a run against the memory this machine
+ * has, what to change when it does not fit, and a throughput guess from FLOPs when no measured
+ * figure exists yet. Reads config.json only: nothing is loaded, nothing runs.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { totalmem } from "node:os";
+import type { RunConfig } from "../config/schema";
+import { parseNvidiaSmi } from "../doctor/probes";
+import { estimateMemory, flopsPerToken, shapeFromConfig, suggestFits, type MemoryEstimate, type PlanInput, type Suggestion } from "./estimate";
+
+/** Dense bf16 tensor-core peaks (TFLOP/s) of common GPUs, for the throughput guess. */
+const PEAK_TFLOPS: [RegExp, number][] = [
+  [/H200|H100.*(SXM|HBM3)/i, 989],
+  [/H100/i, 756],
+  [/A100/i, 312],
+  [/L40S/i, 362],
+  [/RTX 4090/i, 165],
+  [/RTX 3090/i, 71],
+  [/A10G?\b/i, 125],
+  [/L4\b/i, 121],
+  [/T4\b/i, 65],
+];
+const ASSUMED_MFU = 0.4;
+
+export interface Device {
+  kind: "cuda" | "cpu";
+  name: string;
+  memoryBytes: number;
+}
+
+export interface RunPlan {
+  device: Device;
+  input: PlanInput;
+  estimate: MemoryEstimate;
+  fits: boolean;
+  suggestions: Suggestion[];
+  flopsPerToken: number;
+  tokensPerSecondGuess: number | null;
+}
+
+export function detectDevice(): Device {
+  const smi = spawnSync("nvidia-smi", ["--query-gpu=name,memory.total,driver_version,compute_cap", "--format=csv,noheader,nounits"], { encoding: "utf8", timeout: 15_000 });
+  const gpu = smi.status === 0 ? parseNvidiaSmi(smi.stdout)[0] : undefined;
+  return gpu ? { kind: "cuda", name: gpu.name, memoryBytes: gpu.memory_mib * 2 ** 20 } : { kind: "cpu", name: "CPU (system memory)", memoryBytes: totalmem() };
+}
+
+export function planRun(config: RunConfig, device: Device): RunPlan {
+  const shape = shapeFromConfig(JSON.parse(readFileSync(join(config.model.path, "config.json"), "utf8")) as Record<string, unknown>);
+  const t = config.training;
+  const half = device.kind === "cuda" && t.precision !== "fp32";
+  const input: PlanInput = {
+    finetune: config.finetune,
+    loraRank: config.lora.r,
+    loraTargets: config.lora.target_modules,
+    microBatchSize: t.micro_batch_size,
+    maxLength: config.data.max_length,
+    gradientCheckpointing: t.gradient_checkpointing,
+    weightBytes: config.model.dtype === "float32" || !half ? 4 : 2,
+    activationBytes: half ? 2 : 4,
+    device: device.kind,
+  };
+  const estimate = estimateMemory(shape, input);
+  const fits = estimate.total <= device.memoryBytes;
+  const peak = device.kind === "cuda" ? PEAK_TFLOPS.find(([re]) => re.test(device.name))?.[1] : undefined;
+  const fpt = flopsPerToken(shape, input);
+  return {
+    device,
+    input,
+    estimate,
+    fits,
+    suggestions: fits ? [] : suggestFits(shape, input, device.memoryBytes).slice(0, 4),
+    flopsPerToken: fpt,
+    tokensPerSecondGuess: peak ? (peak * 1e12 * ASSUMED_MFU) / fpt : null,
+  };
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 10 * 2 ** 30 ? 2 : 1)} GiB`;
+
+export function formatPlan(p: RunPlan): string {
+  const e = p.estimate;
+  const lines = [
+    `plan on ${p.device.name} (${gib(p.device.memoryBytes)})`,
+    `  parameters ${e.parameters.toLocaleString("en-US")}, trainable ${e.trainable.toLocaleString("en-US")} (${p.input.finetune}${p.input.finetune === "lora" ? ` r=${p.input.loraRank}` : ""})`,
+    `  peak memory ≈ ${gib(e.total)}: ${Object.entries(e.bytes)
+      .filter(([, v]) => v > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${gib(v)}`)
+      .join(", ")}`,
+    p.fits ? "  fits: yes" : `  fits: NO (needs ${gib(e.total)}, has ${gib(p.device.memoryBytes)})`,
+  ];
+  for (const s of p.suggestions) lines.push(`  would fit with: ${s.change} (≈ ${gib(s.total)})`);
+  if (!p.fits && p.suggestions.length === 0) lines.push("  no single change makes it fit: use a smaller model, or QLoRA on a GPU");
+  lines.push(`  compute ${(p.flopsPerToken / 1e9).toFixed(2)} GFLOP per trained token`);
+  if (p.tokensPerSecondGuess) lines.push(`  throughput guess ≈ ${Math.round(p.tokensPerSecondGuess).toLocaleString("en-US")} tokens/s at ${ASSUMED_MFU * 100}% MFU (a measured figure replaces this after the first run)`);
+  return lines.join("\n");
+}

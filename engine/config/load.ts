@@ -9,6 +9,7 @@ import { LineCounter, parseDocument, isNode } from "yaml";
 import type { z } from "zod";
 import { RunConfigSchema, objectShape, type RunConfig } from "./schema";
 import { WhetstoneError } from "../util/errors";
+import { closest } from "../util/text";
 
 export interface LoadedConfig {
   config: RunConfig;
@@ -148,11 +149,11 @@ function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | und
   }
   for (const field of ["train", "validation"] as const) {
     const file = config.data[field];
-    if (file === null || (existsSync(file) && statSync(file).isFile())) continue;
+    if (file === null || (existsSync(file) && (statSync(file).isFile() || statSync(file).isDirectory()))) continue;
     throw new WhetstoneError({
       code: "DATA_NOT_FOUND",
       message: `data.${field}: no file at ${file}`,
-      hint: "Point it at a JSONL file of conversations; examples/tiny-chat.jsonl is one.",
+      hint: "Point it at a dataset file (.jsonl, .json, .csv, .tsv, .parquet) or a folder of them; examples/tiny-chat.jsonl is one.",
       where: where(["data", field]),
     });
   }
@@ -214,28 +215,4 @@ function knownKeys(path: PropertyKey[]): string[] {
     schema = shape[String(key)];
   }
   return Object.keys(objectShape(schema) ?? {});
-}
-
-function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDist = Infinity;
-  for (const c of candidates) {
-    const d = levenshtein(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) [best, bestDist] = [c, d];
-  }
-  return bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
 }

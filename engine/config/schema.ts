@@ -5,6 +5,8 @@
  * prints and the README's reference is checked against.
  */
 import { z } from "zod";
+import { FORMATS, ROLES, SCHEMAS } from "../data/types";
+import { COLUMN_TARGETS } from "../data/schema";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
@@ -21,7 +23,10 @@ export const ModelSchema = z.strictObject({
 });
 
 export const DataSchema = z.strictObject({
-  train: z.string().min(1).describe("Training data: a JSONL file of chat conversations ({\"messages\": [{role, content}, …]})."),
+  train: z
+    .string()
+    .min(1)
+    .describe("Training data: a file (.jsonl, .json, .csv, .tsv, .parquet) or a folder of them; chat messages, ShareGPT, Alpaca or prompt/completion rows."),
   validation: z
     .string()
     .min(1)
@@ -39,6 +44,15 @@ export const DataSchema = z.strictObject({
     .enum(["truncate", "drop", "error"])
     .default("drop")
     .describe("What to do with samples longer than max_length: drop them (counted), truncate them, or stop with an error."),
+  format: z.enum(FORMATS).optional().describe("File format of train/validation (default: from the extension, checked against the content)."),
+  schema: z.enum(SCHEMAS).optional().describe("Row schema (default: detected per row): chat, sharegpt, alpaca, prompt_completion, text, preference."),
+  columns: z
+    .record(z.string(), z.enum(COLUMN_TARGETS))
+    .optional()
+    .describe("Rename source columns to dataset fields, e.g. {question: prompt, answer: completion}."),
+  roles: z.record(z.string(), z.enum(ROLES)).optional().describe("Map role names to roles, e.g. {human: user, bot: assistant}."),
+  skip_invalid: z.boolean().optional().describe("Train on the valid rows and list the invalid ones in the run's data manifest, instead of refusing the data."),
+  dedupe: z.boolean().optional().describe("Keep only the first copy of exact duplicate samples."),
 });
 
 export const LoraSchema = z.strictObject({

@@ -1,24 +1,42 @@
 /**
- * The data snapshot a run trains on: the source file is read (never written), each row validated
- * and normalized to `{"messages": [...]}`, and the result stored in the run folder with the
- * source's sha256, so a run can be reproduced and audited after the source changes. This is the
- * spine's minimal reader (chat-messages JSONL); richer formats plug in here.
+ * The data snapshot a run trains on: the source (any supported format and schema, a file or a
+ * folder) is read, never written, each row validated and normalized to `{"messages": [...]}`, and
+ * the result stored in the run folder with the source's sha256, so a run can be reproduced and
+ * audited after the source changes.
+ *
+ * One streaming pass validates and writes at once (temp files, renamed into place only when the
+ * data is good). Rows with errors block the run unless the user chose to skip them
+ * (data.skip_invalid / --skip-invalid); skipped rows are listed in the manifest. In the rare case
+ * where a file's first rows had the minority schema (see scan.ts), the pass is repeated with the
+ * schemas now known, so the snapshot never holds rows of the wrong shape.
  */
-import { createReadStream, statSync, mkdirSync, createWriteStream, renameSync, rmSync } from "node:fs";
+import { mkdirSync, createWriteStream, renameSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { createInterface } from "node:readline";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { once } from "node:events";
 import { writeJsonAtomic } from "../util/atomic";
 import { WhetstoneError } from "../util/errors";
-
-export const ROLES = ["system", "user", "assistant", "tool"] as const;
+import { formatLocation } from "./issues";
+import { scanDataset, type ScanResult, type ScannedRow } from "./scan";
+import type { ChatSample, DataIssue, FileFormat, IngestOptions, SchemaName } from "./types";
 
 export interface SourceInfo {
   source: string;
   source_sha256: string;
   source_bytes: number;
   rows: number;
+  format: FileFormat | "mixed" | null;
+  schema: SchemaName | "mixed" | null;
+  /** Rows left out (invalid rows with skip_invalid; exact duplicates with dedupe), listed. */
+  skipped: { count: number; duplicates: number; rows: SkippedRow[] };
+}
+
+export interface SkippedRow {
+  file: string;
+  line?: number;
+  row: number;
+  code: string;
+  message: string;
 }
 
 export interface SnapshotManifest extends SourceInfo {
@@ -32,17 +50,23 @@ export interface SnapshotProgress {
   bytes: number;
   totalBytes: number;
   rows: number;
+  elapsed_s: number;
+  eta_s: number | null;
 }
 
-export interface SnapshotOptions {
+export interface SnapshotOptions extends IngestOptions {
   validation?: string | null;
   validationSplit?: number;
   seed?: number;
+  /** Train on the valid rows and list the invalid ones, instead of refusing the data. */
+  skipInvalid?: boolean;
+  /** Keep only the first copy of exact duplicates. */
+  dedupe?: boolean;
   onProgress?: (p: SnapshotProgress) => void;
 }
 
+const MAX_LISTED_SKIPS = 10_000;
 const MAX_REPORTED = 20;
-type Row = { messages: Message[] };
 
 /**
  * Write data/train.jsonl (and data/validation.jsonl) for a run. A split sends each conversation to
@@ -52,151 +76,180 @@ type Row = { messages: Message[] };
 export async function writeSnapshot(source: string, runDir: string, opts: SnapshotOptions = {}): Promise<SnapshotManifest> {
   const dataDir = join(runDir, "data");
   mkdirSync(dataDir, { recursive: true });
-  const notes: string[] = [];
-  const train = new JsonlOut(join(dataDir, "train.jsonl"));
   const split = opts.validation ? 0 : (opts.validationSplit ?? 0);
   const seed = opts.seed ?? 0;
+  const train = new JsonlOut(join(dataDir, "train.jsonl"));
   const held = split > 0 || opts.validation ? new JsonlOut(join(dataDir, "validation.jsonl")) : undefined;
-  let heldRows = 0;
-  const info = await readConversations(source, notes, opts.onProgress, async (row) => {
-    if (held && split > 0 && splitFraction(seed, row) < split) {
-      heldRows++;
-      await held.write(row);
-    } else await train.write(row);
-  });
-  let validation: SnapshotManifest["validation"] = null;
-  if (held && opts.validation) {
-    const v = await readConversations(opts.validation, notes, undefined, (row) => held.write(row));
-    validation = { ...v, split: null };
-  } else if (held) {
-    validation = { ...info, rows: heldRows, split: { fraction: split, seed } };
+  const outs = [train, held];
+  try {
+    const main = await snapshotPass(source, opts, (row) => (held && split > 0 && splitFraction(seed, row) < split ? held : train));
+    let validation: SnapshotManifest["validation"] = null;
+    const notes = [...main.notes];
+    if (held && opts.validation) {
+      const v = await snapshotPass(opts.validation, { ...opts, onProgress: undefined }, () => held);
+      validation = { ...v.info, rows: v.written.get(held) ?? 0, split: null };
+      notes.push(...v.notes.map((n) => `validation: ${n}`));
+    } else if (held) {
+      validation = { ...main.info, rows: main.written.get(held) ?? 0, split: { fraction: split, seed } };
+    }
+    const trainRows = main.written.get(train) ?? 0;
+    if (trainRows === 0 || (validation && validation.rows === 0)) {
+      const which = trainRows === 0 ? "training" : "validation";
+      throw new WhetstoneError({
+        code: "DATA_EMPTY",
+        message: `The ${which} set is empty after splitting ${main.info.rows} conversations with validation_split ${split}.`,
+        hint: "Use more data or a different data.validation_split.",
+        where: source,
+      });
+    }
+    await Promise.all(outs.map((o) => o?.commit()));
+    const manifest: SnapshotManifest = { ...main.info, rows: trainRows, validation, notes, created_at: new Date().toISOString() };
+    writeJsonAtomic(join(dataDir, "manifest.json"), manifest);
+    return manifest;
+  } catch (e) {
+    await Promise.all(outs.map((o) => o?.abort()));
+    throw e;
   }
-  const trainRows = info.rows - (split > 0 ? heldRows : 0);
-  if (trainRows === 0 || (validation && validation.rows === 0)) {
-    await Promise.all([train.abort(), held?.abort()]);
-    const which = trainRows === 0 ? "training" : "validation";
-    throw new WhetstoneError({
-      code: "DATA_EMPTY",
-      message: `The ${which} set is empty after splitting ${info.rows} conversations with validation_split ${split}.`,
-      hint: "Use more data or a different data.validation_split.",
-      where: source,
-    });
-  }
-  await Promise.all([train.commit(), held?.commit()]);
-  const manifest: SnapshotManifest = { ...info, rows: trainRows, validation, notes, created_at: new Date().toISOString() };
-  writeJsonAtomic(join(dataDir, "manifest.json"), manifest);
-  return manifest;
 }
 
-function splitFraction(seed: number, row: Row): number {
+/** Validate and write one source; repeated once with fixed schemas if the first read re-read a file. */
+async function snapshotPass(source: string, opts: SnapshotOptions, target: (row: ChatSample) => JsonlOut) {
+  let attempt = await writeRows(source, opts, target, undefined);
+  if (attempt.scan.reread) {
+    for (const out of attempt.written.keys()) await out.reset();
+    attempt = await writeRows(source, opts, target, attempt.scan.files.map((f) => f.schema));
+  }
+  const { scan, written, skipped, duplicates } = attempt;
+  refuseIfInvalid(source, scan, Boolean(opts.skipInvalid));
+  const formats = [...new Set(scan.files.map((f) => f.format))];
+  const schemas = [...new Set(scan.files.map((f) => f.schema))];
+  const notes = scan.log
+    .summaries()
+    .filter((s) => s.severity === "warning")
+    .map((s) => `${s.code}: ${s.count > 1 ? `${s.count} rows, first ` : ""}${formatLocation(s.first, source)}: ${s.message}`);
+  if (skipped.length) notes.push(`${skipped.length} invalid row${skipped.length === 1 ? " was" : "s were"} skipped (data.skip_invalid); see skipped.rows.`);
+  if (duplicates) notes.push(`${duplicates} exact duplicate${duplicates === 1 ? " was" : "s were"} removed (data.dedupe).`);
+  notes.push(...scan.notes);
+  const info: SourceInfo = {
+    source,
+    source_sha256: scan.sha256,
+    source_bytes: scan.bytes,
+    rows: scan.stats.samples - duplicates,
+    format: formats.length === 1 ? formats[0]! : formats.length ? "mixed" : null,
+    schema: schemas.length === 1 ? schemas[0]! : schemas.length ? "mixed" : null,
+    skipped: { count: skipped.length + duplicates, duplicates, rows: skipped.slice(0, MAX_LISTED_SKIPS) },
+  };
+  return { info, written, notes };
+}
+
+async function writeRows(source: string, opts: SnapshotOptions, target: (row: ChatSample) => JsonlOut, fileSchemas: (SchemaName | null)[] | undefined) {
+  const written = new Map<JsonlOut, number>();
+  const skipped: SkippedRow[] = [];
+  let duplicates = 0;
+  const onRow = (row: ScannedRow): Promise<void> | void => {
+    if (!row.valid || !row.sample) {
+      const first = row.issues.find((i) => i.severity === "error");
+      if (first) skipped.push({ file: row.file, ...(row.line !== undefined ? { line: row.line } : {}), row: row.row, code: first.code, message: first.message });
+      return;
+    }
+    if (opts.dedupe && row.duplicateOf) {
+      duplicates++;
+      return;
+    }
+    if (!("messages" in row.sample)) return; // another kind: refused below (DATA_METHOD_MISMATCH)
+    const sample = { messages: row.sample.messages };
+    const out = target(sample);
+    written.set(out, (written.get(out) ?? 0) + 1);
+    return out.write(sample);
+  };
+  const scan = await scanDataset(source, {
+    format: opts.format,
+    schema: opts.schema,
+    columns: opts.columns,
+    roles: opts.roles,
+    method: "sft",
+    fileSchemas,
+    onRow,
+    onProgress: opts.onProgress ? (p) => opts.onProgress!({ bytes: p.bytes, totalBytes: p.totalBytes, rows: p.rows, elapsed_s: p.elapsed_s, eta_s: p.eta_s }) : undefined,
+  });
+  return { scan, written, skipped, duplicates };
+}
+
+/** Throw with every problem's place when the data cannot be trained on as asked. */
+function refuseIfInvalid(source: string, scan: ScanResult, skipInvalid: boolean): void {
+  const invalid = scan.stats.invalid;
+  if (scan.blocking.length === 0 && (invalid === 0 || skipInvalid) && scan.stats.samples > 0) return;
+  const place = (i: DataIssue) => (scan.files.length > 1 ? `${relative(source, i.file)}:` : "") + (i.line !== undefined ? `line ${i.line}` : i.row !== undefined ? `row ${i.row}` : "file");
+  const errors = scan.log.issues().filter((i) => i.severity === "error");
+  const lines = errors.slice(0, MAX_REPORTED).map((i) => `${place(i)}: ${i.message} [${i.code}]`);
+  const more = scan.log.count("error") - lines.length;
+  if (more > 0) lines.push(`… and ${more} more`);
+  if (scan.blocking.length > 0) {
+    const b = scan.blocking[0]!;
+    throw new WhetstoneError({ code: b.code, message: `${formatLocation(b)}: ${b.message}`, hint: b.hint, where: formatLocation(b), details: lines.length > 1 ? lines : undefined });
+  }
+  if (scan.stats.samples === 0 && invalid === 0) {
+    throw new WhetstoneError({ code: "DATA_EMPTY", message: `${source} has no conversations`, hint: "Add one conversation per line.", where: source });
+  }
+  const first = errors[0]!;
+  throw new WhetstoneError({
+    code: "DATA_INVALID",
+    message: `${source}: ${invalid} invalid row${invalid === 1 ? "" : "s"}; first: ${lines[0]}`,
+    hint: `${first.hint} \`whetstone data check ${source}\` lists every problem.${scan.stats.samples > 0 && !skipInvalid ? ` To train on the ${scan.stats.samples} valid row${scan.stats.samples === 1 ? "" : "s"}, set data.skip_invalid: true or pass --skip-invalid.` : ""}`,
+    where: formatLocation(first),
+    details: lines.length > 1 ? lines : undefined,
+  });
+}
+
+function splitFraction(seed: number, row: ChatSample): number {
   return parseInt(createHash("sha256").update(`${seed}\n${JSON.stringify(row)}`).digest("hex").slice(0, 8), 16) / 2 ** 32;
 }
 
-/** A JSONL file written to a temp path and renamed into place only when complete. */
+/** A JSONL file written to a temp path and renamed into place only when complete. Lines are
+ *  gathered into ~1 MB writes: one stream write per row costs more than validating the row. */
 class JsonlOut {
   private readonly tmp: string;
-  private readonly out;
+  private out;
+  private pending: string[] = [];
+  private pendingChars = 0;
   constructor(private readonly path: string) {
     this.tmp = `${path}.${process.pid}.tmp`;
     this.out = createWriteStream(this.tmp);
   }
-  async write(row: Row): Promise<void> {
-    if (!this.out.write(JSON.stringify(row) + "\n")) await once(this.out, "drain");
+  /** Returns a promise only when the buffer was flushed into a full stream. */
+  write(row: ChatSample): Promise<void> | void {
+    const line = JSON.stringify(row);
+    this.pending.push(line);
+    this.pendingChars += line.length + 1;
+    if (this.pendingChars >= 1 << 20) return this.flush();
+  }
+  private flush(): Promise<void> | void {
+    if (this.pending.length === 0) return;
+    const ok = this.out.write(this.pending.join("\n") + "\n");
+    this.pending = [];
+    this.pendingChars = 0;
+    if (!ok) return once(this.out, "drain").then(() => undefined);
+  }
+  /** Start over (the pass is being repeated). */
+  async reset(): Promise<void> {
+    this.pending = [];
+    this.pendingChars = 0;
+    this.out.end();
+    await once(this.out, "finish");
+    this.out = createWriteStream(this.tmp);
   }
   async commit(): Promise<void> {
+    await this.flush();
     this.out.end();
     await once(this.out, "finish");
     renameSync(this.tmp, this.path);
   }
   async abort(): Promise<void> {
-    this.out.end();
-    await once(this.out, "finish");
+    this.pending = [];
+    if (!this.out.writableFinished) {
+      this.out.end();
+      await once(this.out, "finish");
+    }
     rmSync(this.tmp, { force: true });
   }
-}
-
-/** Stream a conversations file, validating each row; throws with every problem's line if any. */
-async function readConversations(source: string, notes: string[], onProgress: SnapshotOptions["onProgress"], onRow: (row: Row) => Promise<void>): Promise<SourceInfo> {
-  const totalBytes = statSync(source).size;
-  if (totalBytes === 0) {
-    throw new WhetstoneError({ code: "DATA_EMPTY", message: `${source} is empty`, hint: "Add one conversation per line: {\"messages\": [...]}", where: source });
-  }
-  const hash = createHash("sha256");
-  const problems: string[] = [];
-  let problemCount = 0;
-  let rows = 0;
-  let bytes = 0;
-  let lineNo = 0;
-  const report = (problem: string) => {
-    problemCount++;
-    if (problems.length < MAX_REPORTED) problems.push(problem);
-  };
-
-  const input = createReadStream(source);
-  input.on("data", (chunk) => {
-    hash.update(chunk);
-    bytes += chunk.length;
-  });
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  for await (let line of lines) {
-    lineNo++;
-    if (lineNo === 1 && line.startsWith("\uFEFF")) {
-      line = line.slice(1);
-      notes.push(`${source} starts with a UTF-8 byte-order mark; it was ignored.`);
-    }
-    if (line.trim() === "") continue;
-    if (line.includes("\uFFFD")) {
-      report(`line ${lineNo}: bytes that are not valid UTF-8 (save the file as UTF-8)`);
-      continue;
-    }
-    const row = normalize(line);
-    if (typeof row === "string") {
-      report(`line ${lineNo}: ${row}`);
-      continue;
-    }
-    rows++;
-    await onRow(row);
-    if (rows % 1000 === 0) onProgress?.({ bytes, totalBytes, rows });
-  }
-  onProgress?.({ bytes: totalBytes, totalBytes, rows });
-  if (problemCount > 0) {
-    throw new WhetstoneError({
-      code: "DATA_INVALID",
-      message: `${source}: ${problemCount} invalid row${problemCount === 1 ? "" : "s"}; first: ${problems[0]}`,
-      hint: 'Each line must be a JSON object {"messages": [{"role": "user"|"assistant"|"system"|"tool", "content": "..."}]} with at least one assistant turn.',
-      where: source,
-      details: problems.length > 1 ? [...problems, ...(problemCount > problems.length ? [`… and ${problemCount - problems.length} more`] : [])] : undefined,
-    });
-  }
-  if (rows === 0) throw new WhetstoneError({ code: "DATA_EMPTY", message: `${source} has no conversations`, hint: "Add one conversation per line.", where: source });
-  return { source, source_sha256: hash.digest("hex"), source_bytes: totalBytes, rows };
-}
-
-type Message = { role: string; content: string };
-
-/** A normalized row, or what is wrong with it. */
-function normalize(line: string): { messages: Message[] } | string {
-  let row: unknown;
-  try {
-    row = JSON.parse(line);
-  } catch (e) {
-    const pos = /position (\d+)/.exec(String((e as Error).message));
-    return `malformed JSON${pos ? ` at column ${Number(pos[1]) + 1}` : ""}: ${(e as Error).message.split("\n")[0]}`;
-  }
-  if (row === null || typeof row !== "object" || Array.isArray(row)) return "expected a JSON object";
-  const messages = (row as { messages?: unknown }).messages;
-  if (!Array.isArray(messages)) return "field 'messages' is missing or not a list";
-  if (messages.length === 0) return "field 'messages' is empty";
-  const out: Message[] = [];
-  for (const [i, m] of messages.entries()) {
-    if (m === null || typeof m !== "object") return `messages[${i}] is not an object`;
-    const { role, content } = m as { role?: unknown; content?: unknown };
-    if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) {
-      return `messages[${i}].role is ${JSON.stringify(role)}; expected one of ${ROLES.join(", ")}`;
-    }
-    if (typeof content !== "string") return `messages[${i}].content must be a string`;
-    out.push({ role, content });
-  }
-  if (!out.some((m) => m.role === "assistant" && m.content.trim() !== "")) return "no non-empty assistant turn to train on";
-  return { messages: out };
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeSnapshot } from "../../../engine/data/snapshot";
 import { WhetstoneError } from "../../../engine/util/errors";
+import { PROJECT_ROOT } from "../../../engine/paths";
 
 const dir = mkdtempSync(join(tmpdir(), "whetstone-snap-"));
 const row = (u: string, a: string) => JSON.stringify({ messages: [{ role: "user", content: u }, { role: "assistant", content: a }], id: 7 });
@@ -51,12 +52,13 @@ describe("writeSnapshot", () => {
     const e = await errorOf(writeSnapshot(src, run));
     expect(e.code).toBe("DATA_INVALID");
     expect(e.message).toContain("5 invalid rows");
+    expect(e.hint).toContain("--skip-invalid");
     expect(e.details).toEqual([
-      expect.stringMatching(/^line 2: malformed JSON/),
-      "line 3: field 'messages' is missing or not a list",
-      'line 4: messages[0].role is "human"; expected one of system, user, assistant, tool',
-      "line 5: no non-empty assistant turn to train on",
-      "line 6: messages[0].content must be a string",
+      "line 2: not valid JSON: a trailing comma before ']' [DATA_JSON_SYNTAX]",
+      "line 3: the row is sharegpt (conversations [{from, value}]) but the file is chat (messages [{role, content}]), as from line 1 [DATA_MIXED_SCHEMA]",
+      "line 4: messages[0].role is 'human', not a known role (system, user, assistant, tool); 'human' usually means user [DATA_UNKNOWN_ROLE]",
+      "line 5: no non-empty assistant turn to train on (turns: user) [DATA_NO_ASSISTANT]",
+      "line 6: messages[0].content must be a string, got a number: 3 [DATA_CONTENT_NOT_STRING]",
     ]);
     expect(existsSync(join(run, "data", "train.jsonl"))).toBe(false);
   });
@@ -64,7 +66,7 @@ describe("writeSnapshot", () => {
   it("refuses an empty file", async () => {
     const src = join(dir, "empty.jsonl");
     writeFileSync(src, "");
-    expect((await errorOf(writeSnapshot(src, mkdtempSync(join(dir, "run-"))))).code).toBe("DATA_EMPTY");
+    expect((await errorOf(writeSnapshot(src, mkdtempSync(join(dir, "run-"))))).code).toBe("DATA_EMPTY_FILE");
   });
 });
 
@@ -107,5 +109,66 @@ describe("validation split", () => {
     writeFileSync(one, many[0]!);
     const e = await errorOf(writeSnapshot(one, mkdtempSync(join(dir, "run-")), { validationSplit: 0.5, seed: 1 }));
     expect(e.code).toBe("DATA_EMPTY");
+  });
+});
+
+describe("snapshots of every chat format", () => {
+  const VALID = join(PROJECT_ROOT, "tests", "fixtures", "datasets", "valid");
+  const lines = (run: string, name = "train.jsonl") => readFileSync(join(run, "data", name), "utf8").trim().split("\n");
+
+  it.each(["chat.jsonl", "sharegpt.json", "alpaca.csv", "prompt_completion.tsv", "chat.parquet", "alpaca.parquet", "folder"])("%s → the same {messages} JSONL", async (name) => {
+    const run = mkdtempSync(join(dir, "run-"));
+    const m = await writeSnapshot(join(VALID, name), run);
+    const expected = readFileSync(join(VALID, "chat.jsonl"), "utf8").trim().split("\n").map((l) => JSON.stringify(JSON.parse(l)));
+    expect(lines(run)).toEqual(expected);
+    expect(m).toMatchObject({ rows: 3, skipped: { count: 0, rows: [] } });
+    expect(m.source_sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("applies the column and role mappings", async () => {
+    const run = mkdtempSync(join(dir, "run-"));
+    await writeSnapshot(join(VALID, "mapped.csv"), run, { columns: { question: "prompt", answer: "completion", sys: "system" } });
+    expect(lines(run)).toHaveLength(3);
+  });
+
+  it("refuses preference pairs and plain text for SFT, naming the fields", async () => {
+    for (const [file, field] of [["preference.jsonl", "chosen, rejected"], ["text.jsonl", "text"]] as const) {
+      const e = await errorOf(writeSnapshot(join(VALID, file), mkdtempSync(join(dir, "run-"))));
+      expect(e.code).toBe("DATA_METHOD_MISMATCH");
+      expect(e.message).toContain("method sft trains on conversations");
+      expect(e.message).toContain(file === "text.jsonl" ? "plain text (a text field" : "preference pairs (prompt, chosen, rejected)");
+      expect(field.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("trains on the valid rows with skipInvalid, listing the skipped ones; dedupe drops exact copies", async () => {
+    const src = join(dir, "some-bad.jsonl");
+    writeFileSync(src, [row("a", "b"), "{oops", row("c", "d"), JSON.stringify({ messages: [{ role: "user", content: "x" }] }), row("a", "b")].join("\n"));
+    const refused = await errorOf(writeSnapshot(src, mkdtempSync(join(dir, "run-"))));
+    expect(refused).toMatchObject({ code: "DATA_INVALID", message: expect.stringContaining("2 invalid rows") });
+    const run = mkdtempSync(join(dir, "run-"));
+    const m = await writeSnapshot(src, run, { skipInvalid: true, dedupe: true });
+    expect(lines(run)).toHaveLength(2);
+    expect(m.rows).toBe(2);
+    expect(m.skipped).toMatchObject({
+      count: 3,
+      duplicates: 1,
+      rows: [
+        { line: 2, row: 2, code: "DATA_JSON_SYNTAX" },
+        { line: 4, row: 4, code: "DATA_NO_ASSISTANT" },
+      ],
+    });
+    expect(m.notes.join("\n")).toContain("2 invalid rows were skipped");
+    const stored = JSON.parse(readFileSync(join(run, "data", "manifest.json"), "utf8"));
+    expect(stored.skipped.rows[0]).toMatchObject({ file: src, line: 2 });
+  });
+
+  it("rewrites the snapshot when a file's first rows had the minority schema", async () => {
+    const src = join(dir, "minority.jsonl");
+    writeFileSync(src, [JSON.stringify({ instruction: "Say hi", output: "Hi" }), row("a", "b"), row("c", "d")].join("\n"));
+    const run = mkdtempSync(join(dir, "run-"));
+    const m = await writeSnapshot(src, run, { skipInvalid: true });
+    expect(lines(run).map((l) => JSON.parse(l).messages[0].content)).toEqual(["a", "c"]);
+    expect(m.skipped.rows).toMatchObject([{ line: 1, code: "DATA_MIXED_SCHEMA" }]);
   });
 });

@@ -1,0 +1,170 @@
+/**
+ * Dataset ingestion throughput (issue #5's goal: a 1 GB JSONL validated at ≥ 50 MB/s in < 300 MB
+ * resident memory). Generates a JSONL of unique chat conversations (mixed lengths, some non-ASCII,
+ * a few bad lines) in a temp folder, then times, each in a fresh process so peak RSS is its own:
+ *
+ *   baseline   node:readline counting the lines of the same file (the floor of "reading it")
+ *   validate   scanDataset: UTF-8 check, JSON parse, schema, normalization, turn checks, duplicates
+ *   snapshot   writeSnapshot with skipInvalid: validate + write the run's normalized train.jsonl
+ *   tokenize   the first 2,000 rows with the tiny model's tokenizer (chat template, prefix-diff
+ *              masks), to show what token statistics (`data check --model`) cost
+ *
+ *   npm run bench -- ingest [--gb 1] [--keep]
+ */
+import { spawnSync } from "node:child_process";
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { PROJECT_ROOT } from "../engine/paths";
+import { describeMachine } from "./machine";
+
+const SELF = fileURLToPath(import.meta.url);
+const TOKENIZE_ROWS = 2000;
+
+interface Measure {
+  mode: string;
+  seconds: number;
+  bytes: number;
+  rows: number;
+  mb_per_s: number;
+  peak_rss_mb: number;
+  detail?: Record<string, unknown>;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { gb: { type: "string" }, keep: { type: "boolean" }, child: { type: "string" }, file: { type: "string" }, out: { type: "string" } } });
+  if (values.child) return child(values.child, values.file!);
+  const gb = Number(values.gb ?? 1);
+  const work = mkdtempSync(join(tmpdir(), "whetstone-ingest-"));
+  const file = join(work, "data.jsonl");
+  try {
+    const t0 = performance.now();
+    const generated = await generate(file, gb * 1e9);
+    writeFileSync(join(work, "rows.txt"), String(generated.rows));
+    console.log(`generated ${(generated.bytes / 1e9).toFixed(2)} GB, ${generated.rows.toLocaleString("en-US")} rows (${generated.bad} bad lines) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const results: Measure[] = [];
+    for (const mode of ["baseline", "validate", "snapshot", "tokenize"]) {
+      const r = spawnSync(process.execPath, ["--import", "tsx", SELF, "--child", mode, "--file", file], { cwd: PROJECT_ROOT, encoding: "utf8", maxBuffer: 1 << 24 });
+      if (r.status !== 0) throw new Error(`${mode} failed: ${r.stderr}`);
+      const m = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Measure;
+      results.push(m);
+      console.log(`${mode.padEnd(9)} ${m.mb_per_s.toFixed(1).padStart(7)} MB/s  ${m.seconds.toFixed(1).padStart(6)} s  peak RSS ${m.peak_rss_mb.toFixed(0)} MB  ${m.rows.toLocaleString("en-US")} rows`);
+    }
+    const validate = results.find((r) => r.mode === "validate")!;
+    const verdict = { goal: "≥ 50 MB/s and < 300 MB peak RSS for validate on ≥ 1 GB", met: validate.mb_per_s >= 50 && validate.peak_rss_mb < 300 && generated.bytes >= 1e9 };
+    const command = `npm run bench -- ingest${argv.length ? " " + argv.join(" ") : ""}`;
+    const record = { bench: "ingest", command, machine: describeMachine(), file: { bytes: generated.bytes, rows: generated.rows, bad_lines: generated.bad }, results, verdict };
+    const outDir = values.out ?? join(PROJECT_ROOT, "bench", "results");
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, "ingest.json"), JSON.stringify(record, null, 2) + "\n");
+    writeFileSync(join(outDir, "ingest.md"), markdown(record) + "\n");
+    console.log(markdown(record));
+  } finally {
+    if (!values.keep) rmSync(work, { recursive: true, force: true });
+    else console.log(`kept ${work}`);
+  }
+}
+
+/** Unique conversations of mixed length; every 100,000th line is broken JSON. */
+async function generate(file: string, target: number): Promise<{ bytes: number; rows: number; bad: number }> {
+  const words = "the model learns from each example and the answer should be short clear and correct über café naïve 数据 données".split(" ");
+  const out = createWriteStream(file, { highWaterMark: 1 << 22 });
+  let bytes = 0;
+  let rows = 0;
+  let bad = 0;
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const sentence = (n: number) => Array.from({ length: n }, () => words[Math.floor(rand() * words.length)]).join(" ");
+  while (bytes < target) {
+    const lines: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      rows++;
+      const turns = 1 + Math.floor(rand() * 3);
+      const messages: { role: string; content: string }[] = rand() < 0.2 ? [{ role: "system", content: "You are a helpful assistant." }] : [];
+      for (let t = 0; t < turns; t++) messages.push({ role: "user", content: `Question ${rows}.${t}: ${sentence(5 + Math.floor(rand() * 40))}?` }, { role: "assistant", content: sentence(10 + Math.floor(rand() * 200)) });
+      let line = JSON.stringify({ messages });
+      if (rows % 100_000 === 0) {
+        line = line.slice(0, -2);
+        bad++;
+      }
+      lines.push(line);
+    }
+    const chunk = lines.join("\n") + "\n";
+    bytes += Buffer.byteLength(chunk);
+    if (!out.write(chunk)) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "finish");
+  return { bytes: statSync(file).size, rows, bad };
+}
+
+async function child(mode: string, file: string): Promise<void> {
+  const bytes = statSync(file).size;
+  const t0 = performance.now();
+  let rows = 0;
+  let measuredBytes = bytes;
+  let detail: Record<string, unknown> | undefined;
+  if (mode === "baseline") {
+    for await (const _ of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) rows++;
+  } else if (mode === "validate") {
+    const { scanDataset } = await import("../engine/data/scan");
+    const scan = await scanDataset(file);
+    rows = scan.stats.rows;
+    detail = { samples: scan.stats.samples, invalid: scan.stats.invalid, errors: scan.log.count("error"), duplicates: scan.stats.duplicates };
+  } else if (mode === "snapshot") {
+    const { writeSnapshot } = await import("../engine/data/snapshot");
+    const run = mkdtempSync(join(tmpdir(), "whetstone-ingest-run-"));
+    try {
+      const m = await writeSnapshot(file, run, { skipInvalid: true });
+      rows = m.rows + m.skipped.count;
+      detail = { written_rows: m.rows, skipped: m.skipped.count };
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
+  } else if (mode === "tokenize") {
+    const { scanDataset } = await import("../engine/data/scan");
+    const { loadChatTokenizer } = await import("../engine/data/tokenizer");
+    const tokenizer = await loadChatTokenizer(join(PROJECT_ROOT, ".cache", "fixtures", "tiny-llama"));
+    let read = 0;
+    const scan = await scanDataset(file, { tokenizer, maxLength: 4096, onRow: (r) => ((read += 1), r.index + 1 < TOKENIZE_ROWS) });
+    rows = read;
+    // The rows' share of the file, for a comparable MB/s.
+    const total = Number(readFileSync(join(file, "..", "rows.txt"), "utf8"));
+    measuredBytes = Math.round((bytes * rows) / total);
+    detail = { tokenized_samples: scan.stats.result({ tokenizer: "tiny-llama", templateSource: null, maxLength: 4096, overlong: "drop" }).tokens!.samples, note: `the first ${TOKENIZE_ROWS} rows through the chat template and tokenizer (prefix-diff masks)` };
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const m: Measure = { mode, seconds, bytes: measuredBytes, rows, mb_per_s: measuredBytes / 1e6 / seconds, peak_rss_mb: process.resourceUsage().maxRSS / 1024, ...(detail ? { detail } : {}) };
+  process.stdout.write(JSON.stringify(m) + "\n");
+}
+
+function markdown(r: { command: string; machine: Record<string, unknown>; file: { bytes: number; rows: number; bad_lines: number }; results: Measure[]; verdict: { goal: string; met: boolean } }): string {
+  const lines = [
+    "# Dataset ingestion throughput",
+    "",
+    `Command: \`${r.command}\``,
+    "",
+    `Machine: ${r.machine.cpu} (${r.machine.cores} cores), ${r.machine.memory_gib} GiB, ${r.machine.platform}, node ${r.machine.node}, ${r.machine.date}`,
+    "",
+    `File: ${(r.file.bytes / 1e9).toFixed(2)} GB JSONL, ${r.file.rows.toLocaleString("en-US")} chat conversations (1–3 turns, some non-ASCII), ${r.file.bad_lines} broken lines. Each mode runs in a fresh process; peak RSS is that process's maximum resident set.`,
+    "",
+    "| mode | what it does | MB/s | seconds | peak RSS (MB) |",
+    "|---|---|---|---|---|",
+  ];
+  const what: Record<string, string> = {
+    baseline: "node:readline line count (baseline)",
+    validate: "full validation (scanDataset): UTF-8, JSON, schema, roles, turns, duplicates",
+    snapshot: "validate + write the normalized snapshot (skip invalid)",
+    tokenize: `validation + chat template + tokenizer (first ${TOKENIZE_ROWS} rows)`,
+  };
+  for (const m of r.results) lines.push(`| ${m.mode} | ${what[m.mode]} | ${m.mb_per_s.toFixed(1)} | ${m.seconds.toFixed(1)} | ${m.peak_rss_mb.toFixed(0)} |`);
+  lines.push("", `Goal: ${r.verdict.goal}: **${r.verdict.met ? "met" : "not met"}**.`);
+  return lines.join("\n");
+}
+
+// Each measurement runs this file as its own process (`--child MODE`).
+if (process.argv[1] === SELF) await main(process.argv.slice(2));

@@ -1,0 +1,349 @@
+/**
+ * One streaming pass over a dataset (a file or a folder of files): read → map columns → detect the
+ * schema → normalize and check → find duplicates → (with a tokenizer) template, mask and measure,
+ * with counts and the first issues of each kind kept, and each row handed to `onRow`.
+ *
+ * A file's schema is the one most of its rows follow, and every other row is an error
+ * (DATA_MIXED_SCHEMA). To stay single-pass, the first row's schema is assumed and checked at the
+ * end of the file; in the rare file whose first rows are the odd ones out, the file is read again
+ * with the majority schema (its counts, issues and duplicate keys from the first read are dropped).
+ */
+import { createHash } from "node:crypto";
+import { relative } from "node:path";
+import { listDataFiles, readFile, type DataFile } from "./formats/index";
+import type { ReaderContext } from "./formats/reader";
+import { Deduper, type FirstSeen } from "./dedupe";
+import { IssueLog, makeIssue, type IssueSummary } from "./issues";
+import { RowCheck, normalize, type Finding } from "./normalize";
+import { FIELD_ALIASES, SCHEMA_FIELDS, applyMapping, columnMapping, detectSchema, type Detection } from "./schema";
+import { TemplateMismatch, tokenizeChat, type TokenizedChat } from "./segments";
+import { StatsAccumulator } from "./stats";
+import type { ChatTokenizer } from "./tokenizer";
+import { kindOf, type DataIssue, type Message, type FileFormat, type IngestOptions, type ReadProgress, type Sample, type SampleKind, type SchemaName } from "./types";
+
+export interface ScanOptions extends IngestOptions {
+  tokenizer?: ChatTokenizer;
+  maxLength?: number;
+  overlong?: "drop" | "truncate" | "error";
+  /** Tokenize at most this many samples (stats then describe those). */
+  tokenizeLimit?: number;
+  /** The training method the data must suit; a dataset of another kind is an error. */
+  method?: "sft";
+  /** Each file's schema, decided by an earlier scan (no detection, no re-read). */
+  fileSchemas?: (SchemaName | null)[];
+  issuesPerGroup?: number;
+  onProgress?: (p: ReadProgress) => void;
+  /** Every row, valid or not, in order; return false to stop reading. The rows of a file that is
+   *  read again (see the module doc) are delivered again, after `onReread(fileIndex)`. */
+  onRow?: (row: ScannedRow) => void | boolean | Promise<void | boolean>;
+  onReread?: (fileIndex: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ScannedRow {
+  /** 0-based position among all records of the dataset. */
+  index: number;
+  file: string;
+  fileIndex: number;
+  line?: number;
+  row: number;
+  schema: SchemaName | null;
+  sample: Sample | null;
+  issues: DataIssue[];
+  valid: boolean;
+  duplicateOf: FirstSeen | null;
+  tokens: TokenizedChat | null;
+}
+
+export interface FileSummary {
+  path: string;
+  format: FileFormat | null;
+  bytes: number;
+  sha256: string;
+  rows: number;
+  schema: SchemaName | null;
+  /** Rows per detected schema. */
+  schemas: Partial<Record<SchemaName, number>>;
+  note?: string;
+}
+
+export interface ScanResult {
+  path: string;
+  files: FileSummary[];
+  sha256: string;
+  bytes: number;
+  kind: SampleKind | null;
+  log: IssueLog;
+  /** Errors not tied to a row (an empty or unreadable file, the wrong kind of data): never skippable. */
+  blocking: DataIssue[];
+  stats: StatsAccumulator;
+  notes: string[];
+  /** The first valid samples' places, for previews. */
+  handles: { index: number; file: string; line?: number; row: number }[];
+  reread: boolean;
+  elapsed_s: number;
+}
+
+const DEFAULT_MAX_FIELD_CHARS = 1_000_000;
+
+export async function scanDataset(path: string, opts: ScanOptions = {}): Promise<ScanResult> {
+  const t0 = performance.now();
+  const files = listDataFiles(path, opts.format);
+  const mapping = columnMapping(opts.columns);
+  const log = new IssueLog(opts.issuesPerGroup ?? 20);
+  const stats = new StatsAccumulator();
+  const dedupe = new Deduper();
+  const notes: string[] = [];
+  const blocking: DataIssue[] = [];
+  const handles: ScanResult["handles"] = [];
+  let totalBytes = files.reduce((a, f) => a + f.bytes, 0);
+  let doneBytes = 0;
+  let lastProgress = 0;
+  let index = 0;
+  let reread = false;
+  let stopped = false;
+  let tokenized = 0;
+  let rowsRead = 0; // for progress, across files (counted again when a file is re-read)
+  const summaries: FileSummary[] = [];
+
+  const progress = (file: string, force = false) => {
+    const now = performance.now();
+    if (!opts.onProgress || (!force && now - lastProgress < 250)) return;
+    lastProgress = now;
+    const elapsed = (now - t0) / 1000;
+    const rate = doneBytes / Math.max(elapsed, 1e-3);
+    opts.onProgress({ file, bytes: doneBytes, totalBytes, rows: rowsRead, elapsed_s: elapsed, eta_s: doneBytes > 0 && rate > 0 ? Math.max(0, (totalBytes - doneBytes) / rate) : null });
+  };
+
+  const scanFile = async (f: DataFile, fi: number, expectedIn: SchemaName | null, fixed: boolean) => {
+    const fileLog = new IssueLog(opts.issuesPerGroup ?? 20);
+    const fileStats = new StatsAccumulator();
+    const fileBlocking: DataIssue[] = [];
+    const counts = new Map<SchemaName, { rows: number; first: DataIssue["line"]; firstRow: number }>();
+    const fileHandles: ScanResult["handles"] = [];
+    let expected = expectedIn;
+    const summaryFor = (x: Finding) => {
+      if (x.issue.code === "DATA_UNKNOWN_ROLE") return roleSummary(x.group!);
+      if (COUNTED[x.issue.code]) return COUNTED[x.issue.code];
+      if (x.issue.code === "DATA_MIXED_SCHEMA" && x.group) {
+        const other = x.group as SchemaName;
+        return (n: number, first: DataIssue) => ({ message: `${n} row${n === 1 ? " is" : "s are"} ${other} (${SCHEMA_FIELDS[other]}) in a file of ${expected} rows (${SCHEMA_FIELDS[expected!]}); first at ${where(first)}` });
+      }
+      return undefined;
+    };
+    const firstIndex = index;
+    const ctx: ReaderContext = {
+      file: f.path,
+      opts,
+      report: (issue) => {
+        fileLog.add(issue);
+        if (issue.severity === "error") fileBlocking.push(issue);
+      },
+      onBytes: (n) => {
+        doneBytes += n;
+        progress(f.path);
+      },
+      result: { bytes: 0, sha256: "" },
+    };
+    if (f.format === null) {
+      ctx.report(makeIssue("DATA_UNSUPPORTED_FORMAT", { file: f.path }, f.note ?? `${f.path}: unknown format`));
+      ctx.result = { bytes: f.bytes, sha256: await sha256File(f.path) };
+    } else {
+      for await (const batch of readFile(f.format, ctx)) {
+        if (opts.signal?.aborted || stopped) break;
+        for (const rec of batch) {
+          const at = { file: rec.file, line: rec.line, row: rec.row };
+          const found: Finding[] = [];
+          let schema: SchemaName | null = null;
+          let sample: Sample | null = null;
+          let duplicateOf: FirstSeen | null = null;
+          let tokens: TokenizedChat | null = null;
+          fileStats.rows++;
+          rowsRead++;
+          if (rec.issue) found.push({ issue: rec.issue.row === undefined ? { ...rec.issue, row: rec.row } : rec.issue });
+          else if (rec.value === null || typeof rec.value !== "object" || Array.isArray(rec.value)) {
+            found.push({ issue: makeIssue("DATA_NOT_OBJECT", at, `the record is ${describe(rec.value)}, not an object`) });
+          } else {
+            const { rec: value, source } = applyMapping(rec.value as Record<string, unknown>, mapping);
+            const detected: Detection = opts.schema ? { schema: opts.schema } : detectSchema(value);
+            if (detected.schema === null) found.push({ issue: unknownShape(at, value, detected) });
+            else {
+              const sch = (schema = detected.schema);
+              const c = counts.get(sch) ?? { rows: 0, first: rec.line, firstRow: rec.row };
+              c.rows++;
+              counts.set(sch, c);
+              expected ??= sch;
+              if (sch !== expected) {
+                const firstAt = counts.get(expected);
+                const since = firstAt ? `, as from ${firstAt.first !== undefined ? `line ${firstAt.first}` : `row ${firstAt.firstRow}`}` : "";
+                found.push({
+                  issue: makeIssue("DATA_MIXED_SCHEMA", at, `the row is ${sch} (${SCHEMA_FIELDS[sch]}) but the file is ${expected} (${SCHEMA_FIELDS[expected]})${since}`),
+                  group: sch,
+                });
+              } else {
+                const check = new RowCheck(at, { roles: opts.roles, maxFieldChars: opts.maxFieldChars ?? DEFAULT_MAX_FIELD_CHARS, textCells: f.format === "csv" || f.format === "tsv" }, source);
+                sample = normalize(value, sch, check);
+                found.push(...check.found);
+              }
+            }
+          }
+          let valid = sample !== null && !found.some((x) => x.issue.severity === "error");
+          if (valid && sample) {
+            const d = dedupe.check(sample, { file: fi, line: rec.line ?? rec.row });
+            duplicateOf = d.duplicateOf;
+            if (d.duplicateOf) {
+              fileStats.duplicates++;
+              found.push({ issue: makeIssue("DATA_DUPLICATE", at, `repeats ${firstPlace(d.duplicateOf, files, fi, path)} exactly`) });
+            } else if (d.nearDuplicateOf) {
+              fileStats.nearDuplicates++;
+              found.push({ issue: makeIssue("DATA_NEAR_DUPLICATE", at, `differs from ${firstPlace(d.nearDuplicateOf, files, fi, path)} only in case, spacing or punctuation`) });
+            }
+            if (opts.tokenizer && "messages" in sample && (opts.tokenizeLimit === undefined || tokenized < opts.tokenizeLimit)) {
+              tokenized++;
+              tokens = tokenCheck(sample.messages, at, found, fileStats, opts);
+              valid = !found.some((x) => x.issue.severity === "error");
+            }
+          }
+          if (valid && sample) {
+            fileStats.addSample(sample);
+            if (fileHandles.length < 5) fileHandles.push({ index, file: rec.file, line: rec.line, row: rec.row });
+          } else fileStats.invalid++;
+          for (const x of found) fileLog.add(x.issue, x.group, summaryFor(x));
+          const row: ScannedRow = { index, file: rec.file, fileIndex: fi, line: rec.line, row: rec.row, schema, sample: valid ? sample : null, issues: found.map((x) => x.issue), valid, duplicateOf, tokens };
+          index++;
+          let next = opts.onRow?.(row);
+          if (next instanceof Promise) next = await next;
+          if (next === false) {
+            stopped = true;
+            break;
+          }
+        }
+      }
+    }
+    const majority = [...counts.entries()].sort((a, b) => b[1].rows - a[1].rows)[0]?.[0] ?? null;
+    if (!fixed && !stopped && majority !== null && expected !== null && majority !== expected && counts.get(majority)!.rows > counts.get(expected)!.rows) {
+      // The first rows were the odd ones out: read the file again with the majority's schema.
+      reread = true;
+      dedupe.dropFile(fi);
+      totalBytes += f.bytes;
+      index = firstIndex;
+      opts.onReread?.(fi);
+      return scanFile(f, fi, majority, true);
+    }
+    log.merge(fileLog);
+    stats.merge(fileStats);
+    blocking.push(...fileBlocking);
+    handles.push(...fileHandles.slice(0, Math.max(0, 5 - handles.length)));
+    const schemas = Object.fromEntries([...counts.entries()].map(([s, c]) => [s, c.rows]));
+    summaries.push({ path: f.path, format: f.format, bytes: ctx.result.bytes, sha256: ctx.result.sha256, rows: fileStats.rows, schema: expected, schemas, ...(f.note ? { note: f.note } : {}) });
+    if (f.note) notes.push(f.note);
+  };
+
+  for (const [fi, f] of files.entries()) {
+    if (stopped || opts.signal?.aborted) break;
+    await scanFile(f, fi, opts.fileSchemas?.[fi] ?? null, opts.fileSchemas !== undefined || opts.schema !== undefined);
+  }
+  progress(path, true);
+
+  const kinds = new Map<SampleKind, string[]>();
+  for (const s of summaries) if (s.schema) kinds.set(kindOf(s.schema), [...(kinds.get(kindOf(s.schema)) ?? []), s.path]);
+  if (kinds.size > 1) {
+    const parts = [...kinds.entries()].map(([k, fs]) => `${k}: ${fs.map((p) => relative(path, p) || p).join(", ")}`);
+    addBlocking(log, blocking, makeIssue("DATA_MIXED_SCHEMA", { file: path }, `the files hold different kinds of samples (${parts.join("; ")})`, { hint: "Keep one kind of sample per dataset: move the other files out of the folder." }));
+  }
+  const kind = kinds.size === 1 ? [...kinds.keys()][0]! : null;
+  if (opts.method === "sft" && kind !== null && kind !== "chat") addBlocking(log, blocking, methodMismatch(path, summaries));
+
+  const sha256 =
+    summaries.length === 1 && summaries[0]!.path === path
+      ? summaries[0]!.sha256
+      : createHash("sha256")
+          .update(summaries.map((s) => `${relative(path, s.path)}\t${s.sha256}\n`).join(""))
+          .digest("hex");
+  return { path, files: summaries, sha256, bytes: summaries.reduce((a, s) => a + s.bytes, 0), kind, log, blocking, stats, notes, handles, reread, elapsed_s: (performance.now() - t0) / 1000 };
+}
+
+function tokenCheck(messages: Message[], at: { file: string; line?: number; row: number }, found: Finding[], stats: StatsAccumulator, opts: ScanOptions): TokenizedChat | null {
+  const maxLength = opts.maxLength ?? 1024;
+  const overlong = opts.overlong ?? "drop";
+  let t: TokenizedChat;
+  try {
+    t = tokenizeChat(opts.tokenizer!, messages, maxLength, overlong);
+  } catch (e) {
+    const why = e instanceof TemplateMismatch ? `the chat template cannot be split into prompt and answer: ${e.message}` : `the chat template rejected it: ${(e as Error).message}`;
+    found.push({ issue: makeIssue("DATA_TEMPLATE_ERROR", at, why) });
+    return null;
+  }
+  if (t.length > maxLength) {
+    const fate = overlong === "truncate" ? `will be truncated to ${maxLength}` : overlong === "drop" ? "will be dropped" : "stops the run (data.overlong: error)";
+    found.push({ issue: makeIssue("DATA_TOO_LONG", at, `${t.length} tokens, over max_length ${maxLength}: it ${fate}`, { severity: overlong === "error" ? "error" : "warning" }) });
+  }
+  if (t.dropped === "no_trained_tokens") {
+    found.push({ issue: makeIssue("DATA_NO_TRAINED_TOKENS", at, `no trained (assistant) token${t.truncated ? ` left after truncation to ${maxLength}` : ""}: it will be dropped`) });
+  }
+  stats.addTokens(t.length, { truncated: t.truncated, dropped: t.dropped, keptTokens: t.ids.length, trained: t.nTrained });
+  return t;
+}
+
+function addBlocking(log: IssueLog, blocking: DataIssue[], issue: DataIssue): void {
+  log.add(issue);
+  blocking.push(issue);
+}
+
+function methodMismatch(path: string, files: FileSummary[]): DataIssue {
+  const schema = files.find((f) => f.schema)!.schema!;
+  const what = schema === "preference" ? "preference pairs (prompt, chosen, rejected)" : "plain text (a text field, for continued pretraining)";
+  const later = schema === "preference" ? "preference methods (DPO, SimPO, ORPO) are a separate feature, not available yet" : "continued pretraining on raw text is not available yet";
+  return makeIssue("DATA_METHOD_MISMATCH", { file: path, field: schema === "preference" ? "chosen, rejected" : "text" }, `${path} holds ${what}; method sft trains on conversations, and ${later}`);
+}
+
+function unknownShape(at: { file: string; line?: number; row: number }, value: Record<string, unknown>, d: { near?: SchemaName; missing?: string }): DataIssue {
+  const keys = Object.keys(value);
+  if (d.near && d.missing) {
+    return makeIssue("DATA_MISSING_FIELD", { ...at, field: d.missing }, `looks like ${d.near} (${SCHEMA_FIELDS[d.near]}) but has no '${d.missing}'`);
+  }
+  const aliases = keys.filter((k) => FIELD_ALIASES[k.toLowerCase()]).map((k) => `${k}=${FIELD_ALIASES[k.toLowerCase()]}`);
+  const single = keys.length === 2 && ((keys.includes("role") && keys.includes("content")) || (keys.includes("from") && keys.includes("value")));
+  return makeIssue(
+    "DATA_UNKNOWN_SCHEMA",
+    at,
+    `fields ${keys.length ? keys.map((k) => `'${k}'`).join(", ") : "(none)"}, which match no known dataset shape${single ? " (it is a single message: each record must be a whole conversation)" : ""}${aliases.length ? `; map them with --columns ${aliases.join(",")}` : ""}`,
+  );
+}
+
+/** Summaries of issues that are mostly about how many rows have them. */
+const COUNTED: Record<string, (n: number) => Partial<IssueSummary>> = {
+  DATA_TOO_LONG: (n) => ({ message: `${n} sample${n === 1 ? " is" : "s are"} longer than max_length` }),
+  DATA_NO_TRAINED_TOKENS: (n) => ({ message: `${n} sample${n === 1 ? " has" : "s have"} no trained token and will be dropped` }),
+  DATA_DUPLICATE: (n) => ({ message: `${n} exact duplicate${n === 1 ? "" : "s"}` }),
+  DATA_NEAR_DUPLICATE: (n) => ({ message: `${n} near-duplicate${n === 1 ? "" : "s"} (same text up to case, spacing and punctuation)` }),
+};
+
+function roleSummary(name: string): (n: number, first: DataIssue) => Partial<IssueSummary> {
+  return (n, first) => {
+    const guess = /; (did you mean .+\?|'.+' usually means \w+)$/.exec(first.message)?.[1];
+    return { message: `role '${name}' is not a known role: ${n} row${n === 1 ? "" : "s"}, first at ${where(first)} (${first.field})${guess ? `; ${guess}` : ""}` };
+  };
+}
+
+function firstPlace(f: FirstSeen, files: DataFile[], fi: number, root: string): string {
+  const name = f.file === fi ? "" : `${relative(root, files[f.file]!.path)} `;
+  return `${name}${files[f.file]!.format === "parquet" ? "row" : "line"} ${f.line}`;
+}
+
+export function where(at: { line?: number; row?: number }): string {
+  return at.line !== undefined ? `line ${at.line}` : `row ${at.row}`;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  return `a ${typeof v}`;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const { createReadStream } = await import("node:fs");
+  const h = createHash("sha256");
+  for await (const c of createReadStream(path)) h.update(c as Buffer);
+  return h.digest("hex");
+}

@@ -1,0 +1,92 @@
+/**
+ * The shapes every part of dataset ingestion shares: what a reader yields (a raw record with its
+ * location), what normalization produces (one of three sample kinds), and what validation reports
+ * (an issue with file, line or row, field, and what to do).
+ */
+
+export const ROLES = ["system", "user", "assistant", "tool"] as const;
+export type Role = (typeof ROLES)[number];
+export interface Message {
+  role: Role;
+  content: string;
+}
+
+export const FORMATS = ["jsonl", "json", "csv", "tsv", "parquet"] as const;
+export type FileFormat = (typeof FORMATS)[number];
+
+export const SCHEMAS = ["chat", "sharegpt", "alpaca", "prompt_completion", "text", "preference"] as const;
+export type SchemaName = (typeof SCHEMAS)[number];
+
+/** What a schema normalizes to; the snapshot stores one JSON object of that shape per line. */
+export type SampleKind = "chat" | "text" | "preference";
+export type ChatSample = { messages: Message[] };
+export type TextSample = { text: string };
+export type PreferenceSample = { prompt: Message[]; chosen: Message[]; rejected: Message[] };
+export type Sample = ChatSample | TextSample | PreferenceSample;
+
+export function kindOf(schema: SchemaName): SampleKind {
+  return schema === "text" ? "text" : schema === "preference" ? "preference" : "chat";
+}
+
+export function sampleKind(s: Sample): SampleKind {
+  return "messages" in s ? "chat" : "text" in s ? "text" : "preference";
+}
+
+/** Where something is: a file and, as far as known, its line (text formats) or row (Parquet). */
+export interface Location {
+  file: string;
+  /** 1-based line where the record starts (JSONL, JSON, CSV/TSV). */
+  line?: number;
+  /** 1-based record number within the file (CSV data rows, Parquet rows, JSON elements). */
+  row?: number;
+  /** 1-based character column (JSON syntax errors). */
+  column?: number;
+  /** 0-based byte offset in the file (encoding errors). */
+  byte?: number;
+  /** The field in the source's own names, e.g. `conversations[2].from` or `output`. */
+  field?: string;
+}
+
+export type Severity = "error" | "warning";
+
+export interface DataIssue extends Location {
+  code: string;
+  severity: Severity;
+  message: string;
+  hint: string;
+}
+
+/** One record as a reader yields it: a value to normalize, or the reason it could not be read. */
+export interface RawRecord {
+  file: string;
+  line?: number;
+  row: number;
+  value?: unknown;
+  /** Set when the record could not be parsed (syntax, encoding, size): the row is invalid. */
+  issue?: DataIssue;
+}
+
+/** Options that steer reading and normalization (the config's data.format/schema/columns/roles). */
+export interface IngestOptions {
+  /** Force a file format instead of sniffing it from the extension and content. */
+  format?: FileFormat;
+  /** Force a schema instead of detecting it per row. */
+  schema?: SchemaName;
+  /** Rename source columns to the fields a schema uses, e.g. {question: "prompt", answer: "completion"}. */
+  columns?: Record<string, string>;
+  /** Map role names to roles, e.g. {hummany: "user", bot: "assistant"}. */
+  roles?: Record<string, string>;
+  /** Largest string field accepted, in characters (default 1,000,000). */
+  maxFieldChars?: number;
+  /** Largest line or record a reader buffers, in bytes (default 64 MiB). */
+  maxRecordBytes?: number;
+}
+
+export interface ReadProgress {
+  file: string;
+  bytes: number;
+  totalBytes: number;
+  rows: number;
+  elapsed_s: number;
+  eta_s: number | null;
+}

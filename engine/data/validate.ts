@@ -1,0 +1,42 @@
+/**
+ * Conversation-level checks on normalized messages, reported at the source field: the turn order
+ * problems chat templates fail on deep inside training (user after user, no answer), and answers
+ * that would teach nothing (empty). `tool` turns may follow each other (several tool results).
+ */
+import type { RowCheck } from "./normalize";
+import type { Message } from "./types";
+
+/** Source field paths of one message: its role field (absent for implied roles) and content. */
+export interface MessageFields {
+  role?: string;
+  content: string;
+}
+
+export function checkConversation(row: RowCheck, messages: Message[], fields: MessageFields[], listField?: string): void {
+  if (messages.length === 0) {
+    row.add("DATA_EMPTY_CONVERSATION", listField, `${row.name(listField ?? "messages")} is empty`);
+    return;
+  }
+  for (let i = 1; i < messages.length; i++) {
+    const [a, b] = [messages[i - 1]!, messages[i]!];
+    if (a.role === b.role && (a.role === "user" || a.role === "assistant")) {
+      const f = fields[i]!.role ?? fields[i]!.content;
+      row.add("DATA_CONSECUTIVE_ROLES", f, `${row.name(f)}: two ${a.role} turns in a row (turns ${i} and ${i + 1})`);
+      break;
+    }
+  }
+  let answers = 0;
+  for (const [i, m] of messages.entries()) {
+    if (m.role !== "assistant") continue;
+    answers++;
+    if (m.content.trim() === "") row.add("DATA_EMPTY_ASSISTANT", fields[i]!.content, `${row.name(fields[i]!.content)}: the assistant turn is empty`);
+  }
+  if (answers === 0) {
+    const roles = messages.map((m) => m.role).join(", ");
+    row.add("DATA_NO_ASSISTANT", listField, `no non-empty assistant turn to train on (turns: ${roles})`);
+  } else if (messages.at(-1)!.role !== "assistant") {
+    const last = fields.at(-1)!;
+    const f = last.role ?? last.content;
+    row.add("DATA_NOT_ENDING_WITH_ASSISTANT", f, `the conversation ends with a ${messages.at(-1)!.role} turn (${row.name(f)}), after the last answer`);
+  }
+}

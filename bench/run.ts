@@ -5,6 +5,7 @@
  */
 const benches: Record<string, () => Promise<{ main: (argv: string[]) => Promise<void> }>> = {
   goldfish: () => import("./goldfish"),
+  ingest: () => import("./ingest"),
 };
 
 const [bench, ...rest] = process.argv.slice(2);

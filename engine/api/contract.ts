@@ -6,6 +6,8 @@
 import { z } from "zod";
 import { RunStatusSchema } from "../runs/types";
 import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
+import { ExportOptionsSchema, ExportRecordSchema } from "../export/schema";
+import { DatasetReportSchema, InspectOptionsSchema, PreviewOptionsSchema, SamplePreviewSchema } from "../data/report";
 
 const RunRef = z.strictObject({ id: z.string().min(1) });
 const MetricsRowSchema = z.record(z.string(), z.number().nullable());
@@ -30,6 +32,8 @@ export const API = {
       configPath: z.string().min(1).optional(),
       /** Folder that relative paths in `config` are resolved against. */
       baseDir: z.string().min(1).optional(),
+      /** Train on the valid rows and list the skipped ones (overrides data.skip_invalid). */
+      skipInvalid: z.boolean().optional(),
     }),
     output: RunStatusSchema,
   },
@@ -38,6 +42,15 @@ export const API = {
   /** Memorization audit of a finished run, base vs tuned; stored in the run's reports/. */
   auditRun: { input: AuditOptionsSchema.partial().extend({ id: z.string().min(1) }).strict(), output: AuditReportSchema },
   getAudit: { input: RunRef, output: AuditReportSchema.nullable() },
+  /** Write a finished run's model as safetensors, adapter, gguf or onnx; recorded in the run's reports/exports.json. */
+  exportRun: { input: ExportOptionsSchema.extend({ id: z.string().min(1) }), output: ExportRecordSchema },
+  getExports: { input: RunRef, output: z.array(ExportRecordSchema) },
+  /** Stop a queued or running export of a run (nothing is left at its destination). */
+  cancelExport: { input: RunRef, output: z.object({ cancelled: z.boolean() }) },
+  /** A dataset file or folder: format, schema, issues, statistics, preview handles (progress events: `dataset`). */
+  inspectDataset: { input: InspectOptionsSchema.extend({ path: z.string().min(1) }), output: DatasetReportSchema },
+  /** One sample through the model's chat template: tokens with trained and goldfish-dropped marks. */
+  previewDataset: { input: PreviewOptionsSchema.extend({ path: z.string().min(1) }), output: SamplePreviewSchema },
 } as const;
 
 export type Api = typeof API;

@@ -14,8 +14,13 @@ import { TrainJob } from "../jobs/train-job";
 import { DeviceLock } from "../jobs/device-lock";
 import { runWorkerTask } from "../jobs/worker-task";
 import { AuditOptionsSchema, AuditReportSchema, auditCommand, loadAuditReport, saveAuditReport, type AuditOptions, type AuditReport } from "../audit/audit";
+import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, saveExportRecord, type ExportOptions, type ExportRecord } from "../export/export";
 import { loadConfigFile, validateConfig } from "../config/load";
 import { writeSnapshot } from "../data/snapshot";
+import { inspectDataset } from "../data/inspect";
+import { previewDataset } from "../data/preview";
+import { snapshotOptionsFor } from "../data/run-data";
+import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
 import { WhetstoneError } from "../util/errors";
@@ -73,7 +78,7 @@ export class Engine implements ApiHandlers {
   }
 
   /** Validate the config, snapshot the data (errors surface here, before any queueing), enqueue. */
-  async createRun(input: { config?: unknown; configPath?: string; baseDir?: string }): Promise<RunStatus> {
+  async createRun(input: { config?: unknown; configPath?: string; baseDir?: string; skipInvalid?: boolean }): Promise<RunStatus> {
     let config;
     let source: string | undefined;
     if (input.configPath !== undefined) {
@@ -89,14 +94,12 @@ export class Engine implements ApiHandlers {
     const dir = this.store.runDir(status.id);
     try {
       await writeSnapshot(config.data.train, dir, {
-        validation: config.data.validation,
-        validationSplit: config.data.validation_split,
-        seed: config.training.seed,
+        ...snapshotOptionsFor(config, { skipInvalid: input.skipInvalid }),
         onProgress: (p) =>
           this.publish({
             type: "progress",
             runId: status.id,
-            progress: { phase: "data", current: p.bytes, total: p.totalBytes, unit: "bytes", elapsed_s: 0, eta_s: null, message: `${p.rows} conversations read` },
+            progress: { phase: "data", current: p.bytes, total: p.totalBytes, unit: "bytes", elapsed_s: p.elapsed_s, eta_s: p.eta_s, message: `${p.rows} rows read` },
           }),
       });
     } catch (e) {
@@ -188,6 +191,24 @@ export class Engine implements ApiHandlers {
     return loadAuditReport(this.store, this.store.resolve(id));
   }
 
+  /** Read a dataset (streaming; `dataset` progress events) and report what training would make of it. */
+  async inspectDataset(input: ApiInput<"inspectDataset">): Promise<DatasetReport> {
+    const { path, ...opts } = input;
+    return inspectDataset(path, opts, {
+      onProgress: (p) =>
+        this.publish({
+          type: "dataset",
+          path,
+          progress: { phase: "data", current: p.bytes, total: p.totalBytes, unit: "bytes", elapsed_s: p.elapsed_s, eta_s: p.eta_s, message: `${p.rows} rows read` },
+        }),
+    });
+  }
+
+  async previewDataset(input: ApiInput<"previewDataset">): Promise<SamplePreview> {
+    const { path, ...opts } = input;
+    return previewDataset(path, opts);
+  }
+
   /** Cancel a queued or running audit of a run; true when there was one. */
   cancelAudit(id: string): boolean {
     const key = `audit:${this.store.resolve(id)}`;
@@ -196,6 +217,59 @@ export class Engine implements ApiHandlers {
     if (this.queue.cancel(key)) this.tasks.delete(key);
     controller.abort();
     return true;
+  }
+
+  /** Queue an export of a finished run; resolves with its record (also appended to reports/exports.json). */
+  async exportRun(input: Partial<ExportOptions> & Pick<ExportOptions, "format" | "out"> & { id: string }): Promise<ExportRecord> {
+    const runId = this.store.resolve(input.id);
+    const { id: _, ...rest } = input;
+    const command = exportCommand(this.store, runId, ExportOptionsSchema.parse(rest));
+    return this.queueTask(`export:${runId}`, runId, "export", command, (result) => {
+      const parsed = ExportRecordSchema.omit({ run_id: true, created_at: true }).safeParse(result);
+      if (!parsed.success) throw new WhetstoneError({ code: "EXPORT_BAD_RESULT", message: `The worker's export result is malformed: ${parsed.error.issues[0]?.message}`, hint: "This is a bug in Whetstone." });
+      return saveExportRecord(this.store, runId, parsed.data);
+    });
+  }
+
+  getExports({ id }: { id: string }): ExportRecord[] {
+    return loadExports(this.store, this.store.resolve(id));
+  }
+
+  /** Cancel a queued or running export of a run; the worker removes its partial files. */
+  cancelExport({ id }: { id: string }): { cancelled: boolean } {
+    const key = `export:${this.store.resolve(id)}`;
+    const controller = this.tasks.get(key);
+    if (!controller) return { cancelled: false };
+    if (this.queue.cancel(key)) this.tasks.delete(key);
+    controller.abort();
+    return { cancelled: true };
+  }
+
+  /** Run a one-shot worker task through the queue (one per key at a time); `finish` turns its result into the answer. */
+  private queueTask<T>(key: string, runId: string, label: string, command: Parameters<typeof runWorkerTask>[3], finish: (result: Record<string, unknown>) => T): Promise<T> {
+    if (this.queue.has(key)) throw new WhetstoneError({ code: "TASK_RUNNING", message: `An ${label} of ${runId} is already running.`, hint: "Wait for it to finish, or cancel it." });
+    const controller = new AbortController();
+    this.tasks.set(key, controller);
+    return new Promise<T>((resolve, reject) => {
+      let started = false;
+      controller.signal.addEventListener("abort", () => {
+        if (!started) reject(new WhetstoneError({ code: "CANCELLED", message: `The ${label} of ${runId} was cancelled before it started.`, hint: "Run it again." }));
+      });
+      this.queue.enqueue({
+        key,
+        cancel: () => controller.abort(),
+        run: async () => {
+          started = true;
+          try {
+            resolve(finish(await runWorkerTask(this.taskContext(), runId, label, command, controller.signal)));
+          } catch (e) {
+            reject(e);
+          } finally {
+            this.tasks.delete(key);
+          }
+        },
+      });
+    });
   }
 
   /** Resolves with the run's status once it is no longer queued or running. */

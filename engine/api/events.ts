@@ -16,4 +16,6 @@ export type EngineEvent =
   | { type: "run"; run: RunStatus }
   | { type: "metrics"; runId: string; row: MetricsRow }
   | { type: "progress"; runId: string; progress: ProgressInfo }
-  | { type: "log"; runId: string; line: string };
+  | { type: "log"; runId: string; line: string }
+  /** A dataset being read by inspectDataset (bytes, with ETA). */
+  | { type: "dataset"; path: string; progress: ProgressInfo };

@@ -4,6 +4,7 @@ import type { RunStatus } from "../runs/types";
 import { RunConfigSchema, objectShape } from "../config/schema";
 import { serve } from "../server/http";
 import { auditPaths, formatAudit, type AuditOptions } from "../audit/audit";
+import { exportsPath, formatExport, type ExportOptions } from "../export/export";
 import { RunProgress, type ProgressSink } from "./progress";
 import { ago, duration, loss, num, table } from "./format";
 
@@ -16,8 +17,8 @@ export interface Io {
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 3, cancelled: 130 } as const;
 
-export async function trainCommand(engine: Engine, configPath: string, io: Io, opts: { json?: boolean; verbose?: boolean }): Promise<number> {
-  const run = await engine.createRun({ configPath });
+export async function trainCommand(engine: Engine, configPath: string, io: Io, opts: { json?: boolean; verbose?: boolean; "skip-invalid"?: boolean }): Promise<number> {
+  const run = await engine.createRun({ configPath, ...(opts["skip-invalid"] ? { skipInvalid: true } : {}) });
   const progress = new RunProgress(run.id, io.out, opts.verbose);
   engine.events.on("event", (e) => progress.handle(e));
   io.out.write(`run ${run.id}\n  folder ${engine.store.runDir(run.id)}\n`);
@@ -127,6 +128,36 @@ export async function auditCommand(engine: Engine, ref: string, io: Io, opts: Pa
   progress.finish();
   if (json) io.out.write(JSON.stringify(report, null, 2) + "\n");
   else io.out.write(`${formatAudit(report)}\n\nreport: ${auditPaths(engine.store, runId).json}\n`);
+  return EXIT.ok;
+}
+
+export async function exportRunCommand(
+  engine: Engine,
+  ref: string,
+  io: Io,
+  opts: Partial<ExportOptions> & Pick<ExportOptions, "format" | "out"> & { json?: boolean },
+): Promise<number> {
+  const { json, ...options } = opts;
+  const runId = engine.getRun({ id: ref }).status.id;
+  const progress = new RunProgress(runId, io.out);
+  engine.events.on("event", (e) => progress.handle(e));
+  io.onInterrupt(() => {
+    progress.line("Cancelling the export (its partial files are removed).");
+    engine.cancelExport({ id: runId });
+  });
+  io.out.write(`exporting ${runId} as ${options.format} to ${options.out}\n`);
+  let record;
+  try {
+    record = await engine.call("exportRun", { id: runId, ...options });
+  } catch (e) {
+    progress.finish();
+    if ((e as { code?: string }).code !== "CANCELLED") throw e;
+    io.err(`export of ${runId} cancelled; nothing was written to ${options.out}\n`);
+    return EXIT.cancelled;
+  }
+  progress.finish();
+  if (json) io.out.write(JSON.stringify(record, null, 2) + "\n");
+  else io.out.write(`${formatExport(record)}\nrecorded in ${exportsPath(engine.store, runId)}\n`);
   return EXIT.ok;
 }
 

@@ -1,9 +1,12 @@
 /** `whetstone` entry point: parses arguments and wires commands to an engine. */
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Engine } from "../api/engine";
+import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
 import { WhetstoneError } from "../util/errors";
 import { VERSION } from "../version";
-import { EXIT, auditCommand, cancelCommand, configReference, resumeCommand, runsCommand, serveCommand, showCommand, trainCommand, type Io } from "./commands";
+import { dataCommand } from "./data-commands";
+import { EXIT, auditCommand, cancelCommand, exportRunCommand, configReference, resumeCommand, runsCommand, serveCommand, showCommand, trainCommand, type Io } from "./commands";
 
 const HELP = `whetstone ${VERSION}: fine-tune a language model on this machine
 
@@ -15,6 +18,13 @@ Usage:
   whetstone cancel RUN          stop a run (it writes a checkpoint first)
   whetstone audit RUN           memorization audit: does the tuned model reproduce its training
                                 answers? base vs tuned, stored in the run's reports/
+  whetstone export RUN --format F --out DIR
+                                write the trained model for other tools (merged safetensors,
+                                PEFT adapter, GGUF for llama.cpp/Ollama, ONNX for transformers.js)
+  whetstone data check FILE     can this dataset train? format, schema, every problem with its line,
+                                statistics (token lengths with --model); exits 1 on errors
+  whetstone data preview FILE --model DIR --index N
+                                one sample through the chat template, trained and dropped tokens marked
   whetstone serve               serve the engine API on a loopback port (token-guarded)
   whetstone config              print every config field with its default and help
 
@@ -26,6 +36,24 @@ Options:
   --tokens N        audit: answer tokens to reproduce (default 64)
   --seed N          audit: which samples are drawn (default 0)
   --embedding-model DIR  audit: sentence-embedding model folder (default: all-MiniLM-L6-v2 if cached, else the base model)
+  --format F        export: safetensors, adapter, gguf or onnx; data: jsonl, json, csv, tsv or parquet
+                    (data default: from the extension and content)
+  --out DIR         export: folder to create (refused if it exists, unless --overwrite)
+  --dtype D         export: bfloat16, float16 or float32 (default: the base model's for safetensors,
+                    float32 for adapter and onnx)
+  --quant Q         export (gguf): f16 (default), q8_0 or f32
+  --shard-size MB   export (safetensors): largest weights file in MB (default 5000)
+  --overwrite       export: replace --out, once the new export is complete
+  --model DIR       data: the base model whose tokenizer and chat template are used
+  --config CONFIG   data: take the file, model and data settings from a run config
+  --schema S        data: chat, sharegpt, alpaca, prompt_completion, text or preference (default: detected)
+  --columns A=B,…   data: map source columns onto fields, e.g. question=prompt,answer=completion
+  --roles A=B,…     data: map role names onto roles, e.g. human=user,bot=assistant
+  --max-length N    data: longest sample in tokens (default: the config's, else 1024)
+  --overlong P      data: drop, truncate or error for longer samples
+  --index N         data preview: which record, 0-based (default 0)
+  --goldfish G      data preview: mark goldfish drops: hashed, static, random, or k=4,h=13,variant=hashed
+  --skip-invalid    train, data check: train on the valid rows and list the skipped ones
   --port N          serve: port (default: a free one)
   --host H          serve: address to bind (default 127.0.0.1)
   --version         print the version
@@ -49,7 +77,23 @@ export async function main(argv: string[]): Promise<number> {
         tokens: { type: "string" },
         seed: { type: "string" },
         "embedding-model": { type: "string" },
+        format: { type: "string" },
+        out: { type: "string" },
+        dtype: { type: "string" },
+        quant: { type: "string" },
+        "shard-size": { type: "string" },
+        overwrite: { type: "boolean" },
         host: { type: "string" },
+        model: { type: "string" },
+        config: { type: "string" },
+        schema: { type: "string" },
+        columns: { type: "string" },
+        roles: { type: "string" },
+        "max-length": { type: "string" },
+        overlong: { type: "string" },
+        index: { type: "string" },
+        goldfish: { type: "string" },
+        "skip-invalid": { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -91,10 +135,25 @@ export async function main(argv: string[]): Promise<number> {
           seed: intFlag("seed", values.seed),
           embeddingModel: values["embedding-model"] ?? null,
         });
+      case "export": {
+        const format = choice("format", values.format, EXPORT_FORMATS);
+        if (!format || !values.out) throw new WhetstoneError({ code: "USAGE", message: "`whetstone export RUN` needs --format and --out.", hint: "e.g. whetstone export RUN --format gguf --quant q8_0 --out ./my-model-gguf" });
+        return await exportRunCommand(engine, need("a run id"), io, {
+          json: values.json,
+          format,
+          out: resolve(values.out),
+          dtype: choice("dtype", values.dtype, EXPORT_DTYPES) ?? null,
+          quantization: choice("quant", values.quant, GGUF_QUANTIZATIONS) ?? null,
+          shardSizeMb: values["shard-size"] === undefined ? undefined : intFlag("shard-size", values["shard-size"]),
+          overwrite: values.overwrite ?? false,
+        });
+      }
       case "serve":
         return await serveCommand(engine, io, { port: values.port ? Number(values.port) : undefined, host: values.host });
       case "config":
         return print(configReference());
+      case "data":
+        return await dataCommand(engine, rest, io, values);
       default:
         process.stderr.write(`Unknown command '${command}'.\n\n${HELP}\n`);
         return EXIT.usage;
@@ -113,6 +172,12 @@ function intFlag(name: string, value: string | undefined): number | undefined {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new WhetstoneError({ code: "USAGE", message: `--${name} must be a whole number, got '${value}'.`, hint: "`whetstone help` shows the usage." });
   return n;
+}
+
+function choice<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new WhetstoneError({ code: "USAGE", message: `--${name} must be one of ${allowed.join(", ")}, got '${value}'.`, hint: "`whetstone help` shows the usage." });
+  return value as T;
 }
 
 function print(text: string): number {

@@ -16,6 +16,7 @@ import { WorkerProcess } from "../supervisor/worker-process";
 import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
 import { DeviceLock } from "./device-lock";
+import { workerDataConfig } from "../data/run-data";
 
 export interface TrainJobContext {
   store: RunStore;
@@ -135,7 +136,7 @@ export class TrainJob {
     // The worker trains on the run's snapshots; a validation split was already applied to them.
     const workerConfig = {
       ...config,
-      data: { ...config.data, train: join(dataDir, "train.jsonl"), validation: existsSync(validation) ? validation : null, validation_split: 0 },
+      data: { ...workerDataConfig(config.data), train: join(dataDir, "train.jsonl"), validation: existsSync(validation) ? validation : null, validation_split: 0 },
     };
     const last: LastKnown = { runId: this.runId, phase: "start", checkpointStep: before.last_checkpoint?.step };
     let lastError: ErrorInfo | undefined;

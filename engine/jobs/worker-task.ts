@@ -72,6 +72,7 @@ export async function runWorkerTask(
       }
     });
     worker.send(command(id));
+    if (signal?.aborted) onAbort(); // aborted while the worker was starting: the listener came too late
     const exit = await worker.exited;
     signal?.removeEventListener("abort", onAbort);
     if (status === "completed" && result) return result;

@@ -68,6 +68,19 @@ COMMANDS: dict[str, dict[str, Check]] = {
         "seed": NAT,
         "embedding_model": nullable(string(1)),
     },
+    "export": {
+        "id": ID,
+        "model_path": string(1),
+        "tuned_path": string(1),
+        "tuned_kind": enum("adapter", "model"),
+        "format": enum("safetensors", "adapter", "gguf", "onnx"),
+        "out_dir": string(1),
+        "dtype": enum("bfloat16", "float16", "float32"),
+        "quantization": nullable(enum("f16", "q8_0", "f32")),
+        "shard_size_mb": integer(1),
+        "overwrite": boolean,
+        "card": record(lambda v, p: v),
+    },
     "shutdown": {"id": ID},
 }
 

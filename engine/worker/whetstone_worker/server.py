@@ -98,6 +98,10 @@ def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
         from . import audit
 
         audit.run(job_id, message, emitter, cancelled)
+    elif message["type"] == "export":
+        from . import export
+
+        export.run(job_id, message, emitter, cancelled)
 
 
 def _is_cuda_failure(err: BaseException) -> bool:

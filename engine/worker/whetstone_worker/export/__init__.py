@@ -1,0 +1,15 @@
+"""The `export` command: the trained model in the formats other tools load.
+
+- safetensors: the LoRA adapter folded into the base weights, as a transformers model folder
+  (sharded safetensors + index, config, generation config, tokenizer, chat template);
+- adapter: the PEFT adapter alone;
+- gguf: one file for llama.cpp / Ollama (Llama, Mistral, Qwen2 layouts; f32, f16, q8_0);
+- onnx: onnx/model.onnx with a KV cache, in the folder layout transformers.js loads.
+
+Every export carries a model card (README.md) built from the facts the engine sends. job.py runs
+the checks and the staging; source.py folds the adapter in; one module per format writes the files.
+"""
+
+from .job import run
+
+__all__ = ["run"]

@@ -46,7 +46,7 @@ export async function dataCommand(engine: Engine, args: string[], io: Io, flags:
   };
   const model = flags.model ?? fromConfig?.model.path;
   if (sub === "check") {
-    const opts: InspectOptions = { ...common, model, method: "sft", skipInvalid: flags["skip-invalid"] ?? d?.skip_invalid };
+    const opts: InspectOptions = { ...common, model, method: fromConfig?.method ?? "sft", skipInvalid: flags["skip-invalid"] ?? d?.skip_invalid };
     const stop = showProgress(engine, io);
     const report = await engine.call("inspectDataset", { path, ...opts }).finally(stop);
     io.out.write((flags.json ? JSON.stringify(report, null, 2) : formatDatasetReport(report)) + "\n");

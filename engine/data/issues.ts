@@ -42,7 +42,7 @@ export const ISSUE_CODES = {
   DATA_TOO_LONG: { severity: "warning", hint: "Raise data.max_length, or choose data.overlong: drop, truncate or error." },
   DATA_NO_TRAINED_TOKENS: { severity: "warning", hint: "These samples have no assistant token left after templating and truncation and will be dropped: raise data.max_length or shorten the prompts." },
   DATA_TEMPLATE_ERROR: { severity: "error", hint: `Check the roles and their order against the model's chat template, ${SKIP}` },
-  DATA_METHOD_MISMATCH: { severity: "error", hint: "Use a dataset of conversations (chat, ShareGPT, Alpaca or prompt/completion) for method sft." },
+  DATA_METHOD_MISMATCH: { severity: "error", hint: "Use a dataset of conversations (chat, ShareGPT, Alpaca or prompt/completion) for method sft, or set method to dpo, simpo or orpo for preference pairs." },
   DATA_EMPTY: { severity: "error", hint: "Nothing is left to train on: fix the issues above, or add data." },
 } as const satisfies Record<string, { severity: Severity; hint: string }>;
 

@@ -102,7 +102,7 @@ export const InspectOptionsSchema = z.strictObject({
   model: z.string().min(1).optional().describe("Model folder whose tokenizer and chat template are used for token statistics."),
   maxLength: z.number().int().min(16).optional(),
   overlong: z.enum(["drop", "truncate", "error"]).optional(),
-  method: z.enum(["sft"]).optional(),
+  method: z.enum(["sft", "dpo", "simpo", "orpo"]).optional(),
   skipInvalid: z.boolean().optional(),
   tokensPerSecond: z.number().positive().optional().describe("Training throughput, for the time estimate."),
   tokenizeLimit: z.number().int().positive().optional().describe("Tokenize at most this many samples (faster stats on huge files)."),

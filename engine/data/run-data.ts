@@ -15,6 +15,7 @@ export function snapshotOptionsFor(config: RunConfig, over: { skipInvalid?: bool
     roles: d.roles,
     skipInvalid: over.skipInvalid ?? d.skip_invalid ?? false,
     dedupe: d.dedupe ?? false,
+    method: config.method,
   };
 }
 

@@ -28,7 +28,7 @@ export interface ScanOptions extends IngestOptions {
   /** Tokenize at most this many samples (stats then describe those). */
   tokenizeLimit?: number;
   /** The training method the data must suit; a dataset of another kind is an error. */
-  method?: "sft";
+  method?: "sft" | "dpo" | "simpo" | "orpo";
   /** Each file's schema, decided by an earlier scan (no detection, no re-read). */
   fileSchemas?: (SchemaName | null)[];
   issuesPerGroup?: number;
@@ -252,7 +252,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
     addBlocking(log, blocking, makeIssue("DATA_MIXED_SCHEMA", { file: path }, `the files hold different kinds of samples (${parts.join("; ")})`, { hint: "Keep one kind of sample per dataset: move the other files out of the folder." }));
   }
   const kind = kinds.size === 1 ? [...kinds.keys()][0]! : null;
-  if (opts.method === "sft" && kind !== null && kind !== "chat") addBlocking(log, blocking, methodMismatch(path, summaries));
+  if (opts.method && kind !== null && kind !== (opts.method === "sft" ? "chat" : "preference")) addBlocking(log, blocking, methodMismatch(path, summaries, opts.method));
 
   const sha256 =
     summaries.length === 1 && summaries[0]!.path === path
@@ -290,11 +290,16 @@ function addBlocking(log: IssueLog, blocking: DataIssue[], issue: DataIssue): vo
   blocking.push(issue);
 }
 
-function methodMismatch(path: string, files: FileSummary[]): DataIssue {
+function methodMismatch(path: string, files: FileSummary[], method: NonNullable<ScanOptions["method"]>): DataIssue {
   const schema = files.find((f) => f.schema)!.schema!;
-  const what = schema === "preference" ? "preference pairs (prompt, chosen, rejected)" : "plain text (a text field, for continued pretraining)";
-  const later = schema === "preference" ? "preference methods (DPO, SimPO, ORPO) are a separate feature, not available yet" : "continued pretraining on raw text is not available yet";
-  return makeIssue("DATA_METHOD_MISMATCH", { file: path, field: schema === "preference" ? "chosen, rejected" : "text" }, `${path} holds ${what}; method sft trains on conversations, and ${later}`);
+  const what = schema === "preference" ? "preference pairs (prompt, chosen, rejected)" : schema === "text" ? "plain text (a text field, for continued pretraining)" : `conversations (${schema}: ${SCHEMA_FIELDS[schema]})`;
+  if (method !== "sft") {
+    return makeIssue("DATA_METHOD_MISMATCH", { file: path, field: "prompt, chosen, rejected" }, `${path} holds ${what}, but method ${method} trains on preference pairs: each row needs the fields prompt, chosen and rejected (missing: chosen, rejected)`, {
+      hint: "Use a preference dataset (prompt/chosen/rejected rows, e.g. examples/data/tiny-pairs.jsonl), or method: sft for conversations.",
+    });
+  }
+  const why = schema === "preference" ? "use method dpo, simpo or orpo for preference pairs" : "continued pretraining on raw text is not available yet";
+  return makeIssue("DATA_METHOD_MISMATCH", { file: path, field: schema === "preference" ? "chosen, rejected" : "text" }, `${path} holds ${what}; method sft trains on conversations (fields messages, or prompt/completion, instruction/output…): ${why}`);
 }
 
 function unknownShape(at: { file: string; line?: number; row: number }, value: Record<string, unknown>, d: { near?: SchemaName; missing?: string }): DataIssue {

@@ -17,8 +17,8 @@ import { once } from "node:events";
 import { writeJsonAtomic } from "../util/atomic";
 import { WhetstoneError } from "../util/errors";
 import { formatLocation } from "./issues";
-import { scanDataset, type ScanResult, type ScannedRow } from "./scan";
-import type { ChatSample, DataIssue, FileFormat, IngestOptions, SchemaName } from "./types";
+import { scanDataset, type ScanOptions, type ScanResult, type ScannedRow } from "./scan";
+import type { DataIssue, FileFormat, IngestOptions, Sample, SchemaName } from "./types";
 
 export interface SourceInfo {
   source: string;
@@ -62,6 +62,8 @@ export interface SnapshotOptions extends IngestOptions {
   skipInvalid?: boolean;
   /** Keep only the first copy of exact duplicates. */
   dedupe?: boolean;
+  /** The run's method: sft snapshots conversations, dpo/simpo/orpo snapshot preference pairs. */
+  method?: ScanOptions["method"];
   onProgress?: (p: SnapshotProgress) => void;
 }
 
@@ -113,7 +115,7 @@ export async function writeSnapshot(source: string, runDir: string, opts: Snapsh
 }
 
 /** Validate and write one source; repeated once with fixed schemas if the first read re-read a file. */
-async function snapshotPass(source: string, opts: SnapshotOptions, target: (row: ChatSample) => JsonlOut) {
+async function snapshotPass(source: string, opts: SnapshotOptions, target: (row: Sample) => JsonlOut) {
   let attempt = await writeRows(source, opts, target, undefined);
   if (attempt.scan.reread) {
     for (const out of attempt.written.keys()) await out.reset();
@@ -142,7 +144,8 @@ async function snapshotPass(source: string, opts: SnapshotOptions, target: (row:
   return { info, written, notes };
 }
 
-async function writeRows(source: string, opts: SnapshotOptions, target: (row: ChatSample) => JsonlOut, fileSchemas: (SchemaName | null)[] | undefined) {
+async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sample) => JsonlOut, fileSchemas: (SchemaName | null)[] | undefined) {
+  const method = opts.method ?? "sft";
   const written = new Map<JsonlOut, number>();
   const skipped: SkippedRow[] = [];
   let duplicates = 0;
@@ -156,8 +159,10 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Ch
       duplicates++;
       return;
     }
-    if (!("messages" in row.sample)) return; // another kind: refused below (DATA_METHOD_MISMATCH)
-    const sample = { messages: row.sample.messages };
+    const s = row.sample;
+    // Another kind than the method trains on: refused below (DATA_METHOD_MISMATCH).
+    if (method === "sft" ? !("messages" in s) : !("chosen" in s)) return;
+    const sample: Sample = "messages" in s ? { messages: s.messages } : "chosen" in s ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected } : s;
     const out = target(sample);
     written.set(out, (written.get(out) ?? 0) + 1);
     return out.write(sample);
@@ -167,7 +172,7 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Ch
     schema: opts.schema,
     columns: opts.columns,
     roles: opts.roles,
-    method: "sft",
+    method,
     fileSchemas,
     onRow,
     onProgress: opts.onProgress ? (p) => opts.onProgress!({ bytes: p.bytes, totalBytes: p.totalBytes, rows: p.rows, elapsed_s: p.elapsed_s, eta_s: p.eta_s }) : undefined,
@@ -201,7 +206,7 @@ function refuseIfInvalid(source: string, scan: ScanResult, skipInvalid: boolean)
   });
 }
 
-function splitFraction(seed: number, row: ChatSample): number {
+function splitFraction(seed: number, row: Sample): number {
   return parseInt(createHash("sha256").update(`${seed}\n${JSON.stringify(row)}`).digest("hex").slice(0, 8), 16) / 2 ** 32;
 }
 
@@ -217,7 +222,7 @@ class JsonlOut {
     this.out = createWriteStream(this.tmp);
   }
   /** Returns a promise only when the buffer was flushed into a full stream. */
-  write(row: ChatSample): Promise<void> | void {
+  write(row: Sample): Promise<void> | void {
     const line = JSON.stringify(row);
     this.pending.push(line);
     this.pendingChars += line.length + 1;

@@ -29,5 +29,7 @@ export const RunStatusSchema = z.object({
   error: ErrorInfoSchema.extend({ details: z.array(z.string()).optional() }).nullable(),
   attempts: z.number().int().min(0),
   device: z.string().nullable(),
+  /** The run whose weights this one started from (config init_from), when chained. */
+  parent: z.object({ run: z.string().nullable(), path: z.string(), kind: z.enum(["adapter", "model"]) }).nullable().optional(),
 });
 export type RunStatus = z.infer<typeof RunStatusSchema>;

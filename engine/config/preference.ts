@@ -1,0 +1,48 @@
+/**
+ * Resolving the preference methods' settings: each method's defaults filled in, fields of another
+ * method refused (a `gamma_beta_ratio` on a DPO run is a mistake, not a no-op), NEFTune off unless
+ * the config asks for it, goldfish only where there is an SFT term (ORPO).
+ */
+import { WhetstoneError } from "../util/errors";
+import { PREFERENCE_FIELDS, PREFERENCE_METHODS, type RunConfig } from "./schema";
+
+type Parsed = Omit<RunConfig, "name">;
+type Where = (path: PropertyKey[]) => string | undefined;
+const ALL = ["beta", "label_smoothing", "gamma_beta_ratio", "lambda", "precompute_reference"] as const;
+
+const isPreference = (method: string): method is (typeof PREFERENCE_METHODS)[number] => (PREFERENCE_METHODS as readonly string[]).includes(method);
+
+export function resolvePreference<T extends Parsed>(config: T, raw: Record<string, unknown>, where: Where): T {
+  const method = config.method;
+  if (!isPreference(method)) {
+    if (config.preference !== null) {
+      throw invalid(`preference is set but method is ${method}: preference settings apply to dpo, simpo and orpo`, "Remove the preference block, or set method to dpo, simpo or orpo.", where(["preference"]));
+    }
+    return config;
+  }
+  const given = (config.preference ?? {}) as Record<string, unknown>;
+  const defaults = PREFERENCE_FIELDS[method] as Record<string, unknown>;
+  const resolved: Record<string, unknown> = {};
+  for (const field of ALL) {
+    const value = given[field];
+    if (value !== undefined && value !== null && !(field in defaults)) {
+      const owners = PREFERENCE_METHODS.filter((m) => field in PREFERENCE_FIELDS[m]).join(", ");
+      throw invalid(`preference.${field} is a setting of ${owners}, not of method ${method}`, `Remove it; ${method} takes ${Object.keys(defaults).join(", ")}.`, where(["preference", field]));
+    }
+    resolved[field] = field in defaults ? (value ?? defaults[field]) : null;
+  }
+  if (config.finetune === "qlora") {
+    throw invalid(`finetune qlora is not available for ${method} yet`, "Use finetune: lora (the same adapters on full-precision base weights) or full.", where(["finetune"]));
+  }
+  if (config.training.goldfish !== null && method !== "orpo") {
+    throw invalid(`training.goldfish applies to an SFT loss term; ${method} has none (only orpo does)`, "Set training.goldfish to null for this method.", where(["training", "goldfish"]));
+  }
+  // NEFTune is off by default for preference methods (its schema default is for SFT); an explicit value wins.
+  const training = raw.training as Record<string, unknown> | undefined;
+  const neftune = training?.neftune_alpha === undefined ? 0 : config.training.neftune_alpha;
+  return { ...config, preference: resolved as T["preference"], training: { ...config.training, neftune_alpha: neftune } };
+}
+
+function invalid(message: string, hint: string, where: string | undefined): WhetstoneError {
+  return new WhetstoneError({ code: "CONFIG_INVALID", message, hint, where });
+}

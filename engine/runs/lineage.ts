@@ -1,0 +1,53 @@
+/**
+ * Chaining runs: `init_from` names a finished run (id, id prefix or name) or a folder, and the new
+ * run starts from its weights. Resolved once, when the run is created: the stored config holds the
+ * absolute folder (so the run reproduces even if runs are renamed) and status.parent the lineage.
+ */
+import { existsSync, statSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { WhetstoneError } from "../util/errors";
+import type { RunStore } from "./store";
+
+export interface Parent {
+  run: string | null;
+  path: string;
+  kind: "adapter" | "model";
+}
+
+export function resolveInitFrom(store: RunStore, ref: string): Parent {
+  if (isAbsolute(ref)) return { run: null, path: ref, kind: folderKind(ref) };
+  const run = store.resolve(ref);
+  const status = store.get(run);
+  const output = status.outputs.adapter ?? status.outputs.model;
+  if (status.state !== "completed" || !output) {
+    throw new WhetstoneError({
+      code: "INIT_FROM_NOT_READY",
+      message: `init_from: run ${run} is ${status.state} and has no final adapter or model to start from.`,
+      hint: "Chain from a completed run (`whetstone runs` lists them), or give the folder of an adapter or model.",
+    });
+  }
+  return { run, path: output, kind: folderKind(output) };
+}
+
+function folderKind(path: string): Parent["kind"] {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    if (existsSync(join(path, "adapter_config.json"))) return "adapter";
+    if (existsSync(join(path, "config.json"))) return "model";
+  }
+  throw new WhetstoneError({
+    code: "INIT_FROM_INVALID",
+    message: `init_from: ${path} is neither a LoRA adapter folder (adapter_config.json) nor a model folder (config.json).`,
+    hint: "Point init_from at a finished run's outputs/adapter or outputs/model, or give the run's id.",
+  });
+}
+
+/**
+ * The model a run's adapter applies to, and what export, evaluation, generation, audit and merge load
+ * as its base: the full model a run was chained from (init_from a model folder), else model.path.
+ * A run chained from an adapter needs nothing special: its final adapter already holds the parent's
+ * update too, on model.path (the worker's recipes/chain.py).
+ */
+export function effectiveBase(store: RunStore, runId: string): string {
+  const parent = store.get(runId).parent;
+  return parent?.kind === "model" ? parent.path : store.config(runId).model.path;
+}

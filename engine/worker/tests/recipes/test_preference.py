@@ -1,0 +1,145 @@
+"""The preference recipe end to end on the tiny model: each method learns a synthetic preference
+(held-out accuracy from chance to > 90%), DPO's reference holds no second copy of the weights,
+resume equals the uninterrupted run, chaining from an SFT adapter, and data of the wrong kind."""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from support import Recorder
+
+from whetstone_worker.config import parse_run_config
+from whetstone_worker.errors import WorkerError
+from whetstone_worker.recipes.preference import PreferenceRecipe
+
+PREFERENCE = {
+    "dpo": {"beta": 0.1, "label_smoothing": 0, "gamma_beta_ratio": None, "lambda": None, "precompute_reference": False},
+    "simpo": {"beta": 2.0, "label_smoothing": None, "gamma_beta_ratio": 0.5, "lambda": None, "precompute_reference": None},
+    "orpo": {"beta": None, "label_smoothing": None, "gamma_beta_ratio": None, "lambda": 0.1, "precompute_reference": None},
+}
+WORDS = ["apple", "river", "candle", "garden", "window", "pencil", "ladder", "cloud", "bridge", "button", "carpet", "forest",
+         "hammer", "island", "jacket", "kettle", "lemon", "mirror", "needle", "orange", "pillow", "rocket", "saddle", "tunnel",
+         "violin", "wallet", "yogurt", "anchor", "basket", "cactus", "dragon", "engine", "feather", "guitar", "helmet", "igloo"]
+
+
+def _pairs(words: list[str]) -> str:
+    # The rule: the answer is the word the prompt asks for; the rejected answer is the other one. Half
+    # the prompts ask for each, so a model that merely favours one word is at chance, as the untrained
+    # model is; held-out prompts use unseen nouns.
+    rows = []
+    for i, w in enumerate(words):
+        good, bad = ("yes", "no") if i % 2 == 0 else ("no", "yes")
+        rows.append({"prompt": [{"role": "user", "content": f"Reply {good} about the {w}."}],
+                     "chosen": [{"role": "assistant", "content": good}], "rejected": [{"role": "assistant", "content": bad}]})
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+@pytest.fixture(scope="module")
+def pair_files(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("pairs")
+    (folder / "train.jsonl").write_text(_pairs(WORDS[:24]))
+    (folder / "val.jsonl").write_text(_pairs(WORDS[24:]))
+    return folder / "train.jsonl", folder / "val.jsonl"
+
+
+@pytest.fixture
+def pref_config(make_config, pair_files):
+    def make(method: str = "dpo", **overrides) -> dict:
+        settings = dict(method=method, data__train=str(pair_files[0]), data__validation=str(pair_files[1]),
+                        data__max_length=64, training__max_steps=12, training__micro_batch_size=4,
+                        training__learning_rate=5e-3, training__warmup_ratio=0.0, training__neftune_alpha=0,
+                        training__goldfish=None, training__packing=False, training__checkpoint_every=12)
+        config = make_config(**{**settings, **overrides})
+        config["preference"] = dict(PREFERENCE[method], **config.get("preference") or {})
+        config["init_from"] = config.get("init_from")
+        return config
+
+    return make
+
+
+def run_pref(config: dict, run_dir: Path, resume: bool = False, cancelled=lambda: False):
+    recorder = Recorder()
+    recipe = PreferenceRecipe("job", run_dir, parse_run_config(config), recorder.emitter, cancelled)
+    recipe.run(resume)
+    return recorder, recipe
+
+
+@pytest.mark.parametrize("method", ["dpo", "simpo", "orpo"])
+def test_held_out_preference_accuracy_rises_from_chance_to_above_90_percent(pref_config, tmp_path, method):
+    # ORPO's odds-ratio term gets λ 1: at the paper's 0.1 the NLL of both answers dominates a 12-step run.
+    overrides = {"preference": {"lambda": 1.0}, "training__max_steps": 24} if method == "orpo" else {}
+    recorder, recipe = run_pref(pref_config(method, **overrides), tmp_path)
+    before = recipe.initial_eval["val_rewards/accuracy"]
+    after = recorder.of("metrics")[-1]
+    assert 0.25 <= before <= 0.75, before
+    assert after["val_rewards/accuracy"] > 0.9, after
+    for key in ("rewards/chosen", "rewards/rejected", "rewards/margin", "rewards/accuracy", "logps/chosen", "logps/rejected",
+                "loss", "lr", "grad_norm", "tokens_per_s", "trained_tokens", "eta_s"):
+        assert key in after
+    assert recorder.of("done")[0]["status"] == "completed"
+
+
+def _live_parameter_numel() -> int:
+    return sum(p.numel() for p in gc.get_objects() if type(p) is torch.nn.Parameter)
+
+
+@pytest.mark.parametrize("finetune, precompute, copies", [("lora", False, 1), ("full", False, 2), ("full", True, 1)])
+def test_dpo_reference_holds_no_second_copy_with_lora(pref_config, tmp_path, finetune, precompute, copies):
+    gc.collect()
+    baseline = _live_parameter_numel()
+    config = pref_config("dpo", finetune=finetune, training__max_steps=2, preference={"precompute_reference": precompute})
+    _, recipe = run_pref(config, tmp_path)
+    gc.collect()
+    total = sum(p.numel() for p in recipe.model.parameters())
+    # Every live parameter tensor belongs to the trained model; full fine-tuning's frozen copy is the contrast.
+    assert _live_parameter_numel() - baseline == total * copies
+    assert (recipe.reference is None) == (copies == 1)
+
+
+def test_precomputed_reference_log_probs_give_the_same_run(pref_config, tmp_path):
+    live, _ = run_pref(pref_config("dpo", training__max_steps=3), tmp_path / "a")
+    pre, recipe = run_pref(pref_config("dpo", training__max_steps=3, preference={"precompute_reference": True}), tmp_path / "b")
+    assert recipe.ref_logps["train"].shape == (24, 2)
+    assert [m["loss"] for m in pre.of("metrics")] == pytest.approx([m["loss"] for m in live.of("metrics")], rel=1e-5)
+    assert any(e["phase"] == "reference" and e["eta_s"] is not None for e in pre.of("progress"))
+
+
+def test_resume_equals_the_uninterrupted_run(pref_config, tmp_path):
+    config = pref_config("dpo", training__max_steps=6, training__checkpoint_every=3, preference={"precompute_reference": True})
+    whole, _ = run_pref(config, tmp_path / "a")
+    run_pref(config, tmp_path / "b", cancelled=lambda: (tmp_path / "b" / "checkpoints" / "step-00000003").exists())
+    assert (tmp_path / "b" / "checkpoints" / "step-00000003" / "reference_logps.pt").is_file()
+    resumed, _ = run_pref(config, tmp_path / "b", resume=True)
+    expected = {m["step"]: m for m in whole.of("metrics")}
+    for m in resumed.of("metrics"):
+        for key in ("loss", "rewards/margin", "logps/chosen", "grad_norm"):
+            assert m[key] == pytest.approx(expected[m["step"]][key], rel=1e-6, abs=1e-7), (m["step"], key)
+    assert [m["step"] for m in resumed.of("metrics")] == [4, 5, 6]
+
+
+def test_orpo_applies_goldfish_to_its_sft_term_only(pref_config, tmp_path):
+    recorder, _ = run_pref(pref_config("orpo", training__max_steps=2, training__goldfish={"k": 2, "h": 1, "variant": "static"}), tmp_path)
+    last = recorder.of("metrics")[-1]
+    assert last["dropped_tokens"] > 0 and "nll_loss" in last
+
+
+def test_chaining_from_an_sft_adapter_starts_from_the_merged_weights(make_config, run_sft, pref_config, tmp_path):
+    run_sft(make_config(training__max_steps=2, training__packing=False), tmp_path / "sft")
+    adapter = tmp_path / "sft" / "outputs" / "adapter"
+    recorder, recipe = run_pref(pref_config("dpo", training__max_steps=1, init_from=str(adapter)), tmp_path / "dpo")
+    assert recorder.of("done")[0]["status"] == "completed"
+    assert any("Loading the model from " + str(adapter) in e["message"] for e in recorder.of("progress"))
+    assert recipe.cfg.init_from == str(adapter)
+
+
+def test_conversations_are_refused_naming_the_missing_fields(pref_config, make_config, tmp_path):
+    config = pref_config("dpo")
+    config["data"]["train"] = make_config()["data"]["train"]  # examples/tiny-chat.jsonl: conversations
+    with pytest.raises(WorkerError) as err:
+        run_pref(config, tmp_path)
+    assert err.value.code == "DATA_METHOD_MISMATCH"
+    assert "prompt, chosen, rejected" in err.value.message

@@ -1,0 +1,310 @@
+"""Pieces every training recipe shares, as functions (recipes share components, not a base class):
+picking the checkpoint to resume from, seeding, the optimizer and its step, the OOM guard, the
+progress and metrics events, checkpoint state (write and restore), and finishing a run.
+
+The functions that take a recipe read and update the loop's counters on it; `Loop` names exactly
+which attributes those are, so a recipe is any object that has them (no base class)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import pickle
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+
+from .. import modeling
+from ..checkpoint import latest_valid, read_training_state, restore_rng, sha256_file, step_name, write_checkpoint, write_training_state
+from ..config import RunConfig, TrainingConfig, diff, parse_run_config
+from ..data.batches import Plan
+from ..errors import WorkerError, out_of_memory
+from ..neftune import NEFTune
+from ..protocol import Emitter
+from ..schedule import lr_at
+from ..validate import Invalid
+
+
+def find_checkpoint(run_dir: Path, config: RunConfig, log: Callable[[str, str], None]) -> tuple[Path, dict, RunConfig] | None:
+    """(newest valid checkpoint, its manifest, its config) or None. The checkpoint's config wins;
+    each field the resume command changes gets a warning saying so."""
+    found = latest_valid(run_dir, on_skip=lambda name, why: log("warning", f"Ignoring checkpoint {name}: {why}."))
+    if found is None:
+        log("warning", f"No valid checkpoint in {run_dir / 'checkpoints'}; starting the run from scratch.")
+        return None
+    path, manifest = found
+    try:
+        stored = parse_run_config(manifest["config"], "checkpoint config")
+    except (Invalid, KeyError) as err:
+        raise WorkerError("CHECKPOINT_CORRUPT", f"{path}: the stored config is not valid ({err}).", "Start a new run.") from None
+    for field, old, new in diff(manifest["config"], config.as_dict()):
+        log("warning", f"Config field {field}: the checkpoint has {old!r}, the resume command has {new!r}; the checkpoint's value wins.")
+    return path, manifest, stored
+
+
+def adamw(params: list[torch.nn.Parameter], train: TrainingConfig) -> torch.optim.AdamW:
+    groups = [  # no weight decay on norms and biases, as usual
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": train.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        [g for g in groups if g["params"]], lr=train.learning_rate, betas=(train.adam_beta1, train.adam_beta2), eps=train.adam_epsilon
+    )
+
+
+@contextlib.contextmanager
+def oom_guard(phase: str, device: torch.device, last_checkpoint: Path | None):
+    """Out-of-memory in `phase` becomes a WorkerError naming the phase and the last good checkpoint."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise out_of_memory(phase, device.type, last_checkpoint) from None
+
+
+def emit_progress(emitter: Emitter, job_id: str, t0: float, phase: str, current: float, total: float | None, unit: str,
+                  message: str, eta: float | None = None) -> None:
+    emitter.emit("progress", id=job_id, phase=phase, current=current, total=total, unit=unit,
+                 elapsed_s=round(time.monotonic() - t0, 3), eta_s=eta, message=message)
+
+
+class Loop(Protocol):
+    """What the loop functions below read and update on a recipe."""
+
+    id: str
+    run_dir: Path
+    cfg: RunConfig
+    emitter: Emitter
+    cancelled: Callable[[], bool]
+    device: torch.device
+    plan: Plan
+    model: Any
+    tokenizer: Any
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    params: list[torch.nn.Parameter]
+    fingerprint: str | None
+    last_checkpoint: Path | None
+    step: int
+    tokens: int
+    trained_tokens: int
+    dropped_tokens: int
+    elapsed_before: float
+    last_loss: float | None
+    session_start: float
+    session_steps: int
+    session_tokens: int
+
+    def _train_step(self) -> None: ...
+    def _checkpoint(self) -> None: ...
+    def _elapsed(self) -> float: ...
+    def _progress(self, phase: str, current: float, total: float | None, unit: str, message: str, eta: float | None = None) -> None: ...
+    def _log(self, level: str, message: str) -> None: ...
+    def _guard(self, phase: str) -> contextlib.AbstractContextManager: ...
+
+
+def begin(r: Loop, found: tuple[Path, dict] | None) -> None:
+    """Common setup before the data: the model folder exists, the data fingerprint (warned about when
+    a resumed checkpoint saw other data), the seeds, and the tokenizer (r.tokenizer, r.pad_id)."""
+    cfg, seed = r.cfg, r.cfg.training.seed
+    modeling.check_model_dir(cfg.model.path)
+    r.fingerprint = sha256_file(Path(cfg.data.train)) if Path(cfg.data.train).is_file() else None
+    if found and found[1].get("data_fingerprint") != r.fingerprint:
+        r._log("warning", "The training data changed since the checkpoint was written; the resumed run will not match the original.")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    r._progress("load", 0, 2, "step", f"Loading the tokenizer from {cfg.model.path}")
+    r.tokenizer = modeling.load_tokenizer(cfg.model.path, cfg.model.trust_remote_code)
+    r.pad_id = modeling.pad_id(r.tokenizer)
+
+
+def prepare_optimizer(r: Loop, model) -> str:
+    """Attach NEFTune, build AdamW (and the fp16 grad scaler) over the trainable parameters; returns
+    the "N of M parameters trainable (LoRA r=… | full fine-tuning)" summary."""
+    train = r.cfg.training
+    r.neftune = NEFTune(train.neftune_alpha).attach(model)
+    r.embed_dim = model.get_input_embeddings().embedding_dim
+    r.params = [p for p in model.parameters() if p.requires_grad]
+    r.optimizer = adamw(r.params, train)
+    r.scaler = torch.amp.GradScaler(r.device.type) if r.precision.grad_scaler else None
+    trainable, total = modeling.count_parameters(model)
+    what = f"LoRA r={r.cfg.lora.r}" if r.cfg.finetune != "full" else "full fine-tuning"
+    return f"{trainable:,} of {total:,} parameters trainable ({what})"
+
+
+def restore(r: Loop, path: Path, extra: Callable[[Path], None] | None = None) -> None:
+    """Restore a checkpoint into the built recipe: adapter weights (LoRA), `extra` recipe state,
+    optimizer, scaler, counters, and the RNG streams last (model construction must not disturb them)."""
+    try:
+        optimizer_state, rng, state = read_training_state(path)
+        if r.cfg.finetune != "full":
+            modeling.load_adapter_weights(r.model, path / "adapter")
+        if extra is not None:
+            extra(path)
+        r.optimizer.load_state_dict(optimizer_state["optimizer"])
+        if r.scaler is not None and optimizer_state.get("scaler"):
+            r.scaler.load_state_dict(optimizer_state["scaler"])
+        r.step, r.tokens, r.trained_tokens = state["step"], state["tokens"], state["trained_tokens"]
+        r.dropped_tokens = state.get("dropped_tokens", 0)  # absent in checkpoints written before goldfish
+        r.elapsed_before, r.last_loss = state["elapsed_s"], state["last_loss"]
+    except WorkerError:
+        raise
+    except (KeyError, ValueError, RuntimeError, OSError, pickle.UnpicklingError) as err:
+        raise WorkerError("CHECKPOINT_CORRUPT", f"{path} could not be restored: {err}",
+                          "Delete that checkpoint folder to resume from the one before it, or start a new run.") from None
+    restore_rng(rng)
+    r.last_checkpoint = path
+    r._log("info", f"Resumed from {path} at step {r.step} of {r.plan.total_steps}")
+
+
+def train_loop(r: Loop, what: str) -> None:
+    """Steps until the plan's end (checkpoints when due), then finish; a cancel stops between steps."""
+    total = r.plan.total_steps
+    r._progress("train", r.step, total, "steps", f"Training{what} for {total - r.step} of {total} optimizer steps")
+    r.session_start, r.session_steps, r.session_tokens = time.monotonic(), 0, 0
+    while r.step < total:
+        if r.cancelled():
+            return finish_cancelled(r)
+        r._train_step()
+        if checkpoint_due(r):
+            r._checkpoint()
+    r._finish_completed()
+
+
+def set_lr(r: Loop) -> float:
+    """The scheduled learning rate of the coming step, set on every parameter group."""
+    train = r.cfg.training
+    lr = lr_at(r.step, r.plan.total_steps, train.learning_rate, train.scheduler, train.warmup_ratio, train.decay_ratio, train.min_lr_ratio)
+    for group in r.optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def optimizer_step(r: Loop, non_finite: Callable[[str], None]) -> float:
+    """Unscale, clip, step and zero the gradients; returns the gradient norm. A non-finite norm
+    without a grad scaler calls `non_finite(what)`, which raises (fp16's scaler skips such steps itself)."""
+    with r._guard("optimizer"):
+        if r.scaler:
+            r.scaler.unscale_(r.optimizer)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(r.params, r.cfg.training.max_grad_norm or math.inf))
+        if r.scaler:
+            r.scaler.step(r.optimizer)  # skips the update itself when fp16 gradients overflowed
+            r.scaler.update()
+        elif not math.isfinite(grad_norm):
+            non_finite(f"The gradient norm became {grad_norm}")
+        else:
+            r.optimizer.step()
+        r.optimizer.zero_grad(set_to_none=True)
+    return grad_norm
+
+
+def count_step(r: Loop, step_tokens: int, trained: int, dropped: int, loss: float) -> None:
+    r.step += 1
+    r.tokens += step_tokens
+    r.trained_tokens += trained
+    r.dropped_tokens += dropped
+    r.session_steps += 1
+    r.session_tokens += step_tokens
+    r.last_loss = loss
+
+
+def checkpoint_due(r: Loop) -> bool:
+    return r.step % r.cfg.training.checkpoint_every == 0 or r.step == r.plan.total_steps
+
+
+def emit_metrics(r: Loop, lr: float, grad_norm: float, packing_efficiency: float, **extra: float) -> None:
+    session = max(time.monotonic() - r.session_start, 1e-9)
+    total = r.plan.total_steps
+    consumed = min(r.step * r.plan.accumulation, r.plan.total_micro)
+    r.emitter.emit(
+        "metrics", id=r.id, step=r.step, total_steps=total, epoch=round(r.plan.epoch_float(consumed), 6),
+        loss=r.last_loss, lr=lr, grad_norm=grad_norm if math.isfinite(grad_norm) else None, tokens=r.tokens,
+        tokens_per_s=round(r.session_tokens / session, 3), elapsed_s=round(r._elapsed(), 3),
+        eta_s=round((total - r.step) * session / r.session_steps, 3),
+        trained_tokens=r.trained_tokens,  # tokens the loss was computed on (after goldfish drops)
+        dropped_tokens=r.dropped_tokens,  # trained tokens goldfish left out, cumulative
+        packing_efficiency=round(packing_efficiency, 6),  # real tokens / (rows × max_length) of this step
+        **extra,
+    )
+
+
+def non_finite_error(r: Loop, what: str, lines: list[int], knobs: str) -> WorkerError:
+    """NON_FINITE_LOSS naming the step, the data lines and the last good checkpoint; `knobs` is the
+    recipe's first advice (the learning rate, and what else drives its loss)."""
+    where = f" The last good checkpoint is {r.last_checkpoint}." if r.last_checkpoint else ""
+    return WorkerError(
+        "NON_FINITE_LOSS",
+        f"{what} at step {r.step + 1} (data lines {', '.join(str(n) for n in lines[:8])}).{where}",
+        f"Lower {knobs}, keep training.max_grad_norm set, or use bf16/fp32 instead of fp16; "
+        "then start a new run (resuming repeats the same step).",
+        recoverable=False,
+    )
+
+
+def save_checkpoint(r: Loop, packed: bool, extra: Callable[[Path], None] | None = None) -> None:
+    """checkpoints/step-N: the trainable weights (adapter or model), optimizer, RNG, the counters and
+    the data position, and `extra` recipe files; then the checkpoint event."""
+    plan = r.plan
+    consumed = min(r.step * plan.accumulation, plan.total_micro)
+    epoch, index = plan.position(consumed)
+    state = {
+        "step": r.step,
+        "total_steps": plan.total_steps,
+        "data_position": {
+            "epoch": epoch, "micro_batch": index, "micro_batches_consumed": consumed,
+            "micro_batches_in_epoch": plan.micro_in_epoch(epoch), "packed": packed,
+        },
+        "scheduler": {"kind": r.cfg.training.scheduler, "step": r.step},
+        "tokens": r.tokens,
+        "trained_tokens": r.trained_tokens,
+        "dropped_tokens": r.dropped_tokens,
+        "elapsed_s": r._elapsed(),
+        "last_loss": r.last_loss,
+    }
+    optimizer_state = {"optimizer": r.optimizer.state_dict(), "scaler": r.scaler.state_dict() if r.scaler else None}
+
+    def write(folder: Path) -> None:
+        modeling.save_trainable(r.model, folder / output_name(r.cfg))
+        write_training_state(folder, optimizer_state, state)
+        if extra is not None:
+            extra(folder)
+
+    meta = {"config": r.cfg.as_dict(), "data_fingerprint": r.fingerprint}
+    with r._guard("save"):
+        r.last_checkpoint = write_checkpoint(r.run_dir, r.step, write, meta, r.cfg.training.keep_checkpoints)
+    r.emitter.emit("checkpoint", id=r.id, step=r.step, path=str(r.last_checkpoint))
+
+
+def output_name(cfg: RunConfig) -> str:
+    return "model" if cfg.finetune == "full" else "adapter"
+
+
+def finish_completed(r: Loop, output=None) -> None:
+    """Save outputs/adapter or outputs/model atomically (`output`: what to save, r.model by default;
+    anything with save_pretrained) and emit done."""
+    name = output_name(r.cfg)
+    r._progress("save", 0, 1, "folder", f"Saving the {name} to {r.run_dir / 'outputs' / name}")
+    with r._guard("save"):
+        out = modeling.save_output(r.model if output is None else output, r.tokenizer, r.run_dir, name)
+    r._progress("save", 1, 1, "folder", f"Saved {out}", eta=0)
+    result = {f"{name}_path": str(out), "steps": r.step, "final_loss": r.last_loss, "checkpoint": str(r.last_checkpoint)}
+    r.emitter.emit("done", id=r.id, status="completed", result=result)
+
+
+def finish_cancelled(r: Loop) -> None:
+    """Checkpoint the steps done since the last checkpoint (so resume loses nothing), then done."""
+    if r.step > 0 and (r.last_checkpoint is None or r.last_checkpoint.name != step_name(r.step)):
+        r._checkpoint()
+    result = {"steps": r.step, "checkpoint": str(r.last_checkpoint) if r.last_checkpoint else None}
+    r.emitter.emit("done", id=r.id, status="cancelled", result=result)
+
+
+def autocast(r: Loop):
+    p = r.precision
+    return torch.autocast(r.device.type, dtype=p.autocast) if p.autocast else contextlib.nullcontext()

@@ -1,0 +1,355 @@
+"""Preference tuning on (prompt, chosen, rejected) pairs: DPO, SimPO, ORPO. The methods differ only
+in the loss (losses/preference.py); everything else is this one lean loop.
+
+    setup: [resume: checkpoint, its config wins] → seed → tokenizer → pairs → initial weights
+           (model.path, or init_from: a finished SFT run's adapter merged into the base, or its
+           model folder) → LoRA or full → [DPO: reference] → optimizer → [resume: restore]
+    train: per optimizer step: micro-batches of n pairs as one padded batch of 2n rows (chosen
+           first) → response-token log-probs → method loss → AdamW → metrics → checkpoints
+    save:  outputs/adapter or outputs/model, atomically → done
+
+DPO's reference is the initial policy. With LoRA it is the same weights with the adapter disabled,
+so no second copy of the model exists (an init_from adapter is merged into the base first, so the
+reference is the SFT model, not the raw base). With full fine-tuning it is a frozen copy loaded
+from the initial weights, or, with preference.precompute_reference, log-probs computed once before
+the first step and stored in every checkpoint (so resume never recomputes them from trained weights).
+Precomputing costs one extra forward pass over the data and saves one per step.
+
+Shared with SFT: modeling (loading, LoRA, saving), checkpoint.py (atomic checkpoints, RNG state),
+the step-indexed data plan (exact resume), the LR schedule, NEFTune (off unless
+training.neftune_alpha > 0, never on the reference pass) and goldfish (ORPO's SFT term only).
+Packing does not apply: a pair's two rows must stay aligned, so batches are padded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import modeling
+from ..config import RunConfig
+from ..data.batches import IGNORE, make_plan
+from ..data.pairs import Pair, build_pairs, collate_pairs
+from ..device import choose_precision, pick_device
+from ..errors import WorkerError
+from ..losses import preference as L
+from ..losses.goldfish import goldfish_drop_mask
+from ..neftune import token_scales
+from ..protocol import Emitter
+from . import chain, common
+from .common import emit_progress, find_checkpoint, oom_guard
+
+METHODS = ("dpo", "simpo", "orpo")
+
+
+def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool], resume: bool) -> None:
+    PreferenceRecipe(job_id, Path(run_dir), config, emitter, cancelled).run(resume)
+
+
+class PreferenceRecipe:
+    def __init__(self, job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]):
+        self.id, self.run_dir, self.cfg, self.emitter, self.cancelled = job_id, run_dir, config, emitter, cancelled
+        self.t0 = time.monotonic()
+        self.device = pick_device()
+        self.last_checkpoint: Path | None = None
+        self.step = self.tokens = self.trained_tokens = self.dropped_tokens = 0
+        self.elapsed_before = 0.0
+        self.last_loss: float | None = None
+        self.reference = None  # full fine-tuning DPO without precomputed log-probs: a frozen copy
+        self.ref_logps: dict[str, torch.Tensor] = {}  # "train"/"val": (pairs, 2) precomputed reference log-probs
+        self.initial_eval: dict[str, float] | None = None
+        self.parent_lora: tuple[chain.Parts, int] | None = None  # init_from adapter (scaled factors, rank), LoRA runs
+
+    # ---------------------------------------------------------------- setup
+
+    def run(self, resume: bool) -> None:
+        found = self._find_checkpoint() if resume else None
+        cfg, train = self.cfg, self.cfg.training
+        if cfg.method not in METHODS or cfg.preference is None:
+            raise WorkerError("CONFIG_INVALID", f"method {cfg.method!r} needs a resolved preference section (got {cfg.preference!r}).",
+                              "Start the run through the engine, which fills in each method's defaults.")
+        self.pref = cfg.preference
+        if cfg.finetune == "qlora":
+            raise WorkerError("CONFIG_INVALID", f"finetune qlora is not available for {cfg.method} yet.",
+                              "Use finetune: lora (same adapters on full-precision base weights) or full.")
+        self.precision = choose_precision(train.precision, cfg.model.dtype, cfg.finetune, self.device)
+        common.begin(self, found)
+        self._load_data()
+        if self.cancelled():
+            return common.finish_cancelled(self)
+        self._load_model(found[0] if found else None)
+        if found:
+            common.restore(self, found[0], self._restore_reference)
+        else:
+            if self.method == "dpo" and self.pref.precompute_reference:
+                self._precompute_reference()
+            if self.val_pairs:
+                self.initial_eval = self._evaluate()
+                self._log("info", f"Held-out preference accuracy before training: {self.initial_eval['val_rewards/accuracy']:.1%}")
+        common.train_loop(self, f" ({self.method})")
+
+    @property
+    def method(self) -> str:
+        return self.cfg.method
+
+    def _find_checkpoint(self) -> tuple[Path, dict] | None:
+        found = find_checkpoint(self.run_dir, self.cfg, self._log)
+        if found is None:
+            return None
+        path, manifest, self.cfg = found
+        return path, manifest
+
+    def _load_data(self) -> None:
+        data, train = self.cfg.data, self.cfg.training
+        self._progress("data", 0, None, "pairs", f"Tokenizing pairs from {data.train}")
+        self.pairs, report = build_pairs(self.tokenizer, Path(data.train), data.max_length, data.overlong,
+                                         lambda done, total: self._progress("data", done, total, "pairs", f"Tokenizing {data.train}"))
+        self.plan = make_plan(len(self.pairs), train.micro_batch_size, train.gradient_accumulation, train.epochs, train.max_steps, train.seed)
+        dropped = sum(report.dropped.values())
+        self._progress("data", report.read, report.read, "pairs",
+                       f"Tokenized {report.read} pairs ({dropped} dropped); micro-batches of {train.micro_batch_size} pairs "
+                       f"({2 * train.micro_batch_size} padded rows, chosen and rejected in one forward pass)", eta=0)
+        for reason, n in sorted(report.dropped.items()):
+            self._log("warning", f"{n} pairs dropped: {reason.replace('_', ' ')} (max_length {data.max_length})")
+        if train.packing:
+            self._log("info", "training.packing does not apply to preference methods: each pair is padded, its two rows side by side")
+        if train.goldfish is not None and self.method != "orpo":
+            self._log("warning", f"training.goldfish applies to ORPO's SFT term only; {self.method} ignores it")
+        self.val_pairs: list[Pair] = []
+        if data.validation:
+            self.val_pairs, _ = build_pairs(self.tokenizer, Path(data.validation), data.max_length, data.overlong)
+            self._log("info", f"Validation: {len(self.val_pairs)} held-out pairs; preference accuracy is measured at every checkpoint")
+
+    def _initial_weights(self, source: str | Path | None = None):
+        """The policy's starting weights: model.path, or init_from (an adapter merged into the base, or a model folder)."""
+        cfg = self.cfg
+        init = Path(cfg.init_from) if cfg.init_from else None
+        with self._guard("load"):
+            if source is None and init is not None and (init / "adapter_config.json").is_file():
+                from peft import PeftModel
+
+                base = modeling.load_model(cfg.model.path, self.precision.weights, cfg.model.trust_remote_code, self.device)
+                try:
+                    parent = PeftModel.from_pretrained(base, str(init))
+                except (ValueError, KeyError, RuntimeError, OSError) as err:
+                    raise WorkerError("MODEL_LOAD_FAILED", f"init_from {init}: the adapter does not fit {cfg.model.path}: {err}",
+                                      "Chain from a run that trained on the same base model.") from None
+                if cfg.finetune != "full":  # the output adapter will carry the parent's update too (chain.py)
+                    self.parent_lora = (chain.lora_parts(parent, f"init_from {init}"), parent.active_peft_config.r)
+                return parent.merge_and_unload()
+            if source is None and init is not None:
+                modeling.check_model_dir(init, "init_from model")
+            path = source or init or cfg.model.path
+            return modeling.load_model(path, self.precision.weights, cfg.model.trust_remote_code, self.device)
+
+    def _load_model(self, checkpoint: Path | None) -> None:
+        cfg = self.cfg
+        full = cfg.finetune == "full"
+        source = checkpoint / "model" if full and checkpoint else None
+        self._progress("load", 1, 2, "step", f"Loading the model from {source or cfg.init_from or cfg.model.path}")
+        model = self._initial_weights(source)
+        vocab = model.get_input_embeddings().num_embeddings
+        for pair in self.pairs:
+            top = max(int(pair.chosen.ids.max()), int(pair.rejected.ids.max()))
+            if top >= vocab:
+                raise WorkerError("DATA_INVALID", f"{cfg.data.train}:{pair.line}: token id {top} is outside the model's {vocab} embeddings.",
+                                  "The tokenizer does not belong to this model; use the tokenizer saved with the model.")
+        if cfg.training.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if not full:
+            model = modeling.apply_lora(model, cfg.lora)
+            if self.parent_lora:
+                chain.lora_parts(model, "lora")  # refuses, before training, what could not be combined at the end
+        model.train()
+        self.model = model
+        if self.method == "dpo" and full and not self.pref.precompute_reference:
+            self.reference = self._initial_weights().eval().requires_grad_(False)
+        trainable = common.prepare_optimizer(self, model)
+        ref = {"dpo": "reference: " + ("precomputed log-probs" if self.pref.precompute_reference else
+                                       "a frozen copy" if full else "the same weights, adapter disabled")}.get(self.method, "no reference model")
+        self._progress("load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
+                       f"{trainable}; {self.method}, {ref}")
+
+    def _restore_reference(self, path: Path) -> None:
+        if (path / "reference_logps.pt").is_file():
+            self.ref_logps = torch.load(path / "reference_logps.pt", map_location="cpu", weights_only=True)
+        elif self.method == "dpo" and self.pref.precompute_reference:
+            raise KeyError("reference_logps.pt")
+
+    # ---------------------------------------------------------------- reference
+
+    @torch.no_grad()
+    def _reference_pass(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(n, 2) summed response log-probs of the reference: adapter disabled, or the frozen copy."""
+        ctx = self.model.disable_adapter() if self.reference is None and self.cfg.finetune == "lora" else contextlib.nullcontext()
+        model = self.reference if self.reference is not None else self.model
+        with ctx, common.autocast(self):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        sums, _ = L.sequence_logps(logits, batch["labels"])
+        return torch.stack(sums.chunk(2), dim=1)
+
+    def _precompute_reference(self) -> None:
+        size = self.cfg.training.micro_batch_size
+        for split, pairs in (("train", self.pairs), ("val", self.val_pairs)):
+            out, start = [], time.monotonic()
+            for i in range(0, len(pairs), size):
+                out.append(self._reference_pass(self._to_device(collate_pairs(pairs[i : i + size], self.pad_id))).cpu())
+                done = min(i + size, len(pairs))
+                eta = (time.monotonic() - start) / done * (len(pairs) - done)
+                self._progress("reference", done, len(pairs), "pairs", f"Reference log-probs ({split})", eta=round(eta, 3))
+            self.ref_logps[split] = torch.cat(out) if out else torch.zeros(0, 2)
+
+    def _reference(self, split: str, indices: list[int], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        ref = self.ref_logps[split][indices].to(self.device) if split in self.ref_logps else self._reference_pass(batch)
+        return ref[:, 0], ref[:, 1]
+
+    # ---------------------------------------------------------------- loss
+
+    def _pair_loss(self, batch: dict[str, torch.Tensor], split: str, indices: list[int], nll_keep: torch.Tensor | None):
+        """(PairLoss, NLL sum over kept chosen tokens or None, their count) for one micro-batch."""
+        n, pref = len(indices), self.pref
+        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        tokens = L.token_logps(logits, batch["labels"])
+        sums, counts = tokens.sum(-1), (batch["labels"][:, 1:] != IGNORE).sum(-1)
+        chosen, rejected = sums[:n], sums[n:]
+        if self.method == "dpo":
+            ref_chosen, ref_rejected = self._reference(split, indices, batch)
+            return L.dpo(chosen, rejected, ref_chosen, ref_rejected, pref.beta, pref.label_smoothing), None, 0
+        chosen_mean, rejected_mean = chosen / counts[:n], rejected / counts[n:]
+        if self.method == "simpo":
+            return L.simpo(chosen_mean, rejected_mean, pref.beta, pref.gamma_beta_ratio), None, 0
+        keep = batch["labels"][:n, 1:] != IGNORE if nll_keep is None else nll_keep
+        return L.orpo(chosen_mean, rejected_mean, pref.lambda_), -(tokens[:n] * keep).sum(), int(keep.sum())
+
+    def _goldfish_keep(self, indices: list[int], epoch: int, width: int) -> tuple[torch.Tensor | None, int]:
+        """ORPO's SFT term: (kept chosen targets (n, width−1), tokens dropped) with goldfish, else (None, 0)."""
+        cfg = self.cfg.training.goldfish
+        if cfg is None or self.method != "orpo":
+            return None, 0
+        keep = torch.zeros(len(indices), width, dtype=torch.bool)
+        for row, i in enumerate(indices):
+            s = self.pairs[i].chosen
+            drop = goldfish_drop_mask(s.ids, cfg, seed=self.cfg.training.seed, sample=i, epoch=epoch).numpy()
+            keep[row, : len(s.ids)] = torch.from_numpy(s.trained & ~drop)
+        kept = keep[:, 1:]
+        trained = sum(self.pairs[i].chosen.n_trained for i in indices)
+        return kept.to(self.device), trained - int(kept.sum())
+
+    # ---------------------------------------------------------------- train
+
+    def _train_step(self) -> None:
+        train, plan, s = self.cfg.training, self.plan, self.step
+        micro = [(plan.micro_batch(g), plan.position(g)[0]) for g in plan.step_micro(s)]
+        n_pairs = sum(len(indices) for indices, _ in micro)
+        lr = common.set_lr(self)
+        batches, keeps, dropped = [], [], 0
+        for indices, epoch in micro:
+            batches.append(self._to_device(collate_pairs([self.pairs[i] for i in indices], self.pad_id)))
+            keep, d = self._goldfish_keep(indices, epoch, batches[-1]["input_ids"].shape[1])
+            keeps.append(keep)
+            dropped += d
+        nll_tokens = sum(int(k.sum()) if k is not None else int((b["labels"][: len(i), 1:] != IGNORE).sum())
+                         for k, b, (i, _) in zip(keeps, batches, micro)) if self.method == "orpo" else 0
+        parts, loss_sum, nll_sum = [], 0.0, 0.0
+        for (indices, _), batch, keep in zip(micro, batches, keeps):
+            scales = token_scales(batch["lengths"], self.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
+            with self._guard("forward"), common.autocast(self), self.neftune.noise(scales):
+                out, nll, _ = self._pair_loss(batch, "train", indices, keep)
+                loss = out.losses.sum() / n_pairs + (nll / max(nll_tokens, 1) if nll is not None else 0.0)
+            value = loss.detach().item()
+            if not math.isfinite(value):
+                self._raise_non_finite(f"The loss became {value}", indices)
+            with self._guard("backward"):
+                (self.scaler.scale(loss) if self.scaler else loss).backward()
+            loss_sum += value
+            nll_sum += nll.detach().item() if nll is not None else 0.0
+            parts.append(out)
+        grad_norm = common.optimizer_step(self, lambda what: self._raise_non_finite(what, [i for indices, _ in micro for i in indices]))
+        step_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+        trained = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches) - dropped
+        common.count_step(self, step_tokens, trained, dropped, loss_sum)
+        stats = _pair_stats(parts)
+        if self.method == "orpo":
+            stats["nll_loss"] = nll_sum / max(nll_tokens, 1)
+        efficiency = step_tokens / (2 * n_pairs * self.cfg.data.max_length)
+        extra = self._evaluate() if self.val_pairs and common.checkpoint_due(self) else {}
+        common.emit_metrics(self, lr, grad_norm, efficiency, **stats, **extra)
+
+    @torch.no_grad()
+    def _evaluate(self) -> dict[str, float]:
+        """Held-out pairs: mean loss, reward accuracy and margin; eval mode (no NEFTune, no dropout),
+        every response token (no goldfish), file order, no RNG, so exact resume holds."""
+        self.model.eval()
+        size, parts, total, nll, nll_tokens = self.cfg.training.micro_batch_size, [], 0.0, 0.0, 0
+        try:
+            for i in range(0, len(self.val_pairs), size):
+                indices = list(range(i, min(i + size, len(self.val_pairs))))
+                batch = self._to_device(collate_pairs([self.val_pairs[j] for j in indices], self.pad_id))
+                with self._guard("eval"), common.autocast(self):
+                    out, nll_part, count = self._pair_loss(batch, "val", indices, None)
+                total += float(out.losses.sum())
+                nll += float(nll_part) if nll_part is not None else 0.0
+                nll_tokens += count
+                parts.append(out)
+        finally:
+            self.model.train()
+        stats = _pair_stats(parts)
+        return {"val_loss": total / len(self.val_pairs) + nll / max(nll_tokens, 1),
+                "val_rewards/accuracy": stats["rewards/accuracy"], "val_rewards/margin": stats["rewards/margin"]}
+
+    def _raise_non_finite(self, what: str, indices: list[int]) -> None:
+        raise common.non_finite_error(self, what, [self.pairs[i].line for i in indices], "training.learning_rate (2–10×) or preference.beta")
+
+    # ---------------------------------------------------------------- save / finish
+
+    def _checkpoint(self) -> None:
+        def write_reference(folder: Path) -> None:
+            if self.ref_logps:
+                torch.save(self.ref_logps, folder / "reference_logps.pt")
+
+        common.save_checkpoint(self, False, write_reference)
+
+    def _finish_completed(self) -> None:
+        """outputs/adapter of a run chained from an adapter is parent + own update in one adapter on
+        model.path (chain.py), so export, evaluation and merge use it like any other adapter."""
+        if self.parent_lora is None:
+            return common.finish_completed(self)
+        parts, rank = self.parent_lora
+        combined = chain.combine(parts, rank, chain.lora_parts(self.model, "lora"), self.cfg.lora.r)
+        common.finish_completed(self, chain.CombinedAdapter(combined, self.cfg.model.path, self.cfg.lora.dropout))
+
+    # ---------------------------------------------------------------- helpers
+
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def _guard(self, phase: str):
+        return oom_guard(phase, self.device, self.last_checkpoint)
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.t0
+
+    def _progress(self, phase: str, current: float, total: float | None, unit: str, message: str, eta: float | None = None) -> None:
+        emit_progress(self.emitter, self.id, self.t0, phase, current, total, unit, message, eta)
+
+    def _log(self, level: str, message: str) -> None:
+        self.emitter.log(self.id, level, message)
+
+
+def _pair_stats(parts: list[L.PairLoss]) -> dict[str, float]:
+    """Means over the pairs of a step (or of the held-out set)."""
+    cat = lambda name: torch.cat([getattr(p, name).float().cpu() for p in parts])  # noqa: E731
+    chosen, rejected = cat("chosen_rewards"), cat("rejected_rewards")
+    stats = {
+        "rewards/chosen": float(chosen.mean()), "rewards/rejected": float(rejected.mean()),
+        "rewards/margin": float((chosen - rejected).mean()), "rewards/accuracy": float(L.accuracy(chosen, rejected).mean()),
+        "logps/chosen": float(cat("chosen_logps").mean()), "logps/rejected": float(cat("rejected_logps").mean()),
+    }
+    if parts and parts[0].log_odds is not None:
+        stats["log_odds_ratio"] = float(cat("log_odds").mean())
+    return stats

@@ -117,7 +117,7 @@ def choose_precision(precision: str, dtype: str, finetune: str, device: torch.de
                 "Full fine-tuning with float16 weights: the optimizer cannot update fp16 weights reliably.",
                 "Set model.dtype to auto or float32 (training.precision fp16 still gives fp16 math).",
             )
-    elif finetune == "lora" and compute is not None and kind == "cuda":
+    elif finetune in ("lora", "qlora") and compute is not None and kind == "cuda":
         weights = compute  # frozen base: storing it in the compute dtype halves memory at no cost
     else:
         weights = torch.float32

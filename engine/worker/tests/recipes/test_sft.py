@@ -120,7 +120,7 @@ def test_out_of_memory_names_the_phase_and_the_knobs(make_config, run_sft, tmp_p
 
     monkeypatch.setattr(sft.F, "cross_entropy", no_memory)
     with pytest.raises(WorkerError) as info:
-        run_sft(make_config(training__max_steps=2), tmp_path)
+        run_sft(make_config(training__max_steps=2, training__chunked_loss=False), tmp_path)  # F.cross_entropy is the plain loss path
     err = info.value
     assert err.code == "OUT_OF_MEMORY" and "during forward" in err.message
     assert all(knob in err.hint for knob in ("micro_batch_size", "gradient_accumulation", "gradient_checkpointing", "max_length"))
@@ -145,7 +145,7 @@ def test_non_finite_loss_is_an_error_pointing_at_the_last_checkpoint(make_config
 
     monkeypatch.setattr(sft.F, "cross_entropy", poisoned)
     with pytest.raises(WorkerError) as info:
-        run_sft(make_config(training__checkpoint_every=2), tmp_path)
+        run_sft(make_config(training__checkpoint_every=2, training__chunked_loss=False), tmp_path)  # F.cross_entropy: plain loss path
     assert info.value.code == "NON_FINITE_LOSS" and info.value.recoverable is False
     assert "step 3" in info.value.message and "step-00000002" in info.value.message
 

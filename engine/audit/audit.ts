@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "../protocol/messages";
+import { effectiveBase } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic";
 import { WhetstoneError } from "../util/errors";
@@ -22,7 +23,6 @@ export function auditPaths(store: RunStore, runId: string): { json: string; mark
 /** The worker command for auditing `runId`, or an error saying why the run cannot be audited. */
 export function auditCommand(store: RunStore, runId: string, opts: AuditOptions): (id: string) => Command {
   const status = store.get(runId);
-  const config = store.config(runId);
   const tuned = status.outputs.adapter ? { path: status.outputs.adapter, kind: "adapter" as const } : status.outputs.model ? { path: status.outputs.model, kind: "model" as const } : undefined;
   if (status.state !== "completed" || !tuned || !existsSync(tuned.path)) {
     throw new WhetstoneError({
@@ -36,7 +36,7 @@ export function auditCommand(store: RunStore, runId: string, opts: AuditOptions)
     v: 1,
     type: "audit",
     id,
-    model_path: config.model.path,
+    model_path: effectiveBase(store, runId),
     tuned_path: tuned.path,
     tuned_kind: tuned.kind,
     data_path: data,

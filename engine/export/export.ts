@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "../protocol/messages";
+import { effectiveBase } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { loadAuditReport } from "../audit/audit";
 import { writeJsonAtomic } from "../util/atomic";
@@ -26,7 +27,6 @@ export function exportsPath(store: RunStore, runId: string): string {
 /** The worker command for exporting `runId`, or an error saying why it cannot be exported as asked. */
 export function exportCommand(store: RunStore, runId: string, opts: ExportOptions): (id: string) => Command {
   const status = store.get(runId);
-  const config = store.config(runId);
   const tuned = status.outputs.adapter ? { path: status.outputs.adapter, kind: "adapter" as const } : status.outputs.model ? { path: status.outputs.model, kind: "model" as const } : undefined;
   if (status.state !== "completed" || !tuned || !existsSync(tuned.path)) {
     throw new WhetstoneError({
@@ -48,13 +48,14 @@ export function exportCommand(store: RunStore, runId: string, opts: ExportOption
   if (existsSync(out) && !opts.overwrite) {
     throw new WhetstoneError({ code: "EXPORT_EXISTS", message: `The export folder ${out} already exists.`, hint: "Pass --overwrite to replace it (only once the new export is complete), or choose another --out." });
   }
-  const dtype = opts.dtype ?? defaultDtype(opts.format, config.model.path);
+  const base = effectiveBase(store, runId);
+  const dtype = opts.dtype ?? defaultDtype(opts.format, base);
   const card = cardFacts(store, runId);
   return (id) => ({
     v: 1,
     type: "export",
     id,
-    model_path: config.model.path,
+    model_path: base,
     tuned_path: tuned.path,
     tuned_kind: tuned.kind,
     format: opts.format,

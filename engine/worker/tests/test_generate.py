@@ -1,34 +1,104 @@
-"""generate.py in-process: greedy and seeded sampling are reproducible; a bad adapter path is named."""
+"""generate.py in-process: batched greedy and seeded sampling are reproducible and independent of
+batching; base and tuned come from one model with the adapter toggled; streaming pieces add up to
+the answer; a bad adapter path is named."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 from support import Recorder
 
-from whetstone_worker import generate
+from whetstone_worker import generate, modeling
 from whetstone_worker.errors import WorkerError
 
-PROMPTS = [[{"role": "user", "content": "Name a prime number."}], [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]]
+PROMPTS = [[{"role": "user", "content": "Name a prime number."}], [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+           [{"role": "user", "content": "What is the capital of France, and why is it famous?"}]]
 
 
-def answer(tiny_model, **overrides) -> list[dict]:
-    command = {"model_path": str(tiny_model), "adapter_path": None, "prompts": PROMPTS, "max_new_tokens": 6,
-               "temperature": 0, "top_p": 1, "seed": 0} | overrides
+def answer(tiny_model, **overrides) -> tuple[dict, Recorder]:
+    command = {"model_path": str(tiny_model), "tuned_path": None, "tuned_kind": None, "sides": ["base"], "prompts": PROMPTS,
+               "max_new_tokens": 6, "temperature": 0, "top_p": 1, "seed": 0, "stream": False} | overrides
     recorder = Recorder()
     generate.run("gen", command, recorder.emitter, lambda: False)
-    assert recorder.of("done")[-1]["result"] == {"count": 2}
-    return recorder.of("generation")
+    done = recorder.of("done")[-1]
+    assert done["status"] == "completed" and done["result"]["count"] == len(command["prompts"])
+    return done["result"], recorder
 
 
-def test_greedy_and_seeded_sampling_are_reproducible(tiny_model):
-    greedy = answer(tiny_model)
-    assert [g["index"] for g in greedy] == [0, 1] and all(0 < g["tokens"] <= 6 for g in greedy)
-    assert answer(tiny_model) == greedy
-    sampled = answer(tiny_model, temperature=1.0, top_p=0.9, seed=7)
-    assert answer(tiny_model, temperature=1.0, top_p=0.9, seed=7) == sampled
+@pytest.fixture(scope="module")
+def adapter(tiny_model, tmp_path_factory):
+    """A LoRA adapter with non-zero B, so tuned answers differ from base ones."""
+    from peft import LoraConfig, get_peft_model
+
+    model = modeling.load_model(tiny_model, torch.float32, False, torch.device("cpu"))
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    out = tmp_path_factory.mktemp("adapter")
+    peft.save_pretrained(out)
+    return out
+
+
+def test_greedy_and_seeded_sampling_are_reproducible_and_batch_independent(tiny_model, monkeypatch):
+    greedy, _ = answer(tiny_model)
+    rows = greedy["outputs"]["base"]
+    assert len(rows) == 3 and all(0 < r["tokens"] <= 6 and r["finish"] in ("stop", "length") for r in rows)
+    assert greedy["settings"]["decoding"] == "greedy" and greedy["settings"]["max_new_tokens"] == 6
+    assert answer(tiny_model)[0]["outputs"] == greedy["outputs"]
+    sampled, _ = answer(tiny_model, temperature=1.0, top_p=0.9, seed=7)
+    assert answer(tiny_model, temperature=1.0, top_p=0.9, seed=7)[0]["outputs"] == sampled["outputs"]
+    assert answer(tiny_model, temperature=1.0, top_p=0.9, seed=8)[0]["outputs"] != sampled["outputs"]
+    # One prompt per batch gives the same answers: each prompt has its own generator and positions.
+    from whetstone_worker import audit
+
+    monkeypatch.setitem(audit.MAX_BATCH, "cpu", 1)
+    assert answer(tiny_model, temperature=1.0, top_p=0.9, seed=7)[0]["outputs"] == sampled["outputs"]
+    assert answer(tiny_model)[0]["outputs"] == greedy["outputs"]
+
+
+def test_batched_greedy_equals_hf_generate(tiny_model):
+    result, _ = answer(tiny_model, max_new_tokens=8)
+    tokenizer = modeling.load_tokenizer(tiny_model, False)
+    model = modeling.load_model(tiny_model, torch.float32, False, torch.device("cpu")).eval()
+    stops = generate.stop_token_ids(tokenizer, model)
+    for messages, row in zip(PROMPTS, result["outputs"]["base"]):
+        ids = tokenizer(generate.render(tokenizer, messages, add_generation_prompt=True), add_special_tokens=False, return_tensors="pt")
+        out = model.generate(**ids, max_new_tokens=8, do_sample=False, eos_token_id=stops, pad_token_id=0, temperature=None, top_p=None, top_k=None)
+        new = out[0, ids["input_ids"].shape[1]:].tolist()
+        finish = "stop" if new and new[-1] in stops else "length"
+        new = new[:-1] if finish == "stop" else new
+        assert row == {"text": tokenizer.decode(new, skip_special_tokens=True), "tokens": len(new), "finish": finish}
+
+
+def test_base_and_tuned_toggle_the_adapter_and_stream(tiny_model, adapter):
+    both, recorder = answer(tiny_model, tuned_path=str(adapter), tuned_kind="adapter", sides=["base", "tuned"], stream=True)
+    base_only, _ = answer(tiny_model)
+    assert both["outputs"]["base"] == base_only["outputs"]["base"]  # adapter disabled = the base model
+    assert both["outputs"]["tuned"] != both["outputs"]["base"]
+    for side in ("base", "tuned"):
+        for index, row in enumerate(both["outputs"][side]):
+            pieces = [t["text"] for t in recorder.of("token") if t["side"] == side and t["index"] == index]
+            assert "".join(pieces) == row["text"]
+    assert {(g["side"], g["index"]) for g in recorder.of("generation")} == {(s, i) for s in ("base", "tuned") for i in range(3)}
+    progress = [p for p in recorder.of("progress") if p["phase"] == "generate"]
+    assert progress[-1]["current"] == progress[-1]["total"] == 6 and progress[-1]["eta_s"] == 0
 
 
 def test_missing_adapter_is_model_not_found(tiny_model, tmp_path):
     with pytest.raises(WorkerError) as info:
-        answer(tiny_model, adapter_path=str(tmp_path / "adapter"))
+        answer(tiny_model, tuned_path=str(tmp_path / "adapter"), tuned_kind="adapter", sides=["tuned"])
     assert info.value.code == "MODEL_NOT_FOUND" and str(tmp_path / "adapter") in info.value.message
+    with pytest.raises(WorkerError) as info:
+        answer(tiny_model, sides=["tuned"])
+    assert info.value.code == "GENERATE_INVALID"
+
+
+def test_cancel_between_batches(tiny_model):
+    recorder = Recorder()
+    command = {"model_path": str(tiny_model), "tuned_path": None, "tuned_kind": None, "sides": ["base"], "prompts": PROMPTS,
+               "max_new_tokens": 4, "temperature": 0, "top_p": 1, "seed": 0, "stream": False}
+    generate.run("gen", command, recorder.emitter, lambda: True)
+    assert recorder.of("done")[-1]["status"] == "cancelled" and not recorder.of("generation")

@@ -21,7 +21,7 @@ export interface DoctorReport {
 
 const GIB = 1024 ** 3;
 const MIN_FREE_GIB = 20;
-const SETUP_CUDA = "WHETSTONE_TORCH=cuda npm run setup";
+const SETUP_CUDA = "whetstone setup --cuda";
 
 export function analyze(p: Probes): DoctorReport {
   const f: Finding[] = [];
@@ -81,7 +81,7 @@ export function analyze(p: Probes): DoctorReport {
   return { summary: { accelerator, ready: !f.some((x) => x.level === "error") }, findings: f, probes: p };
 }
 
-export function formatReport(r: DoctorReport): string {
+export function formatReport(r: Pick<DoctorReport, "summary" | "findings">): string {
   const mark: Record<Level, string> = { ok: "✓", info: "·", warning: "!", error: "✗" };
   const lines = [`whetstone doctor: ${r.summary.accelerator}; ${r.summary.ready ? "ready to train" : "problems need fixing first"}`, ""];
   for (const x of r.findings) {

@@ -9,9 +9,13 @@
  *   optimizer    AdamW's two fp32 moments per trainable parameter (+ fp32 master weights, full FT)
  *   activations  saved for backward: per token and layer, the attention and SwiGLU MLP
  *                intermediates (6h + 2·kv + 5·I values); with gradient checkpointing only each
- *                layer's input, plus one layer recomputed. Attention scores are not stored
- *                (SDPA/FlashAttention), which is why there is no s² term.
- *   logits       per token: the logits, their fp32 copy for the loss, log-softmax and its gradient
+ *                layer's input, plus one layer recomputed. On CUDA attention scores are not
+ *                stored (FlashAttention / memory-efficient SDPA), so there is no s² term there;
+ *                on the CPU (and MPS) SDPA runs the math kernel, which keeps b·H·s² probabilities
+ *                per layer for backward (one layer under checkpointing) plus the scores and their
+ *                gradient of the layer at hand: measured in bench/results/estimator.md.
+ *   logits       per token: the logits, their fp32 copy for the loss, log-softmax and its gradient;
+ *                with training.chunked_loss (the default) only one chunk of 1,024 tokens at a time
  *   overhead     CUDA context and allocator slack
  *
  * It is an upper-bound-leaning estimate (every micro-batch assumed full: packed rows are), checked
@@ -43,7 +47,12 @@ export interface PlanInput {
   /** Bytes per activation value: 2 under bf16/fp16 autocast, 4 in fp32. */
   activationBytes: 2 | 4;
   device: "cuda" | "cpu" | "mps";
+  /** training.chunked_loss: the loss runs over chunks of LOSS_CHUNK tokens, never the whole batch's logits. */
+  chunkedLoss?: boolean;
 }
+
+/** Tokens per chunk of the worker's chunked cross-entropy (whetstone_worker/losses/chunked_ce.py CHUNK). */
+export const LOSS_CHUNK = 1024;
 
 export interface MemoryEstimate {
   parameters: number;
@@ -109,9 +118,9 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
   const tokens = p.microBatchSize * p.maxLength;
   const kv = s.kvHeads * s.headDim;
   const perTokenLayer = 6 * s.hidden + 2 * kv + 5 * s.intermediate;
-  const activations = p.gradientCheckpointing
-    ? tokens * (s.layers * s.hidden + perTokenLayer) * p.activationBytes
-    : tokens * s.layers * perTokenLayer * p.activationBytes;
+  const mathAttention = p.device === "cuda" ? 0 : p.microBatchSize * s.heads * p.maxLength ** 2 * p.activationBytes * ((p.gradientCheckpointing ? 1 : s.layers) + 2);
+  const activations =
+    (p.gradientCheckpointing ? tokens * (s.layers * s.hidden + perTokenLayer) * p.activationBytes : tokens * s.layers * perTokenLayer * p.activationBytes) + mathAttention;
   const full = p.finetune === "full";
   const bytes = {
     weights: parameters * (full ? 4 : p.weightBytes), // full fine-tuning keeps fp32 weights (AdamW on bf16 loses small steps)
@@ -119,7 +128,7 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
     gradients: trainable * 4,
     optimizer: trainable * 8,
     activations,
-    logits: tokens * s.vocab * (p.activationBytes + 4 + 4 + 4),
+    logits: (p.chunkedLoss ? Math.min(tokens, LOSS_CHUNK) : tokens) * s.vocab * (p.activationBytes + 4 + 4 + 4),
     overhead: p.device === "cuda" ? 0.75 * 2 ** 30 : 0.3 * 2 ** 30,
   };
   const subtotal = Object.values(bytes).reduce((a, b) => a + b, 0);

@@ -24,6 +24,8 @@ const PEAK_TFLOPS: [RegExp, number][] = [
   [/T4\b/i, 65],
 ];
 const ASSUMED_MFU = 0.4;
+/** Above this share of the device's memory the estimate's error margin could decide: preflight first. */
+export const NEAR_LIMIT = 0.8;
 
 export interface Device {
   kind: "cuda" | "cpu";
@@ -36,6 +38,8 @@ export interface RunPlan {
   input: PlanInput;
   estimate: MemoryEstimate;
   fits: boolean;
+  /** Fits on paper, but within NEAR_LIMIT of the device's memory: worth a measured preflight step. */
+  near_limit: boolean;
   suggestions: Suggestion[];
   flopsPerToken: number;
   tokensPerSecondGuess: number | null;
@@ -52,7 +56,7 @@ export function planRun(config: RunConfig, device: Device): RunPlan {
   const t = config.training;
   const half = device.kind === "cuda" && t.precision !== "fp32";
   const input: PlanInput = {
-    finetune: config.finetune,
+    finetune: config.finetune === "full" ? "full" : "lora", // qlora: estimated as lora (an upper bound on memory)
     loraRank: config.lora.r,
     loraTargets: config.lora.target_modules,
     microBatchSize: t.micro_batch_size,
@@ -61,6 +65,7 @@ export function planRun(config: RunConfig, device: Device): RunPlan {
     weightBytes: config.model.dtype === "float32" || !half ? 4 : 2,
     activationBytes: half ? 2 : 4,
     device: device.kind,
+    chunkedLoss: t.chunked_loss,
   };
   const estimate = estimateMemory(shape, input);
   const fits = estimate.total <= device.memoryBytes;
@@ -71,6 +76,7 @@ export function planRun(config: RunConfig, device: Device): RunPlan {
     input,
     estimate,
     fits,
+    near_limit: fits && estimate.total > NEAR_LIMIT * device.memoryBytes,
     suggestions: fits ? [] : suggestFits(shape, input, device.memoryBytes).slice(0, 4),
     flopsPerToken: fpt,
     tokensPerSecondGuess: peak ? (peak * 1e12 * ASSUMED_MFU) / fpt : null,
@@ -89,7 +95,9 @@ export function formatPlan(p: RunPlan): string {
       .sort((a, b) => b[1] - a[1])
       .map(([k, v]) => `${k} ${gib(v)}`)
       .join(", ")}`,
-    p.fits ? "  fits: yes" : `  fits: NO (needs ${gib(e.total)}, has ${gib(p.device.memoryBytes)})`,
+    p.fits
+      ? `  fits: yes${p.near_limit ? ` (but over ${NEAR_LIMIT * 100}% of the memory: \`whetstone train\` measures one step first)` : ""}`
+      : `  fits: NO (needs ${gib(e.total)}, has ${gib(p.device.memoryBytes)})`,
   ];
   for (const s of p.suggestions) lines.push(`  would fit with: ${s.change} (≈ ${gib(s.total)})`);
   if (!p.fits && p.suggestions.length === 0) lines.push("  no single change makes it fit: use a smaller model, or QLoRA on a GPU");

@@ -48,7 +48,8 @@ export function listDataFiles(path: string, format?: FileFormat): DataFile[] {
       if (entry.name.startsWith(".")) continue;
       const p = join(dir, entry.name);
       if (entry.isDirectory()) walk(p);
-      else if (entry.isFile() && (format || BY_EXTENSION[extname(entry.name).toLowerCase()])) files.push({ path: p, bytes: statSync(p).size, ...detectFormat(p, format) });
+      // Files linked in (the Hugging Face cache's snapshots link every file to its blob) count as files.
+      else if ((entry.isFile() || (entry.isSymbolicLink() && statSync(p).isFile())) && (format || BY_EXTENSION[extname(entry.name).toLowerCase()])) files.push({ path: p, bytes: statSync(p).size, ...detectFormat(p, format) });
     }
   };
   walk(path);

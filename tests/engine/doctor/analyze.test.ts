@@ -39,7 +39,7 @@ describe("doctor analysis", () => {
     const r = analyze(recorded("cpu-linux"));
     expect(r.summary).toEqual({ accelerator: "CPU only", ready: true });
     expect(find("cpu-linux", "torch")[0]!.message).toBe("torch build: CPU-only");
-    expect(find("cpu-linux", "gpu", "warning")[0]!.fix).toContain("WHETSTONE_TORCH=cuda npm run setup");
+    expect(find("cpu-linux", "gpu", "warning")[0]!.fix).toContain("whetstone setup --cuda");
   });
 
   it("an H100 with a CUDA build: GPU, bf16, usable FlashAttention and bitsandbytes, Liger missing with how to add it", () => {
@@ -56,7 +56,7 @@ describe("doctor analysis", () => {
     expect(r.summary.ready).toBe(false);
     const e = find("nvidia-with-cpu-torch", "torch", "error")[0]!;
     expect(e.message).toContain("NVIDIA GeForce RTX 4090");
-    expect(e.fix).toBe("Run `WHETSTONE_TORCH=cuda npm run setup` to install the CUDA build.");
+    expect(e.fix).toBe("Run `whetstone setup --cuda` to install the CUDA build.");
   });
 
   it("a GPU without fast bf16 gets the fp16 warning", () => {

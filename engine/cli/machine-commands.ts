@@ -1,0 +1,157 @@
+/**
+ * Machine and model commands: `whetstone doctor`, `whetstone setup --cuda|--cpu|--rocm|--mps`,
+ * `whetstone models list|pull|login|logout`, and `whetstone train CONFIG --plan`.
+ */
+import { spawnSync } from "node:child_process";
+import type { Engine } from "../api/engine";
+import { formatReport } from "../doctor/analyze";
+import { hubCache, hubEndpoint, isHubId, listCached } from "../models/hub";
+import { hubToken, platformKeychain, storeHubToken } from "../secrets/token";
+import { layout } from "../paths";
+import { WhetstoneError } from "../util/errors";
+import { EXIT, type Io } from "./commands";
+import { RunProgress } from "./progress";
+import { duration, table } from "./format";
+import { wantsPreflight } from "../plan/preflight";
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
+
+export function doctorCommand(engine: Engine, io: Io, opts: { json?: boolean }): number {
+  const report = engine.doctor();
+  io.out.write((opts.json ? JSON.stringify(report, null, 2) : formatReport(report)) + "\n");
+  return report.summary.ready ? EXIT.ok : EXIT.failed;
+}
+
+const TORCH_BUILDS = { cuda: "cuda", cpu: "cpu", rocm: "rocm", mps: "default" } as const;
+
+/** Re-run scripts/setup.mjs with the torch build asked for (it reinstalls torch only when the choice changed). */
+export function setupCommand(io: Io, flags: Partial<Record<keyof typeof TORCH_BUILDS, boolean>>): number {
+  const chosen = (Object.keys(TORCH_BUILDS) as (keyof typeof TORCH_BUILDS)[]).filter((k) => flags[k]);
+  if (chosen.length > 1) throw new WhetstoneError({ code: "USAGE", message: `Pick one torch build, got ${chosen.map((c) => `--${c}`).join(" ")}.`, hint: "whetstone setup --cuda | --cpu | --rocm | --mps (none: pick for this machine)" });
+  const kind = chosen[0];
+  if (kind === "mps" && process.platform !== "darwin") throw new WhetstoneError({ code: "USAGE", message: "--mps is for Apple silicon Macs.", hint: "Use --cuda (NVIDIA), --rocm (AMD, Linux) or --cpu here." });
+  if (kind === "rocm" && process.platform !== "linux") throw new WhetstoneError({ code: "USAGE", message: "PyTorch ships ROCm builds for Linux only.", hint: "Use --cuda (NVIDIA) or --cpu here." });
+  io.out.write(`setup: torch build ${kind ?? "auto (picked for this machine)"}\n`);
+  const r = spawnSync(process.execPath, [layout().setupScript], { stdio: "inherit", env: { ...process.env, WHETSTONE_TORCH: kind ? TORCH_BUILDS[kind] : "auto" } });
+  return r.status === 0 ? EXIT.ok : EXIT.failed;
+}
+
+export async function modelsCommand(engine: Engine, args: string[], io: Io, opts: { json?: boolean; dataset?: boolean; revision?: string }): Promise<number> {
+  const [sub, id] = args;
+  if (sub === "list") {
+    const models = engine.listModels();
+    const cached = listCached();
+    if (opts.json) {
+      io.out.write(JSON.stringify({ catalog: models, cached }, null, 2) + "\n");
+      return EXIT.ok;
+    }
+    const rows = [["MODEL", "PARAMS", "CONTEXT", "LICENCE", "CHAT", "LORA", "LORA+CKPT", "FULL+CKPT", "CACHED"]];
+    for (const m of models) {
+      const fit = (k: string) => `${m.fits[k]!.fits ? "✓" : "✗"} ${gib(m.fits[k]!.bytes)}`;
+      rows.push([m.id, `${(m.parameters / 1e9).toFixed(2)}B`, String(m.context_length), `${m.license}${m.gated ? " (gated)" : ""}`, m.chat_template ? "yes" : "no", fit("lora"), fit("lora+checkpointing"), fit("full"), m.cached ? "yes" : "-"]);
+    }
+    io.out.write(`${table(rows)}\n(estimated peak memory at the default settings, max_length 1024 and micro-batch 4, against this machine's GPU or RAM; CKPT: gradient checkpointing)\n`);
+    const extra = cached.filter((c) => !models.some((m) => m.id === c.id && c.type === "model"));
+    if (extra.length) io.out.write(`\nalso in the cache (${hubCache()}):\n${extra.map((c) => `  ${c.type === "dataset" ? "dataset " : ""}${c.id}  ${gib(c.bytes)}`).join("\n")}\n`);
+    return EXIT.ok;
+  }
+  if (sub === "pull") {
+    if (!id || !isHubId(id)) throw new WhetstoneError({ code: "USAGE", message: id ? `'${id}' is not a hub id (owner/name).` : "`whetstone models pull` needs a hub id.", hint: "e.g. whetstone models pull Qwen/Qwen2.5-0.5B-Instruct (--dataset for a dataset)" });
+    const progress = new RunProgress(`pull:${id}`, io.out);
+    const controller = new AbortController();
+    io.onInterrupt(() => {
+      progress.line("Stopping the download; `whetstone models pull` again resumes it.");
+      controller.abort();
+    });
+    io.out.write(`pulling ${opts.dataset ? "dataset " : ""}${id} from ${hubEndpoint()} into ${hubCache()}\n`);
+    const { token, source } = hubToken();
+    if (token) io.out.write(`  with the access token from the ${source}\n`);
+    const { pullRepo } = await import("../models/pull");
+    const started = Date.now();
+    const result = await pullRepo(
+      { repoId: id, type: opts.dataset ? "dataset" : "model", revision: opts.revision ?? null },
+      { signal: controller.signal, onProgress: (p) => progress.handle({ type: "progress", runId: `pull:${id}`, progress: p }) },
+    );
+    progress.finish();
+    if (opts.json) io.out.write(JSON.stringify(result, null, 2) + "\n");
+    else
+      io.out.write(
+        `pulled ${result.repo_id}@${result.commit.slice(0, 12)}: ${result.files} files, ${gib(result.bytes)} (${gib(result.downloaded_bytes)} downloaded in ${duration((Date.now() - started) / 1000)}), ${result.verified_files} checksums verified\n` +
+          `  ${result.path}\n` +
+          (result.repo_type === "model" ? `  use it with model.path: ${result.repo_id}\n` : `  use it with data.train: ${result.path}\n`),
+      );
+    return EXIT.ok;
+  }
+  if (sub === "login") {
+    const keychain = platformKeychain();
+    if (!keychain) {
+      storeHubToken("hf_" + "x".repeat(20), null); // throws KEYCHAIN_UNAVAILABLE with what to do instead
+    }
+    const token = await readSecret(io, "Hugging Face access token (read access; https://huggingface.co/settings/tokens): ");
+    io.out.write(`token stored in the ${storeHubToken(token, keychain)}\n`);
+    return EXIT.ok;
+  }
+  if (sub === "logout") {
+    const keychain = platformKeychain();
+    keychain?.remove();
+    io.out.write(keychain ? `token removed from the ${keychain.name}\n` : "no keychain on this machine: nothing was stored\n");
+    return EXIT.ok;
+  }
+  throw new WhetstoneError({ code: "USAGE", message: `Unknown \`whetstone models ${sub ?? ""}\`.`, hint: "whetstone models list | pull ID [--dataset] | login | logout" });
+}
+
+/** A line from stdin; on a terminal without echo (the token never shows on screen or in scrollback). */
+function readSecret(io: Io, prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  io.err(prompt);
+  return new Promise((resolve) => {
+    let text = "";
+    const tty = stdin.isTTY;
+    if (tty) stdin.setRawMode(true);
+    stdin.setEncoding("utf8");
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === "\u0003") process.exit(EXIT.cancelled);
+        if (ch === "\r" || ch === "\n") {
+          stdin.off("data", onData);
+          if (tty) stdin.setRawMode(false);
+          stdin.pause();
+          io.err("\n");
+          resolve(text);
+          return;
+        }
+        if (ch === "\u007f") text = text.slice(0, -1);
+        else text += ch;
+      }
+    };
+    stdin.on("data", onData);
+    stdin.on("end", () => resolve(text));
+    stdin.resume();
+  });
+}
+
+/**
+ * Before `whetstone train` starts a run: measure one step when asked (--preflight) or when the
+ * estimate is near or over the device's memory. False: it does not fit (the advice is printed).
+ */
+export async function preflightGate(engine: Engine, configPath: string, io: Io, opts: { preflight?: boolean }): Promise<boolean> {
+  let plan;
+  try {
+    plan = engine.planRun({ configPath });
+  } catch {
+    return true; // a bad config is reported by the run itself, with its line
+  }
+  if (!wantsPreflight(plan, Boolean(opts.preflight))) return true;
+  const why = opts.preflight ? "asked for" : plan.fits ? "the estimate is near the device's memory" : "the estimate is over the device's memory";
+  io.out.write(`preflight (${why}): one training step of ${plan.input.microBatchSize as number} × ${plan.input.maxLength as number} tokens on ${plan.device.name}\n`);
+  const { text, result } = await engine.preflightRun({ configPath });
+  io.out.write(text + "\n");
+  return result.fits;
+}
+
+/** `whetstone train CONFIG --plan`: exit 0 when it fits, 1 when it does not. */
+export function planCommand(engine: Engine, configPath: string, io: Io, opts: { json?: boolean }): number {
+  const plan = engine.planRun({ configPath });
+  io.out.write((opts.json ? JSON.stringify(plan, null, 2) : plan.text) + "\n");
+  return plan.fits ? EXIT.ok : EXIT.failed;
+}

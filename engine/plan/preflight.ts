@@ -1,0 +1,55 @@
+/**
+ * Preflight: before a long run, one real training step (forward, backward, optimizer) at the
+ * configured shape in the worker, measuring the peak (CUDA max_memory_allocated, or the process's
+ * peak RSS on the CPU). A configuration that does not fit stops here with the estimator's advice
+ * (suggestFits), not an hour into the run.
+ */
+import type { RunConfig } from "../config/schema";
+import { workerDataConfig } from "../data/run-data";
+import { runOneShot, type OneShotContext } from "../models/oneshot";
+import { WhetstoneError } from "../util/errors";
+import { PreflightResultSchema, type PreflightResult } from "../models/api-schemas";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RunPlan } from "./plan";
+import { shapeFromConfig, suggestFits, type Suggestion } from "./estimate";
+
+
+export async function preflight(config: RunConfig, ctx: OneShotContext = {}): Promise<PreflightResult> {
+  const workerConfig = { ...config, data: { ...workerDataConfig(config.data), validation: null, validation_split: 0 } };
+  const result = await runOneShot("preflight", (id) => ({ v: 1, type: "preflight", id, config: workerConfig as never }), ctx, {
+    cancelled: new WhetstoneError({ code: "CANCELLED", message: "The preflight step was cancelled.", hint: "Start the run again (or without --preflight)." }),
+    retry: "Run `whetstone train CONFIG --preflight` again, or lower training.micro_batch_size / data.max_length.",
+  });
+  return PreflightResultSchema.parse(result);
+}
+
+/** When `whetstone train` measures first: asked for, or the estimate is near (or over) the device's memory. */
+export function wantsPreflight(plan: Pick<RunPlan, "fits" | "near_limit">, forced: boolean): boolean {
+  return forced || !plan.fits || plan.near_limit;
+}
+
+/**
+ * What to change when the measured step does not fit: the estimator's suggestions against the
+ * device's memory scaled by how far the estimate was off (measured / estimated), so a configuration
+ * the estimate under-counted gets advice that fits in reality.
+ */
+export function measuredAdvice(config: RunConfig, plan: RunPlan, r: PreflightResult): Suggestion[] {
+  const shape = shapeFromConfig(JSON.parse(readFileSync(join(config.model.path, "config.json"), "utf8")) as Record<string, unknown>);
+  const limit = r.limit_bytes ?? plan.device.memoryBytes;
+  const ratio = !r.out_of_memory && r.peak_bytes ? Math.max(1, r.peak_bytes / plan.estimate.total) : 1;
+  return suggestFits(shape, plan.input, (0.95 * limit) / ratio).slice(0, 4);
+}
+
+const gib = (b: number | null) => (b === null ? "?" : `${(b / 2 ** 30).toFixed(2)} GiB`);
+
+export function formatPreflight(r: PreflightResult, plan: RunPlan, advice: Suggestion[]): string {
+  const head = r.out_of_memory
+    ? `preflight: out of ${r.device} memory in one step of ${r.micro_batch_size} × ${r.max_length} tokens (estimate ${gib(plan.estimate.total)}, device ${gib(r.limit_bytes)})`
+    : `preflight: one step of ${r.micro_batch_size} × ${r.max_length} tokens peaked at ${gib(r.peak_bytes)} (${r.measure}; estimate ${gib(plan.estimate.total)}) of ${gib(r.limit_bytes)} in ${r.seconds.toFixed(1)} s`;
+  if (r.fits) return `${head}: fits`;
+  const lines = [`${head}: does NOT fit`];
+  for (const s of advice) lines.push(`  would fit with: ${s.change} (estimate ${gib(s.total)})`);
+  if (advice.length === 0) lines.push("  try: training.gradient_checkpointing, a smaller training.micro_batch_size with more gradient_accumulation, a shorter data.max_length, or a smaller model");
+  return lines.join("\n");
+}

@@ -6,6 +6,8 @@
 const benches: Record<string, () => Promise<{ main: (argv: string[]) => Promise<void> }>> = {
   goldfish: () => import("./goldfish"),
   ingest: () => import("./ingest"),
+  estimator: () => import("./estimator"),
+  trainer: () => import("./trainer"),
 };
 
 const [bench, ...rest] = process.argv.slice(2);

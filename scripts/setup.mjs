@@ -8,9 +8,12 @@
  *     with the torch build that fits this machine (CUDA where an NVIDIA GPU is present, CPU-only
  *     elsewhere on Linux/Windows, the default wheel with MPS on macOS). A stamp file records what
  *     was installed; nothing is reinstalled while the stamp matches.
+ *  2b. Debian's chromium for the end-to-end tests (apt-get, as root / in CI only).
  *  3. The tiny fixture model that the examples and tests train (.cache/fixtures/tiny-llama).
  *
- * Environment: WHETSTONE_TORCH=auto|cpu|cuda|default picks the torch build; WHETSTONE_BOOTSTRAP_PYTHON
+ * Environment: WHETSTONE_WORKER_DIR / WHETSTONE_VENV move the worker folder and the venv (a packaged
+ * app's first launch: RESOURCES/worker and the user's data folder, see engine/util/layout.ts), and
+ * WHETSTONE_SKIP_FIXTURE=1 skips step 3 there. WHETSTONE_TORCH=auto|cpu|cuda|rocm|default picks the torch build; WHETSTONE_BOOTSTRAP_PYTHON
  * the interpreter that creates the venv; WHETSTONE_SKIP_PYTHON=1 / WHETSTONE_SKIP_ELECTRON=1 skip
  * those steps. pip never waits on an unreachable index: --retries 0 --timeout 5.
  */
@@ -21,8 +24,8 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const WORKER = join(ROOT, "engine", "worker");
-const VENV = join(WORKER, ".venv");
+const WORKER = process.env.WHETSTONE_WORKER_DIR || join(ROOT, "engine", "worker");
+const VENV = process.env.WHETSTONE_VENV || join(WORKER, ".venv");
 const VENV_PY = process.platform === "win32" ? join(VENV, "Scripts", "python.exe") : join(VENV, "bin", "python");
 const STAMP = join(VENV, ".whetstone-stamp.json");
 const TORCH_VERSION = "2.13.0";
@@ -35,12 +38,13 @@ const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
 
 async function main() {
   electronBinary();
+  chromiumForE2e();
   if (process.env.WHETSTONE_SKIP_PYTHON === "1") {
     say("WHETSTONE_SKIP_PYTHON=1: not touching the Python environment.");
     return;
   }
   await pythonEnv();
-  await fixture();
+  if (process.env.WHETSTONE_SKIP_FIXTURE !== "1") await fixture();
   say(`done in ${elapsed()}. Next: \`npm start\` (the app) or \`npm test\`.`);
 }
 
@@ -62,6 +66,22 @@ function electronBinary() {
     const why = (r.stderr || r.stdout || String(r.error ?? "")).trim().split("\n").pop();
     say(`Electron binary: could not be downloaded (${why || "no network"}). Carrying on: \`npm start\` serves the same UI on a loopback port; run \`npm run setup\` later to retry.`);
   }
+}
+
+/** The end-to-end tests drive Debian's chromium (never a downloaded browser): apt-get it as root / in CI. */
+function chromiumForE2e() {
+  const which = spawnSync("which", ["chromium"], { encoding: "utf8" });
+  if (which.status === 0) return say(`chromium (e2e tests): present at ${which.stdout.trim()}.`);
+  if (process.platform !== "linux" || process.env.WHETSTONE_SKIP_CHROMIUM === "1") return;
+  const root = process.getuid?.() === 0;
+  if (!root || !existsSync("/usr/bin/apt-get")) {
+    return say("chromium (e2e tests): not installed; the e2e phase of `npm test` is skipped. Install it with `sudo apt-get install -y chromium`.");
+  }
+  say("chromium (e2e tests): installing with apt-get…");
+  const r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], { stdio: "inherit", timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  if (r.status !== 0) spawnSync("apt-get", ["update"], { stdio: "inherit", timeout: 300_000 });
+  const again = r.status === 0 ? r : spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], { stdio: "inherit", timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  say(again.status === 0 ? "chromium (e2e tests): installed." : "chromium (e2e tests): apt-get failed; the e2e phase of `npm test` fails in CI until it is installed.");
 }
 
 function findPython() {
@@ -93,7 +113,9 @@ function torchChoice(platform = process.platform, nvidia = hasNvidiaGpu(), wante
       : { kind, spec: `torch==${TORCH_VERSION}`, index: null };
   }
   if (kind === "default") return { kind, spec: `torch==${TORCH_VERSION}`, index: null };
-  throw new Error(`WHETSTONE_TORCH=${wanted}: expected auto, cpu, cuda or default.`);
+  // AMD GPUs (Linux only): PyTorch's ROCm index.
+  if (kind === "rocm") return { kind, spec: `torch==${TORCH_VERSION}`, index: "https://download.pytorch.org/whl/rocm6.4" };
+  throw new Error(`WHETSTONE_TORCH=${wanted}: expected auto, cpu, cuda, rocm or default.`);
 }
 
 async function pythonEnv() {

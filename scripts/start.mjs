@@ -24,6 +24,8 @@ if (hasElectron && !process.argv.includes("--browser")) {
   const common = { bundle: true, platform: "node", target: "node20", external: ["electron"], sourcemap: true, logLevel: "warning" };
   await build({ ...common, entryPoints: [join(ROOT, "electron/main.ts")], outfile: join(ROOT, "electron/dist/main.js"), format: "esm", packages: "external" });
   await build({ ...common, entryPoints: [join(ROOT, "electron/preload.ts")], outfile: join(ROOT, "electron/dist/preload.cjs"), format: "cjs" });
+  // The judge thread of a packaged app (engine/util/layout.ts): plain JS, no tsx loader inside app.asar.
+  await build({ ...common, entryPoints: [join(ROOT, "engine/judge/thread.ts")], outfile: join(ROOT, "electron/dist/judge-thread.mjs"), format: "esm", packages: "external" });
   const { default: electronPath } = await import("electron");
   const child = spawn(electronPath, [join(ROOT, "electron/dist/main.js")], { stdio: "inherit" });
   child.on("close", (code) => process.exit(code ?? 0));

@@ -6,6 +6,7 @@
  *   typecheck   tsc --noEmit over engine, electron, renderer, tests (counted as one test)
  *   vitest      TypeScript tests (tests/**)
  *   pytest      the worker's tests (engine/worker/tests)
+ *   e2e         the wizard in Debian's chromium against the engine in browser mode (tests/e2e)
  *
  * `npm test -- --only vitest|pytest|typecheck` runs one suite; extra args after `--` go to it.
  */
@@ -39,9 +40,10 @@ suite("typecheck", () => {
   return r.status === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 };
 });
 
-suite("vitest", () => {
-  const json = join(out, "vitest.json");
-  const r = spawnSync(process.execPath, [join(ROOT, "node_modules/vitest/vitest.mjs"), "run", "--reporter=default", "--reporter=json", `--outputFile.json=${json}`, ...(only ? passThrough : [])], {
+/** One vitest run with a JSON report, counted. */
+function vitest(name, configArgs) {
+  const json = join(out, `${name}.json`);
+  const r = spawnSync(process.execPath, [join(ROOT, "node_modules/vitest/vitest.mjs"), "run", ...configArgs, "--reporter=default", "--reporter=json", `--outputFile.json=${json}`, ...(only ? passThrough : [])], {
     cwd: ROOT,
     stdio: "inherit",
   });
@@ -49,7 +51,9 @@ suite("vitest", () => {
   const rep = JSON.parse(readFileSync(json, "utf8"));
   const failedSuites = (rep.testResults ?? []).filter((s) => s.status === "failed" && (s.assertionResults ?? []).length === 0).length;
   return { passed: rep.numPassedTests, failed: rep.numFailedTests + failedSuites, skipped: rep.numPendingTests + (rep.numTodoTests ?? 0) };
-});
+}
+
+suite("vitest", () => vitest("vitest", []));
 
 suite("pytest", () => {
   if (!existsSync(VENV_PY)) return { passed: 0, failed: 1, skipped: 0, note: "no worker venv: run `npm install`" };
@@ -63,6 +67,11 @@ suite("pytest", () => {
   const failed = attr("failures") + attr("errors");
   const skipped = attr("skipped");
   return { passed: total - failed - skipped, failed: failed + (r.status !== 0 && failed === 0 ? 1 : 0), skipped };
+});
+
+suite("e2e", () => {
+  const r = vitest("e2e", ["--config", "tests/e2e/vitest.config.ts"]);
+  return r.skipped ? { ...r, note: "chromium not installed: `sudo apt-get install -y chromium`" } : r;
 });
 
 rmSync(out, { recursive: true, force: true });

@@ -7,7 +7,10 @@ import { z } from "zod";
 import { RunStatusSchema } from "../runs/types";
 import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
 import { ExportOptionsSchema, ExportRecordSchema } from "../export/schema";
+import { MergeOptionsSchema, MergeResultSchema } from "../merge/schema";
+import { CompareOptionsSchema, CompareReportSchema, EvalOptionsSchema, EvalReportSchema, GenerateOptionsSchema, GenerateResultSchema } from "../eval/schema";
 import { DatasetReportSchema, InspectOptionsSchema, PreviewOptionsSchema, SamplePreviewSchema } from "../data/report";
+import { DoctorReportSchema, ModelListingSchema, PlanInputSchema, PreflightResultSchema, PullResultSchema, RunPlanSchema } from "../models/api-schemas";
 
 const RunRef = z.strictObject({ id: z.string().min(1) });
 const MetricsRowSchema = z.record(z.string(), z.number().nullable());
@@ -47,10 +50,35 @@ export const API = {
   getExports: { input: RunRef, output: z.array(ExportRecordSchema) },
   /** Stop a queued or running export of a run (nothing is left at its destination). */
   cancelExport: { input: RunRef, output: z.object({ cancelled: z.boolean() }) },
+  /** Judge a finished run against its base (or `against` another run): win rate, LC win rate, CIs, per-prompt verdicts; stored in reports/. */
+  evalRun: { input: EvalOptionsSchema.partial().extend({ id: z.string().min(1) }).strict(), output: EvalReportSchema },
+  getEval: { input: z.strictObject({ id: z.string().min(1), against: z.string().min(1).optional() }), output: EvalReportSchema.nullable() },
+  /** Judge runs against their bases and each other, rank them (Bradley–Terry) and mark the best; stored in every run. */
+  compareRuns: { input: CompareOptionsSchema.partial().extend({ ids: z.array(z.string().min(1)).min(2) }).strict(), output: CompareReportSchema },
+  getComparison: { input: RunRef, output: CompareReportSchema.nullable() },
+  /** Answers from a finished run's base and/or tuned model (chat playground); `stream` publishes `token` events. */
+  generate: { input: GenerateOptionsSchema.partial().required({ prompts: true }).extend({ id: z.string().min(1) }).strict(), output: GenerateResultSchema },
+  /** Merge finished runs of one base into a new run (soup, greedy-soup, dare), with lineage. */
+  mergeRuns: { input: MergeOptionsSchema.partial().required({ method: true }).extend({ ids: z.array(z.string().min(1)).min(1) }).strict(), output: MergeResultSchema },
+  /** Stop a queued or running evaluation, comparison, generation or merge of a run (a merge by its first run). */
+  cancelEval: { input: RunRef, output: z.object({ cancelled: z.boolean() }) },
   /** A dataset file or folder: format, schema, issues, statistics, preview handles (progress events: `dataset`). */
   inspectDataset: { input: InspectOptionsSchema.extend({ path: z.string().min(1) }), output: DatasetReportSchema },
   /** One sample through the model's chat template: tokens with trained and goldfish-dropped marks. */
   previewDataset: { input: PreviewOptionsSchema.extend({ path: z.string().min(1) }), output: SamplePreviewSchema },
+  /** This machine: OS, the worker's Python and torch build, GPUs, optional kernels, disk; every problem with its fix. */
+  doctor: { input: z.strictObject({}), output: DoctorReportSchema },
+  /** Memory and time estimate of a run config against the detected device, with changes that make it fit (nothing runs). */
+  planRun: { input: PlanInputSchema, output: RunPlanSchema },
+  /** One real training step at the config's shape in the worker: the measured peak, and what to change when it does not fit. */
+  preflightRun: {
+    input: PlanInputSchema,
+    output: z.object({ plan: RunPlanSchema, result: PreflightResultSchema, advice: z.array(z.object({ change: z.string(), total: z.number() })), text: z.string() }),
+  },
+  /** The curated catalog with what is in the Hugging Face cache and what fits the detected device per method. */
+  listModels: { input: z.strictObject({}), output: z.array(ModelListingSchema) },
+  /** Download a hub model or dataset into the Hugging Face cache (progress events: `download`). */
+  pullModel: { input: z.strictObject({ id: z.string().min(1), dataset: z.boolean().optional(), revision: z.string().min(1).optional() }), output: PullResultSchema },
 } as const;
 
 export type Api = typeof API;

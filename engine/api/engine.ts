@@ -15,16 +15,28 @@ import { DeviceLock } from "../jobs/device-lock";
 import { runWorkerTask } from "../jobs/worker-task";
 import { AuditOptionsSchema, AuditReportSchema, auditCommand, loadAuditReport, saveAuditReport, type AuditOptions, type AuditReport } from "../audit/audit";
 import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, saveExportRecord, type ExportOptions, type ExportRecord } from "../export/export";
+import { compareRuns, evalRun, loadCompareReport, loadEvalReport } from "../eval/eval";
+import { generateAnswers } from "../eval/generations";
+import { CompareOptionsSchema, EvalOptionsSchema, GenerateOptionsSchema, type CompareReport, type EvalReport, type GenerateResult } from "../eval/schema";
+import { MergeOptionsSchema, mergeRuns, mergeSources, type MergeResult } from "../merge/merge";
 import { loadConfigFile, validateConfig } from "../config/load";
 import { writeSnapshot } from "../data/snapshot";
 import { inspectDataset } from "../data/inspect";
 import { previewDataset } from "../data/preview";
 import { snapshotOptionsFor } from "../data/run-data";
+import { resolveInitFrom } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
 import { WhetstoneError } from "../util/errors";
 import { VERSION } from "../version";
+import { analyze } from "../doctor/analyze";
+import { gatherProbes } from "../doctor/probes";
+import { detectDevice, formatPlan, planRun } from "../plan/plan";
+import { listModels } from "../models/catalog";
+import { pullRepo } from "../models/pull";
+import { formatPreflight, measuredAdvice, preflight } from "../plan/preflight";
+import type { RunConfig } from "../config/schema";
 
 export interface EngineOptions {
   home?: string;
@@ -79,18 +91,10 @@ export class Engine implements ApiHandlers {
 
   /** Validate the config, snapshot the data (errors surface here, before any queueing), enqueue. */
   async createRun(input: { config?: unknown; configPath?: string; baseDir?: string; skipInvalid?: boolean }): Promise<RunStatus> {
-    let config;
-    let source: string | undefined;
-    if (input.configPath !== undefined) {
-      const loaded = loadConfigFile(input.configPath);
-      config = loaded.config;
-      source = loaded.source;
-    } else if (input.config !== undefined) {
-      config = validateConfig(input.config, { baseDir: input.baseDir });
-    } else {
-      throw new WhetstoneError({ code: "CONFIG_MISSING", message: "createRun needs `config` or `configPath`.", hint: "Pass a config object or a config file path." });
-    }
-    const status = this.store.create(config, source);
+    const { config: loaded, source } = this.loadRunConfig(input, "createRun");
+    const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from) : null;
+    const config = parent ? { ...loaded, init_from: parent.path } : loaded;
+    const status = parent ? this.store.update(this.store.create(config, source).id, { parent }) : this.store.create(config, source);
     const dir = this.store.runDir(status.id);
     try {
       await writeSnapshot(config.data.train, dir, {
@@ -209,6 +213,50 @@ export class Engine implements ApiHandlers {
     return previewDataset(path, opts);
   }
 
+  /** The machine report of `whetstone doctor`. */
+  doctor(): ApiOutput<"doctor"> {
+    const report = analyze(gatherProbes({ ...process.env, ...this.opts.workerEnv }));
+    return { ...report, probes: report.probes as unknown as Record<string, unknown> };
+  }
+
+  /** `whetstone train CONFIG --plan`: the estimate against the detected device; nothing is loaded or run. */
+  planRun(input: { config?: unknown; configPath?: string; baseDir?: string }): ApiOutput<"planRun"> {
+    const plan = planRun(this.loadRunConfig(input, "planRun").config, detectDevice());
+    return { ...plan, input: { ...plan.input }, text: formatPlan(plan) };
+  }
+
+  /** One measured training step at the config's shape (takes the device lock: not while a run trains). */
+  async preflightRun(input: { config?: unknown; configPath?: string; baseDir?: string }): Promise<ApiOutput<"preflightRun">> {
+    const { config } = this.loadRunConfig(input, "preflightRun");
+    const plan = planRun(config, detectDevice());
+    const release = (await this.lockFor()?.acquire("preflight")) ?? (() => {});
+    try {
+      const result = await preflight(config, { python: this.opts.python, env: this.opts.workerEnv });
+      const advice = result.fits ? [] : measuredAdvice(config, plan, result);
+      return { plan: { ...plan, input: { ...plan.input }, text: formatPlan(plan) }, result, advice, text: formatPreflight(result, plan, advice) };
+    } finally {
+      release();
+    }
+  }
+
+  listModels(): ApiOutput<"listModels"> {
+    return listModels(detectDevice(), { ...process.env, ...this.opts.workerEnv });
+  }
+
+  /** Download a hub repo into the HF cache; `download` events carry the bytes and ETA. */
+  async pullModel({ id, dataset, revision }: { id: string; dataset?: boolean; revision?: string }): Promise<ApiOutput<"pullModel">> {
+    return pullRepo(
+      { repoId: id, type: dataset ? "dataset" : "model", revision: revision ?? null },
+      { python: this.opts.python, env: this.opts.workerEnv, onProgress: ({ phase, current, total, unit, elapsed_s, eta_s, message }) => this.publish({ type: "download", repoId: id, progress: { phase, current, total, unit, elapsed_s, eta_s, message } }) },
+    );
+  }
+
+  private loadRunConfig(input: { config?: unknown; configPath?: string; baseDir?: string }, method: string): { config: RunConfig; source?: string } {
+    if (input.configPath !== undefined) return loadConfigFile(input.configPath);
+    if (input.config !== undefined) return { config: validateConfig(input.config, { baseDir: input.baseDir }) };
+    throw new WhetstoneError({ code: "CONFIG_MISSING", message: `${method} needs \`config\` or \`configPath\`.`, hint: "Pass a config object or a config file path." });
+  }
+
   /** Cancel a queued or running audit of a run; true when there was one. */
   cancelAudit(id: string): boolean {
     const key = `audit:${this.store.resolve(id)}`;
@@ -245,8 +293,81 @@ export class Engine implements ApiHandlers {
     return { cancelled: true };
   }
 
+  /** Judge a finished run against its base or another run; the report is stored in every run involved. */
+  async evalRun(input: ApiInput<"evalRun">): Promise<EvalReport> {
+    const runId = this.store.resolve(input.id);
+    const { id: _, ...rest } = input;
+    const opts = EvalOptionsSchema.parse(rest);
+    return this.queueJob(`eval:${runId}`, runId, "eval", (signal) => evalRun(this.evalContext(), runId, opts, signal));
+  }
+
+  getEval({ id, against }: { id: string; against?: string }): EvalReport | null {
+    const ref = against === undefined || against === "base" ? "base" : this.store.resolve(against);
+    return loadEvalReport(this.store, this.store.resolve(id), ref);
+  }
+
+  /** Judge runs against their bases and each other, rank them, mark the best; stored in every run. */
+  async compareRuns(input: ApiInput<"compareRuns">): Promise<CompareReport> {
+    const runIds = input.ids.map((r) => this.store.resolve(r));
+    const { ids: _, ...rest } = input;
+    const opts = CompareOptionsSchema.parse(rest);
+    return this.queueJob(`eval:${runIds[0]}`, runIds[0]!, "compare", (signal) => compareRuns(this.evalContext(), runIds, opts, signal));
+  }
+
+  getComparison({ id }: { id: string }): CompareReport | null {
+    return loadCompareReport(this.store, this.store.resolve(id));
+  }
+
+  /** Answers from a finished run's base and/or tuned model; with `stream`, `token` events as they come. */
+  async generate(input: ApiInput<"generate">): Promise<GenerateResult> {
+    const runId = this.store.resolve(input.id);
+    const { id: _, ...rest } = input;
+    const opts = GenerateOptionsSchema.parse(rest);
+    const prompts = opts.prompts.map((messages, i) => ({ messages, reference: null, where: `request[${i}]` }));
+    return this.queueJob(`generate:${runId}`, runId, "generate", async (signal) => {
+      const outputs = await generateAnswers({ ...this.taskContext() }, runId, opts.sides, prompts, "api request", opts, {
+        signal,
+        stream: opts.stream,
+        onEvent: (e) => e.type === "token" && this.publish({ type: "token", runId, side: e.side, index: e.index, text: e.text }),
+      });
+      return { settings: { max_new_tokens: opts.maxNewTokens, temperature: opts.temperature, top_p: opts.topP, seed: opts.seed }, outputs };
+    });
+  }
+
+  /** Cancel a queued or running evaluation, comparison or generation of a run; true when there was one. */
+  cancelEval({ id }: { id: string }): { cancelled: boolean } {
+    const runId = this.store.resolve(id);
+    let cancelled = false;
+    for (const key of [`eval:${runId}`, `generate:${runId}`, `merge:${runId}`]) {
+      const controller = this.tasks.get(key);
+      if (!controller) continue;
+      if (this.queue.cancel(key)) this.tasks.delete(key);
+      controller.abort();
+      cancelled = true;
+    }
+    return { cancelled };
+  }
+
+  /** Merge finished runs of one base (soup, greedy soup, DARE) into a new run with lineage. */
+  async mergeRuns(input: ApiInput<"mergeRuns">): Promise<MergeResult> {
+    const runIds = input.ids.map((r) => this.store.resolve(r));
+    const { ids: _, ...rest } = input;
+    const opts = MergeOptionsSchema.parse(rest);
+    mergeSources(this.store, runIds); // refuse different bases or unfinished runs before queueing
+    return this.queueJob(`merge:${runIds[0]}`, runIds[0]!, "merge", (signal) => mergeRuns(this.evalContext(), runIds, opts, signal));
+  }
+
+  private evalContext() {
+    return { ...this.taskContext(), home: this.store.home };
+  }
+
   /** Run a one-shot worker task through the queue (one per key at a time); `finish` turns its result into the answer. */
   private queueTask<T>(key: string, runId: string, label: string, command: Parameters<typeof runWorkerTask>[3], finish: (result: Record<string, unknown>) => T): Promise<T> {
+    return this.queueJob(key, runId, label, async (signal) => finish(await runWorkerTask(this.taskContext(), runId, label, command, signal)));
+  }
+
+  /** Run `job` through the queue (one per key at a time), cancellable through `this.tasks`. */
+  private queueJob<T>(key: string, runId: string, label: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.queue.has(key)) throw new WhetstoneError({ code: "TASK_RUNNING", message: `An ${label} of ${runId} is already running.`, hint: "Wait for it to finish, or cancel it." });
     const controller = new AbortController();
     this.tasks.set(key, controller);
@@ -260,13 +381,17 @@ export class Engine implements ApiHandlers {
         cancel: () => controller.abort(),
         run: async () => {
           started = true;
+          let settle: () => void;
           try {
-            resolve(finish(await runWorkerTask(this.taskContext(), runId, label, command, controller.signal)));
+            const value = await job(controller.signal);
+            settle = () => resolve(value);
           } catch (e) {
-            reject(e);
+            settle = () => reject(e);
           } finally {
             this.tasks.delete(key);
           }
+          // Answer once the queue has let go of the key, so the caller can queue the next job at once.
+          setImmediate(settle);
         },
       });
     });

@@ -17,5 +17,9 @@ export type EngineEvent =
   | { type: "metrics"; runId: string; row: MetricsRow }
   | { type: "progress"; runId: string; progress: ProgressInfo }
   | { type: "log"; runId: string; line: string }
+  /** A streamed piece of an answer (generate with stream: true). */
+  | { type: "token"; runId: string; side: "base" | "tuned"; index: number; text: string }
   /** A dataset being read by inspectDataset (bytes, with ETA). */
-  | { type: "dataset"; path: string; progress: ProgressInfo };
+  | { type: "dataset"; path: string; progress: ProgressInfo }
+  /** A hub download by pullModel (bytes, with ETA). */
+  | { type: "download"; repoId: string; progress: ProgressInfo };

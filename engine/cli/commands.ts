@@ -5,6 +5,7 @@ import { RunConfigSchema, objectShape } from "../config/schema";
 import { serve } from "../server/http";
 import { auditPaths, formatAudit, type AuditOptions } from "../audit/audit";
 import { exportsPath, formatExport, type ExportOptions } from "../export/export";
+import { loadLineage } from "../merge/merge";
 import { RunProgress, type ProgressSink } from "./progress";
 import { ago, duration, loss, num, table } from "./format";
 
@@ -103,6 +104,8 @@ export function showCommand(engine: Engine, ref: string, io: Io, opts: { json?: 
   }
   if (s.last_checkpoint) lines.push(`ckpt     step ${s.last_checkpoint.step}: ${s.last_checkpoint.path}`);
   for (const [k, v] of Object.entries(s.outputs)) lines.push(`output   ${k}: ${v}`);
+  const lineage = loadLineage(engine.store, s.id) as { method?: string; merged_from?: { run_id: string }[]; ingredients?: string[] } | null;
+  if (lineage) lines.push(`merged   ${lineage.method} of ${(lineage.ingredients ?? lineage.merged_from?.map((m) => m.run_id) ?? []).join(", ")}`);
   if (s.error) {
     lines.push(`error    [${s.error.code}] ${s.error.message}`, `hint     ${s.error.hint}`);
     for (const d of s.error.details ?? []) lines.push(`         ${d}`);

@@ -6,6 +6,8 @@ import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/sch
 import { WhetstoneError } from "../util/errors";
 import { VERSION } from "../version";
 import { dataCommand } from "./data-commands";
+import { compareCommand, evalCommand, mergeCommand } from "./eval-commands";
+import { doctorCommand, modelsCommand, planCommand, preflightGate, setupCommand } from "./machine-commands";
 import { EXIT, auditCommand, cancelCommand, exportRunCommand, configReference, resumeCommand, runsCommand, serveCommand, showCommand, trainCommand, type Io } from "./commands";
 
 const HELP = `whetstone ${VERSION}: fine-tune a language model on this machine
@@ -21,10 +23,27 @@ Usage:
   whetstone export RUN --format F --out DIR
                                 write the trained model for other tools (merged safetensors,
                                 PEFT adapter, GGUF for llama.cpp/Ollama, ONNX for transformers.js)
+  whetstone eval RUN [--against base|RUN2]
+                                judge the tuned model against its base (or another run) with a
+                                local judge: win rate, length-controlled win rate, CIs, lengths
+  whetstone compare RUN RUN…    judge runs against their bases and each other, rank them, mark the best
+  whetstone merge RUN… --method soup|greedy-soup|dare
+                                merge runs of one base model into a new run (model soup, greedy
+                                soup kept by the judge, DARE with --p), with lineage
   whetstone data check FILE     can this dataset train? format, schema, every problem with its line,
                                 statistics (token lengths with --model); exits 1 on errors
   whetstone data preview FILE --model DIR --index N
                                 one sample through the chat template, trained and dropped tokens marked
+  whetstone train CONFIG --plan peak memory and time estimate against this machine, and what to
+                                change when it does not fit; nothing is loaded or trained
+  whetstone doctor              this machine: torch build, GPUs, bf16, FlashAttention/QLoRA/Liger,
+                                disk; every problem with the command that fixes it
+  whetstone setup [--cuda|--cpu|--rocm|--mps]
+                                (re)install the worker's Python packages with that torch build
+  whetstone models list         the model catalog: size, licence, what fits here, what is cached
+  whetstone models pull ID      download a model (or --dataset) from the Hugging Face Hub into its
+                                cache (resumable, verified); then model.path: ID
+  whetstone models login|logout keep the Hugging Face token in the OS keychain (gated models)
   whetstone serve               serve the engine API on a loopback port (token-guarded)
   whetstone config              print every config field with its default and help
 
@@ -44,6 +63,19 @@ Options:
   --quant Q         export (gguf): f16 (default), q8_0 or f32
   --shard-size MB   export (safetensors): largest weights file in MB (default 5000)
   --overwrite       export: replace --out, once the new export is complete
+  --against REF     eval: base (default) or another run
+  --prompts FILE    eval, compare: prompts (.txt a line each, JSONL of {messages} or {prompt}, any
+                    dataset file; default: the run's held-out split)
+  --judge PATH|URL  eval, compare: a local ONNX judge folder or an OpenAI-compatible server URL
+                    (default: a small instruct model, downloaded once into the data folder)
+  --judge-model M   eval, compare: model name to ask an OpenAI-compatible judge for
+  --limit N         eval, compare: at most N prompts (default 200)
+  --max-tokens N    eval, compare: longest answer in tokens (default 256)
+  --temperature T   eval, compare: 0 greedy (default), above 0 sampling; --top-p P, --seed N
+  --resamples N     eval, compare: bootstrap resamples for the CIs (default 1000)
+  --method M        merge: soup, greedy-soup (judge flags apply) or dare
+  --p P             merge (dare): fraction of each delta dropped, 0 ≤ p < 1 (default 0.5)
+  --name NAME       merge: name of the new run (default <method>-of-<n>)
   --model DIR       data: the base model whose tokenizer and chat template are used
   --config CONFIG   data: take the file, model and data settings from a run config
   --schema S        data: chat, sharegpt, alpaca, prompt_completion, text or preference (default: detected)
@@ -54,6 +86,11 @@ Options:
   --index N         data preview: which record, 0-based (default 0)
   --goldfish G      data preview: mark goldfish drops: hashed, static, random, or k=4,h=13,variant=hashed
   --skip-invalid    train, data check: train on the valid rows and list the skipped ones
+  --plan            train: print the memory/time estimate and fitting advice, do not train
+  --preflight       train: measure one forward+backward step at the configured shape first
+                    (automatic when the estimate is near the device's memory)
+  --dataset         models pull: the id is a dataset
+  --revision R      models pull: branch, tag or commit (default main)
   --port N          serve: port (default: a free one)
   --host H          serve: address to bind (default 127.0.0.1)
   --version         print the version
@@ -94,6 +131,26 @@ export async function main(argv: string[]): Promise<number> {
         index: { type: "string" },
         goldfish: { type: "string" },
         "skip-invalid": { type: "boolean" },
+        against: { type: "string" },
+        prompts: { type: "string" },
+        judge: { type: "string" },
+        "judge-model": { type: "string" },
+        limit: { type: "string" },
+        "max-tokens": { type: "string" },
+        temperature: { type: "string" },
+        "top-p": { type: "string" },
+        resamples: { type: "string" },
+        method: { type: "string" },
+        p: { type: "string" },
+        name: { type: "string" },
+        plan: { type: "boolean" },
+        preflight: { type: "boolean" },
+        dataset: { type: "boolean" },
+        revision: { type: "string" },
+        cuda: { type: "boolean" },
+        cpu: { type: "boolean" },
+        rocm: { type: "boolean" },
+        mps: { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -117,7 +174,15 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case "train":
+        if (values.plan) return planCommand(engine, need("a config file"), io, values);
+        if (!(await preflightGate(engine, need("a config file"), io, values))) return EXIT.failed;
         return await trainCommand(engine, need("a config file"), io, values);
+      case "doctor":
+        return doctorCommand(engine, io, values);
+      case "setup":
+        return setupCommand(io, values);
+      case "models":
+        return await modelsCommand(engine, rest, io, values);
       case "resume":
         return await resumeCommand(engine, need("a run id"), io, values);
       case "runs":
@@ -148,6 +213,12 @@ export async function main(argv: string[]): Promise<number> {
           overwrite: values.overwrite ?? false,
         });
       }
+      case "eval":
+        return await evalCommand(engine, need("a run id"), io, values);
+      case "compare":
+        return await compareCommand(engine, rest, io, values);
+      case "merge":
+        return await mergeCommand(engine, rest, io, values);
       case "serve":
         return await serveCommand(engine, io, { port: values.port ? Number(values.port) : undefined, host: values.host });
       case "config":

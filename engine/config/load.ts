@@ -8,8 +8,10 @@ import { basename, dirname, extname, isAbsolute, resolve } from "node:path";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import type { z } from "zod";
 import { RunConfigSchema, objectShape, type RunConfig } from "./schema";
+import { resolvePreference } from "./preference";
 import { WhetstoneError } from "../util/errors";
 import { closest } from "../util/text";
+import { cachedSnapshot, isHubId, resolveHubModel } from "../models/hub";
 
 export interface LoadedConfig {
   config: RunConfig;
@@ -107,13 +109,35 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunCon
     });
   }
   const config: RunConfig = {
-    ...parsed.data,
+    ...resolvePreference(parsed.data, raw as Record<string, unknown>, where),
     name: parsed.data.name ?? opts.defaultName ?? "run",
-    model: { ...parsed.data.model, path: abs(parsed.data.model.path) },
-    data: { ...data, train: abs(data.train), validation: data.validation === null ? null : abs(data.validation) },
+    model: { ...parsed.data.model, path: modelPath(parsed.data.model.path, abs, opts.checkPaths !== false, where(["model", "path"])) },
+    data: { ...data, train: dataPath(data.train, abs), validation: data.validation === null ? null : abs(data.validation) },
+    // A path is made absolute here; a run id or name stays as given and is resolved when the run is created.
+    init_from: parsed.data.init_from !== null && /^[.~]|[\\/]/.test(parsed.data.init_from) ? abs(parsed.data.init_from) : parsed.data.init_from,
   };
   if (opts.checkPaths !== false) checkPaths(config, where);
   return config;
+}
+
+/** A local file or folder, else a hub dataset id pulled into the Hugging Face cache (checkPaths reports a missing one). */
+function dataPath(path: string, abs: (p: string) => string): string {
+  const local = abs(path);
+  if (!isHubId(path) || existsSync(local)) return local;
+  return cachedSnapshot(path, "dataset") ?? local;
+}
+
+/** A local folder, else a hub id (`org/name`) resolved to its snapshot in the Hugging Face cache. */
+function modelPath(path: string, abs: (p: string) => string, check: boolean, where: string | undefined): string {
+  const local = abs(path);
+  if (!isHubId(path) || existsSync(local)) return local;
+  if (!check) return cachedSnapshot(path) ?? path;
+  try {
+    return resolveHubModel(path);
+  } catch (e) {
+    if (e instanceof WhetstoneError) throw new WhetstoneError({ code: e.code, message: e.message, hint: e.hint, where });
+    throw e;
+  }
 }
 
 function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | undefined): void {
@@ -153,7 +177,7 @@ function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | und
     throw new WhetstoneError({
       code: "DATA_NOT_FOUND",
       message: `data.${field}: no file at ${file}`,
-      hint: "Point it at a dataset file (.jsonl, .json, .csv, .tsv, .parquet) or a folder of them; examples/tiny-chat.jsonl is one.",
+      hint: "Point it at a dataset file (.jsonl, .json, .csv, .tsv, .parquet) or a folder of them (examples/tiny-chat.jsonl is one), or at a hub dataset id after `whetstone models pull ID --dataset`.",
       where: where(["data", field]),
     });
   }

@@ -113,8 +113,36 @@ export const TrainingSchema = z.strictObject({
     .boolean()
     .default(true)
     .describe("Pack several samples per row with attention kept inside each sample: no compute spent on padding."),
+  chunked_loss: z
+    .boolean()
+    .default(true)
+    .describe("Cross-entropy from the hidden states in chunks of 1,024 trained tokens: never the full-vocabulary fp32 logits of the batch. Same loss and gradients; off: the model's own logits."),
+  compile: z.boolean().default(false).describe("torch.compile each decoder layer: faster steps after a compile of a minute or more (CUDA; needs a C++ compiler on CPU)."),
+  liger: z.boolean().default(false).describe("Liger-Kernel Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy) when installed; CUDA only."),
+  activation_offload: z.boolean().default(false).describe("Keep saved activations in pinned CPU memory between forward and backward: less GPU memory, slower."),
   checkpoint_every: int(1).default(100).describe("Write a resumable checkpoint every N optimizer steps (and always at the end)."),
   keep_checkpoints: int(2, 1000).default(2).describe("Checkpoints kept on disk (at least 2, so a crash while writing one leaves another)."),
+});
+
+export const PREFERENCE_METHODS = ["dpo", "simpo", "orpo"] as const;
+
+/** Each method's settings; a field another method uses is an error, and resolution (load.ts) fills in the method's defaults. */
+export const PREFERENCE_FIELDS = {
+  dpo: { beta: 0.1, label_smoothing: 0, precompute_reference: false },
+  simpo: { beta: 2.0, gamma_beta_ratio: 0.5 },
+  orpo: { lambda: 0.1 },
+} as const;
+
+export const PreferenceSchema = z.strictObject({
+  beta: z.number().positive().max(100).nullable().optional().describe("dpo, simpo: reward scale β. Defaults: dpo 0.1 (paper), simpo 2.0 (paper's range 2–10)."),
+  label_smoothing: z.number().min(0).lt(0.5).nullable().optional().describe("dpo: conservative-DPO label smoothing ε (0: the plain sigmoid loss)."),
+  gamma_beta_ratio: z.number().min(0).max(10).nullable().optional().describe("simpo: target reward margin γ as a fraction of β (γ = ratio·β); paper 0.3–0.8, default 0.5."),
+  lambda: z.number().positive().max(100).nullable().optional().describe("orpo: weight λ of the odds-ratio term added to the SFT loss (paper 0.1)."),
+  precompute_reference: z
+    .boolean()
+    .nullable()
+    .optional()
+    .describe("dpo: compute the reference log-probs once before training instead of every step (one pass over the data; full fine-tuning then needs no frozen copy). Default false."),
 });
 
 export const RunConfigSchema = z.strictObject({
@@ -123,12 +151,27 @@ export const RunConfigSchema = z.strictObject({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, '.', '_' or '-', starting with a letter or digit, at most 64")
     .optional()
     .describe("Run name, used in the run id. Default: the config file's name."),
-  method: z.enum(["sft"]).default("sft").describe("Training method. sft: supervised fine-tuning on conversations."),
-  finetune: z.enum(["lora", "full"]).default("lora").describe("Train LoRA adapters (small, fast) or every weight (full)."),
+  method: z
+    .enum(["sft", ...PREFERENCE_METHODS])
+    .default("sft")
+    .describe("Training method. sft: supervised fine-tuning on conversations; dpo, simpo, orpo: preference tuning on prompt/chosen/rejected pairs."),
+  finetune: z
+    .enum(["lora", "qlora", "full"])
+    .default("lora")
+    .describe("Train LoRA adapters (small, fast), LoRA on a 4-bit base (qlora: bitsandbytes NF4, CUDA only, least memory) or every weight (full)."),
   model: ModelSchema,
   data: DataSchema,
   lora: LoraSchema.default(LoraSchema.parse({})),
   training: TrainingSchema.default(TrainingSchema.parse({})),
+  preference: PreferenceSchema.nullable()
+    .default(null)
+    .describe("dpo, simpo, orpo: the method's settings ({} for its defaults); resolved with every default filled in, null for sft."),
+  init_from: z
+    .string()
+    .min(1)
+    .nullable()
+    .default(null)
+    .describe("Start from a finished run (its id or name) or a folder: a LoRA adapter (merged into model.path first) or a full model. Recorded as the run's parent."),
 });
 
 /** What a user writes: every field with a default may be left out. */

@@ -6,7 +6,7 @@
  * so an interrupted task never leaves a half report behind.
  */
 import type { EngineEvent } from "../api/events";
-import type { Command, ErrorInfo, Progress } from "../protocol/messages";
+import type { Command, ErrorInfo, Progress, WorkerEvent } from "../protocol/messages";
 import type { RunStore } from "../runs/store";
 import { WorkerProcess } from "../supervisor/worker-process";
 import { diagnoseDeath } from "../supervisor/diagnose";
@@ -19,6 +19,8 @@ export interface TaskContext {
   python?: string;
   workerEnv?: NodeJS.ProcessEnv;
   deviceLock?: DeviceLock;
+  /** Every event of this task's command (generation streams `token` events through here). */
+  onEvent?: (event: WorkerEvent) => void;
 }
 
 export async function runWorkerTask(
@@ -58,6 +60,7 @@ export async function runWorkerTask(
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     worker.on("event", (e) => {
+      if ("id" in e && e.id === id) ctx.onEvent?.(e);
       if (e.type === "progress" && e.id === id) {
         lastProgress = e;
         ctx.publish({ type: "progress", runId, progress: { phase: e.phase, current: e.current, total: e.total, unit: e.unit, elapsed_s: e.elapsed_s, eta_s: e.eta_s, message: e.message } });

@@ -33,12 +33,17 @@ export const GenerateCommand = z.strictObject({
   type: z.literal("generate"),
   id,
   model_path: z.string().min(1),
-  adapter_path: z.string().min(1).nullable(),
-  prompts: z.array(z.array(Message).min(1)),
+  /** The trained weights (null: base only); an adapter is toggled on the base, no second copy. */
+  tuned_path: z.string().min(1).nullable(),
+  tuned_kind: z.enum(["adapter", "model"]).nullable(),
+  sides: z.array(z.enum(["base", "tuned"])).min(1),
+  prompts: z.array(z.array(Message).min(1)).min(1),
   max_new_tokens: z.number().int().positive(),
   temperature: z.number().min(0),
   top_p: z.number().gt(0).max(1),
   seed: z.number().int().min(0),
+  /** Send a `token` event with each new piece of text. */
+  stream: z.boolean(),
 });
 export const AuditCommand = z.strictObject({
   v,
@@ -75,9 +80,39 @@ export const ExportCommand = z.strictObject({
   /** Facts for the model card (README.md): base, method, hyperparameters, data name and hash, metrics, evaluation. */
   card: z.record(z.string(), z.unknown()),
 });
+/** One forward+backward+optimizer step at the config's shape on synthetic full rows: the measured peak memory. */
+export const PreflightCommand = z.strictObject({ v, type: z.literal("preflight"), id, config: ResolvedConfig });
+/** Download a hub repo into the Hugging Face cache (token from the worker's HF_TOKEN environment, never here). */
+export const PullCommand = z.strictObject({
+  v,
+  type: z.literal("pull"),
+  id,
+  repo_id: z.string().min(1),
+  repo_type: z.enum(["model", "dataset"]),
+  revision: z.string().min(1).nullable(),
+  /** The hub's URL; null: HF_ENDPOINT, else huggingface.co. */
+  endpoint: z.string().min(1).nullable(),
+  /** The hub cache folder; null: HF_HUB_CACHE, else HF_HOME/hub. */
+  cache_dir: z.string().min(1).nullable(),
+});
+export const MergeCommand = z.strictObject({
+  v,
+  type: z.literal("merge"),
+  id,
+  model_path: z.string().min(1),
+  /** The runs' trained weights; each LoRA adapter is folded into a full delta before merging. */
+  sources: z.array(z.strictObject({ path: z.string().min(1), kind: z.enum(["adapter", "model"]) })).min(1),
+  /** soup: average of the fine-tuned weights; dare: drop-and-rescale each delta (rate p), then add them. */
+  method: z.enum(["soup", "dare"]),
+  p: z.number().min(0).lt(1),
+  seed: z.number().int().min(0),
+  dtype: z.enum(["bfloat16", "float16", "float32"]),
+  shard_size_mb: z.number().int().positive(),
+  out_dir: z.string().min(1),
+});
 export const ShutdownCommand = z.strictObject({ v, type: z.literal("shutdown"), id });
 
-export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, ShutdownCommand]);
+export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, MergeCommand, ShutdownCommand]);
 export type Command = z.infer<typeof CommandSchema>;
 
 // Events: worker → engine.
@@ -133,7 +168,10 @@ export const LogEvent = z.object({
   level: z.enum(["debug", "info", "warning", "error"]),
   message: z.string(),
 });
-export const GenerationEvent = z.object({ v, type: z.literal("generation"), id, index: z.number().int().min(0), text: z.string(), tokens: z.number().int().min(0) });
+const Side = z.enum(["base", "tuned"]);
+export const GenerationEvent = z.object({ v, type: z.literal("generation"), id, index: z.number().int().min(0), side: Side, text: z.string(), tokens: z.number().int().min(0), finish: z.enum(["stop", "length"]) });
+/** A streamed piece of one answer (generate with stream: true). */
+export const TokenEvent = z.object({ v, type: z.literal("token"), id, index: z.number().int().min(0), side: Side, text: z.string() });
 export const DoneEvent = z.object({ v, type: z.literal("done"), id, status: z.enum(["completed", "cancelled"]), result: z.record(z.string(), z.unknown()) });
 export const ErrorEvent = ErrorInfoSchema.extend({ v, type: z.literal("error"), id: id.nullable() });
 
@@ -144,6 +182,7 @@ export const EventSchema = z.discriminatedUnion("type", [
   CheckpointEvent,
   LogEvent,
   GenerationEvent,
+  TokenEvent,
   DoneEvent,
   ErrorEvent,
 ]);
@@ -157,7 +196,7 @@ export const AnyMessageSchema = z.union([CommandSchema, EventSchema]);
 /** Why a line from the worker was not a protocol event, or the event. */
 export type ParsedLine = { ok: true; event: WorkerEvent } | { ok: false; reason: string; unknownType?: string };
 
-const KNOWN_EVENTS = new Set(["hello", "progress", "metrics", "checkpoint", "log", "generation", "done", "error"]);
+const KNOWN_EVENTS = new Set(["hello", "progress", "metrics", "checkpoint", "log", "generation", "token", "done", "error"]);
 
 export function parseEventLine(line: string): ParsedLine {
   let raw: unknown;

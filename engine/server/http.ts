@@ -5,6 +5,8 @@
  *   POST /api/<method>        JSON body = the method's input; 200 {ok:true,result} or 4xx/5xx {ok:false,error}
  *   GET  /api/events          server-sent events: every EngineEvent as `data: {json}`
  *   GET  /api/contract        the method names (for clients to check they match)
+ *   POST /api/uploadDataset?name=F  raw file bytes (a browser's dropped File has no path): stored
+ *                             under <home>/datasets/, answers {path, bytes, sha256} to inspect
  *   GET  /*                   the built renderer (renderer/dist), when there is one
  *
  * Guarded by a per-launch token (Authorization: Bearer, or ?token= for EventSource, which cannot
@@ -21,6 +23,7 @@ import type { EngineEvent } from "../api/events";
 import { API_METHODS } from "../api/contract";
 import { WhetstoneError } from "../util/errors";
 import { PROJECT_ROOT } from "../paths";
+import { saveUploadedDataset } from "../datasets-upload/upload";
 
 export interface ServeOptions {
   port?: number;
@@ -87,6 +90,10 @@ export async function serve(engine: Engine, opts: ServeOptions = {}): Promise<Ru
       return;
     }
     if (req.method === "GET" && url.pathname === "/api/contract") return sendJson(res, 200, { ok: true, result: { methods: API_METHODS } });
+    if (req.method === "POST" && url.pathname === "/api/uploadDataset") {
+      const result = await saveUploadedDataset(engine.store.home, url.searchParams.get("name") ?? "", req);
+      return sendJson(res, 200, { ok: true, result });
+    }
     if (req.method !== "POST") return sendJson(res, 405, { ok: false, error: { code: "METHOD_NOT_ALLOWED", message: `${req.method} ${url.pathname}`, hint: "API calls are POST /api/<method> with a JSON body." } });
     const method = url.pathname.slice("/api/".length);
     const body = await readBody(req);

@@ -6,11 +6,11 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, appendFileSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`);
-  const fd = openSync(tmp, "w", 0o644);
+  const fd = openSync(tmp, "w", mode);
   try {
     writeSync(fd, typeof data === "string" ? Buffer.from(data, "utf8") : data);
     fsyncSync(fd);

@@ -1,43 +1,70 @@
-import { useEffect } from "react";
-import { useShallow } from "zustand/react/shallow";
-import { useAppStore } from "./store/store";
+/** The app shell: navigation, theme, engine connection; views below read the store narrowly. */
+import { useEffect, useState } from "react";
+import { applyEngineEvent, useAppStore } from "./store/store";
+import { ClientContext } from "./client/context";
 import type { EngineClient } from "./client/engine-client";
+import { Wizard } from "./wizard/Wizard";
+import { RunsList } from "./runs/RunsList";
+import { RunDetail } from "./runs/RunDetail";
+import { Compare } from "./runs/Compare";
+import { Playground } from "./playground/Playground";
+import type { Theme } from "./store/ui-slice";
 
-/** The spine's UI: the runs the engine knows, live. The wizard is built on this client and store. */
 export function App({ client }: { client: EngineClient }) {
-  const runs = useAppStore(useShallow((s) => Object.values(s.runs).sort((a, b) => b.created_at.localeCompare(a.created_at))));
-  const error = useAppStore((s) => s.runsError);
+  const view = useAppStore((s) => s.view);
+  const theme = useAppStore((s) => s.theme);
+  const [home, setHome] = useState<string | null>(null);
+  const [offline, setOffline] = useState<string | null>(null);
 
   useEffect(() => {
-    const { setRuns, setRunsError, applyEvent } = useAppStore.getState();
-    client.listRuns({}).then(setRuns, (e: Error) => setRunsError(e.message));
-    return client.subscribe(applyEvent);
+    const s = useAppStore.getState();
+    client.health({}).then((h) => setHome(h.home), (e: Error) => setOffline(e.message));
+    client.listRuns({}).then(s.setRuns, (e: Error) => s.setRunsError(e.message));
+    return client.subscribe((e) => applyEngineEvent(e));
   }, [client]);
 
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+  }, [theme]);
+
+  const { navigate, setTheme } = useAppStore.getState();
+  const tab = (name: "wizard" | "runs" | "playground", label: string) => (
+    <button type="button" aria-current={view.name === name || (name === "runs" && (view.name === "run" || view.name === "compare")) ? "page" : undefined} onClick={() => navigate({ name })}>
+      {label}
+    </button>
+  );
   return (
-    <main>
-      <h1>Whetstone</h1>
-      <h2>Runs</h2>
-      {error && <p role="alert">{error}</p>}
-      {runs.length === 0 ? (
-        <p>No runs yet. Start one with <code>whetstone train examples/tiny-sft.yaml</code>.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr><th>Run</th><th>State</th><th>Step</th><th>Loss</th></tr>
-          </thead>
-          <tbody>
-            {runs.map((r) => (
-              <tr key={r.id}>
-                <td>{r.id}</td>
-                <td>{r.state}</td>
-                <td>{r.step}/{r.total_steps ?? "?"}</td>
-                <td>{r.last_loss?.toFixed(3) ?? "-"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-    </main>
+    <ClientContext.Provider value={client}>
+      <header className="topbar">
+        <h1>
+          <span aria-hidden="true">◆</span> Whetstone
+        </h1>
+        <nav aria-label="Main">
+          {tab("wizard", "New run")}
+          {tab("runs", "Runs")}
+          {client.has("generate") && tab("playground", "Playground")}
+        </nav>
+        <label className="theme">
+          Theme{" "}
+          <select value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+            <option value="system">System</option>
+            <option value="light">Light</option>
+            <option value="dark">Dark</option>
+          </select>
+        </label>
+      </header>
+      <main>
+        {offline && (
+          <p role="alert" className="error-box">
+            The engine does not answer: {offline}. Open the URL `npm start` printed (it carries the access token).
+          </p>
+        )}
+        {view.name === "wizard" && <Wizard home={home} />}
+        {view.name === "runs" && <RunsList />}
+        {view.name === "run" && <RunDetail id={view.id} home={home} />}
+        {view.name === "compare" && <Compare />}
+        {view.name === "playground" && <Playground />}
+      </main>
+    </ClientContext.Provider>
   );
 }

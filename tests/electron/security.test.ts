@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { windowOptions, isAllowedExternal } from "../../electron/window";
+import { windowOptions, isAllowedExternal, CONTENT_SECURITY_POLICY } from "../../electron/window";
 import { isTrustedSender, APP_ORIGIN } from "../../electron/ipc";
 import { PROJECT_ROOT } from "../../engine/paths";
 
@@ -11,6 +11,22 @@ describe("Electron hardening", () => {
     const wp = windowOptions("/app/preload.cjs").webPreferences!;
     expect(wp).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false, nodeIntegrationInWorker: false, webSecurity: true, webviewTag: false, allowRunningInsecureContent: false });
     expect(wp.preload).toBe("/app/preload.cjs");
+  });
+
+  it("serves the UI under a strict Content-Security-Policy", () => {
+    const directives = Object.fromEntries(CONTENT_SECURITY_POLICY.split(";").map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v.join(" ")]));
+    expect(directives["default-src"]).toBe("'self'");
+    expect(directives["script-src"]).toBe("'self'");
+    expect(directives["object-src"]).toBe("'none'");
+    expect(CONTENT_SECURITY_POLICY).not.toMatch(/unsafe-eval|\*/);
+  });
+
+  it("exposes named methods only in the preload, never ipcRenderer itself", () => {
+    const preload = readFileSync(join(PROJECT_ROOT, "electron/preload.ts"), "utf8");
+    expect(preload).toMatch(/exposeInMainWorld\("whetstone"/);
+    expect(preload).not.toMatch(/exposeInMainWorld\([^)]*ipcRenderer\s*[,)]/);
+    expect(preload).not.toMatch(/invoke\(\s*(channel|method)\s*,/);
+    expect(preload).toMatch(/webUtils\.getPathForFile/);
   });
 
   it("accepts IPC only from the app's own windows on the app's own origin", () => {

@@ -63,8 +63,8 @@ def test_events_accept_extra_fields():
 
 
 def test_generate_validates_prompts():
-    bad = {"v": 1, "type": "generate", "id": "g", "model_path": "/m", "adapter_path": None, "prompts": [[]],
-           "max_new_tokens": 8, "temperature": 0, "top_p": 1, "seed": 0}
+    bad = {"v": 1, "type": "generate", "id": "g", "model_path": "/m", "tuned_path": None, "tuned_kind": None, "sides": ["base"],
+           "prompts": [[]], "max_new_tokens": 8, "temperature": 0, "top_p": 1, "seed": 0, "stream": False}
     with pytest.raises(ProtocolError, match=r"prompts\[0\]"):
         parse_message(json.dumps(bad))
 

@@ -110,8 +110,8 @@ def test_handshake_errors_cancel_and_generate(make_config, tmp_path):
 
         prompt = [{"role": "user", "content": "Name a prime number."}]
         worker.send({"v": 1, "type": "generate", "id": "gen-1", "model_path": make_config()["model"]["path"],
-                     "adapter_path": checkpoint[0]["path"] + "/adapter", "prompts": [prompt, prompt],
-                     "max_new_tokens": 8, "temperature": 0, "top_p": 1, "seed": 0})
+                     "tuned_path": checkpoint[0]["path"] + "/adapter", "tuned_kind": "adapter", "sides": ["tuned"],
+                     "prompts": [prompt, prompt], "max_new_tokens": 8, "temperature": 0, "top_p": 1, "seed": 0, "stream": False})
         events = worker.until(finished("gen-1"))
         generations = [e for e in events if e["type"] == "generation"]
         assert [g["index"] for g in generations] == [0, 1] and events[-1]["status"] == "completed"

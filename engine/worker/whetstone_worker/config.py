@@ -25,9 +25,10 @@ def _f(check: Check) -> Any:
     return field(metadata={"check": check})
 
 
-def _section(cls: type, nullable: bool = False) -> Any:
+def _section(cls: type, nullable: bool = False, absent: bool = False) -> Any:
     # nullable: the whole section may be null (an optional feature that is off), as in zod's .nullable().
-    return field(metadata={"section": cls, "nullable": nullable})
+    # absent: a field added after configs were first stored; a missing one (an older checkpoint) is None.
+    return field(metadata={"section": cls, "nullable": nullable, "absent": absent})
 
 
 def _modules(value: Any, path: str) -> str | tuple[str, ...]:
@@ -89,19 +90,35 @@ class TrainingConfig:
     neftune_alpha: float = _f(number(0, 100))
     goldfish: GoldfishConfig | None = _section(GoldfishConfig, nullable=True)
     packing: bool = _f(boolean)
+    chunked_loss: bool = _f(boolean)
+    compile: bool = _f(boolean)
+    liger: bool = _f(boolean)
+    activation_offload: bool = _f(boolean)
     checkpoint_every: int = _f(integer(1, MAX_SAFE_INTEGER))
     keep_checkpoints: int = _f(integer(2, 1000))
 
 
 @dataclass(frozen=True)
+class PreferenceConfig:
+    # Resolved by the engine for the run's method: the fields another method uses are null.
+    beta: float | None = _f(nullable(number(hi=100, gt=0)))
+    label_smoothing: float | None = _f(nullable(number(0, lt=0.5)))
+    gamma_beta_ratio: float | None = _f(nullable(number(0, 10)))
+    lambda_: float | None = field(metadata={"check": nullable(number(hi=100, gt=0)), "key": "lambda"})
+    precompute_reference: bool | None = _f(nullable(boolean))
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = _f(string(1))
-    method: str = _f(enum("sft"))
-    finetune: str = _f(enum("lora", "full"))
+    method: str = _f(enum("sft", "dpo", "simpo", "orpo"))
+    finetune: str = _f(enum("lora", "qlora", "full"))
     model: ModelConfig = _section(ModelConfig)
     data: DataConfig = _section(DataConfig)
     lora: LoraConfig = _section(LoraConfig)
     training: TrainingConfig = _section(TrainingConfig)
+    preference: PreferenceConfig | None = _section(PreferenceConfig, nullable=True, absent=True)
+    init_from: str | None = field(default=None, metadata={"check": nullable(string(1)), "absent": True})
 
     def as_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -109,7 +126,7 @@ class RunConfig:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {("lambda" if k == "lambda_" else k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
@@ -118,22 +135,25 @@ def _plain(value: Any) -> Any:
 def _build(cls: type, raw: Any, path: str) -> Any:
     if not isinstance(raw, dict):
         raise Invalid(path, f"expected an object, got {type(raw).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls)}  # "key": a JSON name that is a Python keyword
     unknown = sorted(raw.keys() - known.keys())
     if unknown:
         raise Invalid(f"{path}.{unknown[0]}", "unknown field")
     values = {}
     for name, f in known.items():
         sub = f"{path}.{name}"
+        if name not in raw and f.metadata.get("absent"):
+            values[f.name] = None
+            continue
         if name not in raw:
             raise Invalid(sub, "missing (the worker expects a fully resolved config)")
         section = f.metadata.get("section")
         if section and raw[name] is None and f.metadata["nullable"]:
-            values[name] = None
+            values[f.name] = None
         elif section:
-            values[name] = _build(section, raw[name], sub)
+            values[f.name] = _build(section, raw[name], sub)
         else:
-            values[name] = f.metadata["check"](raw[name], sub)
+            values[f.name] = f.metadata["check"](raw[name], sub)
     return cls(**values)
 
 

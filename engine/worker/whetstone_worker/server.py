@@ -87,9 +87,10 @@ def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
     if cancelled():
         emitter.emit("done", id=job_id, status="cancelled", result={"started": False})
     elif message["type"] in ("train", "resume"):
-        from .recipes import sft  # imported on first use: hello should not wait for transformers
+        from .recipes import preference, sft  # imported on first use: hello should not wait for transformers
 
-        sft.run(job_id, message["run_dir"], message["config"], emitter, cancelled, resume=message["type"] == "resume")
+        recipe = sft if message["config"].method == "sft" else preference
+        recipe.run(job_id, message["run_dir"], message["config"], emitter, cancelled, resume=message["type"] == "resume")
     elif message["type"] == "generate":
         from . import generate
 
@@ -102,6 +103,18 @@ def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
         from . import export
 
         export.run(job_id, message, emitter, cancelled)
+    elif message["type"] == "merge":
+        from . import merge
+
+        merge.run(job_id, message, emitter, cancelled)
+    elif message["type"] == "preflight":
+        from . import preflight
+
+        preflight.run(job_id, message, emitter, cancelled)
+    elif message["type"] == "pull":
+        from . import pull
+
+        pull.run(job_id, message, emitter, cancelled)
 
 
 def _is_cuda_failure(err: BaseException) -> bool:

@@ -1,9 +1,76 @@
-/** One store from slices (zustand's slices pattern); engine events enter only through slice actions. */
+/**
+ * One store from slices (zustand's slices pattern). Engine events enter only through
+ * `applyEngineEvent`, which routes each to a slice action. Only UI preferences and the wizard
+ * draft persist (localStorage); run data lives in the engine and is re-read on start.
+ */
 import { create } from "zustand";
+import { createJSONStorage, persist } from "zustand/middleware";
+import type { EngineEvent } from "../../../engine/api/events";
 import { createRunsSlice, type RunsSlice } from "./runs-slice";
+import { createJobsSlice, type JobsSlice } from "./jobs-slice";
+import { createDatasetsSlice, type DatasetsSlice } from "./datasets-slice";
+import { createEvaluationSlice, type EvaluationSlice } from "./evaluation-slice";
+import { createUiSlice, type UiSlice } from "./ui-slice";
+import { DEFAULT_DRAFT } from "../lib/draft";
 
-export type AppState = RunsSlice;
+export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice;
 
-export const useAppStore = create<AppState>()((...a) => ({
-  ...createRunsSlice(...a),
-}));
+export const createAppStore = (storage: Storage | undefined = globalThis.localStorage) =>
+  create<AppState>()(
+    persist(
+      (...a) => ({
+        ...createRunsSlice(...a),
+        ...createJobsSlice(...a),
+        ...createDatasetsSlice(...a),
+        ...createEvaluationSlice(...a),
+        ...createUiSlice(...a),
+      }),
+      {
+        name: "whetstone-ui",
+        version: 1,
+        storage: createJSONStorage(() => storage ?? memoryStorage()),
+        partialize: (s) => ({ theme: s.theme, step: s.step, draft: s.draft }),
+        // A draft saved by an older build gains the fields added since.
+        merge: (saved, current) => {
+          const p = (saved ?? {}) as Partial<AppState>;
+          return { ...current, ...p, draft: { ...DEFAULT_DRAFT, ...(p.draft ?? {}) } };
+        },
+      },
+    ),
+  );
+
+function memoryStorage(): Storage {
+  const m = new Map<string, string>();
+  return {
+    get length() {
+      return m.size;
+    },
+    clear: () => m.clear(),
+    getItem: (k) => m.get(k) ?? null,
+    key: (i) => [...m.keys()][i] ?? null,
+    removeItem: (k) => void m.delete(k),
+    setItem: (k, v) => void m.set(k, v),
+  };
+}
+
+export const useAppStore = createAppStore();
+
+export function applyEngineEvent(event: EngineEvent, store: Pick<typeof useAppStore, "getState"> = useAppStore): void {
+  const s = store.getState();
+  switch (event.type) {
+    case "run":
+      return s.upsertRun(event.run);
+    case "metrics":
+      return s.appendMetrics(event.runId, event.row);
+    case "log":
+      return s.appendLog(event.runId, event.line);
+    case "progress":
+      return s.setProgress(event.runId, event.progress);
+    case "dataset":
+      return s.setProgress(`dataset:${event.path}`, event.progress);
+    case "token":
+      return s.appendToken(event.runId, event.side, event.index, event.text);
+    case "download":
+      return s.setProgress(`download:${event.repoId}`, event.progress);
+  }
+}

@@ -1,0 +1,28 @@
+/** The dataset the wizard is looking at: its report (issues, stats) and one templated sample. */
+import type { StateCreator } from "zustand";
+import type { DatasetReport, SamplePreview } from "../../../engine/data/report";
+import type { AppState } from "./store";
+
+export interface DatasetsSlice {
+  report: DatasetReport | null;
+  reportError: { code: string; message: string; hint: string } | null;
+  inspecting: boolean;
+  preview: SamplePreview | null;
+  previewError: string | null;
+  beginInspect: () => void;
+  setReport: (report: DatasetReport) => void;
+  setReportError: (error: { code: string; message: string; hint: string }) => void;
+  setPreview: (preview: SamplePreview | null, error?: string) => void;
+}
+
+export const createDatasetsSlice: StateCreator<AppState, [], [], DatasetsSlice> = (set) => ({
+  report: null,
+  reportError: null,
+  inspecting: false,
+  preview: null,
+  previewError: null,
+  beginInspect: () => set({ inspecting: true, report: null, reportError: null, preview: null, previewError: null }),
+  setReport: (report) => set({ report, inspecting: false, reportError: null }),
+  setReportError: (reportError) => set({ reportError, inspecting: false, report: null }),
+  setPreview: (preview, error) => set({ preview, previewError: error ?? null }),
+});

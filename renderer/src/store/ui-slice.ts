@@ -1,0 +1,35 @@
+/** Where the user is and what they chose: view, theme, wizard step and draft (persisted). */
+import type { StateCreator } from "zustand";
+import { DEFAULT_DRAFT, type Draft, type StepId } from "../lib/draft";
+import type { AppState } from "./store";
+
+export type View = { name: "wizard" } | { name: "runs" } | { name: "run"; id: string } | { name: "compare" } | { name: "playground" };
+export type Theme = "system" | "light" | "dark";
+
+export interface UiSlice {
+  view: View;
+  theme: Theme;
+  step: StepId;
+  draft: Draft;
+  compareIds: string[];
+  navigate: (view: View) => void;
+  setTheme: (theme: Theme) => void;
+  setStep: (step: StepId) => void;
+  updateDraft: (patch: Partial<Draft>) => void;
+  resetDraft: () => void;
+  toggleCompare: (id: string) => void;
+}
+
+export const createUiSlice: StateCreator<AppState, [], [], UiSlice> = (set) => ({
+  view: { name: "wizard" },
+  theme: "system",
+  step: "model",
+  draft: DEFAULT_DRAFT,
+  compareIds: [],
+  navigate: (view) => set({ view }),
+  setTheme: (theme) => set({ theme }),
+  setStep: (step) => set({ step }),
+  updateDraft: (patch) => set((s) => ({ draft: { ...s.draft, ...patch } })),
+  resetDraft: () => set({ draft: DEFAULT_DRAFT, step: "model" }),
+  toggleCompare: (id) => set((s) => ({ compareIds: s.compareIds.includes(id) ? s.compareIds.filter((x) => x !== id) : [...s.compareIds, id] })),
+});

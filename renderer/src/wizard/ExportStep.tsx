@@ -1,0 +1,101 @@
+/** Step 7: write the model where other tools read it; show where it went. */
+import { useEffect, useState } from "react";
+import { useAppStore } from "../store/store";
+import { useClient } from "../client/context";
+import { useTask } from "../client/use-task";
+import { ErrorBox } from "../components/ErrorBox";
+import { ProgressBar } from "../components/ProgressBar";
+import { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../../../engine/export/schema";
+import { bytes } from "../lib/format";
+
+const FORMAT_INFO: Record<string, string> = {
+  safetensors: "Merged transformers folder (the adapter folded into the weights): vLLM, TGI, transformers.",
+  adapter: "The LoRA adapter alone, in PEFT format: megabytes, needs the base model.",
+  gguf: "One file for llama.cpp, Ollama and LM Studio.",
+  onnx: "ONNX with a KV cache, in the layout transformers.js loads.",
+};
+
+export function ExportStep({ home }: { home: string | null }) {
+  const runId = useAppStore((s) => s.draft.runId);
+  if (!runId) return <p>Train a model first (step 5).</p>;
+  return <ExportPanel runId={runId} home={home} />;
+}
+
+export function ExportPanel({ runId, home }: { runId: string; home: string | null }) {
+  const client = useClient();
+  const exportsDone = useAppStore((s) => s.exports[runId]);
+  const progress = useAppStore((s) => s.progress[runId]);
+  const state = useAppStore((s) => s.runs[runId]?.state);
+  const [format, setFormat] = useState<(typeof EXPORT_FORMATS)[number]>("safetensors");
+  const [quant, setQuant] = useState<(typeof GGUF_QUANTIZATIONS)[number]>("f16");
+  const [out, setOut] = useState("");
+  const { busy, error, run: track } = useTask(`export:${runId}`);
+  const dest = out || (home ? `${home}/exports/${runId}-${format}` : "");
+
+  useEffect(() => {
+    client.getExports({ id: runId }).then((r) => useAppStore.getState().setExports(runId, r), () => undefined);
+  }, [client, runId]);
+
+  const run = () =>
+    track(async () => {
+      await client.exportRun({ id: runId, format, out: dest, ...(format === "gguf" ? { quantization: quant } : {}) });
+      useAppStore.getState().setExports(runId, await client.getExports({ id: runId }));
+    });
+  const last = exportsDone?.[exportsDone.length - 1];
+  return (
+    <section aria-label="Export" className="export">
+      <fieldset>
+        <legend>Format</legend>
+        {EXPORT_FORMATS.map((f) => (
+          <label key={f} className="choice">
+            <input type="radio" name="format" value={f} checked={format === f} onChange={() => setFormat(f)} />
+            <span>
+              <strong>{f}</strong> {FORMAT_INFO[f]}
+            </span>
+          </label>
+        ))}
+      </fieldset>
+      {format === "gguf" && (
+        <div className="field">
+          <label htmlFor="quant">Quantization</label>
+          <select id="quant" value={quant} onChange={(e) => setQuant(e.target.value as typeof quant)}>
+            {GGUF_QUANTIZATIONS.map((q) => (
+              <option key={q}>{q}</option>
+            ))}
+          </select>
+        </div>
+      )}
+      <div className="field">
+        <label htmlFor="export-out">Destination folder</label>
+        <input id="export-out" value={dest} onChange={(e) => setOut(e.target.value)} spellCheck={false} />
+        <small>A new folder; written beside it and renamed when complete, so a stopped export leaves nothing half-done.</small>
+      </div>
+      <div className="row">
+        <button type="button" className="primary" onClick={run} disabled={busy || !dest || state !== "completed"}>
+          {busy ? "Exporting…" : "Export"}
+        </button>
+        {busy && (
+          <button type="button" className="danger" onClick={() => client.cancelExport({ id: runId })}>
+            Cancel export
+          </button>
+        )}
+      </div>
+      {busy && <ProgressBar progress={progress} label="Export progress" />}
+      <ErrorBox error={error} />
+      {last && (
+        <div className="result" data-testid="export-result">
+          <p>
+            ✓ <strong>{last.format}</strong> written to <code data-testid="export-dir">{last.out_dir}</code> ({bytes(last.bytes)}, {last.files.length} files, {last.seconds.toFixed(1)} s)
+          </p>
+          <ul className="files">
+            {last.files.slice(0, 12).map((f) => (
+              <li key={f.path}>
+                <code>{f.path}</code> <span className="muted">{bytes(f.bytes)}</span>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,119 @@
+/**
+ * The judge: a run's answers against its base model's on held-out prompts, win rate and
+ * length-controlled win rate with bootstrap confidence intervals, answer lengths, and the answers
+ * side by side with each verdict.
+ */
+import { useEffect, useState } from "react";
+import { useAppStore } from "../store/store";
+import { useClient } from "../client/context";
+import { useTask } from "../client/use-task";
+import { ErrorBox } from "../components/ErrorBox";
+import { ProgressBar } from "../components/ProgressBar";
+import { num } from "../lib/format";
+import type { EvalReport } from "../../../engine/eval/schema";
+import { TableHead } from "../components/TableHead";
+
+export function JudgePanel({ runId }: { runId: string }) {
+  const client = useClient();
+  const report = useAppStore((s) => s.evals[runId]);
+  const progress = useAppStore((s) => s.progress[runId]);
+  const state = useAppStore((s) => s.runs[runId]?.state);
+  const [judge, setJudge] = useState("");
+  const [prompts, setPrompts] = useState("");
+  const [limit, setLimit] = useState(200);
+  const [maxNewTokens, setMaxNewTokens] = useState(256);
+  const { busy, error, run: track } = useTask(`eval:${runId}`);
+
+  useEffect(() => {
+    client.getEval({ id: runId }).then((r) => useAppStore.getState().setEval(runId, r), () => undefined);
+  }, [client, runId]);
+
+  const run = () => track(async () => useAppStore.getState().setEval(runId, await client.evalRun({ id: runId, limit, maxNewTokens, judge: judge.trim() || null, prompts: prompts.trim() || null })));
+  return (
+    <section aria-label="Judge evaluation" className="judge">
+      <h3>Judge: tuned vs base</h3>
+      <div className="grid2">
+        <div className="field">
+          <label htmlFor="judge">Judge</label>
+          <input id="judge" value={judge} onChange={(e) => setJudge(e.target.value)} placeholder="default judge (downloaded once)" spellCheck={false} />
+          <small>A local ONNX judge folder or an OpenAI-compatible URL; empty for the default judge.</small>
+        </div>
+        <div className="field">
+          <label htmlFor="eval-prompts">Prompts</label>
+          <input id="eval-prompts" value={prompts} onChange={(e) => setPrompts(e.target.value)} placeholder="the run's held-out split" spellCheck={false} />
+          <small>A prompt file (JSONL, a dataset, or .txt one a line); empty: the validation split.</small>
+        </div>
+      </div>
+      <div className="row">
+        <label>
+          Prompts at most <input type="number" min={1} value={limit} onChange={(e) => setLimit(Math.max(1, Number(e.target.value) || 1))} aria-label="Prompt limit" />
+        </label>
+        <label>
+          Answer tokens <input type="number" min={1} value={maxNewTokens} onChange={(e) => setMaxNewTokens(Math.max(1, Number(e.target.value) || 1))} aria-label="Answer tokens" />
+        </label>
+        <button type="button" className="primary" onClick={run} disabled={busy || state !== "completed"}>
+          {busy ? "Judging…" : report ? "Evaluate again" : "Evaluate"}
+        </button>
+        {busy && (
+          <button type="button" className="danger" onClick={() => client.cancelEval({ id: runId })}>
+            Cancel
+          </button>
+        )}
+      </div>
+      {busy && <ProgressBar progress={progress} label="Evaluation progress" />}
+      <ErrorBox error={error} />
+      {report && <EvalSummary report={report} />}
+    </section>
+  );
+}
+
+/** The judge reports rates in percent (0–100). */
+const pct = (v: number) => `${v.toFixed(1)}%`;
+const ci = (c: { low: number; high: number }) => `${pct(c.low)} – ${pct(c.high)}`;
+
+export function EvalSummary({ report }: { report: EvalReport }) {
+  const s = report.summary;
+  const rows = report.per_prompt as (EvalReport["per_prompt"][number] & { instruction?: string; model?: string; baseline?: string })[];
+  return (
+    <div data-testid="eval-summary">
+      <div className="stats">
+        <div className="stat">
+          <span>{pct(s.win_rate)}</span>
+          <small>Win rate (95% CI {ci(s.win_rate_ci)})</small>
+        </div>
+        <div className="stat">
+          <span>{pct(s.lc_win_rate)}</span>
+          <small>Length-controlled (95% CI {ci(s.lc_win_rate_ci)})</small>
+        </div>
+        <div className="stat">
+          <span>
+            {s.wins} / {s.ties} / {s.losses}
+          </span>
+          <small>Wins / ties / losses of {s.n}</small>
+        </div>
+        <div className="stat">
+          <span>
+            {num(s.avg_length_model)} / {num(s.avg_length_baseline)}
+          </span>
+          <small>Answer length, tuned / base (chars)</small>
+        </div>
+      </div>
+      <details>
+        <summary>Answers side by side ({rows.length})</summary>
+        <table className="answers">
+          <TableHead columns={["Prompt", report.model.label, report.baseline.label, "Verdict"]} />
+          <tbody>
+            {rows.slice(0, 100).map((r) => (
+              <tr key={r.index}>
+                <td>{r.instruction ?? `#${r.index}`}</td>
+                <td>{r.model ?? ""}</td>
+                <td>{r.baseline ?? ""}</td>
+                <td className={r.verdict === "win" ? "fit" : r.verdict === "loss" ? "no-fit" : undefined}>{r.verdict}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </details>
+    </div>
+  );
+}

@@ -1,0 +1,71 @@
+/** Step 3: what to optimize and how much of the model to train, with what each choice is for. */
+import { useAppStore } from "../store/store";
+import { FINETUNES, METHODS, goldfishApplies, type Draft } from "../lib/draft";
+import { SamplePreviewPanel } from "./DataStep";
+
+const METHOD_INFO: Record<string, [string, string]> = {
+  sft: ["SFT", "Supervised fine-tuning: learn to answer like the assistant turns in your conversations. Start here."],
+  dpo: ["DPO", "Direct preference optimization: learn from chosen/rejected answer pairs, against a frozen reference model."],
+  simpo: ["SimPO", "Reference-free preference tuning with a length-normalized reward: cheaper than DPO, needs pairs."],
+  orpo: ["ORPO", "SFT and preference in one loss (odds ratio), no reference model: one stage instead of two."],
+};
+const FINETUNE_INFO: Record<string, [string, string]> = {
+  lora: ["LoRA", "Train small adapter matrices beside frozen weights: a fraction of the memory, fast, the adapter is megabytes."],
+  qlora: ["QLoRA", "LoRA over 4-bit quantized base weights: the least memory, somewhat slower; CUDA only."],
+  full: ["Full", "Train every weight: the most capacity and the most memory (weights, gradients and AdamW state in fp32)."],
+};
+
+export function MethodStep() {
+  const d = useAppStore((s) => s.draft);
+  const update = useAppStore((s) => s.updateDraft);
+  return (
+    <>
+      <Choices legend="Method" name="method" info={METHOD_INFO} available={METHODS} value={d.method} onChange={(id) => update({ method: id })} />
+      <Choices legend="Fine-tuning" name="finetune" info={FINETUNE_INFO} available={FINETUNES} value={d.finetune} onChange={(id) => update({ finetune: id as Draft["finetune"], learningRate: id === "full" ? 2e-5 : 2e-4 })} />
+      <fieldset>
+        <legend>Regularization</legend>
+        <label className="choice">
+          <input type="checkbox" checked={d.neftune} onChange={(e) => update({ neftune: e.target.checked })} />
+          <span>
+            <strong>NEFTune</strong> Adds small random noise to the input embeddings while training, which often makes answers more fluent on small instruction sets. Leave on for real models; turn off for tiny ones.
+          </span>
+        </label>
+        <label className="choice">
+          <input type="checkbox" checked={d.goldfish && goldfishApplies(d.method)} disabled={!goldfishApplies(d.method)} onChange={(e) => update({ goldfish: e.target.checked })} />
+          <span>
+            <strong>Goldfish loss</strong> Leaves about one in {d.goldfishK} answer tokens out of the loss, the same ones wherever a passage repeats, so the model cannot learn your data word for word. Use it when the data is private or copyrighted.
+            {!goldfishApplies(d.method) && <em> {d.method.toUpperCase()} has no SFT loss term to drop tokens from (SFT and ORPO do).</em>}
+          </span>
+        </label>
+        {d.goldfish && goldfishApplies(d.method) && (
+          <label className="inline">
+            Drop one token in{" "}
+            <input type="number" min={2} max={64} value={d.goldfishK} onChange={(e) => update({ goldfishK: Math.max(2, Number(e.target.value) || 4) })} aria-label="Goldfish k" />
+          </label>
+        )}
+      </fieldset>
+      <SamplePreviewPanel />
+    </>
+  );
+}
+
+/** Radio choices with a sentence each; those this engine build lacks are shown disabled, saying so. */
+function Choices(p: { legend: string; name: string; info: Record<string, [string, string]>; available: readonly string[]; value: string; onChange: (id: string) => void }) {
+  return (
+    <fieldset>
+      <legend>{p.legend}</legend>
+      {Object.entries(p.info).map(([id, [label, text]]) => {
+        const missing = !p.available.includes(id);
+        return (
+          <label key={id} className={missing ? "choice disabled" : "choice"}>
+            <input type="radio" name={p.name} value={id} checked={p.value === id} disabled={missing} onChange={() => p.onChange(id)} />
+            <span>
+              <strong>{label}</strong> {text}
+              {missing && <em> Not in this engine build yet.</em>}
+            </span>
+          </label>
+        );
+      })}
+    </fieldset>
+  );
+}

@@ -1,0 +1,66 @@
+/**
+ * The e2e harness: the renderer built into a temp folder, the engine served in browser mode on a
+ * temp home (the same `serve` as `whetstone serve`), and Debian's chromium driven by playwright-core
+ * (never a downloaded browser: `npx playwright install` needs the network).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type Browser } from "playwright-core";
+import { Engine } from "../../engine/api/engine";
+import { serve, type RunningServer } from "../../engine/server/http";
+import { PROJECT_ROOT } from "../../engine/paths";
+
+export const SCREENSHOTS = join(PROJECT_ROOT, "test-results", "e2e");
+
+/** Debian's chromium (scripts/setup.mjs installs it as root / in CI), or $WHETSTONE_CHROMIUM. */
+export function findChromium(): string | null {
+  const candidates = [process.env.WHETSTONE_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/snap/bin/chromium"];
+  for (const c of candidates) if (c && existsSync(c)) return c;
+  const which = spawnSync("which", ["chromium"], { encoding: "utf8" });
+  return which.status === 0 ? which.stdout.trim() : null;
+}
+
+export interface Harness {
+  home: string;
+  engine: Engine;
+  server: RunningServer;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+export async function startHarness(executablePath: string): Promise<Harness> {
+  const ui = mkdtempSync(join(tmpdir(), "whetstone-ui-"));
+  const vite = spawnSync(process.execPath, [join(PROJECT_ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "renderer/vite.config.ts", "--outDir", ui, "--emptyOutDir", "--logLevel", "warn"], { cwd: PROJECT_ROOT, encoding: "utf8" });
+  if (vite.status !== 0) throw new Error(`renderer build failed:\n${vite.stderr}`);
+  const home = mkdtempSync(join(tmpdir(), "whetstone-e2e-home-"));
+  const engine = new Engine({ home });
+  const server = await serve(engine, { staticDir: ui });
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return {
+    home,
+    engine,
+    server,
+    browser,
+    async close() {
+      await browser.close();
+      await server.close();
+      await engine.close();
+    },
+  };
+}
+
+/** Drop a file on the drop zone the way a user's drag does: a drop event carrying a DataTransfer. */
+export function dropScript({ name, text }: { name: string; text: string }): void {
+  const dt = new DataTransfer();
+  dt.items.add(new File([text], name, { type: "application/octet-stream" }));
+  const zone = document.querySelector('[data-testid="dropzone"]')!;
+  zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+}

@@ -1,0 +1,13 @@
+/** The end-to-end suite (a real browser, a real engine, the tiny model): `npm test` runs it as its own phase. */
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    root: new URL("../..", import.meta.url).pathname,
+    include: ["tests/e2e/**/*.e2e.test.ts"],
+    environment: "node",
+    testTimeout: 170_000,
+    hookTimeout: 120_000,
+    fileParallelism: false,
+  },
+});

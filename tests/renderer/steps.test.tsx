@@ -1,0 +1,132 @@
+// @vitest-environment jsdom
+/**
+ * Wizard steps against the real engine, in-process (the transport calls Engine.dispatch; a dropped
+ * File goes through the same upload module the HTTP server uses).
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { Engine } from "../../engine/api/engine";
+import { saveUploadedDataset } from "../../engine/datasets-upload/upload";
+import { createClient, type EngineClient } from "../../renderer/src/client/engine-client";
+import { ClientContext } from "../../renderer/src/client/context";
+import { Wizard } from "../../renderer/src/wizard/Wizard";
+import { LineChart } from "../../renderer/src/components/LineChart";
+import { useAppStore } from "../../renderer/src/store/store";
+import { DEFAULT_DRAFT } from "../../renderer/src/lib/draft";
+import { PROJECT_ROOT } from "../../engine/paths";
+import { TINY_DATA, ensureTinyModel } from "../helpers/fixture";
+
+const engine = new Engine({ home: mkdtempSync(join(tmpdir(), "whetstone-steps-")) });
+const client: EngineClient = createClient({
+  call: (method, input) => engine.dispatch(method, input),
+  subscribe: (cb) => {
+    engine.events.on("event", cb);
+    return () => void engine.events.off("event", cb);
+  },
+  fileForEngine: async (file) => {
+    // jsdom's File has no arrayBuffer(); FileReader is what it offers.
+    const bytes = Buffer.from(await new Promise<ArrayBuffer>((resolve) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result as ArrayBuffer);
+      reader.readAsArrayBuffer(file);
+    }));
+    return { path: (await saveUploadedDataset(engine.store.home, file.name, Readable.from([bytes]))).path, uploaded: true };
+  },
+});
+afterAll(() => engine.close());
+
+const initial = useAppStore.getState();
+beforeEach(() => {
+  localStorage.clear();
+  useAppStore.setState({ ...initial, draft: DEFAULT_DRAFT, step: "model" }, true);
+});
+afterEach(cleanup);
+
+const renderWizard = () =>
+  render(
+    <ClientContext.Provider value={client}>
+      <Wizard home={engine.store.home} />
+    </ClientContext.Provider>,
+  );
+const next = () => screen.getByRole("button", { name: "Next" }) as HTMLButtonElement;
+const drop = (name: string, text: string) => fireEvent.drop(screen.getByTestId("dropzone"), { dataTransfer: { files: [new File([text], name)] } });
+
+describe("wizard steps", () => {
+  it("model: Next waits for a model folder; the catalog lists memory per method", async () => {
+    renderWizard();
+    expect(next().disabled).toBe(true);
+    expect(screen.getByText(/Choose a local model folder/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Local model folder"), { target: { value: "/models/mine" } });
+    expect(next().disabled).toBe(false);
+    const row = (await screen.findByText("Qwen2.5-0.5B-Instruct")).closest("tr")!;
+    expect(within(row).getAllByText(/GiB/).length).toBe(3);
+    expect(useAppStore.getState().draft.modelPath).toBe("/models/mine");
+  });
+
+  it("data: a malformed file shows its line-level error and blocks Next", async () => {
+    useAppStore.setState({ step: "data", draft: { ...DEFAULT_DRAFT, modelPath: "/m" } });
+    renderWizard();
+    drop("bad-comma.jsonl", readFileSync(join(PROJECT_ROOT, "tests/fixtures/datasets/malformed/bad-comma.jsonl"), "utf8"));
+    const verdict = await screen.findByTestId("verdict", {}, { timeout: 20_000 });
+    expect(verdict.textContent).toMatch(/^✗/);
+    const issues = screen.getByLabelText("Dataset problems").textContent!;
+    expect(issues).toMatch(/DATA_JSON_SYNTAX/);
+    expect(issues).toMatch(/bad-comma\.jsonl:3/);
+    expect(next().disabled).toBe(true);
+    // Skipping the bad row makes the other two trainable; the run's config says so.
+    fireEvent.click(screen.getByLabelText(/Train on the 2 valid samples/));
+    await waitFor(() => expect(screen.getByTestId("verdict").textContent).toMatch(/^✓/), { timeout: 20_000 });
+    expect(next().disabled).toBe(false);
+    expect(useAppStore.getState().draft.skipInvalid).toBe(true);
+  });
+
+  it("data: a valid file shows stats and a histogram and allows Next", async () => {
+    useAppStore.setState({ step: "data", draft: { ...DEFAULT_DRAFT, modelPath: "" } });
+    renderWizard();
+    drop("tiny-chat.jsonl", readFileSync(TINY_DATA, "utf8"));
+    expect((await screen.findByTestId("verdict", {}, { timeout: 20_000 })).textContent).toMatch(/^✓/);
+    expect(screen.getByText("Samples").previousSibling!.textContent).toBe("111");
+    expect(screen.getByRole("list", { name: "Turns per conversation" }).children.length).toBeGreaterThan(0);
+    expect(useAppStore.getState().draft.dataName).toBe("tiny-chat.jsonl");
+  });
+
+  it("method: preference methods need pairs, and goldfish only applies with an SFT term", async () => {
+    const report = await engine.inspectDataset({ path: TINY_DATA });
+    useAppStore.setState({ step: "method", report, draft: { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: TINY_DATA, goldfish: true } });
+    renderWizard();
+    expect(next().disabled).toBe(false);
+    const dpo = screen.getByLabelText(/^DPO/) as HTMLInputElement;
+    if (dpo.disabled) return; // an engine build without preference methods shows them disabled
+    fireEvent.click(dpo);
+    expect((screen.getByLabelText(/^Goldfish loss/) as HTMLInputElement).disabled).toBe(true);
+    expect(screen.getByText(/trains on preference pairs/)).toBeTruthy();
+    expect(next().disabled).toBe(true);
+  });
+
+  it("settings: the engine's plan shows the memory estimate for the tiny model", async () => {
+    const model = ensureTinyModel();
+    useAppStore.setState({ step: "settings", draft: { ...DEFAULT_DRAFT, modelPath: model, dataPath: TINY_DATA } });
+    renderWizard();
+    const plan = await screen.findByTestId("plan", {}, { timeout: 20_000 });
+    expect(plan.textContent).toMatch(/Peak memory about [\d.]+ GiB/);
+    fireEvent.click(screen.getByText("Advanced settings"));
+    expect(screen.getByLabelText("Gradient accumulation")).toBeTruthy();
+  });
+});
+
+describe("LineChart", () => {
+  it("draws 100k points as about one point per pixel", () => {
+    const points = Array.from({ length: 100_000 }, (_, i) => ({ x: i + 1, y: 5 / Math.sqrt(i + 1) }));
+    const { container } = render(<LineChart title="Loss" series={[{ label: "train", points }]} />);
+    expect(container.querySelector("figure")!.getAttribute("data-points")).toBe("100000");
+    const d = container.querySelector("path.line")!.getAttribute("d")!;
+    const drawn = d.split(/[ML]/).filter(Boolean).length;
+    expect(drawn).toBeLessThanOrEqual(600);
+    expect(drawn).toBeGreaterThan(300);
+    expect(container.querySelector("svg")!.getAttribute("aria-label")).toMatch(/^Loss: train last/);
+  });
+});

@@ -1,0 +1,94 @@
+/** The store: slices, engine events routed through slice actions, the draft persisted. */
+import { describe, expect, it } from "vitest";
+import { applyEngineEvent, createAppStore } from "../../renderer/src/store/store";
+import { DEFAULT_DRAFT, draftToConfig, stepProblems } from "../../renderer/src/lib/draft";
+import { RunConfigSchema } from "../../engine/config/schema";
+import type { RunStatus } from "../../engine/runs/types";
+
+function memory(): Storage {
+  const m = new Map<string, string>();
+  return { get length() { return m.size; }, clear: () => m.clear(), getItem: (k) => m.get(k) ?? null, key: (i) => [...m.keys()][i] ?? null, removeItem: (k) => void m.delete(k), setItem: (k, v) => void m.set(k, v) };
+}
+
+const run = (over: Partial<RunStatus> = {}): RunStatus => ({
+  id: "r1", name: "r", method: "sft", state: "running", created_at: "2026-01-01T00:00:00Z", updated_at: "2026-01-01T00:00:00Z", started_at: null, finished_at: null,
+  step: 0, total_steps: 10, last_loss: null, first_loss: null, eta_s: null, phase: null, owner_pid: null, worker_pid: null, last_checkpoint: null, outputs: {}, error: null, attempts: 0, device: null, ...over,
+} as RunStatus);
+
+describe("app store", () => {
+  it("routes engine events to the runs and jobs slices", () => {
+    const store = createAppStore(memory());
+    applyEngineEvent({ type: "run", run: run() }, store);
+    applyEngineEvent({ type: "metrics", runId: "r1", row: { step: 1, loss: 3 } }, store);
+    applyEngineEvent({ type: "metrics", runId: "r1", row: { step: 2, loss: 2.5 } }, store);
+    applyEngineEvent({ type: "log", runId: "r1", line: "step 2" }, store);
+    applyEngineEvent({ type: "progress", runId: "r1", progress: { phase: "train", current: 2, total: 10, unit: "steps", elapsed_s: 1, eta_s: 4, message: "" } }, store);
+    applyEngineEvent({ type: "run", run: run({ step: 2, last_loss: 2.5 }) }, store);
+    const s = store.getState();
+    expect(s.runs.r1!.step).toBe(2);
+    expect(s.metrics.r1!.rows.map((r) => r.loss)).toEqual([3, 2.5]);
+    expect(s.metrics.r1!.version).toBe(2);
+    expect(s.logs.r1).toEqual(["step 2"]);
+    expect(s.progress.r1!.eta_s).toBe(4);
+  });
+
+  it("replaces repeated steps after a resume, as the run's metrics file does", () => {
+    const store = createAppStore(memory());
+    for (const step of [1, 2, 3, 4]) store.getState().appendMetrics("r", { step, loss: step });
+    store.getState().appendMetrics("r", { step: 3, loss: 30 });
+    expect(store.getState().metrics.r!.rows.map((r) => [r.step, r.loss])).toEqual([[1, 1], [2, 2], [3, 30]]);
+  });
+
+  it("appends 100k metrics rows in linear time (in place, versioned)", () => {
+    const store = createAppStore(memory());
+    const t = performance.now();
+    for (let step = 1; step <= 100_000; step++) store.getState().appendMetrics("big", { step, loss: 1 / step });
+    expect(store.getState().metrics.big!.rows).toHaveLength(100_000);
+    expect(performance.now() - t).toBeLessThan(3000);
+  });
+
+  it("keeps the wizard draft, step and theme across a reload, and nothing else", () => {
+    const storage = memory();
+    const a = createAppStore(storage);
+    a.getState().updateDraft({ modelPath: "/models/x", goldfish: true });
+    a.getState().setStep("method");
+    a.getState().setTheme("dark");
+    a.getState().upsertRun(run());
+    const b = createAppStore(storage);
+    expect(b.getState().draft).toMatchObject({ modelPath: "/models/x", goldfish: true, method: "sft" });
+    expect(b.getState().step).toBe("method");
+    expect(b.getState().theme).toBe("dark");
+    expect(b.getState().runs).toEqual({});
+  });
+
+  it("fills fields added since an older draft was saved", () => {
+    const storage = memory();
+    storage.setItem("whetstone-ui", JSON.stringify({ state: { draft: { modelPath: "/m" }, step: "data", theme: "light" }, version: 1 }));
+    const s = createAppStore(storage).getState();
+    expect(s.draft).toEqual({ ...DEFAULT_DRAFT, modelPath: "/m" });
+  });
+});
+
+describe("draft", () => {
+  it("becomes a config the engine's schema accepts", () => {
+    const d = { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d.jsonl", goldfish: true, neftune: false };
+    const parsed = RunConfigSchema.parse(draftToConfig(d));
+    expect(parsed.training.goldfish).toMatchObject({ k: 4 });
+    expect(parsed.training.neftune_alpha).toBe(0);
+  });
+
+  it("blocks Next with a sentence per problem", () => {
+    expect(stepProblems("model", DEFAULT_DRAFT, { dataTrainable: false })).toEqual([expect.stringMatching(/model folder/)]);
+    expect(stepProblems("data", { ...DEFAULT_DRAFT, dataPath: "/d" }, { dataTrainable: false })[0]).toMatch(/errors that block training/);
+    const d = { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d", learningRate: -1 };
+    expect(stepProblems("settings", d, { dataTrainable: true }).join()).toMatch(/training\.learning_rate/);
+    expect(stepProblems("method", { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d", method: "dpo" }, { dataTrainable: true, dataKind: "chat" })[0]).toMatch(/preference pairs/);
+    expect(stepProblems("method", { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d" }, { dataTrainable: true, dataKind: "chat" })).toEqual([]);
+  });
+
+  it("turns goldfish off for methods without an SFT term", () => {
+    const cfg = draftToConfig({ ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d", method: "dpo", goldfish: true }) as { training: { goldfish: unknown }; preference: unknown };
+    expect(cfg.training.goldfish).toBeNull();
+    expect(cfg.preference).toEqual({});
+  });
+});

@@ -92,7 +92,7 @@ export class Engine implements ApiHandlers {
   /** Validate the config, snapshot the data (errors surface here, before any queueing), enqueue. */
   async createRun(input: { config?: unknown; configPath?: string; baseDir?: string; skipInvalid?: boolean }): Promise<RunStatus> {
     const { config: loaded, source } = this.loadRunConfig(input, "createRun");
-    const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from) : null;
+    const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
     const status = parent ? this.store.update(this.store.create(config, source).id, { parent }) : this.store.create(config, source);
     const dir = this.store.runDir(status.id);

@@ -4,7 +4,7 @@
  * absolute folder (so the run reproduces even if runs are renamed) and status.parent the lineage.
  */
 import { existsSync, statSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { WhetstoneError } from "../util/errors";
 import type { RunStore } from "./store";
 
@@ -14,7 +14,11 @@ export interface Parent {
   kind: "adapter" | "model";
 }
 
-export function resolveInitFrom(store: RunStore, ref: string): Parent {
+/**
+ * `modelPath`: the new run's model.path. A run's adapter applies to that run's base (see effectiveBase);
+ * the worker merges the parent adapter into model.path, so the two must be the same model folder.
+ */
+export function resolveInitFrom(store: RunStore, ref: string, modelPath?: string): Parent {
   if (isAbsolute(ref)) return { run: null, path: ref, kind: folderKind(ref) };
   const run = store.resolve(ref);
   const status = store.get(run);
@@ -26,7 +30,16 @@ export function resolveInitFrom(store: RunStore, ref: string): Parent {
       hint: "Chain from a completed run (`whetstone runs` lists them), or give the folder of an adapter or model.",
     });
   }
-  return { run, path: output, kind: folderKind(output) };
+  const kind = folderKind(output);
+  const base = effectiveBase(store, run);
+  if (kind === "adapter" && modelPath !== undefined && resolve(base) !== resolve(modelPath)) {
+    throw new WhetstoneError({
+      code: "INIT_FROM_BASE_MISMATCH",
+      message: `init_from: run ${run}'s adapter applies to ${base}, but this run's model.path is ${modelPath}; merged into another model its update means nothing.`,
+      hint: `Set model.path to ${base}, or chain from a run trained on ${modelPath}.`,
+    });
+  }
+  return { run, path: output, kind };
 }
 
 function folderKind(path: string): Parent["kind"] {

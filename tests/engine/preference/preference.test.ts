@@ -2,7 +2,7 @@
  *  a run chains from a finished one (and exports and generates like any run), the effective base of
  *  a run chained from a full model, and data of the wrong kind is refused naming the fields. */
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../../engine/api/engine";
@@ -42,8 +42,8 @@ with torch.no_grad():
     x = torch.tensor([ids])
     diff = (ref(x).logits - load(exported)(x).logits).abs().max().item()
     moved = (ref(x).logits - load(base)(x).logits).abs().max().item()
-    new, _ = decode_batch(ref, [ids], [0], int(n), 0.0, 1.0, set(stop_token_ids(tok, ref)), modeling.pad_id(tok))
-print(json.dumps({"diff": diff, "moved": moved, "text": tok.decode(new[0], skip_special_tokens=True)}))
+    [(new, _)] = decode_batch(ref, [ids], [0], int(n), 0.0, 1.0, set(stop_token_ids(tok, ref)), modeling.pad_id(tok))
+print(json.dumps({"diff": diff, "moved": moved, "text": tok.decode(new, skip_special_tokens=True)}))
 `;
 
 const runDir = (home: string, out: string) => join(home, "runs", /^run (\S+)/m.exec(out)![1]!);
@@ -125,6 +125,7 @@ describe("preference tuning", () => {
     const config = validateConfig({ model: { path: TINY_MODEL }, data: { train: PAIRS }, method: "dpo", init_from: full }, { checkPaths: false, defaultName: "child" });
     const adapter = join(home, "adapter");
     mkdirSync(adapter);
+    writeFileSync(join(adapter, "adapter_config.json"), "{}");
     const child = store.update(store.create(config).id, { parent: resolveInitFrom(store, full), state: "completed", outputs: { adapter } }).id;
     const plain = store.update(store.create({ ...config, init_from: null, name: "plain" }).id, { state: "completed", outputs: { adapter } }).id;
     expect(effectiveBase(store, child)).toBe(full);
@@ -133,6 +134,10 @@ describe("preference tuning", () => {
     expect(exportCommand(store, child, opts)("x")).toMatchObject({ model_path: full });
     expect(auditCommand(store, child, { samples: 1, prefixTokens: 8, continuationTokens: 8, seed: 0, embeddingModel: null })("x")).toMatchObject({ model_path: full });
     expect(() => mergeSources(store, [child, plain])).toThrow(/different base models/);
+    // Chaining from the child's adapter: the new run's model.path must be the model that adapter applies to.
+    expect(() => resolveInitFrom(store, child, TINY_MODEL)).toThrow(expect.objectContaining({ code: "INIT_FROM_BASE_MISMATCH", hint: `Set model.path to ${full}, or chain from a run trained on ${TINY_MODEL}.` }));
+    expect(resolveInitFrom(store, child, full)).toEqual({ run: child, path: adapter, kind: "adapter" });
+    expect(resolveInitFrom(store, plain, TINY_MODEL).kind).toBe("adapter");
   });
 
   it("refuses to chain from a run that has not completed, or from a folder that holds no weights", () => {

@@ -22,6 +22,7 @@ from .. import modeling
 from ..checkpoint import latest_valid, read_training_state, restore_rng, sha256_file, step_name, write_checkpoint, write_training_state
 from ..config import RunConfig, TrainingConfig, diff, parse_run_config
 from ..data.batches import Plan
+from ..device import choose_precision, pick_device
 from ..errors import WorkerError, out_of_memory
 from ..neftune import NEFTune
 from ..protocol import Emitter
@@ -81,10 +82,15 @@ class Loop(Protocol):
     cfg: RunConfig
     emitter: Emitter
     cancelled: Callable[[], bool]
+    t0: float  # when this worker started on the run (progress timing)
     device: torch.device
     plan: Plan
+    precision: Any  # device.Precision, set by begin()
     model: Any
     tokenizer: Any
+    pad_id: int
+    neftune: NEFTune
+    embed_dim: int
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler | None
     params: list[torch.nn.Parameter]
@@ -102,24 +108,58 @@ class Loop(Protocol):
 
     def _train_step(self) -> None: ...
     def _checkpoint(self) -> None: ...
-    def _elapsed(self) -> float: ...
-    def _progress(self, phase: str, current: float, total: float | None, unit: str, message: str, eta: float | None = None) -> None: ...
-    def _log(self, level: str, message: str) -> None: ...
-    def _guard(self, phase: str) -> contextlib.AbstractContextManager: ...
+    def _finish_completed(self) -> None: ...
+
+
+def init_state(r: Loop, job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]) -> None:
+    """The job's identity and the loop's counters at zero, before setup (or a restore) fills them."""
+    r.id, r.run_dir, r.cfg, r.emitter, r.cancelled = job_id, run_dir, config, emitter, cancelled
+    r.t0 = time.monotonic()
+    r.device = pick_device()
+    r.last_checkpoint = None
+    r.step = r.tokens = r.trained_tokens = r.dropped_tokens = 0
+    r.elapsed_before = 0.0  # training time spent by earlier workers on this run
+    r.last_loss = None
+
+
+def resume_point(r: Loop) -> tuple[Path, dict] | None:
+    """find_checkpoint for a recipe: (checkpoint, manifest) or None; the checkpoint's config replaces r.cfg."""
+    found = find_checkpoint(r.run_dir, r.cfg, lambda level, message: log(r, level, message))
+    if found is None:
+        return None
+    path, manifest, r.cfg = found
+    return path, manifest
+
+
+def guard(r: Loop, phase: str):
+    return oom_guard(phase, r.device, r.last_checkpoint)
+
+
+def elapsed(r: Loop) -> float:
+    return r.elapsed_before + time.monotonic() - r.t0
+
+
+def progress(r: Loop, phase: str, current: float, total: float | None, unit: str, message: str, eta: float | None = None) -> None:
+    emit_progress(r.emitter, r.id, r.t0, phase, current, total, unit, message, eta)
+
+
+def log(r: Loop, level: str, message: str) -> None:
+    r.emitter.log(r.id, level, message)
 
 
 def begin(r: Loop, found: tuple[Path, dict] | None) -> None:
-    """Common setup before the data: the model folder exists, the data fingerprint (warned about when
-    a resumed checkpoint saw other data), the seeds, and the tokenizer (r.tokenizer, r.pad_id)."""
+    """Common setup before the data: precision, the model folder exists, the data fingerprint (warned
+    about when a resumed checkpoint saw other data), the seeds, and the tokenizer (r.tokenizer, r.pad_id)."""
     cfg, seed = r.cfg, r.cfg.training.seed
+    r.precision = choose_precision(cfg.training.precision, cfg.model.dtype, cfg.finetune, r.device)
     modeling.check_model_dir(cfg.model.path)
     r.fingerprint = sha256_file(Path(cfg.data.train)) if Path(cfg.data.train).is_file() else None
     if found and found[1].get("data_fingerprint") != r.fingerprint:
-        r._log("warning", "The training data changed since the checkpoint was written; the resumed run will not match the original.")
+        log(r, "warning", "The training data changed since the checkpoint was written; the resumed run will not match the original.")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    r._progress("load", 0, 2, "step", f"Loading the tokenizer from {cfg.model.path}")
+    progress(r, "load", 0, 2, "step", f"Loading the tokenizer from {cfg.model.path}")
     r.tokenizer = modeling.load_tokenizer(cfg.model.path, cfg.model.trust_remote_code)
     r.pad_id = modeling.pad_id(r.tokenizer)
 
@@ -160,13 +200,13 @@ def restore(r: Loop, path: Path, extra: Callable[[Path], None] | None = None) ->
                           "Delete that checkpoint folder to resume from the one before it, or start a new run.") from None
     restore_rng(rng)
     r.last_checkpoint = path
-    r._log("info", f"Resumed from {path} at step {r.step} of {r.plan.total_steps}")
+    log(r, "info", f"Resumed from {path} at step {r.step} of {r.plan.total_steps}")
 
 
 def train_loop(r: Loop, what: str) -> None:
     """Steps until the plan's end (checkpoints when due), then finish; a cancel stops between steps."""
     total = r.plan.total_steps
-    r._progress("train", r.step, total, "steps", f"Training{what} for {total - r.step} of {total} optimizer steps")
+    progress(r, "train", r.step, total, "steps", f"Training{what} for {total - r.step} of {total} optimizer steps")
     r.session_start, r.session_steps, r.session_tokens = time.monotonic(), 0, 0
     while r.step < total:
         if r.cancelled():
@@ -189,7 +229,7 @@ def set_lr(r: Loop) -> float:
 def optimizer_step(r: Loop, non_finite: Callable[[str], None]) -> float:
     """Unscale, clip, step and zero the gradients; returns the gradient norm. A non-finite norm
     without a grad scaler calls `non_finite(what)`, which raises (fp16's scaler skips such steps itself)."""
-    with r._guard("optimizer"):
+    with guard(r, "optimizer"):
         if r.scaler:
             r.scaler.unscale_(r.optimizer)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(r.params, r.cfg.training.max_grad_norm or math.inf))
@@ -225,7 +265,7 @@ def emit_metrics(r: Loop, lr: float, grad_norm: float, packing_efficiency: float
     r.emitter.emit(
         "metrics", id=r.id, step=r.step, total_steps=total, epoch=round(r.plan.epoch_float(consumed), 6),
         loss=r.last_loss, lr=lr, grad_norm=grad_norm if math.isfinite(grad_norm) else None, tokens=r.tokens,
-        tokens_per_s=round(r.session_tokens / session, 3), elapsed_s=round(r._elapsed(), 3),
+        tokens_per_s=round(r.session_tokens / session, 3), elapsed_s=round(elapsed(r), 3),
         eta_s=round((total - r.step) * session / r.session_steps, 3),
         trained_tokens=r.trained_tokens,  # tokens the loss was computed on (after goldfish drops)
         dropped_tokens=r.dropped_tokens,  # trained tokens goldfish left out, cumulative
@@ -264,7 +304,7 @@ def save_checkpoint(r: Loop, packed: bool, extra: Callable[[Path], None] | None 
         "tokens": r.tokens,
         "trained_tokens": r.trained_tokens,
         "dropped_tokens": r.dropped_tokens,
-        "elapsed_s": r._elapsed(),
+        "elapsed_s": elapsed(r),
         "last_loss": r.last_loss,
     }
     optimizer_state = {"optimizer": r.optimizer.state_dict(), "scaler": r.scaler.state_dict() if r.scaler else None}
@@ -276,7 +316,7 @@ def save_checkpoint(r: Loop, packed: bool, extra: Callable[[Path], None] | None 
             extra(folder)
 
     meta = {"config": r.cfg.as_dict(), "data_fingerprint": r.fingerprint}
-    with r._guard("save"):
+    with guard(r, "save"):
         r.last_checkpoint = write_checkpoint(r.run_dir, r.step, write, meta, r.cfg.training.keep_checkpoints)
     r.emitter.emit("checkpoint", id=r.id, step=r.step, path=str(r.last_checkpoint))
 
@@ -289,10 +329,10 @@ def finish_completed(r: Loop, output=None) -> None:
     """Save outputs/adapter or outputs/model atomically (`output`: what to save, r.model by default;
     anything with save_pretrained) and emit done."""
     name = output_name(r.cfg)
-    r._progress("save", 0, 1, "folder", f"Saving the {name} to {r.run_dir / 'outputs' / name}")
-    with r._guard("save"):
+    progress(r, "save", 0, 1, "folder", f"Saving the {name} to {r.run_dir / 'outputs' / name}")
+    with guard(r, "save"):
         out = modeling.save_output(r.model if output is None else output, r.tokenizer, r.run_dir, name)
-    r._progress("save", 1, 1, "folder", f"Saved {out}", eta=0)
+    progress(r, "save", 1, 1, "folder", f"Saved {out}", eta=0)
     result = {f"{name}_path": str(out), "steps": r.step, "final_loss": r.last_loss, "checkpoint": str(r.last_checkpoint)}
     r.emitter.emit("done", id=r.id, status="completed", result=result)
 

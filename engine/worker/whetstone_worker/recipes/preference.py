@@ -6,7 +6,8 @@ in the loss (losses/preference.py); everything else is this one lean loop.
            model folder) → LoRA or full → [DPO: reference] → optimizer → [resume: restore]
     train: per optimizer step: micro-batches of n pairs as one padded batch of 2n rows (chosen
            first) → response-token log-probs → method loss → AdamW → metrics → checkpoints
-    save:  outputs/adapter or outputs/model, atomically → done
+    save:  outputs/adapter or outputs/model, atomically → done (chained from an adapter: one adapter
+           holding the parent's update and this run's, on model.path; see chain.py)
 
 DPO's reference is the initial policy. With LoRA it is the same weights with the adapter disabled,
 so no second copy of the model exists (an init_from adapter is merged into the base first, so the
@@ -15,8 +16,9 @@ from the initial weights, or, with preference.precompute_reference, log-probs co
 the first step and stored in every checkpoint (so resume never recomputes them from trained weights).
 Precomputing costs one extra forward pass over the data and saves one per step.
 
-Shared with SFT: modeling (loading, LoRA, saving), checkpoint.py (atomic checkpoints, RNG state),
-the step-indexed data plan (exact resume), the LR schedule, NEFTune (off unless
+Shared with SFT: recipes/common.py (seeding, optimizer and its step, checkpoint state and restore,
+metrics, finishing), modeling (loading, LoRA, saving), checkpoint.py (atomic checkpoints, RNG
+state), the step-indexed data plan (exact resume), the LR schedule, NEFTune (off unless
 training.neftune_alpha > 0, never on the reference pass) and goldfish (ORPO's SFT term only).
 Packing does not apply: a pair's two rows must stay aligned, so batches are padded.
 """
@@ -35,14 +37,12 @@ from .. import modeling
 from ..config import RunConfig
 from ..data.batches import IGNORE, make_plan
 from ..data.pairs import Pair, build_pairs, collate_pairs
-from ..device import choose_precision, pick_device
 from ..errors import WorkerError
 from ..losses import preference as L
 from ..losses.goldfish import goldfish_drop_mask
 from ..neftune import token_scales
 from ..protocol import Emitter
 from . import chain, common
-from .common import emit_progress, find_checkpoint, oom_guard
 
 METHODS = ("dpo", "simpo", "orpo")
 
@@ -53,13 +53,7 @@ def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelle
 
 class PreferenceRecipe:
     def __init__(self, job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]):
-        self.id, self.run_dir, self.cfg, self.emitter, self.cancelled = job_id, run_dir, config, emitter, cancelled
-        self.t0 = time.monotonic()
-        self.device = pick_device()
-        self.last_checkpoint: Path | None = None
-        self.step = self.tokens = self.trained_tokens = self.dropped_tokens = 0
-        self.elapsed_before = 0.0
-        self.last_loss: float | None = None
+        common.init_state(self, job_id, run_dir, config, emitter, cancelled)
         self.reference = None  # full fine-tuning DPO without precomputed log-probs: a frozen copy
         self.ref_logps: dict[str, torch.Tensor] = {}  # "train"/"val": (pairs, 2) precomputed reference log-probs
         self.initial_eval: dict[str, float] | None = None
@@ -68,8 +62,8 @@ class PreferenceRecipe:
     # ---------------------------------------------------------------- setup
 
     def run(self, resume: bool) -> None:
-        found = self._find_checkpoint() if resume else None
-        cfg, train = self.cfg, self.cfg.training
+        found = common.resume_point(self) if resume else None
+        cfg = self.cfg
         if cfg.method not in METHODS or cfg.preference is None:
             raise WorkerError("CONFIG_INVALID", f"method {cfg.method!r} needs a resolved preference section (got {cfg.preference!r}).",
                               "Start the run through the engine, which fills in each method's defaults.")
@@ -77,7 +71,6 @@ class PreferenceRecipe:
         if cfg.finetune == "qlora":
             raise WorkerError("CONFIG_INVALID", f"finetune qlora is not available for {cfg.method} yet.",
                               "Use finetune: lora (same adapters on full-precision base weights) or full.")
-        self.precision = choose_precision(train.precision, cfg.model.dtype, cfg.finetune, self.device)
         common.begin(self, found)
         self._load_data()
         if self.cancelled():
@@ -90,46 +83,39 @@ class PreferenceRecipe:
                 self._precompute_reference()
             if self.val_pairs:
                 self.initial_eval = self._evaluate()
-                self._log("info", f"Held-out preference accuracy before training: {self.initial_eval['val_rewards/accuracy']:.1%}")
+                common.log(self, "info", f"Held-out preference accuracy before training: {self.initial_eval['val_rewards/accuracy']:.1%}")
         common.train_loop(self, f" ({self.method})")
 
     @property
     def method(self) -> str:
         return self.cfg.method
 
-    def _find_checkpoint(self) -> tuple[Path, dict] | None:
-        found = find_checkpoint(self.run_dir, self.cfg, self._log)
-        if found is None:
-            return None
-        path, manifest, self.cfg = found
-        return path, manifest
-
     def _load_data(self) -> None:
         data, train = self.cfg.data, self.cfg.training
-        self._progress("data", 0, None, "pairs", f"Tokenizing pairs from {data.train}")
+        common.progress(self, "data", 0, None, "pairs", f"Tokenizing pairs from {data.train}")
         self.pairs, report = build_pairs(self.tokenizer, Path(data.train), data.max_length, data.overlong,
-                                         lambda done, total: self._progress("data", done, total, "pairs", f"Tokenizing {data.train}"))
+                                         lambda done, total: common.progress(self, "data", done, total, "pairs", f"Tokenizing {data.train}"))
         self.plan = make_plan(len(self.pairs), train.micro_batch_size, train.gradient_accumulation, train.epochs, train.max_steps, train.seed)
         dropped = sum(report.dropped.values())
-        self._progress("data", report.read, report.read, "pairs",
+        common.progress(self, "data", report.read, report.read, "pairs",
                        f"Tokenized {report.read} pairs ({dropped} dropped); micro-batches of {train.micro_batch_size} pairs "
                        f"({2 * train.micro_batch_size} padded rows, chosen and rejected in one forward pass)", eta=0)
         for reason, n in sorted(report.dropped.items()):
-            self._log("warning", f"{n} pairs dropped: {reason.replace('_', ' ')} (max_length {data.max_length})")
+            common.log(self, "warning", f"{n} pairs dropped: {reason.replace('_', ' ')} (max_length {data.max_length})")
         if train.packing:
-            self._log("info", "training.packing does not apply to preference methods: each pair is padded, its two rows side by side")
+            common.log(self, "info", "training.packing does not apply to preference methods: each pair is padded, its two rows side by side")
         if train.goldfish is not None and self.method != "orpo":
-            self._log("warning", f"training.goldfish applies to ORPO's SFT term only; {self.method} ignores it")
+            common.log(self, "warning", f"training.goldfish applies to ORPO's SFT term only; {self.method} ignores it")
         self.val_pairs: list[Pair] = []
         if data.validation:
             self.val_pairs, _ = build_pairs(self.tokenizer, Path(data.validation), data.max_length, data.overlong)
-            self._log("info", f"Validation: {len(self.val_pairs)} held-out pairs; preference accuracy is measured at every checkpoint")
+            common.log(self, "info", f"Validation: {len(self.val_pairs)} held-out pairs; preference accuracy is measured at every checkpoint")
 
     def _initial_weights(self, source: str | Path | None = None):
         """The policy's starting weights: model.path, or init_from (an adapter merged into the base, or a model folder)."""
         cfg = self.cfg
         init = Path(cfg.init_from) if cfg.init_from else None
-        with self._guard("load"):
+        with common.guard(self, "load"):
             if source is None and init is not None and (init / "adapter_config.json").is_file():
                 from peft import PeftModel
 
@@ -151,7 +137,7 @@ class PreferenceRecipe:
         cfg = self.cfg
         full = cfg.finetune == "full"
         source = checkpoint / "model" if full and checkpoint else None
-        self._progress("load", 1, 2, "step", f"Loading the model from {source or cfg.init_from or cfg.model.path}")
+        common.progress(self, "load", 1, 2, "step", f"Loading the model from {source or cfg.init_from or cfg.model.path}")
         model = self._initial_weights(source)
         vocab = model.get_input_embeddings().num_embeddings
         for pair in self.pairs:
@@ -172,7 +158,7 @@ class PreferenceRecipe:
         trainable = common.prepare_optimizer(self, model)
         ref = {"dpo": "reference: " + ("precomputed log-probs" if self.pref.precompute_reference else
                                        "a frozen copy" if full else "the same weights, adapter disabled")}.get(self.method, "no reference model")
-        self._progress("load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
+        common.progress(self, "load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
                        f"{trainable}; {self.method}, {ref}")
 
     def _restore_reference(self, path: Path) -> None:
@@ -201,7 +187,7 @@ class PreferenceRecipe:
                 out.append(self._reference_pass(self._to_device(collate_pairs(pairs[i : i + size], self.pad_id))).cpu())
                 done = min(i + size, len(pairs))
                 eta = (time.monotonic() - start) / done * (len(pairs) - done)
-                self._progress("reference", done, len(pairs), "pairs", f"Reference log-probs ({split})", eta=round(eta, 3))
+                common.progress(self, "reference", done, len(pairs), "pairs", f"Reference log-probs ({split})", eta=round(eta, 3))
             self.ref_logps[split] = torch.cat(out) if out else torch.zeros(0, 2)
 
     def _reference(self, split: str, indices: list[int], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,13 +244,13 @@ class PreferenceRecipe:
         parts, loss_sum, nll_sum = [], 0.0, 0.0
         for (indices, _), batch, keep in zip(micro, batches, keeps):
             scales = token_scales(batch["lengths"], self.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
-            with self._guard("forward"), common.autocast(self), self.neftune.noise(scales):
+            with common.guard(self, "forward"), common.autocast(self), self.neftune.noise(scales):
                 out, nll, _ = self._pair_loss(batch, "train", indices, keep)
                 loss = out.losses.sum() / n_pairs + (nll / max(nll_tokens, 1) if nll is not None else 0.0)
             value = loss.detach().item()
             if not math.isfinite(value):
                 self._raise_non_finite(f"The loss became {value}", indices)
-            with self._guard("backward"):
+            with common.guard(self, "backward"):
                 (self.scaler.scale(loss) if self.scaler else loss).backward()
             loss_sum += value
             nll_sum += nll.detach().item() if nll is not None else 0.0
@@ -290,7 +276,7 @@ class PreferenceRecipe:
             for i in range(0, len(self.val_pairs), size):
                 indices = list(range(i, min(i + size, len(self.val_pairs))))
                 batch = self._to_device(collate_pairs([self.val_pairs[j] for j in indices], self.pad_id))
-                with self._guard("eval"), common.autocast(self):
+                with common.guard(self, "eval"), common.autocast(self):
                     out, nll_part, count = self._pair_loss(batch, "val", indices, None)
                 total += float(out.losses.sum())
                 nll += float(nll_part) if nll_part is not None else 0.0
@@ -327,18 +313,6 @@ class PreferenceRecipe:
 
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.device) for k, v in batch.items()}
-
-    def _guard(self, phase: str):
-        return oom_guard(phase, self.device, self.last_checkpoint)
-
-    def _elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.t0
-
-    def _progress(self, phase: str, current: float, total: float | None, unit: str, message: str, eta: float | None = None) -> None:
-        emit_progress(self.emitter, self.id, self.t0, phase, current, total, unit, message, eta)
-
-    def _log(self, level: str, message: str) -> None:
-        self.emitter.log(self.id, level, message)
 
 
 def _pair_stats(parts: list[L.PairLoss]) -> dict[str, float]:

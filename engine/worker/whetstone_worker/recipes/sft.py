@@ -37,13 +37,11 @@ from ..config import RunConfig
 from ..data.batches import IGNORE, collate, make_micro_batch, make_plan, model_inputs
 from ..data.chat import build_samples
 from ..data.token_cache import cached_samples
-from ..device import choose_precision, pick_device
 from ..errors import WorkerError
 from ..neftune import token_scales
 from ..protocol import Emitter
 from ..speed import StepSpeedups, load_quantized
 from . import common
-from .common import emit_progress, find_checkpoint, oom_guard
 
 
 LAYOUTS = {
@@ -59,20 +57,12 @@ def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelle
 
 class SFTRecipe:
     def __init__(self, job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]):
-        self.id, self.run_dir, self.cfg, self.emitter, self.cancelled = job_id, run_dir, config, emitter, cancelled
-        self.t0 = time.monotonic()
-        self.device = pick_device()
-        self.last_checkpoint: Path | None = None
-        self.step = self.tokens = self.trained_tokens = self.dropped_tokens = 0
-        self.elapsed_before = 0.0  # training time spent by earlier workers on this run
-        self.last_loss: float | None = None
+        common.init_state(self, job_id, run_dir, config, emitter, cancelled)
 
     # ---------------------------------------------------------------- setup
 
     def run(self, resume: bool) -> None:
-        found = self._find_checkpoint() if resume else None
-        cfg, train = self.cfg, self.cfg.training
-        self.precision = choose_precision(train.precision, cfg.model.dtype, cfg.finetune, self.device)
+        found = common.resume_point(self) if resume else None
         common.begin(self, found)
         self._load_data()
         if self.cancelled():
@@ -82,13 +72,6 @@ class SFTRecipe:
             common.restore(self, found[0])
         common.train_loop(self, "")
 
-    def _find_checkpoint(self) -> tuple[Path, dict] | None:
-        found = find_checkpoint(self.run_dir, self.cfg, self._log)
-        if found is None:
-            return None
-        path, manifest, self.cfg = found
-        return path, manifest
-
     def _load_data(self) -> None:
         data = self.cfg.data
         last = [float("-inf")]
@@ -96,7 +79,7 @@ class SFTRecipe:
         def progress(done: int, total: int) -> None:
             if time.monotonic() - last[0] > 0.5:  # build_samples reports every 256 rows; the engine needs far fewer
                 last[0] = time.monotonic()
-                self._progress("data", done, total, "samples", f"Tokenizing {data.train}")
+                common.progress(self, "data", done, total, "samples", f"Tokenizing {data.train}")
 
         # Tokenized once per run: a resumed or retried run reads data/tokens.npz instead of tokenizing again.
         self.samples, report, cached = cached_samples(self.tokenizer, Path(data.train), Path(self.cfg.model.path), data.max_length,
@@ -107,17 +90,17 @@ class SFTRecipe:
                               train.seed, lengths=lengths, capacity=data.max_length)
         dropped = sum(report.dropped.values())
         summary = f"{'Read the tokenized' if cached else 'Tokenized'} {report.read} samples ({dropped} dropped); {self._layout_summary()}"
-        self._progress("data", report.read, report.read, "samples", summary, eta=0)
+        common.progress(self, "data", report.read, report.read, "samples", summary, eta=0)
         if report.dropped["too_long"]:
-            self._log("warning", f"{report.dropped['too_long']} samples longer than max_length {data.max_length} were dropped")
+            common.log(self, "warning", f"{report.dropped['too_long']} samples longer than max_length {data.max_length} were dropped")
         if report.dropped["no_trained_tokens"]:
-            self._log("warning", f"{report.dropped['no_trained_tokens']} samples with no assistant tokens to train on were dropped")
+            common.log(self, "warning", f"{report.dropped['no_trained_tokens']} samples with no assistant tokens to train on were dropped")
         if report.truncated:
-            self._log("warning", f"{report.truncated} samples longer than max_length {data.max_length} were truncated")
+            common.log(self, "warning", f"{report.truncated} samples longer than max_length {data.max_length} were truncated")
         self.val_samples = []
         if data.validation:
             self.val_samples, val_report = build_samples(self.tokenizer, Path(data.validation), data.max_length, data.overlong)
-            self._log("info", f"Validation: {len(self.val_samples)} held-out samples ({sum(val_report.dropped.values())} dropped); "
+            common.log(self, "info", f"Validation: {len(self.val_samples)} held-out samples ({sum(val_report.dropped.values())} dropped); "
                       "val_loss is measured at every checkpoint")
 
     def _load_model(self, checkpoint: Path | None) -> None:
@@ -125,8 +108,8 @@ class SFTRecipe:
         full = cfg.finetune == "full"
         # A full fine-tune resumes from the checkpoint's weights; LoRA reloads the base and then the adapter.
         source = checkpoint / "model" if full and checkpoint else cfg.model.path
-        self._progress("load", 1, 2, "step", f"Loading the model from {source}")
-        with self._guard("load"):
+        common.progress(self, "load", 1, 2, "step", f"Loading the model from {source}")
+        with common.guard(self, "load"):
             if cfg.finetune == "qlora":
                 model = load_quantized(str(source), self.precision.autocast, cfg.model.trust_remote_code, self.device)
             else:
@@ -146,9 +129,9 @@ class SFTRecipe:
             model = modeling.apply_lora(model, cfg.lora)
         model.train()
         self.model = model
-        self.speed = StepSpeedups(model, cfg.training, self.device, self._log)
+        self.speed = StepSpeedups(model, cfg.training, self.device, lambda level, message: common.log(self, level, message))
         trainable = common.prepare_optimizer(self, model)
-        self._progress("load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
+        common.progress(self, "load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
                        f"{trainable}; {LAYOUTS[self.layout]}"
                        + (f"; {self.speed.summary}" if self.speed.summary else ""))
 
@@ -166,7 +149,7 @@ class SFTRecipe:
                     model.set_attn_implementation("flash_attention_2")
                     return "varlen"
                 except (ImportError, ValueError) as err:
-                    self._log("warning", f"FlashAttention 2 could not be enabled ({err}); packing with SDPA and a block mask instead.")
+                    common.log(self, "warning", f"FlashAttention 2 could not be enabled ({err}); packing with SDPA and a block mask instead.")
         if model.config._attn_implementation != "sdpa":
             raise WorkerError(
                 "CONFIG_INVALID",
@@ -198,12 +181,12 @@ class SFTRecipe:
         for m in micro:
             batch = self.speed.to_device(m.tensors)
             scales = token_scales(batch["lengths"], self.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
-            with self._guard("forward"), common.autocast(self), self.neftune.noise(scales):
+            with common.guard(self, "forward"), common.autocast(self), self.neftune.noise(scales):
                 loss = self.speed.loss_sum(self.model, model_inputs(batch), batch["labels"])
             value = loss.item()
             if not math.isfinite(value):
                 self._raise_non_finite(f"The loss became {value}", m.samples)
-            with self._guard("backward"):
+            with common.guard(self, "backward"):
                 # Per-token mean over the whole optimizer step; max(…, 1): goldfish may leave a step of tiny samples empty.
                 scaled = loss / max(n_trained, 1)
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
@@ -224,7 +207,7 @@ class SFTRecipe:
         try:
             for i in range(0, len(self.val_samples), size):
                 batch = {k: v.to(self.device) for k, v in collate(self.val_samples[i : i + size], self.pad_id).items()}
-                with self._guard("eval"), common.autocast(self):
+                with common.guard(self, "eval"), common.autocast(self):
                     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
                     total += float(self.speed.loss_sum(self.model, inputs, batch["labels"]))
                 count += int((batch["labels"][:, 1:] != IGNORE).sum())
@@ -242,17 +225,3 @@ class SFTRecipe:
 
     def _finish_completed(self) -> None:
         common.finish_completed(self)
-
-    # ---------------------------------------------------------------- helpers
-
-    def _guard(self, phase: str):
-        return oom_guard(phase, self.device, self.last_checkpoint)
-
-    def _elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.t0
-
-    def _progress(self, phase: str, current: float, total: float | None, unit: str, message: str, eta: float | None = None) -> None:
-        emit_progress(self.emitter, self.id, self.t0, phase, current, total, unit, message, eta)
-
-    def _log(self, level: str, message: str) -> None:
-        self.emitter.log(self.id, level, message)

@@ -6,7 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { workerPython } from "../engine/paths";
+import { layout, workerPython } from "../engine/paths";
 import type { Layout } from "../engine/util/layout";
 
 export interface SetupEvent {
@@ -46,7 +46,7 @@ export function setupEnv(layout: Pick<Layout, "packaged" | "workerDir" | "venvDi
 }
 
 /** Run `node setup.mjs` (Electron's own binary as Node) and report each line. */
-export function runSetup(script: string, onEvent: (e: SetupEvent) => void, execPath = process.execPath, env: NodeJS.ProcessEnv = setupEnv({ packaged: false, workerDir: "", venvDir: "" })): Promise<boolean> {
+export function runSetup(script: string, onEvent: (e: SetupEvent) => void, execPath = process.execPath, env: NodeJS.ProcessEnv = setupEnv(layout())): Promise<boolean> {
   return new Promise((resolve) => {
     let fraction = 0;
     const child = spawn(execPath, [script], {

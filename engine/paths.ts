@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { appLayout, venvPython, type Layout } from "./util/layout";
 
 /** The folder with Whetstone's package.json, found upwards (this file may be bundled elsewhere). */
 export const PROJECT_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
@@ -14,7 +15,15 @@ function findRoot(start: string): string {
     if (dirname(dir) === dir) return resolve(start, "..");
   }
 }
-export const WORKER_DIR = join(PROJECT_ROOT, "engine", "worker");
+
+/**
+ * Dev checkout or packaged app (engine/util/layout.ts). A packaged app's Electron main sets
+ * WHETSTONE_USER_DATA to app.getPath("userData") before anything asks for the venv.
+ */
+export function layout(env: NodeJS.ProcessEnv = process.env): Layout {
+  return appLayout({ projectRoot: PROJECT_ROOT, userData: env.WHETSTONE_USER_DATA || whetstoneHome(env) });
+}
+export const WORKER_DIR = layout().workerDir;
 
 /** WHETSTONE_HOME, else the OS's per-user application-data folder. */
 export function whetstoneHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -25,9 +34,8 @@ export function whetstoneHome(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_DATA_HOME ?? join(home, ".local", "share"), "whetstone");
 }
 
-/** The worker's interpreter: WHETSTONE_PYTHON, else the venv `npm install` made. */
+/** The worker's interpreter: WHETSTONE_PYTHON, else the venv `npm install` (or the app's first launch) made. */
 export function workerPython(env: NodeJS.ProcessEnv = process.env): string {
   if (env.WHETSTONE_PYTHON) return env.WHETSTONE_PYTHON;
-  const venv = join(WORKER_DIR, ".venv");
-  return process.platform === "win32" ? join(venv, "Scripts", "python.exe") : join(venv, "bin", "python");
+  return venvPython(layout(env).venvDir);
 }

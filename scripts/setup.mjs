@@ -74,13 +74,18 @@ function chromiumForE2e() {
   if (which.status === 0) return say(`chromium (e2e tests): present at ${which.stdout.trim()}.`);
   if (process.platform !== "linux" || process.env.WHETSTONE_SKIP_CHROMIUM === "1") return;
   const root = process.getuid?.() === 0;
-  if (!root || !existsSync("/usr/bin/apt-get")) {
+  // Not root: only a password-less sudo will do (an install must never stop to ask for a password).
+  const sudo = !root && spawnSync("sudo", ["-n", "true"], { stdio: "ignore" }).status === 0;
+  if ((!root && !sudo) || !existsSync("/usr/bin/apt-get")) {
     return say("chromium (e2e tests): not installed; the e2e phase of `npm test` is skipped. Install it with `sudo apt-get install -y chromium`.");
   }
-  say("chromium (e2e tests): installing with apt-get…");
-  const r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], { stdio: "inherit", timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-  if (r.status !== 0) spawnSync("apt-get", ["update"], { stdio: "inherit", timeout: 300_000 });
-  const again = r.status === 0 ? r : spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "chromium"], { stdio: "inherit", timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  say(`chromium (e2e tests): installing with ${sudo ? "sudo " : ""}apt-get…`);
+  const apt = (args, timeout) =>
+    spawnSync(sudo ? "sudo" : "apt-get", sudo ? ["-n", "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", ...args] : args, { stdio: "inherit", timeout, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  const install = ["install", "-y", "--no-install-recommends", "chromium"];
+  const r = apt(install, 600_000);
+  if (r.status !== 0) apt(["update"], 300_000);
+  const again = r.status === 0 ? r : apt(install, 600_000);
   say(again.status === 0 ? "chromium (e2e tests): installed." : "chromium (e2e tests): apt-get failed; the e2e phase of `npm test` fails in CI until it is installed.");
 }
 

@@ -18,7 +18,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../paths";
+import { layout, WORKER_DIR, workerPython } from "../paths";
 import { WhetstoneError } from "../util/errors";
 
 export const TABLE_SIZE = 1_000_003;
@@ -31,7 +31,7 @@ export interface GoldfishOptions {
   variant: "hashed" | "static" | "random";
 }
 
-export function goldfishTablePath(cacheDir = join(PROJECT_ROOT, ".cache")): string {
+export function goldfishTablePath(cacheDir = layout().cacheDir): string {
   return join(cacheDir, "goldfish", `table-${TABLE_SEED}-${TABLE_SIZE}.f32`);
 }
 

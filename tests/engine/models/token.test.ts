@@ -1,23 +1,7 @@
 /** Where the hub token comes from and where it may go: the environment, else the keychain; never stored without one. */
 import { describe, expect, it } from "vitest";
-import { hubEnv, hubToken, platformKeychain, storeHubToken, type Keychain } from "../../../engine/secrets/token";
-
-/** A keychain backend that holds the secret in this test's memory, as the OS keychain holds it in its own. */
-function memoryKeychain(): Keychain & { value: string | null } {
-  return {
-    name: "test keychain",
-    value: null,
-    get() {
-      return this.value;
-    },
-    set(token) {
-      this.value = token;
-    },
-    remove() {
-      this.value = null;
-    },
-  };
-}
+import { hubEnv, hubToken, platformKeychain, storeHubToken } from "../../../engine/secrets/token";
+import { memoryKeychain } from "../../helpers/memory-keychain";
 
 const TOKEN = "hf_abcdefghijklmnopqrstuvwxyz012345";
 

@@ -5,7 +5,7 @@ import { RunConfigSchema, objectShape } from "../config/schema";
 import { serve } from "../server/http";
 import { auditPaths, formatAudit, type AuditOptions } from "../audit/audit";
 import { exportsPath, formatExport, type ExportOptions } from "../export/export";
-import { loadLineage } from "../merge/merge";
+import { loadLineage } from "../runs/lineage";
 import { RunProgress, type ProgressSink } from "./progress";
 import { ago, duration, loss, num, table } from "./format";
 

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "../protocol/messages";
-import { effectiveBase } from "../runs/lineage";
+import { effectiveBase, loadLineage } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { loadAuditReport } from "../audit/audit";
 import { writeJsonAtomic } from "../util/atomic";
@@ -86,18 +86,28 @@ export function cardFacts(store: RunStore, runId: string): Record<string, unknow
   const last = metrics.at(-1);
   const audit = loadAuditReport(store, runId) as (Record<string, unknown> & { counts?: { used?: number }; created_at?: string }) | null;
   const { goldfish, ...training } = config.training;
+  // The model the weights were trained from: a chained run's parent model, else model.path.
+  const base = effectiveBase(store, runId);
+  // A merged run trained nothing itself: its card names the merge and its sources, not the first
+  // source's training settings (which its stored config carries only for its data snapshot).
+  const merge = loadLineage(store, runId) as { method?: string; p?: number; merged_from?: { run_id: string; name?: string }[]; ingredients?: string[] } | null;
+  const hyperparameters = merge
+    ? { merge: { method: merge.method, ...(merge.p !== undefined ? { p: merge.p } : {}), runs: (merge.ingredients ?? merge.merged_from?.map((m) => m.run_id) ?? []).join(", ") } }
+    : {
+        ...(config.finetune !== "full" ? { lora: config.lora } : {}),
+        ...(config.method !== "sft" && config.preference ? { preference: config.preference } : {}),
+        training: { ...training, goldfish: goldfish ?? "off" },
+        data: { max_length: config.data.max_length, overlong: config.data.overlong },
+      };
   return {
     name: config.name,
     run_id: runId,
-    base_model: config.model.path,
-    base_model_name: hubId(config.model.path) ?? basename(config.model.path),
-    method: config.method,
-    finetune: config.finetune,
-    hyperparameters: {
-      ...(config.finetune === "lora" ? { lora: config.lora } : {}),
-      training: { ...training, goldfish: goldfish ?? "off" },
-      data: { max_length: config.data.max_length, overlong: config.data.overlong },
-    },
+    base_model: base,
+    base_model_name: hubId(base) ?? basename(base),
+    method: merge ? "merge" : config.method,
+    finetune: merge ? merge.method : config.finetune,
+    ...(status.parent ? { chained_from: status.parent.run ?? status.parent.path } : {}),
+    hyperparameters,
     dataset: manifest
       ? {
           name: basename(manifest.source),

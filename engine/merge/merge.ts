@@ -17,7 +17,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "../protocol/messages";
 import { runWorkerTask } from "../jobs/worker-task";
 import { judgePairs, resolveJudge } from "../judge/run";
-import { effectiveBase } from "../runs/lineage";
+import { effectiveBase, lineagePath } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import type { RunStatus } from "../runs/types";
 import { writeJsonAtomic } from "../util/atomic";
@@ -35,15 +35,6 @@ interface Source {
   name: string;
   path: string;
   kind: "adapter" | "model";
-}
-
-export function lineagePath(store: RunStore, runId: string): string {
-  return join(store.runDir(runId), "lineage.json");
-}
-
-export function loadLineage(store: RunStore, runId: string): Record<string, unknown> | null {
-  const path = lineagePath(store, runId);
-  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : null;
 }
 
 /** The runs' weights, or an error saying why they cannot be merged (not finished, different bases). */

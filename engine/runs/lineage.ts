@@ -3,7 +3,7 @@
  * run starts from its weights. Resolved once, when the run is created: the stored config holds the
  * absolute folder (so the run reproduces even if runs are renamed) and status.parent the lineage.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { WhetstoneError } from "../util/errors";
 import type { RunStore } from "./store";
@@ -63,4 +63,14 @@ function folderKind(path: string): Parent["kind"] {
 export function effectiveBase(store: RunStore, runId: string): string {
   const parent = store.get(runId).parent;
   return parent?.kind === "model" ? parent.path : store.config(runId).model.path;
+}
+
+/** A merged run's lineage.json: the runs it was merged from, the method and the decisions (engine/merge). */
+export function lineagePath(store: RunStore, runId: string): string {
+  return join(store.runDir(runId), "lineage.json");
+}
+
+export function loadLineage(store: RunStore, runId: string): Record<string, unknown> | null {
+  const path = lineagePath(store, runId);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : null;
 }

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../../engine/api/engine";
 import { validateConfig } from "../../../engine/config/load";
-import { lineagePath, loadLineage } from "../../../engine/merge/merge";
+import { lineagePath, loadLineage } from "../../../engine/runs/lineage";
 import { PROJECT_ROOT } from "../../../engine/paths";
 import { TINY_MODEL, tinyConfig } from "../../helpers/fixture";
 import { ensureTinyJudge } from "../eval/tiny-judge";
@@ -44,6 +44,11 @@ describe("merge", () => {
     const out = join(mkdtempSync(join(tmpdir(), "whetstone-merge-")), "soup");
     const record = await engine.exportRun({ id: run.id, format: "safetensors", out });
     expect(record.files.map((f) => f.path)).toEqual(expect.arrayContaining(["model.safetensors", "config.json", "README.md"]));
+    // The card names the merge and its sources, not the first source's LoRA settings.
+    const card = readFileSync(join(out, "README.md"), "utf8");
+    expect(card).toContain("fine-tuned with Whetstone (merge, soup)");
+    expect(card).toContain(`${runA}, ${runB}`);
+    expect(card).not.toMatch(/lora\.r\b/);
   });
 
   it("a greedy soup keeps a run only when the judge prefers the result, and records every decision", async () => {

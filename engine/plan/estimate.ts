@@ -16,7 +16,15 @@
  *                gradient of the layer at hand: measured in bench/results/estimator.md.
  *   logits       per token: the logits, their fp32 copy for the loss, log-softmax and its gradient;
  *                with training.chunked_loss (the default) only one chunk of 1,024 tokens at a time
+ *   reference    DPO's reference model while the policy's activations are held: with LoRA the same
+ *                weights with the adapter off, so only a no-grad forward's working set (one layer's
+ *                intermediates and its logits, chunked or not); full fine-tuning adds a frozen copy
+ *                of the weights; preference.precompute_reference (and SimPO, ORPO) need none
  *   overhead     CUDA context and allocator slack
+ *
+ * Preference methods (dpo, simpo, orpo) put a micro-batch of n pairs through as one padded batch of
+ * 2n rows, chosen and rejected, each up to max_length: activations and logits are those of 2n
+ * sequences; their chunked response log-probs (recipes/preference.py) hold one chunk like SFT's loss.
  *
  * It is an upper-bound-leaning estimate (every micro-batch assumed full: packed rows are), checked
  * against measured peaks in bench/. Counts follow ALGORITHMS.md ("FLOPs and MFU for LoRA").
@@ -49,6 +57,10 @@ export interface PlanInput {
   device: "cuda" | "cpu" | "mps";
   /** training.chunked_loss: the loss runs over chunks of LOSS_CHUNK tokens, never the whole batch's logits. */
   chunkedLoss?: boolean;
+  /** Training method (default sft): dpo, simpo and orpo train on pairs, 2 sequences per micro-batch item. */
+  method?: "sft" | "dpo" | "simpo" | "orpo";
+  /** preference.precompute_reference (DPO): reference log-probs computed once before training, no reference model. */
+  precomputeReference?: boolean;
 }
 
 /** Tokens per chunk of the worker's chunked cross-entropy (whetstone_worker/losses/chunked_ce.py CHUNK). */
@@ -57,7 +69,7 @@ export const LOSS_CHUNK = 1024;
 export interface MemoryEstimate {
   parameters: number;
   trainable: number;
-  bytes: Record<"weights" | "adapters" | "gradients" | "optimizer" | "activations" | "logits" | "overhead", number>;
+  bytes: Record<"weights" | "adapters" | "gradients" | "optimizer" | "activations" | "logits" | "reference" | "overhead", number>;
   total: number;
 }
 
@@ -115,10 +127,12 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
   const parameters = countParameters(s);
   const lora = p.finetune === "lora" ? loraParameters(s, p.loraRank, p.loraTargets) : 0;
   const trainable = p.finetune === "lora" ? lora : parameters;
-  const tokens = p.microBatchSize * p.maxLength;
+  const rows = sequencesPerItem(p) * p.microBatchSize;
+  const tokens = rows * p.maxLength;
   const kv = s.kvHeads * s.headDim;
   const perTokenLayer = 6 * s.hidden + 2 * kv + 5 * s.intermediate;
-  const mathAttention = p.device === "cuda" ? 0 : p.microBatchSize * s.heads * p.maxLength ** 2 * p.activationBytes * ((p.gradientCheckpointing ? 1 : s.layers) + 2);
+  const mathAttention = p.device === "cuda" ? 0 : rows * s.heads * p.maxLength ** 2 * p.activationBytes * ((p.gradientCheckpointing ? 1 : s.layers) + 2);
+  const logitTokens = p.chunkedLoss ? Math.min(tokens, LOSS_CHUNK) : tokens;
   const activations =
     (p.gradientCheckpointing ? tokens * (s.layers * s.hidden + perTokenLayer) * p.activationBytes : tokens * s.layers * perTokenLayer * p.activationBytes) + mathAttention;
   const full = p.finetune === "full";
@@ -128,13 +142,27 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
     gradients: trainable * 4,
     optimizer: trainable * 8,
     activations,
-    logits: (p.chunkedLoss ? Math.min(tokens, LOSS_CHUNK) : tokens) * s.vocab * (p.activationBytes + 4 + 4 + 4),
+    logits: logitTokens * s.vocab * (p.activationBytes + 4 + 4 + 4),
+    // No-grad forward: one layer's intermediates (and math attention's scores) at a time, the logits without their gradient.
+    reference: referencePass(p)
+      ? (full ? parameters * 4 : 0) + tokens * perTokenLayer * p.activationBytes + (p.device === "cuda" ? 0 : rows * s.heads * p.maxLength ** 2 * p.activationBytes * 2) + logitTokens * s.vocab * (p.activationBytes + 4 + 4)
+      : 0,
     overhead: p.device === "cuda" ? 0.75 * 2 ** 30 : 0.3 * 2 ** 30,
   };
   const subtotal = Object.values(bytes).reduce((a, b) => a + b, 0);
   // The allocator's slack grows with what it juggles: ~8% on top, as measured peaks show.
   const total = Math.round(subtotal * 1.08);
   return { parameters, trainable, bytes, total };
+}
+
+/** Sequences per micro-batch item: a preference pair is two padded rows (chosen, rejected). */
+function sequencesPerItem(p: PlanInput): 1 | 2 {
+  return p.method && p.method !== "sft" ? 2 : 1;
+}
+
+/** DPO with a reference model run every step (not precomputed). */
+function referencePass(p: PlanInput): boolean {
+  return p.method === "dpo" && !p.precomputeReference;
 }
 
 export interface Suggestion {
@@ -156,10 +184,12 @@ export function suggestFits(s: ModelShape, p: PlanInput, budget: number): Sugges
   return tries.map(([change, q]) => ({ change, total: estimateMemory(s, q).total })).filter((x) => x.total <= budget);
 }
 
-/** Per-token training FLOPs (ALGORITHMS.md): 4·N_frozen + 6·N_lora + 12·L·h·T for LoRA; 6·N + 12·L·h·T full. */
+/** Per-token training FLOPs (ALGORITHMS.md): 4·N_frozen + 6·N_lora + 12·L·h·T for LoRA; 6·N + 12·L·h·T full;
+ * DPO's per-step reference pass adds a forward, 2·N + 4·L·h·T. */
 export function flopsPerToken(s: ModelShape, p: PlanInput): number {
   const n = countParameters(s) - (s.tied ? 0 : s.vocab * s.hidden); // N excludes the embedding table, includes the head
   const attention = 12 * s.layers * s.hidden * p.maxLength;
-  if (p.finetune === "full") return 6 * n + attention;
-  return 4 * n + 6 * loraParameters(s, p.loraRank, p.loraTargets) + attention;
+  const reference = referencePass(p) ? 2 * n + attention / 3 : 0;
+  if (p.finetune === "full") return 6 * n + attention + reference;
+  return 4 * n + 6 * loraParameters(s, p.loraRank, p.loraTargets) + attention + reference;
 }

@@ -66,6 +66,8 @@ export function planRun(config: RunConfig, device: Device): RunPlan {
     activationBytes: half ? 2 : 4,
     device: device.kind,
     chunkedLoss: t.chunked_loss,
+    method: config.method,
+    precomputeReference: config.preference?.precompute_reference ?? false,
   };
   const estimate = estimateMemory(shape, input);
   const fits = estimate.total <= device.memoryBytes;

@@ -50,15 +50,67 @@ describe("memory and FLOPs estimates", () => {
   });
 });
 
+describe("preference methods", () => {
+  const sft = estimateMemory(llama3_8b, lora8b);
+  const dpo = (p: Partial<PlanInput>) => estimateMemory(llama3_8b, { ...lora8b, method: "dpo", chunkedLoss: true, ...p });
+
+  it("counts 2n sequences per micro-batch: LoRA DPO's activations are twice SFT's at the same micro_batch_size", () => {
+    expect(dpo({}).bytes.activations).toBe(2 * sft.bytes.activations);
+    expect(dpo({ microBatchSize: 2 }).bytes.activations).toBe(4 * sft.bytes.activations);
+    const cpu = { ...lora8b, device: "cpu" as const, activationBytes: 4 as const, weightBytes: 4 as const };
+    expect(estimateMemory(llama3_8b, { ...cpu, method: "orpo" }).bytes.activations).toBe(2 * estimateMemory(llama3_8b, cpu).bytes.activations);
+    // Same as SFT with twice the micro-batch, apart from the reference pass.
+    expect(dpo({ precomputeReference: true }).total).toBe(estimateMemory(llama3_8b, { ...lora8b, microBatchSize: 2, chunkedLoss: true }).total);
+  });
+
+  it("gives LoRA DPO's reference pass a working set but no weights, and SimPO, ORPO or precomputed log-probs none", () => {
+    const reference = dpo({}).bytes.reference;
+    expect(reference).toBeGreaterThan(0);
+    expect(reference).toBeLessThan(0.2 * sft.bytes.weights); // a no-grad forward's working set and one chunk of logits
+    expect(dpo({ finetune: "full" }).bytes.reference - reference).toBe(sft.parameters * 4); // full adds exactly an fp32 copy
+    expect(dpo({ precomputeReference: true }).bytes.reference).toBe(0);
+    for (const method of ["simpo", "orpo", "sft"] as const) expect(estimateMemory(llama3_8b, { ...lora8b, method }).bytes.reference).toBe(0);
+    expect(dpo({}).total).toBeGreaterThan(dpo({ precomputeReference: true }).total);
+  });
+
+  it("holds a frozen copy of the weights for full-fine-tuning DPO without precomputed log-probs", () => {
+    const full = dpo({ finetune: "full" });
+    expect(full.bytes.reference / full.bytes.weights).toBeGreaterThan(1);
+    expect(full.bytes.reference / full.bytes.weights).toBeLessThan(1.1);
+    const precomputed = dpo({ finetune: "full", precomputeReference: true });
+    expect(precomputed.bytes.reference).toBe(0);
+    expect(full.total - precomputed.total).toBeGreaterThan(full.bytes.weights);
+  });
+
+  it("keeps one chunk of logits with chunked log-probs, 2n rows of them without", () => {
+    const plain = estimateMemory(llama3_8b, { ...lora8b, method: "simpo" });
+    expect(plain.bytes.logits).toBe(2 * sft.bytes.logits);
+    const chunked = estimateMemory(llama3_8b, { ...lora8b, method: "simpo", chunkedLoss: true });
+    expect(chunked.bytes.logits).toBe(estimateMemory(llama3_8b, { ...lora8b, chunkedLoss: true }).bytes.logits);
+    expect(chunked.bytes.logits).toBe(1024 * 128256 * (2 + 12));
+  });
+
+  it("adds a forward pass per token for DPO's reference, none when precomputed", () => {
+    const base = flopsPerToken(llama3_8b, lora8b);
+    expect(flopsPerToken(llama3_8b, { ...lora8b, method: "dpo", precomputeReference: true })).toBe(base);
+    expect(flopsPerToken(llama3_8b, { ...lora8b, method: "dpo" }) / base).toBeCloseTo(1.46, 1); // 4N → 6N, attention ×4/3
+  });
+});
+
+/** A bundled example's resolved config, on the tiny model (built if missing). */
+async function loadExample(name: string) {
+  const { loadConfigFile } = await import("../../../engine/config/load");
+  const { ensureTinyModel } = await import("../../helpers/fixture");
+  const { join } = await import("node:path");
+  const { PROJECT_ROOT } = await import("../../../engine/paths");
+  ensureTinyModel();
+  return loadConfigFile(join(PROJECT_ROOT, "examples", name)).config;
+}
+
 describe("planRun", () => {
   it("plans the tiny example on this machine's CPU memory: fits, with a breakdown", async () => {
-    const { loadConfigFile } = await import("../../../engine/config/load");
     const { planRun, formatPlan } = await import("../../../engine/plan/plan");
-    const { ensureTinyModel } = await import("../../helpers/fixture");
-    const { join } = await import("node:path");
-    const { PROJECT_ROOT } = await import("../../../engine/paths");
-    ensureTinyModel();
-    const { config } = loadConfigFile(join(PROJECT_ROOT, "examples", "tiny-sft.yaml"));
+    const config = await loadExample("tiny-sft.yaml");
     const plan = planRun(config, { kind: "cpu", name: "CPU", memoryBytes: 16 * GIB });
     // The worker reports 218,432 with the 16,384 LoRA parameters added.
     expect(plan.estimate.parameters).toBe(202_048);
@@ -70,5 +122,17 @@ describe("planRun", () => {
     const tooSmall = planRun(config, { kind: "cuda", name: "tiny GPU", memoryBytes: 0.5 * GIB });
     expect(tooSmall.fits).toBe(false);
     expect(formatPlan(tooSmall)).toContain("fits: NO");
+  });
+
+  it("plans the DPO example as pairs with a reference pass", async () => {
+    const { planRun, formatPlan } = await import("../../../engine/plan/plan");
+    const config = await loadExample("tiny-dpo.yaml");
+    const plan = planRun(config, { kind: "cpu", name: "CPU", memoryBytes: 16 * GIB });
+    expect(plan.input.method).toBe("dpo");
+    expect(plan.input.precomputeReference).toBe(false);
+    expect(plan.estimate.bytes.reference).toBeGreaterThan(0);
+    expect(formatPlan(plan)).toMatch(/reference [\d.]+ GiB/);
+    const sftPlan = planRun({ ...config, method: "sft", preference: null }, plan.device);
+    expect(plan.estimate.bytes.activations).toBe(2 * sftPlan.estimate.bytes.activations);
   });
 });

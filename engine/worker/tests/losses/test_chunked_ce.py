@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from whetstone_worker.data.chat import IGNORE
-from whetstone_worker.losses.chunked_ce import head_for_chunked_loss, linear_cross_entropy, lm_loss_sum
+from whetstone_worker.losses.chunked_ce import head_for_chunked_loss, linear_cross_entropy, linear_token_logps, lm_loss_sum
+from whetstone_worker.losses.preference import token_logps
 
 
 def _problem(bias: bool, seed: int = 0):
@@ -38,6 +39,25 @@ def test_same_loss_and_gradients_as_full_logits(bias, chunk):
     torch.testing.assert_close(chunked, plain, rtol=1e-6, atol=1e-5)
     for a, b in zip(_grads(chunked * 0.37, hidden, head), _grads(plain * 0.37, hidden, head)):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("chunk", [1, 7, 1024])
+def test_per_token_log_probs_match_full_logits_under_per_token_weights(bias, chunk):
+    # Preference losses weigh each token's log-prob differently (chosen vs rejected, per-row means):
+    # random upstream weights per position check the per-row backward, bias and head weight included.
+    hidden, head, labels = _problem(bias)
+    shifted = torch.cat([torch.full_like(labels[:, :1], IGNORE), labels], dim=1)  # token_logps shifts by one itself
+    plain = token_logps(torch.cat([head(hidden), head(hidden[:, :1])], dim=1), shifted)
+    chunked = linear_token_logps(hidden, head, labels, chunk=chunk)
+    assert chunked.dtype == torch.float32 and chunked.shape == labels.shape
+    assert (chunked[labels == IGNORE] == 0).all() and (chunked[labels != IGNORE] < 0).all()
+    torch.testing.assert_close(chunked, plain, rtol=1e-6, atol=1e-6)
+    weights = torch.randn(labels.shape, generator=torch.Generator().manual_seed(1))
+    for a, b in zip(_grads((chunked * weights).sum(), hidden, head), _grads((plain * weights).sum(), hidden, head)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(linear_token_logps(hidden, head, labels, chunk=chunk), chunked.detach())
 
 
 def test_ignored_positions_get_no_gradient_and_a_wrong_mask_is_seen():

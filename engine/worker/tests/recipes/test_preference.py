@@ -1,9 +1,11 @@
 """The preference recipe end to end on the tiny model: each method learns a synthetic preference
 (held-out accuracy from chance to > 90%), DPO's reference holds no second copy of the weights,
-resume equals the uninterrupted run, chaining from an SFT adapter, and data of the wrong kind."""
+resume equals the uninterrupted run, chaining from an SFT adapter, data of the wrong kind, and the
+chunked response log-probs (same loss, rewards and gradients as full logits, one chunk of logits at most)."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 from pathlib import Path
@@ -11,9 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from support import Recorder
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from whetstone_worker.config import parse_run_config
 from whetstone_worker.errors import WorkerError
+from whetstone_worker.data.pairs import collate_pairs
+from whetstone_worker.recipes import preference as preference_recipe
 from whetstone_worker.recipes.preference import PreferenceRecipe
 
 PREFERENCE = {
@@ -143,3 +148,90 @@ def test_conversations_are_refused_naming_the_missing_fields(pref_config, make_c
         run_pref(config, tmp_path)
     assert err.value.code == "DATA_METHOD_MISMATCH"
     assert "prompt, chosen, rejected" in err.value.message
+
+
+# ---------------------------------------------------------------- chunked log-probs vs full logits
+
+
+class _LogitsSizes(TorchDispatchMode):
+    """Largest newly allocated tensor with a vocab-sized last dimension that any op (forward or backward)
+    produces; views and in-place results (sharing an input's storage, e.g. the head's weight.T) are not allocations."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.vocab, self.largest = vocab, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {a.untyped_storage().data_ptr() for a in (*args, *(kwargs or {}).values()) if isinstance(a, torch.Tensor)}
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.dim() and t.shape[-1] == self.vocab and t.untyped_storage().data_ptr() not in inputs:
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+def _loss_and_grads(recipe, chunked: bool):
+    """Loss, rewards and trainable gradients of one micro-batch of 4 pairs, chunked or from full logits."""
+    heads = (recipe.head, recipe.ref_head)
+    if not chunked:
+        recipe.head = recipe.ref_head = None
+    recipe.model.eval()  # no LoRA dropout: both paths see the same network
+    recipe.model.zero_grad(set_to_none=True)
+    try:
+        batch = recipe._to_device(collate_pairs(recipe.pairs[:4], recipe.pad_id))
+        out, nll, count = recipe._pair_loss(batch, "train", [0, 1, 2, 3], None)
+        loss = out.losses.mean() + (nll / count if nll is not None else 0.0)
+        loss.backward()
+    finally:
+        recipe.head, recipe.ref_head = heads
+    grads = {name: p.grad.clone() for name, p in recipe.model.named_parameters() if p.grad is not None}
+    return loss.detach(), out, grads
+
+
+@pytest.mark.parametrize("method, finetune", [("dpo", "lora"), ("dpo", "full"), ("simpo", "lora"), ("orpo", "lora")])
+def test_chunked_log_probs_give_the_same_loss_rewards_and_gradients(pref_config, tmp_path, method, finetune):
+    # One trained step first, so LoRA's B is no longer zero and the policy differs from the reference.
+    recorder, recipe = run_pref(pref_config(method, finetune=finetune, training__max_steps=1, data__validation=None), tmp_path)
+    assert recipe.head is not None and not any("chunked_loss" in e["message"] for e in recorder.of("log"))
+    assert (recipe.ref_head is not recipe.head) == (finetune == "full" and method == "dpo")
+    loss, out, grads = _loss_and_grads(recipe, chunked=True)
+    loss_full, out_full, grads_full = _loss_and_grads(recipe, chunked=False)
+    assert float(loss) == pytest.approx(float(loss_full), abs=1e-6)
+    # Summed log-probs are ~−30 here, where one fp32 ulp is 2e-6: 1e-6 relative is rounding, nothing more.
+    for field in ("losses", "chosen_rewards", "rejected_rewards", "chosen_logps", "rejected_logps"):
+        torch.testing.assert_close(getattr(out, field), getattr(out_full, field), atol=1e-6, rtol=1e-6)
+    assert grads.keys() == grads_full.keys() and len(grads) > 0
+    if finetune == "full":
+        assert "lm_head.weight" in grads  # the head's own gradient comes from the chunked backward too
+    for name in grads:
+        torch.testing.assert_close(grads[name], grads_full[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_chunked_log_probs_never_hold_more_than_one_chunk_of_logits(pref_config, tmp_path, monkeypatch):
+    _, recipe = run_pref(pref_config("orpo", training__max_steps=1, data__validation=None), tmp_path)
+    vocab, chunk = recipe.model.get_output_embeddings().out_features, 4
+    monkeypatch.setattr(preference_recipe, "linear_token_logps", functools.partial(preference_recipe.linear_token_logps, chunk=chunk))
+    head_outputs: list[tuple[int, ...]] = []
+    hook = recipe.model.get_output_embeddings().register_forward_hook(lambda m, i, o: head_outputs.append(tuple(o.shape)))
+    sizes = {}
+    try:
+        for chunked in (False, True):
+            with _LogitsSizes(vocab) as seen:
+                _loss_and_grads(recipe, chunked)
+            sizes[chunked] = seen.largest
+    finally:
+        hook.remove()
+    batch = collate_pairs(recipe.pairs[:4], recipe.pad_id)["input_ids"]
+    # Full logits: all 2n rows × T positions × vocab (as lm_head's output); chunked: never more than chunk × vocab.
+    assert head_outputs == [(8, batch.shape[1], vocab)]
+    assert sizes[False] >= batch.numel() * vocab
+    assert 0 < sizes[True] <= chunk * vocab
+
+
+def test_chunked_loss_off_or_an_unchunkable_head_uses_full_logits(pref_config, tmp_path):
+    recorder, recipe = run_pref(pref_config("simpo", training__max_steps=1, data__validation=None, training__chunked_loss=False), tmp_path / "off")
+    assert recipe.head is None and not any("chunked_loss" in e.get("message", "") for e in recorder.of("log"))
+    config = pref_config("simpo", training__max_steps=1, data__validation=None, lora__target_modules=["q_proj", "lm_head"])
+    recorder, recipe = run_pref(config, tmp_path / "lora-head")
+    assert recipe.head is None
+    assert any(e["level"] == "warning" and "LoRA-wrapped" in e["message"] for e in recorder.of("log"))

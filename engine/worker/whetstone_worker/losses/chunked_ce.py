@@ -21,6 +21,11 @@ of hidden states, head weight and bias against `F.cross_entropy` on full logits,
 (the goldfish and prompt masks) in place. When Liger-Kernel is installed and `liger` is asked for,
 its Triton fused-linear-cross-entropy (same idea, fused kernels) is used on CUDA instead.
 
+`linear_token_logps` is the per-token variant for the preference recipe (DPO, SimPO, ORPO need each
+response token's log-prob, not one sum): same chunks, but since each position has its own incoming
+gradient, only the hidden-state gradient is precomputed (per row, scaled in backward); the head's
+weight gradient (full fine-tuning) recomputes each chunk's logits in backward.
+
 Only heads that are a plain `nn.Linear` applied to the last hidden state qualify (Llama, Mistral,
 Qwen2/3, Phi-3, Gemma 1, OLMo, ...). Models that transform the logits (Gemma 2's soft-capping,
 Cohere's logit scale, Granite's divisor) or a LoRA-wrapped / quantised head fall back to the plain
@@ -58,9 +63,7 @@ class LinearCrossEntropy(torch.autograd.Function):
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         for start in range(0, hidden.shape[0], chunk):
             h, y = hidden[start : start + chunk], labels[start : start + chunk]
-            logits = (h @ weight.T).float()
-            if bias is not None:
-                logits += bias.float()
+            logits = _chunk_logits(h, weight, bias)
             valid = y != IGNORE
             target = y.clamp(min=0)
             lse = torch.logsumexp(logits, dim=-1)
@@ -95,27 +98,108 @@ class LinearCrossEntropy(torch.autograd.Function):
         )
 
 
+def _head_operands(hidden: torch.Tensor, head: torch.nn.Linear):
+    """(hidden, weight, bias) in the dtype the plain path's lm_head matmul would run in (autocast's, else the hidden states')."""
+    weight, bias = head.weight, head.bias
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        return hidden.to(dtype), weight.to(dtype), bias.to(dtype) if bias is not None else None
+    return hidden, weight.to(hidden.dtype), bias
+
+
+def _trained_rows(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(flat indices of the non-IGNORE labels, their hidden rows, their labels)."""
+    hidden, labels = hidden.reshape(-1, hidden.shape[-1]), labels.reshape(-1)
+    keep = (labels != IGNORE).nonzero()[:, 0]
+    return keep, hidden.index_select(0, keep), labels.index_select(0, keep)
+
+
 def linear_cross_entropy(hidden: torch.Tensor, head: torch.nn.Linear, labels: torch.Tensor, chunk: int = CHUNK,
                          liger: bool = False) -> torch.Tensor:
     """Summed next-token loss of `hidden` (…, d) through `head` against `labels` (…) (already shifted:
     labels[i] is the target of hidden[i]); IGNORE labels contribute nothing. fp32 scalar."""
-    hidden, labels = hidden.reshape(-1, hidden.shape[-1]), labels.reshape(-1)
-    keep = (labels != IGNORE).nonzero()[:, 0]
-    hidden, labels = hidden.index_select(0, keep), labels.index_select(0, keep)
-    weight, bias = head.weight, head.bias
+    _, hidden, labels = _trained_rows(hidden, labels)
+    hidden, weight, bias = _head_operands(hidden, head)
     device = hidden.device.type
-    if torch.is_autocast_enabled(device):  # the plain path's lm_head matmul would run in the autocast dtype
-        dtype = torch.get_autocast_dtype(device)
-        hidden, weight = hidden.to(dtype), weight.to(dtype)
-        bias = bias.to(dtype) if bias is not None else None
-    else:
-        weight = weight.to(hidden.dtype)
     if liger:
         from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
 
         return LigerFusedLinearCrossEntropyLoss(ignore_index=IGNORE, reduction="sum")(weight, hidden, labels, bias).float()
     with torch.autocast(device, enabled=False):
         return LinearCrossEntropy.apply(hidden, weight, bias, labels, chunk, torch.is_grad_enabled())
+
+
+class LinearTokenLogps(torch.autograd.Function):
+    """log softmax(hidden @ weight.T + bias)[row, labels[row]] per row, chunk by chunk, fp32.
+
+    Unlike the summed loss, each row gets its own incoming gradient g (a preference loss weighs
+    chosen and rejected tokens differently), so d/d logits = g·(one-hot − softmax) is not known in
+    the forward pass. The hidden-state gradient is still precomputed per row, (one-hot − softmax) @
+    weight, and scaled by g in backward; the head's weight and bias gradients (full fine-tuning only)
+    recompute each chunk's logits in backward. No chunk's logits outlive its iteration either way."""
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, labels: torch.Tensor, chunk: int,
+                want_grads: bool):
+        need_h = want_grads and ctx.needs_input_grad[0]
+        base_h = torch.empty_like(hidden) if need_h else None
+        out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+        lses = torch.empty_like(out)
+        for start in range(0, hidden.shape[0], chunk):
+            h, y = hidden[start : start + chunk], labels[start : start + chunk]
+            logits = _chunk_logits(h, weight, bias)
+            lse = torch.logsumexp(logits, dim=-1)
+            out[start : start + chunk] = logits.gather(1, y[:, None])[:, 0] - lse
+            lses[start : start + chunk] = lse
+            if need_h:
+                base_h[start : start + chunk] = _one_hot_minus_softmax(logits, lse, y).to(h.dtype) @ weight
+        ctx.save_for_backward(hidden, weight, bias if bias is not None else torch.empty(0), labels, lses,
+                              base_h if need_h else torch.empty(0))
+        ctx.chunk, ctx.need_h, ctx.has_bias = chunk, need_h, bias is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        hidden, weight, bias, labels, lses, base_h = ctx.saved_tensors
+        bias = bias if ctx.has_bias else None
+        grad_h = base_h * grad_out[:, None].to(base_h.dtype) if ctx.need_h else None
+        need_w, need_b = ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]
+        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        grad_b = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if need_b else None
+        if need_w or need_b:
+            for start in range(0, hidden.shape[0], ctx.chunk):
+                h, y, lse = hidden[start : start + ctx.chunk], labels[start : start + ctx.chunk], lses[start : start + ctx.chunk]
+                grad = _one_hot_minus_softmax(_chunk_logits(h, weight, bias), lse, y) * grad_out[start : start + ctx.chunk, None]
+                if need_b:
+                    grad_b += grad.sum(0)
+                if need_w:
+                    grad_w += (grad.to(h.dtype).T @ h).float()
+        return (grad_h, grad_w.to(weight.dtype) if need_w else None, grad_b.to(weight.dtype) if need_b else None, None, None, None)
+
+
+def _chunk_logits(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    logits = (h @ weight.T).float()
+    if bias is not None:
+        logits += bias.float()
+    return logits
+
+
+def _one_hot_minus_softmax(logits: torch.Tensor, lse: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """d log p(label) / d logits per row, in place of `logits`."""
+    grad = logits.sub_(lse[:, None]).exp_().neg_()
+    grad[torch.arange(len(labels), device=labels.device), labels] += 1.0
+    return grad
+
+
+def linear_token_logps(hidden: torch.Tensor, head: torch.nn.Linear, labels: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
+    """log p(labels[…] | hidden[…]) through `head` at every position (labels already shifted), 0 where
+    the label is IGNORE; fp32, shaped like `labels`. Only non-IGNORE positions go through the head."""
+    keep, rows, targets = _trained_rows(hidden, labels)
+    rows, weight, bias = _head_operands(rows, head)
+    with torch.autocast(rows.device.type, enabled=False):
+        picked = LinearTokenLogps.apply(rows, weight, bias, targets, chunk, torch.is_grad_enabled())
+    return torch.zeros(labels.numel(), dtype=torch.float32, device=picked.device).index_copy(0, keep, picked).view(labels.shape)
 
 
 def head_for_chunked_loss(model) -> tuple[torch.nn.Linear | None, str]:
@@ -138,6 +222,10 @@ def lm_loss_sum(model, inputs: dict[str, torch.Tensor], labels: torch.Tensor, he
     if head is None:
         logits = model(**inputs).logits
         return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE, reduction="sum")
+    return linear_cross_entropy(hidden_states(model, inputs)[:, :-1], head, labels[:, 1:], liger=liger)
+
+
+def hidden_states(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The decoder's last hidden states (rows, T, d): the model's forward pass without the output head."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = base.get_decoder()(**inputs).last_hidden_state
-    return linear_cross_entropy(hidden[:, :-1], head, labels[:, 1:], liger=liger)
+    return base.get_decoder()(**inputs).last_hidden_state

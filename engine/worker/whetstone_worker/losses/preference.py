@@ -49,11 +49,6 @@ def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -flat.view(targets.shape)
 
 
-def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum of response-token log-probs, response-token count) per row."""
-    return token_logps(logits, labels).sum(-1), (labels[:, 1:] != IGNORE).sum(-1)
-
-
 def dpo(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
         beta: float, label_smoothing: float = 0.0) -> PairLoss:
     """chosen/rejected: summed log-probs of the policy; ref_*: the same under the reference."""

@@ -9,6 +9,13 @@ in the loss (losses/preference.py); everything else is this one lean loop.
     save:  outputs/adapter or outputs/model, atomically → done (chained from an adapter: one adapter
            holding the parent's update and this run's, on model.path; see chain.py)
 
+Response-token log-probs (policy and reference alike) come, with training.chunked_loss (the
+default), from the decoder's hidden states: only response positions go through the output head,
+in chunks of 1,024 tokens (losses/chunked_ce.py linear_token_logps), so no 2n × T × vocab logits
+tensor exists; ORPO's NLL term is the same per-token log-probs. Same values and gradients as the
+full-logits path (tests/recipes/test_preference.py), which is used when chunked_loss is
+off or the head cannot be chunked (LoRA on lm_head, soft-capped logits), with a warning saying why.
+
 DPO's reference is the initial policy. With LoRA it is the same weights with the adapter disabled,
 so no second copy of the model exists (an init_from adapter is merged into the base first, so the
 reference is the SFT model, not the raw base). With full fine-tuning it is a frozen copy loaded
@@ -39,6 +46,7 @@ from ..data.batches import IGNORE, make_plan
 from ..data.pairs import Pair, build_pairs, collate_pairs
 from ..errors import WorkerError
 from ..losses import preference as L
+from ..losses.chunked_ce import head_for_chunked_loss, hidden_states, linear_token_logps
 from ..losses.goldfish import goldfish_drop_mask
 from ..neftune import token_scales
 from ..protocol import Emitter
@@ -58,6 +66,7 @@ class PreferenceRecipe:
         self.ref_logps: dict[str, torch.Tensor] = {}  # "train"/"val": (pairs, 2) precomputed reference log-probs
         self.initial_eval: dict[str, float] | None = None
         self.parent_lora: tuple[chain.Parts, int] | None = None  # init_from adapter (scaled factors, rank), LoRA runs
+        self.head = self.ref_head = None  # output heads for chunked log-probs (None: full logits)
 
     # ---------------------------------------------------------------- setup
 
@@ -155,11 +164,29 @@ class PreferenceRecipe:
         self.model = model
         if self.method == "dpo" and full and not self.pref.precompute_reference:
             self.reference = self._initial_weights().eval().requires_grad_(False)
+        self._choose_heads()
         trainable = common.prepare_optimizer(self, model)
         ref = {"dpo": "reference: " + ("precomputed log-probs" if self.pref.precompute_reference else
                                        "a frozen copy" if full else "the same weights, adapter disabled")}.get(self.method, "no reference model")
         common.progress(self, "load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
-                       f"{trainable}; {self.method}, {ref}")
+                       f"{trainable}; {self.method}, {ref}" + ("; chunked log-probs" if self.head is not None else ""))
+
+    def _choose_heads(self) -> None:
+        """Chunked log-probs where training.chunked_loss is on and the head allows it, else full logits (with why)."""
+        if not self.cfg.training.chunked_loss:
+            return
+        self.head, why = head_for_chunked_loss(self.model)
+        if self.head is None:
+            common.log(self, "warning", f"training.chunked_loss: {why}; computing log-probs from full logits instead.")
+        # The frozen reference copy has a plain head of its own; otherwise the reference is the policy's base.
+        self.ref_head = head_for_chunked_loss(self.reference)[0] if self.reference is not None else self.head
+
+    def _token_logps(self, model, head, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(rows, T−1) log-probs of the response tokens, 0 elsewhere: chunked through `head`, or from full logits."""
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        if head is None:
+            return L.token_logps(model(**inputs).logits, batch["labels"])
+        return linear_token_logps(hidden_states(model, inputs)[:, :-1], head, batch["labels"][:, 1:])
 
     def _restore_reference(self, path: Path) -> None:
         if (path / "reference_logps.pt").is_file():
@@ -175,8 +202,7 @@ class PreferenceRecipe:
         ctx = self.model.disable_adapter() if self.reference is None and self.cfg.finetune == "lora" else contextlib.nullcontext()
         model = self.reference if self.reference is not None else self.model
         with ctx, common.autocast(self):
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        sums, _ = L.sequence_logps(logits, batch["labels"])
+            sums = self._token_logps(model, self.ref_head, batch).sum(-1)
         return torch.stack(sums.chunk(2), dim=1)
 
     def _precompute_reference(self) -> None:
@@ -199,8 +225,7 @@ class PreferenceRecipe:
     def _pair_loss(self, batch: dict[str, torch.Tensor], split: str, indices: list[int], nll_keep: torch.Tensor | None):
         """(PairLoss, NLL sum over kept chosen tokens or None, their count) for one micro-batch."""
         n, pref = len(indices), self.pref
-        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        tokens = L.token_logps(logits, batch["labels"])
+        tokens = self._token_logps(self.model, self.head, batch)
         sums, counts = tokens.sum(-1), (batch["labels"][:, 1:] != IGNORE).sum(-1)
         chosen, rejected = sums[:n], sums[n:]
         if self.method == "dpo":

@@ -33,6 +33,7 @@ import { VERSION } from "../version";
 import { analyze } from "../doctor/analyze";
 import { gatherProbes } from "../doctor/probes";
 import { detectDevice, formatPlan, planRun } from "../plan/plan";
+import { measuredThroughput } from "../plan/throughput";
 import { listModels } from "../models/catalog";
 import { pullRepo } from "../models/pull";
 import { formatPreflight, measuredAdvice, preflight } from "../plan/preflight";
@@ -221,14 +222,17 @@ export class Engine implements ApiHandlers {
 
   /** `whetstone train CONFIG --plan`: the estimate against the detected device; nothing is loaded or run. */
   planRun(input: { config?: unknown; configPath?: string; baseDir?: string }): ApiOutput<"planRun"> {
-    const plan = planRun(this.loadRunConfig(input, "planRun").config, detectDevice());
+    const { config } = this.loadRunConfig(input, "planRun");
+    const device = detectDevice();
+    const plan = planRun(config, device, measuredThroughput(this.store, config, device));
     return { ...plan, input: { ...plan.input }, text: formatPlan(plan) };
   }
 
   /** One measured training step at the config's shape (takes the device lock: not while a run trains). */
   async preflightRun(input: { config?: unknown; configPath?: string; baseDir?: string }): Promise<ApiOutput<"preflightRun">> {
     const { config } = this.loadRunConfig(input, "preflightRun");
-    const plan = planRun(config, detectDevice());
+    const device = detectDevice();
+    const plan = planRun(config, device, measuredThroughput(this.store, config, device));
     const release = (await this.lockFor()?.acquire("preflight")) ?? (() => {});
     try {
       const result = await preflight(config, { python: this.opts.python, env: this.opts.workerEnv });

@@ -27,6 +27,9 @@ export const RunPlanSchema = z.object({
   suggestions: z.array(z.object({ change: z.string(), total: z.number() })),
   flopsPerToken: z.number(),
   tokensPerSecondGuess: z.number().nullable(),
+  /** An earlier run of the same model and method on this device: its measured tokens/s (and tokens per epoch on the same data). */
+  measured: z.object({ run: z.string(), tokensPerSecond: z.number(), sameShape: z.boolean(), tokensPerEpoch: z.number().nullable() }).nullable(),
+  secondsPerEpoch: z.number().nullable(),
   text: z.string(),
 });
 

@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { totalmem } from "node:os";
 import type { RunConfig } from "../config/schema";
 import { parseNvidiaSmi } from "../doctor/probes";
+import type { MeasuredThroughput } from "./throughput";
 import { estimateMemory, flopsPerToken, shapeFromConfig, suggestFits, type MemoryEstimate, type PlanInput, type Suggestion } from "./estimate";
 
 /** Dense bf16 tensor-core peaks (TFLOP/s) of common GPUs, for the throughput guess. */
@@ -43,6 +44,10 @@ export interface RunPlan {
   suggestions: Suggestion[];
   flopsPerToken: number;
   tokensPerSecondGuess: number | null;
+  /** What an earlier run of the same model and method measured on this device (replaces the guess). */
+  measured: MeasuredThroughput | null;
+  /** Seconds per epoch: measured tokens per epoch (same data file) over measured or guessed tokens/s. */
+  secondsPerEpoch: number | null;
 }
 
 export function detectDevice(): Device {
@@ -51,7 +56,7 @@ export function detectDevice(): Device {
   return gpu ? { kind: "cuda", name: gpu.name, memoryBytes: gpu.memory_mib * 2 ** 20 } : { kind: "cpu", name: "CPU (system memory)", memoryBytes: totalmem() };
 }
 
-export function planRun(config: RunConfig, device: Device): RunPlan {
+export function planRun(config: RunConfig, device: Device, measured: MeasuredThroughput | null = null): RunPlan {
   const shape = shapeFromConfig(JSON.parse(readFileSync(join(config.model.path, "config.json"), "utf8")) as Record<string, unknown>);
   const t = config.training;
   const half = device.kind === "cuda" && t.precision !== "fp32";
@@ -82,6 +87,8 @@ export function planRun(config: RunConfig, device: Device): RunPlan {
     suggestions: fits ? [] : suggestFits(shape, input, device.memoryBytes).slice(0, 4),
     flopsPerToken: fpt,
     tokensPerSecondGuess: peak ? (peak * 1e12 * ASSUMED_MFU) / fpt : null,
+    measured,
+    secondsPerEpoch: measured?.tokensPerEpoch ? measured.tokensPerEpoch / measured.tokensPerSecond : null,
   };
 }
 
@@ -104,6 +111,19 @@ export function formatPlan(p: RunPlan): string {
   for (const s of p.suggestions) lines.push(`  would fit with: ${s.change} (≈ ${gib(s.total)})`);
   if (!p.fits && p.suggestions.length === 0) lines.push("  no single change makes it fit: use a smaller model, or QLoRA on a GPU");
   lines.push(`  compute ${(p.flopsPerToken / 1e9).toFixed(2)} GFLOP per trained token`);
-  if (p.tokensPerSecondGuess) lines.push(`  throughput guess ≈ ${Math.round(p.tokensPerSecondGuess).toLocaleString("en-US")} tokens/s at ${ASSUMED_MFU * 100}% MFU (a measured figure replaces this after the first run)`);
+  if (p.measured) {
+    const m = p.measured;
+    lines.push(`  throughput measured ≈ ${Math.round(m.tokensPerSecond).toLocaleString("en-US")} tokens/s (run ${m.run}: same model and method on this device${m.sameShape ? "" : ", another micro-batch or max_length"})`);
+    if (p.secondsPerEpoch !== null) lines.push(`  time per epoch ≈ ${duration(p.secondsPerEpoch)} (${m.tokensPerEpoch!.toLocaleString("en-US")} tokens per epoch of the same data)`);
+  } else if (p.tokensPerSecondGuess) lines.push(`  throughput guess ≈ ${Math.round(p.tokensPerSecondGuess).toLocaleString("en-US")} tokens/s at ${ASSUMED_MFU * 100}% MFU (a measured figure replaces this after the first run)`);
+  else lines.push("  throughput: no estimate yet for this device; the first run of this model and method measures it");
   return lines.join("\n");
+}
+
+function duration(seconds: number): string {
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }

@@ -32,7 +32,9 @@ export function SettingsStep() {
   // Packing puts several samples in a row, so the epoch count is an upper bound; max_steps caps it.
   const byEpochs = report ? Math.ceil(report.stats.samples / (d.microBatchSize * d.gradientAccumulation)) * d.epochs : null;
   const steps = d.maxSteps ?? byEpochs;
-  const seconds = tokens && plan?.tokensPerSecondGuess ? (tokens.tokens_per_epoch * d.epochs) / plan.tokensPerSecondGuess : null;
+  // A throughput measured by an earlier run of this model and method on this device beats the FLOPs guess.
+  const tps = plan?.measured?.tokensPerSecond ?? plan?.tokensPerSecondGuess ?? null;
+  const seconds = tokens && tps ? (tokens.tokens_per_epoch * d.epochs) / tps : null;
 
   const numField = (key: keyof Draft, label: string, opts: { min?: number; max?: number; step?: number; help?: string } = {}) => (
     <div className="field" key={key}>
@@ -85,7 +87,7 @@ export function SettingsStep() {
         <p>
           {steps != null ? `At most ${steps} optimizer steps` : "Steps: after the data step"}
           {tokens ? ` · ${num(tokens.tokens_per_epoch * d.epochs)} tokens` : ""}
-          {seconds != null ? ` · about ${duration(seconds)} at the guessed ${num(plan!.tokensPerSecondGuess)} tokens/s` : ""}
+          {seconds != null ? ` · about ${duration(seconds)} at the ${plan?.measured ? "measured" : "guessed"} ${num(tps!)} tokens/s` : ""}
         </p>
         {plan && (
           <>

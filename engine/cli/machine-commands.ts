@@ -143,7 +143,9 @@ export async function preflightGate(engine: Engine, configPath: string, io: Io, 
   }
   if (!wantsPreflight(plan, Boolean(opts.preflight))) return true;
   const why = opts.preflight ? "asked for" : plan.fits ? "the estimate is near the device's memory" : "the estimate is over the device's memory";
-  io.out.write(`preflight (${why}): one training step of ${plan.input.microBatchSize as number} × ${plan.input.maxLength as number} tokens on ${plan.device.name}\n`);
+  const n = plan.input.microBatchSize as number;
+  const items = plan.input.method && plan.input.method !== "sft" ? `${n} pairs (${2 * n} rows)` : `${n}`; // a pair is two rows
+  io.out.write(`preflight (${why}): one training step of ${items} × ${plan.input.maxLength as number} tokens on ${plan.device.name}\n`);
   const { text, result } = await engine.preflightRun({ configPath });
   io.out.write(text + "\n");
   return result.fits;

@@ -75,6 +75,9 @@ export const PreflightResultSchema = z.object({
   out_of_memory: z.boolean(),
   fits: z.boolean(),
   micro_batch_size: z.number(),
+  /** Sequences in the measured micro-batch: micro_batch_size, or 2 × micro_batch_size for DPO/SimPO/ORPO (pairs). */
+  rows: z.number().optional(),
+  method: z.string().optional(),
   max_length: z.number(),
   seconds: z.number(),
 });

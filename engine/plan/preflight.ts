@@ -44,9 +44,13 @@ export function measuredAdvice(config: RunConfig, plan: RunPlan, r: PreflightRes
 const gib = (b: number | null) => (b === null ? "?" : `${(b / 2 ** 30).toFixed(2)} GiB`);
 
 export function formatPreflight(r: PreflightResult, plan: RunPlan, advice: Suggestion[]): string {
+  // Preference methods measure micro_batch_size pairs: chosen and rejected rows in one pass (and DPO's reference).
+  const shape = r.rows !== undefined && r.rows !== r.micro_batch_size
+    ? `${r.micro_batch_size} pairs (${r.rows} rows) × ${r.max_length} tokens`
+    : `${r.micro_batch_size} × ${r.max_length} tokens`;
   const head = r.out_of_memory
-    ? `preflight: out of ${r.device} memory in one step of ${r.micro_batch_size} × ${r.max_length} tokens (estimate ${gib(plan.estimate.total)}, device ${gib(r.limit_bytes)})`
-    : `preflight: one step of ${r.micro_batch_size} × ${r.max_length} tokens peaked at ${gib(r.peak_bytes)} (${r.measure}; estimate ${gib(plan.estimate.total)}) of ${gib(r.limit_bytes)} in ${r.seconds.toFixed(1)} s`;
+    ? `preflight: out of ${r.device} memory in one step of ${shape} (estimate ${gib(plan.estimate.total)}, device ${gib(r.limit_bytes)})`
+    : `preflight: one step of ${shape} peaked at ${gib(r.peak_bytes)} (${r.measure}; estimate ${gib(plan.estimate.total)}) of ${gib(r.limit_bytes)} in ${r.seconds.toFixed(1)} s`;
   if (r.fits) return `${head}: fits`;
   const lines = [`${head}: does NOT fit`];
   for (const s of advice) lines.push(`  would fit with: ${s.change} (estimate ${gib(s.total)})`);

@@ -1,10 +1,15 @@
 """The `preflight` command: one training step at the configured shape, to measure the real peak memory.
 
-The model is set up exactly as the SFT recipe sets it up (its own `_load_model`: precision, LoRA or
-full, gradient checkpointing, attention layout, speed-ups, the AdamW optimizer), AdamW's moments are
-allocated first (as they are from the second step of a run on), then one micro-batch of
-`micro_batch_size` full rows of `max_length` tokens goes forward and backward and the optimizer steps. A full row is the worst
-case the run can meet: packed rows are full by construction.
+The model is set up exactly as the run's recipe sets it up (its own `_load_model`: precision, LoRA or
+full, gradient checkpointing, attention layout, speed-ups, the AdamW optimizer; for DPO the reference
+as configured: the adapter-disabled base, a frozen copy of the weights, or precomputed log-probs),
+AdamW's moments are allocated first (as they are from the second step of a run on), then one
+micro-batch of full rows of `max_length` tokens goes forward and backward through the recipe's own
+loss and the optimizer steps. A full row is the worst case the run can meet: packed rows are full by
+construction. SFT: `micro_batch_size` rows. DPO, SimPO, ORPO: `micro_batch_size` pairs, i.e. 2 ×
+`micro_batch_size` rows (chosen and rejected in one forward pass), every token after the first a
+response token, through the preference recipe's `_micro_loss` (policy forward, DPO's reference pass,
+the method's loss).
 
 Measured: on CUDA `torch.cuda.max_memory_allocated` (what the allocator handed out; the reserved
 pool is reported too); on the CPU the process's peak resident set (Linux: VmHWM, reset first through
@@ -16,10 +21,13 @@ the command: it is the answer (`fits: false`), so the engine can stop the run an
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .config import RunConfig
@@ -27,8 +35,21 @@ from .device import _ram_bytes
 from .protocol import Emitter
 
 
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
 def reset_peak_rss() -> bool:
-    """Linux: restart the peak-RSS counter (VmHWM) so earlier work in this process does not count."""
+    """Linux: restart the peak-RSS counter (VmHWM) so earlier work in this process does not count.
+    Memory freed earlier but still held by the C allocator is handed back first (glibc malloc_trim),
+    so the baseline is what is live and this step's own allocations raise the peak."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+        # Every tensor of 128 KiB or more in a mapping of its own, returned to the system when freed
+        # (glibc otherwise raises this threshold as large blocks are freed and keeps them in its heap),
+        # so the peak RSS follows the live tensors. The preflight's worker process exits after the step.
+        libc.mallopt(M_MMAP_THRESHOLD, 128 * 1024)
     try:
         Path("/proc/self/clear_refs").write_text("5")
         return True
@@ -52,22 +73,45 @@ def peak_rss_bytes() -> int | None:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
+def _preference_loss(recipe, ids: torch.Tensor) -> torch.Tensor:
+    """The preference recipe's loss on n synthetic pairs (rows 0..n-1 chosen, n..2n-1 rejected)."""
+    from .data.chat import Sample
+    from .data.pairs import Pair, collate_pairs
+
+    n, length = ids.shape[0] // 2, ids.shape[1]
+    trained = np.ones(length, dtype=bool)
+    trained[0] = False  # a one-token prompt: every later token is a response token
+
+    def sample(row: int) -> Sample:
+        return Sample(ids[row].numpy().astype(np.int32), trained, 0)
+
+    batch = recipe._to_device(collate_pairs([Pair(sample(i), sample(n + i), 0) for i in range(n)], 0))
+    if recipe.method == "dpo" and recipe.pref.precompute_reference:
+        recipe.ref_logps["train"] = torch.zeros(n, 2)  # what the run holds once they are precomputed
+    return recipe._micro_loss(batch, list(range(n)), None, n, n * (length - 1))[2]
+
+
 def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
+    from .recipes.preference import METHODS, PreferenceRecipe, check_config
     from .recipes.sft import SFTRecipe
 
     cfg: RunConfig = message["config"]
-    recipe = SFTRecipe(job_id, Path("."), cfg, emitter, cancelled)
+    preference = cfg.method in METHODS
+    recipe = (PreferenceRecipe if preference else SFTRecipe)(job_id, Path("."), cfg, emitter, cancelled)
     device = recipe.device
     from .device import choose_precision
 
     recipe.precision = choose_precision(cfg.training.precision, cfg.model.dtype, cfg.finetune, device)
-    recipe.samples = []  # no data is read: the step uses synthetic full rows
+    recipe.samples = recipe.pairs = []  # no data is read: the step uses synthetic full rows
+    if preference:
+        recipe.pref = check_config(cfg)  # as PreferenceRecipe.run sets it
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     reset_peak_rss()
     baseline = peak_rss_bytes()
     t0 = time.monotonic()
-    rows, length = cfg.training.micro_batch_size, cfg.data.max_length
+    pairs, length = cfg.training.micro_batch_size, cfg.data.max_length
+    rows = 2 * pairs if preference else pairs
     oom = False
     try:
         recipe._load_model(None)
@@ -81,12 +125,16 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
         recipe.optimizer.zero_grad(set_to_none=True)
         vocab = model.get_input_embeddings().num_embeddings
         generator = torch.Generator().manual_seed(0)
-        ids = torch.randint(0, vocab, (rows, length), generator=generator).to(device)
+        ids = torch.randint(0, vocab, (rows, length), generator=generator)
+        ids = ids if preference else ids.to(device)
         emitter.emit("progress", id=job_id, phase="preflight", current=0, total=1, unit="step", elapsed_s=round(time.monotonic() - t0, 3), eta_s=None,
-                     message=f"one step of {rows} × {length} tokens on {device.type}")
-        autocast = torch.autocast(device.type, dtype=recipe.precision.autocast) if recipe.precision.autocast else contextlib.nullcontext()
-        with autocast:  # the recipe's own loss path (chunked cross-entropy, Liger, offload as configured)
-            loss = recipe.speed.loss_sum(model, {"input_ids": ids}, ids) / ids.numel()
+                     message=f"one {cfg.method} step of {f'{pairs} pairs ({rows} rows)' if preference else rows} × {length} tokens on {device.type}")
+        if preference:
+            loss = _preference_loss(recipe, ids)  # the recipe moves the batch to the device itself
+        else:
+            autocast = torch.autocast(device.type, dtype=recipe.precision.autocast) if recipe.precision.autocast else contextlib.nullcontext()
+            with autocast:  # the recipe's own loss path (chunked cross-entropy, Liger, offload as configured)
+                loss = recipe.speed.loss_sum(model, {"input_ids": ids}, ids) / ids.numel()
         if recipe.scaler is not None:
             recipe.scaler.scale(loss).backward()
             recipe.scaler.step(recipe.optimizer)
@@ -123,7 +171,9 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
         "limit_bytes": limit,
         "out_of_memory": oom,
         "fits": not oom and (peak is None or limit is None or peak <= limit),
-        "micro_batch_size": rows,
+        "method": cfg.method,
+        "micro_batch_size": pairs,
+        "rows": rows,
         "max_length": length,
         "seconds": round(seconds, 3),
     })

@@ -81,13 +81,14 @@ class StepSpeedups:
 
             _apply_liger_kernel_to_instance(model=base, cross_entropy=False, fused_linear_cross_entropy=False)
             notes.append("Liger kernels")
-        self.head = None
+        self.head, loss_note = None, None
         if training.chunked_loss:
             self.head, why = head_for_chunked_loss(model)
             if self.head is None:
                 log("warning", f"training.chunked_loss: {why}; computing the loss from full logits instead.")
             else:
-                notes.append("fused linear cross-entropy (Liger)" if self.liger else "chunked cross-entropy")
+                loss_note = "fused linear cross-entropy (Liger)" if self.liger else "chunked cross-entropy"
+                notes.append(loss_note)
         if training.compile:
             layers = getattr(base.get_decoder(), "layers", None)
             if layers is None:
@@ -99,6 +100,8 @@ class StepSpeedups:
         if self.offload_on:
             notes.append("activations offloaded to CPU")
         self.summary = ", ".join(notes)
+        # The switches without the loss head's note (a recipe with a loss of its own names that itself).
+        self.switches = ", ".join(n for n in notes if n != loss_note)
 
     def loss_sum(self, model, inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         """Summed next-token loss of a micro-batch (fp32 scalar)."""

@@ -28,7 +28,7 @@ describe("train --plan", () => {
     ensureTinyModel();
     const engine = new Engine({ home: tempHome() });
     const { result, plan, text } = await engine.call("preflightRun", { config: tinyConfig({ training: { micro_batch_size: 2 }, data: { max_length: 128 } }) });
-    expect(result).toMatchObject({ fits: true, out_of_memory: false, micro_batch_size: 2, max_length: 128 });
+    expect(result).toMatchObject({ fits: true, out_of_memory: false, micro_batch_size: 2, rows: 2, method: "sft", max_length: 128 });
     if (result.device === "cpu") expect(result.measure).toBe("peak RSS");
     expect(result.peak_bytes).toBeGreaterThan(50 * 2 ** 20); // the worker's runtime alone is more
     expect(text).toMatch(/^preflight: one step of 2 × 128 tokens peaked at [\d.]+ GiB .*: fits$/);
@@ -51,5 +51,7 @@ describe("train --plan", () => {
     const text = formatPreflight(result, plan, advice);
     expect(text).toMatch(/^preflight: one step of 8 × 2048 tokens peaked at 4.00 GiB .*: does NOT fit/);
     expect(text.split("\n").length).toBe(1 + Math.max(advice.length, 1));
+    // A preference method's step is micro_batch_size pairs: chosen and rejected rows together.
+    expect(formatPreflight({ ...result, rows: 16, method: "dpo" }, plan, advice)).toMatch(/^preflight: one step of 8 pairs \(16 rows\) × 2048 tokens peaked at/);
   });
 });

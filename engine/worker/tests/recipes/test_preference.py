@@ -235,3 +235,33 @@ def test_chunked_loss_off_or_an_unchunkable_head_uses_full_logits(pref_config, t
     recorder, recipe = run_pref(config, tmp_path / "lora-head")
     assert recipe.head is None
     assert any(e["level"] == "warning" and "LoRA-wrapped" in e["message"] for e in recorder.of("log"))
+
+
+# ---------------------------------------------------------------- speed switches (speed.py)
+
+
+def test_speed_switches_reach_the_preference_recipe(pref_config, tmp_path):
+    config = pref_config("dpo", training__max_steps=1, data__validation=None, training__activation_offload=True,
+                         training__gradient_checkpointing=True)
+    recorder, recipe = run_pref(config, tmp_path / "offload")
+    ready = [e["message"] for e in recorder.of("progress") if e["message"].startswith("Model ready")]
+    assert len(ready) == 1 and ready[0].endswith("; chunked log-probs; activations offloaded to CPU")
+    assert recipe.speed.offload_on and recipe.head is recipe.speed.head
+    assert recorder.of("done")[-1]["status"] == "completed"
+    # A switch this machine cannot honour fails as it does for SFT, before any training.
+    with pytest.raises(WorkerError) as info:
+        run_pref(pref_config("orpo", training__max_steps=1, training__liger=True), tmp_path / "liger")
+    assert info.value.code == "CONFIG_INVALID" and "training.liger needs CUDA" in info.value.message
+
+
+def test_compile_reaches_the_preference_recipe(pref_config, tmp_path):
+    # Set up only (load the model, apply the switches): torch.compile compiles lazily, at the first forward.
+    from whetstone_worker.recipes import common
+
+    recorder = Recorder()
+    recipe = PreferenceRecipe("job", tmp_path, parse_run_config(pref_config("simpo", training__compile=True)), recorder.emitter, lambda: False)
+    recipe.pref = preference_recipe.check_config(recipe.cfg)
+    common.begin(recipe, None)
+    recipe._load_data()
+    recipe._load_model(None)
+    assert recorder.of("progress")[-1]["message"].endswith("; 2 decoder layers compiled")

@@ -50,6 +50,7 @@ from ..losses.chunked_ce import head_for_chunked_loss, hidden_states, linear_tok
 from ..losses.goldfish import goldfish_drop_mask
 from ..neftune import token_scales
 from ..protocol import Emitter
+from ..speed import StepSpeedups
 from . import chain, common
 
 METHODS = ("dpo", "simpo", "orpo")
@@ -57,6 +58,17 @@ METHODS = ("dpo", "simpo", "orpo")
 
 def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool], resume: bool) -> None:
     PreferenceRecipe(job_id, Path(run_dir), config, emitter, cancelled).run(resume)
+
+
+def check_config(cfg: RunConfig):
+    """The run's resolved preference section, or why this configuration cannot run (the recipe and preflight)."""
+    if cfg.method not in METHODS or cfg.preference is None:
+        raise WorkerError("CONFIG_INVALID", f"method {cfg.method!r} needs a resolved preference section (got {cfg.preference!r}).",
+                          "Start the run through the engine, which fills in each method's defaults.")
+    if cfg.finetune == "qlora":
+        raise WorkerError("CONFIG_INVALID", f"finetune qlora is not available for {cfg.method} yet.",
+                          "Use finetune: lora (same adapters on full-precision base weights) or full.")
+    return cfg.preference
 
 
 class PreferenceRecipe:
@@ -72,14 +84,7 @@ class PreferenceRecipe:
 
     def run(self, resume: bool) -> None:
         found = common.resume_point(self) if resume else None
-        cfg = self.cfg
-        if cfg.method not in METHODS or cfg.preference is None:
-            raise WorkerError("CONFIG_INVALID", f"method {cfg.method!r} needs a resolved preference section (got {cfg.preference!r}).",
-                              "Start the run through the engine, which fills in each method's defaults.")
-        self.pref = cfg.preference
-        if cfg.finetune == "qlora":
-            raise WorkerError("CONFIG_INVALID", f"finetune qlora is not available for {cfg.method} yet.",
-                              "Use finetune: lora (same adapters on full-precision base weights) or full.")
+        self.pref = check_config(self.cfg)
         common.begin(self, found)
         self._load_data()
         if self.cancelled():
@@ -164,22 +169,19 @@ class PreferenceRecipe:
         self.model = model
         if self.method == "dpo" and full and not self.pref.precompute_reference:
             self.reference = self._initial_weights().eval().requires_grad_(False)
-        self._choose_heads()
+        # SFT's speed and memory switches (Liger, compile, activation offload, pinned batches; speed.py),
+        # with their errors where this machine cannot honour them. Its output head is the chunked
+        # log-probs' head (None: full logits, with why); the frozen reference copy has a plain head of
+        # its own, otherwise the reference is the policy's base.
+        self.speed = StepSpeedups(model, cfg.training, self.device, lambda level, message: common.log(self, level, message))
+        self.head = self.speed.head
+        self.ref_head = head_for_chunked_loss(self.reference)[0] if self.reference is not None and cfg.training.chunked_loss else self.head
         trainable = common.prepare_optimizer(self, model)
         ref = {"dpo": "reference: " + ("precomputed log-probs" if self.pref.precompute_reference else
                                        "a frozen copy" if full else "the same weights, adapter disabled")}.get(self.method, "no reference model")
         common.progress(self, "load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
-                       f"{trainable}; {self.method}, {ref}" + ("; chunked log-probs" if self.head is not None else ""))
-
-    def _choose_heads(self) -> None:
-        """Chunked log-probs where training.chunked_loss is on and the head allows it, else full logits (with why)."""
-        if not self.cfg.training.chunked_loss:
-            return
-        self.head, why = head_for_chunked_loss(self.model)
-        if self.head is None:
-            common.log(self, "warning", f"training.chunked_loss: {why}; computing log-probs from full logits instead.")
-        # The frozen reference copy has a plain head of its own; otherwise the reference is the policy's base.
-        self.ref_head = head_for_chunked_loss(self.reference)[0] if self.reference is not None else self.head
+                       f"{trainable}; {self.method}, {ref}" + ("; chunked log-probs" if self.head is not None else "")
+                       + (f"; {self.speed.switches}" if self.speed.switches else ""))
 
     def _token_logps(self, model, head, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(rows, T−1) log-probs of the response tokens, 0 elsewhere: chunked through `head`, or from full logits."""
@@ -225,7 +227,8 @@ class PreferenceRecipe:
     def _pair_loss(self, batch: dict[str, torch.Tensor], split: str, indices: list[int], nll_keep: torch.Tensor | None):
         """(PairLoss, NLL sum over kept chosen tokens or None, their count) for one micro-batch."""
         n, pref = len(indices), self.pref
-        tokens = self._token_logps(self.model, self.head, batch)
+        with self.speed.offload():  # the policy's saved activations; the reference pass saves none
+            tokens = self._token_logps(self.model, self.head, batch)
         sums, counts = tokens.sum(-1), (batch["labels"][:, 1:] != IGNORE).sum(-1)
         chosen, rejected = sums[:n], sums[n:]
         if self.method == "dpo":
@@ -254,7 +257,7 @@ class PreferenceRecipe:
     # ---------------------------------------------------------------- train
 
     def _train_step(self) -> None:
-        train, plan, s = self.cfg.training, self.plan, self.step
+        plan, s = self.plan, self.step
         micro = [(plan.micro_batch(g), plan.position(g)[0]) for g in plan.step_micro(s)]
         n_pairs = sum(len(indices) for indices, _ in micro)
         lr = common.set_lr(self)
@@ -268,10 +271,7 @@ class PreferenceRecipe:
                          for k, b, (i, _) in zip(keeps, batches, micro)) if self.method == "orpo" else 0
         parts, loss_sum, nll_sum = [], 0.0, 0.0
         for (indices, _), batch, keep in zip(micro, batches, keeps):
-            scales = token_scales(batch["lengths"], self.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
-            with common.guard(self, "forward"), common.autocast(self), self.neftune.noise(scales):
-                out, nll, _ = self._pair_loss(batch, "train", indices, keep)
-                loss = out.losses.sum() / n_pairs + (nll / max(nll_tokens, 1) if nll is not None else 0.0)
+            out, nll, loss = self._micro_loss(batch, indices, keep, n_pairs, nll_tokens)
             value = loss.detach().item()
             if not math.isfinite(value):
                 self._raise_non_finite(f"The loss became {value}", indices)
@@ -290,6 +290,15 @@ class PreferenceRecipe:
         efficiency = step_tokens / (2 * n_pairs * self.cfg.data.max_length)
         extra = self._evaluate() if self.val_pairs and common.checkpoint_due(self) else {}
         common.emit_metrics(self, lr, grad_norm, efficiency, **stats, **extra)
+
+    def _micro_loss(self, batch: dict[str, torch.Tensor], indices: list[int], keep: torch.Tensor | None, n_pairs: int, nll_tokens: int):
+        """(PairLoss, NLL sum or None, loss scaled for the step) of one training micro-batch: the policy
+        forward on its 2n rows, the reference as configured, the method's loss (preflight measures this too)."""
+        alpha = self.cfg.training.neftune_alpha
+        scales = token_scales(batch["lengths"], self.embed_dim, alpha) if alpha > 0 else None
+        with common.guard(self, "forward"), common.autocast(self), self.neftune.noise(scales):
+            out, nll, _ = self._pair_loss(batch, "train", indices, keep)
+            return out, nll, out.losses.sum() / n_pairs + (nll / max(nll_tokens, 1) if nll is not None else 0.0)
 
     @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
@@ -337,7 +346,7 @@ class PreferenceRecipe:
     # ---------------------------------------------------------------- helpers
 
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(self.device) for k, v in batch.items()}
+        return self.speed.to_device(batch)  # pinned memory, non-blocking copies on CUDA
 
 
 def _pair_stats(parts: list[L.PairLoss]) -> dict[str, float]:

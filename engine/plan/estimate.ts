@@ -9,11 +9,13 @@
  *   optimizer    AdamW's two fp32 moments per trainable parameter (+ fp32 master weights, full FT)
  *   activations  saved for backward: per token and layer, the attention and SwiGLU MLP
  *                intermediates (6h + 2·kv + 5·I values); with gradient checkpointing only each
- *                layer's input, plus one layer recomputed. On CUDA attention scores are not
- *                stored (FlashAttention / memory-efficient SDPA), so there is no s² term there;
- *                on the CPU (and MPS) SDPA runs the math kernel, which keeps b·H·s² probabilities
- *                per layer for backward (one layer under checkpointing) plus the scores and their
- *                gradient of the layer at hand: measured in bench/results/estimator.md.
+ *                layer's input, plus one layer recomputed. On CUDA (FlashAttention / memory-
+ *                efficient SDPA) and on the CPU (torch's CPU flash kernel, which SDPA picks with
+ *                and without our block-diagonal masks) attention scores are never stored, so
+ *                there is no s² term; only on MPS does SDPA run the math kernel, which keeps
+ *                b·H·s² probabilities per layer for backward (one layer under checkpointing) plus
+ *                the scores and their gradient of the layer at hand. Checked against measured CPU
+ *                peaks in bench/results/estimator.md.
  *   logits       per token: the logits, their fp32 copy for the loss, log-softmax and its gradient;
  *                with training.chunked_loss (the default) only one chunk of 1,024 tokens at a time
  *   reference    DPO's reference model while the policy's activations are held: with LoRA the same
@@ -131,7 +133,7 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
   const tokens = rows * p.maxLength;
   const kv = s.kvHeads * s.headDim;
   const perTokenLayer = 6 * s.hidden + 2 * kv + 5 * s.intermediate;
-  const mathAttention = p.device === "cuda" ? 0 : rows * s.heads * p.maxLength ** 2 * p.activationBytes * ((p.gradientCheckpointing ? 1 : s.layers) + 2);
+  const mathAttention = p.device !== "mps" ? 0 : rows * s.heads * p.maxLength ** 2 * p.activationBytes * ((p.gradientCheckpointing ? 1 : s.layers) + 2);
   const logitTokens = p.chunkedLoss ? Math.min(tokens, LOSS_CHUNK) : tokens;
   const activations =
     (p.gradientCheckpointing ? tokens * (s.layers * s.hidden + perTokenLayer) * p.activationBytes : tokens * s.layers * perTokenLayer * p.activationBytes) + mathAttention;
@@ -145,7 +147,7 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
     logits: logitTokens * s.vocab * (p.activationBytes + 4 + 4 + 4),
     // No-grad forward: one layer's intermediates (and math attention's scores) at a time, the logits without their gradient.
     reference: referencePass(p)
-      ? (full ? parameters * 4 : 0) + tokens * perTokenLayer * p.activationBytes + (p.device === "cuda" ? 0 : rows * s.heads * p.maxLength ** 2 * p.activationBytes * 2) + logitTokens * s.vocab * (p.activationBytes + 4 + 4)
+      ? (full ? parameters * 4 : 0) + tokens * perTokenLayer * p.activationBytes + (p.device !== "mps" ? 0 : rows * s.heads * p.maxLength ** 2 * p.activationBytes * 2) + logitTokens * s.vocab * (p.activationBytes + 4 + 4)
       : 0,
     overhead: p.device === "cuda" ? 0.75 * 2 ** 30 : 0.3 * 2 ** 30,
   };

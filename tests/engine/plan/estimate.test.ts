@@ -10,6 +10,13 @@ const lora8b: PlanInput = { finetune: "lora", loraRank: 16, loraTargets: "all-li
 const GIB = 2 ** 30;
 
 describe("memory and FLOPs estimates", () => {
+  it("stores no s² attention scores on CUDA or CPU (flash kernels), only on MPS (SDPA's math kernel)", () => {
+    const at = (device: PlanInput["device"], maxLength: number) => estimateMemory(qwen25_05b, { ...lora8b, device, maxLength, chunkedLoss: true }).bytes.activations!;
+    // Without an s² term, activations double when the sequence doubles; with it they grow faster.
+    for (const device of ["cuda", "cpu"] as const) expect(at(device, 4096) / at(device, 2048)).toBeCloseTo(2, 6);
+    expect(at("mps", 4096) / at("mps", 2048)).toBeGreaterThan(2.5);
+  });
+
   it("counts parameters exactly as the published models have them", () => {
     expect(countParameters(llama3_8b)).toBe(8_030_261_248);
     expect(countParameters(llama32_1b)).toBe(1_235_814_400);

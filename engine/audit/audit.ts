@@ -7,10 +7,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "../protocol/messages";
-import { effectiveBase } from "../runs/lineage";
+import { effectiveBase, trainedWeights } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic";
-import { WhetstoneError } from "../util/errors";
 import type { AuditOptions, AuditReport } from "./schema";
 
 export { AuditOptionsSchema, AuditReportSchema, type AuditOptions, type AuditReport } from "./schema";
@@ -22,15 +21,7 @@ export function auditPaths(store: RunStore, runId: string): { json: string; mark
 
 /** The worker command for auditing `runId`, or an error saying why the run cannot be audited. */
 export function auditCommand(store: RunStore, runId: string, opts: AuditOptions): (id: string) => Command {
-  const status = store.get(runId);
-  const tuned = status.outputs.adapter ? { path: status.outputs.adapter, kind: "adapter" as const } : status.outputs.model ? { path: status.outputs.model, kind: "model" as const } : undefined;
-  if (status.state !== "completed" || !tuned || !existsSync(tuned.path)) {
-    throw new WhetstoneError({
-      code: "RUN_NOT_AUDITABLE",
-      message: `Run ${runId} has no trained weights to audit (state: ${status.state}).`,
-      hint: status.state === "completed" ? "Its outputs folder is missing; train it again." : `Finish the run first (\`whetstone resume ${runId}\`), then audit it.`,
-    });
-  }
+  const tuned = trainedWeights(store, runId, "audit", "RUN_NOT_AUDITABLE", ", then audit it");
   const data = join(store.runDir(runId), "data", "train.jsonl");
   return (id) => ({
     v: 1,

@@ -10,10 +10,9 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runWorkerTask, type TaskContext } from "../jobs/worker-task";
-import { effectiveBase } from "../runs/lineage";
+import { effectiveBase, trainedWeights } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { writeJsonAtomic } from "../util/atomic";
-import { WhetstoneError } from "../util/errors";
 import type { EvalPrompt } from "./prompts";
 import type { GenerateOptions } from "./schema";
 
@@ -34,16 +33,7 @@ export type GenerationSettings = Pick<GenerateOptions, "maxNewTokens" | "tempera
 
 /** The trained weights of a finished run, or an error saying why there are none. */
 export function tunedWeights(store: RunStore, runId: string, verb = "evaluate"): { path: string; kind: "adapter" | "model" } {
-  const status = store.get(runId);
-  const tuned = status.outputs.adapter ? { path: status.outputs.adapter, kind: "adapter" as const } : status.outputs.model ? { path: status.outputs.model, kind: "model" as const } : undefined;
-  if (status.state !== "completed" || !tuned || !existsSync(tuned.path)) {
-    throw new WhetstoneError({
-      code: "RUN_NOT_READY",
-      message: `Run ${runId} has no trained weights to ${verb} (state: ${status.state}).`,
-      hint: status.state === "completed" ? "Its outputs folder is missing; train it again." : `Finish the run first (\`whetstone resume ${runId}\`).`,
-    });
-  }
-  return tuned;
+  return trainedWeights(store, runId, verb, "RUN_NOT_READY");
 }
 
 function cacheKey(model: string, tuned: string | null, settings: GenerationSettings, prompts: EvalPrompt[]): string {

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "../protocol/messages";
-import { effectiveBase, loadLineage } from "../runs/lineage";
+import { effectiveBase, loadLineage, trainedWeights } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { loadAuditReport } from "../audit/audit";
 import { writeJsonAtomic } from "../util/atomic";
@@ -26,15 +26,7 @@ export function exportsPath(store: RunStore, runId: string): string {
 
 /** The worker command for exporting `runId`, or an error saying why it cannot be exported as asked. */
 export function exportCommand(store: RunStore, runId: string, opts: ExportOptions): (id: string) => Command {
-  const status = store.get(runId);
-  const tuned = status.outputs.adapter ? { path: status.outputs.adapter, kind: "adapter" as const } : status.outputs.model ? { path: status.outputs.model, kind: "model" as const } : undefined;
-  if (status.state !== "completed" || !tuned || !existsSync(tuned.path)) {
-    throw new WhetstoneError({
-      code: "RUN_NOT_EXPORTABLE",
-      message: `Run ${runId} has no trained weights to export (state: ${status.state}).`,
-      hint: status.state === "completed" ? "Its outputs folder is missing; train it again." : `Finish the run first (\`whetstone resume ${runId}\`), then export it.`,
-    });
-  }
+  const tuned = trainedWeights(store, runId, "export", "RUN_NOT_EXPORTABLE", ", then export it");
   if (opts.format === "adapter" && tuned.kind !== "adapter") {
     throw new WhetstoneError({ code: "EXPORT_INVALID", message: `Run ${runId} trained every weight (finetune: full); it has no adapter.`, hint: "Export it with --format safetensors, gguf or onnx." });
   }

@@ -74,3 +74,20 @@ export function loadLineage(store: RunStore, runId: string): Record<string, unkn
   const path = lineagePath(store, runId);
   return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : null;
 }
+
+/**
+ * A finished run's trained weights (its adapter, else its full model), or an error naming what
+ * `verb` needs: the audit, export, evaluation and merge of a run all start here.
+ */
+export function trainedWeights(store: RunStore, runId: string, verb: string, code: string, then = ""): { path: string; kind: "adapter" | "model" } {
+  const status = store.get(runId);
+  const tuned = status.outputs.adapter ? { path: status.outputs.adapter, kind: "adapter" as const } : status.outputs.model ? { path: status.outputs.model, kind: "model" as const } : undefined;
+  if (status.state !== "completed" || !tuned || !existsSync(tuned.path)) {
+    throw new WhetstoneError({
+      code,
+      message: `Run ${runId} has no trained weights to ${verb} (state: ${status.state}).`,
+      hint: status.state === "completed" ? "Its outputs folder is missing; train it again." : `Finish the run first (\`whetstone resume ${runId}\`)${then}.`,
+    });
+  }
+  return tuned;
+}

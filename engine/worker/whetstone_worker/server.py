@@ -17,6 +17,7 @@ one from the last checkpoint.
 
 from __future__ import annotations
 
+import importlib
 import json
 import queue
 import sys
@@ -81,6 +82,10 @@ def _id_of(line: str) -> str | None:
     return job_id if isinstance(job_id, str) and job_id else None
 
 
+# Commands run by the module of the same name in this package.
+TASKS = ("generate", "audit", "export", "merge", "preflight", "pull")
+
+
 def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
     job_id = message["id"]
     cancelled = lambda: jobs.is_cancelled(job_id)  # noqa: E731
@@ -91,30 +96,9 @@ def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
 
         recipe = sft if message["config"].method == "sft" else preference
         recipe.run(job_id, message["run_dir"], message["config"], emitter, cancelled, resume=message["type"] == "resume")
-    elif message["type"] == "generate":
-        from . import generate
-
-        generate.run(job_id, message, emitter, cancelled)
-    elif message["type"] == "audit":
-        from . import audit
-
-        audit.run(job_id, message, emitter, cancelled)
-    elif message["type"] == "export":
-        from . import export
-
-        export.run(job_id, message, emitter, cancelled)
-    elif message["type"] == "merge":
-        from . import merge
-
-        merge.run(job_id, message, emitter, cancelled)
-    elif message["type"] == "preflight":
-        from . import preflight
-
-        preflight.run(job_id, message, emitter, cancelled)
-    elif message["type"] == "pull":
-        from . import pull
-
-        pull.run(job_id, message, emitter, cancelled)
+    elif message["type"] in TASKS:
+        # A job's module, imported on its first use (each pulls in heavy libraries): run(id, message, emitter, cancelled).
+        importlib.import_module(f".{message['type']}", __package__).run(job_id, message, emitter, cancelled)
 
 
 def _is_cuda_failure(err: BaseException) -> bool:

@@ -13,7 +13,7 @@
  * Our users judge their own prompts against their own base model, so neither γ_x nor the rewrite
  * rows exist. Fitting θ and φ alone (γ = 0) lets φ absorb prompt heterogeneity (prompts where the
  * model writes relatively long answers are not a random sample): on AlpacaEval's public annotations
- * φ came out 2–4 (17 for a model gamed to be short) and the LC rate landed 6.9 points off on
+ * φ came out up to 4.4 (17 for a model gamed to be short) and the LC rate landed 6.9 points off on
  * average (max 28). What carries over to arbitrary prompts is the *length slope itself*: how much a
  * judge rewards a standardized length difference. So we keep the two-term model and put a Gaussian
  * prior on φ, which plays the role of AlpacaEval's rewrite rows:
@@ -24,15 +24,15 @@
  * with soft labels p_x (ties 0.5), solved by Newton's method (2×2, concave, converges in a few
  * steps). φ₀ and λ were chosen on AlpacaEval's public judgments of 50 models against
  * gpt4_1106_preview (grid φ₀ 0.40–1.20, λ 10–100, minimizing MAE + ¼ max error vs the published LC):
- * φ₀ = 0.65, λ = 30. On all 50 models: MAE 0.81 points, max 3.1, Spearman 0.99; 5-fold held-out
- * (constants re-chosen on the other 4/5 of the models each time): MAE 0.94, max 4.3. λ does not
+ * φ₀ = 0.65, λ = 30. On all 50 models: MAE 0.81 points, max 3.1, Spearman 0.990; 5-fold held-out
+ * (constants re-chosen on the other 4/5 of the models each time): MAE 0.91, max 4.1. λ does not
  * scale with the number of prompts: it is a prior, so with 200 prompts it weighs about as much as
  * the data and with 3000 the data dominates (a judge with a very different length bias moves φ).
  *
  * Trade-offs: φ₀ was measured with GPT-4-Turbo as the judge; a small local judge may reward length
  * differently, and the prior only lets the data move φ so far with few prompts. The instruction
  * term is gone even in `compare`, where several runs share prompts: a jointly fitted γ_x over 2–5
- * runs (L2-shrunk, tested on the same data) gave no better agreement (MAE 0.7–1.0, max 3.4–4.5)
+ * runs (L2-shrunk, prototyped on the same data) gave no better agreement (MAE 0.69–1.04, max 3.4–4.5)
  * and the earlier leave-one-out γ built from raw preferences biased the LC rate low by ~3 points.
  */
 

@@ -99,6 +99,7 @@ describe("eval", () => {
     expect(r.stderr).not.toContain("error[");
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("length-controlled win rate");
+    expect(r.stdout).toMatch(/Judge trust: position consistency \d+%.*ties \d+%, mean confidence \d\.\d\d/);
     expect(r.stdout).toContain(evalPaths(engine.store, runA, "base").json);
     expect(JSON.parse(readFileSync(evalPaths(engine.store, runA, "base").json, "utf8")).prompts).toMatchObject({ source: prompts, used: 2 });
     const again = cli("eval", runA, "--judge", judge, "--prompts", prompts, "--max-tokens", "6", "--resamples", "100", "--json");

@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ main: (argv: string[]) => Promise<
   ingest: () => import("./ingest"),
   estimator: () => import("./estimator"),
   trainer: () => import("./trainer"),
+  lc: () => import("./lc"),
 };
 
 const [bench, ...rest] = process.argv.slice(2);

@@ -1,6 +1,7 @@
 /** `whetstone eval`, `whetstone compare` (and `whetstone merge`): judge runs, rank them, merge them. */
 import type { Engine } from "../api/engine";
 import { comparePaths, evalPaths } from "../eval/eval";
+import { formatJudgments, scoreJudgments } from "../eval/judgments";
 import { formatCompare, formatEval } from "../eval/report";
 import type { CompareOptions, EvalOptions } from "../eval/schema";
 import { MERGE_METHODS, type MergeOptions } from "../merge/schema";
@@ -67,6 +68,13 @@ export async function evalCommand(engine: Engine, ref: string, io: Io, values: V
   if (!report) return EXIT.cancelled;
   if (values.json) io.out.write(JSON.stringify(report, null, 2) + "\n");
   else io.out.write(`${formatEval(report)}\n\nreport: ${evalPaths(engine.store, runId, report.against === "base" ? "base" : String((report as { against?: string }).against)).json}\n`);
+  return EXIT.ok;
+}
+
+/** `whetstone eval --judgments FILE`: re-score judgments from elsewhere; no run, model or judge involved. */
+export function judgmentsCommand(file: string, io: Io, values: Values): number {
+  const result = scoreJudgments(file, { resamples: num("resamples", values.resamples, { int: true }) ?? 1000 });
+  io.out.write(values.json ? JSON.stringify(result, null, 2) + "\n" : formatJudgments(result) + "\n");
   return EXIT.ok;
 }
 

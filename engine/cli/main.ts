@@ -6,7 +6,7 @@ import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/sch
 import { WhetstoneError } from "../util/errors";
 import { VERSION } from "../version";
 import { dataCommand } from "./data-commands";
-import { compareCommand, evalCommand, mergeCommand } from "./eval-commands";
+import { compareCommand, evalCommand, judgmentsCommand, mergeCommand } from "./eval-commands";
 import { doctorCommand, modelsCommand, planCommand, preflightGate, setupCommand } from "./machine-commands";
 import { EXIT, auditCommand, cancelCommand, exportRunCommand, configReference, resumeCommand, runsCommand, serveCommand, showCommand, trainCommand, type Io } from "./commands";
 
@@ -25,7 +25,11 @@ Usage:
                                 PEFT adapter, GGUF for llama.cpp/Ollama, ONNX for transformers.js)
   whetstone eval RUN [--against base|RUN2]
                                 judge the tuned model against its base (or another run) with a
-                                local judge: win rate, length-controlled win rate, CIs, lengths
+                                local judge: win rate, length-controlled win rate, CIs, lengths,
+                                how far the judge can be trusted
+  whetstone eval --judgments FILE
+                                re-score judgments made elsewhere (JSONL: id, preference 0..1,
+                                model_length, baseline_length): win rate and LC win rate with CIs
   whetstone compare RUN RUN…    judge runs against their bases and each other, rank them, mark the best
   whetstone merge RUN… --method soup|greedy-soup|dare
                                 merge runs of one base model into a new run (model soup, greedy
@@ -48,7 +52,7 @@ Usage:
   whetstone config              print every config field with its default and help
 
 Options:
-  --json            machine-readable output (train, runs, show)
+  --json            machine-readable output (train, runs, show, eval)
   --verbose, -v     also print the worker's log lines while following a run
   --samples N       audit: training conversations to probe (default 200)
   --prefix N        audit: answer tokens given after the prompt (default 32)
@@ -132,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
         goldfish: { type: "string" },
         "skip-invalid": { type: "boolean" },
         against: { type: "string" },
+        judgments: { type: "string" },
         prompts: { type: "string" },
         judge: { type: "string" },
         "judge-model": { type: "string" },
@@ -214,6 +219,7 @@ export async function main(argv: string[]): Promise<number> {
         });
       }
       case "eval":
+        if (values.judgments !== undefined) return judgmentsCommand(values.judgments, io, values);
         return await evalCommand(engine, need("a run id"), io, values);
       case "compare":
         return await compareCommand(engine, rest, io, values);

@@ -22,7 +22,9 @@ import { generateAnswers, type Answer, type GenerationSettings } from "./generat
 import { loadPrompts, type PromptSet } from "./prompts";
 import { formatCompare, formatEval } from "./report";
 import type { CompareOptions, CompareReport, EvalOptions, EvalReport } from "./schema";
-import { bradleyTerry, difficulties, mean, summarize, type Judgment } from "./stats";
+import { judgeTrust } from "../judge/trust";
+import { LC_METHOD } from "./report";
+import { bradleyTerry, mean, summarize, type Judgment } from "./stats";
 
 export interface EvalContext extends TaskContext {
   home: string;
@@ -104,14 +106,15 @@ interface Side {
   model_path: string;
 }
 
-function buildMatch(prompts: PromptSet, model: Side, baseline: Side, modelAnswers: Answer[], baselineAnswers: Answer[], verdicts: PairVerdict[], resamples: number, gamma?: number[]) {
-  const judgments: Judgment[] = verdicts.map((v, i) => ({ preference: v.preference, modelLength: modelAnswers[i]!.text.length, baselineLength: baselineAnswers[i]!.text.length, difficulty: gamma?.[i] ?? 0 }));
+function buildMatch(prompts: PromptSet, model: Side, baseline: Side, modelAnswers: Answer[], baselineAnswers: Answer[], verdicts: PairVerdict[], resamples: number) {
+  const judgments: Judgment[] = verdicts.map((v, i) => ({ preference: v.preference, modelLength: modelAnswers[i]!.text.length, baselineLength: baselineAnswers[i]!.text.length }));
   const summary = {
     ...summarize(judgments, verdicts.map((v) => v.verdict), { resamples }),
     avg_tokens_model: mean(modelAnswers.map((a) => a.tokens)),
     avg_tokens_baseline: mean(baselineAnswers.map((a) => a.tokens)),
     verdict_mass_mean: mean(verdicts.flatMap((v) => [v.orders.model_first.mass, v.orders.baseline_first.mass])),
-    instruction_term: gamma ? "leave-one-out difficulty from the other compared runs" : "none (one model judged)",
+    lc_method: LC_METHOD,
+    judge_trust: judgeTrust(verdicts),
   };
   const perPrompt = prompts.prompts.map((p, i) => ({
     index: i,
@@ -191,15 +194,8 @@ export async function compareRuns(ctx: EvalContext, runIds: string[], opts: Comp
   const all = await judge(ctx, runIds[0]!, target, matches.flatMap((m) => pairsOf(prompts, m.answers[0], m.answers[1])), signal);
   const n = prompts.prompts.length;
   const verdictsOf = (k: number) => all.slice(k * n, (k + 1) * n);
-  // Instruction term for the vs-base matches of runs that share a base: the other runs' results on each prompt.
-  const gammas = new Map<string, number[]>();
-  for (const base of new Set(runIds.map(baseOf))) {
-    const group = runIds.filter((r) => baseOf(r) === base);
-    const g = difficulties(group.map((r) => verdictsOf(runIds.indexOf(r)).map((v) => v.preference)));
-    group.forEach((r, i) => gammas.set(r, g[i]!));
-  }
   const side = (r: string | null, model: string): Side => (r ? { label: r, run_id: r, side: "tuned", model_path: baseOf(r) } : { label: `base (${model})`, run_id: null, side: "base", model_path: model });
-  const built = matches.map((m, k) => buildMatch(prompts, side(m.model, baseOf(m.model)), side(m.baseline, baseOf(m.model)), m.answers[0], m.answers[1], verdictsOf(k), opts.resamples, m.baseline === null ? gammas.get(m.model) : undefined));
+  const built = matches.map((m, k) => buildMatch(prompts, side(m.model, baseOf(m.model)), side(m.baseline, baseOf(m.model)), m.answers[0], m.answers[1], verdictsOf(k), opts.resamples));
   // Bradley–Terry over the runs and their bases (one player per distinct base model).
   const players = [...new Set(runIds.map((r) => `base (${baseOf(r)})`)), ...runIds];
   const wins = players.map(() => players.map(() => 0));

@@ -40,6 +40,8 @@ export const GenerateResultSchema = z.looseObject({ settings: z.record(z.string(
 export type GenerateResult = z.infer<typeof GenerateResultSchema>;
 
 const Interval = z.object({ low: z.number(), high: z.number() });
+/** engine/judge/trust.ts: how far the judge's verdicts can be trusted (absent in reports written before it). */
+export const JudgeTrustSchema = z.object({ n: z.number(), position_consistency: z.number(), tie_share: z.number(), mean_confidence: z.number(), warning: z.string().nullable() });
 export const WinRateSchema = z.looseObject({
   n: z.number(),
   win_rate: z.number(),
@@ -51,6 +53,7 @@ export const WinRateSchema = z.looseObject({
   ties: z.number(),
   avg_length_model: z.number(),
   avg_length_baseline: z.number(),
+  judge_trust: JudgeTrustSchema.optional(),
 });
 
 export const EvalReportSchema = z.looseObject({

@@ -11,7 +11,7 @@
  * whose tokenizer cannot tell the verdicts apart is refused.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { join, resolve } from "node:path";
 import { WhetstoneError } from "../util/errors";
 import { VERDICTS, normalize, type VerdictWord } from "./prompt";
 import type { JudgeMessage, OrderProbs } from "./types";
@@ -46,10 +46,12 @@ export class OnnxJudge {
   static async load(folder: string, file: string): Promise<OnnxJudge> {
     const { AutoTokenizer, env } = await import("@huggingface/transformers");
     env.allowRemoteModels = false;
-    env.localModelPath = dirname(folder) + "/";
     let tokenizer: Tokenizer;
     try {
-      tokenizer = (await AutoTokenizer.from_pretrained(basename(folder), { local_files_only: true })) as unknown as Tokenizer;
+      // The absolute folder, not localModelPath + name: transformers.js treats a name that is not a
+      // valid hub id (our cache folders are "<org>--<name>", and "--" is refused) as a path relative
+      // to the working directory, and then finds nothing.
+      tokenizer = (await AutoTokenizer.from_pretrained(resolve(folder), { local_files_only: true })) as unknown as Tokenizer;
     } catch (e) {
       throw new WhetstoneError({ code: "JUDGE_LOAD_FAILED", message: `Cannot load the judge's tokenizer from ${folder}: ${(e as Error).message}`, hint: "A judge folder needs tokenizer.json and tokenizer_config.json beside config.json." });
     }

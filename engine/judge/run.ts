@@ -1,6 +1,7 @@
 /**
  * Choosing and running a judge. `--judge` is a local ONNX model folder, an http(s) URL of an
- * OpenAI-compatible server, or nothing (the default model, downloaded once). Judging runs on a
+ * OpenAI-compatible server, or nothing (the default model: the user's cached copy, else the copy in
+ * a packaged app's installer (bundled.ts), else downloaded once). Judging runs on a
  * worker thread, so the engine (and the Electron main process) stays responsive; progress comes
  * back as messages and cancel terminates the thread.
  */
@@ -9,7 +10,8 @@ import { resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import { layout } from "../paths";
 import { WhetstoneError } from "../util/errors";
-import { DEFAULT_JUDGE, ensureJudge, judgeCacheDir, type DownloadProgress } from "./download";
+import { bundledJudgeDir, isCompleteCopy } from "./bundled";
+import { DEFAULT_JUDGE, ensureJudge, isDownloaded, judgeCacheDir, type DownloadProgress, type JudgeSpec } from "./download";
 import { judgeAll, type JudgeProgress } from "./judge-all";
 import { onnxFile } from "./onnx-judge";
 import type { JudgeTarget, Pair, PairVerdict } from "./types";
@@ -21,15 +23,30 @@ export interface JudgeChoice {
   judgeModel?: string | null;
 }
 
-/** Resolve a judge choice to something runnable; downloads the default judge on first use. */
-export async function resolveJudge(choice: JudgeChoice, home: string, opts: { onDownload?: (p: DownloadProgress) => void; signal?: AbortSignal } = {}): Promise<JudgeTarget> {
+export interface ResolveOptions {
+  onDownload?: (p: DownloadProgress) => void;
+  signal?: AbortSignal;
+  /** The default judge (tests stand the tiny judge in for it). */
+  spec?: JudgeSpec;
+  /** The installer's copy of the default judge; default: the packaged app's resources (null in a checkout). */
+  bundledDir?: string | null;
+  /** The hub to download from (default: WHETSTONE_HF_ENDPOINT / HF_ENDPOINT / huggingface.co). */
+  endpoint?: string;
+}
+
+/** Resolve a judge choice to something runnable: the default judge from the cache, the installer, or a download. */
+export async function resolveJudge(choice: JudgeChoice, home: string, opts: ResolveOptions = {}): Promise<JudgeTarget> {
   const spec = choice.judge;
   if (spec && /^https?:\/\//i.test(spec)) {
     return { kind: "openai", url: spec, name: choice.judgeModel ?? spec, model: choice.judgeModel ?? null, apiKey: process.env.WHETSTONE_JUDGE_API_KEY ?? null };
   }
   if (spec) return localTarget(resolve(spec));
-  const folder = await ensureJudge(judgeCacheDir(home, DEFAULT_JUDGE), DEFAULT_JUDGE, { onProgress: opts.onDownload, signal: opts.signal });
-  return { ...localTarget(folder), name: DEFAULT_JUDGE.repo };
+  const def = opts.spec ?? DEFAULT_JUDGE;
+  const cached = judgeCacheDir(home, def);
+  const bundled = opts.bundledDir !== undefined ? opts.bundledDir : bundledJudgeDir(layout(), def);
+  if (!isDownloaded(cached) && bundled && isCompleteCopy(bundled, def)) return { ...localTarget(bundled), name: def.repo };
+  const folder = await ensureJudge(cached, def, { endpoint: opts.endpoint, onProgress: opts.onDownload, signal: opts.signal });
+  return { ...localTarget(folder), name: def.repo };
 }
 
 function localTarget(folder: string): JudgeTarget & { kind: "onnx" } {

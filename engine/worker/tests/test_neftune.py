@@ -79,6 +79,10 @@ def test_off_in_eval_mode_outside_noise_blocks_and_at_alpha_zero():
     assert torch.equal(module(ids), clean)  # not armed: eval passes and generation never see noise
     with neftune.noise(token_scales(lengths, 64, ALPHA)):
         assert not torch.equal(module(ids), clean)
+        with neftune.paused():  # DPO's reference pass inside the policy's noised step
+            assert torch.equal(module(ids), clean)
+        assert not torch.equal(module(ids), clean)  # re-armed after the pause
+    assert torch.equal(module(ids), clean)
 
 
 def test_unpadded_batch_equals_transformers_hook_exactly():

@@ -66,6 +66,17 @@ class NEFTune:
         finally:
             self._scales = None
 
+    @contextlib.contextmanager
+    def paused(self):
+        """No noise inside this block even within `noise(...)`: DPO's reference pass runs the same
+        embedding module (LoRA with the adapter disabled) in the middle of the policy's noised step,
+        and the reference must be the clean initial model."""
+        scales, self._scales = self._scales, None
+        try:
+            yield
+        finally:
+            self._scales = scales
+
     def _hook(self, module, inputs, output):
         scales = self._scales
         if scales is None or not module.training or self.alpha <= 0:

@@ -10,6 +10,7 @@ import { errorInfo } from "../client/context";
 import { num } from "../lib/format";
 import type { CompareReport } from "../../../engine/eval/schema";
 import { TableHead } from "../components/TableHead";
+import { JudgeTrust, weakestTrust } from "../wizard/JudgeTrust";
 
 export function Compare() {
   const client = useClient();
@@ -56,6 +57,7 @@ export function Compare() {
             </button>
           </div>
           <ErrorBox error={error} />
+          {ranking && <JudgeTrust trust={weakestTrust(ranking.matches.map((m) => m.summary))} />}
           {ranking && (
             <table>
               <TableHead columns={["Rank", "Model", "Strength"]} />

@@ -1,7 +1,7 @@
 /**
  * The judge: a run's answers against its base model's on held-out prompts, win rate and
  * length-controlled win rate with bootstrap confidence intervals, answer lengths, and the answers
- * side by side with each verdict.
+ * side by side with each verdict, and how far the judge can be trusted (JudgeTrust.tsx).
  */
 import { useEffect, useState } from "react";
 import { useAppStore } from "../store/store";
@@ -12,6 +12,7 @@ import { ProgressBar } from "../components/ProgressBar";
 import { num } from "../lib/format";
 import type { EvalReport } from "../../../engine/eval/schema";
 import { TableHead } from "../components/TableHead";
+import { JudgeTrust } from "./JudgeTrust";
 
 export function JudgePanel({ runId }: { runId: string }) {
   const client = useClient();
@@ -98,6 +99,7 @@ export function EvalSummary({ report }: { report: EvalReport }) {
           <small>Answer length, tuned / base (chars)</small>
         </div>
       </div>
+      <JudgeTrust trust={s.judge_trust} />
       <details>
         <summary>Answers side by side ({rows.length})</summary>
         <table className="answers">

@@ -61,6 +61,12 @@ describe("eval", () => {
     expect(s.win_rate_ci.high).toBeGreaterThanOrEqual(s.win_rate);
     expect(Number.isFinite(s.lc_win_rate)).toBe(true);
     expect(s.avg_length_model).toBeGreaterThan(0);
+    const trust = s.judge_trust!;
+    expect(trust.n).toBe(4);
+    expect(trust.position_consistency * 4).toBe(Math.round(trust.position_consistency * 4));
+    expect(trust.tie_share).toBe(s.ties / 4);
+    expect(trust.mean_confidence).toBeGreaterThanOrEqual(1 / 3);
+    expect(trust.warning === null).toBe(trust.position_consistency >= 0.6);
     expect(report.per_prompt).toHaveLength(4);
     const row = report.per_prompt[0] as unknown as Record<string, unknown> & { orders: { model_first: { mass: number }; baseline_first: { mass: number } } };
     expect(row.orders.model_first.mass).toBeGreaterThan(0);
@@ -71,7 +77,7 @@ describe("eval", () => {
     const paths = evalPaths(engine.store, runA, "base");
     expect(JSON.parse(readFileSync(paths.json, "utf8"))).toEqual(report);
     const md = readFileSync(paths.markdown, "utf8");
-    for (const text of ["win rate", "length-controlled win rate", "average answer length", "## Per prompt", "| 3 |"]) expect(md).toContain(text);
+    for (const text of ["win rate", "length-controlled win rate", "average answer length", "## Per prompt", "| 3 |", "Judge trust: position consistency"]) expect(md).toContain(text);
     expect(engine.getEval({ id: runA })).toEqual(report);
     // The answers are stored in the run with the settings used, one file per side.
     const stored = readdirSync(join(engine.store.runDir(runA), "reports", "generations")).map((f) => JSON.parse(readFileSync(join(engine.store.runDir(runA), "reports", "generations", f), "utf8")));
@@ -93,6 +99,7 @@ describe("eval", () => {
     expect(r.stderr).not.toContain("error[");
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("length-controlled win rate");
+    expect(r.stdout).toMatch(/Judge trust: position consistency \d+%.*ties \d+%, mean confidence \d\.\d\d/);
     expect(r.stdout).toContain(evalPaths(engine.store, runA, "base").json);
     expect(JSON.parse(readFileSync(evalPaths(engine.store, runA, "base").json, "utf8")).prompts).toMatchObject({ source: prompts, used: 2 });
     const again = cli("eval", runA, "--judge", judge, "--prompts", prompts, "--max-tokens", "6", "--resamples", "100", "--json");
@@ -104,7 +111,12 @@ describe("eval", () => {
   });
 
   it("compares runs against their bases and each other, ranks them, marks the best, stores it in both", async () => {
+    const single = await engine.evalRun({ id: runA, judge, ...SETTINGS });
     const report = await engine.compareRuns({ ids: [runA, runB], judge, ...SETTINGS });
+    // compare's vs-base match is fitted exactly as `eval` fits it (no cross-run term)
+    expect(report.matches[0]!.summary.lc_win_rate).toBe(single.summary.lc_win_rate);
+    expect(report.matches[0]!.summary.lc_win_rate_ci).toEqual(single.summary.lc_win_rate_ci);
+    expect(report.matches.every((m) => m.summary.judge_trust?.n === 4)).toBe(true);
     expect(report.runs).toEqual([runA, runB]);
     expect(report.matches.map((m) => [m.model, m.baseline.startsWith("base") ? "base" : m.baseline])).toEqual([[runA, "base"], [runB, "base"], [runA, runB]]);
     expect(report.ranking).toHaveLength(3);
@@ -113,6 +125,7 @@ describe("eval", () => {
     for (const id of [runA, runB]) {
       expect(JSON.parse(readFileSync(comparePaths(engine.store, id).json, "utf8"))).toEqual(report);
       expect(readFileSync(comparePaths(engine.store, id).markdown, "utf8")).toContain("**best**");
+      expect(readFileSync(comparePaths(engine.store, id).markdown, "utf8")).toContain("judge consistency / ties / confidence");
       expect(engine.getEval({ id })!.summary.n).toBe(4);
     }
     await expect(engine.evalRun({ id: runA, against: runB, judge, ...SETTINGS })).resolves.toMatchObject({ against: runB });

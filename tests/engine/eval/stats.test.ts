@@ -1,6 +1,7 @@
 /** The statistics on synthetic judgments with known answers: length bias removed by the LC rate, bootstrap, Bradley–Terry. */
 import { describe, expect, it } from "vitest";
-import { bootstrap, bradleyTerry, difficulties, fitLengthControlled, rng, summarize, type Judgment } from "../../../engine/eval/stats";
+import { LENGTH_SLOPE_PRIOR } from "../../../engine/eval/lc";
+import { bootstrap, bradleyTerry, fitLengthControlled, rng, summarize, type Judgment } from "../../../engine/eval/stats";
 
 /** A judge that prefers longer answers: true rate 40%, tuned answers ~150 chars longer on average. */
 function lengthBiased(n: number, seed: number, trueTheta = Math.log(0.4 / 0.6), lengthBias = 1.5): Judgment[] {
@@ -37,15 +38,20 @@ describe("length-controlled win rate", () => {
     expect([s.wins, s.ties, s.losses]).toEqual([100, 300, 0]);
   });
 
-  it("uses an instruction term when other models were judged on the same prompts", () => {
-    const hard = Array.from({ length: 300 }, (_, i) => i % 2 === 0);
-    const a = hard.map((h) => (h ? 0.1 : 0.9));
-    const b = hard.map((h) => (h ? 0.2 : 0.8));
-    const [ga] = difficulties([a, b]);
-    expect(ga!.every((g, i) => (hard[i] ? g < 0 : g > 0))).toBe(true);
-    const fit = fitLengthControlled(a.map((p, i) => ({ preference: p, modelLength: 10, baselineLength: 10, difficulty: ga![i] })));
-    expect(fit.psi).toBeGreaterThan(1);
-    expect(difficulties([a])[0]!.every((g) => g === 0)).toBe(true);
+  it("holds the length slope near its prior with few prompts and lets plentiful data move it", () => {
+    // A judge with a strong length bias (φ = 3): 60 prompts barely move φ off the prior, 20000 carry it most of the way.
+    const few = fitLengthControlled(lengthBiased(60, 7, 0, 3));
+    const many = fitLengthControlled(lengthBiased(20_000, 7, 0, 3));
+    expect(Math.abs(few.phi - LENGTH_SLOPE_PRIOR.mean)).toBeLessThan(Math.abs(many.phi - LENGTH_SLOPE_PRIOR.mean));
+    expect(many.phi).toBeGreaterThan(2.5);
+    expect(few.prior).toEqual(LENGTH_SLOPE_PRIOR);
+  });
+
+  it("stays finite on a clean sweep and on one prompt", () => {
+    const sweep = fitLengthControlled(Array.from({ length: 50 }, (_, i) => ({ preference: 1, modelLength: 100 + i, baselineLength: 100 })));
+    expect(Number.isFinite(sweep.theta) && Number.isFinite(sweep.phi)).toBe(true);
+    const one = summarize([{ preference: 0.75, modelLength: 10, baselineLength: 20 }], ["win"], { resamples: 20 });
+    expect(Number.isFinite(one.lc_win_rate)).toBe(true);
   });
 });
 

@@ -265,3 +265,40 @@ def test_compile_reaches_the_preference_recipe(pref_config, tmp_path):
     recipe._load_data()
     recipe._load_model(None)
     assert recorder.of("progress")[-1]["message"].endswith("; 2 decoder layers compiled")
+
+
+# ---------------------------------------------------------------- NEFTune and DPO's reference
+
+
+def test_lora_dpo_with_neftune_step_zero_rewards_are_exactly_zero(pref_config, tmp_path, monkeypatch):
+    # LoRA DPO with NEFTune on. At step 0 LoRA's B is zero, so the initial policy *is* the reference.
+    # The reference pass runs inside the policy's armed NEFTune block (_micro_loss arms it around the
+    # whole pair loss) on the same hooked embedding module with the adapter disabled. It must see
+    # clean embeddings: its log-probs must equal the clean policy's bit for bit, so the implicit
+    # rewards β·(log π − log π_ref) of the initial policy are exactly 0. "Clean" is measured in eval
+    # mode, where the hook never adds noise, independently of how the recipe pauses it.
+    seen = []
+    original = PreferenceRecipe._reference_pass
+
+    def spy(self, batch):
+        out = original(self, batch)
+        if self.step == 0:
+            armed = self.neftune._scales is not None
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    policy = torch.stack(self._token_logps(self.model, self.head, batch).sum(-1).chunk(2), dim=1)
+                    with self.model.disable_adapter():
+                        clean_ref = torch.stack(self._token_logps(self.model, self.ref_head, batch).sum(-1).chunk(2), dim=1)
+            finally:
+                self.model.train()
+            seen.append({"armed": armed, "ref_clean": torch.equal(out, clean_ref), "rewards": self.pref.beta * (policy - out)})
+        return out
+
+    monkeypatch.setattr(PreferenceRecipe, "_reference_pass", spy)
+    recorder, _ = run_pref(pref_config("dpo", training__max_steps=1, data__validation=None, training__neftune_alpha=5.0), tmp_path)
+    assert seen and all(s["armed"] for s in seen)  # the policy's noise was on around every reference pass
+    assert all(s["ref_clean"] for s in seen)
+    for s in seen:
+        assert torch.equal(s["rewards"], torch.zeros_like(s["rewards"]))
+    assert recorder.of("metrics")

@@ -203,7 +203,9 @@ class PreferenceRecipe:
         """(n, 2) summed response log-probs of the reference: adapter disabled, or the frozen copy."""
         ctx = self.model.disable_adapter() if self.reference is None and self.cfg.finetune == "lora" else contextlib.nullcontext()
         model = self.reference if self.reference is not None else self.model
-        with ctx, common.autocast(self):
+        # The policy's NEFTune block is armed around the whole pair loss; with LoRA the reference runs
+        # the same (hooked) embedding module, so the noise is paused here explicitly.
+        with ctx, self.neftune.paused(), common.autocast(self):
             sums = self._token_logps(model, self.ref_head, batch).sum(-1)
         return torch.stack(sums.chunk(2), dim=1)
 

@@ -7,7 +7,7 @@ import type { Engine } from "../api/engine";
 import type { EngineEvent } from "../api/events";
 import { loadConfigFile } from "../config/load";
 import type { InspectOptions, PreviewOptions } from "../data/report";
-import { FORMATS, SCHEMAS, type FileFormat, type SchemaName } from "../data/types";
+import { FORMATS, METHODS, SCHEMAS, type FileFormat, type SchemaName } from "../data/types";
 import { WhetstoneError } from "../util/errors";
 import { EXIT, type Io } from "./commands";
 import { formatDatasetReport, formatPreview } from "./data-report";
@@ -26,9 +26,10 @@ export interface DataFlags {
   "skip-invalid"?: boolean;
   index?: string;
   goldfish?: string;
+  method?: string;
 }
 
-const USAGE = "Usage: whetstone data check FILE [--model DIR] [--format F] …  |  whetstone data preview FILE --model DIR --index N";
+const USAGE = "Usage: whetstone data check FILE [--method sft|dpo|simpo|orpo|kto] [--model DIR] [--format F] …  |  whetstone data preview FILE --model DIR --index N";
 
 export async function dataCommand(engine: Engine, args: string[], io: Io, flags: DataFlags): Promise<number> {
   const [sub, fileArg] = args;
@@ -46,7 +47,9 @@ export async function dataCommand(engine: Engine, args: string[], io: Io, flags:
   };
   const model = flags.model ?? fromConfig?.model.path;
   if (sub === "check") {
-    const opts: InspectOptions = { ...common, model, method: fromConfig?.method ?? "sft", skipInvalid: flags["skip-invalid"] ?? d?.skip_invalid };
+    // Without --method (or a config), the report lists the methods the data can train.
+    const method = choice("method", flags.method, METHODS) ?? fromConfig?.method;
+    const opts: InspectOptions = { ...common, model, ...(method ? { method } : {}), skipInvalid: flags["skip-invalid"] ?? d?.skip_invalid };
     const stop = showProgress(engine, io);
     const report = await engine.call("inspectDataset", { path, ...opts }).finally(stop);
     io.out.write((flags.json ? JSON.stringify(report, null, 2) : formatDatasetReport(report)) + "\n");

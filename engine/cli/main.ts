@@ -77,7 +77,8 @@ Options:
   --max-tokens N    eval, compare: longest answer in tokens (default 256)
   --temperature T   eval, compare: 0 greedy (default), above 0 sampling; --top-p P, --seed N
   --resamples N     eval, compare: bootstrap resamples for the CIs (default 1000)
-  --method M        merge: soup, greedy-soup (judge flags apply) or dare
+  --method M        merge: soup, greedy-soup (judge flags apply) or dare; data check: sft, dpo,
+                    simpo, orpo or kto (without it, the report names the methods the data trains)
   --p P             merge (dare): fraction of each delta dropped, 0 ≤ p < 1 (default 0.5)
   --name NAME       merge: name of the new run (default <method>-of-<n>)
   --model DIR       data: the base model whose tokenizer and chat template are used

@@ -83,6 +83,7 @@ export class KeySet {
 
 /** The sample's turns as (role, text) pairs, in order: what both keys are computed over. */
 function parts(sample: Sample): [string, string][] {
+  if ("label" in sample) return [...sample.messages.map((m): [string, string] => [m.role, m.content]), ["label", String(sample.label)]];
   if ("messages" in sample) return sample.messages.map((m) => [m.role, m.content]);
   if ("text" in sample) return [["text", sample.text]];
   return [...sample.prompt.map((m) => [`prompt:${m.role}`, m.content] as [string, string]), ...sample.chosen.map((m) => [`chosen:${m.role}`, m.content] as [string, string]), ...sample.rejected.map((m) => [`rejected:${m.role}`, m.content] as [string, string])];

@@ -8,7 +8,7 @@ import { makeIssue } from "./issues";
 import type { DatasetReport, InspectOptions } from "./report";
 import { scanDataset, type ScanResult } from "./scan";
 import { loadChatTokenizer } from "./tokenizer";
-import type { ReadProgress } from "./types";
+import type { Method, ReadProgress } from "./types";
 
 export interface InspectHooks {
   onProgress?: (p: ReadProgress) => void;
@@ -45,21 +45,28 @@ export async function inspectDataset(path: string, opts: InspectOptions = {}, ho
       scan.blocking.push(issue);
     }
   }
-  return buildReport(scan, stats, notes, Boolean(opts.skipInvalid));
+  return buildReport(scan, stats, notes, Boolean(opts.skipInvalid), opts.method);
 }
 
-function buildReport(scan: ScanResult, stats: DatasetReport["stats"], notes: string[], skipInvalid: boolean): DatasetReport {
+const KIND_NAMES: Record<string, string> = { chat: "conversations", preference: "preference pairs", unpaired: "unpaired preference (label true/false)", text: "plain text" };
+
+function buildReport(scan: ScanResult, stats: DatasetReport["stats"], notes: string[], skipInvalid: boolean, method: Method | undefined): DatasetReport {
   const errors = scan.log.count("error");
   const warnings = scan.log.count("warning");
   const formats = [...new Set(scan.files.map((f) => f.format).filter((f) => f !== null))];
   const schemas = [...new Set(scan.files.map((f) => f.schema).filter((s) => s !== null))];
   const rowErrorsOnly = scan.blocking.length === 0;
-  const trainable = rowErrorsOnly && stats.samples > 0 && (stats.invalid_rows === 0 || skipInvalid);
+  // Without a method, data that no method trains (plain text) is not trainable.
+  const trainable = rowErrorsOnly && stats.samples > 0 && (stats.invalid_rows === 0 || skipInvalid) && (method !== undefined || scan.methods.length > 0);
+  if (!method && scan.kind) {
+    notes.unshift(scan.methods.length ? `${KIND_NAMES[scan.kind]}: trainable with ${scan.methods.join(", ")}${scan.kind === "unpaired" ? " (sft leaves out the rows labelled false)" : ""}` : `${KIND_NAMES[scan.kind]}: no training method takes it yet (continued pretraining is not available)`);
+  }
   return {
     path: scan.path,
     format: formats.length === 0 ? null : formats.length === 1 ? formats[0]! : "mixed",
     schema: schemas.length === 0 ? null : schemas.length === 1 ? schemas[0]! : "mixed",
     kind: scan.kind,
+    methods: scan.methods,
     files: scan.files.map((f) => ({ ...f, schemas: f.schemas as Record<string, number> })),
     sha256: scan.sha256,
     bytes: scan.bytes,
@@ -68,7 +75,7 @@ function buildReport(scan: ScanResult, stats: DatasetReport["stats"], notes: str
     warnings,
     trainable,
     skip_invalid: skipInvalid,
-    verdict: verdict(stats, errors, warnings, trainable, rowErrorsOnly, skipInvalid),
+    verdict: verdict(stats, errors, warnings, trainable, rowErrorsOnly, skipInvalid, scan.kind === "preference" ? "pair" : "sample"),
     summary: scan.log.summaries(),
     issues: scan.log.issues(),
     preview: { samples: stats.samples, handles: scan.handles },
@@ -77,14 +84,14 @@ function buildReport(scan: ScanResult, stats: DatasetReport["stats"], notes: str
   };
 }
 
-function verdict(stats: DatasetReport["stats"], errors: number, warnings: number, trainable: boolean, rowErrorsOnly: boolean, skipInvalid: boolean): string {
+function verdict(stats: DatasetReport["stats"], errors: number, warnings: number, trainable: boolean, rowErrorsOnly: boolean, skipInvalid: boolean, unit: "sample" | "pair"): string {
   const n = (x: number, what: string) => `${x.toLocaleString("en-US")} ${what}${x === 1 ? "" : "s"}`;
   const w = warnings ? `, ${n(warnings, "warning")}` : "";
   const kept = stats.tokens ? ` (${stats.tokens.kept.toLocaleString("en-US")} within max_length, ${stats.tokens.tokens_per_epoch.toLocaleString("en-US")} tokens per epoch)` : "";
-  if (trainable && stats.invalid_rows === 0) return `ready to train: ${n(stats.samples, "sample")}${kept}${w}`;
-  if (trainable) return `trainable with --skip-invalid: ${n(stats.samples, "sample")}${kept}; ${n(stats.invalid_rows, "invalid row")} will be skipped${w}`;
+  if (trainable && stats.invalid_rows === 0) return `ready to train: ${n(stats.samples, unit)}${kept}${w}`;
+  if (trainable) return `trainable with --skip-invalid: ${n(stats.samples, unit)}${kept}; ${n(stats.invalid_rows, "invalid row")} will be skipped${w}`;
   if (rowErrorsOnly && stats.samples > 0) {
-    return `not trainable: ${n(errors, "error")} in ${n(stats.invalid_rows, "row")}${skipInvalid ? "" : `; --skip-invalid would train on the other ${n(stats.samples, "sample")}`}${w}`;
+    return `not trainable: ${n(errors, "error")} in ${n(stats.invalid_rows, "row")}${skipInvalid ? "" : `; --skip-invalid would train on the other ${n(stats.samples, unit)}`}${w}`;
   }
   return `not trainable: ${n(errors, "error")}${w}`;
 }

@@ -17,7 +17,8 @@ export const ISSUE_CODES = {
   DATA_CSV_SYNTAX: { severity: "error", hint: `A field with commas, quotes or line breaks must be in double quotes, with inner quotes doubled; fix the quoting, ${SKIP}` },
   DATA_CSV_COLUMNS: { severity: "error", hint: `Each row needs as many fields as the header: look for an unquoted delimiter, ${SKIP}` },
   DATA_PARQUET_READ: { severity: "error", hint: "Re-export the file (pandas.DataFrame.to_parquet or pyarrow), or convert it to JSONL." },
-  DATA_UNSUPPORTED_FORMAT: { severity: "error", hint: "Use .jsonl, .json, .csv, .tsv or .parquet files, or name the format with --format (data.format)." },
+  DATA_UNSUPPORTED_FORMAT: { severity: "error", hint: "Use .jsonl, .json, .csv, .tsv or .parquet files (also compressed with gzip, zstd, bzip2 or xz), or name the format with --format (data.format)." },
+  DATA_DECOMPRESS: { severity: "error", hint: "The compressed file is damaged or cut short: download it again, or decompress it yourself to see how far it reads." },
   DATA_LINE_TOO_LARGE: { severity: "error", hint: `Split the record, or check that the file is really one record per line, ${SKIP}` },
   DATA_NOT_OBJECT: { severity: "error", hint: `Each record must be an object such as {"messages": [...]}; fix the row, ${SKIP}` },
   DATA_UNKNOWN_SCHEMA: {
@@ -36,13 +37,17 @@ export const ISSUE_CODES = {
   DATA_EMPTY_FIELD: { severity: "error", hint: `Fill in the field, ${SKIP}` },
   DATA_FIELD_TYPE: { severity: "error", hint: `Give the field the type named above (in CSV, a list is a JSON array in the cell), ${SKIP}` },
   DATA_FIELD_TOO_LARGE: { severity: "error", hint: `A field this large cannot fit any max_length: split it, ${SKIP}` },
+  DATA_EMPTY_PROMPT: { severity: "error", hint: `A preference pair answers a prompt: add the prompt field (the user's turn), or give chosen and rejected as whole conversations that start with the same user turn, ${SKIP}` },
+  DATA_PAIR_PREFIX: { severity: "error", hint: `In an HH-style pair both transcripts must be the same conversation up to their last Assistant turn; fix the pair, ${SKIP}` },
+  DATA_UNDESIRABLE: { severity: "warning", hint: "Rows labelled false are examples of bad answers: sft leaves them out (it would teach them); method kto trains on them as undesirable examples." },
+  DATA_TOOLS_NOT_RENDERED: { severity: "warning", hint: "The model's chat template does not render tool definitions or tool calls, so the model will not see them: choose a model whose template supports tools (its chat template uses `tools`), or remove the tool fields." },
   DATA_PAIR_IDENTICAL: { severity: "error", hint: `A preference pair needs a chosen answer that differs from the rejected one: fix the pair, ${SKIP}` },
   DATA_DUPLICATE: { severity: "warning", hint: "Duplicates weigh a sample twice and encourage memorization: set data.dedupe: true (CLI: --dedupe) to keep only the first copy." },
   DATA_NEAR_DUPLICATE: { severity: "warning", hint: "These rows differ only in case, spacing or punctuation; remove them if they are the same sample." },
   DATA_TOO_LONG: { severity: "warning", hint: "Raise data.max_length, or choose data.overlong: drop, truncate or error." },
   DATA_NO_TRAINED_TOKENS: { severity: "warning", hint: "These samples have no assistant token left after templating and truncation and will be dropped: raise data.max_length or shorten the prompts." },
   DATA_TEMPLATE_ERROR: { severity: "error", hint: `Check the roles and their order against the model's chat template, ${SKIP}` },
-  DATA_METHOD_MISMATCH: { severity: "error", hint: "Use a dataset of conversations (chat, ShareGPT, Alpaca or prompt/completion) for method sft, or set method to dpo, simpo or orpo for preference pairs." },
+  DATA_METHOD_MISMATCH: { severity: "error", hint: "Use a dataset of conversations (chat, ShareGPT, Alpaca or prompt/completion) for method sft, preference pairs for dpo, simpo or orpo, and rows labelled true/false for kto." },
   DATA_EMPTY: { severity: "error", hint: "Nothing is left to train on: fix the issues above, or add data." },
 } as const satisfies Record<string, { severity: Severity; hint: string }>;
 

@@ -12,6 +12,8 @@
 import { makeIssue, type IssueCode } from "./issues";
 import { resolveRole, suggestRole } from "./roles";
 import { checkConversation, type MessageFields } from "./validate";
+import { preference, unpaired } from "./normalize-pairs";
+import { sharegptCall, toolCalls, toolList, withTools } from "./tools";
 import type { DataIssue, Location, Message, Role, Sample, SchemaName } from "./types";
 
 export interface Finding {
@@ -65,11 +67,26 @@ export class RowCheck {
     return this.sized(value, field);
   }
 
-  /** Message content: a string, or a list of text parts joined. */
+  /** Message content: a string, or a list of text parts joined (OpenAI's `{type: "text", text}`,
+   *  LLaMA-Factory v1's `{type: "text", value}`); a part of another type (an image) is named. */
   content(value: unknown, field: string): string | null {
     if (typeof value === "string") return this.sized(value, field);
-    if (Array.isArray(value) && value.every((p) => p && typeof p === "object" && (p as { type?: unknown }).type === "text" && typeof (p as { text?: unknown }).text === "string")) {
-      return this.sized(value.map((p) => (p as { text: string }).text).join(""), field);
+    if (Array.isArray(value)) {
+      const texts: string[] = [];
+      for (const [i, p] of value.entries()) {
+        const part = p as { type?: unknown; text?: unknown; value?: unknown } | null;
+        const text = part && typeof part === "object" ? (typeof part.text === "string" ? part.text : typeof part.value === "string" ? part.value : null) : null;
+        if (part && typeof part === "object" && (part.type === "text" || part.type === undefined) && text !== null) {
+          texts.push(text);
+          continue;
+        }
+        const kind = part && typeof part === "object" && typeof part.type === "string" ? `a '${part.type}' part` : typeName(p);
+        this.add("DATA_CONTENT_NOT_STRING", `${field}[${i}]`, `${this.name(field)}[${i}] is ${kind}; only text parts can be trained on`, {
+          hint: "Whetstone trains text models: remove the non-text parts (images, audio) from the row, or skip the row with --skip-invalid (data.skip_invalid: true).",
+        });
+        return null;
+      }
+      return this.sized(texts.join(""), field);
     }
     this.add("DATA_CONTENT_NOT_STRING", field, `${this.name(field)} must be a string, got ${typeName(value)}${value === null ? "" : `: ${preview(value)}`}`);
     return null;
@@ -107,10 +124,18 @@ export function normalize(rec: Record<string, unknown>, schema: SchemaName, row:
     case "sharegpt": {
       const key = rec.messages !== undefined ? "messages" : "conversations";
       const conv = messageList(row, rec[key], key, schema === "chat" ? "chat" : "sharegpt");
-      if (!conv) return null;
+      const tools = toolList(row, rec.tools);
+      const system = row.text(rec.system, "system");
+      if (!conv || tools === null || system === null) return null;
+      if (system && conv.messages[0]?.role !== "system") {
+        conv.messages.unshift({ role: "system", content: system });
+        conv.fields.unshift({ content: "system" });
+      }
       checkConversation(row, conv.messages, conv.fields, key);
-      return row.failed ? null : { messages: conv.messages };
+      return row.failed ? null : withTools({ messages: conv.messages }, tools);
     }
+    case "unpaired":
+      return unpaired(rec, row);
     case "alpaca":
       return alpaca(rec, row);
     case "prompt_completion":
@@ -125,12 +150,12 @@ export function normalize(rec: Record<string, unknown>, schema: SchemaName, row:
   }
 }
 
-interface Conversation {
+export interface Conversation {
   messages: Message[];
   fields: MessageFields[];
 }
 
-function messageList(row: RowCheck, value: unknown, field: string, style: "chat" | "sharegpt"): Conversation | null {
+export function messageList(row: RowCheck, value: unknown, field: string, style: "chat" | "sharegpt"): Conversation | null {
   const list = row.list(value, field);
   if (!list) return null;
   const out: Conversation = { messages: [], fields: [] };
@@ -154,16 +179,19 @@ function messageList(row: RowCheck, value: unknown, field: string, style: "chat"
       role = resolveRole(roleName, style, row.opts.roles);
       if (!role) unknownRole(row, roleName, roleField, style);
     }
-    const text = contentKey in msg ? row.content(msg[contentKey], contentField) : (row.add("DATA_MISSING_FIELD", contentField, `${row.name(contentField)} is missing`), null);
-    if (role && text !== null) {
-      out.messages.push({ role, content: text });
+    const calls = style === "chat" ? toolCalls(row, msg.tool_calls, `${f}.tool_calls`) : roleName === "function_call" ? sharegptCall(row, msg[contentKey], contentField) : undefined;
+    // An assistant turn that only calls tools has no content (OpenAI writes null).
+    const bare = calls && (msg[contentKey] === null || msg[contentKey] === undefined || roleName === "function_call");
+    const text = bare ? "" : contentKey in msg ? row.content(msg[contentKey], contentField) : (row.add("DATA_MISSING_FIELD", contentField, `${row.name(contentField)} is missing`), null);
+    if (role && text !== null && calls !== null) {
+      out.messages.push(calls ? { role, content: text, tool_calls: calls } : { role, content: text });
       out.fields.push({ role: roleField, content: contentField });
     } else ok = false;
   }
   return ok ? out : null;
 }
 
-function unknownRole(row: RowCheck, name: string, field: string, style: "chat" | "sharegpt"): void {
+export function unknownRole(row: RowCheck, name: string, field: string, style: "chat" | "sharegpt"): void {
   const s = suggestRole(name);
   const known = style === "chat" ? "system, user, assistant, tool" : "human, gpt, system, observation, function_call, or system, user, assistant, tool";
   const target = s?.role ?? "user";
@@ -174,7 +202,7 @@ function unknownRole(row: RowCheck, name: string, field: string, style: "chat" |
   });
 }
 
-function alpaca(rec: Record<string, unknown>, row: RowCheck): Sample | null {
+export function alpaca(rec: Record<string, unknown>, row: RowCheck): Sample | null {
   const instruction = row.text(rec.instruction, "instruction", { required: true });
   const input = row.text(rec.input, "input");
   const output = row.text(rec.output, "output", { required: true });
@@ -204,7 +232,7 @@ function alpaca(rec: Record<string, unknown>, row: RowCheck): Sample | null {
   return row.failed ? null : { messages };
 }
 
-function promptCompletion(rec: Record<string, unknown>, row: RowCheck): Sample | null {
+export function promptCompletion(rec: Record<string, unknown>, row: RowCheck): Sample | null {
   const system = row.text(rec.system, "system");
   const prompt = side(row, rec.prompt, "prompt", "user");
   const completion = side(row, rec.completion, "completion", "assistant");
@@ -216,8 +244,8 @@ function promptCompletion(rec: Record<string, unknown>, row: RowCheck): Sample |
   return row.failed ? null : { messages };
 }
 
-/** A side of a pair: a string (one turn of `role`) or a message list. */
-function side(row: RowCheck, value: unknown, field: string, role: Role): Conversation | null {
+/** A side of a pair: a string (one turn of `role`), one message object, or a message list. */
+export function side(row: RowCheck, value: unknown, field: string, role: Role): Conversation | null {
   if (value === undefined || value === null) {
     row.add("DATA_MISSING_FIELD", field, `${row.name(field)} is missing`);
     return null;
@@ -226,43 +254,21 @@ function side(row: RowCheck, value: unknown, field: string, role: Role): Convers
     const text = row.text(value, field);
     return text === null ? null : { messages: [{ role, content: text }], fields: [{ content: field }] };
   }
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    // LLaMA-Factory's ShareGPT preference: chosen/rejected are single {from, value} messages.
+    const style = "from" in value || "value" in value ? "sharegpt" : "chat";
+    const one = messageList(row, [value], field, style);
+    if (one) one.fields[0] = { role: `${field}.${style === "chat" ? "role" : "from"}`, content: `${field}.${style === "chat" ? "content" : "value"}` };
+    return one;
+  }
   if (!Array.isArray(value) && typeof value !== "string") {
     row.add("DATA_FIELD_TYPE", field, `${row.name(field)} must be text or a list of messages, got ${typeName(value)}`);
     return null;
   }
-  return messageList(row, value, field, "chat");
+  return messageList(row, value, field, Array.isArray(value) && value.some((m) => m && typeof m === "object" && "from" in m) ? "sharegpt" : "chat");
 }
 
-function preference(rec: Record<string, unknown>, row: RowCheck): Sample | null {
-  const system = row.text(rec.system, "system");
-  const chosen = side(row, rec.chosen, "chosen", "assistant");
-  const rejected = side(row, rec.rejected, "rejected", "assistant");
-  let prompt: Conversation | null = { messages: [], fields: [] };
-  if (rec.prompt !== undefined && rec.prompt !== null) prompt = side(row, rec.prompt, "prompt", "user");
-  if (!chosen || !rejected || !prompt || system === null) return null;
-  if (prompt.messages.length === 0) {
-    // Implicit prompt: the turns chosen and rejected share at the start.
-    let k = 0;
-    while (k < chosen.messages.length - 1 && k < rejected.messages.length - 1 && sameMessage(chosen.messages[k]!, rejected.messages[k]!)) k++;
-    prompt = { messages: chosen.messages.slice(0, k), fields: chosen.fields.slice(0, k) };
-    chosen.messages.splice(0, k);
-    chosen.fields.splice(0, k);
-    rejected.messages.splice(0, k);
-    rejected.fields.splice(0, k);
-  }
-  if (system) prompt.messages.unshift({ role: "system", content: system });
-  for (const [name, s] of [["chosen", chosen], ["rejected", rejected]] as const) {
-    const answer = s.messages.findIndex((m) => m.role === "assistant");
-    if (answer < 0) row.add("DATA_NO_ASSISTANT", name, `${row.name(name)} has no assistant answer`);
-    else if (s.messages[answer]!.content.trim() === "") row.add("DATA_EMPTY_ASSISTANT", s.fields[answer]!.content, `${row.name(s.fields[answer]!.content)} is empty`);
-  }
-  if (!row.failed && chosen.messages.length === rejected.messages.length && chosen.messages.every((m, i) => sameMessage(m, rejected.messages[i]!))) {
-    row.add("DATA_PAIR_IDENTICAL", "chosen", `${row.name("chosen")} and ${row.name("rejected")} are identical: the pair teaches nothing`);
-  }
-  return row.failed ? null : { prompt: prompt.messages, chosen: chosen.messages, rejected: rejected.messages };
-}
-
-const sameMessage = (a: Message, b: Message) => a.role === b.role && a.content === b.content;
+export const sameMessage = (a: Message, b: Message) => a.role === b.role && a.content === b.content;
 
 export function typeName(v: unknown): string {
   if (v === null) return "null";

@@ -3,7 +3,7 @@
  * (inspectDataset, previewDataset), and the TypeScript types are derived from them.
  */
 import { z } from "zod";
-import { FORMATS, SCHEMAS } from "./types";
+import { FORMATS, METHODS, SCHEMAS } from "./types";
 
 const Severity = z.enum(["error", "warning"]);
 
@@ -30,6 +30,8 @@ export const TokenStatsSchema = z.object({
   max_length: z.number().int(),
   overlong: z.enum(["drop", "truncate", "error"]),
   samples: z.number().int(),
+  /** One per conversation, two per preference pair: the length figures and histogram count these. */
+  sequences: z.number().int(),
   length: z.object({ min: z.number(), mean: z.number(), p50: z.number(), p95: z.number(), max: z.number() }),
   histogram: z.array(Bucket),
   over_max_length: z.number().int(),
@@ -39,6 +41,7 @@ export const TokenStatsSchema = z.object({
   kept: z.number().int(),
   tokens_per_epoch: z.number().int(),
   trained_tokens_per_epoch: z.number().int(),
+  pair_sides: z.object({ chosen_trained_tokens: z.number().int(), rejected_trained_tokens: z.number().int() }).nullable(),
   estimated_seconds_per_epoch: z.number().nullable(),
 });
 
@@ -48,7 +51,7 @@ export const DatasetStatsSchema = z.object({
   invalid_rows: z.number().int(),
   duplicates: z.number().int(),
   near_duplicates: z.number().int(),
-  by_kind: z.object({ chat: z.number().int(), text: z.number().int(), preference: z.number().int() }),
+  by_kind: z.object({ chat: z.number().int(), text: z.number().int(), preference: z.number().int(), unpaired: z.number().int() }),
   turns: z.object({ min: z.number(), mean: z.number(), max: z.number(), histogram: z.array(Bucket) }).nullable(),
   roles: z.object({ system: z.number().int(), user: z.number().int(), assistant: z.number().int(), tool: z.number().int() }),
   characters: z.number().int(),
@@ -61,7 +64,9 @@ export const DatasetReportSchema = z.object({
   path: z.string(),
   format: z.union([z.enum(FORMATS), z.literal("mixed")]).nullable(),
   schema: z.union([z.enum(SCHEMAS), z.literal("mixed")]).nullable(),
-  kind: z.enum(["chat", "text", "preference"]).nullable(),
+  kind: z.enum(["chat", "text", "preference", "unpaired"]).nullable(),
+  /** The methods this data can train (sft, dpo, simpo, orpo, kto), whatever method was asked for. */
+  methods: z.array(z.enum(METHODS)),
   files: z.array(
     z.object({
       path: z.string(),
@@ -102,7 +107,7 @@ export const InspectOptionsSchema = z.strictObject({
   model: z.string().min(1).optional().describe("Model folder whose tokenizer and chat template are used for token statistics."),
   maxLength: z.number().int().min(16).optional(),
   overlong: z.enum(["drop", "truncate", "error"]).optional(),
-  method: z.enum(["sft", "dpo", "simpo", "orpo"]).optional(),
+  method: z.enum(METHODS).optional().describe("The method the data must suit; without it the report lists the methods the data can train."),
   skipInvalid: z.boolean().optional(),
   tokensPerSecond: z.number().positive().optional().describe("Training throughput, for the time estimate."),
   tokenizeLimit: z.number().int().positive().optional().describe("Tokenize at most this many samples (faster stats on huge files)."),

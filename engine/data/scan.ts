@@ -15,11 +15,15 @@ import type { ReaderContext } from "./formats/reader";
 import { Deduper, type FirstSeen } from "./dedupe";
 import { IssueLog, makeIssue, type IssueSummary } from "./issues";
 import { RowCheck, normalize, type Finding } from "./normalize";
-import { FIELD_ALIASES, SCHEMA_FIELDS, applyMapping, columnMapping, detectSchema, type Detection } from "./schema";
-import { TemplateMismatch, tokenizeChat, type TokenizedChat } from "./segments";
+import { SCHEMA_FIELDS, applyMapping, columnMapping, detectSchema, impliedColumns, type Detection } from "./schema";
+import { COUNTED, describe, methodMismatch, methodsFor, roleSummary, tokenCheck, unknownShape, where } from "./scan-checks";
+import type { TokenizedChat } from "./segments";
+import { hasToolCalls } from "./tools";
 import { StatsAccumulator } from "./stats";
 import type { ChatTokenizer } from "./tokenizer";
-import { kindOf, type DataIssue, type Message, type FileFormat, type IngestOptions, type ReadProgress, type Sample, type SampleKind, type SchemaName } from "./types";
+import { kindOf, type DataIssue, type FileFormat, type IngestOptions, type Method, type ReadProgress, type Sample, type SampleKind, type SchemaName } from "./types";
+
+export { where };
 
 export interface ScanOptions extends IngestOptions {
   tokenizer?: ChatTokenizer;
@@ -27,8 +31,9 @@ export interface ScanOptions extends IngestOptions {
   overlong?: "drop" | "truncate" | "error";
   /** Tokenize at most this many samples (stats then describe those). */
   tokenizeLimit?: number;
-  /** The training method the data must suit; a dataset of another kind is an error. */
-  method?: "sft" | "dpo" | "simpo" | "orpo";
+  /** The training method the data must suit; a dataset of another kind is an error. Without it,
+   *  the result lists the methods the data can train. */
+  method?: Method;
   /** Each file's schema, decided by an earlier scan (no detection, no re-read). */
   fileSchemas?: (SchemaName | null)[];
   issuesPerGroup?: number;
@@ -73,6 +78,8 @@ export interface ScanResult {
   sha256: string;
   bytes: number;
   kind: SampleKind | null;
+  /** The methods the data can train (whatever `method` asked for). */
+  methods: Method[];
   log: IssueLog;
   /** Errors not tied to a row (an empty or unreadable file, the wrong kind of data): never skippable. */
   blocking: DataIssue[];
@@ -105,6 +112,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
   let tokenized = 0;
   let rowsRead = 0; // for progress, across files (counted again when a file is re-read)
   const summaries: FileSummary[] = [];
+  const impliedSaid = new Set<string>();
 
   const progress = (file: string, force = false) => {
     const now = performance.now();
@@ -158,15 +166,29 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
           let sample: Sample | null = null;
           let duplicateOf: FirstSeen | null = null;
           let tokens: TokenizedChat | null = null;
+          let excluded = false;
           fileStats.rows++;
           rowsRead++;
           if (rec.issue) found.push({ issue: rec.issue.row === undefined ? { ...rec.issue, row: rec.row } : rec.issue });
           else if (rec.value === null || typeof rec.value !== "object" || Array.isArray(rec.value)) {
             found.push({ issue: makeIssue("DATA_NOT_OBJECT", at, `the record is ${describe(rec.value)}, not an object`) });
           } else {
-            const { rec: value, source } = applyMapping(rec.value as Record<string, unknown>, mapping);
-            const detected: Detection = opts.schema ? { schema: opts.schema } : detectSchema(value);
-            if (detected.schema === null) found.push({ issue: unknownShape(at, value, detected) });
+            let { rec: value, source } = applyMapping(rec.value as Record<string, unknown>, mapping);
+            let detected: Detection = opts.schema ? { schema: opts.schema } : detectSchema(value);
+            const implied = detected.schema === null ? impliedColumns(value) : null;
+            if (implied) {
+              // Column names people use for a schema's fields (response → completion …), mapped without a flag.
+              const renamed = applyMapping(value, implied);
+              for (const [to, from] of renamed.source) source.set(to, source.get(from) ?? from);
+              value = renamed.rec;
+              detected = detectSchema(value);
+              const said = [...implied].map(([from, to]) => `${from} → ${to}`).join(", ");
+              if (!impliedSaid.has(said)) {
+                impliedSaid.add(said);
+                notes.push(`${f.path}: columns read by their names: ${said}`);
+              }
+            }
+            if (detected.schema === null) found.push({ issue: unknownShape(at, value, detected, path) });
             else {
               const sch = (schema = detected.schema);
               const c = counts.get(sch) ?? { rows: 0, first: rec.line, firstRow: rec.row };
@@ -198,18 +220,28 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
               fileStats.nearDuplicates++;
               found.push({ issue: makeIssue("DATA_NEAR_DUPLICATE", at, `differs from ${firstPlace(d.nearDuplicateOf, files, fi, path)} only in case, spacing or punctuation`) });
             }
-            if (opts.tokenizer && "messages" in sample && (opts.tokenizeLimit === undefined || tokenized < opts.tokenizeLimit)) {
+            if ("label" in sample && !sample.label && (opts.method === undefined || opts.method === "sft")) {
+              found.push({ issue: makeIssue("DATA_UNDESIRABLE", at, "labelled false (an undesirable answer): sft leaves it out") });
+              if (opts.method === "sft") excluded = true;
+            }
+            if ("tools" in sample || (!("text" in sample) && hasToolCalls("chosen" in sample ? [...sample.prompt, ...sample.chosen, ...sample.rejected] : sample.messages))) {
+              if (opts.tokenizer && !opts.tokenizer.rendersTools) found.push({ issue: makeIssue("DATA_TOOLS_NOT_RENDERED", at, "carries tools the model's chat template does not render") });
+            }
+            if (opts.tokenizer && !excluded && !("text" in sample) && (opts.tokenizeLimit === undefined || tokenized < opts.tokenizeLimit)) {
               tokenized++;
-              tokens = tokenCheck(sample.messages, at, found, fileStats, opts);
+              const t = tokenCheck(sample, at, found, fileStats, { tokenizer: opts.tokenizer, maxLength: opts.maxLength, overlong: opts.overlong });
+              if (t && !("chosen" in t)) tokens = t;
               valid = !found.some((x) => x.issue.severity === "error");
             }
           }
-          if (valid && sample) {
+          if (excluded) {
+            // Valid, but not a training sample for this method: neither counted as a sample nor as invalid.
+          } else if (valid && sample) {
             fileStats.addSample(sample);
             if (fileHandles.length < 5) fileHandles.push({ index, file: rec.file, line: rec.line, row: rec.row });
           } else fileStats.invalid++;
           for (const x of found) fileLog.add(x.issue, x.group, summaryFor(x));
-          const row: ScannedRow = { index, file: rec.file, fileIndex: fi, line: rec.line, row: rec.row, schema, sample: valid ? sample : null, issues: found.map((x) => x.issue), valid, duplicateOf, tokens };
+          const row: ScannedRow = { index, file: rec.file, fileIndex: fi, line: rec.line, row: rec.row, schema, sample: valid && !excluded ? sample : null, issues: found.map((x) => x.issue), valid, duplicateOf, tokens };
           index++;
           let next = opts.onRow?.(row);
           if (next instanceof Promise) next = await next;
@@ -252,7 +284,8 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
     addBlocking(log, blocking, makeIssue("DATA_MIXED_SCHEMA", { file: path }, `the files hold different kinds of samples (${parts.join("; ")})`, { hint: "Keep one kind of sample per dataset: move the other files out of the folder." }));
   }
   const kind = kinds.size === 1 ? [...kinds.keys()][0]! : null;
-  if (opts.method && kind !== null && kind !== (opts.method === "sft" ? "chat" : "preference")) addBlocking(log, blocking, methodMismatch(path, summaries, opts.method));
+  const methods = methodsFor(kind);
+  if (opts.method && kind !== null && !methods.includes(opts.method)) addBlocking(log, blocking, methodMismatch(path, summaries.find((s) => s.schema)!.schema!, kind, opts.method));
 
   const sha256 =
     summaries.length === 1 && summaries[0]!.path === path
@@ -260,29 +293,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
       : createHash("sha256")
           .update(summaries.map((s) => `${relative(path, s.path)}\t${s.sha256}\n`).join(""))
           .digest("hex");
-  return { path, files: summaries, sha256, bytes: summaries.reduce((a, s) => a + s.bytes, 0), kind, log, blocking, stats, notes, handles, reread, elapsed_s: (performance.now() - t0) / 1000 };
-}
-
-function tokenCheck(messages: Message[], at: { file: string; line?: number; row: number }, found: Finding[], stats: StatsAccumulator, opts: ScanOptions): TokenizedChat | null {
-  const maxLength = opts.maxLength ?? 1024;
-  const overlong = opts.overlong ?? "drop";
-  let t: TokenizedChat;
-  try {
-    t = tokenizeChat(opts.tokenizer!, messages, maxLength, overlong);
-  } catch (e) {
-    const why = e instanceof TemplateMismatch ? `the chat template cannot be split into prompt and answer: ${e.message}` : `the chat template rejected it: ${(e as Error).message}`;
-    found.push({ issue: makeIssue("DATA_TEMPLATE_ERROR", at, why) });
-    return null;
-  }
-  if (t.length > maxLength) {
-    const fate = overlong === "truncate" ? `will be truncated to ${maxLength}` : overlong === "drop" ? "will be dropped" : "stops the run (data.overlong: error)";
-    found.push({ issue: makeIssue("DATA_TOO_LONG", at, `${t.length} tokens, over max_length ${maxLength}: it ${fate}`, { severity: overlong === "error" ? "error" : "warning" }) });
-  }
-  if (t.dropped === "no_trained_tokens") {
-    found.push({ issue: makeIssue("DATA_NO_TRAINED_TOKENS", at, `no trained (assistant) token${t.truncated ? ` left after truncation to ${maxLength}` : ""}: it will be dropped`) });
-  }
-  stats.addTokens(t.length, { truncated: t.truncated, dropped: t.dropped, keptTokens: t.ids.length, trained: t.nTrained });
-  return t;
+  return { path, files: summaries, sha256, bytes: summaries.reduce((a, s) => a + s.bytes, 0), kind, methods, log, blocking, stats, notes, handles, reread, elapsed_s: (performance.now() - t0) / 1000 };
 }
 
 function addBlocking(log: IssueLog, blocking: DataIssue[], issue: DataIssue): void {
@@ -290,60 +301,9 @@ function addBlocking(log: IssueLog, blocking: DataIssue[], issue: DataIssue): vo
   blocking.push(issue);
 }
 
-function methodMismatch(path: string, files: FileSummary[], method: NonNullable<ScanOptions["method"]>): DataIssue {
-  const schema = files.find((f) => f.schema)!.schema!;
-  const what = schema === "preference" ? "preference pairs (prompt, chosen, rejected)" : schema === "text" ? "plain text (a text field, for continued pretraining)" : `conversations (${schema}: ${SCHEMA_FIELDS[schema]})`;
-  if (method !== "sft") {
-    return makeIssue("DATA_METHOD_MISMATCH", { file: path, field: "prompt, chosen, rejected" }, `${path} holds ${what}, but method ${method} trains on preference pairs: each row needs the fields prompt, chosen and rejected (missing: chosen, rejected)`, {
-      hint: "Use a preference dataset (prompt/chosen/rejected rows, e.g. examples/data/tiny-pairs.jsonl), or method: sft for conversations.",
-    });
-  }
-  const why = schema === "preference" ? "use method dpo, simpo or orpo for preference pairs" : "continued pretraining on raw text is not available yet";
-  return makeIssue("DATA_METHOD_MISMATCH", { file: path, field: schema === "preference" ? "chosen, rejected" : "text" }, `${path} holds ${what}; method sft trains on conversations (fields messages, or prompt/completion, instruction/output…): ${why}`);
-}
-
-function unknownShape(at: { file: string; line?: number; row: number }, value: Record<string, unknown>, d: { near?: SchemaName; missing?: string }): DataIssue {
-  const keys = Object.keys(value);
-  if (d.near && d.missing) {
-    return makeIssue("DATA_MISSING_FIELD", { ...at, field: d.missing }, `looks like ${d.near} (${SCHEMA_FIELDS[d.near]}) but has no '${d.missing}'`);
-  }
-  const aliases = keys.filter((k) => FIELD_ALIASES[k.toLowerCase()]).map((k) => `${k}=${FIELD_ALIASES[k.toLowerCase()]}`);
-  const single = keys.length === 2 && ((keys.includes("role") && keys.includes("content")) || (keys.includes("from") && keys.includes("value")));
-  return makeIssue(
-    "DATA_UNKNOWN_SCHEMA",
-    at,
-    `fields ${keys.length ? keys.map((k) => `'${k}'`).join(", ") : "(none)"}, which match no known dataset shape${single ? " (it is a single message: each record must be a whole conversation)" : ""}${aliases.length ? `; map them with --columns ${aliases.join(",")}` : ""}`,
-  );
-}
-
-/** Summaries of issues that are mostly about how many rows have them. */
-const COUNTED: Record<string, (n: number) => Partial<IssueSummary>> = {
-  DATA_TOO_LONG: (n) => ({ message: `${n} sample${n === 1 ? " is" : "s are"} longer than max_length` }),
-  DATA_NO_TRAINED_TOKENS: (n) => ({ message: `${n} sample${n === 1 ? " has" : "s have"} no trained token and will be dropped` }),
-  DATA_DUPLICATE: (n) => ({ message: `${n} exact duplicate${n === 1 ? "" : "s"}` }),
-  DATA_NEAR_DUPLICATE: (n) => ({ message: `${n} near-duplicate${n === 1 ? "" : "s"} (same text up to case, spacing and punctuation)` }),
-};
-
-function roleSummary(name: string): (n: number, first: DataIssue) => Partial<IssueSummary> {
-  return (n, first) => {
-    const guess = /; (did you mean .+\?|'.+' usually means \w+)$/.exec(first.message)?.[1];
-    return { message: `role '${name}' is not a known role: ${n} row${n === 1 ? "" : "s"}, first at ${where(first)} (${first.field})${guess ? `; ${guess}` : ""}` };
-  };
-}
-
 function firstPlace(f: FirstSeen, files: DataFile[], fi: number, root: string): string {
   const name = f.file === fi ? "" : `${relative(root, files[f.file]!.path)} `;
   return `${name}${files[f.file]!.format === "parquet" ? "row" : "line"} ${f.line}`;
-}
-
-export function where(at: { line?: number; row?: number }): string {
-  return at.line !== undefined ? `line ${at.line}` : `row ${at.row}`;
-}
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "a list";
-  return `a ${typeof v}`;
 }
 
 async function sha256File(path: string): Promise<string> {

@@ -8,7 +8,7 @@ import { WhetstoneError } from "../util/errors";
 import type { SchemaName } from "./types";
 
 /** Fields a column can be mapped onto; `user`/`assistant`/`question`/`answer` are accepted aliases. */
-export const FIELD_TARGETS = ["messages", "conversations", "instruction", "input", "output", "system", "history", "prompt", "completion", "text", "chosen", "rejected"] as const;
+export const FIELD_TARGETS = ["messages", "conversations", "instruction", "input", "output", "system", "history", "prompt", "completion", "text", "chosen", "rejected", "label", "tools"] as const;
 const TARGET_ALIASES: Record<string, string> = { user: "prompt", assistant: "completion", question: "prompt", answer: "completion", response: "completion" };
 /** Everything `data.columns` may map a column onto. */
 export const COLUMN_TARGETS = [...FIELD_TARGETS, ...Object.keys(TARGET_ALIASES)] as [string, ...string[]];
@@ -36,6 +36,7 @@ export const SCHEMA_FIELDS: Record<SchemaName, string> = {
   prompt_completion: "prompt, completion",
   text: "text",
   preference: "prompt, chosen, rejected",
+  unpaired: "messages or prompt/completion, with label true/false",
 };
 
 /** A validated column mapping: source column → schema field. */
@@ -73,8 +74,37 @@ export function applyMapping(rec: Record<string, unknown>, mapping: Map<string, 
 
 export type Detection = { schema: SchemaName } | { schema: null; near?: SchemaName; missing?: string };
 
+/**
+ * Column names people use for a schema's fields, applied without a flag when a record matches no
+ * schema as it is (llm-foundry's prompt/response, instruction/response CSVs, LLaMA-Factory's
+ * chosen_messages). Only a rename that makes the record match a schema is made: `output` stays
+ * Alpaca's own field next to `instruction`, and becomes `completion` next to `prompt`.
+ */
+export function impliedColumns(rec: Record<string, unknown>): Map<string, string> | null {
+  const has = (k: string) => rec[k] !== undefined && rec[k] !== null;
+  const first = (names: string[]) => names.find(has);
+  const out = new Map<string, string>();
+  if (!has("chosen") && !has("rejected") && has("chosen_messages") && has("rejected_messages")) {
+    out.set("chosen_messages", "chosen").set("rejected_messages", "rejected");
+    if (has("prompt_messages") && !has("prompt")) out.set("prompt_messages", "prompt");
+  } else if (has("instruction") && !has("output")) {
+    const answer = first(["response", "answer", "completion"]);
+    if (answer) out.set(answer, "output");
+  } else {
+    const prompt = has("prompt") ? "prompt" : first(["question", "query"]);
+    const answer = has("completion") ? "completion" : first(["response", "output", "answer"]);
+    if (prompt && prompt !== "prompt") out.set(prompt, "prompt");
+    if (answer && answer !== "completion" && (prompt || has("label"))) out.set(answer, "completion");
+    if (prompt && !answer && has("chosen") && has("rejected")) out.set(prompt, "prompt");
+  }
+  if (out.size === 0) return null;
+  const probe = applyMapping(rec, out).rec;
+  return detectSchema(probe).schema ? out : null;
+}
+
 export function detectSchema(rec: Record<string, unknown>): Detection {
   const has = (k: string) => rec[k] !== undefined && rec[k] !== null;
+  if (typeof rec.label === "boolean" && (has("messages") || has("conversations") || (has("prompt") && has("completion")))) return { schema: "unpaired" };
   if (has("chosen") && has("rejected")) return { schema: "preference" };
   if (has("chosen") || has("rejected")) return { schema: null, near: "preference", missing: has("chosen") ? "rejected" : "chosen" };
   for (const key of ["messages", "conversations"]) {

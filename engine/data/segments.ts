@@ -19,14 +19,14 @@ export type Segment = [text: string, trained: boolean];
 
 export class TemplateMismatch extends Error {}
 
-export function renderSegments(tok: ChatTokenizer, messages: Message[]): Segment[] {
-  const whole = tok.render(messages, false);
+export function renderSegments(tok: ChatTokenizer, messages: Message[], tools?: unknown[]): Segment[] {
+  const whole = tok.render(messages, false, tools);
   const segments: Segment[] = [];
   let cursor = 0;
   for (const [i, m] of messages.entries()) {
     if (m.role !== "assistant") continue;
-    const prefix = tok.render(messages.slice(0, i), true);
-    const full = tok.render(messages.slice(0, i + 1), false);
+    const prefix = tok.render(messages.slice(0, i), true, tools);
+    const full = tok.render(messages.slice(0, i + 1), false, tools);
     if (!full.startsWith(prefix) || !whole.startsWith(full) || prefix.length < cursor) {
       throw new TemplateMismatch(`rendering message ${i} (assistant) does not extend the rendering of the messages before it`);
     }
@@ -65,8 +65,8 @@ export interface TokenizedChat {
   nTrained: number;
 }
 
-export function tokenizeChat(tok: ChatTokenizer, messages: Message[], maxLength: number, overlong: "drop" | "truncate" | "error"): TokenizedChat {
-  let { ids, trained } = tokenizeSegments(tok, renderSegments(tok, messages));
+export function tokenizeChat(tok: ChatTokenizer, messages: Message[], maxLength: number, overlong: "drop" | "truncate" | "error", tools?: unknown[]): TokenizedChat {
+  let { ids, trained } = tokenizeSegments(tok, renderSegments(tok, messages, tools));
   const length = ids.length;
   let truncated = false;
   if (length > maxLength) {

@@ -162,7 +162,9 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
     const s = row.sample;
     // Another kind than the method trains on: refused below (DATA_METHOD_MISMATCH).
     if (method === "sft" ? !("messages" in s) : !("chosen" in s)) return;
-    const sample: Sample = "messages" in s ? { messages: s.messages } : "chosen" in s ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected } : s;
+    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan).
+    const tools = "tools" in s && s.tools ? { tools: s.tools } : {};
+    const sample: Sample = "messages" in s ? { messages: s.messages, ...tools } : "chosen" in s ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools } : s;
     const out = target(sample);
     written.set(out, (written.get(out) ?? 0) + 1);
     return out.write(sample);

@@ -5,6 +5,7 @@
  * tokenizer: token-length histogram, overlong and untrainable samples, trained tokens, tokens
  * per epoch and, given a throughput, the estimated training time.
  */
+import type { TokenizedPair } from "./pairs";
 import type { Role, Sample } from "./types";
 
 const TURN_BUCKETS = [1, 2, 3, 4, 6, 8, 16, 32, Infinity];
@@ -20,8 +21,11 @@ export interface TokenStats {
   template_source: string | null;
   max_length: number;
   overlong: "drop" | "truncate" | "error";
-  /** Samples tokenized (every valid chat or text sample, or the first `limit`). */
+  /** Samples tokenized (every valid sample, or the first `limit`). */
   samples: number;
+  /** Token sequences measured: one per conversation, two per preference pair (prompt+chosen,
+   *  prompt+rejected); the length figures and the histogram count sequences. */
+  sequences: number;
   length: { min: number; mean: number; p50: number; p95: number; max: number };
   histogram: Bucket[];
   over_max_length: number;
@@ -32,6 +36,8 @@ export interface TokenStats {
   kept: number;
   tokens_per_epoch: number;
   trained_tokens_per_epoch: number;
+  /** Preference pairs: the trained tokens of each side per epoch (null for other data). */
+  pair_sides: { chosen_trained_tokens: number; rejected_trained_tokens: number } | null;
   /** Set when a throughput (tokens/s) was given. */
   estimated_seconds_per_epoch: number | null;
 }
@@ -42,7 +48,7 @@ export interface DatasetStats {
   invalid_rows: number;
   duplicates: number;
   near_duplicates: number;
-  by_kind: { chat: number; text: number; preference: number };
+  by_kind: { chat: number; text: number; preference: number; unpaired: number };
   turns: { min: number; mean: number; max: number; histogram: Bucket[] } | null;
   roles: Record<Role, number>;
   characters: number;
@@ -55,7 +61,7 @@ export class StatsAccumulator {
   invalid = 0;
   duplicates = 0;
   nearDuplicates = 0;
-  readonly byKind = { chat: 0, text: 0, preference: 0 };
+  readonly byKind = { chat: 0, text: 0, preference: 0, unpaired: 0 };
   readonly roles: Record<Role, number> = { system: 0, user: 0, assistant: 0, tool: 0 };
   characters = 0;
   private turnsMin = Infinity;
@@ -71,11 +77,16 @@ export class StatsAccumulator {
   kept = 0;
   tokensPerEpoch = 0;
   trainedPerEpoch = 0;
+  tokenized = 0;
+  pairs = 0;
+  trainedChosen = 0;
+  trainedRejected = 0;
 
   addSample(s: Sample): void {
     this.samples++;
     const messages = "messages" in s ? s.messages : "text" in s ? null : [...s.prompt, ...s.chosen];
-    if ("messages" in s) this.byKind.chat++;
+    if ("label" in s) this.byKind.unpaired++;
+    else if ("messages" in s) this.byKind.chat++;
     else if ("text" in s) this.byKind.text++;
     else this.byKind.preference++;
     if (!messages) {
@@ -94,6 +105,7 @@ export class StatsAccumulator {
   }
 
   addTokens(length: number, outcome: { truncated: boolean; dropped: "too_long" | "no_trained_tokens" | null; keptTokens: number; trained: number }): void {
+    this.tokenized++;
     this.addLength(length);
     if (outcome.truncated) this.truncated++;
     if (outcome.dropped === "too_long") this.droppedTooLong++;
@@ -105,8 +117,26 @@ export class StatsAccumulator {
     }
   }
 
+  /** A pair: both sides' lengths; kept, dropped and truncated count the pair once (pairs.ts). */
+  addPairTokens(p: TokenizedPair): void {
+    this.tokenized++;
+    this.pairs++;
+    this.addLength(p.chosen.length);
+    this.addLength(p.rejected.length);
+    if (p.truncated) this.truncated++;
+    if (p.dropped === "too_long") this.droppedTooLong++;
+    else if (p.dropped === "no_trained_tokens") this.droppedNoTrained++;
+    else {
+      this.kept++;
+      this.tokensPerEpoch += p.chosen.ids.length + p.rejected.ids.length;
+      this.trainedPerEpoch += p.chosen.nTrained + p.rejected.nTrained;
+      this.trainedChosen += p.chosen.nTrained;
+      this.trainedRejected += p.rejected.nTrained;
+    }
+  }
+
   merge(o: StatsAccumulator): void {
-    for (const k of ["rows", "samples", "invalid", "duplicates", "nearDuplicates", "characters", "truncated", "droppedTooLong", "droppedNoTrained", "kept", "tokensPerEpoch", "trainedPerEpoch"] as const) this[k] += o[k];
+    for (const k of ["rows", "samples", "invalid", "duplicates", "nearDuplicates", "characters", "truncated", "droppedTooLong", "droppedNoTrained", "kept", "tokensPerEpoch", "trainedPerEpoch", "tokenized", "pairs", "trainedChosen", "trainedRejected"] as const) this[k] += o[k];
     for (const k of Object.keys(this.byKind) as (keyof typeof this.byKind)[]) this.byKind[k] += o.byKind[k];
     for (const k of Object.keys(this.roles) as Role[]) this.roles[k] += o.roles[k];
     this.turnsMin = Math.min(this.turnsMin, o.turnsMin);
@@ -126,7 +156,7 @@ export class StatsAccumulator {
   }
 
   result(token?: { tokenizer: string; templateSource: string | null; maxLength: number; overlong: "drop" | "truncate" | "error"; tokensPerSecond?: number }): DatasetStats {
-    const conversations = this.byKind.chat + this.byKind.preference;
+    const conversations = this.byKind.chat + this.byKind.preference + this.byKind.unpaired;
     return {
       rows: this.rows,
       samples: this.samples,
@@ -168,7 +198,8 @@ export class StatsAccumulator {
       template_source: t.templateSource,
       max_length: t.maxLength,
       overlong: t.overlong,
-      samples: n,
+      samples: this.tokenized,
+      sequences: n,
       length: { min: n ? sorted[0]! : 0, mean: n ? round(sum / n) : 0, p50: pct(0.5), p95: pct(0.95), max: n ? sorted[n - 1]! : 0 },
       histogram,
       over_max_length: histogram.at(-1)!.count,
@@ -178,6 +209,7 @@ export class StatsAccumulator {
       kept: this.kept,
       tokens_per_epoch: this.tokensPerEpoch,
       trained_tokens_per_epoch: this.trainedPerEpoch,
+      pair_sides: this.pairs > 0 ? { chosen_trained_tokens: this.trainedChosen, rejected_trained_tokens: this.trainedRejected } : null,
       estimated_seconds_per_epoch: t.tokensPerSecond ? round(this.tokensPerEpoch / t.tokensPerSecond) : null,
     };
   }

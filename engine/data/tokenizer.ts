@@ -18,7 +18,10 @@ export interface ChatTokenizer {
   template: string | null;
   templateSource: string | null;
   eosToken: string | null;
-  render(messages: Message[], addGenerationPrompt: boolean): string;
+  /** `tools` (function schemas) is passed to the template as transformers' `tools=`. */
+  render(messages: Message[], addGenerationPrompt: boolean, tools?: unknown[]): string;
+  /** Whether the template mentions `tools` at all (a template that does not drops them silently). */
+  rendersTools: boolean;
   /** Token ids of each text, without special tokens added. */
   encode(texts: string[]): number[][];
   decode(ids: number[]): string;
@@ -60,9 +63,16 @@ async function load(dir: string): Promise<ChatTokenizer> {
     template: found?.template ?? null,
     templateSource: found?.source ?? null,
     eosToken: tok.eos_token ?? null,
-    render(messages, addGenerationPrompt) {
+    rendersTools: found !== null && /\btools\b/.test(found.template),
+    render(messages, addGenerationPrompt, tools) {
       if (!found) throw noTemplate(dir);
-      return tok.apply_chat_template(messages, { tokenize: false, add_generation_prompt: addGenerationPrompt, chat_template: found.template }) as string;
+      // A conversation with no turns renders nothing sensible in any template; the scan refuses such rows first.
+      return tok.apply_chat_template(messages as unknown as Parameters<typeof tok.apply_chat_template>[0], {
+        tokenize: false,
+        add_generation_prompt: addGenerationPrompt,
+        chat_template: found.template,
+        ...(tools?.length ? { tools: tools as Record<string, unknown>[] } : {}),
+      }) as string;
     },
     encode(texts) {
       return texts.map((t) => tok.encode(t, { add_special_tokens: false }));

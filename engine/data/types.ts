@@ -6,30 +6,46 @@
 
 export const ROLES = ["system", "user", "assistant", "tool"] as const;
 export type Role = (typeof ROLES)[number];
+/** A function call an assistant turn makes, in the shape Hugging Face chat templates read. */
+export interface ToolCall {
+  type: "function";
+  function: { name: string; arguments: unknown };
+}
 export interface Message {
   role: Role;
   content: string;
+  /** Function calls of an assistant turn (OpenAI `tool_calls`, ShareGPT `function_call`). */
+  tool_calls?: ToolCall[];
 }
 
 export const FORMATS = ["jsonl", "json", "csv", "tsv", "parquet"] as const;
 export type FileFormat = (typeof FORMATS)[number];
 
-export const SCHEMAS = ["chat", "sharegpt", "alpaca", "prompt_completion", "text", "preference"] as const;
+export const SCHEMAS = ["chat", "sharegpt", "alpaca", "prompt_completion", "text", "preference", "unpaired"] as const;
 export type SchemaName = (typeof SCHEMAS)[number];
 
-/** What a schema normalizes to; the snapshot stores one JSON object of that shape per line. */
-export type SampleKind = "chat" | "text" | "preference";
-export type ChatSample = { messages: Message[] };
+/** What a schema normalizes to; the snapshot stores one JSON object of that shape per line.
+ *  `tools` (function schemas) travels with a sample to the chat template's `tools=`. */
+export type SampleKind = "chat" | "text" | "preference" | "unpaired";
+export type ChatSample = { messages: Message[]; tools?: unknown[] };
 export type TextSample = { text: string };
-export type PreferenceSample = { prompt: Message[]; chosen: Message[]; rejected: Message[] };
-export type Sample = ChatSample | TextSample | PreferenceSample;
+export type PreferenceSample = { prompt: Message[]; chosen: Message[]; rejected: Message[]; tools?: unknown[] };
+/** Unpaired preference (KTO): one conversation whose last answer is desirable (true) or not. */
+export type UnpairedSample = { messages: Message[]; label: boolean; tools?: unknown[] };
+export type Sample = ChatSample | TextSample | PreferenceSample | UnpairedSample;
+
+export const METHODS = ["sft", "dpo", "simpo", "orpo", "kto"] as const;
+export type Method = (typeof METHODS)[number];
+
+/** The methods each kind of sample can train (sft on unpaired data leaves the rows labelled false out). */
+export const METHODS_FOR: Record<SampleKind, readonly Method[]> = { chat: ["sft"], preference: ["dpo", "simpo", "orpo"], unpaired: ["kto", "sft"], text: [] };
 
 export function kindOf(schema: SchemaName): SampleKind {
-  return schema === "text" ? "text" : schema === "preference" ? "preference" : "chat";
+  return schema === "text" ? "text" : schema === "preference" ? "preference" : schema === "unpaired" ? "unpaired" : "chat";
 }
 
 export function sampleKind(s: Sample): SampleKind {
-  return "messages" in s ? "chat" : "text" in s ? "text" : "preference";
+  return "label" in s ? "unpaired" : "messages" in s ? "chat" : "text" in s ? "text" : "preference";
 }
 
 /** Where something is: a file and, as far as known, its line (text formats) or row (Parquet). */

@@ -29,7 +29,8 @@ export function checkConversation(row: RowCheck, messages: Message[], fields: Me
   for (const [i, m] of messages.entries()) {
     if (m.role !== "assistant") continue;
     answers++;
-    if (m.content.trim() === "") row.add("DATA_EMPTY_ASSISTANT", fields[i]!.content, `${row.name(fields[i]!.content)}: the assistant turn is empty`);
+    // A turn that only calls tools has no text, and that is its answer.
+    if (m.content.trim() === "" && !m.tool_calls?.length) row.add("DATA_EMPTY_ASSISTANT", fields[i]!.content, `${row.name(fields[i]!.content)}: the assistant turn is empty`);
   }
   if (answers === 0) {
     const roles = messages.map((m) => m.role).join(", ");

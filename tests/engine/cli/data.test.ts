@@ -51,6 +51,25 @@ describe("whetstone data", () => {
     expect(r.out).toContain("legend: [[trained]]  {{dropped by goldfish}}");
   });
 
+  it("check preference pairs: --config of a DPO run measures both sides; without a method the report names the methods", () => {
+    const r = cli(["data", "check", "--config", join(PROJECT_ROOT, "examples", "tiny-dpo.yaml"), "--json"]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.out);
+    expect(report).toMatchObject({ kind: "preference", methods: ["dpo", "simpo", "orpo"], trainable: true, stats: { samples: 48, tokens: { samples: 48, sequences: 96, kept: 48, dropped_too_long: 0 } } });
+    expect(report.stats.tokens.pair_sides.chosen_trained_tokens).toBeGreaterThan(report.stats.tokens.pair_sides.rejected_trained_tokens);
+    const pairs = join(PROJECT_ROOT, "examples", "data", "tiny-pairs.jsonl");
+    const plain = cli(["data", "check", pairs]);
+    expect(plain.code).toBe(0);
+    expect(plain.out).toContain("note: preference pairs: trainable with dpo, simpo, orpo");
+    expect(plain.out).toContain("✓ ready to train: 48 pairs");
+    expect(cli(["data", "check", pairs, "--method", "orpo", "--model", TINY_MODEL]).code).toBe(0);
+    const sft = cli(["data", "check", pairs, "--method", "sft"]);
+    expect(sft.code).toBe(1);
+    expect(sft.out).toContain("error[DATA_METHOD_MISMATCH]");
+    expect(sft.out).toContain("This data trains with dpo, simpo, orpo");
+    expect(cli(["data", "check", pairs, "--method", "ppo"])).toMatchObject({ code: 2, err: expect.stringContaining("--method must be one of sft, dpo, simpo, orpo, kto") });
+  });
+
   it("usage errors exit 2", () => {
     expect(cli(["data", "preview", join(DATASETS, "valid", "chat.jsonl")])).toMatchObject({ code: 2, err: expect.stringContaining("needs --model DIR") });
     expect(cli(["data", "check", join(DATASETS, "valid", "chat.jsonl"), "--format", "xml"])).toMatchObject({ code: 2, err: expect.stringContaining("--format must be one of jsonl, json, csv, tsv, parquet") });

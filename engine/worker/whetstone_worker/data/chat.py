@@ -63,20 +63,22 @@ class DataReport:
         return self.read - sum(self.dropped.values())
 
 
-def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+def render(tokenizer, messages: list[dict], add_generation_prompt: bool = False, tools: list | None = None) -> str:
+    # tools (function schemas) go to the template as transformers' `tools=`; None renders as before.
+    extra = {"tools": tools} if tools else {}
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt, **extra)
 
 
-def render_segments(tokenizer, messages: list[dict]) -> list[Segment]:
+def render_segments(tokenizer, messages: list[dict], tools: list | None = None) -> list[Segment]:
     """The rendered conversation as (text, trained) segments, by the prefix-diff rule (module doc)."""
-    whole = render(tokenizer, messages)
+    whole = render(tokenizer, messages, tools=tools)
     segments: list[Segment] = []
     cursor = 0  # end of the text already assigned to segments
     for i, message in enumerate(messages):
         if message.get("role") != "assistant":
             continue
-        prefix = render(tokenizer, messages[:i], add_generation_prompt=True)
-        full = render(tokenizer, messages[: i + 1])
+        prefix = render(tokenizer, messages[:i], add_generation_prompt=True, tools=tools)
+        full = render(tokenizer, messages[: i + 1], tools=tools)
         if not full.startswith(prefix) or not whole.startswith(full) or len(prefix) < cursor:
             raise TemplateMismatch(
                 f"rendering message {i} (assistant) does not extend the rendering of the messages before it"
@@ -103,6 +105,12 @@ def tokenize_segments(tokenizer, segments: list[Segment]) -> tuple[np.ndarray, n
 
 def read_conversations(path: Path) -> Iterator[tuple[int, list[dict]]]:
     """(line number, messages) for each non-blank line; malformed lines raise DATA_INVALID."""
+    for number, messages, _ in read_rows(path):
+        yield number, messages
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, list[dict], list | None]]:
+    """(line number, messages, tools or None) for each non-blank line; malformed lines raise DATA_INVALID."""
     _require_file(path)
     offset = 0
     with path.open("rb") as f:  # bytes, so a bad byte is reported with its line instead of aborting the read
@@ -125,7 +133,10 @@ def read_conversations(path: Path) -> Iterator[tuple[int, list[dict]]]:
             for j, m in enumerate(messages):
                 if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
                     raise _invalid(f"{where}: messages[{j}] needs string 'role' and 'content'")
-            yield number, messages
+            tools = row.get("tools")
+            if tools is not None and not isinstance(tools, list):
+                raise _invalid(f"{where}: 'tools' must be a list of function schemas")
+            yield number, messages, tools or None
 
 
 def _require_file(path: Path) -> None:
@@ -167,10 +178,10 @@ def build_samples(
     progress(0, total)
     report = DataReport()
     samples: list[Sample] = []
-    for line, messages in read_conversations(path):
+    for line, messages, tools in read_rows(path):
         report.read += 1
         try:
-            ids, trained = tokenize_segments(tokenizer, render_segments(tokenizer, messages))
+            ids, trained = tokenize_segments(tokenizer, render_segments(tokenizer, messages, tools))
         except TemplateMismatch as err:
             raise WorkerError(
                 "TEMPLATE_ERROR",

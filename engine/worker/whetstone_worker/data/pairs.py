@@ -60,8 +60,8 @@ def read_pairs(path: Path):
             yield number, row
 
 
-def _side(tokenizer, prompt: list[dict], side: list[dict], line: int) -> Sample:
-    segments = render_segments(tokenizer, prompt + side)
+def _side(tokenizer, prompt: list[dict], side: list[dict], line: int, tools: list | None = None) -> Sample:
+    segments = render_segments(tokenizer, prompt + side, tools)
     context_turns = sum(1 for m in prompt if m["role"] == "assistant")
     for i, (text, trained) in enumerate(segments):
         if trained and context_turns:
@@ -80,7 +80,7 @@ def build_pairs(tokenizer, path: Path, max_length: int, overlong: str,
     for line, row in read_pairs(path):
         report.read += 1
         try:
-            chosen, rejected = (_side(tokenizer, row["prompt"], row[s], line) for s in ("chosen", "rejected"))
+            chosen, rejected = (_side(tokenizer, row["prompt"], row[s], line, row.get("tools") or None) for s in ("chosen", "rejected"))
         except (TemplateMismatch, TemplateError) as err:
             raise WorkerError("TEMPLATE_ERROR", f"{path}:{line}: the chat template cannot render this pair: {err}",
                               "Check the roles and their order (many templates require user/assistant alternation).") from None

@@ -28,6 +28,7 @@ from ..config import GoldfishConfig
 from ..losses.goldfish import TABLE_SEED, TABLE_SIZE, goldfish_drop_mask, hash_table
 from .batches import sample_labels
 from .chat import build_samples
+from .pairs import build_pairs
 
 
 def export_goldfish_table(path: Path) -> Path:
@@ -63,6 +64,16 @@ def preview(tokenizer, data: Path, max_length: int, overlong: str, goldfish: Gol
     }
 
 
+def preview_pairs(tokenizer, data: Path, max_length: int, overlong: str) -> dict:
+    """build_pairs' view of a snapshot of pairs: each kept pair's two sides (ids, trained mask)."""
+    pairs, report = build_pairs(tokenizer, data, max_length, overlong)
+    side = lambda s: {"ids": s.ids.tolist(), "trained": s.trained.astype(int).tolist()}  # noqa: E731
+    return {
+        "pairs": [{"line": p.line, "chosen": side(p.chosen), "rejected": side(p.rejected)} for p in pairs],
+        "report": {"read": report.read, "kept": report.kept, "truncated": report.truncated, "dropped": dict(report.dropped)},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m whetstone_worker.data.preview", description=__doc__.split("\n\n")[0])
     parser.add_argument("--export-goldfish-table", type=Path, help="write the hashed goldfish table to this file")
@@ -72,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlong", choices=["drop", "truncate", "error"], default="drop")
     parser.add_argument("--goldfish", help='goldfish config as JSON, e.g. {"k": 4, "h": 13, "variant": "hashed"}')
     parser.add_argument("--settings", help="JSON list of {max_length, overlong, goldfish}: one result per entry")
+    parser.add_argument("--pairs", action="store_true", help="the data is preference pairs: run build_pairs instead")
     args = parser.parse_args(argv)
     if args.export_goldfish_table:
         path = export_goldfish_table(args.export_goldfish_table)
@@ -83,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     from ..modeling import load_tokenizer
 
     tokenizer = load_tokenizer(args.model, trust_remote_code=False)
-    if args.settings:
+    if args.pairs:
+        settings = json.loads(args.settings) if args.settings else [{"max_length": args.max_length, "overlong": args.overlong}]
+        result = [preview_pairs(tokenizer, args.data, s["max_length"], s["overlong"]) for s in settings]
+    elif args.settings:
         result = [
             preview(tokenizer, args.data, s["max_length"], s["overlong"], GoldfishConfig(**s["goldfish"]) if s.get("goldfish") else None)
             for s in json.loads(args.settings)

@@ -77,7 +77,7 @@ export function methodMismatch(path: string, schema: SchemaName, kind: SampleKin
   const can = methodsFor(kind);
   const what = kind === "chat" ? `conversations (${schema}: ${SCHEMA_FIELDS[schema]})` : WHAT[kind];
   const fix = can.length ? `This data trains with ${can.join(", ")}; for ${method}, use ${NEEDS[method]}.` : `Nothing trains on plain text yet (continued pretraining is not available); for ${method}, use ${NEEDS[method]}.`;
-  return makeIssue("DATA_METHOD_MISMATCH", { file: path, field: SCHEMA_FIELDS[schema] }, `${path} holds ${what}, but method ${method} trains on ${NEEDS[method]}`, { hint: fix });
+  return makeIssue("DATA_METHOD_MISMATCH", { file: path, field: SCHEMA_FIELDS[schema] }, `The file holds ${what}, but method ${method} trains on ${NEEDS[method]}`, { hint: fix });
 }
 
 /** Stem + side of a column name like response_j / answer_a / output_1 / chosen_response. */

@@ -29,6 +29,7 @@ import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
 import { WhetstoneError } from "../util/errors";
+import { diskFullError, isDiskFull } from "../util/disk";
 import { VERSION } from "../version";
 import { analyze } from "../doctor/analyze";
 import { gatherProbes } from "../doctor/probes";
@@ -56,6 +57,8 @@ export class Engine implements ApiHandlers {
   private readonly jobs = new Map<string, TrainJob>();
   private readonly tasks = new Map<string, AbortController>();
   private readonly deviceLock: DeviceLock;
+  /** Each run's status as last published: the answer when status.json could not be written (full disk). */
+  private readonly published = new Map<string, RunStatus>();
 
   constructor(private readonly opts: EngineOptions = {}) {
     this.store = new RunStore(opts.home ?? whetstoneHome());
@@ -108,10 +111,11 @@ export class Engine implements ApiHandlers {
           }),
       });
     } catch (e) {
-      const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
-      this.store.appendLog(status.id, err.format());
-      this.publish({ type: "run", run: this.store.update(status.id, { state: "failed", owner_pid: null, finished_at: new Date().toISOString(), error: { code: err.code, message: err.message, hint: err.hint, recoverable: false, details: err.details } }) });
-      throw err;
+      // Refused data never became a run: no `failed` folder is left behind, the error is the answer.
+      this.store.discard(status.id);
+      if (e instanceof WhetstoneError) throw e;
+      if (isDiskFull(e)) throw diskFullError(join(dir, "data"), "the run's data snapshot", e);
+      throw new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
     }
     this.enqueue(status.id, "train");
     return this.store.get(status.id);
@@ -406,7 +410,9 @@ export class Engine implements ApiHandlers {
     const runId = this.store.resolve(id);
     return new Promise((resolve) => {
       const check = () => {
-        const s = this.store.get(runId);
+        let s = this.store.get(runId);
+        const mem = this.published.get(runId);
+        if (!TERMINAL(s) && mem && TERMINAL(mem) && !this.queue.has(runId)) s = mem; // its job ended; the disk did not record it
         if (TERMINAL(s) && !this.queue.has(runId)) {
           this.events.off("event", onEvent);
           clearInterval(timer);
@@ -476,6 +482,7 @@ export class Engine implements ApiHandlers {
   }
 
   private publish(event: EngineEvent): void {
+    if (event.type === "run") this.published.set(event.run.id, event.run);
     this.events.emit("event", event);
   }
 }

@@ -6,15 +6,22 @@
  * End states: `completed` / `cancelled` from the worker's `done`; `failed` for an error the same
  * config cannot get past (bad model, bad data); `interrupted` for anything resumable (a recoverable
  * error, a killed or crashed worker), with the diagnosis in status.error.
+ *
+ * A full disk on the engine's side (status, metrics or log cannot be written) stops the worker like
+ * a cancel (it checkpoints if it still can) and ends the run `interrupted` with DISK_FULL. Status
+ * writes that fail are kept in memory and published anyway, so a client following the run sees
+ * the end even when status.json could not record it.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { RunStore, MetricsRow } from "../runs/store";
+import type { RunStatus } from "../runs/types";
 import type { EngineEvent } from "../api/events";
 import type { ErrorInfo, Metrics, Progress, WorkerEvent } from "../protocol/messages";
 import { WorkerProcess } from "../supervisor/worker-process";
 import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
+import { isDiskFull } from "../util/disk";
 import { DeviceLock } from "./device-lock";
 import { workerDataConfig } from "../data/run-data";
 
@@ -37,6 +44,10 @@ export class TrainJob {
   private cancelRequested = false;
   private cancelTimer: NodeJS.Timeout | undefined;
   private readonly waiting = new AbortController();
+  /** The first DISK_FULL met writing this run's files; the run stops and ends with it. */
+  private diskFull: WhetstoneError | undefined;
+  /** The status as this job last set it (status.json may lag behind when the disk is full). */
+  private current: RunStatus | undefined;
 
   constructor(
     private readonly ctx: TrainJobContext,
@@ -48,9 +59,14 @@ export class TrainJob {
     if (this.cancelRequested) return;
     this.cancelRequested = true;
     this.log("Cancel requested: the worker stops at the next step and writes a checkpoint.");
+    this.stopWorker();
+  }
+
+  /** Ask the worker to checkpoint and stop (terminated if it does not within the grace period). */
+  private stopWorker(): void {
     const worker = this.worker;
     this.waiting.abort();
-    if (!worker) return; // run() checks the flag before it starts a worker
+    if (!worker || this.cancelTimer) return; // run() checks the flags before it starts a worker
     try {
       worker.send({ v: 1, type: "cancel", id: `cancel-${Date.now()}`, target: this.jobId });
     } catch {
@@ -114,6 +130,8 @@ export class TrainJob {
       phase: "start",
     });
     this.log(`--- ${this.mode === "resume" ? "resuming" : "starting"} (attempt ${this.attempt}) ---`);
+    const fullAtStart = this.diskFullInfo();
+    if (fullAtStart) return this.finish("interrupted", fullAtStart);
 
     let worker: WorkerProcess;
     try {
@@ -151,7 +169,7 @@ export class TrainJob {
             last.metrics = event;
             last.phase = "train";
             const row = metricsRow(event);
-            store.appendMetrics(this.runId, row);
+            this.write(() => store.appendMetrics(this.runId, row));
             const t = Date.now();
             if (t - lastStatusWrite >= STATUS_WRITE_INTERVAL_MS || event.step === event.total_steps) {
               lastStatusWrite = t;
@@ -198,7 +216,7 @@ export class TrainJob {
       if (this.cancelRequested) {
         this.cancelRequested = false;
         this.cancel();
-      }
+      } else if (this.diskFull) this.stopWorker();
       await finished;
       const exit = await worker.exited;
       const final = store.get(this.runId);
@@ -207,10 +225,15 @@ export class TrainJob {
         const outputs = { ...final.outputs };
         for (const [k, v] of Object.entries(done.result)) if (k.endsWith("_path") && typeof v === "string") outputs[k.replace(/_path$/, "")] = v;
         this.setStatus(metricsPatch);
-        this.finish(done.status, null, { outputs });
+        const full = this.diskFullInfo();
+        if (done.status === "cancelled" && full) this.finish("interrupted", full);
+        else this.finish(done.status, null, { outputs });
       } else if (lastError) {
         this.setStatus(metricsPatch);
         this.finish(lastError.recoverable ? "interrupted" : "failed", lastError);
+      } else if (this.diskFullInfo()) {
+        this.setStatus(metricsPatch);
+        this.finish("interrupted", this.diskFullInfo()!);
       } else {
         const diagnosis = diagnoseDeath(exit, last);
         for (const d of diagnosis.details) this.log(d);
@@ -232,13 +255,34 @@ export class TrainJob {
   }
 
   private setStatus(patch: Parameters<RunStore["update"]>[1]): void {
-    const run = this.ctx.store.update(this.runId, patch);
+    let run: RunStatus | undefined;
+    this.write(() => (run = this.ctx.store.update(this.runId, patch)));
+    run ??= { ...(this.current ?? this.ctx.store.get(this.runId)), ...patch, updated_at: now() };
+    this.current = run;
     this.ctx.publish({ type: "run", run });
   }
 
   private log(line: string): void {
-    this.ctx.store.appendLog(this.runId, line);
+    this.write(() => this.ctx.store.appendLog(this.runId, line));
     this.ctx.publish({ type: "log", runId: this.runId, line });
+  }
+
+  private diskFullInfo(): (ErrorInfo & { details?: string[] }) | undefined {
+    const e = this.diskFull;
+    return e ? { code: e.code, message: e.message, hint: e.hint, recoverable: true } : undefined;
+  }
+
+  /** Run a write to the run folder; a full disk is remembered and stops the run instead of throwing. */
+  private write(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+      if (this.diskFull) return;
+      this.diskFull = e as WhetstoneError;
+      this.ctx.publish({ type: "log", runId: this.runId, line: `${this.diskFull.format()}\nStopping the run: the worker writes a checkpoint if the disk still has room for one.` });
+      this.stopWorker();
+    }
   }
 }
 

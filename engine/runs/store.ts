@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { RunConfig } from "../config/schema";
 import { appendLine, writeFileAtomic, writeJsonAtomic } from "../util/atomic";
+import { guardDisk, isDiskFull } from "../util/disk";
 import { WhetstoneError } from "../util/errors";
 import { ACTIVE_STATES, RunStatusSchema, type RunStatus } from "./types";
 
@@ -42,12 +43,19 @@ export class RunStore {
   create(config: RunConfig, source?: string): RunStatus {
     const id = newRunId(config.name);
     const dir = this.runDir(id);
-    mkdirSync(join(dir, "checkpoints"), { recursive: true });
-    mkdirSync(join(dir, "outputs"), { recursive: true });
-    writeJsonAtomic(join(dir, "config.json"), config);
-    if (source !== undefined) writeFileAtomic(join(dir, "config.source.yaml"), source);
-    writeFileSync(join(dir, "log.txt"), "");
-    writeFileSync(join(dir, "metrics.jsonl"), "");
+    try {
+      guardDisk(this.runsDir, "a new run folder", () => {
+        mkdirSync(join(dir, "checkpoints"), { recursive: true });
+        mkdirSync(join(dir, "outputs"), { recursive: true });
+        writeFileSync(join(dir, "log.txt"), "");
+        writeFileSync(join(dir, "metrics.jsonl"), "");
+      });
+      writeJsonAtomic(join(dir, "config.json"), config);
+      if (source !== undefined) writeFileAtomic(join(dir, "config.source.yaml"), source);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true }); // a half-made folder is not a run
+      throw e;
+    }
     const now = new Date().toISOString();
     const status: RunStatus = {
       id,
@@ -72,8 +80,18 @@ export class RunStore {
       attempts: 0,
       device: null,
     };
-    writeJsonAtomic(join(dir, "status.json"), status);
+    try {
+      writeJsonAtomic(join(dir, "status.json"), status);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     return status;
+  }
+
+  /** Remove a run folder that never became a run (its data was refused before it was queued). */
+  discard(id: string): void {
+    rmSync(this.runDir(id), { recursive: true, force: true });
   }
 
   /** Accept a full id, a unique id prefix, or a unique run name (newest wins on ties by name). */
@@ -184,7 +202,7 @@ export class RunStore {
     if (!ACTIVE_STATES.includes(status.state) || status.owner_pid === null || isAlive(status.owner_pid)) return status;
     if (status.owner_pid === process.pid) return status;
     const what = status.state === "running" ? `at step ${status.step} without finishing it` : "before the run started";
-    return this.update(status.id, {
+    const patch: Partial<RunStatus> = {
       state: "interrupted",
       owner_pid: null,
       worker_pid: null,
@@ -195,7 +213,14 @@ export class RunStore {
         hint: `Resume it with \`whetstone resume ${status.id}\`; it continues from the last checkpoint.`,
         recoverable: true,
       },
-    });
+    };
+    try {
+      return this.update(status.id, patch);
+    } catch (e) {
+      // Reading must work on a full disk: report the state without recording it (the next read tries again).
+      if (isDiskFull(e)) return { ...status, ...patch };
+      throw e;
+    }
   }
 }
 

@@ -1,7 +1,10 @@
-"""A full disk while checkpointing is DISK_FULL (recoverable), never INTERNAL: the partial checkpoint
+"""Faults the worker must survive.
+
+A full disk while checkpointing is DISK_FULL (recoverable), never INTERNAL: the partial checkpoint
 is removed, the last good one stays intact and verifies, and the free space is checked before a
 checkpoint is started. ENOSPC is injected where the bytes are written (torch.save) and the free
-space is faked through shutil.disk_usage: both are what a real full disk looks like to the worker."""
+space is faked through shutil.disk_usage: both are what a real full disk looks like to the worker.
+An engine that stops reading (it died) stops the worker instead of crashing it."""
 
 from __future__ import annotations
 
@@ -79,3 +82,21 @@ def test_the_worker_reports_disk_full_from_any_job_as_disk_full_not_internal(mon
     error = recorder.of("error")[0]
     assert error["code"] == "DISK_FULL" and error["recoverable"]
     assert "/exports/model" in error["message"]
+
+
+def test_an_emitter_whose_reader_is_gone_calls_on_closed_once_and_goes_quiet():
+    """The engine died: the first event that cannot be sent stops the worker (which checkpoints)
+    instead of raising BrokenPipeError out of a training step."""
+    from whetstone_worker.protocol import Emitter
+
+    sent, closed = [], []
+
+    def write(line):
+        if len(sent) == 2:
+            raise BrokenPipeError(32, "Broken pipe")
+        sent.append(line)
+
+    emitter = Emitter(write, on_closed=lambda: closed.append(True))
+    for i in range(5):
+        emitter.log("job", "info", f"line {i}")
+    assert len(sent) == 2 and closed == [True] and emitter.closed

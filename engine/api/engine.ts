@@ -3,6 +3,7 @@
  * in-process; `whetstone serve` and the Electron main process expose the same object to the UI.
  */
 import { EventEmitter } from "node:events";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { API, isApiMethod, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
@@ -133,6 +134,7 @@ export class Engine implements ApiHandlers {
     if (!existsSync(join(this.store.runDir(runId), "data", "train.jsonl"))) {
       throw new WhetstoneError({ code: "RUN_NOT_RESUMABLE", message: `Run ${runId} has no data snapshot (it failed before training started).`, hint: "Fix the problem in its log and start a new run." });
     }
+    this.store.clearCancel(runId); // a leftover request (a crash, or one left by hand) must not cancel the resume
     this.publish({ type: "run", run: this.store.update(runId, { state: "queued", owner_pid: process.pid, finished_at: null }) });
     this.enqueue(runId, "resume");
     return this.store.get(runId);
@@ -155,7 +157,7 @@ export class Engine implements ApiHandlers {
     const status = this.store.get(runId);
     if (TERMINAL(status)) return status;
     if (status.owner_pid !== null && isAlive(status.owner_pid)) {
-      this.store.requestCancel(runId);
+      this.store.requestCancel(runId, status.attempt_id ?? null);
       return this.waitForRun(runId, { pollMs: 300 });
     }
     return this.store.get(runId);
@@ -466,13 +468,15 @@ export class Engine implements ApiHandlers {
   }
 
   private enqueue(runId: string, mode: "train" | "resume"): void {
+    const attemptId = randomBytes(6).toString("hex");
+    this.store.update(runId, { attempt_id: attemptId });
     const job = new TrainJob({
         store: this.store,
         publish: (e) => this.publish(e),
         python: this.opts.python,
         workerEnv: this.opts.workerEnv,
         deviceLock: this.lockFor(),
-      }, runId, mode);
+      }, runId, mode, attemptId);
     this.jobs.set(runId, job);
     this.queue.enqueue({
       key: runId,

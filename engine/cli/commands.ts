@@ -62,8 +62,20 @@ function summary(s: RunStatus): string {
 
 export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): number {
   const runs = engine.listRuns();
+  const damaged = engine.store.damaged();
+  const damagedText = damaged.length
+    ? [
+        `${damaged.length} damaged run folder${damaged.length === 1 ? "" : "s"} (status.json unreadable; checkpoints and outputs untouched):`,
+        ...damaged.flatMap((d) => [`  ${d.id}  damaged: ${d.reason}`, `    fix: copy out what you need from ${d.dir} (checkpoints/, outputs/), then delete that folder`]),
+      ].join("\n") + "\n"
+    : "";
   if (opts.json) {
     io.out.write(JSON.stringify(runs, null, 2) + "\n");
+    if (damagedText) io.err(damagedText);
+    return EXIT.ok;
+  }
+  if (runs.length === 0 && damaged.length > 0) {
+    io.out.write(damagedText);
     return EXIT.ok;
   }
   if (runs.length === 0) {
@@ -74,7 +86,7 @@ export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): n
   for (const r of runs) {
     rows.push([r.id, r.state, `${r.step}/${r.total_steps ?? "?"}`, r.last_loss === null ? "-" : `${loss(r.first_loss)} → ${loss(r.last_loss)}`, ago(r.created_at)]);
   }
-  io.out.write(table(rows) + "\n");
+  io.out.write(table(rows) + "\n" + (damagedText ? `\n${damagedText}` : ""));
   return EXIT.ok;
 }
 

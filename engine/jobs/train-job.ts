@@ -53,6 +53,8 @@ export class TrainJob {
     private readonly ctx: TrainJobContext,
     readonly runId: string,
     private readonly mode: "train" | "resume",
+    /** status.attempt_id of this job: a cancel.request naming another attempt is stale. */
+    private readonly attemptId: string | null = null,
   ) {}
 
   cancel(): void {
@@ -91,10 +93,10 @@ export class TrainJob {
       store.clearCancel(this.runId);
       this.setStatus({ state: "cancelled", finished_at: now(), owner_pid: null, phase: null });
     };
-    if (this.cancelRequested || store.cancelRequested(this.runId)) return cancelledBeforeStart();
+    if (this.cancelRequested || this.cancelFileSaysStop()) return cancelledBeforeStart();
     let release = () => {};
     if (this.ctx.deviceLock) {
-      const poll = setInterval(() => store.cancelRequested(this.runId) && this.cancel(), CANCEL_POLL_MS);
+      const poll = setInterval(() => this.cancelFileSaysStop() && this.cancel(), CANCEL_POLL_MS);
       try {
         release = await this.ctx.deviceLock.acquire(this.runId, {
           signal: this.waiting.signal,
@@ -209,7 +211,7 @@ export class TrainJob {
     });
 
     const poll = setInterval(() => {
-      if (store.cancelRequested(this.runId)) this.cancel();
+      if (this.cancelFileSaysStop()) this.cancel();
     }, CANCEL_POLL_MS);
     try {
       worker.send({ v: 1, type: this.mode, id: this.jobId, run_dir: store.runDir(this.runId), config: workerConfig });
@@ -265,6 +267,19 @@ export class TrainJob {
   private log(line: string): void {
     this.write(() => this.ctx.store.appendLog(this.runId, line));
     this.ctx.publish({ type: "log", runId: this.runId, line });
+  }
+
+  /** A cancel.request for this attempt (true); one for another attempt is stale: logged and removed. */
+  private cancelFileSaysStop(): boolean {
+    const request = this.ctx.store.cancelRequest(this.runId);
+    if (!request) return false;
+    if (this.attemptId === null || request.attempt_id === this.attemptId) return true;
+    this.ctx.store.clearCancel(this.runId);
+    this.log(
+      `Ignored a stale cancel request${request.requested_at ? ` from ${request.requested_at}` : ""} ` +
+        `(it names ${request.attempt_id ? `attempt ${request.attempt_id}` : "no attempt"}; this is attempt ${this.attemptId}); removed it.`,
+    );
+    return false;
   }
 
   private diskFullInfo(): (ErrorInfo & { details?: string[] }) | undefined {

@@ -11,13 +11,18 @@
  *   data/                normalized data snapshot + manifest (source path and content hash)
  *   checkpoints/         step-XXXXXXXX folders written by the worker (manifest last, then rename)
  *   outputs/             final artefacts (adapter/, model/)
- *   cancel.request       present while a cancel from another process is pending
+ *   cancel.request       a cancel from another process: {attempt_id, requested_at, pid}; it
+ *                        applies only to the attempt it names (a leftover is stale and ignored)
  *
  * Several processes may read a run; only its owner (status.owner_pid) writes status and metrics.
  * A run left queued or running by a process that no longer exists is reported as interrupted.
+ *
+ * Run references (ids, prefixes, names) are folder names, never paths: resolve() refuses `/`, `\`,
+ * `..` and absolute paths (RUN_ID_INVALID), so no request can read or act on a folder outside
+ * this data home's runs/. A folder whose status.json cannot be read is listed as damaged.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { RunConfig } from "../config/schema";
 import { appendLine, writeFileAtomic, writeJsonAtomic } from "../util/atomic";
@@ -26,6 +31,19 @@ import { WhetstoneError } from "../util/errors";
 import { ACTIVE_STATES, RunStatusSchema, type RunStatus } from "./types";
 
 export type MetricsRow = Record<string, number | null> & { step: number };
+
+/** A run folder whose status.json is unreadable: listed by `whetstone runs`, explained by `show`. */
+export interface DamagedRun {
+  id: string;
+  dir: string;
+  reason: string;
+}
+
+export interface CancelRequest {
+  /** The attempt the cancel was meant for (status.attempt_id when it was written); null in an old or foreign file. */
+  attempt_id: string | null;
+  requested_at: string | null;
+}
 
 export class RunStore {
   readonly runsDir: string;
@@ -36,6 +54,7 @@ export class RunStore {
   }
 
   runDir(id: string): string {
+    checkRunRef(id);
     return join(this.runsDir, id);
   }
 
@@ -96,6 +115,7 @@ export class RunStore {
 
   /** Accept a full id, a unique id prefix, or a unique run name (newest wins on ties by name). */
   resolve(ref: string): string {
+    checkRunRef(ref);
     if (existsSync(join(this.runDir(ref), "status.json"))) return ref;
     const ids = this.ids();
     const byPrefix = ids.filter((id) => id.startsWith(ref));
@@ -118,8 +138,43 @@ export class RunStore {
 
   get(id: string): RunStatus {
     const status = this.tryRead(id);
-    if (!status) throw new WhetstoneError({ code: "RUN_NOT_FOUND", message: `No readable status for run ${id}`, hint: "`whetstone runs` lists the runs." });
+    if (!status) {
+      const damage = this.damage(id);
+      if (damage) throw damagedError(damage);
+      throw new WhetstoneError({ code: "RUN_NOT_FOUND", message: `No run ${id} in ${this.runsDir}`, hint: "`whetstone runs` lists the runs." });
+    }
     return this.reconcile(status);
+  }
+
+  /** Run folders whose status.json exists but cannot be read or is not a run status. */
+  damaged(): DamagedRun[] {
+    return this.ids()
+      .map((id) => this.damage(id))
+      .filter((d): d is DamagedRun => d !== undefined)
+      .sort((a, b) => b.id.localeCompare(a.id));
+  }
+
+  private damage(id: string): DamagedRun | undefined {
+    const dir = this.runDir(id);
+    const file = join(dir, "status.json");
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return undefined;
+      return { id, dir, reason: `status.json cannot be read (${code ?? String(e)})` };
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      return { id, dir, reason: text.trim() === "" ? "status.json is empty" : `status.json is not valid JSON (${(e as Error).message})` };
+    }
+    const parsed = RunStatusSchema.safeParse(raw);
+    if (parsed.success) return undefined;
+    const issue = parsed.error.issues[0]!;
+    return { id, dir, reason: `status.json is not a run status (${issue.path.join(".") || "top level"}: ${issue.message})` };
   }
 
   list(): RunStatus[] {
@@ -168,12 +223,30 @@ export class RunStore {
     return readLines(join(this.runDir(id), "log.txt")).slice(-tailLines);
   }
 
-  requestCancel(id: string): void {
-    writeFileAtomic(join(this.runDir(id), "cancel.request"), new Date().toISOString());
+  /** Ask the process that owns the run to cancel attempt `attemptId` (status.attempt_id). */
+  requestCancel(id: string, attemptId: string | null): void {
+    const request = { attempt_id: attemptId, requested_at: new Date().toISOString(), pid: process.pid };
+    writeJsonAtomic(join(this.runDir(id), "cancel.request"), request);
+  }
+
+  /** The pending cancel request, if any (a file that is not JSON reads as one with no attempt). */
+  cancelRequest(id: string): CancelRequest | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.runDir(id), "cancel.request"), "utf8");
+    } catch {
+      return undefined;
+    }
+    try {
+      const raw = JSON.parse(text) as Partial<CancelRequest>;
+      return { attempt_id: typeof raw.attempt_id === "string" ? raw.attempt_id : null, requested_at: typeof raw.requested_at === "string" ? raw.requested_at : null };
+    } catch {
+      return { attempt_id: null, requested_at: text.trim().slice(0, 40) || null };
+    }
   }
 
   cancelRequested(id: string): boolean {
-    return existsSync(join(this.runDir(id), "cancel.request"));
+    return this.cancelRequest(id) !== undefined;
   }
 
   clearCancel(id: string): void {
@@ -183,8 +256,13 @@ export class RunStore {
   private ids(): string[] {
     if (!existsSync(this.runsDir)) return [];
     return readdirSync(this.runsDir).filter((name) => {
-      const dir = this.runDir(name);
-      return !name.startsWith(".") && statSync(dir).isDirectory() && existsSync(join(dir, "status.json"));
+      if (name.startsWith(".")) return false;
+      const dir = join(this.runsDir, name);
+      try {
+        return statSync(dir).isDirectory() && existsSync(join(dir, "status.json"));
+      } catch {
+        return false; // a broken link or an entry that vanished while listing
+      }
     });
   }
 
@@ -222,6 +300,33 @@ export class RunStore {
       throw e;
     }
   }
+}
+
+/** A run reference is a folder name under runs/ (an id, a prefix of one, or a run name), never a path. */
+export function checkRunRef(ref: string): void {
+  const bad =
+    ref.length === 0 ? "it is empty"
+    : /[\/\\]/.test(ref) ? "it contains a path separator"
+    : ref === "." || ref === ".." || ref.startsWith(".") ? "it starts with a dot"
+    : isAbsolute(ref) ? "it is an absolute path"
+    : /[\x00-\x1f]/.test(ref) ? "it contains control characters"
+    : ref.length > 200 ? "it is longer than 200 characters"
+    : undefined;
+  if (!bad) return;
+  throw new WhetstoneError({
+    code: "RUN_ID_INVALID",
+    message: `'${ref.replace(/[\x00-\x1f]/g, "?").slice(0, 80)}' is not a run id or name: ${bad}.`,
+    hint: "Give a run id, a unique prefix of one, or a run name, as `whetstone runs` lists them; runs outside this data folder cannot be named.",
+  });
+}
+
+function damagedError(d: DamagedRun): WhetstoneError {
+  return new WhetstoneError({
+    code: "RUN_DAMAGED",
+    message: `Run ${d.id} is damaged: ${d.reason}.`,
+    hint: `Its checkpoints and outputs in ${d.dir} are untouched. If you still need them, copy them out (checkpoints/, outputs/), then delete the folder to remove the run from the list.`,
+    where: join(d.dir, "status.json"),
+  });
 }
 
 export function isAlive(pid: number): boolean {

@@ -30,8 +30,12 @@ export async function resumeCommand(engine: Engine, ref: string, io: Io, opts: {
   const run = engine.resumeRun({ id: ref });
   const progress = new RunProgress(run.id, io.out, opts.verbose);
   engine.events.on("event", (e) => progress.handle(e));
-  const from = run.last_checkpoint ? `the checkpoint at step ${run.last_checkpoint.step}` : "the start (no checkpoint)";
-  io.out.write(`resuming ${run.id} from ${from}\n`);
+  // The worker says which checkpoint it resumes from (the newest that verifies), not status.json's guess.
+  engine.events.on("event", (e) => {
+    if (e.type !== "resuming" || e.runId !== run.id) return;
+    for (const s of e.skipped) progress.line(`skipping checkpoint ${s.name}: ${s.reason}`);
+    progress.line(`resuming ${run.id} from ${e.path ? `the checkpoint at step ${e.step}` : "the start (no checkpoint verified)"}`);
+  });
   return follow(engine, run, progress, io, opts);
 }
 

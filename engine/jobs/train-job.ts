@@ -191,6 +191,15 @@ export class TrainJob {
             this.log(`checkpoint at step ${event.step}: ${event.path}`);
             this.setStatus({ last_checkpoint: { step: event.step, path: event.path } });
             break;
+          case "resuming": {
+            const why = event.skipped.map((s) => `${s.name} skipped: ${s.reason}`);
+            this.log(event.path ? `resuming from the checkpoint at step ${event.step}: ${event.path}` : "resuming from the start: no checkpoint verified");
+            for (const line of why) this.log(line);
+            last.checkpointStep = event.path ? event.step : undefined;
+            this.setStatus({ last_checkpoint: event.path ? { step: event.step, path: event.path } : null });
+            this.ctx.publish({ type: "resuming", runId: this.runId, step: event.step, path: event.path, skipped: event.skipped });
+            break;
+          }
           case "log":
             this.log(`[${event.level}] ${event.message}`);
             break;

@@ -100,3 +100,15 @@ def test_an_emitter_whose_reader_is_gone_calls_on_closed_once_and_goes_quiet():
     for i in range(5):
         emitter.log("job", "info", f"line {i}")
     assert len(sent) == 2 and closed == [True] and emitter.closed
+
+
+def test_resume_says_which_checkpoint_it_continues_from_and_why_a_newer_one_was_skipped(make_config, run_sft, tmp_path):
+    config = make_config(training__max_steps=6, training__checkpoint_every=3)
+    run_sft(config, tmp_path)
+    damaged = tmp_path / "checkpoints" / "step-00000006" / "optimizer.pt"
+    damaged.write_bytes(damaged.read_bytes()[:-10])  # a torn write
+    recorder, _ = run_sft(config, tmp_path, resume=True)
+    (event,) = recorder.of("resuming")
+    assert event["step"] == 3 and event["path"] == str(tmp_path / "checkpoints" / "step-00000003")
+    assert event["skipped"] == [{"name": "step-00000006", "reason": "optimizer.pt has the wrong size"}]
+    assert [m["step"] for m in recorder.of("metrics")] == [4, 5, 6]

@@ -150,6 +150,10 @@ EVENTS: dict[str, dict[str, Check]] = {
         "eta_s": nullable(NUM),
     },
     "checkpoint": {"id": ID, "step": NAT, "path": string()},
+    # `resume`: the checkpoint the job continues from (path null: none verified, it starts over)
+    # and each newer one it skipped, with why.
+    "resuming": {"id": ID, "step": NAT, "path": nullable(string()),
+                 "skipped": array(obj({"name": string(1), "reason": string()}))},
     "log": {"id": nullable(ID), "level": enum("debug", "info", "warning", "error"), "message": string()},
     "generation": {"id": ID, "index": NAT, "side": enum("base", "tuned"), "text": string(), "tokens": NAT,
                    "finish": enum("stop", "length")},

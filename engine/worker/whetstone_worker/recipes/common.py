@@ -30,10 +30,18 @@ from ..schedule import lr_at
 from ..validate import Invalid
 
 
-def find_checkpoint(run_dir: Path, config: RunConfig, log: Callable[[str, str], None]) -> tuple[Path, dict, RunConfig] | None:
+def find_checkpoint(run_dir: Path, config: RunConfig, log: Callable[[str, str], None],
+                    skipped: list[dict] | None = None) -> tuple[Path, dict, RunConfig] | None:
     """(newest valid checkpoint, its manifest, its config) or None. The checkpoint's config wins;
-    each field the resume command changes gets a warning saying so."""
-    found = latest_valid(run_dir, on_skip=lambda name, why: log("warning", f"Ignoring checkpoint {name}: {why}."))
+    each field the resume command changes gets a warning saying so. Checkpoints that do not verify
+    are appended to `skipped` as {name, reason}."""
+
+    def skip(name: str, why: str) -> None:
+        log("warning", f"Ignoring checkpoint {name}: {why}.")
+        if skipped is not None:
+            skipped.append({"name": name, "reason": why})
+
+    found = latest_valid(run_dir, on_skip=skip)
     if found is None:
         log("warning", f"No valid checkpoint in {run_dir / 'checkpoints'}; starting the run from scratch.")
         return None
@@ -123,11 +131,15 @@ def init_state(r: Loop, job_id: str, run_dir: Path, config: RunConfig, emitter: 
 
 
 def resume_point(r: Loop) -> tuple[Path, dict] | None:
-    """find_checkpoint for a recipe: (checkpoint, manifest) or None; the checkpoint's config replaces r.cfg."""
-    found = find_checkpoint(r.run_dir, r.cfg, lambda level, message: log(r, level, message))
+    """find_checkpoint for a recipe: (checkpoint, manifest) or None; the checkpoint's config replaces
+    r.cfg. The `resuming` event tells the engine which checkpoint that is, and which were skipped."""
+    skipped: list[dict] = []
+    found = find_checkpoint(r.run_dir, r.cfg, lambda level, message: log(r, level, message), skipped)
     if found is None:
+        r.emitter.emit("resuming", id=r.id, step=0, path=None, skipped=skipped)
         return None
     path, manifest, r.cfg = found
+    r.emitter.emit("resuming", id=r.id, step=int(manifest["step"]), path=str(path), skipped=skipped)
     return path, manifest
 
 

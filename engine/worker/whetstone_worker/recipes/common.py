@@ -164,7 +164,7 @@ def begin(r: Loop, found: tuple[Path, dict] | None) -> None:
     about when a resumed checkpoint saw other data), the seeds, and the tokenizer (r.tokenizer, r.pad_id)."""
     cfg, seed = r.cfg, r.cfg.training.seed
     r.precision = choose_precision(cfg.training.precision, cfg.model.dtype, cfg.finetune, r.device)
-    modeling.check_model_dir(cfg.model.path)
+    modeling.check_model_dir(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code)  # before any tokenizing
     r.fingerprint = sha256_file(Path(cfg.data.train)) if Path(cfg.data.train).is_file() else None
     if found and found[1].get("data_fingerprint") != r.fingerprint:
         log(r, "warning", "The training data changed since the checkpoint was written; the resumed run will not match the original.")

@@ -7,8 +7,9 @@
  * config cannot get past (bad model, bad data); `interrupted` for anything resumable (a recoverable
  * error, a killed or crashed worker), with the diagnosis in status.error.
  *
- * A full disk on the engine's side (status, metrics or log cannot be written) stops the worker like
- * a cancel (it checkpoints if it still can) and ends the run `interrupted` with DISK_FULL. Status
+ * A full disk on the engine's side (status, metrics or log cannot be written) kills the worker at
+ * once and ends the run `interrupted` with DISK_FULL: a checkpoint written now would hold steps
+ * whose metrics were never recorded, so the run resumes from its last periodic checkpoint. Status
  * writes that fail are kept in memory and published anyway, so a client following the run sees
  * the end even when status.json could not record it.
  */
@@ -101,8 +102,12 @@ export class TrainJob {
         release = await this.ctx.deviceLock.acquire(this.runId, {
           signal: this.waiting.signal,
           onWait: (owner) => {
-            this.log(`Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`);
+            const message = `Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`;
+            this.log(message);
             this.setStatus({ phase: "waiting" });
+            // A progress event, so a client following the run (the CLI without --verbose) says why nothing moves.
+            const progress = { phase: "waiting", current: 0, total: null, unit: "run", elapsed_s: 0, eta_s: null, message };
+            this.ctx.publish({ type: "progress", runId: this.runId, progress });
           },
         });
       } catch {
@@ -227,7 +232,7 @@ export class TrainJob {
       if (this.cancelRequested) {
         this.cancelRequested = false;
         this.cancel();
-      } else if (this.diskFull) this.stopWorker();
+      } else if (this.diskFull) worker.kill("SIGKILL");
       await finished;
       const exit = await worker.exited;
       const final = store.get(this.runId);
@@ -304,8 +309,8 @@ export class TrainJob {
       if (!isDiskFull(e)) throw e;
       if (this.diskFull) return;
       this.diskFull = e as WhetstoneError;
-      this.ctx.publish({ type: "log", runId: this.runId, line: `${this.diskFull.format()}\nStopping the run: the worker writes a checkpoint if the disk still has room for one.` });
-      this.stopWorker();
+      this.ctx.publish({ type: "log", runId: this.runId, line: `${this.diskFull.format()}\nStopping the run; it resumes from its last checkpoint.` });
+      this.worker?.kill("SIGKILL");
     }
   }
 }

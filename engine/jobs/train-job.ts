@@ -118,6 +118,8 @@ export class TrainJob {
     }
     try {
       await this.runWorker();
+    } catch (e) {
+      this.failUnrecorded(e);
     } finally {
       release();
     }
@@ -294,6 +296,25 @@ export class TrainJob {
         `(it names ${request.attempt_id ? `attempt ${request.attempt_id}` : "no attempt"}; this is attempt ${this.attemptId}); removed it.`,
     );
     return false;
+  }
+
+  /** The engine itself failed while running the job (not a worker error): end the run where a
+   *  follower can see it, instead of leaving it `running` with a waiting CLI forever. */
+  private failUnrecorded(e: unknown): void {
+    this.worker?.kill("SIGKILL");
+    const error = {
+      code: "ENGINE_ERROR",
+      message: `The engine failed while running this job: ${e instanceof Error ? e.message : String(e)}`,
+      hint: `Resume it with \`whetstone resume ${this.runId}\`; it continues from the last checkpoint. If it happens again, the run's log has the details.`,
+      recoverable: true,
+    };
+    try {
+      this.finish("interrupted", error);
+    } catch {
+      const run = { ...(this.current ?? this.ctx.store.get(this.runId)), state: "interrupted" as const, error, owner_pid: null, worker_pid: null, phase: null, finished_at: now() };
+      this.current = run;
+      this.ctx.publish({ type: "run", run });
+    }
   }
 
   private diskFullInfo(): (ErrorInfo & { details?: string[] }) | undefined {

@@ -25,7 +25,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { RunConfig } from "../config/schema";
-import { appendLine, writeFileAtomic, writeJsonAtomic } from "../util/atomic";
+import { appendLine, overwriteInPlace, writeFileAtomic, writeJsonAtomic } from "../util/atomic";
 import { guardDisk, isDiskFull } from "../util/disk";
 import { WhetstoneError } from "../util/errors";
 import { ACTIVE_STATES, RunStatusSchema, type RunStatus } from "./types";
@@ -185,11 +185,22 @@ export class RunStore {
       .sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
   }
 
-  update(id: string, patch: Partial<RunStatus>): RunStatus {
+  update(id: string, patch: Partial<RunStatus>, inPlaceWhenFull = true): RunStatus {
     const current = this.tryRead(id);
     if (!current) throw new WhetstoneError({ code: "RUN_NOT_FOUND", message: `No run ${id}`, hint: "`whetstone runs` lists the runs." });
     const next: RunStatus = { ...current, ...patch, updated_at: new Date().toISOString() };
-    writeJsonAtomic(join(this.runDir(id), "status.json"), next);
+    const file = join(this.runDir(id), "status.json");
+    try {
+      writeJsonAtomic(file, next);
+    } catch (e) {
+      // A run that ends on a full disk must still say so: the end state goes over the old file in place.
+      if (!isDiskFull(e) || !inPlaceWhenFull || ACTIVE_STATES.includes(next.state)) throw e;
+      try {
+        overwriteInPlace(file, JSON.stringify(next, null, 2) + "\n");
+      } catch {
+        throw e;
+      }
+    }
     return next;
   }
 
@@ -293,7 +304,7 @@ export class RunStore {
       },
     };
     try {
-      return this.update(status.id, patch);
+      return this.update(status.id, patch, false);
     } catch (e) {
       // Reading must work on a full disk: report the state without recording it (the next read tries again).
       if (isDiskFull(e)) return { ...status, ...patch };

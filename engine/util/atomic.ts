@@ -6,7 +6,7 @@
  * A full disk (ENOSPC, EDQUOT) surfaces as DISK_FULL naming the folder (util/disk.ts), and a failed
  * write removes its temp file: nothing half-written is left beside the target.
  */
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, mkdirSync, appendFileSync, rmSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync, mkdirSync, appendFileSync, rmSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { guardDisk } from "./disk";
 
@@ -32,6 +32,26 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     }
   });
   fsyncDir(dir);
+}
+
+/**
+ * Last resort on a full disk, for a small file that must still say what happened (a run's final
+ * status): overwrite it in place, which reuses its existing blocks instead of allocating a temp
+ * file's. Not atomic: a crash mid-write can tear the file (status.json then reads as damaged, with
+ * the fix). Throws when even that does not fit.
+ */
+export function overwriteInPlace(path: string, data: string): void {
+  const bytes = Buffer.from(data, "utf8");
+  guardDisk(dirname(path), basename(path), () => {
+    const fd = openSync(path, "r+");
+    try {
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, off);
+      ftruncateSync(fd, bytes.length);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  });
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {

@@ -91,6 +91,17 @@ describe("DISK_FULL at each engine write path", () => {
 
   });
 
+  it("a run's end state is still recorded on a full disk, over the old status.json in place", () => {
+    const store = new RunStore(tempHome());
+    const run = store.create(config());
+    enospc.match = (p) => p.includes(".status.json."); // no room for a temp file; the old file's blocks remain
+    expectDiskFull(() => store.update(run.id, { state: "running" }), store.runDir(run.id));
+    const error = { code: "DISK_FULL", message: "The disk is full", hint: "Free space", recoverable: true };
+    store.update(run.id, { state: "interrupted", error });
+    expect(new RunStore(store.home).get(run.id)).toMatchObject({ state: "interrupted", error });
+    expect(tmpLeft(store.home)).toEqual([]);
+  });
+
   it("a new run that cannot be written leaves no folder behind", () => {
     const store = new RunStore(tempHome());
     enospc.match = (p) => p.includes(".status.json.");

@@ -76,6 +76,8 @@ describe.skipIf(skipReason !== null)("a data folder on a tmpfs that fills up mid
     const runs = runCli(["runs"], home);
     expect(runs.err).toBe("");
     expect(runs.out).toMatch(new RegExp(`${id} +interrupted`));
+    const show = runCli(["show", id], home); // the end state was recorded over the old status.json, in place
+    expect(show.out).toContain("error    [DISK_FULL] The disk is full");
     expect(tmpFiles(home)).toEqual([]);
     const store = new RunStore(home);
     expect(readdirSync(join(store.runDir(id), "checkpoints")).filter((d) => d.startsWith("step-")).length).toBeGreaterThan(0);

@@ -11,6 +11,7 @@ import type { RunStore } from "../runs/store";
 import { WorkerProcess } from "../supervisor/worker-process";
 import { diagnoseDeath } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
+import { isDiskFull } from "../util/disk";
 import type { DeviceLock } from "./device-lock";
 
 export interface TaskContext {
@@ -31,7 +32,11 @@ export async function runWorkerTask(
   signal?: AbortSignal,
 ): Promise<Record<string, unknown>> {
   const log = (line: string) => {
-    ctx.store.appendLog(runId, `[${label}] ${line}`);
+    try {
+      ctx.store.appendLog(runId, `[${label}] ${line}`);
+    } catch (e) {
+      if (!isDiskFull(e)) throw e; // the log is best effort: a full disk surfaces where the task writes its result
+    }
     ctx.publish({ type: "log", runId, line: `[${label}] ${line}` });
   };
   const cancelled = () => new WhetstoneError({ code: "CANCELLED", message: `The ${label} was cancelled.`, hint: `Run it again with \`whetstone ${label} ${runId}\`.` });

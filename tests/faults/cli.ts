@@ -51,7 +51,7 @@ export const waitGone = (pid: number, timeoutMs = 30_000) => until(`pid ${pid} t
 /** The fault tests' config file: the tiny model, a few steps, one checkpoint only at the end unless asked. */
 export function writeConfig(dir: string, name: string, training: Record<string, unknown>): string {
   const path = join(dir, `${name}.yaml`);
-  const lines = Object.entries({ micro_batch_size: 8, learning_rate: 3e-3, epochs: 1, ...training }).map(([k, v]) => `  ${k}: ${v}`);
-  writeFileSync(path, `name: ${name}\nmodel:\n  path: ${TINY_MODEL}\ndata:\n  train: ${TINY_DATA}\n  max_length: 192\nlora: {r: 4, alpha: 8}\ntraining:\n${lines.join("\n")}\n`);
+  const lines = Object.entries({ micro_batch_size: 2, learning_rate: 3e-3, epochs: 1, ...training }).map(([k, v]) => `  ${k}: ${v}`);
+  writeFileSync(path, `name: ${name}\nmodel:\n  path: ${TINY_MODEL}\ndata:\n  train: ${TINY_DATA}\n  max_length: 128\nlora: {r: 4, alpha: 8}\ntraining:\n${lines.join("\n")}\n`);
   return path;
 }

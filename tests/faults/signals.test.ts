@@ -13,7 +13,7 @@ import { RunStore, isAlive } from "../../engine/runs/store";
 import { ensureTinyModel, tempHome } from "../helpers/fixture";
 import { onlyRun, runCli, startCli, stepReached, until, waitGone, writeConfig } from "./cli";
 
-const TRAINING = { max_steps: 10, checkpoint_every: 100, seed: 7 };
+const TRAINING = { max_steps: 8, checkpoint_every: 100, seed: 7 };
 let reference: number[] = [];
 
 beforeAll(async () => {

@@ -4,7 +4,6 @@
  * hang) with DISK_FULL and what to free, `whetstone runs` must still work on the full disk without
  * leaving temp files, and once space is freed the run resumes to every step.
  */
-import { spawnSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,14 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStore } from "../../engine/runs/store";
 import { ensureTinyModel } from "../helpers/fixture";
 import { onlyRun, runCli, startCli, stepReached, until, writeConfig } from "./cli";
+import { mountTmpfs, unmount } from "./tmpfs";
 
 const mountPoint = mkdtempSync(join(tmpdir(), "whetstone-tmpfs-"));
-const skipReason = (() => {
-  if (process.platform !== "linux") return "tmpfs needs Linux";
-  if (process.getuid?.() !== 0) return "mounting a tmpfs needs root";
-  const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=48m", "tmpfs", mountPoint], { encoding: "utf8" });
-  return r.status === 0 ? null : `mount -t tmpfs failed: ${(r.stderr || r.error?.message || "").trim()}`;
-})();
+const skipReason = mountTmpfs(mountPoint, "48m");
 if (skipReason) console.log(`skipping the tmpfs disk-full test: ${skipReason}`);
 
 beforeAll(() => {
@@ -27,7 +22,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  if (!skipReason) spawnSync("umount", ["-l", mountPoint]);
+  if (!skipReason) unmount(mountPoint);
   rmSync(mountPoint, { recursive: true, force: true });
 });
 

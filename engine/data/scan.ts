@@ -19,6 +19,7 @@ import { SCHEMA_FIELDS, applyMapping, columnMapping, detectSchema, impliedColumn
 import { COUNTED, describe, methodMismatch, methodsFor, roleSummary, tokenCheck, unknownShape, where } from "./scan-checks";
 import type { TokenizedChat } from "./segments";
 import { hasToolCalls } from "./tools";
+import { shardIssues } from "./shards";
 import { StatsAccumulator } from "./stats";
 import type { ChatTokenizer } from "./tokenizer";
 import { kindOf, type DataIssue, type FileFormat, type IngestOptions, type Method, type ReadProgress, type Sample, type SampleKind, type SchemaName } from "./types";
@@ -95,9 +96,9 @@ const DEFAULT_MAX_FIELD_CHARS = 1_000_000;
 
 export async function scanDataset(path: string, opts: ScanOptions = {}): Promise<ScanResult> {
   const t0 = performance.now();
-  const files = listDataFiles(path, opts.format);
-  const mapping = columnMapping(opts.columns);
   const log = new IssueLog(opts.issuesPerGroup ?? 20);
+  const files = listDataFiles(path, opts.format, (skipped) => log.add(skipped));
+  const mapping = columnMapping(opts.columns);
   const stats = new StatsAccumulator();
   const dedupe = new Deduper();
   const notes: string[] = [];
@@ -143,6 +144,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
     const ctx: ReaderContext = {
       file: f.path,
       opts,
+      compression: f.compression,
       report: (issue) => {
         fileLog.add(issue);
         if (issue.severity === "error") fileBlocking.push(issue);
@@ -154,7 +156,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
       result: { bytes: 0, sha256: "" },
     };
     if (f.format === null) {
-      ctx.report(makeIssue("DATA_UNSUPPORTED_FORMAT", { file: f.path }, f.note ?? `${f.path}: unknown format`));
+      ctx.report(makeIssue("DATA_UNSUPPORTED_FORMAT", { file: f.path }, f.note ?? "unknown format", f.hint ? { hint: f.hint } : {}));
       ctx.result = { bytes: f.bytes, sha256: await sha256File(f.path) };
     } else {
       for await (const batch of readFile(f.format, ctx)) {
@@ -268,7 +270,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
     handles.push(...fileHandles.slice(0, Math.max(0, 5 - handles.length)));
     const schemas = Object.fromEntries([...counts.entries()].map(([s, c]) => [s, c.rows]));
     summaries.push({ path: f.path, format: f.format, bytes: ctx.result.bytes, sha256: ctx.result.sha256, rows: fileStats.rows, schema: expected, schemas, ...(f.note ? { note: f.note } : {}) });
-    if (f.note) notes.push(f.note);
+    if (f.note && f.format !== null) notes.push(f.note);
   };
 
   for (const [fi, f] of files.entries()) {
@@ -276,6 +278,12 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
     await scanFile(f, fi, opts.fileSchemas?.[fi] ?? null, opts.fileSchemas !== undefined || opts.schema !== undefined);
   }
   progress(path, true);
+  if (!stopped && summaries.some((s) => s.path !== path)) {
+    for (const issue of shardIssues(path, summaries)) {
+      if (issue.severity === "error") addBlocking(log, blocking, issue);
+      else log.add(issue);
+    }
+  }
 
   const kinds = new Map<SampleKind, string[]>();
   for (const s of summaries) if (s.schema) kinds.set(kindOf(s.schema), [...(kinds.get(kindOf(s.schema)) ?? []), s.path]);

@@ -8,12 +8,12 @@
  * ends the file: beyond it, record boundaries cannot be trusted. Columns, by their nature, are
  * held in memory until the whole file is read.
  */
-import { createReadStream } from "node:fs";
 import { makeIssue } from "../issues";
 import type { DataIssue, RawRecord } from "../types";
-import { ByteTap, detectBom, firstInvalidUtf8, isUtf8 } from "./bytes";
+import { detectBom, firstInvalidUtf8, isUtf8 } from "./bytes";
+import { decompressIssue, openSource } from "./compression";
 import { lineColumn, locateJsonError } from "./json-syntax";
-import { CHUNK_BYTES, DEFAULT_MAX_RECORD_BYTES, type ReaderContext, type RecordStream } from "./reader";
+import { DEFAULT_MAX_RECORD_BYTES, type ReaderContext, type RecordStream } from "./reader";
 
 const enum S {
   Start,
@@ -36,7 +36,8 @@ interface Column {
 export async function* readJson(ctx: ReaderContext): RecordStream {
   const { file } = ctx;
   const max = ctx.opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const tap = new ByteTap(ctx.onBytes);
+  const src = openSource(file, ctx.compression, ctx.onBytes);
+  let textBytes = 0;
   let state = S.Start;
   let top: "array" | "object" | null = null;
   let line = 1;
@@ -115,19 +116,18 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
   };
 
   let first = true;
-  for await (const raw of createReadStream(file, { highWaterMark: CHUNK_BYTES })) {
-    const chunk = raw as Buffer;
-    tap.push(chunk);
-    if (fatal) continue; // keep hashing the rest
+  for await (const chunk of src.chunks) {
+    textBytes += chunk.length;
+    if (fatal) break; // the rest is hashed by src.finish()
     let i = 0;
     if (first) {
       first = false;
       const bom = detectBom(chunk);
       if (bom === "utf8") {
-        ctx.report(makeIssue("DATA_BOM", { file, line: 1 }, `${file} starts with a UTF-8 byte-order mark; it was ignored`));
+        ctx.report(makeIssue("DATA_BOM", { file, line: 1 }, "the file starts with a UTF-8 byte-order mark; it was ignored"));
         i = 3;
       } else if (bom) {
-        fatal = makeIssue("DATA_NOT_UTF8", { file, line: 1, byte: 0 }, `${file} is UTF-16 text, not UTF-8`, { hint: "Save the file as UTF-8." });
+        fatal = makeIssue("DATA_NOT_UTF8", { file, line: 1, byte: 0 }, "the file is UTF-16 text, not UTF-8", { hint: "Save the file as UTF-8." });
         continue;
       }
     }
@@ -238,15 +238,15 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
     pieces.push(Buffer.from(chunk.subarray(from, to)));
   }
 
+  if (src.failure) fatal = decompressIssue(file, src.failure, line - 1);
   if (!fatal && anyContent && state !== S.Done) {
     fail("DATA_JSON_SYNTAX", state === S.Elem && inStr ? "the file ends inside a string" : "the file ends before the top-level value is closed");
   }
   if (fatal) ctx.report(fatal);
-  else if (!anyContent) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, tap.bytes === 0 ? `${file} is empty (0 bytes)` : `${file} has no records`));
+  else if (!anyContent) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, textBytes === 0 ? (ctx.compression ? "the file holds no data once decompressed" : "the file is empty (0 bytes)") : "the file has no records"));
   else if (columns.size > 0) yield* columnRows(file, columns, ctx);
-  else if (rows === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file, line: 1 }, `${file} holds no records (an empty array)`));
-  ctx.result.bytes = tap.bytes;
-  ctx.result.sha256 = tap.digest();
+  else if (rows === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file, line: 1 }, "the file holds no records (an empty array)"));
+  Object.assign(ctx.result, await src.finish());
 }
 
 function decodeKey(bytes: number[]): string {

@@ -93,6 +93,8 @@ export interface ScanResult {
 }
 
 const DEFAULT_MAX_FIELD_CHARS = 1_000_000;
+/** Marks a first-seen place that is a JSON element, not a line (the dedupe table stores 32-bit numbers). */
+const ELEMENT = 0x80000000;
 
 export async function scanDataset(path: string, opts: ScanOptions = {}): Promise<ScanResult> {
   const t0 = performance.now();
@@ -162,7 +164,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
       for await (const batch of readFile(f.format, ctx)) {
         if (opts.signal?.aborted || stopped) break;
         for (const rec of batch) {
-          const at = { file: rec.file, line: rec.line, row: rec.row };
+          const at = { file: rec.file, line: rec.line, row: rec.row, ...(rec.element !== undefined ? { element: rec.element } : {}) };
           const found: Finding[] = [];
           let schema: SchemaName | null = null;
           let sample: Sample | null = null;
@@ -171,7 +173,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
           let excluded = false;
           fileStats.rows++;
           rowsRead++;
-          if (rec.issue) found.push({ issue: rec.issue.row === undefined ? { ...rec.issue, row: rec.row } : rec.issue });
+          if (rec.issue) found.push({ issue: rec.issue.row === undefined || rec.element !== undefined ? { ...rec.issue, row: rec.row, ...(rec.element !== undefined ? { element: rec.element } : {}) } : rec.issue });
           else if (rec.value === null || typeof rec.value !== "object" || Array.isArray(rec.value)) {
             found.push({ issue: makeIssue("DATA_NOT_OBJECT", at, `the record is ${describe(rec.value)}, not an object`) });
           } else {
@@ -213,7 +215,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
           }
           let valid = sample !== null && !found.some((x) => x.issue.severity === "error");
           if (valid && sample) {
-            const d = dedupe.check(sample, { file: fi, line: rec.line ?? rec.row });
+            const d = dedupe.check(sample, { file: fi, line: rec.element !== undefined ? ELEMENT + rec.element : (rec.line ?? rec.row) });
             duplicateOf = d.duplicateOf;
             if (d.duplicateOf) {
               fileStats.duplicates++;
@@ -311,6 +313,7 @@ function addBlocking(log: IssueLog, blocking: DataIssue[], issue: DataIssue): vo
 
 function firstPlace(f: FirstSeen, files: DataFile[], fi: number, root: string): string {
   const name = f.file === fi ? "" : `${relative(root, files[f.file]!.path)} `;
+  if (f.line >= ELEMENT) return `${name}element ${f.line - ELEMENT}`;
   return `${name}${files[f.file]!.format === "parquet" ? "row" : "line"} ${f.line}`;
 }
 

@@ -68,6 +68,21 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
     fatal = makeIssue(code, { file, line, column: col }, message);
   };
 
+  // A record is cited by its element number when it shares a line with another (a one-line array):
+  // "line 1" would name every record alike. So each record is held until the next one starts.
+  let held: RawRecord | null = null;
+  let heldEndLine = 0;
+  let sharesPrev = false;
+  const release = (batch: RawRecord[]) => {
+    if (held) batch.push(held);
+    held = null;
+  };
+  const startElement = (batch: RawRecord[], at: number) => {
+    sharesPrev = held !== null && heldEndLine === at;
+    if (sharesPrev) held!.element = held!.row;
+    release(batch);
+  };
+
   const finishElement = (batch: RawRecord[]) => {
     const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
     pieces = [];
@@ -76,7 +91,7 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
     if (elTooLong) {
       elTooLong = false;
       rows++;
-      return batch.push({ ...at, row: rows, issue: makeIssue("DATA_LINE_TOO_LARGE", at, `the record is larger than ${max} bytes; it was not read`) });
+      return hold({ ...at, row: rows, issue: makeIssue("DATA_LINE_TOO_LARGE", at, `the record is larger than ${max} bytes; it was not read`) });
     }
     let value: unknown;
     let issue: DataIssue | undefined;
@@ -112,7 +127,12 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
       return;
     }
     rows++;
-    batch.push(issue ? { ...at, row: rows, issue } : { ...at, row: rows, value });
+    hold(issue ? { ...at, row: rows, issue } : { ...at, row: rows, value });
+  };
+  const hold = (rec: RawRecord) => {
+    if (sharesPrev) rec.element = rec.row;
+    held = rec;
+    heldEndLine = line;
   };
 
   let first = true;
@@ -151,6 +171,7 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
             }
             addPiece(chunk, elStart, i);
             finishElement(batch);
+            release(batch);
             state = top === "array" ? S.Done : S.ObjAfter;
             elStart = -1;
           } else if (stack.pop() !== b - 2) {
@@ -204,6 +225,7 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
               state = S.Elem;
               [stack, inStr, esc, elLen, elTooLong] = [[], false, false, 0, false];
               [elLine, elCol, elOffset, elStart] = [line, col, offset + i, i];
+              startElement(batch, line);
               i--; // rescan this byte as part of the element
               col--;
             }
@@ -238,6 +260,7 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
     pieces.push(Buffer.from(chunk.subarray(from, to)));
   }
 
+  if (held) yield [held];
   if (src.failure) fatal = decompressIssue(file, src.failure, line - 1);
   if (!fatal && anyContent && state !== S.Done) {
     fail("DATA_JSON_SYNTAX", state === S.Elem && inStr ? "the file ends inside a string" : "the file ends before the top-level value is closed");
@@ -265,11 +288,14 @@ async function* columnRows(file: string, columns: Map<string, Column>, ctx: Read
     return;
   }
   const batch: RawRecord[] = [];
+  const lines = columns.get(names[0]!)!.lines;
   for (let r = 0; r < lengths[0]!; r++) {
-    const line = columns.get(names[0]!)!.lines[r]!;
+    const line = lines[r]!;
+    // Values on one line (a one-line file) are cited by their position, as elements are.
+    const element = lines[r - 1] === line || lines[r + 1] === line ? { element: r + 1 } : {};
     const issue = names.map((k) => columns.get(k)!.issues[r]).find((x) => x !== undefined);
-    if (issue) batch.push({ file, line, row: r + 1, issue });
-    else batch.push({ file, line, row: r + 1, value: Object.fromEntries(names.map((k) => [k, columns.get(k)!.values[r]])) });
+    if (issue) batch.push({ file, line, row: r + 1, ...element, issue });
+    else batch.push({ file, line, row: r + 1, ...element, value: Object.fromEntries(names.map((k) => [k, columns.get(k)!.values[r]])) });
   }
   yield batch;
 }

@@ -128,7 +128,7 @@ async function snapshotPass(source: string, opts: SnapshotOptions, target: (row:
   const notes = scan.log
     .summaries()
     .filter((s) => s.severity === "warning")
-    .map((s) => `${s.code}: ${s.count > 1 ? `${s.count} rows, first ` : ""}${formatLocation(s.first, source)}: ${s.message}`);
+    .map((s) => `${s.code}: ${s.rows > 1 ? `${s.rows} rows, first ` : ""}${formatLocation(s.first, source)}: ${s.message}`);
   if (skipped.length) notes.push(`${skipped.length} invalid row${skipped.length === 1 ? " was" : "s were"} skipped (data.skip_invalid); see skipped.rows.`);
   if (duplicates) notes.push(`${duplicates} exact duplicate${duplicates === 1 ? " was" : "s were"} removed (data.dedupe).`);
   notes.push(...scan.notes);
@@ -186,7 +186,7 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
 function refuseIfInvalid(source: string, scan: ScanResult, skipInvalid: boolean): void {
   const invalid = scan.stats.invalid;
   if (scan.blocking.length === 0 && (invalid === 0 || skipInvalid) && scan.stats.samples > 0) return;
-  const place = (i: DataIssue) => (scan.files.length > 1 ? `${relative(source, i.file)}:` : "") + (i.line !== undefined ? `line ${i.line}` : i.row !== undefined ? `row ${i.row}` : "file");
+  const place = (i: DataIssue) => (scan.files.length > 1 ? `${relative(source, i.file)}:` : "") + (i.element !== undefined ? `element ${i.element}` : i.line !== undefined ? `line ${i.line}` : i.row !== undefined ? `row ${i.row}` : "file");
   const errors = scan.log.issues().filter((i) => i.severity === "error");
   const lines = errors.slice(0, MAX_REPORTED).map((i) => `${place(i)}: ${i.message} [${i.code}]`);
   const more = scan.log.count("error") - lines.length;

@@ -1,8 +1,8 @@
 /** Dataset problems grouped by code, each with its place (file:line, field) and its fix. */
 import type { DatasetReport } from "../../../engine/data/report";
 
-const place = (i: { file: string; line?: number; row?: number; field?: string }) =>
-  `${i.file.split(/[\\/]/).pop()}${i.line != null ? `:${i.line}` : i.row != null ? ` row ${i.row}` : ""}${i.field ? ` (${i.field})` : ""}`;
+const place = (i: { file: string; line?: number; row?: number; element?: number; field?: string }) =>
+  `${i.file.split(/[\\/]/).pop()}${i.element != null ? `: element ${i.element}` : i.line != null ? `:${i.line}` : i.row != null ? ` row ${i.row}` : ""}${i.field ? ` (${i.field})` : ""}`;
 
 export function IssueList({ report }: { report: DatasetReport }) {
   if (report.summary.length === 0) return <p className="ok">No problems found.</p>;
@@ -14,7 +14,7 @@ export function IssueList({ report }: { report: DatasetReport }) {
             {s.severity} {s.code}
           </strong>{" "}
           {s.message}
-          {s.count > 1 && <span className="muted"> ({s.count}×)</span>}
+          {s.rows > 1 && <span className="muted"> ({s.rows} rows)</span>}
           <ul>
             {s.examples.slice(0, 5).map((e, i) => (
               <li key={i}>

@@ -13,7 +13,7 @@ import { RunStore } from "../../../engine/runs/store";
 import { ensureTinyModel, tinyConfig } from "../../helpers/fixture";
 import { validateConfig } from "../../../engine/config/load";
 
-const byItem = (c: ReturnType<typeof checkModel>) => Object.fromEntries(c.checks.map((x) => [x.item, x]));
+const byItem = (c: ReturnType<typeof checkModel>) => Object.fromEntries(c.checks.map((x) => [x.item, x])) as Record<string, (typeof c.checks)[number]>;
 
 describe("checkModel", () => {
   it("passes the tiny fixture model and names its architecture", () => {
@@ -35,12 +35,12 @@ describe("checkModel", () => {
     expect(byItem(c).tokenizer).toMatchObject({ ok: false });
     writeFileSync(join(dir, "model-00001-of-00002.safetensors"), "x");
     writeFileSync(join(dir, "model.safetensors.index.json"), JSON.stringify({ weight_map: { a: "model-00001-of-00002.safetensors", b: "model-00002-of-00002.safetensors" } }));
-    expect(byItem(checkModel(dir)).weights.detail).toMatch(/1 of the shards .* missing \(model-00002-of-00002\.safetensors\): the download is incomplete/);
+    expect(byItem(checkModel(dir)).weights!.detail).toMatch(/1 of the shards .* missing \(model-00002-of-00002\.safetensors\): the download is incomplete/);
     const adapter = mkdtempSync(join(tmpdir(), "whetstone-adapter-"));
     writeFileSync(join(adapter, "adapter_config.json"), "{}");
     const a = checkModel(adapter);
     expect(a).toMatchObject({ ok: false, adapter: true });
-    expect(byItem(a).config.detail).toMatch(/LoRA adapter folder/);
+    expect(byItem(a).config!.detail).toMatch(/LoRA adapter folder/);
   });
 
   it("a missing chat template warns but does not block", () => {

@@ -124,6 +124,7 @@ export const ERROR_WORDING: Record<string, Wording> = {
 export const ISSUE_WORDING: Record<string, string> = {
   DATA_EMPTY_FILE: "The file is empty: export the data again.",
   DATA_BOM: "Nothing to do: the byte-order mark was removed before reading.",
+  DATA_NOT_UTF8: "Save the file as UTF-8 (most editors offer it under Save as → Encoding).",
   DATA_JSON_SYNTAX: "Fix the JSON at the line shown (often a missing comma or quote), or skip the invalid rows.",
   DATA_JSON_SHAPE: "Use one JSON object per line, or a JSON array of objects.",
   DATA_CSV_SYNTAX: "Fix the quoting at the line shown, or skip the invalid rows.",

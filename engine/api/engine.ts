@@ -38,6 +38,9 @@ import { detectDevice, formatPlan, planRun } from "../plan/plan";
 import { measuredThroughput } from "../plan/throughput";
 import { listModels } from "../models/catalog";
 import { pullRepo } from "../models/pull";
+import { checkModel } from "../models/check";
+import { chainableRuns, localModels } from "../models/starting-points";
+import { listFolders } from "../fs/browse";
 import { formatPreflight, measuredAdvice, preflight } from "../plan/preflight";
 import type { RunConfig } from "../config/schema";
 
@@ -227,10 +230,10 @@ export class Engine implements ApiHandlers {
   }
 
   /** `whetstone train CONFIG --plan`: the estimate against the detected device; nothing is loaded or run. */
-  planRun(input: { config?: unknown; configPath?: string; baseDir?: string }): ApiOutput<"planRun"> {
+  planRun(input: ApiInput<"planRun">): ApiOutput<"planRun"> {
     const { config } = this.loadRunConfig(input, "planRun");
     const device = detectDevice();
-    const plan = planRun(config, device, measuredThroughput(this.store, config, device));
+    const plan = planRun(config, device, measuredThroughput(this.store, config, device), input.data ?? null);
     return { ...plan, input: { ...plan.input }, text: formatPlan(plan) };
   }
 
@@ -251,6 +254,18 @@ export class Engine implements ApiHandlers {
 
   listModels(): ApiOutput<"listModels"> {
     return listModels(detectDevice(), { ...process.env, ...this.opts.workerEnv });
+  }
+
+  checkModel({ path }: { path: string }): ApiOutput<"checkModel"> {
+    return checkModel(path, { ...process.env, ...this.opts.workerEnv });
+  }
+
+  listFolders({ path }: { path?: string }): ApiOutput<"listFolders"> {
+    return listFolders(path, { ...process.env, ...this.opts.workerEnv });
+  }
+
+  startingPoints(): ApiOutput<"startingPoints"> {
+    return { models: localModels(this.store, { ...process.env, ...this.opts.workerEnv }), runs: chainableRuns(this.store) };
   }
 
   /** Download a hub repo into the HF cache; `download` events carry the bytes and ETA. */

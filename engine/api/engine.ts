@@ -25,7 +25,7 @@ import { writeSnapshot } from "../data/snapshot";
 import { inspectDataset } from "../data/inspect";
 import { previewDataset } from "../data/preview";
 import { snapshotOptionsFor } from "../data/run-data";
-import { resolveInitFrom } from "../runs/lineage";
+import { resolveInitFrom, checkChainable } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
@@ -101,6 +101,7 @@ export class Engine implements ApiHandlers {
   async createRun(input: { config?: unknown; configPath?: string; baseDir?: string; skipInvalid?: boolean }): Promise<RunStatus> {
     const { config: loaded, source } = this.loadRunConfig(input, "createRun");
     const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
+    if (parent) checkChainable(parent, loaded.finetune, loaded.lora.variant);
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
     const status = parent ? this.store.update(this.store.create(config, source).id, { parent }) : this.store.create(config, source);
     const dir = this.store.runDir(status.id);

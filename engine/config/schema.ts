@@ -63,6 +63,10 @@ export const LoraSchema = z.strictObject({
     .union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)])
     .default("all-linear")
     .describe("Modules that get adapters: 'all-linear' or a list of module names such as [q_proj, v_proj]."),
+  variant: z
+    .enum(["lora", "dora", "rslora"])
+    .default("lora")
+    .describe("lora: plain LoRA. dora: weight-decomposed LoRA (DoRA, arXiv 2402.09353): a learned magnitude per output row on top of the low-rank direction; often closer to full fine-tuning at the same rank, ~1.3x slower steps. rslora: rank-stabilised scaling alpha/sqrt(r) instead of alpha/r (arXiv 2312.03732), which keeps higher ranks learning."),
 });
 
 export const GoldfishSchema = z.strictObject({

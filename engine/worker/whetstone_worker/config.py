@@ -27,7 +27,8 @@ def _f(check: Check) -> Any:
 
 def _section(cls: type, nullable: bool = False, absent: bool = False) -> Any:
     # nullable: the whole section may be null (an optional feature that is off), as in zod's .nullable().
-    # absent: a field added after configs were first stored; a missing one (an older checkpoint) is None.
+    # absent: a field added after configs were first stored; a missing one (an older checkpoint) takes the
+    # field's default (None for sections).
     return field(metadata={"section": cls, "nullable": nullable, "absent": absent})
 
 
@@ -59,6 +60,8 @@ class LoraConfig:
     alpha: float = _f(number(gt=0))
     dropout: float = _f(number(0, 0.9))
     target_modules: str | tuple[str, ...] = _f(_modules)
+    # Added after configs were first stored: an older run's config has none and trained plain LoRA.
+    variant: str = field(default="lora", metadata={"check": enum("lora", "dora", "rslora"), "absent": True})
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def _build(cls: type, raw: Any, path: str) -> Any:
     for name, f in known.items():
         sub = f"{path}.{name}"
         if name not in raw and f.metadata.get("absent"):
-            values[f.name] = None
+            values[f.name] = None if f.default is dataclasses.MISSING else f.default
             continue
         if name not in raw:
             raise Invalid(sub, "missing (the worker expects a fully resolved config)")

@@ -20,7 +20,8 @@ type Field =
   | { name: string; as: "runs" }
   | { name: string; as: "read"; kind: PathKind; orUrl?: boolean }
   | { name: string; as: "write" }
-  | { name: string; as: "config" };
+  | { name: string; as: "config" }
+  | { name: string; as: "revision" };
 
 const id: Field = { name: "id", as: "run" };
 const judging: Field[] = [
@@ -53,6 +54,8 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   createRun: configInput,
   planRun: configInput,
   preflightRun: configInput,
+  // The hub client names cache files after the revision (refs/<revision>): a branch, tag or commit, never a path.
+  pullModel: [{ name: "revision", as: "revision" }],
 };
 
 export function checkRunRef(value: string, where: string): void {
@@ -89,7 +92,11 @@ export function checkApiArguments(method: string, payload: unknown, ctx: Argumen
       continue;
     }
     if (typeof value !== "string" || value === "") continue; // the contract says what is missing
-    if (field.as === "run") {
+    if (field.as === "revision") {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/.test(value) || value.split("/").includes("..") || value.includes("//")) {
+        throw new WhetstoneError({ code: "API_BAD_REQUEST", message: `${where}: '${value.slice(0, 80)}' is not a branch, tag or commit.`, hint: "Give a revision as the Hub shows it, e.g. main, v1.0 or a commit hash.", where });
+      }
+    } else if (field.as === "run") {
       if (value !== field.except) checkRunRef(value, where);
     } else if (field.as === "write") {
       checkOutputFolder(value, { where, kind: "folder" }, [homedir(), ctx.home]);

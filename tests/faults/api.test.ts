@@ -158,6 +158,12 @@ describe("file and folder arguments", () => {
     expect(engine.listRuns()).toEqual([]);
   });
 
+  it("a hub revision that is a path is refused before the hub client sees it", async () => {
+    const a = await call("pullModel", { id: "Qwen/Qwen2.5-0.5B", revision: "../../../../tmp/x" });
+    expect(a.status).toBe(400);
+    expect(error(a)).toMatchObject({ code: "API_BAD_REQUEST", message: "pullModel: revision: '../../../../tmp/x' is not a branch, tag or commit." });
+  });
+
   it("an export over the home folder, the data folder or a disk root is refused", async () => {
     for (const out of [homedir(), dirname(engine.store.home), engine.store.home, "/"]) {
       const a = await call("exportRun", { id: "any-run", format: "adapter", out, overwrite: true });

@@ -151,6 +151,16 @@ describe("file and folder arguments", () => {
     expect(error(rel).message).toContain("'data/train.jsonl' is not a full path");
   });
 
+  it("a dataset folder holding a broken link is never a 500: read without it, or a 404 naming the link", async () => {
+    const folder = join(work, "dataset-with-broken-link");
+    mkdirSync(folder);
+    writeFileSync(join(folder, "a.jsonl"), '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n');
+    symlinkSync(join(folder, "deleted.jsonl"), join(folder, "b.jsonl"));
+    const a = await call("inspectDataset", { path: folder });
+    expect(a.status).toBeLessThan(500);
+    if (a.status !== 200) expect(error(a)).toMatchObject({ code: "API_PATH_NOT_FOUND", message: expect.stringContaining(join(folder, "b.jsonl")) });
+  });
+
   it("a config's data.train under /etc is refused before a run folder is made", async () => {
     const a = await call("createRun", { config: { model: { path: work }, data: { train: "/etc/passwd" } } });
     expect(a.status).toBe(403);

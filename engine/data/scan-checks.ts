@@ -14,7 +14,7 @@ import type { StatsAccumulator } from "./stats";
 import type { ChatTokenizer } from "./tokenizer";
 import { METHODS_FOR, type DataIssue, type Method, type Sample, type SampleKind, type SchemaName } from "./types";
 
-type At = { file: string; line?: number; row: number };
+type At = { file: string; line?: number; row: number; element?: number };
 
 export interface TokenOptions {
   tokenizer: ChatTokenizer;
@@ -149,7 +149,8 @@ export function roleSummary(name: string): (n: number, first: DataIssue) => Part
   };
 }
 
-export function where(at: { line?: number; row?: number }): string {
+export function where(at: { line?: number; row?: number; element?: number }): string {
+  if (at.element !== undefined) return `element ${at.element}`;
   return at.line !== undefined ? `line ${at.line}` : `row ${at.row}`;
 }
 

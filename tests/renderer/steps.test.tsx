@@ -56,15 +56,26 @@ const next = () => screen.getByRole("button", { name: "Next" }) as HTMLButtonEle
 const drop = (name: string, text: string) => fireEvent.drop(screen.getByTestId("dropzone"), { dataTransfer: { files: [new File([text], name)] } });
 
 describe("wizard steps", () => {
-  it("model: Next waits for a model folder; the catalog lists memory per method", async () => {
+  it("model: a made-up folder is refused at once, saying what is missing; the catalog lists memory per method", async () => {
     renderWizard();
     expect(next().disabled).toBe(true);
-    expect(screen.getByText(/Choose a local model folder/)).toBeTruthy();
-    fireEvent.change(screen.getByLabelText("Local model folder"), { target: { value: "/models/mine" } });
-    expect(next().disabled).toBe(false);
+    expect(screen.getByText(/Choose a model folder/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Local model folder"), { target: { value: "/models/made-up" } });
+    expect((await screen.findAllByText("There is no folder at /models/made-up.")).length).toBeGreaterThan(0);
+    expect(next().disabled).toBe(true);
+    fireEvent.change(screen.getByLabelText("Local model folder"), { target: { value: ensureTinyModel() } });
+    await waitFor(() => expect(next().disabled).toBe(false));
+    const check = screen.getByRole("list", { name: "Model folder check" });
+    expect(within(check).getAllByText("✓").length).toBe(5);
     const row = (await screen.findByText("Qwen2.5-0.5B-Instruct")).closest("tr")!;
-    expect(within(row).getAllByText(/GiB/).length).toBe(3);
-    expect(useAppStore.getState().draft.modelPath).toBe("/models/mine");
+    expect(within(row).getAllByText(/GiB/).length).toBe(4);
+    // The catalog is one tab stop: one button in it is tabbable, arrow keys move on.
+    const buttons = () => [...document.querySelectorAll<HTMLButtonElement>("table.catalog tbody button")];
+    expect(buttons().filter((b) => b.tabIndex === 0)).toHaveLength(1);
+    buttons()[0]!.focus();
+    fireEvent.keyDown(buttons()[0]!, { key: "ArrowDown" });
+    expect(document.activeElement).toBe(buttons()[1]);
+    expect(buttons().filter((b) => b.tabIndex === 0)).toEqual([buttons()[1]]);
   });
 
   it("data: a malformed file shows its line-level error and blocks Next", async () => {

@@ -121,8 +121,12 @@ def save_output(model, tokenizer, run_dir: Path, name: str) -> Path:
     final = outputs / name
     tmp = outputs / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_trainable(model, tmp)
-    tokenizer.save_pretrained(str(tmp))
+    try:
+        save_trainable(model, tmp)
+        tokenizer.save_pretrained(str(tmp))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not keep a half output
+        raise
     if final.exists():
         old = outputs / f".old-{name}-{os.getpid()}"
         os.replace(final, old)

@@ -162,7 +162,7 @@ describe("preference tuning", () => {
     const b = cli(["train", sft], home);
     expect(b.code).not.toBe(0);
     expect(b.err).toContain("DATA_METHOD_MISMATCH");
-    expect(b.err).toMatch(/preference pairs \(prompt, chosen, rejected\); method sft trains on conversations \(fields messages/);
+    expect(b.err).toMatch(/holds preference pairs \(prompt, chosen, rejected\), but method sft trains on conversations \(fields messages/);
   });
 
   it("fills in each method's defaults and refuses another method's settings", () => {

@@ -19,21 +19,29 @@ import numpy as np
 import torch
 
 from .. import modeling
-from ..checkpoint import latest_valid, read_training_state, restore_rng, sha256_file, step_name, write_checkpoint, write_training_state
+from ..checkpoint import folder_size, latest_valid, read_training_state, restore_rng, sha256_file, step_name, write_checkpoint, write_training_state
 from ..config import RunConfig, TrainingConfig, diff, parse_run_config
 from ..data.batches import Plan
 from ..device import choose_precision, pick_device
-from ..errors import WorkerError, out_of_memory
+from ..errors import WorkerError, disk_full, free_bytes, is_disk_full, out_of_memory
 from ..neftune import NEFTune
 from ..protocol import Emitter
 from ..schedule import lr_at
 from ..validate import Invalid
 
 
-def find_checkpoint(run_dir: Path, config: RunConfig, log: Callable[[str, str], None]) -> tuple[Path, dict, RunConfig] | None:
+def find_checkpoint(run_dir: Path, config: RunConfig, log: Callable[[str, str], None],
+                    skipped: list[dict] | None = None) -> tuple[Path, dict, RunConfig] | None:
     """(newest valid checkpoint, its manifest, its config) or None. The checkpoint's config wins;
-    each field the resume command changes gets a warning saying so."""
-    found = latest_valid(run_dir, on_skip=lambda name, why: log("warning", f"Ignoring checkpoint {name}: {why}."))
+    each field the resume command changes gets a warning saying so. Checkpoints that do not verify
+    are appended to `skipped` as {name, reason}."""
+
+    def skip(name: str, why: str) -> None:
+        log("warning", f"Ignoring checkpoint {name}: {why}.")
+        if skipped is not None:
+            skipped.append({"name": name, "reason": why})
+
+    found = latest_valid(run_dir, on_skip=skip)
     if found is None:
         log("warning", f"No valid checkpoint in {run_dir / 'checkpoints'}; starting the run from scratch.")
         return None
@@ -123,11 +131,15 @@ def init_state(r: Loop, job_id: str, run_dir: Path, config: RunConfig, emitter: 
 
 
 def resume_point(r: Loop) -> tuple[Path, dict] | None:
-    """find_checkpoint for a recipe: (checkpoint, manifest) or None; the checkpoint's config replaces r.cfg."""
-    found = find_checkpoint(r.run_dir, r.cfg, lambda level, message: log(r, level, message))
+    """find_checkpoint for a recipe: (checkpoint, manifest) or None; the checkpoint's config replaces
+    r.cfg. The `resuming` event tells the engine which checkpoint that is, and which were skipped."""
+    skipped: list[dict] = []
+    found = find_checkpoint(r.run_dir, r.cfg, lambda level, message: log(r, level, message), skipped)
     if found is None:
+        r.emitter.emit("resuming", id=r.id, step=0, path=None, skipped=skipped)
         return None
     path, manifest, r.cfg = found
+    r.emitter.emit("resuming", id=r.id, step=int(manifest["step"]), path=str(path), skipped=skipped)
     return path, manifest
 
 
@@ -316,9 +328,29 @@ def save_checkpoint(r: Loop, packed: bool, extra: Callable[[Path], None] | None 
             extra(folder)
 
     meta = {"config": r.cfg.as_dict(), "data_fingerprint": r.fingerprint}
-    with guard(r, "save"):
-        r.last_checkpoint = write_checkpoint(r.run_dir, r.step, write, meta, r.cfg.training.keep_checkpoints)
+    folder = r.run_dir / "checkpoints"
+    needed = expected_checkpoint_bytes(r)
+    free = free_bytes(folder)
+    if free is not None and free < needed:  # refuse before writing: a checkpoint that cannot finish only fills the disk
+        raise disk_full(folder, f"the checkpoint for step {r.step}", r.last_checkpoint, needed)
+    try:
+        with guard(r, "save"):
+            r.last_checkpoint = write_checkpoint(r.run_dir, r.step, write, meta, r.cfg.training.keep_checkpoints)
+    except (OSError, RuntimeError) as err:
+        if not is_disk_full(err):
+            raise
+        raise disk_full(folder, f"the checkpoint for step {r.step}", r.last_checkpoint) from None
     r.emitter.emit("checkpoint", id=r.id, step=r.step, path=str(r.last_checkpoint))
+
+
+def expected_checkpoint_bytes(r: Loop) -> int:
+    """The size the next checkpoint will take: the last one's (the same tensors), else the trainable
+    weights plus AdamW's two moments in fp32, with 10% and 1 MB to spare for the small files."""
+    if r.last_checkpoint is not None and r.last_checkpoint.is_dir():
+        size = folder_size(r.last_checkpoint)
+    else:
+        size = sum(p.numel() * (p.element_size() + 8) for p in r.params)
+    return int(size * 1.1) + (1 << 20)
 
 
 def output_name(cfg: RunConfig) -> str:
@@ -330,8 +362,13 @@ def finish_completed(r: Loop, output=None) -> None:
     anything with save_pretrained) and emit done."""
     name = output_name(r.cfg)
     progress(r, "save", 0, 1, "folder", f"Saving the {name} to {r.run_dir / 'outputs' / name}")
-    with guard(r, "save"):
-        out = modeling.save_output(r.model if output is None else output, r.tokenizer, r.run_dir, name)
+    try:
+        with guard(r, "save"):
+            out = modeling.save_output(r.model if output is None else output, r.tokenizer, r.run_dir, name)
+    except (OSError, RuntimeError) as err:
+        if not is_disk_full(err):
+            raise
+        raise disk_full(r.run_dir / "outputs", f"the finished {name}", r.last_checkpoint) from None
     progress(r, "save", 1, 1, "folder", f"Saved {out}", eta=0)
     result = {f"{name}_path": str(out), "steps": r.step, "final_loss": r.last_loss, "checkpoint": str(r.last_checkpoint)}
     r.emitter.emit("done", id=r.id, status="completed", result=result)

@@ -11,6 +11,7 @@
 import { homedir } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { WhetstoneError } from "../util/errors";
+import { isHubId } from "../models/hub";
 import { checkOutputFolder, checkReadablePath, type PathKind } from "./path-checks";
 
 const RUN_REF = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
@@ -58,11 +59,17 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   pullModel: [{ name: "revision", as: "revision" }],
 };
 
+/** A caller's string as an error message may quote it: control characters shown as '?', at most 80 characters. */
+function shown(value: string): string {
+  const clean = value.replace(/[\x00-\x1f\x7f]/g, "?");
+  return clean.length > 80 ? `${clean.slice(0, 80)}…` : clean;
+}
+
 export function checkRunRef(value: string, where: string): void {
   if (!RUN_REF.test(value)) {
     throw new WhetstoneError({
       code: "API_BAD_RUN_ID",
-      message: `${where}: '${value.length > 80 ? `${value.slice(0, 80)}…` : value}' is not a run id or name (runs are named by letters, digits, '.', '_' and '-', never by a path).`,
+      message: `${where}: '${shown(value)}' is not a run id or name (runs are named by letters, digits, '.', '_' and '-', never by a path).`,
       hint: "Use a run id or name as the run list shows it.",
       where,
     });
@@ -94,7 +101,7 @@ export function checkApiArguments(method: string, payload: unknown, ctx: Argumen
     if (typeof value !== "string" || value === "") continue; // the contract says what is missing
     if (field.as === "revision") {
       if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/.test(value) || value.split("/").includes("..") || value.includes("//")) {
-        throw new WhetstoneError({ code: "API_BAD_REQUEST", message: `${where}: '${value.slice(0, 80)}' is not a branch, tag or commit.`, hint: "Give a revision as the Hub shows it, e.g. main, v1.0 or a commit hash.", where });
+        throw new WhetstoneError({ code: "API_BAD_REQUEST", message: `${where}: '${shown(value)}' is not a branch, tag or commit.`, hint: "Give a revision as the Hub shows it, e.g. main, v1.0 or a commit hash.", where });
       }
     } else if (field.as === "run") {
       if (value !== field.except) checkRunRef(value, where);
@@ -106,9 +113,13 @@ export function checkApiArguments(method: string, payload: unknown, ctx: Argumen
   }
 }
 
-/** A run config object's paths: model.path, data.train, data.validation, and init_from when it is a folder. */
+/**
+ * A run config object's paths: model.path, data.train, data.validation, and init_from when it is a
+ * folder. model.path and data.train may also be hub ids (`org/name`), which the config validator
+ * looks up in the Hugging Face cache: those are not paths and pass.
+ */
 function checkConfigPaths(config: Record<string, unknown>, where: string, baseDir: string | undefined): void {
-  const at = (p: unknown) => (typeof p === "string" && !isAbsolute(p) && baseDir ? resolve(baseDir, p) : p);
+  const at = (p: unknown) => (typeof p !== "string" || isAbsolute(p) ? p : baseDir ? resolve(baseDir, p) : isHubId(p) ? undefined : p);
   const model = config.model as Record<string, unknown> | undefined;
   const data = config.data as Record<string, unknown> | undefined;
   const reads: [unknown, string, PathKind][] = [

@@ -13,6 +13,7 @@ import type { EngineEvent } from "../engine/api/events";
 import { API_METHODS } from "../engine/api/contract";
 import { WhetstoneError } from "../engine/util/errors";
 import { checkApiArguments } from "../engine/server/arguments";
+import { systemErrorInfo } from "../engine/server/reply";
 
 export const CHANNELS = {
   call: "whetstone:call",
@@ -73,6 +74,8 @@ export function registerEngineIpc(registrar: Registrar, engine: Pick<Engine, "di
       return { ok: true, result: await engine.dispatch(method, input) };
     } catch (e) {
       if (e instanceof WhetstoneError) return { ok: false, error: e.toJSON() };
+      const system = systemErrorInfo(e); // a file vanished, a broken link, the disk full: said as such, not as a crash
+      if (system) return { ok: false, error: system };
       throw e;
     }
   });

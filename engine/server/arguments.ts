@@ -11,6 +11,7 @@
 import { homedir } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { WhetstoneError } from "../util/errors";
+import { isHubId } from "../models/hub";
 import { checkOutputFolder, checkReadablePath, type PathKind } from "./path-checks";
 
 const RUN_REF = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
@@ -20,7 +21,8 @@ type Field =
   | { name: string; as: "runs" }
   | { name: string; as: "read"; kind: PathKind; orUrl?: boolean }
   | { name: string; as: "write" }
-  | { name: string; as: "config" };
+  | { name: string; as: "config" }
+  | { name: string; as: "revision" };
 
 const id: Field = { name: "id", as: "run" };
 const judging: Field[] = [
@@ -53,13 +55,21 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   createRun: configInput,
   planRun: configInput,
   preflightRun: configInput,
+  // The hub client names cache files after the revision (refs/<revision>): a branch, tag or commit, never a path.
+  pullModel: [{ name: "revision", as: "revision" }],
 };
+
+/** A caller's string as an error message may quote it: control characters shown as '?', at most 80 characters. */
+function shown(value: string): string {
+  const clean = value.replace(/[\x00-\x1f\x7f]/g, "?");
+  return clean.length > 80 ? `${clean.slice(0, 80)}…` : clean;
+}
 
 export function checkRunRef(value: string, where: string): void {
   if (!RUN_REF.test(value)) {
     throw new WhetstoneError({
       code: "API_BAD_RUN_ID",
-      message: `${where}: '${value.length > 80 ? `${value.slice(0, 80)}…` : value}' is not a run id or name (runs are named by letters, digits, '.', '_' and '-', never by a path).`,
+      message: `${where}: '${shown(value)}' is not a run id or name (runs are named by letters, digits, '.', '_' and '-', never by a path).`,
       hint: "Use a run id or name as the run list shows it.",
       where,
     });
@@ -89,7 +99,11 @@ export function checkApiArguments(method: string, payload: unknown, ctx: Argumen
       continue;
     }
     if (typeof value !== "string" || value === "") continue; // the contract says what is missing
-    if (field.as === "run") {
+    if (field.as === "revision") {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/.test(value) || value.split("/").includes("..") || value.includes("//")) {
+        throw new WhetstoneError({ code: "API_BAD_REQUEST", message: `${where}: '${shown(value)}' is not a branch, tag or commit.`, hint: "Give a revision as the Hub shows it, e.g. main, v1.0 or a commit hash.", where });
+      }
+    } else if (field.as === "run") {
       if (value !== field.except) checkRunRef(value, where);
     } else if (field.as === "write") {
       checkOutputFolder(value, { where, kind: "folder" }, [homedir(), ctx.home]);
@@ -99,9 +113,13 @@ export function checkApiArguments(method: string, payload: unknown, ctx: Argumen
   }
 }
 
-/** A run config object's paths: model.path, data.train, data.validation, and init_from when it is a folder. */
+/**
+ * A run config object's paths: model.path, data.train, data.validation, and init_from when it is a
+ * folder. model.path and data.train may also be hub ids (`org/name`), which the config validator
+ * looks up in the Hugging Face cache: those are not paths and pass.
+ */
 function checkConfigPaths(config: Record<string, unknown>, where: string, baseDir: string | undefined): void {
-  const at = (p: unknown) => (typeof p === "string" && !isAbsolute(p) && baseDir ? resolve(baseDir, p) : p);
+  const at = (p: unknown) => (typeof p !== "string" || isAbsolute(p) ? p : baseDir ? resolve(baseDir, p) : isHubId(p) ? undefined : p);
   const model = config.model as Record<string, unknown> | undefined;
   const data = config.data as Record<string, unknown> | undefined;
   const reads: [unknown, string, PathKind][] = [

@@ -87,6 +87,8 @@ export const STATUS_BY_CODE = {
   DATA_BAD_MAPPING: 400,
   DATA_INDEX: 400,
   DATA_JUDGMENTS: 400,
+  DATA_SKIPPED_ENTRY: 400,
+  DATA_SHARD_MISSING: 400,
   DATA_NOT_FOUND: 404,
   DATA_UPLOAD_TOO_LARGE: 413,
   DATA_TEMPLATE_ERROR: 422,
@@ -96,6 +98,8 @@ export const STATUS_BY_CODE = {
 
   // Runs and their tasks.
   RUN_NOT_FOUND: 404,
+  RUN_ID_INVALID: 400,
+  RUN_DAMAGED: 422,
   RUN_AMBIGUOUS: 409,
   RUN_ACTIVE: 409,
   RUN_COMPLETED: 409,
@@ -110,6 +114,10 @@ export const STATUS_BY_CODE = {
   NON_FINITE_LOSS: 422,
   OUT_OF_MEMORY: 422,
   DISK_FULL: 422,
+
+  // The folder browser (listFolders).
+  FOLDER_NOT_FOUND: 404,
+  FOLDER_OUTSIDE_ROOTS: 403,
 
   // Models, exports, merges, generation, evaluation.
   MODEL_NOT_FOUND: 404,

@@ -151,11 +151,27 @@ describe("file and folder arguments", () => {
     expect(error(rel).message).toContain("'data/train.jsonl' is not a full path");
   });
 
+  it("a dataset folder holding a broken link is never a 500: read without it, or a 404 naming the link", async () => {
+    const folder = join(work, "dataset-with-broken-link");
+    mkdirSync(folder);
+    writeFileSync(join(folder, "a.jsonl"), '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n');
+    symlinkSync(join(folder, "deleted.jsonl"), join(folder, "b.jsonl"));
+    const a = await call("inspectDataset", { path: folder });
+    expect(a.status).toBeLessThan(500);
+    if (a.status !== 200) expect(error(a)).toMatchObject({ code: "API_PATH_NOT_FOUND", message: expect.stringContaining(join(folder, "b.jsonl")) });
+  });
+
   it("a config's data.train under /etc is refused before a run folder is made", async () => {
     const a = await call("createRun", { config: { model: { path: work }, data: { train: "/etc/passwd" } } });
     expect(a.status).toBe(403);
     expect(error(a).message).toContain("createRun: config.data.train: /etc/passwd is one of the operating system's folders");
     expect(engine.listRuns()).toEqual([]);
+  });
+
+  it("a hub revision that is a path is refused before the hub client sees it", async () => {
+    const a = await call("pullModel", { id: "Qwen/Qwen2.5-0.5B", revision: "../../../../tmp/x" });
+    expect(a.status).toBe(400);
+    expect(error(a)).toMatchObject({ code: "API_BAD_REQUEST", message: "pullModel: revision: '../../../../tmp/x' is not a branch, tag or commit." });
   });
 
   it("an export over the home folder, the data folder or a disk root is refused", async () => {

@@ -12,8 +12,8 @@ import { PROJECT_ROOT } from "../../../engine/paths";
 import { ISSUE_CODES } from "../../../engine/data/issues";
 import { STATUS_BY_CODE, statusFor } from "../../../engine/server/status";
 
-/** Upper-case literals in TypeScript that are names of environment variables or formats, not error codes. */
-const NOT_CODES = new Set(["WHETSTONE_HOME", "HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ELECTRON_RUN_AS_NODE", "NODE_OPTIONS"]);
+/** Upper-case literals in TypeScript that are not Whetstone error codes: environment variables, and zlib's own error code. */
+const NOT_CODES = new Set(["Z_BUF_ERROR", "WHETSTONE_HOME", "HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ELECTRON_RUN_AS_NODE", "NODE_OPTIONS"]);
 const SKIP_DIRS = new Set(["node_modules", ".venv", "__pycache__", "dist", "tests", ".cache"]);
 
 function files(dir: string, ext: string): string[] {

@@ -64,7 +64,7 @@ export interface SnapshotOptions extends IngestOptions {
   skipInvalid?: boolean;
   /** Keep only the first copy of exact duplicates. */
   dedupe?: boolean;
-  /** The run's method: sft snapshots conversations, dpo/simpo/orpo snapshot preference pairs. */
+  /** The run's method: sft snapshots conversations, dpo/simpo/orpo preference pairs, kto conversations with their label. */
   method?: ScanOptions["method"];
   onProgress?: (p: SnapshotProgress) => void;
 }
@@ -163,10 +163,17 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
     }
     const s = row.sample;
     // Another kind than the method trains on: refused below (DATA_METHOD_MISMATCH).
-    if (method === "sft" ? !("messages" in s) : !("chosen" in s)) return;
-    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan).
+    if (method === "sft" ? !("messages" in s) : method === "kto" ? !("label" in s) : !("chosen" in s)) return;
+    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan), kto with their labels.
     const tools = "tools" in s && s.tools ? { tools: s.tools } : {};
-    const sample: Sample = "messages" in s ? { messages: s.messages, ...tools } : "chosen" in s ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools } : s;
+    const sample: Sample =
+      method === "kto" && "label" in s
+        ? { messages: s.messages, label: s.label, ...tools }
+        : "messages" in s
+          ? { messages: s.messages, ...tools }
+          : "chosen" in s
+            ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools }
+            : s;
     const out = target(sample);
     written.set(out, (written.get(out) ?? 0) + 1);
     return out.write(sample);

@@ -19,6 +19,8 @@ from typing import Any
 from .validate import Check, Invalid, array, boolean, enum, integer, literal, nullable, number, string, union
 
 MAX_SAFE_INTEGER = 2**53 - 1
+# engine/config/schema.ts PREFERENCE_METHODS; tests/test_config.py checks the two agree.
+PREFERENCE_METHODS = ("dpo", "simpo", "orpo", "kto")
 
 
 def _f(check: Check) -> Any:
@@ -109,12 +111,15 @@ class PreferenceConfig:
     gamma_beta_ratio: float | None = _f(nullable(number(0, 10)))
     lambda_: float | None = field(metadata={"check": nullable(number(hi=100, gt=0)), "key": "lambda"})
     precompute_reference: bool | None = _f(nullable(boolean))
+    # kto's weights; added after configs were first stored (an older config has none: None).
+    desirable_weight: float | None = field(default=None, metadata={"check": nullable(number(hi=100, gt=0)), "absent": True})
+    undesirable_weight: float | None = field(default=None, metadata={"check": nullable(number(hi=100, gt=0)), "absent": True})
 
 
 @dataclass(frozen=True)
 class RunConfig:
     name: str = _f(string(1))
-    method: str = _f(enum("sft", "dpo", "simpo", "orpo"))
+    method: str = _f(enum("sft", *PREFERENCE_METHODS))
     finetune: str = _f(enum("lora", "qlora", "full"))
     model: ModelConfig = _section(ModelConfig)
     data: DataConfig = _section(DataConfig)

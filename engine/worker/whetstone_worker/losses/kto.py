@@ -28,6 +28,7 @@ class UnpairedLoss:
     rewards: torch.Tensor  # β·(log π − log π_ref) per row, detached
     desirable: torch.Tensor  # bool per row
     kl: torch.Tensor  # the reference point z₀ (a 0-d tensor, detached)
+    beta: float
 
 
 def reference_point(kl_logps: torch.Tensor, ref_kl_logps: torch.Tensor) -> torch.Tensor:
@@ -42,4 +43,4 @@ def kto(logps: torch.Tensor, ref_logps: torch.Tensor, desirable: torch.Tensor, k
     sign = torch.where(desirable, 1.0, -1.0).to(ratio.dtype)
     weight = torch.where(desirable, desirable_weight, undesirable_weight).to(ratio.dtype)
     losses = weight * (1 - F.sigmoid(beta * (ratio - kl) * sign))
-    return UnpairedLoss(losses, beta * ratio.detach(), desirable, kl)
+    return UnpairedLoss(losses, beta * ratio.detach(), desirable, kl, beta)

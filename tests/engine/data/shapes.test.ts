@@ -79,7 +79,7 @@ describe("every shape is detected and trains its methods", () => {
     const r = await inspectDataset(path);
     expect(r.trainable).toBe(false);
     const s = r.summary.find((x) => x.code === "DATA_UNKNOWN_SCHEMA")!;
-    expect(s.hint).toContain(`whetstone data check ${path} --columns question=prompt,response_j=chosen,response_k=rejected`);
+    expect(s.hint).toContain(`whetstone data check ${path} --columns question=prompt,response_j=chosen,response_k=rejected (check that response_j holds the preferred answer)`);
   });
 
   it("unpaired rows for sft: those labelled false are left out, counted", async () => {

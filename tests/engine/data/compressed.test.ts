@@ -196,6 +196,11 @@ describe("folders of shards", () => {
     expect(scan.blocking).toEqual([]);
   });
 
+  it.skipIf(process.platform !== "linux")("a file that cannot be read is an error that names it, not a stack trace", async () => {
+    // /proc/self/mem is a file whose first bytes cannot be read (EIO), whoever runs the test.
+    await expect(scanDataset("/proc/self/mem")).rejects.toMatchObject({ code: "DATA_UNREADABLE", message: "Cannot read /proc/self/mem: an input/output error" });
+  });
+
   it("shards of one set with different schemas are an error naming both files", async () => {
     const dir = join(tmp, "mixed-shards");
     mkdirSync(dir);

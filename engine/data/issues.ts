@@ -35,6 +35,7 @@ export const ISSUE_CODES = {
   DATA_NO_ASSISTANT: { severity: "error", hint: `SFT trains on assistant turns: add the answer, ${SKIP}` },
   DATA_EMPTY_ASSISTANT: { severity: "error", hint: `An empty answer teaches the model to say nothing: fill it in, ${SKIP}` },
   DATA_NOT_ENDING_WITH_ASSISTANT: { severity: "warning", hint: "Turns after the last answer are never trained and only cost tokens: end each conversation with the assistant's answer." },
+  DATA_LEADING_ASSISTANT: { severity: "error", hint: `A conversation starts with the user's turn (after an optional system prompt): add the user turn the answer replies to, or drop the opening assistant turn, ${SKIP}` },
   DATA_CONSECUTIVE_ROLES: { severity: "error", hint: `Most chat templates need user and assistant turns to alternate: merge the two turns, ${SKIP}` },
   DATA_EMPTY_FIELD: { severity: "error", hint: `Fill in the field, ${SKIP}` },
   DATA_FIELD_TYPE: { severity: "error", hint: `Give the field the type named above (in CSV, a list is a JSON array in the cell), ${SKIP}` },

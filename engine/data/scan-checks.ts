@@ -115,7 +115,7 @@ export function unknownShape(at: At, value: Record<string, unknown>, d: { near?:
   }
   const mapping = suggestMapping(keys);
   const single = keys.length === 2 && ((keys.includes("role") && keys.includes("content")) || (keys.includes("from") && keys.includes("value")));
-  const pairGuess = mapping?.includes("=chosen") ? ` (check that ${/(\S+)=chosen/.exec(mapping)![1]} holds the preferred answer)` : "";
+  const pairGuess = mapping?.includes("=chosen") ? ` (check that ${/([^,=\s]+)=chosen/.exec(mapping)![1]} holds the preferred answer)` : "";
   const issue = makeIssue(
     "DATA_UNKNOWN_SCHEMA",
     at,

@@ -34,6 +34,9 @@ export async function* readCsv(ctx: ReaderContext, delimiter: "," | "\t"): Recor
     let line = 1;
     let offset = 0;
     let pending: Buffer | null = null; // bytes of an incomplete last line, checked with the next chunk
+    // Bytes after the last line break, held from the parser until the next chunk: data that stops
+    // decompressing mid-line must not reach it as a short last row.
+    let held: Buffer[] = [];
     let first = true;
     for await (const raw of src.chunks) {
       let chunk = raw;
@@ -63,10 +66,15 @@ export async function* readCsv(ctx: ReaderContext, delimiter: "," | "\t"): Recor
       if (pending.length > (ctx.opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES)) pending = null;
       offset += chunk.length;
       linesRead = line - 1;
-      yield chunk;
+      if (lastNl < 0) held.push(chunk);
+      else {
+        yield held.length ? Buffer.concat([...held, chunk.subarray(0, lastNl + 1)]) : chunk.subarray(0, lastNl + 1);
+        held = [chunk.subarray(lastNl + 1)];
+      }
     }
     if (pending?.length) checkLines(pending, offset - pending.length, line);
     if (src.failure) ctx.report(decompressIssue(file, src.failure, linesRead));
+    else if (held.length) yield Buffer.concat(held);
   }
 
   /** Record the lines of `buf` (starting at file offset `start`, line `line`) that are not UTF-8. */

@@ -62,7 +62,13 @@ export function listDataFiles(path: string, format?: FileFormat, onSkip?: (issue
   } catch {
     throw new WhetstoneError({ code: "DATA_NOT_FOUND", message: `No file or folder at ${path}`, hint: "Check the path.", where: path });
   }
-  if (st.isFile()) return [{ path, bytes: st.size, ...detectFormat(path, format) }];
+  if (st.isFile()) {
+    try {
+      return [{ path, bytes: st.size, ...detectFormat(path, format) }];
+    } catch (e) {
+      throw new WhetstoneError({ code: "DATA_UNREADABLE", message: `Cannot read ${path}: ${reason(e)}`, hint: "Check that the file is readable by you (its permissions), and not on a disconnected drive.", where: path });
+    }
+  }
   const files: DataFile[] = [];
   const skip = (p: string, why: string) => onSkip?.(makeIssue("DATA_SKIPPED_ENTRY", { file: p }, why));
   const walk = (dir: string) => {

@@ -68,17 +68,17 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
     fatal = makeIssue(code, { file, line, column: col }, message);
   };
 
-  // A record is cited by its element number when it shares a line with another (a one-line array):
-  // "line 1" would name every record alike. So each record is held until the next one starts.
+  // A record is cited by its element number when it starts on the line another starts on (a
+  // one-line array): "line 1" would name every record alike. So each record is held until the
+  // next one starts.
   let held: RawRecord | null = null;
-  let heldEndLine = 0;
   let sharesPrev = false;
   const release = (batch: RawRecord[]) => {
     if (held) batch.push(held);
     held = null;
   };
   const startElement = (batch: RawRecord[], at: number) => {
-    sharesPrev = held !== null && heldEndLine === at;
+    sharesPrev = held !== null && held.line === at;
     if (sharesPrev) held!.element = held!.row;
     release(batch);
   };
@@ -132,7 +132,6 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
   const hold = (rec: RawRecord) => {
     if (sharesPrev) rec.element = rec.row;
     held = rec;
-    heldEndLine = line;
   };
 
   let first = true;

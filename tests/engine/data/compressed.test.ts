@@ -123,6 +123,17 @@ describe("compressed files", () => {
     expect(err.line).toBe(scan.stats.rows + 1);
   });
 
+  it("damaged gzip CSV: the half-decompressed last line is not reported as a short row", async () => {
+    const lines = ["prompt,completion", ...chatLines(600).map((l, i) => `"${l.slice(40, 400).replace(/"/g, '""')}",answer ${i + 1}`)];
+    const whole = gzipSync(lines.join("\n") + "\n");
+    const file = join(tmp, "cut.csv.gz");
+    writeFileSync(file, whole.subarray(0, Math.floor(whole.length / 3)));
+    const scan = await scanDataset(file);
+    expect(scan.log.issues().map((i) => i.code)).toEqual(["DATA_DECOMPRESS"]);
+    expect(scan.stats.rows).toBeGreaterThan(10);
+    expect(scan.blocking[0]!.line).toBe(scan.stats.rows + 2); // the header, the rows read, then the cut line
+  });
+
   it("damaged zstd is an error, not a stack trace", async () => {
     const zst = readFileSync(join(SHAPES, "openai-messages.jsonl.zst"));
     const file = join(tmp, "cut.jsonl.zst");
@@ -183,6 +194,11 @@ describe("folders of shards", () => {
     ]);
     expect(skipped[0]!.message).toContain("a link to nothing readable");
     expect(scan.blocking).toEqual([]);
+  });
+
+  it.skipIf(process.platform !== "linux")("a file that cannot be read is an error that names it, not a stack trace", async () => {
+    // /proc/self/mem is a file whose first bytes cannot be read (EIO), whoever runs the test.
+    await expect(scanDataset("/proc/self/mem")).rejects.toMatchObject({ code: "DATA_UNREADABLE", message: "Cannot read /proc/self/mem: an input/output error" });
   });
 
   it("shards of one set with different schemas are an error naming both files", async () => {

@@ -63,6 +63,15 @@ describe("a one-line JSON array cites its elements", () => {
     expect(err.line).toBe(2 + 4 * 5);
   });
 
+  it("records that start on lines of their own keep line numbers, even when '}, {' joins them", async () => {
+    const file = join(tmp, "joined.json");
+    const body = records.slice(0, 3).map((r, i) => `{\n  "instruction": "${r.instruction}",\n  "input": "",\n  "output": ${i === 1 ? 2 : JSON.stringify(r.output)}\n}`);
+    writeFileSync(file, `[${body.join(", ")}]\n`);
+    const err = (await scanDataset(file)).log.issues().find((i) => i.code === "DATA_FIELD_TYPE")!;
+    expect(err.element).toBeUndefined();
+    expect(err.line).toBe(5);
+  });
+
   it("pandas' one-line column form cites positions too, and the snapshot's refusal names the element", async () => {
     const file = join(tmp, "columns.json");
     writeFileSync(file, JSON.stringify({ prompt: ["a", "b", "c"], completion: ["x", 2, "z"] }));

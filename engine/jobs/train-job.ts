@@ -7,8 +7,9 @@
  * config cannot get past (bad model, bad data); `interrupted` for anything resumable (a recoverable
  * error, a killed or crashed worker), with the diagnosis in status.error.
  *
- * A full disk on the engine's side (status, metrics or log cannot be written) stops the worker like
- * a cancel (it checkpoints if it still can) and ends the run `interrupted` with DISK_FULL. Status
+ * A full disk on the engine's side (status, metrics or log cannot be written) kills the worker at
+ * once and ends the run `interrupted` with DISK_FULL: a checkpoint written now would hold steps
+ * whose metrics were never recorded, so the run resumes from its last periodic checkpoint. Status
  * writes that fail are kept in memory and published anyway, so a client following the run sees
  * the end even when status.json could not record it.
  */
@@ -101,8 +102,12 @@ export class TrainJob {
         release = await this.ctx.deviceLock.acquire(this.runId, {
           signal: this.waiting.signal,
           onWait: (owner) => {
-            this.log(`Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`);
+            const message = `Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`;
+            this.log(message);
             this.setStatus({ phase: "waiting" });
+            // A progress event, so a client following the run (the CLI without --verbose) says why nothing moves.
+            const progress = { phase: "waiting", current: 0, total: null, unit: "run", elapsed_s: 0, eta_s: null, message };
+            this.ctx.publish({ type: "progress", runId: this.runId, progress });
           },
         });
       } catch {
@@ -113,6 +118,8 @@ export class TrainJob {
     }
     try {
       await this.runWorker();
+    } catch (e) {
+      this.failUnrecorded(e);
     } finally {
       release();
     }
@@ -227,7 +234,7 @@ export class TrainJob {
       if (this.cancelRequested) {
         this.cancelRequested = false;
         this.cancel();
-      } else if (this.diskFull) this.stopWorker();
+      } else if (this.diskFull) worker.kill("SIGKILL");
       await finished;
       const exit = await worker.exited;
       const final = store.get(this.runId);
@@ -291,6 +298,25 @@ export class TrainJob {
     return false;
   }
 
+  /** The engine itself failed while running the job (not a worker error): end the run where a
+   *  follower can see it, instead of leaving it `running` with a waiting CLI forever. */
+  private failUnrecorded(e: unknown): void {
+    this.worker?.kill("SIGKILL");
+    const error = {
+      code: "ENGINE_ERROR",
+      message: `The engine failed while running this job: ${e instanceof Error ? e.message : String(e)}`,
+      hint: `Resume it with \`whetstone resume ${this.runId}\`; it continues from the last checkpoint. If it happens again, the run's log has the details.`,
+      recoverable: true,
+    };
+    try {
+      this.finish("interrupted", error);
+    } catch {
+      const run = { ...(this.current ?? this.ctx.store.get(this.runId)), state: "interrupted" as const, error, owner_pid: null, worker_pid: null, phase: null, finished_at: now() };
+      this.current = run;
+      this.ctx.publish({ type: "run", run });
+    }
+  }
+
   private diskFullInfo(): (ErrorInfo & { details?: string[] }) | undefined {
     const e = this.diskFull;
     return e ? { code: e.code, message: e.message, hint: e.hint, recoverable: true } : undefined;
@@ -304,8 +330,8 @@ export class TrainJob {
       if (!isDiskFull(e)) throw e;
       if (this.diskFull) return;
       this.diskFull = e as WhetstoneError;
-      this.ctx.publish({ type: "log", runId: this.runId, line: `${this.diskFull.format()}\nStopping the run: the worker writes a checkpoint if the disk still has room for one.` });
-      this.stopWorker();
+      this.ctx.publish({ type: "log", runId: this.runId, line: `${this.diskFull.format()}\nStopping the run; it resumes from its last checkpoint.` });
+      this.worker?.kill("SIGKILL");
     }
   }
 }

@@ -9,6 +9,7 @@ An engine that stops reading (it died) stops the worker instead of crashing it."
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 from collections import namedtuple
 
@@ -112,3 +113,36 @@ def test_resume_says_which_checkpoint_it_continues_from_and_why_a_newer_one_was_
     assert event["step"] == 3 and event["path"] == str(tmp_path / "checkpoints" / "step-00000003")
     assert event["skipped"] == [{"name": "step-00000006", "reason": "optimizer.pt has the wrong size"}]
     assert [m["step"] for m in recorder.of("metrics")] == [4, 5, 6]
+
+
+def _model_copy(tiny_model, tmp_path, **config_changes):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(config_changes)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_custom_code_model_is_refused_before_tokenizing_with_the_trust_remote_code_hint(make_config, run_sft, tiny_model, tmp_path, monkeypatch):
+    from whetstone_worker import modeling
+
+    folder = _model_copy(tiny_model, tmp_path, model_type="whale", auto_map={"AutoConfig": "configuration_whale.WhaleConfig",
+                                                                           "AutoModelForCausalLM": "modeling_whale.WhaleForCausalLM"})
+    monkeypatch.setattr(modeling, "load_tokenizer", lambda *a: pytest.fail("tokenizer loaded before the model type was checked"))
+    with pytest.raises(WorkerError) as caught:
+        run_sft(make_config(model__path=str(folder)), tmp_path / "run")
+    err = caught.value
+    assert err.code == "MODEL_CUSTOM_CODE" and not err.recoverable
+    assert "WhaleConfig" in err.message and "WhaleForCausalLM" in err.message
+    assert "model.trust_remote_code: true" in err.hint and "rights" in err.hint
+    modeling.check_model_dir(folder, trust_remote_code=True)  # allowed once trusted
+
+
+def test_an_unknown_model_type_without_code_is_unsupported(tiny_model, tmp_path):
+    from whetstone_worker import modeling
+
+    folder = _model_copy(tiny_model, tmp_path, model_type="whale")
+    with pytest.raises(WorkerError) as caught:
+        modeling.check_model_dir(folder)
+    assert caught.value.code == "MODEL_UNSUPPORTED" and "'whale'" in caught.value.message

@@ -140,4 +140,16 @@ describe("LineChart", () => {
     expect(drawn).toBeGreaterThan(300);
     expect(container.querySelector("svg")!.getAttribute("aria-label")).toMatch(/^Loss: train last/);
   });
+
+  it("draws a single point and a one-step run, with no negative axis and labels that keep their digits", () => {
+    const { container } = render(
+      <LineChart title="Loss" series={[{ label: "train", points: [{ x: 1, y: 0.002511 }] }, { label: "validation", points: [{ x: 1, y: 0.0024 }] }]} />,
+    );
+    expect(container.querySelectorAll("circle.dot")).toHaveLength(2);
+    const ticks = [...container.querySelectorAll("text.tick")].map((t) => t.textContent!);
+    expect(ticks.every((t) => !t.startsWith("-"))).toBe(true);
+    expect(ticks.slice(0, 3).every((t) => /^\d+\.\d+$/.test(t))).toBe(true); // "0.00276", never ".002511" or "-0.5"
+    const flat = render(<LineChart title="Learning rate" series={[{ label: "lr", points: [{ x: 1, y: 0 }] }]} />);
+    expect([...flat.container.querySelectorAll("text.tick")].map((t) => t.textContent).some((t) => t!.startsWith("-"))).toBe(false);
+  });
 });

@@ -8,6 +8,7 @@ import { useClient } from "../client/context";
 import { useAppStore } from "../store/store";
 import { fieldLabel } from "../lib/draft";
 import { bytes } from "../lib/format";
+import { datasetName } from "../lib/messages";
 import type { ApiOutput } from "../../../engine/api/contract";
 
 type Detail = ApiOutput<"getRun">;
@@ -39,6 +40,8 @@ export function ConfigTable({ config }: { config: Record<string, unknown> }) {
       for (const [field, x] of Object.entries(v as Record<string, unknown>)) rows.push([SECTION[key]!, fieldLabel(`${key}.${field}`).replace(/^[a-z]+\./, "").replaceAll("_", " "), value(x)]);
     } else rows.push(["Run", key === "init_from" ? "starts from" : key.replaceAll("_", " "), value(v)]);
   }
+  const data = (config.data ?? {}) as { train?: string };
+  for (const r of rows) if (r[0] === "Data" && r[1] === "Dataset" && data.train) r[2] = `${datasetName(data.train)} (${data.train})`;
   return (
     <table className="config-table" data-testid="config-table">
       <tbody>
@@ -103,7 +106,7 @@ export function LineageTable({ detail }: { detail: Detail }) {
             <code>{detail.status.id}</code>
           </td>
           <td>{detail.status.method.toUpperCase()}</td>
-          <td>{data ? `trained on ${data.source?.split(/[\\/]/).pop() ?? "?"} (${data.rows ?? "?"} rows${data.skipped?.count ? `, ${data.skipped.count} skipped` : ""}${data.source_bytes ? `, ${bytes(data.source_bytes)}` : ""}, sha256 ${data.source_sha256?.slice(0, 12) ?? "?"}…)` : "no data snapshot"}</td>
+          <td>{data ? `trained on ${data.source ? datasetName(data.source) : "?"} (${data.rows ?? "?"} rows${data.skipped?.count ? `, ${data.skipped.count} skipped` : ""}${data.source_bytes ? `, ${bytes(data.source_bytes)}` : ""}, sha256 ${data.source_sha256?.slice(0, 12) ?? "?"}…)` : "no data snapshot"}</td>
         </tr>
         {parent && (
           <tr>

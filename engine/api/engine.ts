@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { API, isApiMethod, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
 import type { EngineEvent } from "./events";
@@ -301,6 +301,12 @@ export class Engine implements ApiHandlers {
     return this.queueTask(`export:${runId}`, runId, "export", command, (result) => {
       const parsed = ExportRecordSchema.omit({ run_id: true, created_at: true }).safeParse(result);
       if (!parsed.success) throw new WhetstoneError({ code: "EXPORT_BAD_RESULT", message: `The worker's export result is malformed: ${parsed.error.issues[0]?.message}`, hint: "This is a bug in Whetstone." });
+      // Exported files are for other tools and other users: readable by all (0644 under the usual umask), like a download.
+      // Writers that go through a private temp file (0600) would otherwise leave the weights unreadable to them.
+      for (const f of parsed.data.files) {
+        const file = join(parsed.data.out_dir, f.path);
+        if (existsSync(file)) chmodSync(file, 0o644);
+      }
       return saveExportRecord(this.store, runId, parsed.data);
     });
   }

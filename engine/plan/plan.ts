@@ -147,10 +147,12 @@ export function formatPlan(p: RunPlan): string {
   if (p.measured) {
     const m = p.measured;
     lines.push(`  throughput measured ≈ ${Math.round(m.tokensPerSecond).toLocaleString("en-US")} tokens/s (run ${m.run}: same model and method on this device${m.sameShape ? "" : ", another micro-batch or max_length"})`);
-    if (p.secondsPerEpoch !== null) lines.push(`  time per epoch ≈ ${duration(p.secondsPerEpoch)} (${m.tokensPerEpoch!.toLocaleString("en-US")} tokens per epoch of the same data)`);
   } else if (p.tokensPerSecondGuess)
     lines.push(`  throughput guess ≈ ${Math.round(p.tokensPerSecondGuess).toLocaleString("en-US")} tokens/s ${p.device.kind === "cpu" ? `at ~${CPU_FLOPS_PER_CORE / 1e9} GFLOP/s per CPU core` : `at ${ASSUMED_MFU * 100}% MFU`} (a measured figure replaces this after the first run)`);
   else lines.push("  throughput: no estimate yet for this device; the first run of this model and method measures it");
+  const epochTokens = p.data?.tokens_per_epoch ?? p.measured?.tokensPerEpoch ?? null;
+  if (p.secondsPerEpoch !== null && epochTokens !== null)
+    lines.push(`  time per epoch ≈ ${duration(p.secondsPerEpoch)} (${epochTokens.toLocaleString("en-US")} tokens per epoch${p.data ? "" : " of the same data"}${p.measured ? "" : ", at the guessed throughput"})`);
   return lines.join("\n");
 }
 

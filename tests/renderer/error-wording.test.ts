@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../engine/paths";
 import { ERROR_WORDING, ISSUE_WORDING } from "../../renderer/src/lib/error-wording";
 import { ISSUE_CODES } from "../../engine/data/issues";
-import { describeError, forPeople } from "../../renderer/src/lib/messages";
+import { datasetName, describeError, forPeople } from "../../renderer/src/lib/messages";
 
 function files(dir: string, ext: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -61,5 +61,7 @@ describe("GUI wording for engine errors", () => {
     expect(shown.title).toBe("The dataset has errors");
     expect(forPeople("bfda9d291edc-bad.jsonl line 3", { [stored]: "bad.jsonl" })).toBe("bad.jsonl line 3");
     expect(describeError({ code: "SOMETHING_NEW", message: "x" }).title).toBe("Something went wrong");
+    expect(datasetName(stored)).toBe("bad.jsonl");
+    expect(datasetName("/data/0123456789ab-notes.jsonl")).toBe("0123456789ab-notes.jsonl"); // only uploads carry the hash prefix
   });
 });

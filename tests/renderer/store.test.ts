@@ -1,7 +1,7 @@
 /** The store: slices, engine events routed through slice actions, the draft persisted. */
 import { describe, expect, it } from "vitest";
 import { applyEngineEvent, createAppStore } from "../../renderer/src/store/store";
-import { DEFAULT_DRAFT, draftToConfig, stepProblems, stepState, type StepContext } from "../../renderer/src/lib/draft";
+import { DEFAULT_DRAFT, chainedName, draftToConfig, stepProblems, stepState, type StepContext } from "../../renderer/src/lib/draft";
 import { RunConfigSchema } from "../../engine/config/schema";
 import type { RunStatus } from "../../engine/runs/types";
 
@@ -101,9 +101,13 @@ describe("draft", () => {
     expect(stepProblems("settings", ok, { ...none, report: report(), plan: { fits: false, config } })).toEqual([expect.stringMatching(/will not fit.*Train anyway/)]);
     expect(stepProblems("settings", { ...ok, trainAnyway: config }, { ...none, report: report(), plan: { fits: false, config } })).toEqual([]);
     // An adapter applies to its own base model only.
-    const from = { id: "sft-1", method: "sft", kind: "adapter" as const, base: "/base", lineage: [] };
+    const from = { id: "sft-1", name: "sft-run", method: "sft", kind: "adapter" as const, base: "/base", lineage: [] };
     expect(stepProblems("method", { ...ok, initFrom: from }, { ...none, report: report() })[0]).toMatch(/trained an adapter for \/base/);
     expect(draftToConfig({ ...ok, modelPath: "/base", initFrom: from })).toMatchObject({ init_from: "sft-1" });
+    // A chained run is named after its parent and method, until the user names it.
+    expect(chainedName({ name: "sft-run", initFrom: from }, "dpo")).toBe("sft-run-dpo");
+    expect(chainedName({ name: "sft-run-dpo", initFrom: from }, "orpo")).toBe("sft-run-orpo");
+    expect(chainedName({ name: "mine", initFrom: from }, "dpo")).toBe("mine");
   });
 
   it("turns goldfish off for methods without an SFT term", () => {

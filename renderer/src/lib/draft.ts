@@ -11,6 +11,8 @@ export type StepId = (typeof STEPS)[number];
 /** A finished run the new one starts from (config init_from), as the Method step picked it. */
 export interface StartFrom {
   id: string;
+  /** The run's name: the chained run is named after it ("<name>-dpo"). */
+  name: string;
   method: string;
   kind: "adapter" | "model";
   /** The model folder the run's adapter applies to: the new run's base must be the same folder. */
@@ -23,11 +25,19 @@ export interface StartFrom {
  * A completed run as the start of a new one: its adapter (applied to `modelPath`, the run's own
  * base) or its full model; null while the run has no final output.
  */
-export function startFromRun(run: { id: string; method: string; state: string; outputs: Record<string, string>; parent?: { run: string | null; path: string; kind: "adapter" | "model" } | null }, modelPath: string): StartFrom | null {
+export function startFromRun(run: { id: string; name: string; method: string; state: string; outputs: Record<string, string>; parent?: { run: string | null; path: string; kind: "adapter" | "model" } | null }, modelPath: string): StartFrom | null {
   if (run.state !== "completed" || !(run.outputs.adapter ?? run.outputs.model)) return null;
   const base = run.parent?.kind === "model" ? run.parent.path : modelPath;
   const lineage = run.parent?.run ? [{ id: run.parent.run, method: "", kind: run.parent.kind }] : [];
-  return { id: run.id, method: run.method, kind: run.outputs.adapter ? "adapter" : "model", base: base.trim(), lineage };
+  return { id: run.id, name: run.name, method: run.method, kind: run.outputs.adapter ? "adapter" : "model", base: base.trim(), lineage };
+}
+
+/** A chained run's name: its parent's, then its method ("sft-run-dpo"); a name the user typed is kept. */
+export function chainedName(d: Pick<Draft, "name" | "initFrom">, method: string): string {
+  if (!d.initFrom) return d.name;
+  const prefix = `${d.initFrom.name}-`;
+  const auto = d.name === d.initFrom.name || (d.name.startsWith(prefix) && METHODS.includes(d.name.slice(prefix.length)));
+  return auto ? `${d.initFrom.name}-${method}`.slice(0, 64) : d.name;
 }
 
 /** Each preference method's settings (engine/config/schema.ts PREFERENCE_FIELDS); unset: the method's default. */

@@ -50,3 +50,13 @@ export function dataVerdict(r: Pick<DatasetReport, "trainable" | "errors" | "war
     return `Not trainable yet: ${plural(r.errors, "error")} in ${plural(r.stats.invalid_rows, "row")}. Fix them, or skip them below and train on the other ${plural(r.stats.samples, unit)}${warnings}.`;
   return `Not trainable: ${plural(r.errors, "error")}${warnings}.`;
 }
+
+/**
+ * A dataset path as the user knows it: an uploaded copy (`<home>/datasets/<sha12>-<name>`, see
+ * engine/datasets-upload) by the name it was uploaded with, any other file by its own name.
+ */
+export function datasetName(path: string): string {
+  const base = path.split(/[\\/]/).pop() ?? path;
+  const parent = path.split(/[\\/]/).slice(-2, -1)[0];
+  return parent === "datasets" ? base.replace(/^[0-9a-f]{12}-/, "") : base;
+}

@@ -1,6 +1,6 @@
 /** Where the user is and what they chose: view, theme, wizard step and draft (persisted). */
 import type { StateCreator } from "zustand";
-import { DEFAULT_DRAFT, type Draft, type StartFrom, type StepId } from "../lib/draft";
+import { DEFAULT_DRAFT, chainedName, type Draft, type StartFrom, type StepId } from "../lib/draft";
 import type { AppState } from "./store";
 
 export type View = { name: "wizard" } | { name: "runs" } | { name: "run"; id: string } | { name: "compare" } | { name: "playground" };
@@ -39,7 +39,7 @@ export const createUiSlice: StateCreator<AppState, [], [], UiSlice> = (set) => (
   resetDraft: () => set({ draft: DEFAULT_DRAFT, step: "model", report: null, reportError: null, plan: null }),
   chainFromRun: (from) =>
     set((s) => ({
-      draft: { ...s.draft, initFrom: from, modelPath: from.kind === "adapter" ? from.base : s.draft.modelPath, runId: null, dataPath: null, dataName: null, skipInvalid: false, suggestedFor: null, trainAnyway: null },
+      draft: { ...s.draft, name: chainedName({ name: from.name, initFrom: from }, s.draft.method), initFrom: from, modelPath: from.kind === "adapter" ? from.base : s.draft.modelPath, runId: null, dataPath: null, dataName: null, skipInvalid: false, suggestedFor: null, trainAnyway: null },
       report: null,
       reportError: null,
       preview: null,

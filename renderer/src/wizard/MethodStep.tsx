@@ -4,7 +4,7 @@
  * preference methods' settings in words.
  */
 import { useAppStore } from "../store/store";
-import { FINETUNES, METHODS, goldfishApplies, isPreferenceMethod, type Draft } from "../lib/draft";
+import { FINETUNES, METHODS, chainedName, goldfishApplies, isPreferenceMethod, type Draft } from "../lib/draft";
 import { SamplePreviewPanel } from "./DataStep";
 import { StartFromPicker } from "./StartFromPicker";
 import { PreferenceSettings } from "./PreferenceSettings";
@@ -27,8 +27,15 @@ export function MethodStep() {
   return (
     <>
       <StartFromPicker />
-      <Choices legend="Method" name="method" info={METHOD_INFO} available={METHODS} value={d.method} onChange={(id) => update({ method: id, ...(isPreferenceMethod(id) ? { neftune: false } : {}) })} />
+      <Choices legend="Method" name="method" info={METHOD_INFO} available={METHODS} value={d.method} onChange={(id) => update({ method: id, name: chainedName(d, id), ...(isPreferenceMethod(id) ? { neftune: false } : {}) })} />
       {isPreferenceMethod(d.method) && <PreferenceSettings />}
+      {d.initFrom && (
+        <div className="field">
+          <label htmlFor="chain-name">Run name</label>
+          <input id="chain-name" value={d.name} onChange={(e) => update({ name: e.target.value })} spellCheck={false} />
+          <small>Named after the run it starts from and its method; change it if you like.</small>
+        </div>
+      )}
       <Choices legend="Fine-tuning" name="finetune" info={FINETUNE_INFO} available={FINETUNES} value={d.finetune} onChange={(id) => update({ finetune: id as Draft["finetune"], learningRate: id === "full" ? 2e-5 : 2e-4 })} />
       <fieldset>
         <legend>Regularization</legend>

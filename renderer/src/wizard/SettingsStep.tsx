@@ -101,17 +101,19 @@ function PlanView({ plan, config }: { plan: RunPlan; config: string }) {
       ...(a.finetune ? { finetune: a.finetune, learningRate: 2e-4 } : {}),
       ...(a.max_length !== undefined ? { maxLength: a.max_length } : {}),
     });
+  // The smallest power of two that holds the longest sample (the step's own rounding of lengths).
+  const fitted = plan.data ? Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(plan.data.longest, 16)))) : d.maxLength;
   return (
     <>
       <p data-testid="plan">
         Peak memory about <strong>{gib(plan.estimate.total)}</strong> of {gib(plan.device.memoryBytes)} on {plan.device.name} ({num(plan.estimate.trainable)} trainable parameters
         {plan.data ? `, rows of up to ${num(plan.data.sequence_length)} tokens as the data fills them` : ""}).
       </p>
-      {plan.data?.max_length_beyond_longest && (
+      {plan.data?.max_length_beyond_longest && fitted < d.maxLength && (
         <p className="warn" data-testid="beyond-longest">
-          The longest sample has {num(plan.data.longest)} tokens: a max length of {num(d.maxLength)} adds nothing.{" "}
-          <button type="button" onClick={() => update({ maxLength: Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(plan.data!.longest, 16)))) })}>
-            Set max length to {num(Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(plan.data.longest, 16)))))}
+          The longest sample has {num(plan.data.longest)} tokens: a max length above {num(fitted)} only reserves memory no sample uses.{" "}
+          <button type="button" onClick={() => update({ maxLength: fitted })}>
+            Set max length to {num(fitted)}
           </button>
         </p>
       )}

@@ -27,7 +27,7 @@ export function StartFromPicker() {
     if (client.has("startingPoints")) client.startingPoints({}).then((p) => setRuns(p.runs), () => setRuns([]));
   }, [client]);
 
-  const pick = (r: Chainable) => update({ initFrom: { id: r.id, method: r.method, kind: r.kind, base: r.base, lineage: r.lineage }, ...(r.kind === "adapter" && r.base !== modelPath ? { modelPath: r.base, catalogId: null } : {}) });
+  const pick = (r: Chainable) => update({ initFrom: { id: r.id, name: r.name, method: r.method, kind: r.kind, base: r.base, lineage: r.lineage }, ...(r.kind === "adapter" && r.base !== modelPath ? { modelPath: r.base, catalogId: null } : {}) });
   // The chosen run stays listed even when the list has not loaded (after a reload) or no longer has it.
   const shown = runs ?? [];
   return (

@@ -68,7 +68,7 @@ function shown(value: string): string {
 export function checkRunRef(value: string, where: string): void {
   if (!RUN_REF.test(value)) {
     throw new WhetstoneError({
-      code: "API_BAD_RUN_ID",
+      code: "RUN_ID_INVALID",
       message: `${where}: '${shown(value)}' is not a run id or name (runs are named by letters, digits, '.', '_' and '-', never by a path).`,
       hint: "Use a run id or name as the run list shows it.",
       where,

@@ -69,7 +69,7 @@ describe("IPC registrar", () => {
   it("applies the loopback server's path checks: run ids only, no system folders", async () => {
     const { ipc, win } = setup();
     const traversal = (await ipc.invoke(CHANNELS.call, from(win), "getRun", { id: "../../../other/runs/X" })) as { ok: boolean; error: { code: string; message: string } };
-    expect(traversal).toMatchObject({ ok: false, error: { code: "API_BAD_RUN_ID", message: expect.stringContaining("getRun: id: '../../../other/runs/X' is not a run id or name") } });
+    expect(traversal).toMatchObject({ ok: false, error: { code: "RUN_ID_INVALID", message: expect.stringContaining("getRun: id: '../../../other/runs/X' is not a run id or name") } });
     const etc = (await ipc.invoke(CHANNELS.call, from(win), "inspectDataset", { path: "/etc" })) as { ok: boolean; error: { code: string } };
     expect(etc).toMatchObject({ ok: false, error: { code: "API_SYSTEM_PATH" } });
   });

@@ -78,7 +78,7 @@ describe("run references are ids or names, never paths", () => {
     const a = await call("getRun", { id });
     expect(a.status).toBe(400);
     const e = error(a);
-    expect(e.code).toBe("API_BAD_RUN_ID");
+    expect(e.code).toBe("RUN_ID_INVALID");
     expect(e.message).toContain(`getRun: id: '${id}' is not a run id or name`);
     expect(a.body).not.toContain("secret-run");
   });
@@ -89,7 +89,7 @@ describe("run references are ids or names, never paths", () => {
     for (const [method, extra] of [["resumeRun", {}], ["cancelRun", {}], ["exportRun", { format: "adapter", out: join(work, "x") }], ["getLog", {}]] as const) {
       const a = await call(method, { id: traversal(), ...extra });
       expect(a.status, method).toBe(400);
-      expect(error(a).code).toBe("API_BAD_RUN_ID");
+      expect(error(a).code).toBe("RUN_ID_INVALID");
     }
     const abs = await call("getRun", { id: dirname(otherStatus) });
     expect(abs.status).toBe(400);

@@ -30,7 +30,7 @@ describe("path arguments of the API", () => {
   });
 
   it("quotes a hostile run reference without its control characters", () => {
-    expect(() => checkApiArguments("getRun", { id: "a\u001b[31m/../x" }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "API_BAD_RUN_ID", message: expect.stringContaining("'a?[31m/../x'") }));
+    expect(() => checkApiArguments("getRun", { id: "a\u001b[31m/../x" }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "RUN_ID_INVALID", message: expect.stringContaining("'a?[31m/../x'") }));
   });
 
   it("lets a config name its model and data by hub id (resolved in the Hugging Face cache), not by a relative path", () => {
@@ -42,6 +42,6 @@ describe("path arguments of the API", () => {
   it("accepts run ids, names and 'base'", () => {
     for (const id of ["20261123-212229-tiny-sft-fff7", "tiny-sft", "lr-1e-4", "v1.2_final"]) expect(() => checkApiArguments("getRun", { id }, { home: "/tmp/h" }), id).not.toThrow();
     expect(() => checkApiArguments("getEval", { id: "r", against: "base" }, { home: "/tmp/h" })).not.toThrow();
-    for (const id of ["..", ".", "-rf", "a/b", "a\\b", "/abs", "x".repeat(201)]) expect(() => checkApiArguments("getRun", { id }, { home: "/tmp/h" }), id).toThrow(expect.objectContaining({ code: "API_BAD_RUN_ID" }));
+    for (const id of ["..", ".", "-rf", "a/b", "a\\b", "/abs", "x".repeat(201)]) expect(() => checkApiArguments("getRun", { id }, { home: "/tmp/h" }), id).toThrow(expect.objectContaining({ code: "RUN_ID_INVALID" }));
   });
 });

@@ -73,7 +73,7 @@ describe("error code → HTTP status", () => {
     expect(statusFor("FORBIDDEN_ORIGIN")).toBe(403);
     expect(statusFor("API_TOO_LARGE")).toBe(413);
     expect(statusFor("RUN_ACTIVE")).toBe(409);
-    expect(statusFor("API_BAD_RUN_ID")).toBe(400);
+    expect(statusFor("RUN_ID_INVALID")).toBe(400);
     // The Hub refusing the user's Hugging Face token is not this API refusing its own token.
     expect(statusFor("HUB_UNAUTHORIZED")).not.toBe(401);
     expect(statusFor("NO_SUCH_CODE_ANYWHERE")).toBe(500);

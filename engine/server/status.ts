@@ -151,9 +151,9 @@ export const STATUS_BY_CODE = {
   JUDGE_UNSUPPORTED: 422,
   JUDGE_NO_LOGPROBS: 422,
   JUDGE_CHECKSUM: 424,
-  JUDGE_OFFLINE: 424,
+  JUDGE_OFFLINE: 503,  // the network or the judge's server is not there now: try again later
   JUDGE_DOWNLOAD_FAILED: 424,
-  JUDGE_UNREACHABLE: 424,
+  JUDGE_UNREACHABLE: 503,  // the network or the judge's server is not there now: try again later
   JUDGE_ENDPOINT_ERROR: 424,
   JUDGE_LOAD_FAILED: 424,
   JUDGE_FAILED: 424,
@@ -164,7 +164,7 @@ export const STATUS_BY_CODE = {
   HUB_DISK_FULL: 422,
   HUB_GATED: 424,
   HUB_UNAUTHORIZED: 424,
-  HUB_OFFLINE: 424,
+  HUB_OFFLINE: 503,  // the network or the judge's server is not there now: try again later
   HUB_HTTP_ERROR: 424,
   HUB_VERIFY_FAILED: 424,
   TOKEN_INVALID: 400,

@@ -1,6 +1,6 @@
 /**
  * Every error code the engine, the Electron shell and the worker can raise has an HTTP status, and
- * only INTERNAL is a 5xx. The codes are found in the sources, not listed by hand: TypeScript
+ * only INTERNAL (500) and "not reachable now" (503: offline, judge server down) are 5xx. The codes are found in the sources, not listed by hand: TypeScript
  * `code: "…"` (and the codes handed to trainedWeights), every upper-case `"A_B"` literal in engine
  * and electron TypeScript, the worker's `WorkerError("…")` / `emitter.error(id, "…")`, and the
  * dataset issue table. A new code without a status fails here with its name and file.
@@ -59,10 +59,13 @@ describe("error code → HTTP status", () => {
     expect(unmapped, "add these to engine/server/status.ts").toEqual([]);
   });
 
-  it("answers 5xx only for INTERNAL", () => {
-    const fiveHundreds = Object.entries(STATUS_BY_CODE).filter(([, s]) => s >= 500).map(([c]) => c);
-    expect(fiveHundreds).toEqual(["INTERNAL"]);
-    for (const status of Object.values(STATUS_BY_CODE)) expect([400, 401, 403, 404, 405, 409, 413, 422, 424, 500]).toContain(status);
+  it("answers 5xx only for INTERNAL and for what is unreachable now (503)", () => {
+    const fiveHundreds = Object.entries(STATUS_BY_CODE).filter(([, s]) => s >= 500).map(([c]) => c).sort();
+    expect(fiveHundreds).toEqual(["HUB_OFFLINE", "INTERNAL", "JUDGE_OFFLINE", "JUDGE_UNREACHABLE"]);
+    expect(statusFor("INTERNAL")).toBe(500);
+    expect(statusFor("JUDGE_OFFLINE")).toBe(503); // issue #15: the judge offline is 503, an export that exists 409
+    expect(statusFor("EXPORT_EXISTS")).toBe(409);
+    for (const status of Object.values(STATUS_BY_CODE)) expect([400, 401, 403, 404, 405, 409, 413, 422, 424, 500, 503]).toContain(status);
   });
 
   it("gives the HTTP meaning to the codes clients branch on", () => {

@@ -15,7 +15,6 @@ than data.max_length is cut to it (it only feeds an estimate).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,8 +22,8 @@ from typing import Callable
 from jinja2 import TemplateError
 
 from ..errors import WorkerError
-from .chat import DataReport, Sample, TemplateMismatch, _count_rows, _invalid, _require_file
-from .pairs import _side
+from .chat import DataReport, Sample, TemplateMismatch, _count_rows, _invalid
+from .pairs import _side, json_lines
 
 
 @dataclass
@@ -37,29 +36,20 @@ class Labelled:
 
 def read_unpaired(path: Path):
     """(line, prompt messages, completion messages, label, tools) per non-blank line."""
-    _require_file(path)
-    with path.open("rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                row = json.loads(raw.decode("utf-8-sig"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise _invalid(f"{where}: not a valid JSON line ({err})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("label"), bool):
-                raise WorkerError(
-                    "DATA_METHOD_MISMATCH",
-                    f"{where}: method kto trains on rows labelled good or bad, but this row has no boolean 'label'.",
-                    "Use rows with messages (or prompt/completion) and label true/false, or another method for this data.",
-                )
-            messages = row.get("messages")
-            if not isinstance(messages, list) or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
-                                                         and isinstance(m.get("content"), str) for m in messages):
-                raise _invalid(f"{where}: 'messages' must be a list of messages with string role and content")
-            if len(messages) < 2 or messages[-1]["role"] != "assistant":
-                raise _invalid(f"{where}: a kto row needs a prompt and ends with the assistant answer that is labelled")
-            yield number, messages[:-1], messages[-1:], row["label"], row.get("tools") or None
+    for number, where, row in json_lines(path):
+        if not isinstance(row, dict) or not isinstance(row.get("label"), bool):
+            raise WorkerError(
+                "DATA_METHOD_MISMATCH",
+                f"{where}: method kto trains on rows labelled good or bad, but this row has no boolean 'label'.",
+                "Use rows with messages (or prompt/completion) and label true/false, or another method for this data.",
+            )
+        messages = row.get("messages")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                                     and isinstance(m.get("content"), str) for m in messages):
+            raise _invalid(f"{where}: 'messages' must be a list of messages with string role and content")
+        if len(messages) < 2 or messages[-1]["role"] != "assistant":
+            raise _invalid(f"{where}: a kto row needs a prompt and ends with the assistant answer that is labelled")
+        yield number, messages[:-1], messages[-1:], row["label"], row.get("tools") or None
 
 
 def build_unpaired(tokenizer, path: Path, max_length: int, overlong: str,

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { API, isApiMethod, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
 import type { EngineEvent } from "./events";
@@ -25,7 +25,7 @@ import { writeSnapshot } from "../data/snapshot";
 import { inspectDataset } from "../data/inspect";
 import { previewDataset } from "../data/preview";
 import { snapshotOptionsFor } from "../data/run-data";
-import { resolveInitFrom } from "../runs/lineage";
+import { resolveInitFrom, checkChainable } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
@@ -38,6 +38,9 @@ import { detectDevice, formatPlan, planRun } from "../plan/plan";
 import { measuredThroughput } from "../plan/throughput";
 import { listModels } from "../models/catalog";
 import { pullRepo } from "../models/pull";
+import { checkModel } from "../models/check";
+import { chainableRuns, localModels } from "../models/starting-points";
+import { listFolders } from "../fs/browse";
 import { formatPreflight, measuredAdvice, preflight } from "../plan/preflight";
 import type { RunConfig } from "../config/schema";
 
@@ -98,6 +101,7 @@ export class Engine implements ApiHandlers {
   async createRun(input: { config?: unknown; configPath?: string; baseDir?: string; skipInvalid?: boolean }): Promise<RunStatus> {
     const { config: loaded, source } = this.loadRunConfig(input, "createRun");
     const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
+    if (parent) checkChainable(parent, loaded.finetune, loaded.lora.variant);
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
     const status = parent ? this.store.update(this.store.create(config, source).id, { parent }) : this.store.create(config, source);
     const dir = this.store.runDir(status.id);
@@ -227,10 +231,10 @@ export class Engine implements ApiHandlers {
   }
 
   /** `whetstone train CONFIG --plan`: the estimate against the detected device; nothing is loaded or run. */
-  planRun(input: { config?: unknown; configPath?: string; baseDir?: string }): ApiOutput<"planRun"> {
+  planRun(input: ApiInput<"planRun">): ApiOutput<"planRun"> {
     const { config } = this.loadRunConfig(input, "planRun");
     const device = detectDevice();
-    const plan = planRun(config, device, measuredThroughput(this.store, config, device));
+    const plan = planRun(config, device, measuredThroughput(this.store, config, device), input.data ?? null);
     return { ...plan, input: { ...plan.input }, text: formatPlan(plan) };
   }
 
@@ -251,6 +255,18 @@ export class Engine implements ApiHandlers {
 
   listModels(): ApiOutput<"listModels"> {
     return listModels(detectDevice(), { ...process.env, ...this.opts.workerEnv });
+  }
+
+  checkModel({ path }: { path: string }): ApiOutput<"checkModel"> {
+    return checkModel(path, { ...process.env, ...this.opts.workerEnv });
+  }
+
+  listFolders({ path }: { path?: string }): ApiOutput<"listFolders"> {
+    return listFolders(path, { ...process.env, ...this.opts.workerEnv });
+  }
+
+  startingPoints(): ApiOutput<"startingPoints"> {
+    return { models: localModels(this.store, { ...process.env, ...this.opts.workerEnv }), runs: chainableRuns(this.store) };
   }
 
   /** Download a hub repo into the HF cache; `download` events carry the bytes and ETA. */
@@ -285,6 +301,12 @@ export class Engine implements ApiHandlers {
     return this.queueTask(`export:${runId}`, runId, "export", command, (result) => {
       const parsed = ExportRecordSchema.omit({ run_id: true, created_at: true }).safeParse(result);
       if (!parsed.success) throw new WhetstoneError({ code: "EXPORT_BAD_RESULT", message: `The worker's export result is malformed: ${parsed.error.issues[0]?.message}`, hint: "This is a bug in Whetstone." });
+      // Exported files are for other tools and other users: readable by all (0644 under the usual umask), like a download.
+      // Writers that go through a private temp file (0600) would otherwise leave the weights unreadable to them.
+      for (const f of parsed.data.files) {
+        const file = join(parsed.data.out_dir, f.path);
+        if (existsSync(file)) chmodSync(file, 0o644);
+      }
       return saveExportRecord(this.store, runId, parsed.data);
     });
   }

@@ -203,7 +203,7 @@ function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | und
     throw new WhetstoneError({
       code: "DATA_NOT_FOUND",
       message: `data.${field}: no file at ${file}`,
-      hint: "Point it at a dataset file (.jsonl, .json, .csv, .tsv, .parquet) or a folder of them (examples/tiny-chat.jsonl is one), or at a hub dataset id after `whetstone models pull ID --dataset`.",
+      hint: "Point it at a dataset file (.jsonl, .json, .csv, .tsv, .parquet, also .jsonl.gz or .jsonl.zst) or a folder of them (examples/tiny-chat.jsonl is one), or at a hub dataset id after `whetstone models pull ID --dataset`.",
       where: where(["data", field]),
     });
   }

@@ -64,7 +64,7 @@ export interface SnapshotOptions extends IngestOptions {
   skipInvalid?: boolean;
   /** Keep only the first copy of exact duplicates. */
   dedupe?: boolean;
-  /** The run's method: sft snapshots conversations, dpo/simpo/orpo snapshot preference pairs. */
+  /** The run's method: sft snapshots conversations, dpo/simpo/orpo preference pairs, kto conversations with their label. */
   method?: ScanOptions["method"];
   onProgress?: (p: SnapshotProgress) => void;
 }
@@ -130,7 +130,7 @@ async function snapshotPass(source: string, opts: SnapshotOptions, target: (row:
   const notes = scan.log
     .summaries()
     .filter((s) => s.severity === "warning")
-    .map((s) => `${s.code}: ${s.count > 1 ? `${s.count} rows, first ` : ""}${formatLocation(s.first, source)}: ${s.message}`);
+    .map((s) => `${s.code}: ${s.rows > 1 ? `${s.rows} rows, first ` : ""}${formatLocation(s.first, source)}: ${s.message}`);
   if (skipped.length) notes.push(`${skipped.length} invalid row${skipped.length === 1 ? " was" : "s were"} skipped (data.skip_invalid); see skipped.rows.`);
   if (duplicates) notes.push(`${duplicates} exact duplicate${duplicates === 1 ? " was" : "s were"} removed (data.dedupe).`);
   notes.push(...scan.notes);
@@ -163,10 +163,17 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
     }
     const s = row.sample;
     // Another kind than the method trains on: refused below (DATA_METHOD_MISMATCH).
-    if (method === "sft" ? !("messages" in s) : !("chosen" in s)) return;
-    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan).
+    if (method === "sft" ? !("messages" in s) : method === "kto" ? !("label" in s) : !("chosen" in s)) return;
+    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan), kto with their labels.
     const tools = "tools" in s && s.tools ? { tools: s.tools } : {};
-    const sample: Sample = "messages" in s ? { messages: s.messages, ...tools } : "chosen" in s ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools } : s;
+    const sample: Sample =
+      method === "kto" && "label" in s
+        ? { messages: s.messages, label: s.label, ...tools }
+        : "messages" in s
+          ? { messages: s.messages, ...tools }
+          : "chosen" in s
+            ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools }
+            : s;
     const out = target(sample);
     written.set(out, (written.get(out) ?? 0) + 1);
     return out.write(sample);
@@ -188,7 +195,7 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
 function refuseIfInvalid(source: string, scan: ScanResult, skipInvalid: boolean): void {
   const invalid = scan.stats.invalid;
   if (scan.blocking.length === 0 && (invalid === 0 || skipInvalid) && scan.stats.samples > 0) return;
-  const place = (i: DataIssue) => (scan.files.length > 1 ? `${relative(source, i.file)}:` : "") + (i.line !== undefined ? `line ${i.line}` : i.row !== undefined ? `row ${i.row}` : "file");
+  const place = (i: DataIssue) => (scan.files.length > 1 ? `${relative(source, i.file)}:` : "") + (i.element !== undefined ? `element ${i.element}` : i.line !== undefined ? `line ${i.line}` : i.row !== undefined ? `row ${i.row}` : "file");
   const errors = scan.log.issues().filter((i) => i.severity === "error");
   const lines = errors.slice(0, MAX_REPORTED).map((i) => `${place(i)}: ${i.message} [${i.code}]`);
   const more = scan.log.count("error") - lines.length;

@@ -119,7 +119,8 @@ def apply_lora(model, lora: LoraConfig):
 
     targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
     peft_config = PeftLoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM"
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM",
+        use_dora=lora.variant == "dora", use_rslora=lora.variant == "rslora",
     )
     try:
         return get_peft_model(model, peft_config)

@@ -68,7 +68,7 @@ describe("loopback server", () => {
     await expect(client.getRun({ id: "" })).rejects.toMatchObject({ code: "API_BAD_REQUEST" });
     await expect(client.getRun({ id: "missing" })).rejects.toBeInstanceOf(EngineApiError);
     const unknown = await raw("/api/dropTables", { method: "POST", headers: { authorization: `Bearer ${server.token}` }, body: "{}" });
-    expect(unknown.status).toBe(400);
+    expect(unknown.status).toBe(404);
     expect(JSON.parse(unknown.body).error.code).toBe("API_UNKNOWN_METHOD");
     const badJson = await raw("/api/health", { method: "POST", headers: { authorization: `Bearer ${server.token}` }, body: "{" });
     expect(JSON.parse(badJson.body).error.code).toBe("API_BAD_JSON");

@@ -12,6 +12,8 @@ import { draftToConfig } from "../lib/draft";
 import { suggestSettings } from "../lib/suggest";
 import type { DatasetReport } from "../../../engine/data/report";
 
+let readThisLoad = false;
+
 export function useDraftChecks(): void {
   const client = useClient();
   const modelPath = useAppStore((s) => s.draft.modelPath.trim());
@@ -33,10 +35,14 @@ export function useDraftChecks(): void {
     };
   }, [client, modelPath]);
 
-  // After a reload (or an app restart) read the file again; the last report stays shown meanwhile.
+  // After a reload (or an app restart) read the file again, once per page load (it may have changed
+  // on disk); the last report stays shown meanwhile. Coming back from the Runs tab reads it only when
+  // there is no report for it.
   useEffect(() => {
     const s = useAppStore.getState();
-    if (s.draft.dataPath && !s.inspecting) void inspect(s.draft.dataPath, { keep: true });
+    const stale = !s.report || s.report.path !== s.draft.dataPath;
+    if (s.draft.dataPath && !s.inspecting && (stale || !readThisLoad)) void inspect(s.draft.dataPath, { keep: true });
+    readThisLoad = true;
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 

@@ -3,6 +3,7 @@
  * in-process; `whetstone serve` and the Electron main process expose the same object to the UI.
  */
 import { EventEmitter } from "node:events";
+import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { API, isApiMethod, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
@@ -24,11 +25,12 @@ import { writeSnapshot } from "../data/snapshot";
 import { inspectDataset } from "../data/inspect";
 import { previewDataset } from "../data/preview";
 import { snapshotOptionsFor } from "../data/run-data";
-import { resolveInitFrom } from "../runs/lineage";
+import { resolveInitFrom, checkChainable } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
 import { WhetstoneError } from "../util/errors";
+import { diskFullError, isDiskFull } from "../util/disk";
 import { VERSION } from "../version";
 import { analyze } from "../doctor/analyze";
 import { gatherProbes } from "../doctor/probes";
@@ -59,6 +61,8 @@ export class Engine implements ApiHandlers {
   private readonly jobs = new Map<string, TrainJob>();
   private readonly tasks = new Map<string, AbortController>();
   private readonly deviceLock: DeviceLock;
+  /** Each run's status as last published: the answer when status.json could not be written (full disk). */
+  private readonly published = new Map<string, RunStatus>();
 
   constructor(private readonly opts: EngineOptions = {}) {
     this.store = new RunStore(opts.home ?? whetstoneHome());
@@ -97,6 +101,7 @@ export class Engine implements ApiHandlers {
   async createRun(input: { config?: unknown; configPath?: string; baseDir?: string; skipInvalid?: boolean }): Promise<RunStatus> {
     const { config: loaded, source } = this.loadRunConfig(input, "createRun");
     const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
+    if (parent) checkChainable(parent, loaded.finetune, loaded.lora.variant);
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
     const status = parent ? this.store.update(this.store.create(config, source).id, { parent }) : this.store.create(config, source);
     const dir = this.store.runDir(status.id);
@@ -111,10 +116,11 @@ export class Engine implements ApiHandlers {
           }),
       });
     } catch (e) {
-      const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
-      this.store.appendLog(status.id, err.format());
-      this.publish({ type: "run", run: this.store.update(status.id, { state: "failed", owner_pid: null, finished_at: new Date().toISOString(), error: { code: err.code, message: err.message, hint: err.hint, recoverable: false, details: err.details } }) });
-      throw err;
+      // Refused data never became a run: no `failed` folder is left behind, the error is the answer.
+      this.store.discard(status.id);
+      if (e instanceof WhetstoneError) throw e;
+      if (isDiskFull(e)) throw diskFullError(join(dir, "data"), "the run's data snapshot", e);
+      throw new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
     }
     this.enqueue(status.id, "train");
     return this.store.get(status.id);
@@ -132,6 +138,7 @@ export class Engine implements ApiHandlers {
     if (!existsSync(join(this.store.runDir(runId), "data", "train.jsonl"))) {
       throw new WhetstoneError({ code: "RUN_NOT_RESUMABLE", message: `Run ${runId} has no data snapshot (it failed before training started).`, hint: "Fix the problem in its log and start a new run." });
     }
+    this.store.clearCancel(runId); // a leftover request (a crash, or one left by hand) must not cancel the resume
     this.publish({ type: "run", run: this.store.update(runId, { state: "queued", owner_pid: process.pid, finished_at: null }) });
     this.enqueue(runId, "resume");
     return this.store.get(runId);
@@ -154,7 +161,7 @@ export class Engine implements ApiHandlers {
     const status = this.store.get(runId);
     if (TERMINAL(status)) return status;
     if (status.owner_pid !== null && isAlive(status.owner_pid)) {
-      this.store.requestCancel(runId);
+      this.store.requestCancel(runId, status.attempt_id ?? null);
       return this.waitForRun(runId, { pollMs: 300 });
     }
     return this.store.get(runId);
@@ -427,7 +434,9 @@ export class Engine implements ApiHandlers {
     const runId = this.store.resolve(id);
     return new Promise((resolve) => {
       const check = () => {
-        const s = this.store.get(runId);
+        let s = this.store.get(runId);
+        const mem = this.published.get(runId);
+        if (!TERMINAL(s) && mem && TERMINAL(mem) && !this.queue.has(runId)) s = mem; // its job ended; the disk did not record it
         if (TERMINAL(s) && !this.queue.has(runId)) {
           this.events.off("event", onEvent);
           clearInterval(timer);
@@ -481,13 +490,15 @@ export class Engine implements ApiHandlers {
   }
 
   private enqueue(runId: string, mode: "train" | "resume"): void {
+    const attemptId = randomBytes(6).toString("hex");
+    this.store.update(runId, { attempt_id: attemptId });
     const job = new TrainJob({
         store: this.store,
         publish: (e) => this.publish(e),
         python: this.opts.python,
         workerEnv: this.opts.workerEnv,
         deviceLock: this.lockFor(),
-      }, runId, mode);
+      }, runId, mode, attemptId);
     this.jobs.set(runId, job);
     this.queue.enqueue({
       key: runId,
@@ -497,6 +508,7 @@ export class Engine implements ApiHandlers {
   }
 
   private publish(event: EngineEvent): void {
+    if (event.type === "run") this.published.set(event.run.id, event.run);
     this.events.emit("event", event);
   }
 }

@@ -23,7 +23,8 @@ export function formatDatasetReport(r: DatasetReport): string {
     if (s.count === 1) {
       out.push(`${head} ${formatLocation(s.first, base)}${s.first.field ? ` (${s.first.field})` : ""}: ${s.message}`);
     } else {
-      out.push(`${head} ${s.message === s.first.message ? `${int(s.count)} rows: ` : ""}${s.message}`);
+      const places = s.count > s.rows ? ` (${int(s.count)} places)` : "";
+      out.push(`${head} ${s.message === s.first.message ? `${int(s.rows)} row${s.rows === 1 ? "" : "s"}${places}: ` : ""}${s.message}`);
       for (const i of s.examples) out.push(`  ${formatLocation(i, base)}${i.field ? ` (${i.field})` : ""}: ${i.message}`);
       if (s.count > s.examples.length) out.push(`  … ${int(s.count - s.examples.length)} more`);
     }

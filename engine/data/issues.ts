@@ -17,7 +17,9 @@ export const ISSUE_CODES = {
   DATA_CSV_SYNTAX: { severity: "error", hint: `A field with commas, quotes or line breaks must be in double quotes, with inner quotes doubled; fix the quoting, ${SKIP}` },
   DATA_CSV_COLUMNS: { severity: "error", hint: `Each row needs as many fields as the header: look for an unquoted delimiter, ${SKIP}` },
   DATA_PARQUET_READ: { severity: "error", hint: "Re-export the file (pandas.DataFrame.to_parquet or pyarrow), or convert it to JSONL." },
-  DATA_UNSUPPORTED_FORMAT: { severity: "error", hint: "Use .jsonl, .json, .csv, .tsv or .parquet files (also compressed with gzip, zstd, bzip2 or xz), or name the format with --format (data.format)." },
+  DATA_UNSUPPORTED_FORMAT: { severity: "error", hint: "Use .jsonl, .json, .csv, .tsv or .parquet files (JSON Lines, JSON and CSV also gzip- or zstd-compressed, as .jsonl.gz or .jsonl.zst), or name the format with --format (data.format)." },
+  DATA_SKIPPED_ENTRY: { severity: "warning", hint: "The rest of the folder was read without it: fix or remove the entry (a link whose target moved, a folder without read permission) if it holds data." },
+  DATA_SHARD_MISSING: { severity: "warning", hint: "The folder holds part of a numbered set of shards: download the missing files, or train on what is here knowingly." },
   DATA_DECOMPRESS: { severity: "error", hint: "The compressed file is damaged or cut short: download it again, or decompress it yourself to see how far it reads." },
   DATA_LINE_TOO_LARGE: { severity: "error", hint: `Split the record, or check that the file is really one record per line, ${SKIP}` },
   DATA_NOT_OBJECT: { severity: "error", hint: `Each record must be an object such as {"messages": [...]}; fix the row, ${SKIP}` },
@@ -33,6 +35,7 @@ export const ISSUE_CODES = {
   DATA_NO_ASSISTANT: { severity: "error", hint: `SFT trains on assistant turns: add the answer, ${SKIP}` },
   DATA_EMPTY_ASSISTANT: { severity: "error", hint: `An empty answer teaches the model to say nothing: fill it in, ${SKIP}` },
   DATA_NOT_ENDING_WITH_ASSISTANT: { severity: "warning", hint: "Turns after the last answer are never trained and only cost tokens: end each conversation with the assistant's answer." },
+  DATA_LEADING_ASSISTANT: { severity: "error", hint: `A conversation starts with the user's turn (after an optional system prompt): add the user turn the answer replies to, or drop the opening assistant turn, ${SKIP}` },
   DATA_CONSECUTIVE_ROLES: { severity: "error", hint: `Most chat templates need user and assistant turns to alternate: merge the two turns, ${SKIP}` },
   DATA_EMPTY_FIELD: { severity: "error", hint: `Fill in the field, ${SKIP}` },
   DATA_FIELD_TYPE: { severity: "error", hint: `Give the field the type named above (in CSV, a list is a JSON array in the cell), ${SKIP}` },
@@ -56,7 +59,7 @@ export type IssueCode = keyof typeof ISSUE_CODES;
 export function makeIssue(code: IssueCode, at: Location, message: string, over: { hint?: string; severity?: Severity } = {}): DataIssue {
   const def = ISSUE_CODES[code];
   const issue: DataIssue = { code, severity: over.severity ?? def.severity, message, hint: over.hint ?? def.hint, file: at.file };
-  for (const k of ["line", "row", "column", "byte", "field"] as const) if (at[k] !== undefined) (issue as unknown as Record<string, unknown>)[k] = at[k];
+  for (const k of ["line", "row", "element", "column", "byte", "field"] as const) if (at[k] !== undefined) (issue as unknown as Record<string, unknown>)[k] = at[k];
   return issue;
 }
 
@@ -64,7 +67,10 @@ export function makeIssue(code: IssueCode, at: Location, message: string, over: 
 export interface IssueSummary {
   code: string;
   severity: Severity;
+  /** Issues in the group. */
   count: number;
+  /** Rows (records) they sit on: one row with two bad fields counts once. File-level issues count one each. */
+  rows: number;
   message: string;
   hint: string;
   first: DataIssue;
@@ -72,22 +78,36 @@ export interface IssueSummary {
   examples: DataIssue[];
 }
 
-/** Collects issues: counts every one, keeps the first `perGroup` of each group for the report. */
+type Summarize = (rows: number, first: DataIssue) => Partial<IssueSummary>;
+interface Group {
+  count: number;
+  rows: number;
+  /** The row the group's last issue sat on, so a row's further issues do not count it again. */
+  lastRow: string | null;
+  kept: DataIssue[];
+  summary?: Summarize;
+}
+
+/** Collects issues: counts every one (and the rows they sit on), keeps the first `perGroup` of each group for the report. */
 export class IssueLog {
-  private readonly groups = new Map<string, { count: number; kept: DataIssue[]; summary?: (n: number, first: DataIssue) => Partial<IssueSummary> }>();
+  private readonly groups = new Map<string, Group>();
   private readonly order: string[] = [];
 
   constructor(private readonly perGroup = 20) {}
 
-  add(issue: DataIssue, group = "", summary?: (n: number, first: DataIssue) => Partial<IssueSummary>): void {
+  add(issue: DataIssue, group = "", summary?: Summarize): void {
     const key = `${issue.code}\u0000${group}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = { count: 0, kept: [], summary };
+      g = { count: 0, rows: 0, lastRow: null, kept: [], summary };
       this.groups.set(key, g);
       this.order.push(key);
     }
     g.count++;
+    // Issues of one row arrive together (a row is checked whole), so comparing with the last row suffices.
+    const row = issue.row !== undefined ? `${issue.file}\u0000r${issue.row}` : issue.line !== undefined ? `${issue.file}\u0000l${issue.line}` : null;
+    if (row === null || row !== g.lastRow) g.rows++;
+    g.lastRow = row;
     if (g.kept.length < this.perGroup) g.kept.push(issue);
   }
 
@@ -97,10 +117,12 @@ export class IssueLog {
       const o = other.groups.get(key)!;
       const g = this.groups.get(key);
       if (!g) {
-        this.groups.set(key, { count: o.count, kept: [...o.kept], summary: o.summary });
+        this.groups.set(key, { ...o, kept: [...o.kept] });
         this.order.push(key);
       } else {
         g.count += o.count;
+        g.rows += o.rows;
+        g.lastRow = o.lastRow;
         g.kept.push(...o.kept.slice(0, Math.max(0, this.perGroup - g.kept.length)));
       }
     }
@@ -122,16 +144,17 @@ export class IssueLog {
     const out = this.order.map((k) => {
       const g = this.groups.get(k)!;
       const first = g.kept[0]!;
-      const base: IssueSummary = { code: first.code, severity: first.severity, count: g.count, message: first.message, hint: first.hint, first, examples: g.kept.slice(0, 3) };
-      return { ...base, ...g.summary?.(g.count, first) };
+      const base: IssueSummary = { code: first.code, severity: first.severity, count: g.count, rows: g.rows, message: first.message, hint: first.hint, first, examples: g.kept.slice(0, 3) };
+      return { ...base, ...g.summary?.(g.rows, first) };
     });
     return [...out.filter((s) => s.severity === "error"), ...out.filter((s) => s.severity === "warning")];
   }
 }
 
-/** `file:line:column` (or `file row N`) for messages. */
+/** `file:line:column` (or `file row N`, or `file: element N` for records that share a line) for messages. */
 export function formatLocation(at: Location, base?: string): string {
   const file = base && at.file.startsWith(base) ? at.file.slice(base.length).replace(/^[\\/]/, "") || at.file : at.file;
+  if (at.element !== undefined) return at.column !== undefined && at.line !== undefined ? `${file}:${at.line}:${at.column} (element ${at.element})` : `${file}: element ${at.element}`;
   if (at.line !== undefined) return `${file}:${at.line}${at.column !== undefined ? `:${at.column}` : ""}`;
   if (at.row !== undefined) return `${file} row ${at.row}`;
   return file;

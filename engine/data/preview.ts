@@ -2,13 +2,15 @@
  * One sample as training will see it: rendered through the base model's chat template, cut into
  * tokens, with the trained (assistant) tokens and the goldfish-dropped tokens marked, by the same
  * rules as the worker (segments.ts, goldfish.ts). The sample is found by its 0-based index among
- * the dataset's records, streaming, so a preview of row 10 does not read the whole file.
+ * the dataset's records, streaming, so a preview of row 10 does not read the whole file. Token
+ * texts are decoded in context (token-text.ts), so a character split across tokens shows whole.
  */
 import { WhetstoneError } from "../util/errors";
 import { goldfishDropMask, goldfishTable, type GoldfishOptions } from "./goldfish";
 import { PreviewOptionsSchema, type PreviewOptions, type SamplePreview } from "./report";
 import { scanDataset, type ScannedRow } from "./scan";
 import { tokenizeChat, type TokenizedChat } from "./segments";
+import { tokenTexts } from "./token-text";
 import { loadChatTokenizer, noTemplate } from "./tokenizer";
 import type { Message } from "./types";
 
@@ -46,7 +48,8 @@ export async function previewDataset(path: string, input: PreviewOptions): Promi
   const messages: Message[] | null = !sample ? null : "messages" in sample ? sample.messages : "prompt" in sample ? [...sample.prompt, ...sample.chosen] : null;
   if (!messages) {
     const ids = sample && "text" in sample ? tok.encode([sample.text])[0]! : [];
-    return { ...base, tokens: ids.map((id) => ({ id, text: tok.decode([id]), trained: false, dropped: false })), length: ids.length, truncated: false, dropped: null, trained_tokens: 0, goldfish: null };
+    const texts = tokenTexts((x) => tok.decode(x), ids);
+    return { ...base, tokens: ids.map((id, i) => ({ id, text: texts[i]!, trained: false, dropped: false })), length: ids.length, truncated: false, dropped: null, trained_tokens: 0, goldfish: null };
   }
   let t: TokenizedChat;
   try {
@@ -55,7 +58,8 @@ export async function previewDataset(path: string, input: PreviewOptions): Promi
     throw new WhetstoneError({ code: "DATA_TEMPLATE_ERROR", message: `The chat template cannot render record ${row.index}: ${(e as Error).message}`, hint: "Check the roles and their order against the model's chat template.", where: row.file });
   }
   const goldfish = opts.goldfish ? await goldfishMask(t, opts.goldfish) : null;
-  const tokens = Array.from(t.ids, (id, i) => ({ id, text: tok.decode([id]), trained: t.trained[i] === 1, dropped: goldfish?.mask?.[i] === 1 && t.trained[i] === 1 }));
+  const texts = tokenTexts((x) => tok.decode(x), t.ids);
+  const tokens = Array.from(t.ids, (id, i) => ({ id, text: texts[i]!, trained: t.trained[i] === 1, dropped: goldfish?.mask?.[i] === 1 && t.trained[i] === 1 }));
   return {
     ...base,
     tokens,

@@ -15,12 +15,13 @@ export const DataIssueSchema = z.object({
   file: z.string(),
   line: z.number().int().optional(),
   row: z.number().int().optional(),
+  element: z.number().int().optional(),
   column: z.number().int().optional(),
   byte: z.number().int().optional(),
   field: z.string().optional(),
 });
 
-export const IssueSummarySchema = z.object({ code: z.string(), severity: Severity, count: z.number().int(), message: z.string(), hint: z.string(), first: DataIssueSchema, examples: z.array(DataIssueSchema) });
+export const IssueSummarySchema = z.object({ code: z.string(), severity: Severity, count: z.number().int(), rows: z.number().int(), message: z.string(), hint: z.string(), first: DataIssueSchema, examples: z.array(DataIssueSchema) });
 
 const Bucket = z.object({ le: z.number().nullable(), count: z.number().int() });
 

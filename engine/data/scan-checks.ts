@@ -14,7 +14,7 @@ import type { StatsAccumulator } from "./stats";
 import type { ChatTokenizer } from "./tokenizer";
 import { METHODS_FOR, type DataIssue, type Method, type Sample, type SampleKind, type SchemaName } from "./types";
 
-type At = { file: string; line?: number; row: number };
+type At = { file: string; line?: number; row: number; element?: number };
 
 export interface TokenOptions {
   tokenizer: ChatTokenizer;
@@ -115,7 +115,7 @@ export function unknownShape(at: At, value: Record<string, unknown>, d: { near?:
   }
   const mapping = suggestMapping(keys);
   const single = keys.length === 2 && ((keys.includes("role") && keys.includes("content")) || (keys.includes("from") && keys.includes("value")));
-  const pairGuess = mapping?.includes("=chosen") ? ` (check that ${/(\S+)=chosen/.exec(mapping)![1]} holds the preferred answer)` : "";
+  const pairGuess = mapping?.includes("=chosen") ? ` (check that ${/([^,=\s]+)=chosen/.exec(mapping)![1]} holds the preferred answer)` : "";
   const issue = makeIssue(
     "DATA_UNKNOWN_SCHEMA",
     at,
@@ -149,7 +149,8 @@ export function roleSummary(name: string): (n: number, first: DataIssue) => Part
   };
 }
 
-export function where(at: { line?: number; row?: number }): string {
+export function where(at: { line?: number; row?: number; element?: number }): string {
+  if (at.element !== undefined) return `element ${at.element}`;
   return at.line !== undefined ? `line ${at.line}` : `row ${at.row}`;
 }
 

@@ -19,6 +19,7 @@ import { SCHEMA_FIELDS, applyMapping, columnMapping, detectSchema, impliedColumn
 import { COUNTED, describe, methodMismatch, methodsFor, roleSummary, tokenCheck, unknownShape, where } from "./scan-checks";
 import type { TokenizedChat } from "./segments";
 import { hasToolCalls } from "./tools";
+import { shardIssues } from "./shards";
 import { StatsAccumulator } from "./stats";
 import type { ChatTokenizer } from "./tokenizer";
 import { kindOf, type DataIssue, type FileFormat, type IngestOptions, type Method, type ReadProgress, type Sample, type SampleKind, type SchemaName } from "./types";
@@ -92,12 +93,14 @@ export interface ScanResult {
 }
 
 const DEFAULT_MAX_FIELD_CHARS = 1_000_000;
+/** Marks a first-seen place that is a JSON element, not a line (the dedupe table stores 32-bit numbers). */
+const ELEMENT = 0x80000000;
 
 export async function scanDataset(path: string, opts: ScanOptions = {}): Promise<ScanResult> {
   const t0 = performance.now();
-  const files = listDataFiles(path, opts.format);
-  const mapping = columnMapping(opts.columns);
   const log = new IssueLog(opts.issuesPerGroup ?? 20);
+  const files = listDataFiles(path, opts.format, (skipped) => log.add(skipped));
+  const mapping = columnMapping(opts.columns);
   const stats = new StatsAccumulator();
   const dedupe = new Deduper();
   const notes: string[] = [];
@@ -143,6 +146,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
     const ctx: ReaderContext = {
       file: f.path,
       opts,
+      compression: f.compression,
       report: (issue) => {
         fileLog.add(issue);
         if (issue.severity === "error") fileBlocking.push(issue);
@@ -154,13 +158,13 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
       result: { bytes: 0, sha256: "" },
     };
     if (f.format === null) {
-      ctx.report(makeIssue("DATA_UNSUPPORTED_FORMAT", { file: f.path }, f.note ?? `${f.path}: unknown format`));
+      ctx.report(makeIssue("DATA_UNSUPPORTED_FORMAT", { file: f.path }, f.note ?? "unknown format", f.hint ? { hint: f.hint } : {}));
       ctx.result = { bytes: f.bytes, sha256: await sha256File(f.path) };
     } else {
       for await (const batch of readFile(f.format, ctx)) {
         if (opts.signal?.aborted || stopped) break;
         for (const rec of batch) {
-          const at = { file: rec.file, line: rec.line, row: rec.row };
+          const at = { file: rec.file, line: rec.line, row: rec.row, ...(rec.element !== undefined ? { element: rec.element } : {}) };
           const found: Finding[] = [];
           let schema: SchemaName | null = null;
           let sample: Sample | null = null;
@@ -169,7 +173,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
           let excluded = false;
           fileStats.rows++;
           rowsRead++;
-          if (rec.issue) found.push({ issue: rec.issue.row === undefined ? { ...rec.issue, row: rec.row } : rec.issue });
+          if (rec.issue) found.push({ issue: rec.issue.row === undefined || rec.element !== undefined ? { ...rec.issue, row: rec.row, ...(rec.element !== undefined ? { element: rec.element } : {}) } : rec.issue });
           else if (rec.value === null || typeof rec.value !== "object" || Array.isArray(rec.value)) {
             found.push({ issue: makeIssue("DATA_NOT_OBJECT", at, `the record is ${describe(rec.value)}, not an object`) });
           } else {
@@ -211,7 +215,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
           }
           let valid = sample !== null && !found.some((x) => x.issue.severity === "error");
           if (valid && sample) {
-            const d = dedupe.check(sample, { file: fi, line: rec.line ?? rec.row });
+            const d = dedupe.check(sample, { file: fi, line: rec.element !== undefined ? ELEMENT + rec.element : (rec.line ?? rec.row) });
             duplicateOf = d.duplicateOf;
             if (d.duplicateOf) {
               fileStats.duplicates++;
@@ -268,7 +272,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
     handles.push(...fileHandles.slice(0, Math.max(0, 5 - handles.length)));
     const schemas = Object.fromEntries([...counts.entries()].map(([s, c]) => [s, c.rows]));
     summaries.push({ path: f.path, format: f.format, bytes: ctx.result.bytes, sha256: ctx.result.sha256, rows: fileStats.rows, schema: expected, schemas, ...(f.note ? { note: f.note } : {}) });
-    if (f.note) notes.push(f.note);
+    if (f.note && f.format !== null) notes.push(f.note);
   };
 
   for (const [fi, f] of files.entries()) {
@@ -276,6 +280,12 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
     await scanFile(f, fi, opts.fileSchemas?.[fi] ?? null, opts.fileSchemas !== undefined || opts.schema !== undefined);
   }
   progress(path, true);
+  if (!stopped && summaries.some((s) => s.path !== path)) {
+    for (const issue of shardIssues(path, summaries)) {
+      if (issue.severity === "error") addBlocking(log, blocking, issue);
+      else log.add(issue);
+    }
+  }
 
   const kinds = new Map<SampleKind, string[]>();
   for (const s of summaries) if (s.schema) kinds.set(kindOf(s.schema), [...(kinds.get(kindOf(s.schema)) ?? []), s.path]);
@@ -303,6 +313,7 @@ function addBlocking(log: IssueLog, blocking: DataIssue[], issue: DataIssue): vo
 
 function firstPlace(f: FirstSeen, files: DataFile[], fi: number, root: string): string {
   const name = f.file === fi ? "" : `${relative(root, files[f.file]!.path)} `;
+  if (f.line >= ELEMENT) return `${name}element ${f.line - ELEMENT}`;
   return `${name}${files[f.file]!.format === "parquet" ? "row" : "line"} ${f.line}`;
 }
 

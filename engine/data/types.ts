@@ -55,6 +55,8 @@ export interface Location {
   line?: number;
   /** 1-based record number within the file (CSV data rows, Parquet rows, JSON elements). */
   row?: number;
+  /** 1-based element of a JSON array, set when records share a line (a one-line file), where the line says little. */
+  element?: number;
   /** 1-based character column (JSON syntax errors). */
   column?: number;
   /** 0-based byte offset in the file (encoding errors). */
@@ -77,6 +79,8 @@ export interface RawRecord {
   file: string;
   line?: number;
   row: number;
+  /** Set when the record shares its line with another (see Location.element). */
+  element?: number;
   value?: unknown;
   /** Set when the record could not be parsed (syntax, encoding, size): the row is invalid. */
   issue?: DataIssue;

@@ -1,7 +1,8 @@
 /**
  * Conversation-level checks on normalized messages, reported at the source field: the turn order
- * problems chat templates fail on deep inside training (user after user, no answer), and answers
- * that would teach nothing (empty). `tool` turns may follow each other (several tool results).
+ * problems chat templates fail on deep inside training (user after user, an answer first, no
+ * answer), and answers that would teach nothing (empty). `tool` turns may follow each other
+ * (several tool results).
  */
 import type { RowCheck } from "./normalize";
 import type { Message } from "./types";
@@ -16,6 +17,11 @@ export function checkConversation(row: RowCheck, messages: Message[], fields: Me
   if (messages.length === 0) {
     row.add("DATA_EMPTY_CONVERSATION", listField, `${row.name(listField ?? "messages")} is empty`);
     return;
+  }
+  if (messages[0]!.role === "assistant") {
+    // The answer has no prompt: templates render the turns before it, and there are none.
+    const f = fields[0]!.role ?? fields[0]!.content;
+    row.add("DATA_LEADING_ASSISTANT", f, `the conversation starts with an assistant turn (${row.name(f)}): there is nothing before it to answer`);
   }
   for (let i = 1; i < messages.length; i++) {
     const [a, b] = [messages[i - 1]!, messages[i]!];

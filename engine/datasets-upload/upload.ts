@@ -15,6 +15,8 @@ import { WhetstoneError } from "../util/errors";
 
 export const MAX_UPLOAD_BYTES = 8 * 1024 ** 3;
 const ALLOWED_EXT = new Set([".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"]);
+/** Compression suffixes kept after the data extension (`train.jsonl.gz`); the reader streams them. */
+const COMPRESSED_EXT = new Set([".gz", ".zst", ".zstd"]);
 
 export interface UploadedDataset {
   path: string;
@@ -25,12 +27,14 @@ export interface UploadedDataset {
 /** A file name safe on every OS, keeping the extension the format detection reads. */
 export function safeUploadName(name: string): string {
   const base = basename(name.replaceAll("\\", "/")).normalize("NFKC");
-  const ext = extname(base).toLowerCase();
-  if (!ALLOWED_EXT.has(ext)) {
+  const outer = extname(base).toLowerCase();
+  const inner = COMPRESSED_EXT.has(outer) ? extname(base.slice(0, -outer.length)).toLowerCase() : "";
+  const ext = inner && ALLOWED_EXT.has(inner) && inner !== ".parquet" ? inner + outer : outer;
+  if (ext === outer && !ALLOWED_EXT.has(ext)) {
     throw new WhetstoneError({
       code: "DATA_UNSUPPORTED_FORMAT",
       message: `'${base}' is not a dataset file Whetstone reads (extension '${ext || "none"}').`,
-      hint: `Use one of ${[...ALLOWED_EXT].join(", ")}.`,
+      hint: `Use one of ${[...ALLOWED_EXT].join(", ")} (JSON Lines, JSON and CSV also as .gz or .zst).`,
     });
   }
   const stem = base.slice(0, base.length - ext.length).replace(/[^\p{L}\p{N}._-]+/gu, "_").replace(/^[._]+/, "").slice(0, 80) || "dataset";

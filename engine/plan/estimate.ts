@@ -31,6 +31,8 @@
  * It is an upper-bound-leaning estimate (every micro-batch assumed full: packed rows are), checked
  * against measured peaks in bench/. Counts follow ALGORITHMS.md ("FLOPs and MFU for LoRA").
  */
+import { PAIR_METHODS, type RunConfig } from "../config/schema";
+
 export interface ModelShape {
   hidden: number;
   intermediate: number;
@@ -59,8 +61,9 @@ export interface PlanInput {
   device: "cuda" | "cpu" | "mps";
   /** training.chunked_loss: the loss runs over chunks of LOSS_CHUNK tokens, never the whole batch's logits. */
   chunkedLoss?: boolean;
-  /** Training method (default sft): dpo, simpo and orpo train on pairs, 2 sequences per micro-batch item. */
-  method?: "sft" | "dpo" | "simpo" | "orpo";
+  /** Training method (default sft): dpo, simpo and orpo train on pairs, 2 sequences per micro-batch item; kto
+   * puts each row and its mismatched KL row through (2 sequences, the KL one without gradient). */
+  method?: RunConfig["method"];
   /** preference.precompute_reference (DPO): reference log-probs computed once before training, no reference model. */
   precomputeReference?: boolean;
 }
@@ -157,14 +160,15 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
   return { parameters, trainable, bytes, total };
 }
 
-/** Sequences per micro-batch item: a preference pair is two padded rows (chosen, rejected). */
+/** Sequences with activations per micro-batch item: a preference pair is two padded rows (chosen, rejected);
+ * KTO's mismatched KL row runs without gradient, so it keeps no activations. */
 function sequencesPerItem(p: PlanInput): 1 | 2 {
-  return p.method && p.method !== "sft" ? 2 : 1;
+  return (PAIR_METHODS as readonly string[]).includes(p.method ?? "sft") ? 2 : 1;
 }
 
-/** DPO with a reference model run every step (not precomputed). */
+/** DPO and KTO run a reference model every step (DPO's can be precomputed). */
 function referencePass(p: PlanInput): boolean {
-  return p.method === "dpo" && !p.precomputeReference;
+  return (p.method === "dpo" && !p.precomputeReference) || p.method === "kto";
 }
 
 export interface Suggestion {

@@ -6,13 +6,13 @@
  * are skipped by the parser and reported here as invalid rows, so one bad quote does not hide the
  * rest of the file. Quotes inside unquoted fields are accepted as text, as pandas does.
  */
-import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { parse, type CsvError } from "csv-parse";
 import { makeIssue } from "../issues";
 import type { RawRecord } from "../types";
-import { ByteTap, detectBom, firstInvalidUtf8, isUtf8 } from "./bytes";
-import { CHUNK_BYTES, DEFAULT_MAX_RECORD_BYTES, type ReaderContext, type RecordStream } from "./reader";
+import { detectBom, firstInvalidUtf8, isUtf8 } from "./bytes";
+import { decompressIssue, openSource } from "./compression";
+import { DEFAULT_MAX_RECORD_BYTES, type ReaderContext, type RecordStream } from "./reader";
 
 const MAX_BAD_LINES = 10_000;
 const CSV_ERRORS: Record<string, string> = {
@@ -23,7 +23,9 @@ const CSV_ERRORS: Record<string, string> = {
 
 export async function* readCsv(ctx: ReaderContext, delimiter: "," | "\t"): RecordStream {
   const { file } = ctx;
-  const tap = new ByteTap(ctx.onBytes);
+  const src = openSource(file, ctx.compression, ctx.onBytes);
+  let textBytes = 0;
+  let linesRead = 0;
   const badLines = new Map<number, number>(); // line → byte offset of its first bad byte
   let empty = true;
   let refused = false;
@@ -32,20 +34,22 @@ export async function* readCsv(ctx: ReaderContext, delimiter: "," | "\t"): Recor
     let line = 1;
     let offset = 0;
     let pending: Buffer | null = null; // bytes of an incomplete last line, checked with the next chunk
+    // Bytes after the last line break, held from the parser until the next chunk: data that stops
+    // decompressing mid-line must not reach it as a short last row.
+    let held: Buffer[] = [];
     let first = true;
-    for await (const raw of createReadStream(file, { highWaterMark: CHUNK_BYTES })) {
-      let chunk = raw as Buffer;
-      tap.push(chunk);
+    for await (const raw of src.chunks) {
+      let chunk = raw;
+      textBytes += chunk.length;
       if (first) {
         first = false;
         const bom = detectBom(chunk);
         if (bom === "utf8") {
-          ctx.report(makeIssue("DATA_BOM", { file, line: 1 }, `${file} starts with a UTF-8 byte-order mark; it was ignored`));
+          ctx.report(makeIssue("DATA_BOM", { file, line: 1 }, "the file starts with a UTF-8 byte-order mark; it was ignored"));
           chunk = chunk.subarray(3);
           offset = 3;
         } else if (bom) {
-          ctx.report(makeIssue("DATA_NOT_UTF8", { file, line: 1, byte: 0 }, `${file} is UTF-16 text, not UTF-8`, { hint: 'Save the file as UTF-8 (Excel: "CSV UTF-8").' }));
-          for await (const rest of createReadStream(file, { start: (raw as Buffer).length })) tap.push(rest as Buffer);
+          ctx.report(makeIssue("DATA_NOT_UTF8", { file, line: 1, byte: 0 }, "the file is UTF-16 text, not UTF-8", { hint: 'Save the file as UTF-8 (Excel: "CSV UTF-8").' }));
           refused = true;
           return;
         }
@@ -61,9 +65,16 @@ export async function* readCsv(ctx: ReaderContext, delimiter: "," | "\t"): Recor
       } else pending = pending ? Buffer.concat([pending, chunk]) : chunk;
       if (pending.length > (ctx.opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES)) pending = null;
       offset += chunk.length;
-      yield chunk;
+      linesRead = line - 1;
+      if (lastNl < 0) held.push(chunk);
+      else {
+        yield held.length ? Buffer.concat([...held, chunk.subarray(0, lastNl + 1)]) : chunk.subarray(0, lastNl + 1);
+        held = [chunk.subarray(lastNl + 1)];
+      }
     }
     if (pending?.length) checkLines(pending, offset - pending.length, line);
+    if (src.failure) ctx.report(decompressIssue(file, src.failure, linesRead));
+    else if (held.length) yield Buffer.concat(held);
   }
 
   /** Record the lines of `buf` (starting at file offset `start`, line `line`) that are not UTF-8. */
@@ -143,10 +154,11 @@ export async function* readCsv(ctx: ReaderContext, delimiter: "," | "\t"): Recor
   if (batch.length) yield batch;
   if (refused) {
     /* reported above */
-  } else if (empty || (rows === 0 && header === null)) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, tap.bytes === 0 ? `${file} is empty (0 bytes)` : `${file} has no records`));
-  else if (rows === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file, line: 1 }, `${file} has a header (${header!.join(", ")}) but no rows`));
-  ctx.result.bytes = tap.bytes;
-  ctx.result.sha256 = tap.digest();
+  } else if (src.failure) {
+    /* reported in checked() */
+  } else if (empty || (rows === 0 && header === null)) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, textBytes === 0 ? (ctx.compression ? "the file holds no data once decompressed" : "the file is empty (0 bytes)") : "the file has no records"));
+  else if (rows === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file, line: 1 }, `the file has a header (${header!.join(", ")}) but no rows`));
+  Object.assign(ctx.result, await src.finish());
 }
 
 function firstBadLine(bad: Map<number, number>, from: number, to: number): [number, number] | null {

@@ -8,12 +8,12 @@
  * ends the file: beyond it, record boundaries cannot be trusted. Columns, by their nature, are
  * held in memory until the whole file is read.
  */
-import { createReadStream } from "node:fs";
 import { makeIssue } from "../issues";
 import type { DataIssue, RawRecord } from "../types";
-import { ByteTap, detectBom, firstInvalidUtf8, isUtf8 } from "./bytes";
+import { detectBom, firstInvalidUtf8, isUtf8 } from "./bytes";
+import { decompressIssue, openSource } from "./compression";
 import { lineColumn, locateJsonError } from "./json-syntax";
-import { CHUNK_BYTES, DEFAULT_MAX_RECORD_BYTES, type ReaderContext, type RecordStream } from "./reader";
+import { DEFAULT_MAX_RECORD_BYTES, type ReaderContext, type RecordStream } from "./reader";
 
 const enum S {
   Start,
@@ -36,7 +36,8 @@ interface Column {
 export async function* readJson(ctx: ReaderContext): RecordStream {
   const { file } = ctx;
   const max = ctx.opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const tap = new ByteTap(ctx.onBytes);
+  const src = openSource(file, ctx.compression, ctx.onBytes);
+  let textBytes = 0;
   let state = S.Start;
   let top: "array" | "object" | null = null;
   let line = 1;
@@ -67,6 +68,21 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
     fatal = makeIssue(code, { file, line, column: col }, message);
   };
 
+  // A record is cited by its element number when it starts on the line another starts on (a
+  // one-line array): "line 1" would name every record alike. So each record is held until the
+  // next one starts.
+  let held: RawRecord | null = null;
+  let sharesPrev = false;
+  const release = (batch: RawRecord[]) => {
+    if (held) batch.push(held);
+    held = null;
+  };
+  const startElement = (batch: RawRecord[], at: number) => {
+    sharesPrev = held !== null && held.line === at;
+    if (sharesPrev) held!.element = held!.row;
+    release(batch);
+  };
+
   const finishElement = (batch: RawRecord[]) => {
     const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
     pieces = [];
@@ -75,7 +91,7 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
     if (elTooLong) {
       elTooLong = false;
       rows++;
-      return batch.push({ ...at, row: rows, issue: makeIssue("DATA_LINE_TOO_LARGE", at, `the record is larger than ${max} bytes; it was not read`) });
+      return hold({ ...at, row: rows, issue: makeIssue("DATA_LINE_TOO_LARGE", at, `the record is larger than ${max} bytes; it was not read`) });
     }
     let value: unknown;
     let issue: DataIssue | undefined;
@@ -111,23 +127,26 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
       return;
     }
     rows++;
-    batch.push(issue ? { ...at, row: rows, issue } : { ...at, row: rows, value });
+    hold(issue ? { ...at, row: rows, issue } : { ...at, row: rows, value });
+  };
+  const hold = (rec: RawRecord) => {
+    if (sharesPrev) rec.element = rec.row;
+    held = rec;
   };
 
   let first = true;
-  for await (const raw of createReadStream(file, { highWaterMark: CHUNK_BYTES })) {
-    const chunk = raw as Buffer;
-    tap.push(chunk);
-    if (fatal) continue; // keep hashing the rest
+  for await (const chunk of src.chunks) {
+    textBytes += chunk.length;
+    if (fatal) break; // the rest is hashed by src.finish()
     let i = 0;
     if (first) {
       first = false;
       const bom = detectBom(chunk);
       if (bom === "utf8") {
-        ctx.report(makeIssue("DATA_BOM", { file, line: 1 }, `${file} starts with a UTF-8 byte-order mark; it was ignored`));
+        ctx.report(makeIssue("DATA_BOM", { file, line: 1 }, "the file starts with a UTF-8 byte-order mark; it was ignored"));
         i = 3;
       } else if (bom) {
-        fatal = makeIssue("DATA_NOT_UTF8", { file, line: 1, byte: 0 }, `${file} is UTF-16 text, not UTF-8`, { hint: "Save the file as UTF-8." });
+        fatal = makeIssue("DATA_NOT_UTF8", { file, line: 1, byte: 0 }, "the file is UTF-16 text, not UTF-8", { hint: "Save the file as UTF-8." });
         continue;
       }
     }
@@ -151,6 +170,7 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
             }
             addPiece(chunk, elStart, i);
             finishElement(batch);
+            release(batch);
             state = top === "array" ? S.Done : S.ObjAfter;
             elStart = -1;
           } else if (stack.pop() !== b - 2) {
@@ -204,6 +224,7 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
               state = S.Elem;
               [stack, inStr, esc, elLen, elTooLong] = [[], false, false, 0, false];
               [elLine, elCol, elOffset, elStart] = [line, col, offset + i, i];
+              startElement(batch, line);
               i--; // rescan this byte as part of the element
               col--;
             }
@@ -238,15 +259,16 @@ export async function* readJson(ctx: ReaderContext): RecordStream {
     pieces.push(Buffer.from(chunk.subarray(from, to)));
   }
 
+  if (held) yield [held];
+  if (src.failure) fatal = decompressIssue(file, src.failure, line - 1);
   if (!fatal && anyContent && state !== S.Done) {
     fail("DATA_JSON_SYNTAX", state === S.Elem && inStr ? "the file ends inside a string" : "the file ends before the top-level value is closed");
   }
   if (fatal) ctx.report(fatal);
-  else if (!anyContent) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, tap.bytes === 0 ? `${file} is empty (0 bytes)` : `${file} has no records`));
+  else if (!anyContent) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, textBytes === 0 ? (ctx.compression ? "the file holds no data once decompressed" : "the file is empty (0 bytes)") : "the file has no records"));
   else if (columns.size > 0) yield* columnRows(file, columns, ctx);
-  else if (rows === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file, line: 1 }, `${file} holds no records (an empty array)`));
-  ctx.result.bytes = tap.bytes;
-  ctx.result.sha256 = tap.digest();
+  else if (rows === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file, line: 1 }, "the file holds no records (an empty array)"));
+  Object.assign(ctx.result, await src.finish());
 }
 
 function decodeKey(bytes: number[]): string {
@@ -265,11 +287,14 @@ async function* columnRows(file: string, columns: Map<string, Column>, ctx: Read
     return;
   }
   const batch: RawRecord[] = [];
+  const lines = columns.get(names[0]!)!.lines;
   for (let r = 0; r < lengths[0]!; r++) {
-    const line = columns.get(names[0]!)!.lines[r]!;
+    const line = lines[r]!;
+    // Values on one line (a one-line file) are cited by their position, as elements are.
+    const element = lines[r - 1] === line || lines[r + 1] === line ? { element: r + 1 } : {};
     const issue = names.map((k) => columns.get(k)!.issues[r]).find((x) => x !== undefined);
-    if (issue) batch.push({ file, line, row: r + 1, issue });
-    else batch.push({ file, line, row: r + 1, value: Object.fromEntries(names.map((k) => [k, columns.get(k)!.values[r]])) });
+    if (issue) batch.push({ file, line, row: r + 1, ...element, issue });
+    else batch.push({ file, line, row: r + 1, ...element, value: Object.fromEntries(names.map((k) => [k, columns.get(k)!.values[r]])) });
   }
   yield batch;
 }

@@ -5,17 +5,18 @@
  * at once (every line would be garbage). One bad line never stops the read: it becomes an invalid
  * record, so the report lists every bad line and `--skip-invalid` can drop them.
  */
-import { createReadStream } from "node:fs";
 import { makeIssue } from "../issues";
 import type { RawRecord } from "../types";
-import { ByteTap, detectBom, firstInvalidUtf8, isUtf8 } from "./bytes";
+import { detectBom, firstInvalidUtf8, isUtf8 } from "./bytes";
+import { decompressIssue, openSource } from "./compression";
 import { locateJsonError } from "./json-syntax";
-import { CHUNK_BYTES, DEFAULT_MAX_RECORD_BYTES, type ReaderContext, type RecordStream } from "./reader";
+import { DEFAULT_MAX_RECORD_BYTES, type ReaderContext, type RecordStream } from "./reader";
 
 export async function* readJsonl(ctx: ReaderContext): RecordStream {
   const { file } = ctx;
   const max = ctx.opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const tap = new ByteTap(ctx.onBytes);
+  const src = openSource(file, ctx.compression, ctx.onBytes);
+  let textBytes = 0;
   let lineNo = 0;
   let rows = 0;
   let chunkStart = 0; // file offset of the current chunk
@@ -61,22 +62,20 @@ export async function* readJsonl(ctx: ReaderContext): RecordStream {
     }
   };
 
-  for await (const raw of createReadStream(file, { highWaterMark: CHUNK_BYTES })) {
-    let chunk = raw as Buffer;
-    tap.push(chunk);
+  for await (const raw of src.chunks) {
+    let chunk = raw;
+    textBytes += chunk.length;
     let pos = 0;
     if (first) {
       first = false;
       const bom = detectBom(chunk);
       if (bom === "utf8") {
-        ctx.report(makeIssue("DATA_BOM", { file, line: 1 }, `${file} starts with a UTF-8 byte-order mark; it was ignored`));
+        ctx.report(makeIssue("DATA_BOM", { file, line: 1 }, "the file starts with a UTF-8 byte-order mark; it was ignored"));
         pos = 3;
         lineStart = 3;
       } else if (bom) {
-        ctx.report(makeIssue("DATA_NOT_UTF8", { file, line: 1, byte: 0 }, `${file} is ${bom === "utf16le" ? "UTF-16 LE" : "UTF-16 BE"} text, not UTF-8`, { hint: "Save the file as UTF-8 (a UTF-16 file cannot be read line by line as UTF-8)." }));
-        for await (const rest of createReadStream(file, { start: chunk.length })) tap.push(rest as Buffer);
-        ctx.result.bytes = tap.bytes;
-        ctx.result.sha256 = tap.digest();
+        ctx.report(makeIssue("DATA_NOT_UTF8", { file, line: 1, byte: 0 }, `the file is ${bom === "utf16le" ? "UTF-16 LE" : "UTF-16 BE"} text, not UTF-8`, { hint: "Save the file as UTF-8 (a UTF-16 file cannot be read line by line as UTF-8)." }));
+        Object.assign(ctx.result, await src.finish());
         return;
       }
     }
@@ -118,9 +117,10 @@ export async function* readJsonl(ctx: ReaderContext): RecordStream {
     if (batch.length) yield batch;
   }
   const last: RawRecord[] = [];
-  if (carryLen > 0 || tooLong) onLine(carryLen > 0 ? Buffer.concat(carry) : Buffer.alloc(0), lineStart, last);
+  // After damaged compressed data the last line is cut off wherever decompression stopped: not a record.
+  if (src.failure) ctx.report(decompressIssue(file, src.failure, lineNo));
+  else if (carryLen > 0 || tooLong) onLine(carryLen > 0 ? Buffer.concat(carry) : Buffer.alloc(0), lineStart, last);
   if (last.length) yield last;
-  if (rows === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, tap.bytes === 0 ? `${file} is empty (0 bytes)` : `${file} has no records (only blank lines)`));
-  ctx.result.bytes = tap.bytes;
-  ctx.result.sha256 = tap.digest();
+  if (rows === 0 && !src.failure) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, textBytes === 0 ? (ctx.compression ? "the file holds no data once decompressed" : "the file is empty (0 bytes)") : "the file has no records (only blank lines)"));
+  Object.assign(ctx.result, await src.finish());
 }

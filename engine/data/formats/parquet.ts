@@ -22,7 +22,7 @@ export async function* readParquet(ctx: ReaderContext): RecordStream {
   try {
     metadata = await parquetMetadataAsync(buffer);
   } catch (e) {
-    ctx.report(makeIssue("DATA_PARQUET_READ", { file }, `${file} is not a readable Parquet file: ${(e as Error).message}`));
+    ctx.report(makeIssue("DATA_PARQUET_READ", { file }, `not a readable Parquet file: ${(e as Error).message}`));
     Object.assign(ctx.result, await hashing);
     ctx.onBytes(ctx.result.bytes);
     return;
@@ -45,7 +45,7 @@ export async function* readParquet(ctx: ReaderContext): RecordStream {
     rowStart = rowEnd;
     yield batch;
   }
-  if (Number(metadata.num_rows) === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, `${file} has no rows`));
+  if (Number(metadata.num_rows) === 0) ctx.report(makeIssue("DATA_EMPTY_FILE", { file }, "the file has no rows"));
   Object.assign(ctx.result, await hashing);
   if (ctx.result.bytes > done) ctx.onBytes(ctx.result.bytes - done);
 }

@@ -1,9 +1,12 @@
 /** What every format reader gets and gives: the context it reports into, and batches of records. */
 import type { DataIssue, IngestOptions, RawRecord } from "../types";
+import type { Compression } from "./compression";
 
 export interface ReaderContext {
   file: string;
   opts: IngestOptions;
+  /** The file's compression (by its first bytes); the reader sees the decompressed text. */
+  compression?: Compression | null;
   /** File-level issues (byte-order mark, empty file, a syntax error that ends the file). */
   report: (issue: DataIssue) => void;
   /** Raw bytes consumed, for progress. */

@@ -102,3 +102,27 @@ def test_cancel_between_batches(tiny_model):
                "max_new_tokens": 4, "temperature": 0, "top_p": 1, "seed": 0, "stream": False}
     generate.run("gen", command, recorder.emitter, lambda: True)
     assert recorder.of("done")[-1]["status"] == "cancelled" and not recorder.of("generation")
+
+
+def test_streamed_pieces_hold_back_a_character_split_across_byte_tokens(tiny_model):
+    """The tiny model's byte-level BPE splits ’, — and 😀 into one token per byte: no piece may show half a character."""
+    tokenizer = modeling.load_tokenizer(tiny_model, False)
+    text = "I’ll go — café 数据 😀"
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    assert any("\ufffd" in tokenizer.decode([i]) for i in ids)  # the case: one token alone is half a character
+    pieces: list[str] = []
+    stream = generate._Stream(tokenizer, lambda index, piece: pieces.append(piece))
+    for n in range(1, len(ids) + 1):
+        stream(0, ids[:n])
+    stream(0, ids, final=True)
+    assert not any("\ufffd" in p for p in pieces)
+    assert "".join(pieces) == text
+    # A generation that stops inside a character: the final call sends what decodes, marked as such.
+    cut: list[str] = []
+    stream = generate._Stream(tokenizer, lambda index, piece: cut.append(piece))
+    partial = tokenizer.encode("I’", add_special_tokens=False)[:-1]
+    for n in range(1, len(partial) + 1):
+        stream(0, partial[:n])
+    assert cut == ["I"]
+    stream(0, partial, final=True)
+    assert "".join(cut).startswith("I") and cut[-1].endswith("\ufffd")

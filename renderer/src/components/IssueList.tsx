@@ -3,9 +3,9 @@ import type { DatasetReport } from "../../../engine/data/report";
 import { ISSUE_WORDING } from "../lib/error-wording";
 import { forPeople } from "../lib/messages";
 
-/** Where: the user's name for the file (not the stored copy's hashed name), line or row, field. */
-const place = (i: { file: string; line?: number; row?: number; field?: string }, files: Record<string, string>) =>
-  `${files[i.file] ?? i.file.split(/[\\/]/).pop()}${i.line != null ? `:${i.line}` : i.row != null ? ` row ${i.row}` : ""}${i.field ? ` (${i.field})` : ""}`;
+/** Where: the user's name for the file (not the stored copy's hashed name), JSON element, line or row, field. */
+const place = (i: { file: string; line?: number; row?: number; element?: number; field?: string }, files: Record<string, string>) =>
+  `${files[i.file] ?? i.file.split(/[\\/]/).pop()}${i.element != null ? `: element ${i.element}` : i.line != null ? `:${i.line}` : i.row != null ? ` row ${i.row}` : ""}${i.field ? ` (${i.field})` : ""}`;
 
 export function IssueList({ report, fileName = null }: { report: DatasetReport; fileName?: string | null }) {
   const files: Record<string, string> = fileName ? { [report.path]: fileName } : {};
@@ -18,7 +18,7 @@ export function IssueList({ report, fileName = null }: { report: DatasetReport; 
             {s.severity} {s.code}
           </strong>{" "}
           {forPeople(s.message, files)}
-          {s.count > 1 && <span className="muted"> ({s.count}×)</span>}
+          {s.rows > 1 && <span className="muted"> ({s.rows} rows)</span>}
           <ul>
             {s.examples.slice(0, 5).map((e, i) => (
               <li key={i}>

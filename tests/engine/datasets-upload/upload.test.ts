@@ -29,6 +29,10 @@ describe("saveUploadedDataset", () => {
     expect(() => safeUploadName("notes.txt")).toThrow(/not a dataset file/);
     expect(safeUploadName("../../etc/passwd.jsonl")).toBe("passwd.jsonl");
     expect(safeUploadName("..\\..\\x.csv")).toBe("x.csv");
+    expect(safeUploadName("train-00000-of-00002.jsonl.gz")).toBe("train-00000-of-00002.jsonl.gz");
+    expect(safeUploadName("My Data.csv.zst")).toBe("My_Data.csv.zst");
+    expect(() => safeUploadName("notes.txt.gz")).toThrow(/not a dataset file/);
+    expect(() => safeUploadName("table.parquet.gz")).toThrow(/not a dataset file/);
     const h = home();
     await expect(saveUploadedDataset(h, "e.jsonl", Readable.from([]))).rejects.toMatchObject({ code: "DATA_EMPTY_FILE" });
     await expect(saveUploadedDataset(h, "big.jsonl", Readable.from([Buffer.alloc(600), Buffer.alloc(600)]), 1000)).rejects.toMatchObject({ code: "DATA_UPLOAD_TOO_LARGE" });

@@ -46,6 +46,13 @@ export function useDraftChecks(): void {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
+  // Token counts belong to a tokenizer: once another model folder checks out, count the data with it.
+  const modelOkNow = useAppStore((s) => s.modelCheck?.input === modelPath && s.modelCheck.ok);
+  useEffect(() => {
+    const s = useAppStore.getState();
+    if (modelOkNow && s.draft.dataPath && s.report?.path === s.draft.dataPath && s.inspectedWith !== modelPath && !s.inspecting) void inspect(s.draft.dataPath, { keep: true });
+  }, [modelOkNow, modelPath, inspect]);
+
   const config = useAppStore((s) => JSON.stringify(draftToConfig(s.draft)));
   const tokens = useAppStore((s) => (s.report && s.report.path === s.draft.dataPath ? s.report.stats.tokens : null));
   const samples = useAppStore((s) => s.report?.stats.samples ?? 0);
@@ -80,6 +87,7 @@ export function useInspect() {
       s.beginInspect(keep);
       try {
         let report: DatasetReport;
+        let counted = modelPath.trim();
         try {
           report = await client.inspectDataset({ path, maxLength, skipInvalid, ...(modelPath ? { model: modelPath.trim() } : {}) });
         } catch (e) {
@@ -87,11 +95,12 @@ export function useInspect() {
           const err = errorInfo(e);
           if (!modelPath || !err.code.startsWith("MODEL_")) throw e;
           report = await client.inspectDataset({ path, maxLength, skipInvalid });
+          counted = "";
           report = { ...report, notes: [`No token statistics or template preview: the model folder did not load (${err.message})`, ...report.notes] };
         }
         const now = useAppStore.getState();
         if (now.draft.dataPath !== path) return; // another file was dropped meanwhile
-        now.setReport(report);
+        now.setReport(report, counted);
         if (now.draft.suggestedFor !== path) {
           const { epochs, maxLength: suggestedLength, validationSplit } = suggestSettings(now.draft, report);
           now.updateDraft({ epochs, maxLength: suggestedLength, validationSplit, suggestedFor: path });

@@ -161,6 +161,28 @@ describe("wizard steps", () => {
   });
 });
 
+describe("settings against the plan", () => {
+  it("a plan that will not fit offers its changes as buttons that apply them, and Next needs “Train anyway”", async () => {
+    const model = ensureTinyModel();
+    // No data report: the plan assumes full rows, and 512 rows of 65k tokens do not fit in this machine's memory.
+    useAppStore.setState({ step: "settings", report: null, draft: { ...DEFAULT_DRAFT, modelPath: model, dataPath: TINY_DATA, microBatchSize: 512, maxLength: 65536, suggestedFor: TINY_DATA } });
+    renderWizard();
+    const alert = await screen.findByTestId("no-fit", {}, { timeout: 20_000 });
+    await waitFor(() => expect(next().disabled).toBe(true));
+    expect(screen.getByText(/will not fit in memory: apply one of the suggested changes/)).toBeTruthy();
+    const buttons = within(alert).getAllByRole("button");
+    expect(buttons.length).toBeGreaterThan(0);
+    for (const b of buttons) expect(b.textContent).not.toMatch(/training\.|data\.|_/);
+    fireEvent.click(within(alert).getByLabelText(/Train anyway/));
+    await waitFor(() => expect(next().disabled).toBe(false));
+    // Applying a change alters the config: the plan is made again, and "train anyway" no longer applies to it.
+    const before = { ...useAppStore.getState().draft };
+    fireEvent.click(buttons[0]!);
+    const after = useAppStore.getState().draft;
+    expect([after.gradientCheckpointing !== before.gradientCheckpointing, after.microBatchSize !== before.microBatchSize, after.maxLength !== before.maxLength].some(Boolean)).toBe(true);
+  });
+});
+
 describe("LineChart", () => {
   it("draws 100k points as about one point per pixel", () => {
     const points = Array.from({ length: 100_000 }, (_, i) => ({ x: i + 1, y: 5 / Math.sqrt(i + 1) }));

@@ -26,7 +26,9 @@ export function SettingsStep() {
   const steps = d.maxSteps ?? byEpochs;
   // A throughput measured by an earlier run of this model and method on this device beats the FLOPs guess.
   const tps = plan?.measured?.tokensPerSecond ?? plan?.tokensPerSecondGuess ?? null;
-  const seconds = plan?.secondsPerEpoch != null ? plan.secondsPerEpoch * d.epochs : tokens && tps ? (tokens.tokens_per_epoch * d.epochs) / tps : null;
+  const byEpochsSeconds = plan?.secondsPerEpoch != null ? plan.secondsPerEpoch * d.epochs : tokens && tps ? (tokens.tokens_per_epoch * d.epochs) / tps : null;
+  // Max steps stops the run early: the time shrinks with the share of the steps it keeps.
+  const seconds = byEpochsSeconds != null && d.maxSteps != null && byEpochs ? byEpochsSeconds * Math.min(1, d.maxSteps / byEpochs) : byEpochsSeconds;
 
   const numField = (key: keyof Draft, label: string, opts: { min?: number; max?: number; step?: number; help?: string } = {}) => (
     <div className="field" key={key}>

@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ main: (argv: string[]) => Promise<
   estimator: () => import("./estimator"),
   trainer: () => import("./trainer"),
   lc: () => import("./lc"),
+  "cli-start": () => import("./cli-start"),
 };
 
 const [bench, ...rest] = process.argv.slice(2);

@@ -1,10 +1,13 @@
 /**
  * First launch: the worker's Python environment does not ship in the installer (torch differs per
  * GPU vendor and is gigabytes), so the app creates it with the same setup script `npm install`
- * runs, spawned without a shell, and streams its lines to a progress screen. Its stages are the
- * script's own `[whetstone setup]` lines; the last one says ready.
+ * runs and streams its lines to a progress screen. Its stages are the script's own
+ * `[whetstone setup]` lines; the last one says ready.
+ *
+ * The script runs in an Electron utility process (utilityProcess.fork: Node in a child process,
+ * no shell), not as `ELECTRON_RUN_AS_NODE=1 electron setup.mjs`: the packaged app's RunAsNode fuse
+ * is off (electron-builder.yml), so its binary cannot be turned into a plain Node by anyone.
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { layout, workerPython } from "../engine/paths";
 import type { Layout } from "../engine/util/layout";
@@ -34,42 +37,74 @@ export function stageFraction(line: string, previous: number): number {
 }
 
 /**
- * The setup script's environment: Electron's binary as Node, no Electron / chromium steps, and in a
- * packaged app the worker folder beside app.asar and the venv in the user's data folder (the tiny
- * test model is for the repo's tests, not made there). The hub token is not the setup's business.
+ * The setup script's environment: no Electron / chromium steps, and in a packaged app the worker
+ * folder beside app.asar and the venv in the user's data folder (the tiny test model is for the
+ * repo's tests, not made there). The hub token is not the setup's business, and neither are
+ * variables that would change how Node runs it.
  */
 export function setupEnv(layout: Pick<Layout, "packaged" | "workerDir" | "venvDir">, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base, ELECTRON_RUN_AS_NODE: "1", WHETSTONE_SKIP_ELECTRON: "1", WHETSTONE_SKIP_CHROMIUM: "1" };
-  delete env.HF_TOKEN;
+  const env: NodeJS.ProcessEnv = { ...base, WHETSTONE_SKIP_ELECTRON: "1", WHETSTONE_SKIP_CHROMIUM: "1" };
+  for (const v of ["HF_TOKEN", "ELECTRON_RUN_AS_NODE", "NODE_OPTIONS"]) delete env[v];
   if (layout.packaged) Object.assign(env, { WHETSTONE_WORKER_DIR: layout.workerDir, WHETSTONE_VENV: layout.venvDir, WHETSTONE_SKIP_FIXTURE: "1" });
   return env;
 }
 
-/** Run `node setup.mjs` (Electron's own binary as Node) and report each line. */
-export function runSetup(script: string, onEvent: (e: SetupEvent) => void, execPath = process.execPath, env: NodeJS.ProcessEnv = setupEnv(layout())): Promise<boolean> {
+/** A child running the setup script: Electron's UtilityProcess with stdio "pipe" has this shape (and so has Node's child_process.fork with silent: true). */
+export interface SetupChild {
+  stdout: NodeJS.ReadableStream | null;
+  stderr: NodeJS.ReadableStream | null;
+  on(event: "exit", listener: (code: number | null) => void): unknown;
+}
+
+/** Starts `script` with `env` in a Node child process; throws when it cannot. */
+export type ForkSetup = (script: string, env: NodeJS.ProcessEnv) => SetupChild;
+
+/** Run the setup script through `fork` and report each line; resolves true when it exited 0. */
+export function runSetup(script: string, onEvent: (e: SetupEvent) => void, fork: ForkSetup, env: NodeJS.ProcessEnv = setupEnv(layout())): Promise<boolean> {
   return new Promise((resolve) => {
     let fraction = 0;
-    const child = spawn(execPath, [script], {
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-      shell: false,
-    });
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString("utf8").split(/\r?\n/)) {
-        if (!line.trim()) continue;
-        fraction = stageFraction(line, fraction);
-        onEvent({ state: "running", line, fraction });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("error", (e) => {
-      onEvent({ state: "failed", line: `Could not start the setup: ${e.message}`, fraction });
+    let child: SetupChild;
+    try {
+      child = fork(script, env);
+    } catch (e) {
+      onEvent({ state: "failed", line: `Could not start the setup: ${(e as Error).message}`, fraction });
       resolve(false);
-    });
-    child.on("close", (code) => {
-      onEvent(code === 0 ? { state: "done", line: "The Python environment is ready.", fraction: 1 } : { state: "failed", line: `Setup failed (exit ${code}). The lines above say why; fix it and restart Whetstone.`, fraction });
-      resolve(code === 0);
+      return;
+    }
+    const emit = (line: string) => {
+      if (!line.trim()) return;
+      fraction = stageFraction(line, fraction);
+      onEvent({ state: "running", line, fraction });
+    };
+    // Each stream is split into lines on its own (a line cut between chunks is kept until its end);
+    // the result is reported once the child exited and both streams were read to their end.
+    const drained = [child.stdout, child.stderr].map(
+      (stream) =>
+        new Promise<void>((done) => {
+          if (!stream) return done();
+          let partial = "";
+          stream.on("data", (chunk: Buffer | string) => {
+            const lines = (partial + chunk.toString()).split(/\r?\n/);
+            partial = lines.pop() ?? "";
+            for (const line of lines) emit(line);
+          });
+          const end = () => {
+            emit(partial);
+            partial = "";
+            done();
+          };
+          stream.on("end", end);
+          stream.on("close", end);
+          stream.on("error", end);
+        }),
+    );
+    child.on("exit", (code) => {
+      const streamsEnded = Promise.all(drained);
+      const grace = new Promise((r) => setTimeout(r, 2000).unref());
+      void Promise.race([streamsEnded, grace]).then(() => {
+        onEvent(code === 0 ? { state: "done", line: "The Python environment is ready.", fraction: 1 } : { state: "failed", line: `Setup failed (exit ${code}). The lines above say why; fix it and restart Whetstone.`, fraction });
+        resolve(code === 0);
+      });
     });
   });
 }

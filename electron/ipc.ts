@@ -1,8 +1,9 @@
 /**
  * The one IPC registrar: every handler goes through `register`, which refuses senders that are not
  * one of the app's own windows showing the app's own page and validates the payload against the
- * channel's zod schema before the handler runs. API calls are then validated again, against the
- * engine's contract, by the same `dispatch` the HTTP server uses. Channel names live here and in
+ * channel's zod schema before the handler runs. API calls then get the loopback server's path
+ * checks (engine/server/arguments.ts) and are validated again, against the engine's contract, by
+ * the same `dispatch` the HTTP server uses. Channel names live here and in
  * the preload only.
  */
 import type { IpcMain, IpcMainEvent, IpcMainInvokeEvent, WebContents } from "electron";
@@ -11,6 +12,8 @@ import type { Engine } from "../engine/api/engine";
 import type { EngineEvent } from "../engine/api/events";
 import { API_METHODS } from "../engine/api/contract";
 import { WhetstoneError } from "../engine/util/errors";
+import { checkApiArguments } from "../engine/server/arguments";
+import { systemErrorInfo } from "../engine/server/reply";
 
 export const CHANNELS = {
   call: "whetstone:call",
@@ -63,12 +66,16 @@ export function createRegistrar(ipcMain: Pick<IpcMain, "handle" | "on">, windows
 const CallArgs = z.tuple([z.enum(API_METHODS as [string, ...string[]]), z.unknown()]);
 
 /** The engine's API over IPC, and its events pushed to every window that said it is ready. */
-export function registerEngineIpc(registrar: Registrar, engine: Pick<Engine, "dispatch" | "events">, windows: () => Pick<WebContents, "id" | "send">[]): void {
+export function registerEngineIpc(registrar: Registrar, engine: Pick<Engine, "dispatch" | "events" | "store">, windows: () => Pick<WebContents, "id" | "send">[]): void {
   registrar.handle(CHANNELS.call, CallArgs, async ([method, input]) => {
     try {
+      // The page is the app's, but what it passes may come from a dropped file or a pasted path: the same checks as the loopback server.
+      checkApiArguments(method, input, { home: engine.store.home });
       return { ok: true, result: await engine.dispatch(method, input) };
     } catch (e) {
       if (e instanceof WhetstoneError) return { ok: false, error: e.toJSON() };
+      const system = systemErrorInfo(e); // a file vanished, a broken link, the disk full: said as such, not as a crash
+      if (system) return { ok: false, error: system };
       throw e;
     }
   });

@@ -1,13 +1,15 @@
 /** Electron main process: wiring only (window, app protocol, first-launch setup, hub token, engine, IPC). */
-import { app, BrowserWindow, ipcMain, net, protocol, safeStorage, session, shell } from "electron";
-import { join, normalize, sep } from "node:path";
-import { pathToFileURL, fileURLToPath } from "node:url";
+import { app, BrowserWindow, ipcMain, net, protocol, safeStorage, session, shell, utilityProcess } from "electron";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { Engine } from "../engine/api/engine";
 import { layout, PROJECT_ROOT } from "../engine/paths";
-import { APP_ORIGIN, CHANNELS, createRegistrar, isAppUrl, registerEngineIpc } from "./ipc";
-import { CONTENT_SECURITY_POLICY, isAllowedExternal, windowOptions } from "./window";
-import { needsSetup, runSetup, setupEnv, type SetupEvent } from "./first-launch";
+import { APP_ORIGIN, CHANNELS, createRegistrar, registerEngineIpc } from "./ipc";
+import { windowOptions } from "./window";
+import { hardenContents } from "./navigation";
+import { appResponse } from "./app-protocol";
+import { needsSetup, runSetup, setupEnv, type ForkSetup, type SetupEvent } from "./first-launch";
 import { chooseTokenStore, HubTokenService, registerTokenIpc } from "./hub-token";
 
 const RENDERER = join(PROJECT_ROOT, "renderer", "dist");
@@ -18,28 +20,13 @@ const LAYOUT = layout();
 
 protocol.registerSchemesAsPrivileged([{ scheme: "app", privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
 
-app.on("web-contents-created", (_e, contents) => {
-  contents.on("will-navigate", (e, url) => {
-    if (!isAppUrl(url)) e.preventDefault();
-  });
-  contents.on("will-attach-webview", (e) => e.preventDefault());
-  contents.setWindowOpenHandler(({ url }) => {
-    if (isAllowedExternal(url)) void shell.openExternal(url);
-    return { action: "deny" };
-  });
-});
+app.on("web-contents-created", (_e, contents) => hardenContents(contents, (url) => void shell.openExternal(url)));
+
+// The setup script in a utility process: the packaged app's RunAsNode fuse is off.
+const forkSetup: ForkSetup = (script, env) => utilityProcess.fork(script, [], { env, stdio: "pipe", serviceName: "Whetstone setup" });
 
 app.whenReady().then(async () => {
-  protocol.handle("app", async (request) => {
-    const path = normalize(decodeURIComponent(new URL(request.url).pathname)).replace(/^([/\\])+/, "") || "index.html";
-    const file = join(RENDERER, path);
-    if (!file.startsWith(RENDERER + sep)) return new Response("forbidden", { status: 403 });
-    const res = await net.fetch(pathToFileURL(file).toString());
-    const headers = new Headers(res.headers);
-    headers.set("content-security-policy", CONTENT_SECURITY_POLICY);
-    headers.set("x-content-type-options", "nosniff");
-    return new Response(res.body, { status: res.status, headers });
-  });
+  protocol.handle("app", (request) => appResponse(request.url, RENDERER, (fileUrl) => net.fetch(fileUrl)));
   session.defaultSession.setPermissionRequestHandler((_wc, _perm, callback) => callback(false));
   session.defaultSession.setPermissionCheckHandler(() => false);
 
@@ -62,7 +49,7 @@ app.whenReady().then(async () => {
         setup = e;
         for (const wc of windows()) wc.send(CHANNELS.setupEvent, e);
       },
-      process.execPath,
+      forkSetup,
       setupEnv(LAYOUT),
     );
   }

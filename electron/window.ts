@@ -1,8 +1,8 @@
 /** The app window and its hardening (Electron's security checklist). */
 import type { BrowserWindowConstructorOptions } from "electron";
 
-/** The page may load only its own scripts and talk only to itself (the engine is behind IPC). */
-export const CONTENT_SECURITY_POLICY = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+/** The page may load only its own scripts and talk only to itself (the engine is behind IPC); the same policy as browser mode. */
+export { CONTENT_SECURITY_POLICY } from "../engine/server/csp";
 
 export function windowOptions(preload: string): BrowserWindowConstructorOptions {
   return {

@@ -10,6 +10,8 @@
  *     was installed; nothing is reinstalled while the stamp matches.
  *  2b. Debian's chromium for the end-to-end tests (apt-get, as root / in CI only).
  *  3. The tiny fixture model that the examples and tests train (.cache/fixtures/tiny-llama).
+ *  4. The compiled `whetstone` CLI (dist/cli/main.mjs, scripts/cli-bundle.mjs); bin/whetstone.mjs
+ *     also rebuilds it whenever an engine source is newer.
  *
  * Environment: WHETSTONE_WORKER_DIR / WHETSTONE_VENV move the worker folder and the venv (a packaged
  * app's first launch: RESOURCES/worker and the user's data folder, see engine/util/layout.ts), and
@@ -37,6 +39,7 @@ const say = (msg) => console.log(`[whetstone setup] ${msg}`);
 const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
 
 async function main() {
+  await cliBundle();
   electronBinary();
   chromiumForE2e();
   if (process.env.WHETSTONE_SKIP_PYTHON === "1") {
@@ -46,6 +49,14 @@ async function main() {
   await pythonEnv();
   if (process.env.WHETSTONE_SKIP_FIXTURE !== "1") await fixture();
   say(`done in ${elapsed()}. Next: \`npm start\` (the app) or \`npm test\`.`);
+}
+
+async function cliBundle() {
+  const { buildCliBundle, cliBundleFresh } = await import("./cli-bundle.mjs");
+  if (cliBundleFresh()) return say("whetstone CLI: compiled bundle up to date.");
+  const t = Date.now();
+  await buildCliBundle();
+  say(`whetstone CLI: compiled (dist/cli/main.mjs, ${Date.now() - t} ms).`);
 }
 
 function electronBinary() {

@@ -10,7 +10,7 @@ import { ExportOptionsSchema, ExportRecordSchema } from "../export/schema";
 import { MergeOptionsSchema, MergeResultSchema } from "../merge/schema";
 import { CompareOptionsSchema, CompareReportSchema, EvalOptionsSchema, EvalReportSchema, GenerateOptionsSchema, GenerateResultSchema } from "../eval/schema";
 import { DatasetReportSchema, InspectOptionsSchema, PreviewOptionsSchema, SamplePreviewSchema } from "../data/report";
-import { DoctorReportSchema, ModelListingSchema, PlanInputSchema, PreflightResultSchema, PullResultSchema, RunPlanSchema } from "../models/api-schemas";
+import { DoctorReportSchema, FolderListingSchema, ModelCheckSchema, ModelListingSchema, PlanInputSchema, PreflightResultSchema, PullResultSchema, RunPlanSchema, StartingPointsSchema } from "../models/api-schemas";
 
 const RunRef = z.strictObject({ id: z.string().min(1) });
 const MetricsRowSchema = z.record(z.string(), z.number().nullable());
@@ -77,6 +77,12 @@ export const API = {
   },
   /** The curated catalog with what is in the Hugging Face cache and what fits the detected device per method. */
   listModels: { input: z.strictObject({}), output: z.array(ModelListingSchema) },
+  /** Is this folder (or cached hub id) a model that can train: folder, config.json, weights, tokenizer, chat template; each with what is missing. */
+  checkModel: { input: z.strictObject({ path: z.string().min(1) }), output: ModelCheckSchema },
+  /** The sub-folders of one folder (default: the home), only within the home, the Hugging Face cache and mounted volumes: the browser build's folder picker. */
+  listFolders: { input: z.strictObject({ path: z.string().min(1).optional() }), output: FolderListingSchema },
+  /** Base models on this machine (used by earlier runs, in the Hugging Face cache) and finished runs a new run can start from (init_from), with lineage. */
+  startingPoints: { input: z.strictObject({}), output: StartingPointsSchema },
   /** Download a hub model or dataset into the Hugging Face cache (progress events: `download`). */
   pullModel: { input: z.strictObject({ id: z.string().min(1), dataset: z.boolean().optional(), revision: z.string().min(1).optional() }), output: PullResultSchema },
 } as const;

@@ -3,7 +3,8 @@
  * in-process; `whetstone serve` and the Electron main process expose the same object to the UI.
  */
 import { EventEmitter } from "node:events";
-import { existsSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { API, isApiMethod, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
 import type { EngineEvent } from "./events";
@@ -24,11 +25,12 @@ import { writeSnapshot } from "../data/snapshot";
 import { inspectDataset } from "../data/inspect";
 import { previewDataset } from "../data/preview";
 import { snapshotOptionsFor } from "../data/run-data";
-import { resolveInitFrom } from "../runs/lineage";
+import { resolveInitFrom, checkChainable } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
 import { WhetstoneError } from "../util/errors";
+import { diskFullError, isDiskFull } from "../util/disk";
 import { VERSION } from "../version";
 import { analyze } from "../doctor/analyze";
 import { gatherProbes } from "../doctor/probes";
@@ -36,6 +38,9 @@ import { detectDevice, formatPlan, planRun } from "../plan/plan";
 import { measuredThroughput } from "../plan/throughput";
 import { listModels } from "../models/catalog";
 import { pullRepo } from "../models/pull";
+import { checkModel } from "../models/check";
+import { chainableRuns, localModels } from "../models/starting-points";
+import { listFolders } from "../fs/browse";
 import { formatPreflight, measuredAdvice, preflight } from "../plan/preflight";
 import type { RunConfig } from "../config/schema";
 
@@ -56,6 +61,8 @@ export class Engine implements ApiHandlers {
   private readonly jobs = new Map<string, TrainJob>();
   private readonly tasks = new Map<string, AbortController>();
   private readonly deviceLock: DeviceLock;
+  /** Each run's status as last published: the answer when status.json could not be written (full disk). */
+  private readonly published = new Map<string, RunStatus>();
 
   constructor(private readonly opts: EngineOptions = {}) {
     this.store = new RunStore(opts.home ?? whetstoneHome());
@@ -94,6 +101,7 @@ export class Engine implements ApiHandlers {
   async createRun(input: { config?: unknown; configPath?: string; baseDir?: string; skipInvalid?: boolean }): Promise<RunStatus> {
     const { config: loaded, source } = this.loadRunConfig(input, "createRun");
     const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
+    if (parent) checkChainable(parent, loaded.finetune, loaded.lora.variant);
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
     const status = parent ? this.store.update(this.store.create(config, source).id, { parent }) : this.store.create(config, source);
     const dir = this.store.runDir(status.id);
@@ -108,10 +116,11 @@ export class Engine implements ApiHandlers {
           }),
       });
     } catch (e) {
-      const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
-      this.store.appendLog(status.id, err.format());
-      this.publish({ type: "run", run: this.store.update(status.id, { state: "failed", owner_pid: null, finished_at: new Date().toISOString(), error: { code: err.code, message: err.message, hint: err.hint, recoverable: false, details: err.details } }) });
-      throw err;
+      // Refused data never became a run: no `failed` folder is left behind, the error is the answer.
+      this.store.discard(status.id);
+      if (e instanceof WhetstoneError) throw e;
+      if (isDiskFull(e)) throw diskFullError(join(dir, "data"), "the run's data snapshot", e);
+      throw new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
     }
     this.enqueue(status.id, "train");
     return this.store.get(status.id);
@@ -129,6 +138,7 @@ export class Engine implements ApiHandlers {
     if (!existsSync(join(this.store.runDir(runId), "data", "train.jsonl"))) {
       throw new WhetstoneError({ code: "RUN_NOT_RESUMABLE", message: `Run ${runId} has no data snapshot (it failed before training started).`, hint: "Fix the problem in its log and start a new run." });
     }
+    this.store.clearCancel(runId); // a leftover request (a crash, or one left by hand) must not cancel the resume
     this.publish({ type: "run", run: this.store.update(runId, { state: "queued", owner_pid: process.pid, finished_at: null }) });
     this.enqueue(runId, "resume");
     return this.store.get(runId);
@@ -151,7 +161,7 @@ export class Engine implements ApiHandlers {
     const status = this.store.get(runId);
     if (TERMINAL(status)) return status;
     if (status.owner_pid !== null && isAlive(status.owner_pid)) {
-      this.store.requestCancel(runId);
+      this.store.requestCancel(runId, status.attempt_id ?? null);
       return this.waitForRun(runId, { pollMs: 300 });
     }
     return this.store.get(runId);
@@ -221,10 +231,10 @@ export class Engine implements ApiHandlers {
   }
 
   /** `whetstone train CONFIG --plan`: the estimate against the detected device; nothing is loaded or run. */
-  planRun(input: { config?: unknown; configPath?: string; baseDir?: string }): ApiOutput<"planRun"> {
+  planRun(input: ApiInput<"planRun">): ApiOutput<"planRun"> {
     const { config } = this.loadRunConfig(input, "planRun");
     const device = detectDevice();
-    const plan = planRun(config, device, measuredThroughput(this.store, config, device));
+    const plan = planRun(config, device, measuredThroughput(this.store, config, device), input.data ?? null);
     return { ...plan, input: { ...plan.input }, text: formatPlan(plan) };
   }
 
@@ -245,6 +255,18 @@ export class Engine implements ApiHandlers {
 
   listModels(): ApiOutput<"listModels"> {
     return listModels(detectDevice(), { ...process.env, ...this.opts.workerEnv });
+  }
+
+  checkModel({ path }: { path: string }): ApiOutput<"checkModel"> {
+    return checkModel(path, { ...process.env, ...this.opts.workerEnv });
+  }
+
+  listFolders({ path }: { path?: string }): ApiOutput<"listFolders"> {
+    return listFolders(path, { ...process.env, ...this.opts.workerEnv });
+  }
+
+  startingPoints(): ApiOutput<"startingPoints"> {
+    return { models: localModels(this.store, { ...process.env, ...this.opts.workerEnv }), runs: chainableRuns(this.store) };
   }
 
   /** Download a hub repo into the HF cache; `download` events carry the bytes and ETA. */
@@ -279,6 +301,12 @@ export class Engine implements ApiHandlers {
     return this.queueTask(`export:${runId}`, runId, "export", command, (result) => {
       const parsed = ExportRecordSchema.omit({ run_id: true, created_at: true }).safeParse(result);
       if (!parsed.success) throw new WhetstoneError({ code: "EXPORT_BAD_RESULT", message: `The worker's export result is malformed: ${parsed.error.issues[0]?.message}`, hint: "This is a bug in Whetstone." });
+      // Exported files are for other tools and other users: readable by all (0644 under the usual umask), like a download.
+      // Writers that go through a private temp file (0600) would otherwise leave the weights unreadable to them.
+      for (const f of parsed.data.files) {
+        const file = join(parsed.data.out_dir, f.path);
+        if (existsSync(file)) chmodSync(file, 0o644);
+      }
       return saveExportRecord(this.store, runId, parsed.data);
     });
   }
@@ -406,7 +434,9 @@ export class Engine implements ApiHandlers {
     const runId = this.store.resolve(id);
     return new Promise((resolve) => {
       const check = () => {
-        const s = this.store.get(runId);
+        let s = this.store.get(runId);
+        const mem = this.published.get(runId);
+        if (!TERMINAL(s) && mem && TERMINAL(mem) && !this.queue.has(runId)) s = mem; // its job ended; the disk did not record it
         if (TERMINAL(s) && !this.queue.has(runId)) {
           this.events.off("event", onEvent);
           clearInterval(timer);
@@ -460,13 +490,15 @@ export class Engine implements ApiHandlers {
   }
 
   private enqueue(runId: string, mode: "train" | "resume"): void {
+    const attemptId = randomBytes(6).toString("hex");
+    this.store.update(runId, { attempt_id: attemptId });
     const job = new TrainJob({
         store: this.store,
         publish: (e) => this.publish(e),
         python: this.opts.python,
         workerEnv: this.opts.workerEnv,
         deviceLock: this.lockFor(),
-      }, runId, mode);
+      }, runId, mode, attemptId);
     this.jobs.set(runId, job);
     this.queue.enqueue({
       key: runId,
@@ -476,6 +508,7 @@ export class Engine implements ApiHandlers {
   }
 
   private publish(event: EngineEvent): void {
+    if (event.type === "run") this.published.set(event.run.id, event.run);
     this.events.emit("event", event);
   }
 }

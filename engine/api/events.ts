@@ -17,6 +17,8 @@ export type EngineEvent =
   | { type: "metrics"; runId: string; row: MetricsRow }
   | { type: "progress"; runId: string; progress: ProgressInfo }
   | { type: "log"; runId: string; line: string }
+  /** A resume chose its checkpoint (path null: none verified, the run starts over); newer ones skipped, with why. */
+  | { type: "resuming"; runId: string; step: number; path: string | null; skipped: { name: string; reason: string }[] }
   /** A streamed piece of an answer (generate with stream: true). */
   | { type: "token"; runId: string; side: "base" | "tuned"; index: number; text: string }
   /** A dataset being read by inspectDataset (bytes, with ETA). */

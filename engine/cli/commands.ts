@@ -30,8 +30,12 @@ export async function resumeCommand(engine: Engine, ref: string, io: Io, opts: {
   const run = engine.resumeRun({ id: ref });
   const progress = new RunProgress(run.id, io.out, opts.verbose);
   engine.events.on("event", (e) => progress.handle(e));
-  const from = run.last_checkpoint ? `the checkpoint at step ${run.last_checkpoint.step}` : "the start (no checkpoint)";
-  io.out.write(`resuming ${run.id} from ${from}\n`);
+  // The worker says which checkpoint it resumes from (the newest that verifies), not status.json's guess.
+  engine.events.on("event", (e) => {
+    if (e.type !== "resuming" || e.runId !== run.id) return;
+    for (const s of e.skipped) progress.line(`skipping checkpoint ${s.name}: ${s.reason}`);
+    progress.line(`resuming ${run.id} from ${e.path ? `the checkpoint at step ${e.step}` : "the start (no checkpoint verified)"}`);
+  });
   return follow(engine, run, progress, io, opts);
 }
 
@@ -62,8 +66,20 @@ function summary(s: RunStatus): string {
 
 export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): number {
   const runs = engine.listRuns();
+  const damaged = engine.store.damaged();
+  const damagedText = damaged.length
+    ? [
+        `${damaged.length} damaged run folder${damaged.length === 1 ? "" : "s"} (status.json unreadable; checkpoints and outputs untouched):`,
+        ...damaged.flatMap((d) => [`  ${d.id}  damaged: ${d.reason}`, `    fix: copy out what you need from ${d.dir} (checkpoints/, outputs/), then delete that folder`]),
+      ].join("\n") + "\n"
+    : "";
   if (opts.json) {
     io.out.write(JSON.stringify(runs, null, 2) + "\n");
+    if (damagedText) io.err(damagedText);
+    return EXIT.ok;
+  }
+  if (runs.length === 0 && damaged.length > 0) {
+    io.out.write(damagedText);
     return EXIT.ok;
   }
   if (runs.length === 0) {
@@ -74,7 +90,7 @@ export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): n
   for (const r of runs) {
     rows.push([r.id, r.state, `${r.step}/${r.total_steps ?? "?"}`, r.last_loss === null ? "-" : `${loss(r.first_loss)} → ${loss(r.last_loss)}`, ago(r.created_at)]);
   }
-  io.out.write(table(rows) + "\n");
+  io.out.write(table(rows) + "\n" + (damagedText ? `\n${damagedText}` : ""));
   return EXIT.ok;
 }
 

@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { Engine } from "../api/engine";
 import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
 import { WhetstoneError } from "../util/errors";
+import { WorkerProcess } from "../supervisor/worker-process";
 import { VERSION } from "../version";
 import { dataCommand } from "./data-commands";
 import { compareCommand, evalCommand, judgmentsCommand, mergeCommand } from "./eval-commands";
@@ -266,15 +267,21 @@ function print(text: string): number {
 function terminalIo(): Io {
   let interrupts = 0;
   const handlers: (() => void)[] = [];
-  process.on("SIGINT", () => {
+  // The worker has its own process group, so these signals reach the CLI only: the first asks the
+  // run to checkpoint and stop; a second one stops the worker at once (losing the steps since its
+  // last checkpoint) and quits.
+  const interrupt = (code: number) => () => {
     interrupts++;
-    if (interrupts > 1 || handlers.length === 0) process.exit(EXIT.cancelled);
+    if (interrupts > 1 || handlers.length === 0) {
+      if (WorkerProcess.killAll("SIGKILL") > 0) {
+        process.stderr.write("\nStopped at once: the worker was killed without a checkpoint; `whetstone resume RUN` continues from its last one.\n");
+      }
+      process.exit(code);
+    }
     for (const h of handlers) h();
-  });
-  process.on("SIGTERM", () => {
-    for (const h of handlers) h();
-    if (handlers.length === 0) process.exit(143);
-  });
+  };
+  process.on("SIGINT", interrupt(EXIT.cancelled));
+  process.on("SIGTERM", interrupt(143));
   return {
     out: { isTTY: Boolean(process.stdout.isTTY), columns: process.stdout.columns, write: (t) => void process.stdout.write(t) },
     err: (t) => void process.stderr.write(t),

@@ -34,6 +34,7 @@ export function loadConfigFile(path: string): LoadedConfig {
     });
   }
   const isJson = extname(abs).toLowerCase() === ".json";
+  if (isJson) checkStrictJson(text.replace(/^\uFEFF/, ""), abs);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text.replace(/^\uFEFF/, ""), { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -57,6 +58,30 @@ export function loadConfigFile(path: string): LoadedConfig {
   const defaultName = basename(abs, extname(abs)).replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64) || "run";
   const config = validateConfig(raw, { file: abs, lineOf, defaultName, baseDir: dirname(abs) });
   return { config, source: text, path: abs };
+}
+
+/** A .json config is read as YAML (for line numbers), which forgives what JSON does not (a trailing
+ *  comma, single quotes, comments): refuse those first, at their line and column, so a file that other
+ *  JSON tools would reject is not silently accepted here. */
+function checkStrictJson(text: string, file: string): void {
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    const message = (e as Error).message;
+    const at = /at position (\d+)/.exec(message);
+    const found = at ? Number(at[1]) : text.length;
+    const trailingComma = /,\s*$/.test(text.slice(0, found)) && /^[\]}]/.test(text.slice(found));
+    const pos = trailingComma ? text.lastIndexOf(",", found) : found; // point at the comma itself
+    const before = text.slice(0, pos);
+    const line = before.split("\n").length;
+    const col = pos - before.lastIndexOf("\n");
+    throw new WhetstoneError({
+      code: "CONFIG_SYNTAX",
+      message: `The config is not valid JSON: ${trailingComma ? "a trailing comma before a closing bracket" : message.replace(/ in JSON at position \d+.*$/, "").replace(/\s*\(line \d+ column \d+\)$/, "")}`,
+      hint: trailingComma ? "Remove the comma before the closing bracket: JSON allows none there." : "Fix the JSON at that line and column (or write the config in YAML, which is more forgiving).",
+      where: `${file}:${line}:${col}`,
+    });
+  }
 }
 
 export interface ValidateOptions {
@@ -85,7 +110,7 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunCon
   }
   const parsed = RunConfigSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    const issues = parsed.error.issues;
+    const issues = onePerField(parsed.error.issues);
     // An unknown key is reported at its own line, not at its parent's.
     const at = (i: z.core.$ZodIssue) => (i.code === "unrecognized_keys" ? [...i.path, i.keys[0]!] : i.path);
     const details = issues.map((i) => describeIssue(i, where(at(i))));
@@ -171,6 +196,7 @@ function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | und
       });
     }
   }
+  checkCustomCode(model, config.model.trust_remote_code, where(["model", "trust_remote_code"]) ?? where(["model", "path"]));
   for (const field of ["train", "validation"] as const) {
     const file = config.data[field];
     if (file === null || (existsSync(file) && (statSync(file).isFile() || statSync(file).isDirectory()))) continue;
@@ -183,12 +209,53 @@ function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | und
   }
 }
 
+/** A model that ships its own Python code (auto_map) runs only with model.trust_remote_code: say so
+ *  before a run folder is made (the worker checks again, and checks the model type, before tokenizing). */
+function checkCustomCode(model: string, trusted: boolean, where: string | undefined): void {
+  let config: { auto_map?: unknown; model_type?: unknown };
+  try {
+    config = JSON.parse(readFileSync(resolve(model, "config.json"), "utf8")) as typeof config;
+  } catch {
+    return; // a damaged config.json is the worker's MODEL_LOAD_FAILED, with its reason
+  }
+  if (trusted || config === null || typeof config !== "object" || !config.auto_map) return;
+  const classes =
+    typeof config.auto_map === "object"
+      ? [...new Set(Object.values(config.auto_map as Record<string, unknown>).map((v) => String(v).split("--").at(-1)))].sort().join(", ")
+      : String(config.auto_map);
+  throw new WhetstoneError({
+    code: "MODEL_CUSTOM_CODE",
+    message: `model.path: ${model} ships its own Python code (auto_map in config.json: ${classes}; model_type ${JSON.stringify(config.model_type ?? null)}); Whetstone does not run a model's code unless told to.`,
+    hint:
+      "If you trust its publisher, set model.trust_remote_code: true in the run config. That code then runs on this machine " +
+      "with your user's rights (it can read and change your files), so read the folder's .py files first. Otherwise pick a " +
+      "model of a type transformers supports (llama, qwen2, mistral, gemma, phi3, …).",
+    where,
+  });
+}
+
+/** One problem per field: `1e300` for an integer breaks both the safe-integer bound and the field's
+ *  own maximum; the tighter bound is the one worth reading. Unknown keys are kept apart (one issue
+ *  at the parent's path can name several keys). */
+function onePerField(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const kept = new Map<string, z.core.$ZodIssue>();
+  for (const issue of issues) {
+    const key = issue.code === "unrecognized_keys" ? `${issue.path.join(".")}\u0000${issue.keys.join(",")}` : issue.path.join(".");
+    const seen = kept.get(key);
+    if (!seen) kept.set(key, issue);
+    else if (seen.code === "too_big" && issue.code === "too_big" && Number(issue.maximum) < Number(seen.maximum)) kept.set(key, issue);
+  }
+  return [...kept.values()];
+}
+
 function fieldName(path: PropertyKey[]): string {
   return path.length ? path.map(String).join(".") : "(top level)";
 }
 
 function show(value: unknown): string {
   if (value === undefined) return "nothing";
+  // JSON has no NaN or Infinity (JSON.stringify says null): YAML's .nan and .inf do reach us.
+  if (typeof value === "number" && !Number.isFinite(value)) return Number.isNaN(value) ? "NaN (not a number)" : String(value);
   const s = JSON.stringify(value);
   return s && s.length > 60 ? s.slice(0, 57) + "..." : String(s);
 }
@@ -202,7 +269,8 @@ function describeIssue(issue: z.core.$ZodIssue, at: string | undefined): string 
       const known = knownKeys(issue.path);
       return issue.keys
         .map((k) => {
-          const near = closest(k, known);
+          // A shortened name ('warmup' for 'warmup_ratio') is as likely a slip as a misspelled one.
+          const near = closest(k, known) ?? known.find((c) => k.length >= 4 && c.startsWith(k));
           const name = issue.path.length ? `${field}.${k}` : k;
           return `unknown key '${name}'${near ? ` (did you mean '${near}'?)` : ""}; allowed here: ${known.join(", ")}${suffix}`;
         })
@@ -216,6 +284,7 @@ function describeIssue(issue: z.core.$ZodIssue, at: string | undefined): string 
     case "too_small":
       return `${field} must be ${issue.inclusive ? ">=" : ">"} ${String(issue.minimum)}${issue.origin === "array" ? " items" : ""}, got ${show(input)}${suffix}`;
     case "too_big":
+      if (Number(issue.maximum) === Number.MAX_SAFE_INTEGER) return `${field} must be a whole number, got ${show(input)} (far too large)${suffix}`;
       return `${field} must be ${issue.inclusive ? "<=" : "<"} ${String(issue.maximum)}, got ${show(input)}${suffix}`;
     case "invalid_union":
       return `${field} has the wrong shape, got ${show(input)}; ${RunConfigHelp[field] ?? issue.message}${suffix}`;

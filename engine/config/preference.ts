@@ -8,7 +8,8 @@ import { PREFERENCE_FIELDS, PREFERENCE_METHODS, type RunConfig } from "./schema"
 
 type Parsed = Omit<RunConfig, "name">;
 type Where = (path: PropertyKey[]) => string | undefined;
-const ALL = ["beta", "label_smoothing", "gamma_beta_ratio", "lambda", "precompute_reference"] as const;
+const ALL = ["beta", "label_smoothing", "gamma_beta_ratio", "lambda", "desirable_weight", "undesirable_weight", "precompute_reference"] as const;
+const LISTED = `${PREFERENCE_METHODS.slice(0, -1).join(", ")} and ${PREFERENCE_METHODS.at(-1)}`;
 
 const isPreference = (method: string): method is (typeof PREFERENCE_METHODS)[number] => (PREFERENCE_METHODS as readonly string[]).includes(method);
 
@@ -16,7 +17,7 @@ export function resolvePreference<T extends Parsed>(config: T, raw: Record<strin
   const method = config.method;
   if (!isPreference(method)) {
     if (config.preference !== null) {
-      throw invalid(`preference is set but method is ${method}: preference settings apply to dpo, simpo and orpo`, "Remove the preference block, or set method to dpo, simpo or orpo.", where(["preference"]));
+      throw invalid(`preference is set but method is ${method}: preference settings apply to ${LISTED}`, `Remove the preference block, or set method to one of ${LISTED}.`, where(["preference"]));
     }
     return config;
   }

@@ -63,6 +63,10 @@ export const LoraSchema = z.strictObject({
     .union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)])
     .default("all-linear")
     .describe("Modules that get adapters: 'all-linear' or a list of module names such as [q_proj, v_proj]."),
+  variant: z
+    .enum(["lora", "dora", "rslora"])
+    .default("lora")
+    .describe("lora: plain LoRA. dora: weight-decomposed LoRA (DoRA, arXiv 2402.09353): a learned magnitude per output row on top of the low-rank direction; often closer to full fine-tuning at the same rank, ~1.3x slower steps. rslora: rank-stabilised scaling alpha/sqrt(r) instead of alpha/r (arXiv 2312.03732), which keeps higher ranks learning."),
 });
 
 export const GoldfishSchema = z.strictObject({
@@ -124,20 +128,25 @@ export const TrainingSchema = z.strictObject({
   keep_checkpoints: int(2, 1000).default(2).describe("Checkpoints kept on disk (at least 2, so a crash while writing one leaves another)."),
 });
 
-export const PREFERENCE_METHODS = ["dpo", "simpo", "orpo"] as const;
+export const PREFERENCE_METHODS = ["dpo", "simpo", "orpo", "kto"] as const;
+/** The preference methods that train on (prompt, chosen, rejected) pairs; kto trains on rows labelled true/false. */
+export const PAIR_METHODS = ["dpo", "simpo", "orpo"] as const;
 
 /** Each method's settings; a field another method uses is an error, and resolution (load.ts) fills in the method's defaults. */
 export const PREFERENCE_FIELDS = {
   dpo: { beta: 0.1, label_smoothing: 0, precompute_reference: false },
   simpo: { beta: 2.0, gamma_beta_ratio: 0.5 },
   orpo: { lambda: 0.1 },
+  kto: { beta: 0.1, desirable_weight: 1.0, undesirable_weight: 1.0 },
 } as const;
 
 export const PreferenceSchema = z.strictObject({
-  beta: z.number().positive().max(100).nullable().optional().describe("dpo, simpo: reward scale β. Defaults: dpo 0.1 (paper), simpo 2.0 (paper's range 2–10)."),
+  beta: z.number().positive().max(100).nullable().optional().describe("dpo, simpo, kto: reward scale β. Defaults: dpo 0.1 (paper), simpo 2.0 (paper's range 2–10), kto 0.1 (paper)."),
   label_smoothing: z.number().min(0).lt(0.5).nullable().optional().describe("dpo: conservative-DPO label smoothing ε (0: the plain sigmoid loss)."),
   gamma_beta_ratio: z.number().min(0).max(10).nullable().optional().describe("simpo: target reward margin γ as a fraction of β (γ = ratio·β); paper 0.3–0.8, default 0.5."),
   lambda: z.number().positive().max(100).nullable().optional().describe("orpo: weight λ of the odds-ratio term added to the SFT loss (paper 0.1)."),
+  desirable_weight: z.number().positive().max(100).nullable().optional().describe("kto: weight λ_D of the rows labelled true (default 1). With unequal counts the paper keeps λ_D·n_D / (λ_U·n_U) between 1 and 4/3."),
+  undesirable_weight: z.number().positive().max(100).nullable().optional().describe("kto: weight λ_U of the rows labelled false (default 1)."),
   precompute_reference: z
     .boolean()
     .nullable()
@@ -154,7 +163,7 @@ export const RunConfigSchema = z.strictObject({
   method: z
     .enum(["sft", ...PREFERENCE_METHODS])
     .default("sft")
-    .describe("Training method. sft: supervised fine-tuning on conversations; dpo, simpo, orpo: preference tuning on prompt/chosen/rejected pairs."),
+    .describe("Training method. sft: supervised fine-tuning on conversations; dpo, simpo, orpo: preference tuning on prompt/chosen/rejected pairs; kto: preference tuning on single answers labelled good or bad (label true/false)."),
   finetune: z
     .enum(["lora", "qlora", "full"])
     .default("lora")
@@ -165,7 +174,7 @@ export const RunConfigSchema = z.strictObject({
   training: TrainingSchema.default(TrainingSchema.parse({})),
   preference: PreferenceSchema.nullable()
     .default(null)
-    .describe("dpo, simpo, orpo: the method's settings ({} for its defaults); resolved with every default filled in, null for sft."),
+    .describe("dpo, simpo, orpo, kto: the method's settings ({} for its defaults); resolved with every default filled in, null for sft."),
   init_from: z
     .string()
     .min(1)

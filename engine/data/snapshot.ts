@@ -10,11 +10,13 @@
  * where a file's first rows had the minority schema (see scan.ts), the pass is repeated with the
  * schemas now known, so the snapshot never holds rows of the wrong shape.
  */
-import { mkdirSync, createWriteStream, renameSync, rmSync } from "node:fs";
+import { mkdirSync, createWriteStream, renameSync, rmSync, type WriteStream } from "node:fs";
+import { finished } from "node:stream/promises";
 import { createHash } from "node:crypto";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { once } from "node:events";
 import { writeJsonAtomic } from "../util/atomic";
+import { diskFullError, guardDisk, isDiskFull } from "../util/disk";
 import { WhetstoneError } from "../util/errors";
 import { formatLocation } from "./issues";
 import { scanDataset, type ScanOptions, type ScanResult, type ScannedRow } from "./scan";
@@ -62,7 +64,7 @@ export interface SnapshotOptions extends IngestOptions {
   skipInvalid?: boolean;
   /** Keep only the first copy of exact duplicates. */
   dedupe?: boolean;
-  /** The run's method: sft snapshots conversations, dpo/simpo/orpo snapshot preference pairs. */
+  /** The run's method: sft snapshots conversations, dpo/simpo/orpo preference pairs, kto conversations with their label. */
   method?: ScanOptions["method"];
   onProgress?: (p: SnapshotProgress) => void;
 }
@@ -77,7 +79,7 @@ const MAX_REPORTED = 20;
  */
 export async function writeSnapshot(source: string, runDir: string, opts: SnapshotOptions = {}): Promise<SnapshotManifest> {
   const dataDir = join(runDir, "data");
-  mkdirSync(dataDir, { recursive: true });
+  guardDisk(runDir, "the data folder", () => mkdirSync(dataDir, { recursive: true }));
   const split = opts.validation ? 0 : (opts.validationSplit ?? 0);
   const seed = opts.seed ?? 0;
   const train = new JsonlOut(join(dataDir, "train.jsonl"));
@@ -161,10 +163,17 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
     }
     const s = row.sample;
     // Another kind than the method trains on: refused below (DATA_METHOD_MISMATCH).
-    if (method === "sft" ? !("messages" in s) : !("chosen" in s)) return;
-    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan).
+    if (method === "sft" ? !("messages" in s) : method === "kto" ? !("label" in s) : !("chosen" in s)) return;
+    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan), kto with their labels.
     const tools = "tools" in s && s.tools ? { tools: s.tools } : {};
-    const sample: Sample = "messages" in s ? { messages: s.messages, ...tools } : "chosen" in s ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools } : s;
+    const sample: Sample =
+      method === "kto" && "label" in s
+        ? { messages: s.messages, label: s.label, ...tools }
+        : "messages" in s
+          ? { messages: s.messages, ...tools }
+          : "chosen" in s
+            ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools }
+            : s;
     const out = target(sample);
     written.set(out, (written.get(out) ?? 0) + 1);
     return out.write(sample);
@@ -213,15 +222,27 @@ function splitFraction(seed: number, row: Sample): number {
 }
 
 /** A JSONL file written to a temp path and renamed into place only when complete. Lines are
- *  gathered into ~1 MB writes: one stream write per row costs more than validating the row. */
+ *  gathered into ~1 MB writes: one stream write per row costs more than validating the row.
+ *  A write error (a full disk) is kept and thrown by the next call as DISK_FULL naming the folder;
+ *  abort() always removes the temp file. */
 class JsonlOut {
   private readonly tmp: string;
-  private out;
+  private out: WriteStream;
+  private failed: Error | undefined;
   private pending: string[] = [];
   private pendingChars = 0;
   constructor(private readonly path: string) {
     this.tmp = `${path}.${process.pid}.tmp`;
-    this.out = createWriteStream(this.tmp);
+    this.out = this.open();
+  }
+  private open(): WriteStream {
+    const out = createWriteStream(this.tmp);
+    out.on("error", (e) => (this.failed ??= e));
+    return out;
+  }
+  private check(): void {
+    if (!this.failed) return;
+    throw isDiskFull(this.failed) ? diskFullError(dirname(this.path), "the run's data snapshot", this.failed) : this.failed;
   }
   /** Returns a promise only when the buffer was flushed into a full stream. */
   write(row: Sample): Promise<void> | void {
@@ -231,32 +252,36 @@ class JsonlOut {
     if (this.pendingChars >= 1 << 20) return this.flush();
   }
   private flush(): Promise<void> | void {
+    this.check();
     if (this.pending.length === 0) return;
     const ok = this.out.write(this.pending.join("\n") + "\n");
     this.pending = [];
     this.pendingChars = 0;
-    if (!ok) return once(this.out, "drain").then(() => undefined);
+    if (!ok) return this.settled(once(this.out, "drain"));
+  }
+  /** Wait for `event`, or for the stream's error (once() rejects on it), as the error check() throws. */
+  private async settled(event: Promise<unknown>): Promise<void> {
+    await event.catch((e: Error) => (this.failed ??= e));
+    this.check();
   }
   /** Start over (the pass is being repeated). */
   async reset(): Promise<void> {
     this.pending = [];
     this.pendingChars = 0;
     this.out.end();
-    await once(this.out, "finish");
-    this.out = createWriteStream(this.tmp);
+    await this.settled(finished(this.out));
+    this.out = this.open();
   }
   async commit(): Promise<void> {
     await this.flush();
     this.out.end();
-    await once(this.out, "finish");
+    await this.settled(finished(this.out));
     renameSync(this.tmp, this.path);
   }
   async abort(): Promise<void> {
     this.pending = [];
-    if (!this.out.writableFinished) {
-      this.out.end();
-      await once(this.out, "finish");
-    }
+    this.out.destroy();
+    await finished(this.out).catch(() => undefined);
     rmSync(this.tmp, { force: true });
   }
 }

@@ -6,15 +6,23 @@
  * End states: `completed` / `cancelled` from the worker's `done`; `failed` for an error the same
  * config cannot get past (bad model, bad data); `interrupted` for anything resumable (a recoverable
  * error, a killed or crashed worker), with the diagnosis in status.error.
+ *
+ * A full disk on the engine's side (status, metrics or log cannot be written) kills the worker at
+ * once and ends the run `interrupted` with DISK_FULL: a checkpoint written now would hold steps
+ * whose metrics were never recorded, so the run resumes from its last periodic checkpoint. Status
+ * writes that fail are kept in memory and published anyway, so a client following the run sees
+ * the end even when status.json could not record it.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { RunStore, MetricsRow } from "../runs/store";
+import type { RunStatus } from "../runs/types";
 import type { EngineEvent } from "../api/events";
 import type { ErrorInfo, Metrics, Progress, WorkerEvent } from "../protocol/messages";
 import { WorkerProcess } from "../supervisor/worker-process";
 import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
+import { isDiskFull } from "../util/disk";
 import { DeviceLock } from "./device-lock";
 import { workerDataConfig } from "../data/run-data";
 
@@ -37,20 +45,31 @@ export class TrainJob {
   private cancelRequested = false;
   private cancelTimer: NodeJS.Timeout | undefined;
   private readonly waiting = new AbortController();
+  /** The first DISK_FULL met writing this run's files; the run stops and ends with it. */
+  private diskFull: WhetstoneError | undefined;
+  /** The status as this job last set it (status.json may lag behind when the disk is full). */
+  private current: RunStatus | undefined;
 
   constructor(
     private readonly ctx: TrainJobContext,
     readonly runId: string,
     private readonly mode: "train" | "resume",
+    /** status.attempt_id of this job: a cancel.request naming another attempt is stale. */
+    private readonly attemptId: string | null = null,
   ) {}
 
   cancel(): void {
     if (this.cancelRequested) return;
     this.cancelRequested = true;
     this.log("Cancel requested: the worker stops at the next step and writes a checkpoint.");
+    this.stopWorker();
+  }
+
+  /** Ask the worker to checkpoint and stop (terminated if it does not within the grace period). */
+  private stopWorker(): void {
     const worker = this.worker;
     this.waiting.abort();
-    if (!worker) return; // run() checks the flag before it starts a worker
+    if (!worker || this.cancelTimer) return; // run() checks the flags before it starts a worker
     try {
       worker.send({ v: 1, type: "cancel", id: `cancel-${Date.now()}`, target: this.jobId });
     } catch {
@@ -75,16 +94,20 @@ export class TrainJob {
       store.clearCancel(this.runId);
       this.setStatus({ state: "cancelled", finished_at: now(), owner_pid: null, phase: null });
     };
-    if (this.cancelRequested || store.cancelRequested(this.runId)) return cancelledBeforeStart();
+    if (this.cancelRequested || this.cancelFileSaysStop()) return cancelledBeforeStart();
     let release = () => {};
     if (this.ctx.deviceLock) {
-      const poll = setInterval(() => store.cancelRequested(this.runId) && this.cancel(), CANCEL_POLL_MS);
+      const poll = setInterval(() => this.cancelFileSaysStop() && this.cancel(), CANCEL_POLL_MS);
       try {
         release = await this.ctx.deviceLock.acquire(this.runId, {
           signal: this.waiting.signal,
           onWait: (owner) => {
-            this.log(`Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`);
+            const message = `Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`;
+            this.log(message);
             this.setStatus({ phase: "waiting" });
+            // A progress event, so a client following the run (the CLI without --verbose) says why nothing moves.
+            const progress = { phase: "waiting", current: 0, total: null, unit: "run", elapsed_s: 0, eta_s: null, message };
+            this.ctx.publish({ type: "progress", runId: this.runId, progress });
           },
         });
       } catch {
@@ -95,6 +118,8 @@ export class TrainJob {
     }
     try {
       await this.runWorker();
+    } catch (e) {
+      this.failUnrecorded(e);
     } finally {
       release();
     }
@@ -114,6 +139,8 @@ export class TrainJob {
       phase: "start",
     });
     this.log(`--- ${this.mode === "resume" ? "resuming" : "starting"} (attempt ${this.attempt}) ---`);
+    const fullAtStart = this.diskFullInfo();
+    if (fullAtStart) return this.finish("interrupted", fullAtStart);
 
     let worker: WorkerProcess;
     try {
@@ -151,7 +178,7 @@ export class TrainJob {
             last.metrics = event;
             last.phase = "train";
             const row = metricsRow(event);
-            store.appendMetrics(this.runId, row);
+            this.write(() => store.appendMetrics(this.runId, row));
             const t = Date.now();
             if (t - lastStatusWrite >= STATUS_WRITE_INTERVAL_MS || event.step === event.total_steps) {
               lastStatusWrite = t;
@@ -171,6 +198,15 @@ export class TrainJob {
             this.log(`checkpoint at step ${event.step}: ${event.path}`);
             this.setStatus({ last_checkpoint: { step: event.step, path: event.path } });
             break;
+          case "resuming": {
+            const why = event.skipped.map((s) => `${s.name} skipped: ${s.reason}`);
+            this.log(event.path ? `resuming from the checkpoint at step ${event.step}: ${event.path}` : "resuming from the start: no checkpoint verified");
+            for (const line of why) this.log(line);
+            last.checkpointStep = event.path ? event.step : undefined;
+            this.setStatus({ last_checkpoint: event.path ? { step: event.step, path: event.path } : null });
+            this.ctx.publish({ type: "resuming", runId: this.runId, step: event.step, path: event.path, skipped: event.skipped });
+            break;
+          }
           case "log":
             this.log(`[${event.level}] ${event.message}`);
             break;
@@ -191,14 +227,14 @@ export class TrainJob {
     });
 
     const poll = setInterval(() => {
-      if (store.cancelRequested(this.runId)) this.cancel();
+      if (this.cancelFileSaysStop()) this.cancel();
     }, CANCEL_POLL_MS);
     try {
       worker.send({ v: 1, type: this.mode, id: this.jobId, run_dir: store.runDir(this.runId), config: workerConfig });
       if (this.cancelRequested) {
         this.cancelRequested = false;
         this.cancel();
-      }
+      } else if (this.diskFull) worker.kill("SIGKILL");
       await finished;
       const exit = await worker.exited;
       const final = store.get(this.runId);
@@ -207,10 +243,15 @@ export class TrainJob {
         const outputs = { ...final.outputs };
         for (const [k, v] of Object.entries(done.result)) if (k.endsWith("_path") && typeof v === "string") outputs[k.replace(/_path$/, "")] = v;
         this.setStatus(metricsPatch);
-        this.finish(done.status, null, { outputs });
+        const full = this.diskFullInfo();
+        if (done.status === "cancelled" && full) this.finish("interrupted", full);
+        else this.finish(done.status, null, { outputs });
       } else if (lastError) {
         this.setStatus(metricsPatch);
         this.finish(lastError.recoverable ? "interrupted" : "failed", lastError);
+      } else if (this.diskFullInfo()) {
+        this.setStatus(metricsPatch);
+        this.finish("interrupted", this.diskFullInfo()!);
       } else {
         const diagnosis = diagnoseDeath(exit, last);
         for (const d of diagnosis.details) this.log(d);
@@ -232,13 +273,66 @@ export class TrainJob {
   }
 
   private setStatus(patch: Parameters<RunStore["update"]>[1]): void {
-    const run = this.ctx.store.update(this.runId, patch);
+    let run: RunStatus | undefined;
+    this.write(() => (run = this.ctx.store.update(this.runId, patch)));
+    run ??= { ...(this.current ?? this.ctx.store.get(this.runId)), ...patch, updated_at: now() };
+    this.current = run;
     this.ctx.publish({ type: "run", run });
   }
 
   private log(line: string): void {
-    this.ctx.store.appendLog(this.runId, line);
+    this.write(() => this.ctx.store.appendLog(this.runId, line));
     this.ctx.publish({ type: "log", runId: this.runId, line });
+  }
+
+  /** A cancel.request for this attempt (true); one for another attempt is stale: logged and removed. */
+  private cancelFileSaysStop(): boolean {
+    const request = this.ctx.store.cancelRequest(this.runId);
+    if (!request) return false;
+    if (this.attemptId === null || request.attempt_id === this.attemptId) return true;
+    this.ctx.store.clearCancel(this.runId);
+    this.log(
+      `Ignored a stale cancel request${request.requested_at ? ` from ${request.requested_at}` : ""} ` +
+        `(it names ${request.attempt_id ? `attempt ${request.attempt_id}` : "no attempt"}; this is attempt ${this.attemptId}); removed it.`,
+    );
+    return false;
+  }
+
+  /** The engine itself failed while running the job (not a worker error): end the run where a
+   *  follower can see it, instead of leaving it `running` with a waiting CLI forever. */
+  private failUnrecorded(e: unknown): void {
+    this.worker?.kill("SIGKILL");
+    const error = {
+      code: "ENGINE_ERROR",
+      message: `The engine failed while running this job: ${e instanceof Error ? e.message : String(e)}`,
+      hint: `Resume it with \`whetstone resume ${this.runId}\`; it continues from the last checkpoint. If it happens again, the run's log has the details.`,
+      recoverable: true,
+    };
+    try {
+      this.finish("interrupted", error);
+    } catch {
+      const run = { ...(this.current ?? this.ctx.store.get(this.runId)), state: "interrupted" as const, error, owner_pid: null, worker_pid: null, phase: null, finished_at: now() };
+      this.current = run;
+      this.ctx.publish({ type: "run", run });
+    }
+  }
+
+  private diskFullInfo(): (ErrorInfo & { details?: string[] }) | undefined {
+    const e = this.diskFull;
+    return e ? { code: e.code, message: e.message, hint: e.hint, recoverable: true } : undefined;
+  }
+
+  /** Run a write to the run folder; a full disk is remembered and stops the run instead of throwing. */
+  private write(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+      if (this.diskFull) return;
+      this.diskFull = e as WhetstoneError;
+      this.ctx.publish({ type: "log", runId: this.runId, line: `${this.diskFull.format()}\nStopping the run; it resumes from its last checkpoint.` });
+      this.worker?.kill("SIGKILL");
+    }
   }
 }
 

@@ -15,6 +15,8 @@ export const PlanInputSchema = z.strictObject({
   configPath: z.string().min(1).optional(),
   /** Folder that relative paths in `config` are resolved against. */
   baseDir: z.string().min(1).optional(),
+  /** The data's token statistics (the data step's report): the plan then sizes rows by what the data fills. */
+  data: z.strictObject({ samples: z.number().int().min(0), tokens_per_epoch: z.number().int().min(0), longest: z.number().int().min(0) }).optional(),
 });
 
 export const RunPlanSchema = z.object({
@@ -24,13 +26,55 @@ export const RunPlanSchema = z.object({
   fits: z.boolean(),
   /** Close to the device's limit: `whetstone train` runs a preflight step first. */
   near_limit: z.boolean(),
-  suggestions: z.array(z.object({ change: z.string(), total: z.number() })),
+  suggestions: z.array(
+    z.object({
+      change: z.string(),
+      total: z.number(),
+      /** The change in words, and the settings it sets (the app applies them). */
+      words: z.string(),
+      apply: z.object({ gradient_checkpointing: z.boolean().optional(), micro_batch_size: z.number().optional(), gradient_accumulation: z.number().optional(), finetune: z.literal("lora").optional(), max_length: z.number().optional() }),
+    }),
+  ),
   flopsPerToken: z.number(),
   tokensPerSecondGuess: z.number().nullable(),
   /** An earlier run of the same model and method on this device: its measured tokens/s (and tokens per epoch on the same data). */
   measured: z.object({ run: z.string(), tokensPerSecond: z.number(), sameShape: z.boolean(), tokensPerEpoch: z.number().nullable() }).nullable(),
   secondsPerEpoch: z.number().nullable(),
+  /** Rows as the data fills them (with `data` in the request): tokens per row, and whether max_length exceeds the longest sample. */
+  data: z.object({ samples: z.number(), tokens_per_epoch: z.number(), longest: z.number(), sequence_length: z.number(), max_length_beyond_longest: z.boolean() }).nullable(),
   text: z.string(),
+});
+
+const CheckItem = z.object({ item: z.enum(["folder", "config", "weights", "tokenizer", "chat_template"]), ok: z.boolean(), required: z.boolean(), detail: z.string() });
+/** engine/models/check.ts: is a folder a model Whetstone can train, and what is missing. */
+export const ModelCheckSchema = z.object({ input: z.string(), path: z.string(), ok: z.boolean(), adapter: z.boolean(), architecture: z.string().nullable(), checks: z.array(CheckItem) });
+
+/** engine/fs/browse.ts: one folder's sub-folders, within the home, the HF cache and mounted volumes. */
+export const FolderListingSchema = z.object({
+  path: z.string(),
+  parent: z.string().nullable(),
+  roots: z.array(z.object({ label: z.string(), path: z.string() })),
+  folders: z.array(z.object({ name: z.string(), path: z.string(), model: z.enum(["model", "adapter"]).nullable() })),
+  model: z.enum(["model", "adapter"]).nullable(),
+  truncated: z.boolean(),
+});
+
+/** engine/models/starting-points.ts: base models on this machine, and finished runs a new run can start from. */
+export const StartingPointsSchema = z.object({
+  models: z.array(z.object({ path: z.string(), label: z.string(), source: z.enum(["recent", "cache"]), used_at: z.string().nullable(), bytes: z.number().nullable() })),
+  runs: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      method: z.string(),
+      finetune: z.string(),
+      finished_at: z.string().nullable(),
+      kind: z.enum(["adapter", "model"]),
+      path: z.string(),
+      base: z.string(),
+      lineage: z.array(z.object({ id: z.string(), method: z.string(), kind: z.enum(["adapter", "model"]) })),
+    }),
+  ),
 });
 
 export const PullResultSchema = z.object({

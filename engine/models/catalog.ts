@@ -12,7 +12,6 @@ import type { Device } from "../plan/plan";
 import { cachedSnapshot } from "./hub";
 import { CatalogModelSchema, type CatalogModel, type ModelListing } from "./api-schemas";
 
-
 export const CATALOG_PATH = join(PROJECT_ROOT, "assets", "models", "catalog.json");
 
 export function loadCatalog(path = CATALOG_PATH): CatalogModel[] {
@@ -29,7 +28,8 @@ export function listModels(device: Device, env: NodeJS.ProcessEnv = process.env,
   return catalog.map((m) => {
     const shape = shapeFromConfig(m.architecture);
     const fits: ModelListing["fits"] = {};
-    for (const [name, finetune, ckpt] of [["lora", "lora", false], ["lora+checkpointing", "lora", true], ["full", "full", true]] as const) {
+    // "lora" and "full" at the same settings (no checkpointing), so the columns compare; each "+checkpointing" beside it.
+    for (const [name, finetune, ckpt] of [["lora", "lora", false], ["lora+checkpointing", "lora", true], ["full", "full", false], ["full+checkpointing", "full", true]] as const) {
       const bytes = estimateMemory(shape, defaultInput(device, finetune, ckpt)).total;
       fits[name] = { bytes, fits: bytes <= device.memoryBytes };
     }

@@ -31,6 +31,8 @@
  * It is an upper-bound-leaning estimate (every micro-batch assumed full: packed rows are), checked
  * against measured peaks in bench/. Counts follow ALGORITHMS.md ("FLOPs and MFU for LoRA").
  */
+import { PAIR_METHODS, type RunConfig } from "../config/schema";
+
 export interface ModelShape {
   hidden: number;
   intermediate: number;
@@ -59,8 +61,9 @@ export interface PlanInput {
   device: "cuda" | "cpu" | "mps";
   /** training.chunked_loss: the loss runs over chunks of LOSS_CHUNK tokens, never the whole batch's logits. */
   chunkedLoss?: boolean;
-  /** Training method (default sft): dpo, simpo and orpo train on pairs, 2 sequences per micro-batch item. */
-  method?: "sft" | "dpo" | "simpo" | "orpo";
+  /** Training method (default sft): dpo, simpo and orpo train on pairs, 2 sequences per micro-batch item; kto
+   * puts each row and its mismatched KL row through (2 sequences, the KL one without gradient). */
+  method?: RunConfig["method"];
   /** preference.precompute_reference (DPO): reference log-probs computed once before training, no reference model. */
   precomputeReference?: boolean;
 }
@@ -157,33 +160,43 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
   return { parameters, trainable, bytes, total };
 }
 
-/** Sequences per micro-batch item: a preference pair is two padded rows (chosen, rejected). */
+/** Sequences with activations per micro-batch item: a preference pair is two padded rows (chosen, rejected);
+ * KTO's mismatched KL row runs without gradient, so it keeps no activations. */
 function sequencesPerItem(p: PlanInput): 1 | 2 {
-  return p.method && p.method !== "sft" ? 2 : 1;
+  return (PAIR_METHODS as readonly string[]).includes(p.method ?? "sft") ? 2 : 1;
 }
 
-/** DPO with a reference model run every step (not precomputed). */
+/** DPO and KTO run a reference model every step (DPO's can be precomputed). */
 function referencePass(p: PlanInput): boolean {
-  return p.method === "dpo" && !p.precomputeReference;
+  return (p.method === "dpo" && !p.precomputeReference) || p.method === "kto";
 }
 
 export interface Suggestion {
+  /** The change in config terms (the CLI prints it). */
   change: string;
   total: number;
+  /** The same change in words for the app, and the settings it sets (the app applies them with one click). */
+  words: string;
+  apply: { gradient_checkpointing?: boolean; micro_batch_size?: number; gradient_accumulation?: number; finetune?: "lora"; max_length?: number };
 }
 
 /** Changes that would make the run fit in `budget` bytes, cheapest first, each with its new estimate. */
-export function suggestFits(s: ModelShape, p: PlanInput, budget: number): Suggestion[] {
-  const tries: [string, PlanInput][] = [];
-  if (!p.gradientCheckpointing) tries.push(["turn on training.gradient_checkpointing", { ...p, gradientCheckpointing: true }]);
+export function suggestFits(s: ModelShape, p: PlanInput, budget: number, accumulation = 1): Suggestion[] {
+  const tries: [Omit<Suggestion, "total">, PlanInput][] = [];
+  if (!p.gradientCheckpointing) tries.push([{ change: "turn on training.gradient_checkpointing", words: "Turn on gradient checkpointing (about 30% slower)", apply: { gradient_checkpointing: true } }, { ...p, gradientCheckpointing: true }]);
   for (let mb = Math.floor(p.microBatchSize / 2); mb >= 1; mb = Math.floor(mb / 2)) {
-    tries.push([`training.micro_batch_size ${mb} with gradient_accumulation ×${p.microBatchSize / mb} (same effective batch)`, { ...p, microBatchSize: mb }]);
+    const times = p.microBatchSize / mb;
+    tries.push([
+      { change: `training.micro_batch_size ${mb} with gradient_accumulation ×${times} (same effective batch)`, words: `Micro-batch ${mb}, accumulating ${accumulation * times} micro-batches per step (the same effective batch)`, apply: { micro_batch_size: mb, gradient_accumulation: accumulation * times } },
+      { ...p, microBatchSize: mb },
+    ]);
     if (mb === 1) break;
   }
-  if (!p.gradientCheckpointing && p.microBatchSize > 1) tries.push(["gradient checkpointing and micro_batch_size 1", { ...p, gradientCheckpointing: true, microBatchSize: 1 }]);
-  if (p.finetune === "full") tries.push(["finetune: lora instead of full", { ...p, finetune: "lora", weightBytes: p.device === "cuda" ? 2 : p.weightBytes }]);
-  for (let len = Math.floor(p.maxLength / 2); len >= 512; len = Math.floor(len / 2)) tries.push([`data.max_length ${len}`, { ...p, maxLength: len }]);
-  return tries.map(([change, q]) => ({ change, total: estimateMemory(s, q).total })).filter((x) => x.total <= budget);
+  if (!p.gradientCheckpointing && p.microBatchSize > 1)
+    tries.push([{ change: "gradient checkpointing and micro_batch_size 1", words: `Gradient checkpointing and micro-batch 1 (accumulating ${accumulation * p.microBatchSize})`, apply: { gradient_checkpointing: true, micro_batch_size: 1, gradient_accumulation: accumulation * p.microBatchSize } }, { ...p, gradientCheckpointing: true, microBatchSize: 1 }]);
+  if (p.finetune === "full") tries.push([{ change: "finetune: lora instead of full", words: "Train LoRA adapters instead of every weight", apply: { finetune: "lora" } }, { ...p, finetune: "lora", weightBytes: p.device === "cuda" ? 2 : p.weightBytes }]);
+  for (let len = Math.floor(p.maxLength / 2); len >= 512; len = Math.floor(len / 2)) tries.push([{ change: `data.max_length ${len}`, words: `Max length ${len} tokens`, apply: { max_length: len } }, { ...p, maxLength: len }]);
+  return tries.map(([sugg, q]) => ({ ...sugg, total: estimateMemory(s, q).total })).filter((x) => x.total <= budget);
 }
 
 /** Per-token training FLOPs (ALGORITHMS.md): 4·N_frozen + 6·N_lora + 12·L·h·T for LoRA; 6·N + 12·L·h·T full;

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { totalmem } from "node:os";
+import { cpus, totalmem } from "node:os";
 import type { RunConfig } from "../config/schema";
 import { parseNvidiaSmi } from "../doctor/probes";
 import type { MeasuredThroughput } from "./throughput";
@@ -25,6 +25,8 @@ const PEAK_TFLOPS: [RegExp, number][] = [
   [/T4\b/i, 65],
 ];
 const ASSUMED_MFU = 0.4;
+/** Sustained fp32 training FLOP/s per CPU core (a rough guess: ~8 GFLOP/s a core through PyTorch's kernels). */
+const CPU_FLOPS_PER_CORE = 8e9;
 /** Above this share of the device's memory the estimate's error margin could decide: preflight first. */
 export const NEAR_LIMIT = 0.8;
 
@@ -48,6 +50,22 @@ export interface RunPlan {
   measured: MeasuredThroughput | null;
   /** Seconds per epoch: measured tokens per epoch (same data file) over measured or guessed tokens/s. */
   secondsPerEpoch: number | null;
+  /** What the data says about the run's shape, when the caller passed the data step's statistics. */
+  data: DataFit | null;
+}
+
+/** The data's token statistics (the data step's report) as the plan uses them. */
+export interface PlanData {
+  samples: number;
+  tokens_per_epoch: number;
+  longest: number;
+}
+
+export interface DataFit extends PlanData {
+  /** Tokens per row the run will actually see: packed rows fill up to max_length, but never beyond the data. */
+  sequence_length: number;
+  /** max_length is longer than the longest sample: memory and time are planned for what the data fills. */
+  max_length_beyond_longest: boolean;
 }
 
 export function detectDevice(): Device {
@@ -56,7 +74,7 @@ export function detectDevice(): Device {
   return gpu ? { kind: "cuda", name: gpu.name, memoryBytes: gpu.memory_mib * 2 ** 20 } : { kind: "cpu", name: "CPU (system memory)", memoryBytes: totalmem() };
 }
 
-export function planRun(config: RunConfig, device: Device, measured: MeasuredThroughput | null = null): RunPlan {
+export function planRun(config: RunConfig, device: Device, measured: MeasuredThroughput | null = null, data: PlanData | null = null): RunPlan {
   const shape = shapeFromConfig(JSON.parse(readFileSync(join(config.model.path, "config.json"), "utf8")) as Record<string, unknown>);
   const t = config.training;
   const half = device.kind === "cuda" && t.precision !== "fp32";
@@ -65,7 +83,7 @@ export function planRun(config: RunConfig, device: Device, measured: MeasuredThr
     loraRank: config.lora.r,
     loraTargets: config.lora.target_modules,
     microBatchSize: t.micro_batch_size,
-    maxLength: config.data.max_length,
+    maxLength: data ? sequenceLength(config, data) : config.data.max_length,
     gradientCheckpointing: t.gradient_checkpointing,
     weightBytes: config.model.dtype === "float32" || !half ? 4 : 2,
     activationBytes: half ? 2 : 4,
@@ -78,18 +96,33 @@ export function planRun(config: RunConfig, device: Device, measured: MeasuredThr
   const fits = estimate.total <= device.memoryBytes;
   const peak = device.kind === "cuda" ? PEAK_TFLOPS.find(([re]) => re.test(device.name))?.[1] : undefined;
   const fpt = flopsPerToken(shape, input);
+  const guess = peak ? (peak * 1e12 * ASSUMED_MFU) / fpt : device.kind === "cpu" ? (cpus().length * CPU_FLOPS_PER_CORE) / fpt : null;
+  const tps = measured?.tokensPerSecond ?? guess;
   return {
     device,
     input,
     estimate,
     fits,
     near_limit: fits && estimate.total > NEAR_LIMIT * device.memoryBytes,
-    suggestions: fits ? [] : suggestFits(shape, input, device.memoryBytes).slice(0, 4),
+    suggestions: fits ? [] : suggestFits(shape, input, device.memoryBytes, t.gradient_accumulation).slice(0, 4),
     flopsPerToken: fpt,
-    tokensPerSecondGuess: peak ? (peak * 1e12 * ASSUMED_MFU) / fpt : null,
+    tokensPerSecondGuess: guess,
     measured,
-    secondsPerEpoch: measured?.tokensPerEpoch ? measured.tokensPerEpoch / measured.tokensPerSecond : null,
+    // The data step's count beats an earlier run's (it is this data); either over measured, else guessed, tokens/s.
+    secondsPerEpoch: tps && (data?.tokens_per_epoch ?? measured?.tokensPerEpoch) ? (data?.tokens_per_epoch ?? measured!.tokensPerEpoch!) / tps : null,
+    data: data ? { ...data, sequence_length: input.maxLength, max_length_beyond_longest: config.data.max_length > data.longest } : null,
   };
+}
+
+/**
+ * Tokens in one row of a micro-batch. Packed SFT rows fill up to max_length with whole samples, so a
+ * row never holds more than the whole epoch's tokens; unpacked rows (and preference pairs) are padded
+ * to the longest sample in the batch, at most the longest sample of the data.
+ */
+function sequenceLength(config: RunConfig, data: PlanData): number {
+  const packed = config.method === "sft" && config.training.packing;
+  const fill = packed ? data.tokens_per_epoch : data.longest;
+  return Math.max(1, Math.min(config.data.max_length, fill));
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 10 * 2 ** 30 ? 2 : 1)} GiB`;
@@ -114,9 +147,12 @@ export function formatPlan(p: RunPlan): string {
   if (p.measured) {
     const m = p.measured;
     lines.push(`  throughput measured ≈ ${Math.round(m.tokensPerSecond).toLocaleString("en-US")} tokens/s (run ${m.run}: same model and method on this device${m.sameShape ? "" : ", another micro-batch or max_length"})`);
-    if (p.secondsPerEpoch !== null) lines.push(`  time per epoch ≈ ${duration(p.secondsPerEpoch)} (${m.tokensPerEpoch!.toLocaleString("en-US")} tokens per epoch of the same data)`);
-  } else if (p.tokensPerSecondGuess) lines.push(`  throughput guess ≈ ${Math.round(p.tokensPerSecondGuess).toLocaleString("en-US")} tokens/s at ${ASSUMED_MFU * 100}% MFU (a measured figure replaces this after the first run)`);
+  } else if (p.tokensPerSecondGuess)
+    lines.push(`  throughput guess ≈ ${Math.round(p.tokensPerSecondGuess).toLocaleString("en-US")} tokens/s ${p.device.kind === "cpu" ? `at ~${CPU_FLOPS_PER_CORE / 1e9} GFLOP/s per CPU core` : `at ${ASSUMED_MFU * 100}% MFU`} (a measured figure replaces this after the first run)`);
   else lines.push("  throughput: no estimate yet for this device; the first run of this model and method measures it");
+  const epochTokens = p.data?.tokens_per_epoch ?? p.measured?.tokensPerEpoch ?? null;
+  if (p.secondsPerEpoch !== null && epochTokens !== null)
+    lines.push(`  time per epoch ≈ ${duration(p.secondsPerEpoch)} (${epochTokens.toLocaleString("en-US")} tokens per epoch${p.data ? "" : " of the same data"}${p.measured ? "" : ", at the guessed throughput"})`);
   return lines.join("\n");
 }
 

@@ -161,6 +161,15 @@ export const MetricsEvent = z.looseObject({
   eta_s: num.nullable(),
 });
 export const CheckpointEvent = z.object({ v, type: z.literal("checkpoint"), id, step: z.number().int().min(0), path: z.string() });
+/** `resume`: the checkpoint the job continues from (path null: none verified), and the newer ones skipped and why. */
+export const ResumingEvent = z.object({
+  v,
+  type: z.literal("resuming"),
+  id,
+  step: z.number().int().min(0),
+  path: z.string().nullable(),
+  skipped: z.array(z.object({ name: z.string().min(1), reason: z.string() })),
+});
 export const LogEvent = z.object({
   v,
   type: z.literal("log"),
@@ -180,6 +189,7 @@ export const EventSchema = z.discriminatedUnion("type", [
   ProgressEvent,
   MetricsEvent,
   CheckpointEvent,
+  ResumingEvent,
   LogEvent,
   GenerationEvent,
   TokenEvent,
@@ -196,7 +206,7 @@ export const AnyMessageSchema = z.union([CommandSchema, EventSchema]);
 /** Why a line from the worker was not a protocol event, or the event. */
 export type ParsedLine = { ok: true; event: WorkerEvent } | { ok: false; reason: string; unknownType?: string };
 
-const KNOWN_EVENTS = new Set(["hello", "progress", "metrics", "checkpoint", "log", "generation", "token", "done", "error"]);
+const KNOWN_EVENTS = new Set(["hello", "progress", "metrics", "checkpoint", "resuming", "log", "generation", "token", "done", "error"]);
 
 export function parseEventLine(line: string): ParsedLine {
   let raw: unknown;

@@ -42,6 +42,27 @@ export function resolveInitFrom(store: RunStore, ref: string, modelPath?: string
   return { run, path: output, kind };
 }
 
+/**
+ * A LoRA run chained from an adapter ends with one adapter holding both updates (the worker's
+ * recipes/chain.py stacks the low-rank factors). DoRA's per-row magnitude does not stack, so DoRA on
+ * either side is refused here, before any data is read, with the ways that do work.
+ */
+export function checkChainable(parent: Parent, finetune: string, variant: string | undefined): void {
+  if (parent.kind !== "adapter" || finetune === "full") return;
+  let parentDora = false;
+  try {
+    parentDora = (JSON.parse(readFileSync(join(parent.path, "adapter_config.json"), "utf8")) as { use_dora?: boolean }).use_dora === true;
+  } catch {
+    return; // unreadable: the worker names what is wrong with the folder
+  }
+  if (!parentDora && variant !== "dora") return;
+  throw new WhetstoneError({
+    code: "INIT_FROM_INVALID",
+    message: `init_from: ${parentDora ? `${parent.run ?? parent.path} trained a DoRA adapter` : "this run trains DoRA (lora.variant: dora)"}; a LoRA run chained from an adapter combines the two adapters into one, which DoRA's learned magnitudes do not allow.`,
+    hint: "Chain with plain LoRA or rsLoRA on both sides, train the chained run with finetune: full, or export the parent merged (whetstone export RUN --format safetensors) and chain from that model folder.",
+  });
+}
+
 function folderKind(path: string): Parent["kind"] {
   if (existsSync(path) && statSync(path).isDirectory()) {
     if (existsSync(join(path, "adapter_config.json"))) return "adapter";

@@ -11,20 +11,39 @@
  *   data/                normalized data snapshot + manifest (source path and content hash)
  *   checkpoints/         step-XXXXXXXX folders written by the worker (manifest last, then rename)
  *   outputs/             final artefacts (adapter/, model/)
- *   cancel.request       present while a cancel from another process is pending
+ *   cancel.request       a cancel from another process: {attempt_id, requested_at, pid}; it
+ *                        applies only to the attempt it names (a leftover is stale and ignored)
  *
  * Several processes may read a run; only its owner (status.owner_pid) writes status and metrics.
  * A run left queued or running by a process that no longer exists is reported as interrupted.
+ *
+ * Run references (ids, prefixes, names) are folder names, never paths: resolve() refuses `/`, `\`,
+ * `..` and absolute paths (RUN_ID_INVALID), so no request can read or act on a folder outside
+ * this data home's runs/. A folder whose status.json cannot be read is listed as damaged.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { RunConfig } from "../config/schema";
 import { appendLine, writeFileAtomic, writeJsonAtomic } from "../util/atomic";
+import { guardDisk, isDiskFull } from "../util/disk";
 import { WhetstoneError } from "../util/errors";
 import { ACTIVE_STATES, RunStatusSchema, type RunStatus } from "./types";
 
 export type MetricsRow = Record<string, number | null> & { step: number };
+
+/** A run folder whose status.json is unreadable: listed by `whetstone runs`, explained by `show`. */
+export interface DamagedRun {
+  id: string;
+  dir: string;
+  reason: string;
+}
+
+export interface CancelRequest {
+  /** The attempt the cancel was meant for (status.attempt_id when it was written); null in an old or foreign file. */
+  attempt_id: string | null;
+  requested_at: string | null;
+}
 
 export class RunStore {
   readonly runsDir: string;
@@ -35,6 +54,7 @@ export class RunStore {
   }
 
   runDir(id: string): string {
+    checkRunRef(id);
     return join(this.runsDir, id);
   }
 
@@ -42,12 +62,19 @@ export class RunStore {
   create(config: RunConfig, source?: string): RunStatus {
     const id = newRunId(config.name);
     const dir = this.runDir(id);
-    mkdirSync(join(dir, "checkpoints"), { recursive: true });
-    mkdirSync(join(dir, "outputs"), { recursive: true });
-    writeJsonAtomic(join(dir, "config.json"), config);
-    if (source !== undefined) writeFileAtomic(join(dir, "config.source.yaml"), source);
-    writeFileSync(join(dir, "log.txt"), "");
-    writeFileSync(join(dir, "metrics.jsonl"), "");
+    try {
+      guardDisk(this.runsDir, "a new run folder", () => {
+        mkdirSync(join(dir, "checkpoints"), { recursive: true });
+        mkdirSync(join(dir, "outputs"), { recursive: true });
+        writeFileSync(join(dir, "log.txt"), "");
+        writeFileSync(join(dir, "metrics.jsonl"), "");
+      });
+      writeJsonAtomic(join(dir, "config.json"), config);
+      if (source !== undefined) writeFileAtomic(join(dir, "config.source.yaml"), source);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true }); // a half-made folder is not a run
+      throw e;
+    }
     const now = new Date().toISOString();
     const status: RunStatus = {
       id,
@@ -72,12 +99,23 @@ export class RunStore {
       attempts: 0,
       device: null,
     };
-    writeJsonAtomic(join(dir, "status.json"), status);
+    try {
+      writeJsonAtomic(join(dir, "status.json"), status);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     return status;
+  }
+
+  /** Remove a run folder that never became a run (its data was refused before it was queued). */
+  discard(id: string): void {
+    rmSync(this.runDir(id), { recursive: true, force: true });
   }
 
   /** Accept a full id, a unique id prefix, or a unique run name (newest wins on ties by name). */
   resolve(ref: string): string {
+    checkRunRef(ref);
     if (existsSync(join(this.runDir(ref), "status.json"))) return ref;
     const ids = this.ids();
     const byPrefix = ids.filter((id) => id.startsWith(ref));
@@ -100,8 +138,43 @@ export class RunStore {
 
   get(id: string): RunStatus {
     const status = this.tryRead(id);
-    if (!status) throw new WhetstoneError({ code: "RUN_NOT_FOUND", message: `No readable status for run ${id}`, hint: "`whetstone runs` lists the runs." });
+    if (!status) {
+      const damage = this.damage(id);
+      if (damage) throw damagedError(damage);
+      throw new WhetstoneError({ code: "RUN_NOT_FOUND", message: `No run ${id} in ${this.runsDir}`, hint: "`whetstone runs` lists the runs." });
+    }
     return this.reconcile(status);
+  }
+
+  /** Run folders whose status.json exists but cannot be read or is not a run status. */
+  damaged(): DamagedRun[] {
+    return this.ids()
+      .map((id) => this.damage(id))
+      .filter((d): d is DamagedRun => d !== undefined)
+      .sort((a, b) => b.id.localeCompare(a.id));
+  }
+
+  private damage(id: string): DamagedRun | undefined {
+    const dir = this.runDir(id);
+    const file = join(dir, "status.json");
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return undefined;
+      return { id, dir, reason: `status.json cannot be read (${code ?? String(e)})` };
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      return { id, dir, reason: text.trim() === "" ? "status.json is empty" : `status.json is not valid JSON (${(e as Error).message})` };
+    }
+    const parsed = RunStatusSchema.safeParse(raw);
+    if (parsed.success) return undefined;
+    const issue = parsed.error.issues[0]!;
+    return { id, dir, reason: `status.json is not a run status (${issue.path.join(".") || "top level"}: ${issue.message})` };
   }
 
   list(): RunStatus[] {
@@ -150,12 +223,30 @@ export class RunStore {
     return readLines(join(this.runDir(id), "log.txt")).slice(-tailLines);
   }
 
-  requestCancel(id: string): void {
-    writeFileAtomic(join(this.runDir(id), "cancel.request"), new Date().toISOString());
+  /** Ask the process that owns the run to cancel attempt `attemptId` (status.attempt_id). */
+  requestCancel(id: string, attemptId: string | null): void {
+    const request = { attempt_id: attemptId, requested_at: new Date().toISOString(), pid: process.pid };
+    writeJsonAtomic(join(this.runDir(id), "cancel.request"), request);
+  }
+
+  /** The pending cancel request, if any (a file that is not JSON reads as one with no attempt). */
+  cancelRequest(id: string): CancelRequest | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.runDir(id), "cancel.request"), "utf8");
+    } catch {
+      return undefined;
+    }
+    try {
+      const raw = JSON.parse(text) as Partial<CancelRequest>;
+      return { attempt_id: typeof raw.attempt_id === "string" ? raw.attempt_id : null, requested_at: typeof raw.requested_at === "string" ? raw.requested_at : null };
+    } catch {
+      return { attempt_id: null, requested_at: text.trim().slice(0, 40) || null };
+    }
   }
 
   cancelRequested(id: string): boolean {
-    return existsSync(join(this.runDir(id), "cancel.request"));
+    return this.cancelRequest(id) !== undefined;
   }
 
   clearCancel(id: string): void {
@@ -165,8 +256,13 @@ export class RunStore {
   private ids(): string[] {
     if (!existsSync(this.runsDir)) return [];
     return readdirSync(this.runsDir).filter((name) => {
-      const dir = this.runDir(name);
-      return !name.startsWith(".") && statSync(dir).isDirectory() && existsSync(join(dir, "status.json"));
+      if (name.startsWith(".")) return false;
+      const dir = join(this.runsDir, name);
+      try {
+        return statSync(dir).isDirectory() && existsSync(join(dir, "status.json"));
+      } catch {
+        return false; // a broken link or an entry that vanished while listing
+      }
     });
   }
 
@@ -184,7 +280,7 @@ export class RunStore {
     if (!ACTIVE_STATES.includes(status.state) || status.owner_pid === null || isAlive(status.owner_pid)) return status;
     if (status.owner_pid === process.pid) return status;
     const what = status.state === "running" ? `at step ${status.step} without finishing it` : "before the run started";
-    return this.update(status.id, {
+    const patch: Partial<RunStatus> = {
       state: "interrupted",
       owner_pid: null,
       worker_pid: null,
@@ -195,8 +291,42 @@ export class RunStore {
         hint: `Resume it with \`whetstone resume ${status.id}\`; it continues from the last checkpoint.`,
         recoverable: true,
       },
-    });
+    };
+    try {
+      return this.update(status.id, patch);
+    } catch (e) {
+      // Reading must work on a full disk: report the state without recording it (the next read tries again).
+      if (isDiskFull(e)) return { ...status, ...patch };
+      throw e;
+    }
   }
+}
+
+/** A run reference is a folder name under runs/ (an id, a prefix of one, or a run name), never a path. */
+export function checkRunRef(ref: string): void {
+  const bad =
+    ref.length === 0 ? "it is empty"
+    : /[\/\\]/.test(ref) ? "it contains a path separator"
+    : ref === "." || ref === ".." || ref.startsWith(".") ? "it starts with a dot"
+    : isAbsolute(ref) ? "it is an absolute path"
+    : /[\x00-\x1f]/.test(ref) ? "it contains control characters"
+    : ref.length > 200 ? "it is longer than 200 characters"
+    : undefined;
+  if (!bad) return;
+  throw new WhetstoneError({
+    code: "RUN_ID_INVALID",
+    message: `'${ref.replace(/[\x00-\x1f]/g, "?").slice(0, 80)}' is not a run id or name: ${bad}.`,
+    hint: "Give a run id, a unique prefix of one, or a run name, as `whetstone runs` lists them; runs outside this data folder cannot be named.",
+  });
+}
+
+function damagedError(d: DamagedRun): WhetstoneError {
+  return new WhetstoneError({
+    code: "RUN_DAMAGED",
+    message: `Run ${d.id} is damaged: ${d.reason}.`,
+    hint: `Its checkpoints and outputs in ${d.dir} are untouched. If you still need them, copy them out (checkpoints/, outputs/), then delete the folder to remove the run from the list.`,
+    where: join(d.dir, "status.json"),
+  });
 }
 
 export function isAlive(pid: number): boolean {

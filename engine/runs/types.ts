@@ -28,6 +28,8 @@ export const RunStatusSchema = z.object({
   outputs: z.record(z.string(), z.string()),
   error: ErrorInfoSchema.extend({ details: z.array(z.string()).optional() }).nullable(),
   attempts: z.number().int().min(0),
+  /** Names the current queued/running attempt; a cancel request is honoured only for the attempt it names. */
+  attempt_id: z.string().nullable().optional(),
   device: z.string().nullable(),
   /** The run whose weights this one started from (config init_from), when chained. */
   parent: z.object({ run: z.string().nullable(), path: z.string(), kind: z.enum(["adapter", "model"]) }).nullable().optional(),

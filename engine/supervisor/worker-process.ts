@@ -3,6 +3,12 @@
  * (to the run's log and a ring buffer for diagnosing deaths). One process per job: a CUDA error
  * leaves a process unusable, and a fresh process per run makes that a non-issue at the cost of a
  * few seconds of imports.
+ *
+ * On POSIX the worker gets its own process group (spawned detached): Ctrl-C in a terminal signals
+ * the foreground group, which is the CLI alone, so the CLI decides what happens (cancel, which
+ * checkpoints first) instead of the worker dying mid-step. The worker in turn watches its parent
+ * (stdin EOF, parent pid) and checkpoints and exits when the engine is gone, so a detached worker
+ * never outlives its engine by more than a step.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
@@ -30,6 +36,15 @@ export interface WorkerOptions {
 const STDERR_TAIL = 40;
 
 export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [WorkerExit] }> {
+  /** Workers of this process that have not exited (for an immediate stop: a second Ctrl-C). */
+  private static readonly live = new Set<WorkerProcess>();
+
+  /** Signal every live worker of this process at once. */
+  static killAll(signal: NodeJS.Signals = "SIGKILL"): number {
+    for (const w of WorkerProcess.live) w.kill(signal);
+    return WorkerProcess.live.size;
+  }
+
   readonly exited: Promise<WorkerExit>;
   private readonly child: ChildProcess;
   private readonly stderrTail: string[] = [];
@@ -44,13 +59,17 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
       stdio: ["pipe", "pipe", "pipe"],
       shell: false,
       windowsHide: true,
+      // Its own process group on POSIX (see above); on Windows `detached` would open a console instead.
+      detached: process.platform !== "win32",
     });
+    WorkerProcess.live.add(this);
     this.exited = new Promise((resolve) => {
       let spawnError: Error | undefined;
       this.child.once("error", (err) => {
         spawnError = err;
       });
       this.child.once("close", (code, signal) => {
+        WorkerProcess.live.delete(this);
         this.exitInfo = { code, signal, stderrTail: [...this.stderrTail], spawnError };
         this.emit("exit", this.exitInfo);
         resolve(this.exitInfo);

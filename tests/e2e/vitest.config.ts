@@ -6,7 +6,8 @@ export default defineConfig({
     root: new URL("../..", import.meta.url).pathname,
     include: ["tests/e2e/**/*.e2e.test.ts"],
     environment: "node",
-    testTimeout: 170_000,
+    // Each journey trains the tiny model, judges and exports; on a loaded 2-core machine that takes minutes.
+    testTimeout: 300_000,
     hookTimeout: 120_000,
     fileParallelism: false,
   },

@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Engine } from "../../engine/api/engine";
 import { APP_ORIGIN, CHANNELS, createRegistrar, registerEngineIpc } from "../../electron/ipc";
-import { runSetup, stageFraction, type SetupEvent } from "../../electron/first-launch";
+import { fork } from "node:child_process";
+import { appLayout } from "../../engine/util/layout";
+import { runSetup, setupEnv, stageFraction, type ForkSetup, type SetupEvent } from "../../electron/first-launch";
 import type { EngineEvent } from "../../engine/api/events";
 
 type Handler = (event: unknown, ...args: unknown[]) => unknown;
@@ -64,6 +66,14 @@ describe("IPC registrar", () => {
     expect(r.error.code).toMatch(/^API_/);
   });
 
+  it("applies the loopback server's path checks: run ids only, no system folders", async () => {
+    const { ipc, win } = setup();
+    const traversal = (await ipc.invoke(CHANNELS.call, from(win), "getRun", { id: "../../../other/runs/X" })) as { ok: boolean; error: { code: string; message: string } };
+    expect(traversal).toMatchObject({ ok: false, error: { code: "RUN_ID_INVALID", message: expect.stringContaining("getRun: id: '../../../other/runs/X' is not a run id or name") } });
+    const etc = (await ipc.invoke(CHANNELS.call, from(win), "inspectDataset", { path: "/etc" })) as { ok: boolean; error: { code: string } };
+    expect(etc).toMatchObject({ ok: false, error: { code: "API_SYSTEM_PATH" } });
+  });
+
   it("queues engine events until the window says it is ready, and ignores untrusted ready messages", () => {
     const { ipc, win } = setup();
     const event: EngineEvent = { type: "log", runId: "r1", line: "hello" };
@@ -92,19 +102,30 @@ describe("first launch", () => {
     expect(stageFraction("[whetstone setup] done in 93s.", f)).toBe(1);
   });
 
-  it("runs the setup script without a shell and reports its lines, success and failure", async () => {
+  // Node's own fork stands in for Electron's utilityProcess.fork (same stdout/stderr/exit shape; no Electron binary here).
+  const nodeFork: ForkSetup = (script, env) => fork(script, [], { env, silent: true });
+
+  it("runs the setup script in a Node child process (no shell, no ELECTRON_RUN_AS_NODE) and reports its lines, success and failure", async () => {
     const dir = mkdtempSync(join(tmpdir(), "whetstone-setup-"));
     const ok = join(dir, "ok.mjs");
-    writeFileSync(ok, `console.log("[whetstone setup] Python environment: installing torch (cpu)… [1/2]");\nconsole.log("[whetstone setup] done in 1s.");\n`);
+    writeFileSync(ok, `console.log("[whetstone setup] Python environment: installing torch (cpu)… [1/2]");\nconsole.log("run as node: " + (process.env.ELECTRON_RUN_AS_NODE ?? "unset"));\nprocess.stdout.write("[whetstone setup] done in 1s.");\n`);
     const events: SetupEvent[] = [];
-    expect(await runSetup(ok, (e) => events.push(e), process.execPath)).toBe(true);
-    expect(events.map((e) => e.fraction)).toEqual([0.2, 1, 1]);
+    expect(await runSetup(ok, (e) => events.push(e), nodeFork, setupEnv(appLayout({ projectRoot: "/src/whetstone" }), { ...process.env, ELECTRON_RUN_AS_NODE: "1" }))).toBe(true);
+    expect(events.map((e) => e.line)).toEqual([expect.stringContaining("installing torch"), "run as node: unset", "[whetstone setup] done in 1s.", "The Python environment is ready."]);
+    expect(events.map((e) => e.fraction)).toEqual([0.2, 0.2, 1, 1]);
     expect(events.at(-1)!.state).toBe("done");
 
     const bad = join(dir, "bad; echo pwned.mjs");
     writeFileSync(bad, `console.error("no python"); process.exit(3);\n`);
     const failed: SetupEvent[] = [];
-    expect(await runSetup(bad, (e) => failed.push(e), process.execPath)).toBe(false);
+    expect(await runSetup(bad, (e) => failed.push(e), nodeFork, process.env)).toBe(false);
     expect(failed.map((e) => e.line)).toEqual(["no python", expect.stringMatching(/Setup failed \(exit 3\)/)]);
+
+    const cannot: SetupEvent[] = [];
+    const refuse: ForkSetup = () => {
+      throw new Error("utility process refused");
+    };
+    expect(await runSetup(ok, (e) => cannot.push(e), refuse, process.env)).toBe(false);
+    expect(cannot).toEqual([{ state: "failed", line: "Could not start the setup: utility process refused", fraction: 0 }]);
   });
 });

@@ -3,12 +3,17 @@
  * from electron-builder.yml with a stand-in for the Electron binary (which cannot be downloaded
  * here), then checked against what engine/util/layout.ts looks for at run time. The installers
  * (AppImage, deb, dmg, nsis) and launching the app are not covered.
+ *
+ * The stand-in carries a fuse wire laid out as in Electron's binary (the @electron/fuses sentinel,
+ * version 1, length, one byte per fuse at Electron's defaults), so electron-builder flips the fuses
+ * of electron-builder.yml in it for real and @electron/fuses' own reader checks the result.
  */
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { listPackage } from "@electron/asar";
+import { FuseV1Options, FuseVersion, getCurrentFuseWire } from "@electron/fuses";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { layout, PROJECT_ROOT } from "../../engine/paths";
 import { appLayout, venvPython } from "../../engine/util/layout";
@@ -17,6 +22,18 @@ import { buildElectronDist } from "../helpers/electron-build";
 const tmp = mkdtempSync(join(tmpdir(), "whetstone-package-"));
 const resources = join(tmp, "out", "linux-unpacked", "resources");
 let builder: { status: number | null; output: string };
+
+/** @electron/fuses' sentinel, and Electron's default V1 wire: RunAsNode, cookie encryption, NODE_OPTIONS, inspect, asar integrity, only-asar, V8 snapshot, file:// privileges. */
+const SENTINEL = "dL7pKGdnNz796PbbjQWNKmHXBZaB9tsX";
+const DEFAULT_WIRE = "10110001";
+const ON = "1".charCodeAt(0);
+const OFF = "0".charCodeAt(0);
+
+function standInBinary(): Buffer {
+  const script = Buffer.from("#!/bin/sh\necho stand-in for the Electron binary\nexit 0\n");
+  const wire = Buffer.concat([Buffer.from(SENTINEL), Buffer.from([Number(FuseVersion.V1), DEFAULT_WIRE.length]), Buffer.from(DEFAULT_WIRE)]);
+  return Buffer.concat([script, Buffer.from("# "), wire, Buffer.from("\n")]);
+}
 
 /** electron/dist as `npm start` builds it; renderer/dist when no build is there yet. */
 async function buildApp(): Promise<void> {
@@ -39,7 +56,7 @@ describe.skipIf(process.platform !== "linux" || freeGb < 2)("the packaged app (e
     await buildApp();
     const electronDist = join(tmp, "electron-dist");
     mkdirSync(electronDist);
-    writeFileSync(join(electronDist, "electron"), "#!/bin/sh\necho stand-in for the Electron binary\n");
+    writeFileSync(join(electronDist, "electron"), standInBinary());
     chmodSync(join(electronDist, "electron"), 0o755);
     const r = spawnSync(
       process.execPath,
@@ -53,6 +70,29 @@ describe.skipIf(process.platform !== "linux" || freeGb < 2)("the packaged app (e
   it("builds from electron-builder.yml", () => {
     expect(builder.status, builder.output).toBe(0);
     expect(readdirSync(resources).sort()).toEqual(["app.asar", "app.asar.unpacked", "setup.mjs", "worker"]);
+  });
+
+  it("flips the fuses of electron-builder.yml in the packaged binary", async () => {
+    const binary = join(tmp, "out", "linux-unpacked", "whetstone");
+    const wire = await getCurrentFuseWire(binary);
+    expect(wire.version).toBe(FuseVersion.V1);
+    expect({
+      runAsNode: wire[FuseV1Options.RunAsNode],
+      enableCookieEncryption: wire[FuseV1Options.EnableCookieEncryption],
+      enableNodeOptionsEnvironmentVariable: wire[FuseV1Options.EnableNodeOptionsEnvironmentVariable],
+      enableNodeCliInspectArguments: wire[FuseV1Options.EnableNodeCliInspectArguments],
+      enableEmbeddedAsarIntegrityValidation: wire[FuseV1Options.EnableEmbeddedAsarIntegrityValidation],
+      onlyLoadAppFromAsar: wire[FuseV1Options.OnlyLoadAppFromAsar],
+    }).toEqual({
+      runAsNode: OFF,
+      enableCookieEncryption: ON,
+      enableNodeOptionsEnvironmentVariable: OFF,
+      enableNodeCliInspectArguments: OFF,
+      enableEmbeddedAsarIntegrityValidation: ON,
+      onlyLoadAppFromAsar: ON,
+    });
+    // Fuses not named in the config keep Electron's defaults.
+    expect(wire[FuseV1Options.GrantFileProtocolExtraPrivileges]).toBe(ON);
   });
 
   it("puts the worker and the setup script where the packaged layout finds them, outside the archive", () => {

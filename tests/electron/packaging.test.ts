@@ -69,9 +69,12 @@ describe("layout", () => {
 
   it("points the packaged first-launch setup at the worker folder and the user's venv, without the hub token", () => {
     const l = appLayout({ projectRoot: ASAR, userData: USER_DATA });
-    const env = setupEnv(l, { PATH: "/bin", HF_TOKEN: "hf_secret" });
-    expect(env).toMatchObject({ WHETSTONE_WORKER_DIR: l.workerDir, WHETSTONE_VENV: l.venvDir, WHETSTONE_SKIP_FIXTURE: "1", ELECTRON_RUN_AS_NODE: "1", PATH: "/bin" });
+    const env = setupEnv(l, { PATH: "/bin", HF_TOKEN: "hf_secret", ELECTRON_RUN_AS_NODE: "1", NODE_OPTIONS: "--require /tmp/x.js" });
+    expect(env).toMatchObject({ WHETSTONE_WORKER_DIR: l.workerDir, WHETSTONE_VENV: l.venvDir, WHETSTONE_SKIP_FIXTURE: "1", PATH: "/bin" });
     expect(env.HF_TOKEN).toBeUndefined();
+    // It runs in a utility process, not as ELECTRON_RUN_AS_NODE (the RunAsNode fuse is off); nothing changes how Node runs it.
+    expect(env.ELECTRON_RUN_AS_NODE).toBeUndefined();
+    expect(env.NODE_OPTIONS).toBeUndefined();
     const dev = setupEnv(appLayout({ projectRoot: "/src/whetstone" }), { PATH: "/bin" });
     expect(dev.WHETSTONE_VENV).toBeUndefined();
     const setup = readFileSync(join(PROJECT_ROOT, "scripts", "setup.mjs"), "utf8");

@@ -46,6 +46,24 @@ describe("Electron hardening", () => {
     expect(isAllowedExternal("not a url")).toBe(false);
   });
 
+  it("sets the Electron fuses in the packaged app, and nothing relies on the ones turned off", () => {
+    const cfg = parse(readFileSync(join(PROJECT_ROOT, "electron-builder.yml"), "utf8"));
+    expect(cfg.electronFuses).toEqual({
+      runAsNode: false,
+      enableCookieEncryption: true,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+    });
+    // With RunAsNode off, ELECTRON_RUN_AS_NODE must not be how anything in the app starts a process.
+    for (const f of ["electron/main.ts", "electron/first-launch.ts"]) {
+      const src = readFileSync(join(PROJECT_ROOT, f), "utf8");
+      expect(src, f).not.toMatch(/ELECTRON_RUN_AS_NODE:\s*"1"|from "(node:)?child_process"|\bspawn\(/);
+    }
+    expect(readFileSync(join(PROJECT_ROOT, "electron/main.ts"), "utf8")).toMatch(/utilityProcess\.fork\(/);
+  });
+
   it("keeps a packaging config with Linux, macOS and Windows targets", () => {
     const cfg = parse(readFileSync(join(PROJECT_ROOT, "electron-builder.yml"), "utf8"));
     expect(cfg.linux.target).toEqual(["AppImage", "deb"]);

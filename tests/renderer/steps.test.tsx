@@ -3,7 +3,7 @@
  * Wizard steps against the real engine, in-process (the transport calls Engine.dispatch; a dropped
  * File goes through the same upload module the HTTP server uses).
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -16,7 +16,8 @@ import { ClientContext } from "../../renderer/src/client/context";
 import { Wizard } from "../../renderer/src/wizard/Wizard";
 import { LineChart } from "../../renderer/src/components/LineChart";
 import { useAppStore } from "../../renderer/src/store/store";
-import { DEFAULT_DRAFT } from "../../renderer/src/lib/draft";
+import { DEFAULT_DRAFT, draftToConfig } from "../../renderer/src/lib/draft";
+import { validateConfig } from "../../engine/config/load";
 import { PROJECT_ROOT } from "../../engine/paths";
 import { TINY_DATA, ensureTinyModel } from "../helpers/fixture";
 
@@ -56,15 +57,26 @@ const next = () => screen.getByRole("button", { name: "Next" }) as HTMLButtonEle
 const drop = (name: string, text: string) => fireEvent.drop(screen.getByTestId("dropzone"), { dataTransfer: { files: [new File([text], name)] } });
 
 describe("wizard steps", () => {
-  it("model: Next waits for a model folder; the catalog lists memory per method", async () => {
+  it("model: a made-up folder is refused at once, saying what is missing; the catalog lists memory per method", async () => {
     renderWizard();
     expect(next().disabled).toBe(true);
-    expect(screen.getByText(/Choose a local model folder/)).toBeTruthy();
-    fireEvent.change(screen.getByLabelText("Local model folder"), { target: { value: "/models/mine" } });
-    expect(next().disabled).toBe(false);
+    expect(screen.getByText(/Choose a model folder/)).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Local model folder"), { target: { value: "/models/made-up" } });
+    expect((await screen.findAllByText("There is no folder at /models/made-up.")).length).toBeGreaterThan(0);
+    expect(next().disabled).toBe(true);
+    fireEvent.change(screen.getByLabelText("Local model folder"), { target: { value: ensureTinyModel() } });
+    await waitFor(() => expect(next().disabled).toBe(false));
+    const check = screen.getByRole("list", { name: "Model folder check" });
+    expect(within(check).getAllByText("✓").length).toBe(5);
     const row = (await screen.findByText("Qwen2.5-0.5B-Instruct")).closest("tr")!;
-    expect(within(row).getAllByText(/GiB/).length).toBe(3);
-    expect(useAppStore.getState().draft.modelPath).toBe("/models/mine");
+    expect(within(row).getAllByText(/GiB/).length).toBe(4);
+    // The catalog is one tab stop: one button in it is tabbable, arrow keys move on.
+    const buttons = () => [...document.querySelectorAll<HTMLButtonElement>("table.catalog tbody button")];
+    expect(buttons().filter((b) => b.tabIndex === 0)).toHaveLength(1);
+    buttons()[0]!.focus();
+    fireEvent.keyDown(buttons()[0]!, { key: "ArrowDown" });
+    expect(document.activeElement).toBe(buttons()[1]);
+    expect(buttons().filter((b) => b.tabIndex === 0)).toEqual([buttons()[1]]);
   });
 
   it("data: a malformed file shows its line-level error and blocks Next", async () => {
@@ -82,6 +94,12 @@ describe("wizard steps", () => {
     await waitFor(() => expect(screen.getByTestId("verdict").textContent).toMatch(/^✓/), { timeout: 20_000 });
     expect(next().disabled).toBe(false);
     expect(useAppStore.getState().draft.skipInvalid).toBe(true);
+    // The choice belonged to that file: the next file starts without it, and a malformed one is refused again.
+    drop("bad-again.jsonl", readFileSync(join(PROJECT_ROOT, "tests/fixtures/datasets/malformed/bad-comma.jsonl"), "utf8").replace("\n", "\n\n"));
+    await waitFor(() => expect(useAppStore.getState().draft.dataName).toBe("bad-again.jsonl"), { timeout: 20_000 });
+    await waitFor(() => expect(screen.getByTestId("verdict").textContent).toMatch(/^✗/), { timeout: 20_000 });
+    expect(useAppStore.getState().draft.skipInvalid).toBe(false);
+    expect(screen.getByLabelText("Dataset problems").textContent).toMatch(/bad-again\.jsonl:\d/);
   });
 
   it("data: a valid file shows stats and a histogram and allows Next", async () => {
@@ -107,6 +125,31 @@ describe("wizard steps", () => {
     expect(next().disabled).toBe(true);
   });
 
+  it("method: a finished run is a starting point, with its lineage; choosing DPO shows its settings and names the run", async () => {
+    const model = ensureTinyModel();
+    const config = validateConfig({ name: "sft-first", model: { path: model }, data: { train: TINY_DATA } }, { baseDir: PROJECT_ROOT });
+    const sft = engine.store.create(config);
+    const adapter = join(engine.store.runDir(sft.id), "outputs", "adapter");
+    mkdirSync(adapter, { recursive: true });
+    writeFileSync(join(adapter, "adapter_config.json"), "{}");
+    engine.store.update(sft.id, { state: "completed", outputs: { adapter }, finished_at: new Date().toISOString() });
+    const report = await engine.inspectDataset({ path: join(PROJECT_ROOT, "examples/data/tiny-pairs.jsonl") });
+    useAppStore.setState({ step: "method", report, draft: { ...DEFAULT_DRAFT, modelPath: model, dataPath: report.path, name: "sft-first" } });
+    renderWizard();
+    const choice = await screen.findByRole("radio", { name: /sft-first/ });
+    expect(choice.closest("label")!.textContent).toMatch(/Starts from its LoRA adapter, merged into tiny-llama first\. Lineage: SFT /);
+    fireEvent.click(choice);
+    expect(useAppStore.getState().draft.initFrom).toMatchObject({ id: sft.id, kind: "adapter", base: model });
+    fireEvent.click(screen.getByRole("radio", { name: /^DPO/ }));
+    expect((screen.getByLabelText("β (beta)") as HTMLInputElement).value).toBe("0.1");
+    expect(screen.getByText(/How far the model may move from the starting point/)).toBeTruthy();
+    expect(useAppStore.getState().draft.name).toBe("sft-first-dpo");
+    await waitFor(() => expect(next().disabled).toBe(false));
+    expect(draftToConfig(useAppStore.getState().draft)).toMatchObject({ method: "dpo", init_from: sft.id, preference: {} });
+    fireEvent.change(screen.getByLabelText("β (beta)"), { target: { value: "0.3" } });
+    expect(draftToConfig(useAppStore.getState().draft)).toMatchObject({ preference: { beta: 0.3 } });
+  });
+
   it("settings: the engine's plan shows the memory estimate for the tiny model", async () => {
     const model = ensureTinyModel();
     useAppStore.setState({ step: "settings", draft: { ...DEFAULT_DRAFT, modelPath: model, dataPath: TINY_DATA } });
@@ -128,5 +171,17 @@ describe("LineChart", () => {
     expect(drawn).toBeLessThanOrEqual(600);
     expect(drawn).toBeGreaterThan(300);
     expect(container.querySelector("svg")!.getAttribute("aria-label")).toMatch(/^Loss: train last/);
+  });
+
+  it("draws a single point and a one-step run, with no negative axis and labels that keep their digits", () => {
+    const { container } = render(
+      <LineChart title="Loss" series={[{ label: "train", points: [{ x: 1, y: 0.002511 }] }, { label: "validation", points: [{ x: 1, y: 0.0024 }] }]} />,
+    );
+    expect(container.querySelectorAll("circle.dot")).toHaveLength(2);
+    const ticks = [...container.querySelectorAll("text.tick")].map((t) => t.textContent!);
+    expect(ticks.every((t) => !t.startsWith("-"))).toBe(true);
+    expect(ticks.slice(0, 3).every((t) => /^\d+\.\d+$/.test(t))).toBe(true); // "0.00276", never ".002511" or "-0.5"
+    const flat = render(<LineChart title="Learning rate" series={[{ label: "lr", points: [{ x: 1, y: 0 }] }]} />);
+    expect([...flat.container.querySelectorAll("text.tick")].map((t) => t.textContent).some((t) => t!.startsWith("-"))).toBe(false);
   });
 });

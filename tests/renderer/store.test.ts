@@ -1,7 +1,7 @@
 /** The store: slices, engine events routed through slice actions, the draft persisted. */
 import { describe, expect, it } from "vitest";
 import { applyEngineEvent, createAppStore } from "../../renderer/src/store/store";
-import { DEFAULT_DRAFT, draftToConfig, stepProblems } from "../../renderer/src/lib/draft";
+import { DEFAULT_DRAFT, chainedName, draftToConfig, stepProblems, stepState, type StepContext } from "../../renderer/src/lib/draft";
 import { RunConfigSchema } from "../../engine/config/schema";
 import type { RunStatus } from "../../engine/runs/types";
 
@@ -77,13 +77,37 @@ describe("draft", () => {
     expect(parsed.training.neftune_alpha).toBe(0);
   });
 
-  it("blocks Next with a sentence per problem", () => {
-    expect(stepProblems("model", DEFAULT_DRAFT, { dataTrainable: false })).toEqual([expect.stringMatching(/model folder/)]);
-    expect(stepProblems("data", { ...DEFAULT_DRAFT, dataPath: "/d" }, { dataTrainable: false })[0]).toMatch(/errors that block training/);
+  it("blocks Next with a sentence per problem, and says “checking” while an answer is pending", () => {
+    const none: StepContext = { modelCheck: null, checkingModel: false, report: null, reportError: null, inspecting: false, plan: null };
+    const report = (over: Partial<NonNullable<StepContext["report"]>> = {}) => ({ path: "/d", trainable: true, kind: "chat", ...over });
+    expect(stepProblems("model", DEFAULT_DRAFT, none)).toEqual([expect.stringMatching(/model folder/)]);
+    // A typed path is checked before Next: pending first, then what is missing.
+    expect(stepState("model", { ...DEFAULT_DRAFT, modelPath: "/m" }, none)).toEqual({ problems: [], checking: "Checking the model folder…" });
+    const missing = { input: "/m", ok: false, checks: [{ ok: false, required: true, detail: "There is no folder at /m." }, { ok: false, required: false, detail: "No chat template" }] };
+    expect(stepProblems("model", { ...DEFAULT_DRAFT, modelPath: "/m" }, { ...none, modelCheck: missing })).toEqual(["There is no folder at /m."]);
+    // A stale answer (another path) is not shown as this path's.
+    expect(stepState("model", { ...DEFAULT_DRAFT, modelPath: "/other" }, { ...none, modelCheck: missing }).checking).toMatch(/Checking/);
+    expect(stepState("data", { ...DEFAULT_DRAFT, dataPath: "/d" }, { ...none, inspecting: true })).toEqual({ problems: [], checking: "Checking the dataset…" });
+    expect(stepProblems("data", { ...DEFAULT_DRAFT, dataPath: "/d" }, { ...none, report: report({ trainable: false }) })[0]).toMatch(/errors that block training/);
+    // While the same file is checked again, its last report keeps the step done.
+    expect(stepState("data", { ...DEFAULT_DRAFT, dataPath: "/d" }, { ...none, report: report(), inspecting: true })).toEqual({ problems: [], checking: null });
     const d = { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d", learningRate: -1 };
-    expect(stepProblems("settings", d, { dataTrainable: true }).join()).toMatch(/training\.learning_rate/);
-    expect(stepProblems("method", { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d", method: "dpo" }, { dataTrainable: true, dataKind: "chat" })[0]).toMatch(/preference pairs/);
-    expect(stepProblems("method", { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d" }, { dataTrainable: true, dataKind: "chat" })).toEqual([]);
+    expect(stepProblems("settings", d, { ...none, report: report() }).join()).toMatch(/^Learning rate: /);
+    expect(stepProblems("method", { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d", method: "dpo" }, { ...none, report: report() })[0]).toMatch(/preference pairs/);
+    expect(stepProblems("method", { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d" }, { ...none, report: report() })).toEqual([]);
+    // A plan that does not fit blocks Next until the user chooses to train anyway, for exactly this config.
+    const ok = { ...DEFAULT_DRAFT, modelPath: "/m", dataPath: "/d" };
+    const config = JSON.stringify(draftToConfig(ok));
+    expect(stepProblems("settings", ok, { ...none, report: report(), plan: { fits: false, config } })).toEqual([expect.stringMatching(/will not fit.*Train anyway/)]);
+    expect(stepProblems("settings", { ...ok, trainAnyway: config }, { ...none, report: report(), plan: { fits: false, config } })).toEqual([]);
+    // An adapter applies to its own base model only.
+    const from = { id: "sft-1", name: "sft-run", method: "sft", kind: "adapter" as const, base: "/base", lineage: [] };
+    expect(stepProblems("method", { ...ok, initFrom: from }, { ...none, report: report() })[0]).toMatch(/trained an adapter for \/base/);
+    expect(draftToConfig({ ...ok, modelPath: "/base", initFrom: from })).toMatchObject({ init_from: "sft-1" });
+    // A chained run is named after its parent and method, until the user names it.
+    expect(chainedName({ name: "sft-run", initFrom: from }, "dpo")).toBe("sft-run-dpo");
+    expect(chainedName({ name: "sft-run-dpo", initFrom: from }, "orpo")).toBe("sft-run-orpo");
+    expect(chainedName({ name: "mine", initFrom: from }, "dpo")).toBe("mine");
   });
 
   it("turns goldfish off for methods without an SFT term", () => {

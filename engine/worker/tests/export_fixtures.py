@@ -38,7 +38,7 @@ def make_adapter(base: Path, out: Path, seed: int = 1, **lora) -> Path:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
-            if "lora_B" in name or "lora_embedding_B" in name or "modules_to_save" in name:
+            if "lora_B" in name or "lora_embedding_B" in name or "modules_to_save" in name or "lora_magnitude_vector" in name:
                 param.add_(torch.randn(param.shape, generator=generator) * 0.05)
     peft_model.save_pretrained(str(out))
     return out

@@ -82,3 +82,11 @@ def test_dpo_lora_preflight_runs_2n_rows_and_the_reference_pass(tiny_model):
     assert (sft["rows"], dpo["rows"]) == (4, 8)
     # Twice the rows of activations (measured: 47 MiB for SFT, 90 MiB for DPO).
     assert _growth(dpo) > _growth(sft) + 25 * 2**20
+
+
+def test_kto_preflight_runs_its_rows_and_their_mismatched_rows(tiny_model):
+    kto = {"beta": 0.1, "label_smoothing": None, "gamma_beta_ratio": None, "lambda": None, "precompute_reference": None,
+           "desirable_weight": 1.0, "undesirable_weight": 1.0}
+    result = _run(tiny_model, method="kto", init_from=None, preference=kto, data__max_length=256, training__micro_batch_size=2)
+    assert result["method"] == "kto" and result["fits"] and not result["out_of_memory"]
+    assert result["peak_bytes"] > result["baseline_bytes"]

@@ -11,13 +11,55 @@ import os
 import signal
 import sys
 import threading
+import time
+
+
+class _Stderr:
+    """sys.stderr that survives the engine's death: stderr is a pipe the engine reads, and once it is
+    gone a write raises BrokenPipeError wherever it happens (a warning mid-checkpoint). The first
+    failed write points fd 1 and 2 at the null device, and the worker carries on to its checkpoint."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def _silence(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.dup2(null, 1)
+        os.close(null)
+
+    def write(self, text):
+        try:
+            return self._inner.write(text)
+        except (BrokenPipeError, ConnectionResetError):
+            self._silence()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._inner.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self._silence()
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
 
 
 def _claim_stdout():
     protocol_fd = os.dup(1)
     os.dup2(2, 1)
+    sys.stderr = _Stderr(sys.stderr)
     sys.stdout = sys.stderr
     return os.fdopen(protocol_fd, "w", encoding="utf-8", newline="\n")
+
+
+def _watch_parent(on_gone) -> None:
+    """Poll the parent pid: an engine killed with SIGKILL cannot say goodbye, and the worker runs in
+    its own process group, so nothing else would stop it. Its stdin EOF usually says so first."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.25)
+    on_gone()
 
 
 def main() -> int:
@@ -54,9 +96,22 @@ def main() -> int:
     # Undecodable bytes become U+FFFD and then a PROTOCOL_ERROR, instead of killing the reader thread.
     sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     server = Server(sys.stdin, emitter)
-    # SIGTERM (the engine's "stop now") cancels like shutdown: the running job checkpoints first.
+    emitter.on_closed = server.stop  # the engine stopped reading: checkpoint and exit
+    # SIGTERM (the engine's "stop now") and SIGINT (Ctrl-C where the worker shares a terminal's process
+    # group) cancel like shutdown: the running job checkpoints first; a second one exits at once.
     # stop() runs on a thread because a handler that takes a lock the main thread holds deadlocks.
-    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.stop, daemon=True).start())
+    signals = []
+
+    def on_signal(signum, frame):
+        signals.append(signum)
+        if len(signals) > 1:
+            os._exit(128 + signum)
+        threading.Thread(target=server.stop, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if os.name == "posix":
+        threading.Thread(target=_watch_parent, args=(server.stop,), name="parent", daemon=True).start()
     try:
         return server.serve()
     except BrokenPipeError:  # the engine closed our stdout: nobody is listening any more

@@ -72,19 +72,25 @@ def write_checkpoint(run_dir: Path, step: int, write_files: Callable[[Path], Non
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f"{TEMP_PREFIX}{step_name(step)}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write_files(tmp)
-    files = {}
-    for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
-        _fsync_path(path)
-        files[path.relative_to(tmp).as_posix()] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
-    manifest = {"format": FORMAT, "step": step, "worker_version": __version__, "written_at": time.time(), "files": files, **meta}
-    with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    for folder in sorted({p.parent for p in tmp.rglob("*")} | {tmp}, key=lambda p: -len(p.parts)):
-        _fsync_path(folder)
+    try:
+        tmp.mkdir()
+        write_files(tmp)
+        files = {}
+        for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            _fsync_path(path)
+            files[path.relative_to(tmp).as_posix()] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+        manifest = {"format": FORMAT, "step": step, "worker_version": __version__, "written_at": time.time(), "files": files, **meta}
+        with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        for folder in sorted({p.parent for p in tmp.rglob("*")} | {tmp}, key=lambda p: -len(p.parts)):
+            _fsync_path(folder)
+    except BaseException:
+        # A failed write (a full disk, a kill signal turned exception) leaves nothing behind: the
+        # partial folder would only hold the space the next attempt needs.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     final = root / step_name(step)
     if final.exists():  # a stale copy of this step from before a crash: this run's state supersedes it
         stale = root / f"{TEMP_PREFIX}stale-{step_name(step)}-{os.getpid()}"
@@ -94,6 +100,10 @@ def write_checkpoint(run_dir: Path, step: int, write_files: Callable[[Path], Non
     _fsync_path(root)
     prune(root, keep, step)
     return final
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
 def prune(root: Path, keep: int, newest: int) -> None:

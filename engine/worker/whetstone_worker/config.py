@@ -19,6 +19,8 @@ from typing import Any
 from .validate import Check, Invalid, array, boolean, enum, integer, literal, nullable, number, string, union
 
 MAX_SAFE_INTEGER = 2**53 - 1
+# engine/config/schema.ts PREFERENCE_METHODS; tests/test_config.py checks the two agree.
+PREFERENCE_METHODS = ("dpo", "simpo", "orpo", "kto")
 
 
 def _f(check: Check) -> Any:
@@ -27,7 +29,8 @@ def _f(check: Check) -> Any:
 
 def _section(cls: type, nullable: bool = False, absent: bool = False) -> Any:
     # nullable: the whole section may be null (an optional feature that is off), as in zod's .nullable().
-    # absent: a field added after configs were first stored; a missing one (an older checkpoint) is None.
+    # absent: a field added after configs were first stored; a missing one (an older checkpoint) takes the
+    # field's default (None for sections).
     return field(metadata={"section": cls, "nullable": nullable, "absent": absent})
 
 
@@ -59,6 +62,8 @@ class LoraConfig:
     alpha: float = _f(number(gt=0))
     dropout: float = _f(number(0, 0.9))
     target_modules: str | tuple[str, ...] = _f(_modules)
+    # Added after configs were first stored: an older run's config has none and trained plain LoRA.
+    variant: str = field(default="lora", metadata={"check": enum("lora", "dora", "rslora"), "absent": True})
 
 
 @dataclass(frozen=True)
@@ -106,12 +111,15 @@ class PreferenceConfig:
     gamma_beta_ratio: float | None = _f(nullable(number(0, 10)))
     lambda_: float | None = field(metadata={"check": nullable(number(hi=100, gt=0)), "key": "lambda"})
     precompute_reference: bool | None = _f(nullable(boolean))
+    # kto's weights; added after configs were first stored (an older config has none: None).
+    desirable_weight: float | None = field(default=None, metadata={"check": nullable(number(hi=100, gt=0)), "absent": True})
+    undesirable_weight: float | None = field(default=None, metadata={"check": nullable(number(hi=100, gt=0)), "absent": True})
 
 
 @dataclass(frozen=True)
 class RunConfig:
     name: str = _f(string(1))
-    method: str = _f(enum("sft", "dpo", "simpo", "orpo"))
+    method: str = _f(enum("sft", *PREFERENCE_METHODS))
     finetune: str = _f(enum("lora", "qlora", "full"))
     model: ModelConfig = _section(ModelConfig)
     data: DataConfig = _section(DataConfig)
@@ -143,7 +151,7 @@ def _build(cls: type, raw: Any, path: str) -> Any:
     for name, f in known.items():
         sub = f"{path}.{name}"
         if name not in raw and f.metadata.get("absent"):
-            values[f.name] = None
+            values[f.name] = None if f.default is dataclasses.MISSING else f.default
             continue
         if name not in raw:
             raise Invalid(sub, "missing (the worker expects a fully resolved config)")

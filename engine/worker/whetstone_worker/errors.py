@@ -8,6 +8,8 @@ sites must write a good hint, but the dispatcher stays a dumb translator.
 
 from __future__ import annotations
 
+import errno
+import shutil
 from pathlib import Path
 
 
@@ -42,5 +44,47 @@ def out_of_memory(phase: str, device_kind: str, last_checkpoint: Path | None) ->
         "Start a run with a smaller training.micro_batch_size and a larger training.gradient_accumulation "
         "(same effective batch), turn on training.gradient_checkpointing, or lower data.max_length. "
         "Closing other programs that use the GPU also helps; a resumed run keeps its checkpoint's settings.",
+        recoverable=True,
+    )
+
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC / EDQUOT, also when a library wrapped the OSError in a RuntimeError (torch.save does)."""
+    if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("No space left on device" in text or "Disk quota exceeded" in text)
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def free_bytes(folder: Path) -> int | None:
+    for p in (Path(folder), *Path(folder).parents):
+        if p.exists():
+            try:
+                return shutil.disk_usage(p).free
+            except OSError:
+                return None
+    return None
+
+
+def disk_full(folder: Path, what: str, last_checkpoint: Path | None, needed: int | None = None) -> WorkerError:
+    """DISK_FULL naming the folder, the free space and what to free; the run is resumable."""
+    free = free_bytes(folder)
+    space = f"{_gb(free)} free" if free is not None else "free space unknown"
+    need = f"; it needs about {_gb(needed)}" if needed else ""
+    where = (f" The last good checkpoint, {last_checkpoint}, is intact." if last_checkpoint
+             else " No checkpoint was written yet.")
+    return WorkerError(
+        "DISK_FULL",
+        f"The disk is full: could not write {what} in {folder} ({space}{need}).{where}",
+        f"Free space on the drive that holds {folder}: delete runs you no longer need (each run folder holds its "
+        "checkpoints), old exports, or other large files; or move the Whetstone data folder to a bigger drive. "
+        "Then resume the run: it continues from its last complete checkpoint.",
         recoverable=True,
     )

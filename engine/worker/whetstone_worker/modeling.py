@@ -20,9 +20,12 @@ from .config import LoraConfig
 from .errors import WorkerError
 
 
-def check_model_dir(path: str | Path, what: str = "model") -> Path:
+def check_model_dir(path: str | Path, what: str = "model", trust_remote_code: bool = False) -> Path:
+    """The model folder, checked before anything is loaded: it exists, has config.json, and is a
+    model type transformers knows, or ships its own code (auto_map) that the config allows to run."""
     folder = Path(path)
     if folder.is_dir() and (folder / "config.json").is_file():
+        check_model_type(folder, what, trust_remote_code)
         return folder
     problem = "config.json is missing" if folder.is_dir() else "the folder does not exist"
     raise WorkerError(
@@ -30,6 +33,42 @@ def check_model_dir(path: str | Path, what: str = "model") -> Path:
         f"No {what} at {folder}: {problem}",
         "Point model.path at a folder with config.json, the weights and the tokenizer files.",
     )
+
+
+def check_model_type(folder: Path, what: str, trust_remote_code: bool) -> None:
+    """MODEL_CUSTOM_CODE for a model whose classes live in its own .py files (auto_map) when
+    trust_remote_code is off; MODEL_UNSUPPORTED for a model_type transformers does not know."""
+    import json
+
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise WorkerError("MODEL_LOAD_FAILED", f"Cannot read {folder / 'config.json'}: {err}",
+                          "Re-download or re-export the model: its config.json is damaged.") from None
+    if not isinstance(config, dict):
+        raise WorkerError("MODEL_LOAD_FAILED", f"{folder / 'config.json'} is not a JSON object.",
+                          "Re-download or re-export the model: its config.json is damaged.")
+    model_type, auto_map = config.get("model_type"), config.get("auto_map")
+    if auto_map and not trust_remote_code:
+        classes = ", ".join(sorted({str(v).split("--")[-1] for v in auto_map.values()})) if isinstance(auto_map, dict) else str(auto_map)
+        raise WorkerError(
+            "MODEL_CUSTOM_CODE",
+            f"The {what} at {folder} ships its own Python code (auto_map in config.json: {classes}; "
+            f"model_type {model_type!r}); Whetstone does not run a model's code unless told to.",
+            "If you trust its publisher, set model.trust_remote_code: true in the run config. That code then runs "
+            "on this machine with your user's rights (it can read and change your files), so read the folder's .py "
+            "files first. Otherwise pick a model of a type transformers supports (llama, qwen2, mistral, gemma, phi3, …).",
+        )
+    if not auto_map and model_type not in CONFIG_MAPPING_NAMES:
+        raise WorkerError(
+            "MODEL_UNSUPPORTED",
+            f"The {what} at {folder} has model_type {model_type!r}, which the installed transformers does not know "
+            "and the folder brings no code for.",
+            "Update the worker's packages (`whetstone setup`) in case a newer transformers supports it, or pick a "
+            "model of a supported type (llama, qwen2, mistral, gemma, phi3, …).",
+        )
 
 
 def _load_failed(path, what: str, err: Exception) -> WorkerError:
@@ -80,7 +119,8 @@ def apply_lora(model, lora: LoraConfig):
 
     targets = lora.target_modules if isinstance(lora.target_modules, str) else list(lora.target_modules)
     peft_config = PeftLoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM"
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets, task_type="CAUSAL_LM",
+        use_dora=lora.variant == "dora", use_rslora=lora.variant == "rslora",
     )
     try:
         return get_peft_model(model, peft_config)
@@ -121,8 +161,12 @@ def save_output(model, tokenizer, run_dir: Path, name: str) -> Path:
     final = outputs / name
     tmp = outputs / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_trainable(model, tmp)
-    tokenizer.save_pretrained(str(tmp))
+    try:
+        save_trainable(model, tmp)
+        tokenizer.save_pretrained(str(tmp))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not keep a half output
+        raise
     if final.exists():
         old = outputs / f".old-{name}-{os.getpid()}"
         os.replace(final, old)

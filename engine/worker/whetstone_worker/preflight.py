@@ -85,6 +85,13 @@ def _preference_loss(recipe, ids: torch.Tensor) -> torch.Tensor:
     def sample(row: int) -> Sample:
         return Sample(ids[row].numpy().astype(np.int32), trained, 0)
 
+    if recipe.method == "kto":  # n rows, each with its mismatched row (kto.py's micro-batch)
+        from .data.unpaired import Labelled
+        from .recipes import kto
+
+        rows = [Labelled(sample(i), sample(n + i), i % 2 == 0, 0) for i in range(n)]
+        recipe.pad_id = 0  # as collate_pairs(…, 0) below: full rows, no padding
+        return kto.micro_loss(recipe, rows, n)
     batch = recipe._to_device(collate_pairs([Pair(sample(i), sample(n + i), 0) for i in range(n)], 0))
     if recipe.method == "dpo" and recipe.pref.precompute_reference:
         recipe.ref_logps["train"] = torch.zeros(n, 2)  # what the run holds once they are precomputed

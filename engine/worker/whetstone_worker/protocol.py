@@ -150,6 +150,10 @@ EVENTS: dict[str, dict[str, Check]] = {
         "eta_s": nullable(NUM),
     },
     "checkpoint": {"id": ID, "step": NAT, "path": string()},
+    # `resume`: the checkpoint the job continues from (path null: none verified, it starts over)
+    # and each newer one it skipped, with why.
+    "resuming": {"id": ID, "step": NAT, "path": nullable(string()),
+                 "skipped": array(obj({"name": string(1), "reason": string()}))},
     "log": {"id": nullable(ID), "level": enum("debug", "info", "warning", "error"), "message": string()},
     "generation": {"id": ID, "index": NAT, "side": enum("base", "tuned"), "text": string(), "tokens": NAT,
                    "finish": enum("stop", "length")},
@@ -208,19 +212,32 @@ def is_command(message: dict) -> bool:
 class Emitter:
     """Writes validated events as JSON lines; thread-safe (the reader thread reports too)."""
 
-    def __init__(self, write: Callable[[str], Any], flush: Callable[[], Any] | None = None):
+    def __init__(self, write: Callable[[str], Any], flush: Callable[[], Any] | None = None,
+                 on_closed: Callable[[], Any] = lambda: None):
         self._write = write
         self._flush = flush
         self._lock = threading.Lock()
+        self.closed = False
+        # Called once when the engine stops reading (it died): the worker checkpoints and exits
+        # instead of dying on the first event it can no longer send.
+        self.on_closed = on_closed
 
     def emit(self, kind: str, **fields: Any) -> dict:
         message = {"v": PROTOCOL_VERSION, "type": kind, **fields}
         validate_message(message)
         line = json.dumps(message, allow_nan=False, ensure_ascii=False) + "\n"
         with self._lock:
-            self._write(line)
-            if self._flush:
-                self._flush()
+            if self.closed:
+                return message
+            try:
+                self._write(line)
+                if self._flush:
+                    self._flush()
+            except (BrokenPipeError, ConnectionResetError, ValueError):  # ValueError: the stream was closed
+                self.closed = True
+            else:
+                return message
+        self.on_closed()
         return message
 
     def log(self, job_id: str | None, level: str, message: str) -> None:

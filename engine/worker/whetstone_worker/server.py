@@ -23,12 +23,13 @@ import queue
 import sys
 import threading
 import traceback
+from pathlib import Path
 from typing import IO
 
 import torch
 
 from .device import pick_device
-from .errors import WorkerError, out_of_memory
+from .errors import WorkerError, disk_full, is_disk_full, out_of_memory
 from .protocol import Emitter, ProtocolError, is_command, parse_message
 
 STOP = None  # queue sentinel: shut down after the current job
@@ -165,6 +166,12 @@ class Server:
             except torch.OutOfMemoryError:
                 emitter.error(job_id, **out_of_memory(message["type"], pick_device().type, None).event_fields())
             except Exception as err:
+                if is_disk_full(err):  # a write path without its own DISK_FULL (an export, a report): still the user's to fix
+                    traceback.print_exc(file=sys.stderr)
+                    filename = getattr(err, "filename", None)
+                    folder = Path(filename).parent if filename else Path(message.get("out_dir") or message.get("run_dir") or ".")
+                    emitter.error(job_id, **disk_full(folder, f"the {message['type']} output", None).event_fields())
+                    continue
                 traceback.print_exc(file=sys.stderr)
                 fatal = _is_cuda_failure(err)
                 hint = ("The GPU reported an error and this worker must restart; resume the run to continue from its last checkpoint."

@@ -1,7 +1,12 @@
-/** An SVG line chart: each series downsampled (LTTB) to about one point per horizontal pixel. */
+/**
+ * An SVG line chart: each series downsampled (LTTB) to about one point per horizontal pixel. A
+ * series of few points (a validation loss measured once or twice, a one-step run) is drawn as
+ * dots too, so it shows; the y axis never goes below zero for data that does not, and its labels
+ * carry as many decimals as the visible range needs.
+ */
 import { useMemo } from "react";
 import { lttb, type Point } from "../lib/downsample";
-import { num } from "../lib/format";
+import { axisNum, num } from "../lib/format";
 
 export interface ChartSeries {
   label: string;
@@ -11,7 +16,9 @@ export interface ChartSeries {
 
 const W = 560;
 const H = 190;
-const PAD = { l: 52, r: 12, t: 10, b: 24 };
+const PAD = { l: 64, r: 12, t: 10, b: 24 };
+/** Series with at most this many points get a dot per point. */
+const DOTS = 20;
 const COLORS = ["var(--c1)", "var(--c2)", "var(--c3)", "var(--c4)", "var(--c5)"];
 
 export function LineChart({ title, series, version = 0, logY = false }: { title: string; series: ChartSeries[]; version?: number; logY?: boolean }) {
@@ -27,14 +34,21 @@ export function LineChart({ title, series, version = 0, logY = false }: { title:
       y0 = Math.min(y0, fy(p.y));
       y1 = Math.max(y1, fy(p.y));
     }
-    if (x1 === x0) x1 = x0 + 1;
-    if (y1 === y0) [y0, y1] = [y0 - 0.5, y1 + 0.5];
+    if (x1 === x0) [x0, x1] = [Math.max(0, x0 - 1), x0 + 1];
+    if (y1 === y0) {
+      const pad = Math.abs(y0) * 0.1 || 1;
+      [y0, y1] = [y0 - pad, y1 + pad];
+    }
+    // Losses, learning rates and norms are never negative: neither is their axis.
+    const nonNegative = all.every((p) => p.y >= 0);
+    if (nonNegative && !logY) y0 = Math.max(0, y0);
     const sx = (x: number) => PAD.l + ((x - x0) / (x1 - x0)) * (W - PAD.l - PAD.r);
     const sy = (y: number) => PAD.t + (1 - (fy(y) - y0) / (y1 - y0)) * (H - PAD.t - PAD.b);
     const lines = shown.map((s, i) => ({
       label: s.label,
       color: s.color ?? COLORS[i % COLORS.length]!,
       d: s.points.map((p, j) => `${j ? "L" : "M"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(""),
+      dots: s.points.length <= DOTS ? s.points.map((p) => [sx(p.x), sy(p.y)] as const) : [],
       last: s.points[s.points.length - 1],
     }));
     const inv = (v: number) => (logY ? 10 ** v : v);
@@ -66,13 +80,18 @@ export function LineChart({ title, series, version = 0, logY = false }: { title:
         {drawn ? (
           <>
             <line x1={PAD.l} x2={W - PAD.r} y1={(PAD.t + H - PAD.b) / 2} y2={(PAD.t + H - PAD.b) / 2} className="grid" />
-            <text x={PAD.l - 6} y={PAD.t + 8} className="tick" textAnchor="end">{num(drawn.yTop)}</text>
-            <text x={PAD.l - 6} y={(PAD.t + H - PAD.b) / 2 + 4} className="tick" textAnchor="end">{num(drawn.yMid)}</text>
-            <text x={PAD.l - 6} y={H - PAD.b} className="tick" textAnchor="end">{num(drawn.yBottom)}</text>
+            <text x={PAD.l - 6} y={PAD.t + 8} className="tick" textAnchor="end">{axisNum(drawn.yTop, drawn.yTop - drawn.yBottom)}</text>
+            <text x={PAD.l - 6} y={(PAD.t + H - PAD.b) / 2 + 4} className="tick" textAnchor="end">{axisNum(drawn.yMid, drawn.yTop - drawn.yBottom)}</text>
+            <text x={PAD.l - 6} y={H - PAD.b} className="tick" textAnchor="end">{axisNum(drawn.yBottom, drawn.yTop - drawn.yBottom)}</text>
             <text x={PAD.l} y={H - 6} className="tick">{num(drawn.x0)}</text>
             <text x={W - PAD.r} y={H - 6} className="tick" textAnchor="end">step {num(drawn.x1)}</text>
             {drawn.lines.map((l) => (
-              <path key={l.label} d={l.d} stroke={l.color} className="line" />
+              <g key={l.label}>
+                <path d={l.d} stroke={l.color} className="line" />
+                {l.dots.map(([x, y], i) => (
+                  <circle key={i} cx={x.toFixed(1)} cy={y.toFixed(1)} r={3} fill={l.color} className="dot" />
+                ))}
+              </g>
             ))}
           </>
         ) : (

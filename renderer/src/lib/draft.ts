@@ -8,6 +8,46 @@ import { RunConfigSchema } from "../../../engine/config/schema";
 export const STEPS = ["model", "data", "method", "settings", "train", "evaluate", "export"] as const;
 export type StepId = (typeof STEPS)[number];
 
+/** A finished run the new one starts from (config init_from), as the Method step picked it. */
+export interface StartFrom {
+  id: string;
+  /** The run's name: the chained run is named after it ("<name>-dpo"). */
+  name: string;
+  method: string;
+  kind: "adapter" | "model";
+  /** The model folder the run's adapter applies to: the new run's base must be the same folder. */
+  base: string;
+  /** Earlier links of the chain, nearest first. */
+  lineage: { id: string; method: string; kind: "adapter" | "model" }[];
+}
+
+/**
+ * A completed run as the start of a new one: its adapter (applied to `modelPath`, the run's own
+ * base) or its full model; null while the run has no final output.
+ */
+export function startFromRun(run: { id: string; name: string; method: string; state: string; outputs: Record<string, string>; parent?: { run: string | null; path: string; kind: "adapter" | "model" } | null }, modelPath: string): StartFrom | null {
+  if (run.state !== "completed" || !(run.outputs.adapter ?? run.outputs.model)) return null;
+  const base = run.parent?.kind === "model" ? run.parent.path : modelPath;
+  const lineage = run.parent?.run ? [{ id: run.parent.run, method: "", kind: run.parent.kind }] : [];
+  return { id: run.id, name: run.name, method: run.method, kind: run.outputs.adapter ? "adapter" : "model", base: base.trim(), lineage };
+}
+
+/** A chained run's name: its parent's, then its method ("sft-run-dpo"); a name the user typed is kept. */
+export function chainedName(d: Pick<Draft, "name" | "initFrom">, method: string): string {
+  if (!d.initFrom) return d.name;
+  const prefix = `${d.initFrom.name}-`;
+  const auto = d.name === d.initFrom.name || (d.name.startsWith(prefix) && METHODS.includes(d.name.slice(prefix.length)));
+  return auto ? `${d.initFrom.name}-${method}`.slice(0, 64) : d.name;
+}
+
+/** Each preference method's settings (engine/config/schema.ts PREFERENCE_FIELDS); unset: the method's default. */
+export interface PreferenceDraft {
+  beta?: number;
+  label_smoothing?: number;
+  gamma_beta_ratio?: number;
+  lambda?: number;
+}
+
 export interface Draft {
   name: string;
   modelPath: string;
@@ -16,6 +56,8 @@ export interface Draft {
   dataName: string | null;
   method: string;
   finetune: "lora" | "qlora" | "full";
+  initFrom: StartFrom | null;
+  preference: PreferenceDraft;
   neftune: boolean;
   neftuneAlpha: number;
   goldfish: boolean;
@@ -27,8 +69,12 @@ export interface Draft {
   gradientAccumulation: number;
   maxLength: number;
   validationSplit: number;
-  /** Train on the valid rows of a file whose errors are in single rows (they are listed in the run). */
+  /** Train on the valid rows of a file whose errors are in single rows. A choice about one file: reset for a new one. */
   skipInvalid: boolean;
+  /** The data file the data-derived defaults (epochs, max length, validation split) were last filled in for. */
+  suggestedFor: string | null;
+  /** The config (as JSON) the user chose to train although the plan said it will not fit; any change asks again. */
+  trainAnyway: string | null;
   loraR: number;
   loraAlpha: number;
   scheduler: "cosine" | "linear" | "wsd" | "constant";
@@ -48,6 +94,8 @@ export const DEFAULT_DRAFT: Draft = {
   dataName: null,
   method: "sft",
   finetune: "lora",
+  initFrom: null,
+  preference: {},
   neftune: true,
   neftuneAlpha: 5,
   goldfish: false,
@@ -60,6 +108,8 @@ export const DEFAULT_DRAFT: Draft = {
   maxLength: 1024,
   validationSplit: 0,
   skipInvalid: false,
+  suggestedFor: null,
+  trainAnyway: null,
   loraR: 16,
   loraAlpha: 32,
   scheduler: "cosine",
@@ -78,8 +128,11 @@ const PREFERENCE = ["dpo", "simpo", "orpo"];
 export const isPreferenceMethod = (method: string) => PREFERENCE.includes(method);
 /** Goldfish drops tokens from an SFT loss term: SFT and ORPO have one, DPO and SimPO do not. */
 export const goldfishApplies = (method: string) => method === "sft" || method === "orpo";
+/** The settings each preference method takes (the engine refuses another method's). */
+export const PREFERENCE_SETTINGS: Record<string, (keyof PreferenceDraft)[]> = { dpo: ["beta", "label_smoothing"], simpo: ["beta", "gamma_beta_ratio"], orpo: ["lambda"] };
 
 export function draftToConfig(d: Draft): Record<string, unknown> {
+  const preference = Object.fromEntries((PREFERENCE_SETTINGS[d.method] ?? []).filter((k) => d.preference[k] != null).map((k) => [k, d.preference[k]]));
   return {
     name: d.name,
     method: d.method,
@@ -101,24 +154,87 @@ export function draftToConfig(d: Draft): Record<string, unknown> {
       neftune_alpha: d.neftune ? d.neftuneAlpha : 0,
       goldfish: d.goldfish && goldfishApplies(d.method) ? { k: d.goldfishK } : null,
     },
-    ...(isPreferenceMethod(d.method) ? { preference: {} } : {}),
+    ...(isPreferenceMethod(d.method) ? { preference } : {}),
+    ...(d.initFrom ? { init_from: d.initFrom.id } : {}),
   };
 }
 
-/** Problems that block Next on a step, each a sentence naming the field; empty when it may go on. */
-export function stepProblems(step: StepId, d: Draft, ctx: { dataTrainable: boolean; dataKind?: string | null }): string[] {
-  if (step === "model") return d.modelPath.trim() ? [] : ["Choose a local model folder (the folder with config.json and the weights)."];
+/** Config fields as the Settings step labels them, so a schema complaint names what the user sees. */
+const FIELD_LABELS: Record<string, string> = {
+  name: "Run name",
+  "model.path": "Model folder",
+  "data.train": "Dataset",
+  "data.max_length": "Max length",
+  "data.validation_split": "Validation split",
+  "lora.r": "LoRA rank",
+  "lora.alpha": "LoRA alpha",
+  "training.epochs": "Epochs",
+  "training.max_steps": "Max steps",
+  "training.micro_batch_size": "Micro-batch size",
+  "training.gradient_accumulation": "Gradient accumulation",
+  "training.learning_rate": "Learning rate",
+  "training.warmup_ratio": "Warmup ratio",
+  "training.seed": "Seed",
+  "training.checkpoint_every": "Checkpoint every N steps",
+  "training.neftune_alpha": "NEFTune",
+  "training.goldfish.k": "Goldfish: drop one token in",
+  "preference.beta": "β (beta)",
+  "preference.label_smoothing": "Label smoothing",
+  "preference.gamma_beta_ratio": "Target margin (γ/β)",
+  "preference.lambda": "λ (lambda)",
+};
+export const fieldLabel = (path: string) => FIELD_LABELS[path] ?? path;
+
+/** What the wizard knows beyond the draft: the model check, the data report, the plan. */
+export interface StepContext {
+  modelCheck: { input: string; ok: boolean; checks: { ok: boolean; required: boolean; detail: string }[] } | null;
+  checkingModel: boolean;
+  report: { path: string; trainable: boolean; kind: string | null } | null;
+  reportError: { message: string } | null;
+  inspecting: boolean;
+  plan: { fits: boolean; config: string } | null;
+}
+
+export interface StepState {
+  /** Sentences naming what blocks Next. */
+  problems: string[];
+  /** A check still running: Next waits, and the step says so instead of a false error. */
+  checking: string | null;
+}
+
+export function stepState(step: StepId, d: Draft, ctx: StepContext): StepState {
+  const ok = (problems: string[] = [], checking: string | null = null): StepState => ({ problems, checking });
+  if (step === "model") {
+    const path = d.modelPath.trim();
+    if (!path) return ok(["Choose a model folder (the folder with config.json, the weights and the tokenizer)."]);
+    if (!ctx.modelCheck || ctx.modelCheck.input !== path) return ok([], "Checking the model folder…");
+    return ok(ctx.modelCheck.checks.filter((c) => c.required && !c.ok).map((c) => c.detail));
+  }
   if (step === "data") {
-    if (!d.dataPath) return ["Drop a dataset file or choose one."];
-    return ctx.dataTrainable ? [] : ["The dataset has errors that block training: fix them in the file, then drop it again."];
+    if (!d.dataPath) return ok(["Drop a dataset file or choose one."]);
+    if (!ctx.report || ctx.report.path !== d.dataPath) {
+      if (ctx.inspecting || !ctx.reportError) return ok([], "Checking the dataset…");
+      return ok([`The dataset could not be read: ${ctx.reportError.message}`]);
+    }
+    return ok(ctx.report.trainable ? [] : ["The dataset has errors that block training: fix them in the file and drop it again, or skip the invalid rows."]);
   }
   if (step === "method" || step === "settings") {
     const problems: string[] = [];
-    if (ctx.dataKind === "preference" && !isPreferenceMethod(d.method)) problems.push("The dataset holds preference pairs (chosen/rejected): choose DPO, SimPO or ORPO.");
-    if (ctx.dataKind && ctx.dataKind !== "preference" && isPreferenceMethod(d.method)) problems.push(`${d.method.toUpperCase()} trains on preference pairs (prompt, chosen, rejected); this dataset holds ${ctx.dataKind} rows.`);
+    const kind = ctx.report?.kind;
+    if (kind === "preference" && !isPreferenceMethod(d.method)) problems.push("The dataset holds preference pairs (chosen/rejected): choose DPO, SimPO or ORPO.");
+    if (kind && kind !== "preference" && isPreferenceMethod(d.method)) problems.push(`${d.method.toUpperCase()} trains on preference pairs (prompt, chosen, rejected); this dataset holds ${kind} rows.`);
+    if (d.initFrom?.kind === "adapter" && d.initFrom.base !== d.modelPath.trim())
+      problems.push(`The run ${d.initFrom.id} you start from trained an adapter for ${d.initFrom.base}; choose that model in step 1, or start from the base model.`);
     const r = RunConfigSchema.safeParse(draftToConfig(d));
-    if (!r.success) problems.push(...r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
-    return problems;
+    if (!r.success) problems.push(...r.error.issues.map((i) => `${fieldLabel(i.path.join("."))}: ${i.message}`));
+    if (step === "settings" && problems.length === 0 && ctx.plan && !ctx.plan.fits && ctx.plan.config === JSON.stringify(draftToConfig(d)) && d.trainAnyway !== ctx.plan.config)
+      problems.push("The plan says this will not fit in memory: apply one of the suggested changes, or choose “Train anyway”.");
+    return ok(problems);
   }
-  return [];
+  return ok();
+}
+
+/** Problems only (tests, and steps that have nothing to check). */
+export function stepProblems(step: StepId, d: Draft, ctx: StepContext): string[] {
+  return stepState(step, d, ctx).problems;
 }

@@ -36,3 +36,16 @@ export function num(v: number | null | undefined): string {
 export function percent(v: number | null | undefined): string {
   return v == null ? "–" : `${(v * 100).toFixed(1)}%`;
 }
+
+/**
+ * An axis label: as many decimals as the axis range needs to tell its ticks apart (a range of
+ * 0.0004 shows 0.00210, 0.00230, 0.00250), whole numbers for big values, exponents for tiny or huge.
+ */
+export function axisNum(v: number, span: number): string {
+  if (!Number.isFinite(v)) return "–";
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-4 || a >= 1e7)) return v.toExponential(2);
+  if (a >= 1e4) return `${(v / 1000).toFixed(a >= 1e5 ? 0 : 1)}k`;
+  const decimals = span > 0 ? Math.max(0, Math.min(6, Math.ceil(-Math.log10(span)) + 1)) : 2;
+  return v.toFixed(decimals);
+}

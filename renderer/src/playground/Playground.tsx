@@ -18,6 +18,7 @@ export function Playground() {
   const [runId, setRunId] = useState<string>("");
   const id = runId || runs[0]?.id || "";
   const stream = useAppStore((s) => s.streams[id]);
+  const progress = useAppStore((s) => s.progress[id]);
   const [history, setHistory] = useState<Record<Side, Turn[]>>({ base: [], tuned: [] });
   const [input, setInput] = useState("");
   const [temperature, setTemperature] = useState(0.7);
@@ -90,7 +91,11 @@ export function Playground() {
                 {t.content}
               </p>
             ))}
-            {busy && history[side].at(-1)?.role === "user" && <p className="msg assistant streaming">{stream?.[side]?.[0] ?? "…"}</p>}
+            {busy && history[side].at(-1)?.role === "user" && (
+              <p className="msg assistant streaming">
+                {stream?.[side]?.[0] ?? <span className="muted" data-testid="loading-model">{progress?.message ? `Loading the model… ${progress.message}` : "Loading the model…"}</span>}
+              </p>
+            )}
           </div>
         ))}
       </div>

@@ -1,31 +1,44 @@
-/** One run: live dashboard, config, data lineage, audit and exports. */
+/** One run: live dashboard, config and lineage as tables, judge, audit and exports; start the next run from it. */
 import { useEffect, useState } from "react";
 import { useClient } from "../client/context";
+import { useAppStore } from "../store/store";
 import { RunDashboard } from "./RunDashboard";
 import { AuditPanel } from "../wizard/EvaluateStep";
 import { JudgePanel } from "../wizard/JudgePanel";
 import { ExportPanel } from "../wizard/ExportStep";
+import { ConfigTable, LineageTable } from "./RunInfo";
+import { startFromRun } from "../lib/draft";
 import type { ApiOutput } from "../../../engine/api/contract";
 
 export function RunDetail({ id, home }: { id: string; home: string | null }) {
   const client = useClient();
   const [detail, setDetail] = useState<ApiOutput<"getRun"> | null>(null);
+  const state = useAppStore((s) => s.runs[id]?.state);
   useEffect(() => {
     client.getRun({ id }).then(setDetail, () => setDetail(null));
-  }, [client, id]);
-  const data = detail?.data as { source?: { path?: string; sha256?: string }; samples?: number; skipped?: unknown[] } | null | undefined;
+  }, [client, id, state]);
+  const model = (detail?.config.model as { path?: string } | undefined)?.path ?? "";
+  const from = detail ? startFromRun(detail.status, model) : null;
   return (
     <section aria-labelledby="run-title">
-      <h2 id="run-title">{id}</h2>
+      <h2 id="run-title">{detail?.status.name ?? id}</h2>
       <RunDashboard runId={id} />
+      {from && (
+        <div className="row">
+          <button type="button" className="primary" onClick={() => useAppStore.getState().chainFromRun(from)}>
+            New run from this one
+          </button>
+          <span className="muted small">Starts from this run's {from.kind === "adapter" ? "adapter" : "model"} with the same settings; you choose the data and method (DPO after SFT).</span>
+        </div>
+      )}
       <div className="grid2">
         <details open>
           <summary>Config</summary>
-          <pre tabIndex={0}>{detail ? JSON.stringify(detail.config, null, 2) : "…"}</pre>
+          {detail ? <ConfigTable config={detail.config} /> : <p>…</p>}
         </details>
         <details open>
-          <summary>Data lineage</summary>
-          <pre tabIndex={0}>{data ? JSON.stringify(data, null, 2).slice(0, 4000) : "No data manifest."}</pre>
+          <summary>Lineage</summary>
+          {detail ? <LineageTable detail={detail} /> : <p>…</p>}
         </details>
       </div>
       <JudgePanel runId={id} />

@@ -1,8 +1,16 @@
-/** Every run the engine knows, newest first; tick runs to compare them on one chart. */
+/** Every run the engine knows, newest first (name, method, created, duration, state); tick runs to compare them on one chart. */
 import { useShallow } from "zustand/react/shallow";
 import { useAppStore } from "../store/store";
 import { duration, num } from "../lib/format";
 import { TableHead } from "../components/TableHead";
+import type { RunStatus } from "../../../engine/runs/types";
+
+/** Training time: from start to finish, or to now while it runs. */
+export function runDuration(r: Pick<RunStatus, "started_at" | "finished_at" | "state">, now = Date.now()): string {
+  if (!r.started_at) return "–";
+  const end = r.finished_at ? Date.parse(r.finished_at) : r.state === "running" ? now : null;
+  return end === null ? "–" : duration((end - Date.parse(r.started_at)) / 1000);
+}
 
 export function RunsList() {
   const runs = useAppStore(useShallow((s) => Object.values(s.runs).sort((a, b) => b.created_at.localeCompare(a.created_at))));
@@ -22,7 +30,7 @@ export function RunsList() {
         <p>No runs yet. Start one in the wizard, or with <code>whetstone train examples/tiny-sft.yaml</code>.</p>
       ) : (
         <table className="runs">
-          <TableHead columns={["Compare", "Run", "Method", "State", "Step", "Loss", "ETA"]} />
+          <TableHead columns={["Compare", "Name", "Method", "Created", "Duration", "State", "Step", "Loss"]} />
           <tbody>
             {runs.map((r) => (
               <tr key={r.id}>
@@ -30,13 +38,22 @@ export function RunsList() {
                   <input type="checkbox" aria-label={`Compare ${r.id}`} checked={compareIds.includes(r.id)} onChange={() => toggleCompare(r.id)} />
                 </td>
                 <td>
-                  <button type="button" className="link" onClick={() => navigate({ name: "run", id: r.id })}>
-                    {r.id}
+                  <button type="button" className="link" onClick={() => navigate({ name: "run", id: r.id })} aria-label={`${r.name} (${r.id})`}>
+                    {r.name}
                   </button>
+                  <div className="muted small">
+                    <code>{r.id}</code>
+                    {r.parent?.run ? ` · from ${r.parent.run}` : ""}
+                  </div>
                 </td>
-                <td>{r.method}</td>
+                <td>{r.method.toUpperCase()}</td>
+                <td>
+                  <time dateTime={r.created_at}>{new Date(r.created_at).toLocaleString()}</time>
+                </td>
+                <td>{runDuration(r)}</td>
                 <td>
                   <span className={`state ${r.state}`}>{r.state}</span>
+                  {r.state === "running" && r.eta_s != null && <div className="muted small">ETA {duration(r.eta_s)}</div>}
                 </td>
                 <td>
                   {r.step}/{r.total_steps ?? "?"}
@@ -44,7 +61,6 @@ export function RunsList() {
                 <td>
                   {num(r.first_loss)} → {num(r.last_loss)}
                 </td>
-                <td>{r.state === "running" ? duration(r.eta_s) : ""}</td>
               </tr>
             ))}
           </tbody>

@@ -9,7 +9,7 @@ export interface DatasetsSlice {
   inspecting: boolean;
   preview: SamplePreview | null;
   previewError: string | null;
-  beginInspect: () => void;
+  beginInspect: (keep?: boolean) => void;
   setReport: (report: DatasetReport) => void;
   setReportError: (error: { code: string; message: string; hint: string }) => void;
   setPreview: (preview: SamplePreview | null, error?: string) => void;
@@ -21,7 +21,8 @@ export const createDatasetsSlice: StateCreator<AppState, [], [], DatasetsSlice> 
   inspecting: false,
   preview: null,
   previewError: null,
-  beginInspect: () => set({ inspecting: true, report: null, reportError: null, preview: null, previewError: null }),
+  /** `keep`: the report stays shown (and the step stays done) while the same file is read again. */
+  beginInspect: (keep = false) => set(keep ? { inspecting: true, reportError: null } : { inspecting: true, report: null, reportError: null, preview: null, previewError: null }),
   setReport: (report) => set({ report, inspecting: false, reportError: null }),
   setReportError: (reportError) => set({ reportError, inspecting: false, report: null }),
   setPreview: (preview, error) => set({ preview, previewError: error ?? null }),

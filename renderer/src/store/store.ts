@@ -1,7 +1,8 @@
 /**
  * One store from slices (zustand's slices pattern). Engine events enter only through
- * `applyEngineEvent`, which routes each to a slice action. Only UI preferences and the wizard
- * draft persist (localStorage); run data lives in the engine and is re-read on start.
+ * `applyEngineEvent`, which routes each to a slice action. Only UI preferences, the wizard draft and
+ * the engine's last answers about that draft (model check, data report, plan) persist in
+ * localStorage; run data lives in the engine and is re-read on start.
  */
 import { create } from "zustand";
 import { createJSONStorage, persist } from "zustand/middleware";
@@ -11,9 +12,10 @@ import { createJobsSlice, type JobsSlice } from "./jobs-slice";
 import { createDatasetsSlice, type DatasetsSlice } from "./datasets-slice";
 import { createEvaluationSlice, type EvaluationSlice } from "./evaluation-slice";
 import { createUiSlice, type UiSlice } from "./ui-slice";
+import { createChecksSlice, type ChecksSlice } from "./checks-slice";
 import { DEFAULT_DRAFT } from "../lib/draft";
 
-export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice;
+export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice & ChecksSlice;
 
 export const createAppStore = (storage: Storage | undefined = globalThis.localStorage) =>
   create<AppState>()(
@@ -24,12 +26,15 @@ export const createAppStore = (storage: Storage | undefined = globalThis.localSt
         ...createDatasetsSlice(...a),
         ...createEvaluationSlice(...a),
         ...createUiSlice(...a),
+        ...createChecksSlice(...a),
       }),
       {
         name: "whetstone-ui",
         version: 1,
         storage: createJSONStorage(() => storage ?? memoryStorage()),
-        partialize: (s) => ({ theme: s.theme, step: s.step, draft: s.draft }),
+        // The checks' last answers persist with the draft, so after a reload every step that was done stays
+        // done while it is checked again (the full issue list is dropped: the summary is what is shown).
+        partialize: (s) => ({ theme: s.theme, step: s.step, draft: s.draft, report: s.report && { ...s.report, issues: s.report.issues.slice(0, 20) }, modelCheck: s.modelCheck, plan: s.plan }),
         // A draft saved by an older build gains the fields added since.
         merge: (saved, current) => {
           const p = (saved ?? {}) as Partial<AppState>;

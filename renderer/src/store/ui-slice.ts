@@ -1,6 +1,6 @@
 /** Where the user is and what they chose: view, theme, wizard step and draft (persisted). */
 import type { StateCreator } from "zustand";
-import { DEFAULT_DRAFT, type Draft, type StepId } from "../lib/draft";
+import { DEFAULT_DRAFT, chainedName, type Draft, type StartFrom, type StepId } from "../lib/draft";
 import type { AppState } from "./store";
 
 export type View = { name: "wizard" } | { name: "runs" } | { name: "run"; id: string } | { name: "compare" } | { name: "playground" };
@@ -17,6 +17,12 @@ export interface UiSlice {
   setStep: (step: StepId) => void;
   updateDraft: (patch: Partial<Draft>) => void;
   resetDraft: () => void;
+  /**
+   * A new run that starts from a finished one: the same base model, method and settings, the run's
+   * weights as its start; the data is chosen again (a DPO stage after SFT trains on other data),
+   * and the last file's choices (skipping invalid rows) go with it.
+   */
+  chainFromRun: (from: StartFrom) => void;
   toggleCompare: (id: string) => void;
 }
 
@@ -30,6 +36,16 @@ export const createUiSlice: StateCreator<AppState, [], [], UiSlice> = (set) => (
   setTheme: (theme) => set({ theme }),
   setStep: (step) => set({ step }),
   updateDraft: (patch) => set((s) => ({ draft: { ...s.draft, ...patch } })),
-  resetDraft: () => set({ draft: DEFAULT_DRAFT, step: "model" }),
+  resetDraft: () => set({ draft: DEFAULT_DRAFT, step: "model", report: null, reportError: null, plan: null }),
+  chainFromRun: (from) =>
+    set((s) => ({
+      draft: { ...s.draft, name: chainedName({ name: from.name, initFrom: from }, s.draft.method), initFrom: from, modelPath: from.kind === "adapter" ? from.base : s.draft.modelPath, runId: null, dataPath: null, dataName: null, skipInvalid: false, suggestedFor: null, trainAnyway: null },
+      report: null,
+      reportError: null,
+      preview: null,
+      plan: null,
+      step: "data",
+      view: { name: "wizard" },
+    })),
   toggleCompare: (id) => set((s) => ({ compareIds: s.compareIds.includes(id) ? s.compareIds.filter((x) => x !== id) : [...s.compareIds, id] })),
 });

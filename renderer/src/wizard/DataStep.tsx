@@ -1,5 +1,5 @@
 /** Step 2: the dataset. Drop or pick a file; the engine checks it row by row and templates a sample. */
-import { useCallback, useEffect, useState } from "react";
+import { useEffect, useState } from "react";
 import { useAppStore } from "../store/store";
 import { useClient, errorInfo } from "../client/context";
 import { DropZone } from "../components/DropZone";
@@ -9,6 +9,9 @@ import { TokenPreview } from "../components/TokenPreview";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
 import { bytes, num } from "../lib/format";
+import { useInspect } from "./use-draft-checks";
+import { dataVerdict } from "../lib/messages";
+import type { DatasetReport } from "../../../engine/data/report";
 
 export function DataStep() {
   const client = useClient();
@@ -20,18 +23,13 @@ export function DataStep() {
   const progress = useAppStore((s) => (dataPath ? s.progress[`dataset:${dataPath}`] : undefined));
   const inspect = useInspect();
 
-  // After a reload the draft remembers the file; read it again.
-  useEffect(() => {
-    if (dataPath && !report && !inspecting && !reportError) void inspect(dataPath);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, []);
-
   const onFile = async (file: File) => {
     const s = useAppStore.getState();
     s.beginInspect();
     try {
       const stored = await client.fileForEngine(file);
-      s.updateDraft({ dataPath: stored.path, dataName: file.name });
+      // Choices about the last file (skipping its invalid rows) do not carry over to this one.
+      s.updateDraft({ dataPath: stored.path, dataName: file.name, skipInvalid: false });
       await inspect(stored.path);
     } catch (e) {
       s.setReportError(errorInfo(e));
@@ -42,7 +40,7 @@ export function DataStep() {
   return (
     <>
       <DropZone onFile={onFile} accept=".jsonl,.ndjson,.json,.csv,.tsv,.parquet,.gz,.zst" busy={inspecting} label="Drop a dataset here: JSONL, JSON, CSV, TSV or Parquet, also gzip- or zstd-compressed (chat, ShareGPT, Alpaca, prompt/completion, preference pairs)." />
-      {inspecting && <ProgressBar progress={progress} label="Reading the dataset" />}
+      {inspecting && <ProgressBar progress={progress} label={report ? "Checking the dataset again" : "Reading the dataset"} />}
       <ErrorBox error={reportError} />
       {report && (
         <section aria-label="Validation report" className="report">
@@ -51,7 +49,7 @@ export function DataStep() {
           </h3>
           <p className={report.trainable ? "verdict ok" : "verdict bad"} data-testid="verdict">
             {report.trainable ? "✓ " : "✗ "}
-            {report.verdict}
+            {dataVerdict(report)}
           </p>
           {report.errors > 0 && report.stats.samples > 0 && (
             <label className="choice">
@@ -60,13 +58,13 @@ export function DataStep() {
                 checked={report.skip_invalid}
                 onChange={(e) => {
                   useAppStore.getState().updateDraft({ skipInvalid: e.target.checked });
-                  void inspect(report.path);
+                  void inspect(report.path, { keep: true });
                 }}
               />
               <span>Train on the {report.stats.samples} valid samples and skip the invalid rows (they are listed in the run's data manifest).</span>
             </label>
           )}
-          <IssueList report={report} />
+          <IssueList report={report} fileName={dataName} />
           <div className="stats">
             <Stat label="Samples" value={report.stats.samples} />
             <Stat label="Invalid rows" value={report.stats.invalid_rows} />
@@ -78,7 +76,7 @@ export function DataStep() {
           </div>
           {tokens ? <Histogram title="Sample length (tokens)" buckets={tokens.histogram} limit={tokens.max_length} /> : report.stats.turns && <Histogram title="Turns per conversation" buckets={report.stats.turns.histogram} />}
           {report.notes.map((n) => (
-            <p key={n} className="muted small">{n}</p>
+            <p key={n} className="muted small">{withFileName(n, report, dataName)}</p>
           ))}
           <SamplePreviewPanel />
         </section>
@@ -87,40 +85,19 @@ export function DataStep() {
   );
 }
 
+/** The stored copy's name (content hash + name) replaced by the name the user gave the file. */
+function withFileName(text: string, report: DatasetReport, name: string | null): string {
+  if (!name) return text;
+  const stored = report.path.split(/[\\/]/).pop()!;
+  return text.split(report.path).join(name).split(stored).join(name);
+}
+
 function Stat({ label, value }: { label: string; value: string | number }) {
   return (
     <div className="stat">
       <span>{value}</span>
       <small>{label}</small>
     </div>
-  );
-}
-
-/** inspectDataset with the model's tokenizer when one is chosen, then the first sample's preview. */
-export function useInspect() {
-  const client = useClient();
-  return useCallback(
-    async (path: string) => {
-      const s = useAppStore.getState();
-      const { modelPath, maxLength, skipInvalid } = s.draft;
-      if (!s.inspecting) s.beginInspect();
-      try {
-        let report;
-        try {
-          report = await client.inspectDataset({ path, maxLength, skipInvalid, ...(modelPath ? { model: modelPath.trim() } : {}) });
-        } catch (e) {
-          // A model folder that does not load still leaves the rows to check: check them, say why tokens are missing.
-          const err = errorInfo(e);
-          if (!modelPath || !err.code.startsWith("MODEL_")) throw e;
-          report = await client.inspectDataset({ path, maxLength, skipInvalid });
-          report = { ...report, notes: [`No token statistics or template preview: ${err.message} ${err.hint}`, ...report.notes] };
-        }
-        useAppStore.getState().setReport(report);
-      } catch (e) {
-        useAppStore.getState().setReportError(errorInfo(e));
-      }
-    },
-    [client],
   );
 }
 

@@ -9,6 +9,7 @@ import { ProgressBar } from "../components/ProgressBar";
 import { percent, num } from "../lib/format";
 import type { AuditReport } from "../../../engine/audit/schema";
 import { TableHead } from "../components/TableHead";
+import { auditVerdict, needsCompletedRun } from "../lib/run-gates";
 
 export function EvaluateStep() {
   const runId = useAppStore((s) => s.draft.runId);
@@ -28,6 +29,7 @@ export function AuditPanel({ runId }: { runId: string }) {
   const state = useAppStore((s) => s.runs[runId]?.state);
   const [samples, setSamples] = useState(50);
   const { busy, error, run: track } = useTask(`audit:${runId}`);
+  const gate = needsCompletedRun(state, "The audit");
 
   useEffect(() => {
     client.getAudit({ id: runId }).then((r) => useAppStore.getState().setAudit(runId, r), () => undefined);
@@ -44,9 +46,14 @@ export function AuditPanel({ runId }: { runId: string }) {
         <label>
           Samples <input type="number" min={1} max={100000} value={samples} onChange={(e) => setSamples(Math.max(1, Number(e.target.value) || 1))} aria-label="Audit samples" />
         </label>
-        <button type="button" className="primary" onClick={run} disabled={busy || state !== "completed"}>
+        <button type="button" className="primary" onClick={run} disabled={busy || gate !== null} aria-describedby={gate ? "audit-gate" : undefined}>
           {busy ? "Auditing…" : audit ? "Audit again" : "Run the audit"}
         </button>
+        {gate && !busy && (
+          <span id="audit-gate" className="muted small">
+            {gate}
+          </span>
+        )}
       </div>
       {busy && <ProgressBar progress={progress} label="Audit progress" />}
       <ErrorBox error={error} />
@@ -56,12 +63,18 @@ export function AuditPanel({ runId }: { runId: string }) {
 }
 
 export function AuditTable({ report }: { report: AuditReport }) {
+  const verdict = auditVerdict(report);
   const rows: [string, (s: AuditReport["base"]) => string][] = [
     ["Exact-match extraction", (s) => percent(s.exact_match_rate)],
     ["Token LCS ratio (mean)", (s) => num(s.lcs_ratio_mean)],
     ["Embedding similarity (mean)", (s) => num(s.semantic_similarity_mean)],
   ];
   return (
+    <>
+      <p className={`verdict ${verdict.level === "ok" ? "ok" : "bad"}`} data-testid="audit-verdict">
+        {verdict.level === "ok" ? "✓ " : "⚠ "}
+        {verdict.text} {verdict.advice}
+      </p>
     <table className="audit-table" data-testid="audit-table">
       <TableHead columns={["Measure", "Base", "Tuned"]} />
       <tbody>
@@ -74,5 +87,6 @@ export function AuditTable({ report }: { report: AuditReport }) {
         ))}
       </tbody>
     </table>
+    </>
   );
 }

@@ -7,6 +7,7 @@ import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
 import { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../../../engine/export/schema";
 import { bytes } from "../lib/format";
+import { needsCompletedRun } from "../lib/run-gates";
 
 const FORMAT_INFO: Record<string, string> = {
   safetensors: "Merged transformers folder (the adapter folded into the weights): vLLM, TGI, transformers.",
@@ -29,8 +30,10 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
   const [format, setFormat] = useState<(typeof EXPORT_FORMATS)[number]>("safetensors");
   const [quant, setQuant] = useState<(typeof GGUF_QUANTIZATIONS)[number]>("f16");
   const [out, setOut] = useState("");
+  const [overwrite, setOverwrite] = useState(false);
   const { busy, error, run: track } = useTask(`export:${runId}`);
   const dest = out || (home ? `${home}/exports/${runId}-${format}` : "");
+  const gate = needsCompletedRun(state, "Export");
 
   useEffect(() => {
     client.getExports({ id: runId }).then((r) => useAppStore.getState().setExports(runId, r), () => undefined);
@@ -38,7 +41,7 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
 
   const run = () =>
     track(async () => {
-      await client.exportRun({ id: runId, format, out: dest, ...(format === "gguf" ? { quantization: quant } : {}) });
+      await client.exportRun({ id: runId, format, out: dest, overwrite, ...(format === "gguf" ? { quantization: quant } : {}) });
       useAppStore.getState().setExports(runId, await client.getExports({ id: runId }));
     });
   const last = exportsDone?.[exportsDone.length - 1];
@@ -70,10 +73,19 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
         <input id="export-out" value={dest} onChange={(e) => setOut(e.target.value)} spellCheck={false} />
         <small>A new folder; written beside it and renamed when complete, so a stopped export leaves nothing half-done.</small>
       </div>
+      <label className="choice">
+        <input type="checkbox" checked={overwrite} onChange={(e) => setOverwrite(e.target.checked)} />
+        <span>Replace the existing folder if there is one (only once the new export is complete)</span>
+      </label>
       <div className="row">
-        <button type="button" className="primary" onClick={run} disabled={busy || !dest || state !== "completed"}>
+        <button type="button" className="primary" onClick={run} disabled={busy || !dest || gate !== null} aria-describedby={gate ? "export-gate" : undefined}>
           {busy ? "Exporting…" : "Export"}
         </button>
+        {gate && !busy && (
+          <span id="export-gate" className="muted small">
+            {gate}
+          </span>
+        )}
         {busy && (
           <button type="button" className="danger" onClick={() => client.cancelExport({ id: runId })}>
             Cancel export

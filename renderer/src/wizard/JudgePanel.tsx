@@ -13,6 +13,7 @@ import { num } from "../lib/format";
 import type { EvalReport } from "../../../engine/eval/schema";
 import { TableHead } from "../components/TableHead";
 import { JudgeTrust } from "./JudgeTrust";
+import { needsCompletedRun } from "../lib/run-gates";
 
 export function JudgePanel({ runId }: { runId: string }) {
   const client = useClient();
@@ -24,6 +25,7 @@ export function JudgePanel({ runId }: { runId: string }) {
   const [limit, setLimit] = useState(200);
   const [maxNewTokens, setMaxNewTokens] = useState(256);
   const { busy, error, run: track } = useTask(`eval:${runId}`);
+  const gate = needsCompletedRun(state, "Evaluation");
 
   useEffect(() => {
     client.getEval({ id: runId }).then((r) => useAppStore.getState().setEval(runId, r), () => undefined);
@@ -52,13 +54,18 @@ export function JudgePanel({ runId }: { runId: string }) {
         <label>
           Answer tokens <input type="number" min={1} value={maxNewTokens} onChange={(e) => setMaxNewTokens(Math.max(1, Number(e.target.value) || 1))} aria-label="Answer tokens" />
         </label>
-        <button type="button" className="primary" onClick={run} disabled={busy || state !== "completed"}>
+        <button type="button" className="primary" onClick={run} disabled={busy || gate !== null} aria-describedby={gate ? "judge-gate" : undefined}>
           {busy ? "Judging…" : report ? "Evaluate again" : "Evaluate"}
         </button>
         {busy && (
           <button type="button" className="danger" onClick={() => client.cancelEval({ id: runId })}>
             Cancel
           </button>
+        )}
+        {gate && !busy && (
+          <span id="judge-gate" className="muted small">
+            {gate}
+          </span>
         )}
       </div>
       {busy && <ProgressBar progress={progress} label="Evaluation progress" />}

@@ -1,13 +1,19 @@
-/** Step 3: what to optimize and how much of the model to train, with what each choice is for. */
+/**
+ * Step 3: where training starts (the base model, or a finished run's adapter or model: SFT then
+ * DPO), what to optimize, how much of the model to train, each choice with what it is for; the
+ * preference methods' settings in words.
+ */
 import { useAppStore } from "../store/store";
-import { FINETUNES, METHODS, goldfishApplies, type Draft } from "../lib/draft";
+import { FINETUNES, METHODS, chainedName, goldfishApplies, isPreferenceMethod, type Draft } from "../lib/draft";
 import { SamplePreviewPanel } from "./DataStep";
+import { StartFromPicker } from "./StartFromPicker";
+import { PreferenceSettings } from "./PreferenceSettings";
 
 const METHOD_INFO: Record<string, [string, string]> = {
   sft: ["SFT", "Supervised fine-tuning: learn to answer like the assistant turns in your conversations. Start here."],
-  dpo: ["DPO", "Direct preference optimization: learn from chosen/rejected answer pairs, against a frozen reference model."],
-  simpo: ["SimPO", "Reference-free preference tuning with a length-normalized reward: cheaper than DPO, needs pairs."],
-  orpo: ["ORPO", "SFT and preference in one loss (odds ratio), no reference model: one stage instead of two."],
+  dpo: ["DPO", "Direct preference optimization: learn from chosen/rejected answer pairs, against a frozen reference model (the starting point). Usually run after SFT: start from the SFT run above."],
+  simpo: ["SimPO", "Reference-free preference tuning with a length-normalized reward: cheaper than DPO (no reference model), needs pairs."],
+  orpo: ["ORPO", "SFT and preference in one loss (odds ratio), no reference model: one stage instead of two, straight from the base model."],
 };
 const FINETUNE_INFO: Record<string, [string, string]> = {
   lora: ["LoRA", "Train small adapter matrices beside frozen weights: a fraction of the memory, fast, the adapter is megabytes."],
@@ -20,14 +26,23 @@ export function MethodStep() {
   const update = useAppStore((s) => s.updateDraft);
   return (
     <>
-      <Choices legend="Method" name="method" info={METHOD_INFO} available={METHODS} value={d.method} onChange={(id) => update({ method: id })} />
+      <StartFromPicker />
+      <Choices legend="Method" name="method" info={METHOD_INFO} available={METHODS} value={d.method} onChange={(id) => update({ method: id, name: chainedName(d, id), ...(isPreferenceMethod(id) ? { neftune: false } : {}) })} />
+      {isPreferenceMethod(d.method) && <PreferenceSettings />}
+      {d.initFrom && (
+        <div className="field">
+          <label htmlFor="chain-name">Run name</label>
+          <input id="chain-name" value={d.name} onChange={(e) => update({ name: e.target.value })} spellCheck={false} />
+          <small>Named after the run it starts from and its method; change it if you like.</small>
+        </div>
+      )}
       <Choices legend="Fine-tuning" name="finetune" info={FINETUNE_INFO} available={FINETUNES} value={d.finetune} onChange={(id) => update({ finetune: id as Draft["finetune"], learningRate: id === "full" ? 2e-5 : 2e-4 })} />
       <fieldset>
         <legend>Regularization</legend>
         <label className="choice">
           <input type="checkbox" checked={d.neftune} onChange={(e) => update({ neftune: e.target.checked })} />
           <span>
-            <strong>NEFTune</strong> Adds small random noise to the input embeddings while training, which often makes answers more fluent on small instruction sets. Leave on for real models; turn off for tiny ones.
+            <strong>NEFTune</strong> Adds small random noise to the input embeddings while training, which often makes answers more fluent on small instruction sets. Leave on for real models; turn off for tiny ones{isPreferenceMethod(d.method) ? " (off by default for preference tuning)" : ""}.
           </span>
         </label>
         <label className="choice">

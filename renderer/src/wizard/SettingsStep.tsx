@@ -1,32 +1,24 @@
-/** Step 4: hyperparameters, derived from the model and the data, with the engine's run plan. */
-import { useEffect, useMemo, useState } from "react";
+/**
+ * Step 4: hyperparameters, derived from the model and the data, with the engine's run plan made
+ * against the data's real token counts: memory against the device, time, the changes that make it
+ * fit (buttons that apply them), and an explicit "train anyway" when it will not.
+ */
+import { useMemo } from "react";
 import { useAppStore } from "../store/store";
-import { useClient, errorInfo } from "../client/context";
 import { suggestSettings } from "../lib/suggest";
 import { draftToConfig, type Draft } from "../lib/draft";
 import { duration, gib, num } from "../lib/format";
-import type { ApiOutput } from "../../../engine/api/contract";
+import type { RunPlan } from "../store/checks-slice";
 
 export function SettingsStep() {
-  const client = useClient();
   const d = useAppStore((s) => s.draft);
-  const report = useAppStore((s) => s.report);
+  const report = useAppStore((s) => (s.report?.path === s.draft.dataPath ? s.report : null));
   const update = useAppStore((s) => s.updateDraft);
   const suggested = useMemo(() => suggestSettings(d, report), [d, report]);
-  const [plan, setPlan] = useState<ApiOutput<"planRun"> | null>(null);
-  const [planError, setPlanError] = useState<string | null>(null);
-
-  // Re-plan when the settings change (debounced: typing a number is several changes).
-  useEffect(() => {
-    if (!client.has("planRun")) return;
-    const t = setTimeout(() => {
-      client.planRun({ config: draftToConfig(d) }).then(
-        (p) => (setPlan(p), setPlanError(null)),
-        (e) => (setPlan(null), setPlanError(errorInfo(e).message)),
-      );
-    }, 300);
-    return () => clearTimeout(t);
-  }, [client, d]);
+  const config = JSON.stringify(draftToConfig(d));
+  // The plan is made in the background (useDraftChecks) for the config as it is now; an older one is not shown as this one's.
+  const plan = useAppStore((s) => (s.plan?.config === config ? s.plan.result : null));
+  const planError = useAppStore((s) => (s.planError?.config === config ? s.planError.message : null));
 
   const tokens = report?.stats.tokens;
   // Packing puts several samples in a row, so the epoch count is an upper bound; max_steps caps it.
@@ -34,7 +26,7 @@ export function SettingsStep() {
   const steps = d.maxSteps ?? byEpochs;
   // A throughput measured by an earlier run of this model and method on this device beats the FLOPs guess.
   const tps = plan?.measured?.tokensPerSecond ?? plan?.tokensPerSecondGuess ?? null;
-  const seconds = tokens && tps ? (tokens.tokens_per_epoch * d.epochs) / tps : null;
+  const seconds = plan?.secondsPerEpoch != null ? plan.secondsPerEpoch * d.epochs : tokens && tps ? (tokens.tokens_per_epoch * d.epochs) / tps : null;
 
   const numField = (key: keyof Draft, label: string, opts: { min?: number; max?: number; step?: number; help?: string } = {}) => (
     <div className="field" key={key}>
@@ -48,7 +40,7 @@ export function SettingsStep() {
     <>
       <div className="suggest">
         <span>
-          Suggested for {report ? `${report.stats.samples} samples` : "this data"}: {suggested.epochs} epochs, learning rate {suggested.learningRate}, max length {suggested.maxLength}.
+          Suggested for {report ? `${report.stats.samples} samples` : "this data"}: {suggested.epochs} epochs, learning rate {suggested.learningRate}, max length {suggested.maxLength}, validation split {suggested.validationSplit}.
         </span>
         <button type="button" onClick={() => update(suggested)}>Use suggested</button>
       </div>
@@ -89,22 +81,62 @@ export function SettingsStep() {
           {tokens ? ` · ${num(tokens.tokens_per_epoch * d.epochs)} tokens` : ""}
           {seconds != null ? ` · about ${duration(seconds)} at the ${plan?.measured ? "measured" : "guessed"} ${num(tps!)} tokens/s` : ""}
         </p>
-        {plan && (
-          <>
-            <p data-testid="plan">
-              Peak memory about <strong>{gib(plan.estimate.total)}</strong> of {gib(plan.device.memoryBytes)} on {plan.device.name} ({num(plan.estimate.trainable)} trainable parameters).
-            </p>
-            {!plan.fits && (
-              <div role="alert" className="warn">
-                This configuration will not fit.{" "}
-                {plan.suggestions.length > 0 && `Try: ${plan.suggestions.map((s) => `${s.change} (${gib(s.total)})`).join("; ")}.`}
-              </div>
-            )}
-            {plan.fits && plan.near_limit && <p className="warn">Close to the limit: training starts with a short preflight step to confirm it fits.</p>}
-          </>
-        )}
-        {planError && <p className="muted">No estimate: {planError}</p>}
+        {plan && <PlanView plan={plan} config={config} />}
+        {!plan && !planError && <p className="muted">Estimating…</p>}
+        {planError && <p className="muted">No estimate yet: {planError}</p>}
       </section>
+    </>
+  );
+}
+
+/** The plan's memory verdict, what the data says about max length, and the changes that make it fit (click to apply). */
+function PlanView({ plan, config }: { plan: RunPlan; config: string }) {
+  const d = useAppStore((s) => s.draft);
+  const update = useAppStore((s) => s.updateDraft);
+  const apply = (a: RunPlan["suggestions"][number]["apply"]) =>
+    update({
+      ...(a.gradient_checkpointing !== undefined ? { gradientCheckpointing: a.gradient_checkpointing } : {}),
+      ...(a.micro_batch_size !== undefined ? { microBatchSize: a.micro_batch_size } : {}),
+      ...(a.gradient_accumulation !== undefined ? { gradientAccumulation: a.gradient_accumulation } : {}),
+      ...(a.finetune ? { finetune: a.finetune, learningRate: 2e-4 } : {}),
+      ...(a.max_length !== undefined ? { maxLength: a.max_length } : {}),
+    });
+  // The smallest power of two that holds the longest sample (the step's own rounding of lengths).
+  const fitted = plan.data ? Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(plan.data.longest, 16)))) : d.maxLength;
+  return (
+    <>
+      <p data-testid="plan">
+        Peak memory about <strong>{gib(plan.estimate.total)}</strong> of {gib(plan.device.memoryBytes)} on {plan.device.name} ({num(plan.estimate.trainable)} trainable parameters
+        {plan.data ? `, rows of up to ${num(plan.data.sequence_length)} tokens as the data fills them` : ""}).
+      </p>
+      {plan.data?.max_length_beyond_longest && fitted < d.maxLength && (
+        <p className="warn" data-testid="beyond-longest">
+          The longest sample has {num(plan.data.longest)} tokens: a max length above {num(fitted)} only reserves memory no sample uses.{" "}
+          <button type="button" onClick={() => update({ maxLength: fitted })}>
+            Set max length to {num(fitted)}
+          </button>
+        </p>
+      )}
+      {!plan.fits && (
+        <div role="alert" className="warn" data-testid="no-fit">
+          <p>This configuration will not fit in memory.{plan.suggestions.length > 0 ? " Any one of these changes makes it fit:" : " No single change makes it fit: choose a smaller model, or LoRA instead of full fine-tuning."}</p>
+          <ul className="suggestions">
+            {plan.suggestions.map((s) => (
+              <li key={s.change}>
+                <button type="button" onClick={() => apply(s.apply)}>
+                  {s.words}
+                </button>{" "}
+                <span className="muted">about {gib(s.total)}</span>
+              </li>
+            ))}
+          </ul>
+          <label className="choice">
+            <input type="checkbox" checked={d.trainAnyway === config} onChange={(e) => update({ trainAnyway: e.target.checked ? config : null })} />
+            <span>Train anyway (the estimate may be pessimistic; training stops with an out-of-memory error if it is not)</span>
+          </label>
+        </div>
+      )}
+      {plan.fits && plan.near_limit && <p className="warn">Close to the limit: training starts with a short preflight step to confirm it fits.</p>}
     </>
   );
 }

@@ -2,13 +2,17 @@
 import { useState } from "react";
 import { useAppStore } from "../store/store";
 import { useClient, errorInfo } from "../client/context";
-import { draftToConfig } from "../lib/draft";
+import { draftToConfig, startFromRun } from "../lib/draft";
+import { lineageText } from "./StartFromPicker";
 import { RunDashboard } from "../runs/RunDashboard";
 import { ErrorBox } from "../components/ErrorBox";
 
 export function TrainStep() {
   const client = useClient();
   const runId = useAppStore((s) => s.draft.runId);
+  const initFrom = useAppStore((s) => s.draft.initFrom);
+  const run = useAppStore((s) => (s.draft.runId ? s.runs[s.draft.runId] : undefined));
+  const modelPath = useAppStore((s) => s.draft.modelPath);
   const [error, setError] = useState<ReturnType<typeof errorInfo> | null>(null);
   const [starting, setStarting] = useState(false);
 
@@ -30,7 +34,9 @@ export function TrainStep() {
   if (!runId)
     return (
       <>
-        <p>Everything is set. Training writes checkpoints as it goes; you can close the window and come back.</p>
+        <p>
+          Everything is set{initFrom ? <> to continue from run {lineageText(initFrom)}</> : ""}. Training writes checkpoints as it goes; you can close the window and come back.
+        </p>
         <button type="button" className="primary" onClick={start} disabled={starting}>
           {starting ? "Starting…" : "Start training"}
         </button>
@@ -40,9 +46,16 @@ export function TrainStep() {
   return (
     <>
       <RunDashboard runId={runId} />
-      <button type="button" onClick={() => useAppStore.getState().updateDraft({ runId: null })}>
-        Train again with these settings
-      </button>
+      <div className="row">
+        <button type="button" onClick={() => useAppStore.getState().updateDraft({ runId: null })}>
+          Train again with these settings
+        </button>
+        {run && startFromRun(run, modelPath) && (
+          <button type="button" onClick={() => useAppStore.getState().chainFromRun(startFromRun(run, modelPath)!)}>
+            New run from this one
+          </button>
+        )}
+      </div>
     </>
   );
 }

@@ -43,6 +43,11 @@ describe("model catalog", () => {
     expect(llama8.cached).toBeNull();
     expect(llama8.fits.full!.fits).toBe(false); // 8B full fine-tuning: 16 bytes per parameter before activations
     expect(llama8.fits["lora+checkpointing"]!.bytes).toBeLessThan(llama8.fits.lora!.bytes);
+    // The Full column is at LoRA's settings (no checkpointing), so it never reads as cheaper than LoRA.
+    for (const m of gpu24) {
+      expect(m.fits.full!.bytes, m.id).toBeGreaterThan(m.fits.lora!.bytes);
+      expect(m.fits["full+checkpointing"]!.bytes, m.id).toBeLessThan(m.fits.full!.bytes);
+    }
     expect(listCached(env).map((c) => c.id)).toEqual(["Qwen/Qwen2.5-0.5B-Instruct"]);
     expect(resolveHubModel("Qwen/Qwen2.5-0.5B-Instruct", env)).toBe(snap);
     expect(cachedSnapshot("Qwen/Qwen2.5-7B", "model", env)).toBeNull();

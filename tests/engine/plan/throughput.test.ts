@@ -56,7 +56,9 @@ describe("measured throughput in the plan", () => {
     expect(measuredThroughput(engine.store, { ...config, method: "dpo" }, CPU)).toBeNull();
     expect(measuredThroughput(engine.store, { ...config, finetune: "full" }, CPU)).toBeNull();
     expect(measuredThroughput(engine.store, config, { kind: "cuda", name: "NVIDIA H100 80GB HBM3", memoryBytes: 80 * 2 ** 30 })).toBeNull();
-    const none = planRun(config, CPU, null);
+    // A GPU without a known peak has no guess; a CPU gets one from its cores.
+    const none = planRun(config, { kind: "cuda", name: "Unknown GPU", memoryBytes: 8 * 2 ** 30 }, null);
     expect(formatPlan(none)).toContain("throughput: no estimate yet for this device");
+    expect(formatPlan(planRun(config, CPU, null))).toMatch(/throughput guess ≈ [\d,]+ tokens\/s at ~8 GFLOP\/s per CPU core/);
   });
 });

@@ -81,7 +81,8 @@ describe("RunStore", () => {
     const store = new RunStore(tempHome());
     const s = store.create(config);
     expect(store.cancelRequested(s.id)).toBe(false);
-    new RunStore(store.home).requestCancel(s.id);
+    new RunStore(store.home).requestCancel(s.id, "a1");
+    expect(store.cancelRequest(s.id)?.attempt_id).toBe("a1");
     expect(store.cancelRequested(s.id)).toBe(true);
     store.clearCancel(s.id);
     expect(store.cancelRequested(s.id)).toBe(false);

@@ -68,7 +68,7 @@ describe("loopback server", () => {
     await expect(client.getRun({ id: "" })).rejects.toMatchObject({ code: "API_BAD_REQUEST" });
     await expect(client.getRun({ id: "missing" })).rejects.toBeInstanceOf(EngineApiError);
     const unknown = await raw("/api/dropTables", { method: "POST", headers: { authorization: `Bearer ${server.token}` }, body: "{}" });
-    expect(unknown.status).toBe(400);
+    expect(unknown.status).toBe(404);
     expect(JSON.parse(unknown.body).error.code).toBe("API_UNKNOWN_METHOD");
     const badJson = await raw("/api/health", { method: "POST", headers: { authorization: `Bearer ${server.token}` }, body: "{" });
     expect(JSON.parse(badJson.body).error.code).toBe("API_BAD_JSON");
@@ -103,9 +103,8 @@ describe("loopback server", () => {
     await pump;
     const text = received.join("");
     expect(text).toContain("event: hello");
-    expect(text).toMatch(/event: run\ndata: .*"state":"failed"/);
-    const runs = await client.listRuns({});
-    expect(runs).toHaveLength(1);
-    expect(runs[0]!.error?.code).toBe("DATA_INVALID");
+    // Refused data never becomes a run: no `failed` run folder is left behind.
+    expect(text).not.toMatch(/"state":"failed"/);
+    expect(await client.listRuns({})).toHaveLength(0);
   });
 });

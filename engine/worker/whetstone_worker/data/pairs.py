@@ -34,8 +34,8 @@ class Pair:
     line: int
 
 
-def read_pairs(path: Path):
-    """(line, row) for each non-blank line; a row that is not a pair is DATA_INVALID naming the field."""
+def json_lines(path: Path):
+    """(line number, "path:line", parsed value) for each non-blank line of a snapshot; bad JSON is DATA_INVALID."""
     _require_file(path)
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
@@ -43,21 +43,26 @@ def read_pairs(path: Path):
                 continue
             where = f"{path}:{number}"
             try:
-                row = json.loads(raw.decode("utf-8-sig"))
+                yield number, where, json.loads(raw.decode("utf-8-sig"))
             except (UnicodeDecodeError, json.JSONDecodeError) as err:
                 raise _invalid(f"{where}: not a valid JSON line ({err})") from None
-            if not isinstance(row, dict) or "messages" in row:
-                raise WorkerError(
-                    "DATA_METHOD_MISMATCH",
-                    f"{where}: a conversation ('messages'), but preference methods train on pairs with fields prompt, chosen, rejected.",
-                    "Use a preference dataset (prompt/chosen/rejected), or method: sft for conversations.",
-                )
-            for side in SIDES:
-                value = row.get(side)
-                if not isinstance(value, list) or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
-                                                          and isinstance(m.get("content"), str) for m in value):
-                    raise _invalid(f"{where}: '{side}' must be a list of messages with string role and content")
-            yield number, row
+
+
+def read_pairs(path: Path):
+    """(line, row) for each non-blank line; a row that is not a pair is DATA_INVALID naming the field."""
+    for number, where, row in json_lines(path):
+        if not isinstance(row, dict) or "messages" in row:
+            raise WorkerError(
+                "DATA_METHOD_MISMATCH",
+                f"{where}: a conversation ('messages'), but preference methods train on pairs with fields prompt, chosen, rejected.",
+                "Use a preference dataset (prompt/chosen/rejected), or method: sft for conversations.",
+            )
+        for side in SIDES:
+            value = row.get(side)
+            if not isinstance(value, list) or not all(isinstance(m, dict) and isinstance(m.get("role"), str)
+                                                      and isinstance(m.get("content"), str) for m in value):
+                raise _invalid(f"{where}: '{side}' must be a list of messages with string role and content")
+        yield number, row
 
 
 def _side(tokenizer, prompt: list[dict], side: list[dict], line: int, tools: list | None = None) -> Sample:

@@ -47,7 +47,10 @@ def cached_samples(tokenizer, data: Path, model_dir: Path, max_length: int, over
     if loaded is not None:
         return (*loaded, True)
     samples, report = build_samples(tokenizer, data, max_length, overlong, progress)
-    _save(cache, key, samples, report)
+    try:
+        _save(cache, key, samples, report)
+    except OSError:
+        cache.with_name(cache.name + ".tmp").unlink(missing_ok=True)  # a cache is optional (a full disk): train without it
     return samples, report, False
 
 

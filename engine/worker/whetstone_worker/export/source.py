@@ -9,10 +9,14 @@ the export dtype, by the writer), and the writers can report progress and honour
 tensors. The output keeps the base checkpoint's tensor names and order, so the exported folder is
 the base model with different numbers in it. Tests compare the result with PEFT's own merge.
 
-The trade-off: only the plain LoRA that Whetstone trains (plus alpha_pattern, rsLoRA, embedding LoRA
-and modules_to_save copies) is folded here. Adapters whose merge needs PEFT's machinery (DoRA, LoRA
-biases, aLoRA, trainable tokens, base-rewriting initialisations such as PiSSA) are refused by name
-instead of being merged wrongly. A full fine-tune's folder is streamed as it is.
+DoRA (lora.variant: dora) folds the same way, one row-normalisation more: with V = W + scale · B @ A,
+the merged weight is (m / ‖V‖) · V, the norm taken per output row (PEFT's DoraLinearLayer.get_weight_norm)
+and m the adapter's lora_magnitude_vector; only on linear layers, as Whetstone trains it.
+
+The trade-off: only the LoRA that Whetstone trains (plain, rsLoRA, DoRA, plus alpha_pattern, embedding
+LoRA and modules_to_save copies) is folded here. Adapters whose merge needs more of PEFT's machinery
+(LoRA biases, aLoRA, trainable tokens, base-rewriting initialisations such as PiSSA, DoRA on
+embeddings) are refused by name instead of being merged wrongly. A full fine-tune's folder is streamed as it is.
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, 
 PEFT_PREFIX = "base_model.model."
 # adapter_config.json fields whose non-default value changes what merging means.
 _UNSUPPORTED = {
-    "use_dora": "DoRA (use_dora)",
     "lora_bias": "LoRA biases (lora_bias)",
     "fan_in_fan_out": "fan_in_fan_out (Conv1D layers)",
     "layer_replication": "layer_replication",
@@ -92,6 +95,7 @@ class Delta:
     b: str
     scale: float
     embedding: bool  # lora_embedding_A/B: the delta is (B @ A)ᵀ
+    magnitude: str | None = None  # DoRA: the lora_magnitude_vector tensor (one per output row)
 
 
 class WeightSource:
@@ -142,6 +146,8 @@ class WeightSource:
         base = {ref.name: ref for ref in self.refs}
         adapter = {ref.name: ref for ref in read_refs([file])}
         for name, ref in adapter.items():
+            if name.endswith(".lora_magnitude_vector") and config.get("use_dora"):
+                continue  # read with its lora_A below
             match = re.fullmatch(r"(.+)\.(lora_A|lora_B|lora_embedding_A|lora_embedding_B)(?:\.weight)?", name)
             if match is None:  # modules_to_save, or a saved (possibly resized) embedding: a full copy
                 target = name.removeprefix(PEFT_PREFIX).replace(".base_layer.", ".")
@@ -160,7 +166,12 @@ class WeightSource:
             rank = ref.shape[0]  # A is (r, in) for Linear and (r, num_embeddings) for Embedding
             alpha = _pattern(config.get("alpha_pattern") or {}, module, config.get("lora_alpha", 8))
             scale = alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
-            self.deltas[target] = Delta(name, b_name, float(scale), embedding)
+            magnitude = None
+            if config.get("use_dora"):
+                magnitude = f"{match.group(1)}.lora_magnitude_vector"
+                if embedding or magnitude not in adapter:
+                    raise _unsupported(folder, f"DoRA on {module} ({'an embedding' if embedding else 'no lora_magnitude_vector saved'})")
+            self.deltas[target] = Delta(name, b_name, float(scale), embedding, magnitude)
 
     def load(self, ref: TensorRef) -> torch.Tensor:
         """One tensor as float32 (non-float tensors unchanged), with its LoRA delta added."""
@@ -176,8 +187,11 @@ class WeightSource:
 
             with safe_open(str(self.adapter_file), framework="pt") as f:
                 a, b = f.get_tensor(delta.a).float(), f.get_tensor(delta.b).float()
+                magnitude = f.get_tensor(delta.magnitude).float() if delta.magnitude else None
             update = b @ a
             tensor += (update.T if delta.embedding else update) * delta.scale
+            if magnitude is not None:  # DoRA: rescale each output row of W + ΔW to its learned magnitude
+                tensor *= (magnitude / torch.linalg.norm(tensor, dim=1)).view(-1, 1)
         return tensor
 
     def __iter__(self) -> Iterator[tuple[TensorRef, torch.Tensor]]:

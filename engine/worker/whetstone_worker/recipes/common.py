@@ -7,7 +7,9 @@ which attributes those are, so a recipe is any object that has them (no base cla
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
 import math
 import pickle
 import random
@@ -19,21 +21,29 @@ import numpy as np
 import torch
 
 from .. import modeling
-from ..checkpoint import latest_valid, read_training_state, restore_rng, sha256_file, step_name, write_checkpoint, write_training_state
+from ..checkpoint import folder_size, latest_valid, read_training_state, restore_rng, sha256_file, step_name, write_checkpoint, write_training_state
 from ..config import RunConfig, TrainingConfig, diff, parse_run_config
 from ..data.batches import Plan
 from ..device import choose_precision, pick_device
-from ..errors import WorkerError, out_of_memory
+from ..errors import WorkerError, disk_full, free_bytes, is_disk_full, out_of_memory
 from ..neftune import NEFTune
 from ..protocol import Emitter
 from ..schedule import lr_at
 from ..validate import Invalid
 
 
-def find_checkpoint(run_dir: Path, config: RunConfig, log: Callable[[str, str], None]) -> tuple[Path, dict, RunConfig] | None:
+def find_checkpoint(run_dir: Path, config: RunConfig, log: Callable[[str, str], None],
+                    skipped: list[dict] | None = None) -> tuple[Path, dict, RunConfig] | None:
     """(newest valid checkpoint, its manifest, its config) or None. The checkpoint's config wins;
-    each field the resume command changes gets a warning saying so."""
-    found = latest_valid(run_dir, on_skip=lambda name, why: log("warning", f"Ignoring checkpoint {name}: {why}."))
+    each field the resume command changes gets a warning saying so. Checkpoints that do not verify
+    are appended to `skipped` as {name, reason}."""
+
+    def skip(name: str, why: str) -> None:
+        log("warning", f"Ignoring checkpoint {name}: {why}.")
+        if skipped is not None:
+            skipped.append({"name": name, "reason": why})
+
+    found = latest_valid(run_dir, on_skip=skip)
     if found is None:
         log("warning", f"No valid checkpoint in {run_dir / 'checkpoints'}; starting the run from scratch.")
         return None
@@ -123,11 +133,15 @@ def init_state(r: Loop, job_id: str, run_dir: Path, config: RunConfig, emitter: 
 
 
 def resume_point(r: Loop) -> tuple[Path, dict] | None:
-    """find_checkpoint for a recipe: (checkpoint, manifest) or None; the checkpoint's config replaces r.cfg."""
-    found = find_checkpoint(r.run_dir, r.cfg, lambda level, message: log(r, level, message))
+    """find_checkpoint for a recipe: (checkpoint, manifest) or None; the checkpoint's config replaces
+    r.cfg. The `resuming` event tells the engine which checkpoint that is, and which were skipped."""
+    skipped: list[dict] = []
+    found = find_checkpoint(r.run_dir, r.cfg, lambda level, message: log(r, level, message), skipped)
     if found is None:
+        r.emitter.emit("resuming", id=r.id, step=0, path=None, skipped=skipped)
         return None
     path, manifest, r.cfg = found
+    r.emitter.emit("resuming", id=r.id, step=int(manifest["step"]), path=str(path), skipped=skipped)
     return path, manifest
 
 
@@ -152,7 +166,7 @@ def begin(r: Loop, found: tuple[Path, dict] | None) -> None:
     about when a resumed checkpoint saw other data), the seeds, and the tokenizer (r.tokenizer, r.pad_id)."""
     cfg, seed = r.cfg, r.cfg.training.seed
     r.precision = choose_precision(cfg.training.precision, cfg.model.dtype, cfg.finetune, r.device)
-    modeling.check_model_dir(cfg.model.path)
+    modeling.check_model_dir(cfg.model.path, trust_remote_code=cfg.model.trust_remote_code)  # before any tokenizing
     r.fingerprint = sha256_file(Path(cfg.data.train)) if Path(cfg.data.train).is_file() else None
     if found and found[1].get("data_fingerprint") != r.fingerprint:
         log(r, "warning", "The training data changed since the checkpoint was written; the resumed run will not match the original.")
@@ -258,11 +272,15 @@ def checkpoint_due(r: Loop) -> bool:
     return r.step % r.cfg.training.checkpoint_every == 0 or r.step == r.plan.total_steps
 
 
+# Metrics rows kept for an engine that dies: rows it had not read are written to the run by the worker.
+RECENT_ROWS = 1024
+
+
 def emit_metrics(r: Loop, lr: float, grad_norm: float, packing_efficiency: float, **extra: float) -> None:
     session = max(time.monotonic() - r.session_start, 1e-9)
     total = r.plan.total_steps
     consumed = min(r.step * r.plan.accumulation, r.plan.total_micro)
-    r.emitter.emit(
+    message = r.emitter.emit(
         "metrics", id=r.id, step=r.step, total_steps=total, epoch=round(r.plan.epoch_float(consumed), 6),
         loss=r.last_loss, lr=lr, grad_norm=grad_norm if math.isfinite(grad_norm) else None, tokens=r.tokens,
         tokens_per_s=round(r.session_tokens / session, 3), elapsed_s=round(elapsed(r), 3),
@@ -272,7 +290,25 @@ def emit_metrics(r: Loop, lr: float, grad_norm: float, packing_efficiency: float
         packing_efficiency=round(packing_efficiency, 6),  # real tokens / (rows × max_length) of this step
         **extra,
     )
+    recent = r.__dict__.setdefault("recent_rows", collections.deque(maxlen=RECENT_ROWS))
+    recent.append({k: v for k, v in message.items() if k not in ("v", "type", "id") and (v is None or isinstance(v, (int, float)))})
 
+
+def record_if_orphaned(r: Loop, what: str) -> None:
+    """The engine died (nobody reads our events): append the recent metrics rows to the run's
+    metrics.jsonl and a line to its log.txt ourselves, so the steps this worker trained after the
+    engine's death, which the checkpoint includes, are not missing from the run's history. Rows the
+    engine did record appear twice; readers keep the last line per step, and both lines are equal."""
+    if not r.emitter.closed:
+        return
+    try:
+        with open(r.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            for row in r.__dict__.get("recent_rows", ()):
+                f.write(json.dumps(row, allow_nan=False) + "\n")
+        with open(r.run_dir / "log.txt", "a", encoding="utf-8") as f:
+            f.write(f"[worker] The engine that ran this job is gone; {what}. Resume the run to continue.\n")
+    except (OSError, ValueError):
+        pass  # the checkpoint is what matters; it is written
 
 def non_finite_error(r: Loop, what: str, lines: list[int], knobs: str) -> WorkerError:
     """NON_FINITE_LOSS naming the step, the data lines and the last good checkpoint; `knobs` is the
@@ -316,9 +352,29 @@ def save_checkpoint(r: Loop, packed: bool, extra: Callable[[Path], None] | None 
             extra(folder)
 
     meta = {"config": r.cfg.as_dict(), "data_fingerprint": r.fingerprint}
-    with guard(r, "save"):
-        r.last_checkpoint = write_checkpoint(r.run_dir, r.step, write, meta, r.cfg.training.keep_checkpoints)
+    folder = r.run_dir / "checkpoints"
+    needed = expected_checkpoint_bytes(r)
+    free = free_bytes(folder)
+    if free is not None and free < needed:  # refuse before writing: a checkpoint that cannot finish only fills the disk
+        raise disk_full(folder, f"the checkpoint for step {r.step}", r.last_checkpoint, needed)
+    try:
+        with guard(r, "save"):
+            r.last_checkpoint = write_checkpoint(r.run_dir, r.step, write, meta, r.cfg.training.keep_checkpoints)
+    except (OSError, RuntimeError) as err:
+        if not is_disk_full(err):
+            raise
+        raise disk_full(folder, f"the checkpoint for step {r.step}", r.last_checkpoint) from None
     r.emitter.emit("checkpoint", id=r.id, step=r.step, path=str(r.last_checkpoint))
+
+
+def expected_checkpoint_bytes(r: Loop) -> int:
+    """The size the next checkpoint will take: the last one's (the same tensors), else the trainable
+    weights plus AdamW's two moments in fp32, with 10% and 1 MB to spare for the small files."""
+    if r.last_checkpoint is not None and r.last_checkpoint.is_dir():
+        size = folder_size(r.last_checkpoint)
+    else:
+        size = sum(p.numel() * (p.element_size() + 8) for p in r.params)
+    return int(size * 1.1) + (1 << 20)
 
 
 def output_name(cfg: RunConfig) -> str:
@@ -330,10 +386,16 @@ def finish_completed(r: Loop, output=None) -> None:
     anything with save_pretrained) and emit done."""
     name = output_name(r.cfg)
     progress(r, "save", 0, 1, "folder", f"Saving the {name} to {r.run_dir / 'outputs' / name}")
-    with guard(r, "save"):
-        out = modeling.save_output(r.model if output is None else output, r.tokenizer, r.run_dir, name)
+    try:
+        with guard(r, "save"):
+            out = modeling.save_output(r.model if output is None else output, r.tokenizer, r.run_dir, name)
+    except (OSError, RuntimeError) as err:
+        if not is_disk_full(err):
+            raise
+        raise disk_full(r.run_dir / "outputs", f"the finished {name}", r.last_checkpoint) from None
     progress(r, "save", 1, 1, "folder", f"Saved {out}", eta=0)
     result = {f"{name}_path": str(out), "steps": r.step, "final_loss": r.last_loss, "checkpoint": str(r.last_checkpoint)}
+    record_if_orphaned(r, f"finished all {r.step} steps and saved {out}")
     r.emitter.emit("done", id=r.id, status="completed", result=result)
 
 
@@ -342,6 +404,7 @@ def finish_cancelled(r: Loop) -> None:
     if r.step > 0 and (r.last_checkpoint is None or r.last_checkpoint.name != step_name(r.step)):
         r._checkpoint()
     result = {"steps": r.step, "checkpoint": str(r.last_checkpoint) if r.last_checkpoint else None}
+    record_if_orphaned(r, f"stopped with a checkpoint at step {r.step}")
     r.emitter.emit("done", id=r.id, status="cancelled", result=result)
 
 

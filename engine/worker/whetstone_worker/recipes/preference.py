@@ -1,5 +1,7 @@
 """Preference tuning on (prompt, chosen, rejected) pairs: DPO, SimPO, ORPO. The methods differ only
-in the loss (losses/preference.py); everything else is this one lean loop.
+in the loss (losses/preference.py); everything else is this one lean loop. KTO, on unpaired rows
+labelled good or bad, shares the set-up, reference and checkpoints and brings its own data, step and
+metrics (kto.py).
 
     setup: [resume: checkpoint, its config wins] → seed → tokenizer → pairs → initial weights
            (model.path, or init_from: a finished SFT run's adapter merged into the base, or its
@@ -41,7 +43,7 @@ from typing import Callable
 import torch
 
 from .. import modeling
-from ..config import RunConfig
+from ..config import PREFERENCE_METHODS, RunConfig
 from ..data.batches import IGNORE, make_plan
 from ..data.pairs import Pair, build_pairs, collate_pairs
 from ..errors import WorkerError
@@ -51,9 +53,9 @@ from ..losses.goldfish import goldfish_drop_mask
 from ..neftune import token_scales
 from ..protocol import Emitter
 from ..speed import StepSpeedups
-from . import chain, common
+from . import chain, common, kto
 
-METHODS = ("dpo", "simpo", "orpo")
+METHODS = PREFERENCE_METHODS  # kto: unpaired rows, its data/step/metrics in kto.py
 
 
 def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool], resume: bool) -> None:
@@ -79,6 +81,8 @@ class PreferenceRecipe:
         self.initial_eval: dict[str, float] | None = None
         self.parent_lora: tuple[chain.Parts, int] | None = None  # init_from adapter (scaled factors, rank), LoRA runs
         self.head = self.ref_head = None  # output heads for chunked log-probs (None: full logits)
+        self.val_pairs: list[Pair] = []
+        self.rows, self.val_rows = [], []  # kto's labelled rows (kto.py)
 
     # ---------------------------------------------------------------- setup
 
@@ -95,7 +99,7 @@ class PreferenceRecipe:
         else:
             if self.method == "dpo" and self.pref.precompute_reference:
                 self._precompute_reference()
-            if self.val_pairs:
+            if self.val_pairs or self.val_rows:
                 self.initial_eval = self._evaluate()
                 common.log(self, "info", f"Held-out preference accuracy before training: {self.initial_eval['val_rewards/accuracy']:.1%}")
         common.train_loop(self, f" ({self.method})")
@@ -105,6 +109,8 @@ class PreferenceRecipe:
         return self.cfg.method
 
     def _load_data(self) -> None:
+        if self.method == "kto":
+            return kto.load_data(self)
         data, train = self.cfg.data, self.cfg.training
         common.progress(self, "data", 0, None, "pairs", f"Tokenizing pairs from {data.train}")
         self.pairs, report = build_pairs(self.tokenizer, Path(data.train), data.max_length, data.overlong,
@@ -120,7 +126,6 @@ class PreferenceRecipe:
             common.log(self, "info", "training.packing does not apply to preference methods: each pair is padded, its two rows side by side")
         if train.goldfish is not None and self.method != "orpo":
             common.log(self, "warning", f"training.goldfish applies to ORPO's SFT term only; {self.method} ignores it")
-        self.val_pairs: list[Pair] = []
         if data.validation:
             self.val_pairs, _ = build_pairs(self.tokenizer, Path(data.validation), data.max_length, data.overlong)
             common.log(self, "info", f"Validation: {len(self.val_pairs)} held-out pairs; preference accuracy is measured at every checkpoint")
@@ -154,10 +159,10 @@ class PreferenceRecipe:
         common.progress(self, "load", 1, 2, "step", f"Loading the model from {source or cfg.init_from or cfg.model.path}")
         model = self._initial_weights(source)
         vocab = model.get_input_embeddings().num_embeddings
-        for pair in self.pairs:
-            top = max(int(pair.chosen.ids.max()), int(pair.rejected.ids.max()))
+        for sample in kto.samples(self) if self.method == "kto" else [s for p in self.pairs for s in (p.chosen, p.rejected)]:
+            top = int(sample.ids.max())
             if top >= vocab:
-                raise WorkerError("DATA_INVALID", f"{cfg.data.train}:{pair.line}: token id {top} is outside the model's {vocab} embeddings.",
+                raise WorkerError("DATA_INVALID", f"{cfg.data.train}:{sample.line}: token id {top} is outside the model's {vocab} embeddings.",
                                   "The tokenizer does not belong to this model; use the tokenizer saved with the model.")
         if cfg.training.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -167,7 +172,7 @@ class PreferenceRecipe:
                 chain.lora_parts(model, "lora")  # refuses, before training, what could not be combined at the end
         model.train()
         self.model = model
-        if self.method == "dpo" and full and not self.pref.precompute_reference:
+        if full and (self.method == "kto" or (self.method == "dpo" and not self.pref.precompute_reference)):
             self.reference = self._initial_weights().eval().requires_grad_(False)
         # SFT's speed and memory switches (Liger, compile, activation offload, pinned batches; speed.py),
         # with their errors where this machine cannot honour them. Its output head is the chunked
@@ -177,8 +182,9 @@ class PreferenceRecipe:
         self.head = self.speed.head
         self.ref_head = head_for_chunked_loss(self.reference)[0] if self.reference is not None and cfg.training.chunked_loss else self.head
         trainable = common.prepare_optimizer(self, model)
-        ref = {"dpo": "reference: " + ("precomputed log-probs" if self.pref.precompute_reference else
-                                       "a frozen copy" if full else "the same weights, adapter disabled")}.get(self.method, "no reference model")
+        ref = ("reference: " + ("precomputed log-probs" if self.pref.precompute_reference else
+                                "a frozen copy" if full else "the same weights, adapter disabled")
+               if self.method in ("dpo", "kto") else "no reference model")
         common.progress(self, "load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
                        f"{trainable}; {self.method}, {ref}" + ("; chunked log-probs" if self.head is not None else "")
                        + (f"; {self.speed.switches}" if self.speed.switches else ""))
@@ -259,6 +265,8 @@ class PreferenceRecipe:
     # ---------------------------------------------------------------- train
 
     def _train_step(self) -> None:
+        if self.method == "kto":
+            return kto.train_step(self)
         plan, s = self.plan, self.step
         micro = [(plan.micro_batch(g), plan.position(g)[0]) for g in plan.step_micro(s)]
         n_pairs = sum(len(indices) for indices, _ in micro)
@@ -306,6 +314,8 @@ class PreferenceRecipe:
     def _evaluate(self) -> dict[str, float]:
         """Held-out pairs: mean loss, reward accuracy and margin; eval mode (no NEFTune, no dropout),
         every response token (no goldfish), file order, no RNG, so exact resume holds."""
+        if self.method == "kto":
+            return kto.evaluate(self)
         self.model.eval()
         size, parts, total, nll, nll_tokens = self.cfg.training.micro_batch_size, [], 0.0, 0.0, 0
         try:

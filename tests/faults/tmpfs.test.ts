@@ -1,0 +1,89 @@
+/**
+ * A real full disk: the data folder on a small tmpfs that fills up while a run trains. Needs root
+ * and a working `mount -t tmpfs`; skipped with the reason printed otherwise. The CLI must end (no
+ * hang) with DISK_FULL and what to free, `whetstone runs` must still work on the full disk without
+ * leaving temp files, and once space is freed the run resumes to every step.
+ */
+import { spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RunStore } from "../../engine/runs/store";
+import { ensureTinyModel } from "../helpers/fixture";
+import { onlyRun, runCli, startCli, stepReached, until, writeConfig } from "./cli";
+
+const mountPoint = mkdtempSync(join(tmpdir(), "whetstone-tmpfs-"));
+const skipReason = (() => {
+  if (process.platform !== "linux") return "tmpfs needs Linux";
+  if (process.getuid?.() !== 0) return "mounting a tmpfs needs root";
+  const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=48m", "tmpfs", mountPoint], { encoding: "utf8" });
+  return r.status === 0 ? null : `mount -t tmpfs failed: ${(r.stderr || r.error?.message || "").trim()}`;
+})();
+if (skipReason) console.log(`skipping the tmpfs disk-full test: ${skipReason}`);
+
+beforeAll(() => {
+  ensureTinyModel();
+});
+
+afterAll(() => {
+  if (!skipReason) spawnSync("umount", ["-l", mountPoint]);
+  rmSync(mountPoint, { recursive: true, force: true });
+});
+
+/** Write zeros until the filesystem refuses; returns the filler's path. */
+function fillDisk(dir: string): string {
+  const path = join(dir, "filler.bin");
+  const fd = openSync(path, "w");
+  const block = Buffer.alloc(1 << 20);
+  try {
+    for (let b = block; b.length >= 512; ) {
+      try {
+        writeSync(fd, b);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
+        b = b.subarray(0, b.length / 2); // fill the last partial megabyte too
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return path;
+}
+
+const tmpFiles = (dir: string) =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith(".tmp"))
+    .map((e) => join(e.parentPath, e.name));
+
+describe.skipIf(skipReason !== null)("a data folder on a tmpfs that fills up mid-run", () => {
+  it("ends with DISK_FULL and what to free, `runs` still works, and resume completes every step once space is back", async () => {
+    const home = join(mountPoint, "home");
+    const config = writeConfig(mountPoint, "tmpfs", { max_steps: 8, checkpoint_every: 3, seed: 3 });
+    const cli = startCli(["train", config], home);
+    const id = (await until("the run", () => onlyRun(home))).id;
+    await stepReached(home, id, 4);
+    const filler = fillDisk(mountPoint);
+
+    const code = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r("hung"), 90_000))]);
+    expect(code).toBe(3);
+    const out = cli.out();
+    expect(out).toContain("error[DISK_FULL]: The disk is full: could not write");
+    expect(out).toMatch(/no space left on the device; [\d.]+ (bytes|KB) free/);
+    expect(out).toContain("Free space on the drive that holds");
+    expect(out).toContain(`resume with: whetstone resume ${id}`);
+
+    const runs = runCli(["runs"], home);
+    expect(runs.err).toBe("");
+    expect(runs.out).toMatch(new RegExp(`${id} +interrupted`));
+    expect(tmpFiles(home)).toEqual([]);
+    const store = new RunStore(home);
+    expect(readdirSync(join(store.runDir(id), "checkpoints")).filter((d) => d.startsWith("step-")).length).toBeGreaterThan(0);
+
+    rmSync(filler);
+    const resumed = runCli(["resume", id], home);
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toContain("completed:");
+    expect(store.readMetrics(id).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+});

@@ -1,0 +1,27 @@
+import { spawnSync } from "node:child_process";
+import { statSync, utimesSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+// @ts-expect-error: a plain ES module script without types
+import { CLI_BUNDLE, ROOT, buildCliBundle, cliBundleFresh } from "../../scripts/cli-bundle.mjs";
+
+const bin = join(ROOT, "bin", "whetstone.mjs");
+
+describe("the compiled whetstone CLI", () => {
+  it("is rebuilt when an engine source is newer, and prints what the TypeScript source prints", async () => {
+    await buildCliBundle();
+    expect(cliBundleFresh()).toBe(true);
+    // An edited source: the bundle is older than it, so the next start rebuilds instead of running stale code.
+    const old = new Date(Date.now() - 3600_000);
+    utimesSync(CLI_BUNDLE, old, old);
+    expect(cliBundleFresh()).toBe(false);
+    const compiled = spawnSync(process.execPath, [bin, "help"], { encoding: "utf8" });
+    expect(compiled.status).toBe(0);
+    expect(statSync(CLI_BUNDLE).mtimeMs).toBeGreaterThan(old.getTime() + 1000);
+    expect(cliBundleFresh()).toBe(true);
+    const source = spawnSync(process.execPath, ["--import", "tsx", "-e", `const { main } = await import(${JSON.stringify(join(ROOT, "engine/cli/main.ts"))}); process.exitCode = await main(["help"]);`], { cwd: ROOT, encoding: "utf8" });
+    expect(source.status).toBe(0);
+    expect(compiled.stdout).toBe(source.stdout);
+    expect(compiled.stdout).toMatch(/^whetstone \d+\.\d+\.\d+: fine-tune/);
+  });
+});

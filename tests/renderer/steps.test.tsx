@@ -158,6 +158,11 @@ describe("wizard steps", () => {
     expect(plan.textContent).toMatch(/Peak memory about [\d.]+ GiB/);
     fireEvent.click(screen.getByText("Advanced settings"));
     expect(screen.getByLabelText("Gradient accumulation")).toBeTruthy();
+    // The LoRA kind reaches the config the engine validates (DoRA, rsLoRA: lora.variant).
+    fireEvent.change(screen.getByLabelText("LoRA kind"), { target: { value: "dora" } });
+    const config = draftToConfig(useAppStore.getState().draft);
+    expect(config).toMatchObject({ lora: { variant: "dora" } });
+    expect(validateConfig(config, { checkPaths: false }).lora.variant).toBe("dora");
   });
 });
 

@@ -79,6 +79,8 @@ export interface Draft {
   trainAnyway: string | null;
   loraR: number;
   loraAlpha: number;
+  /** lora: plain LoRA; dora: weight-decomposed (a learned magnitude per output row); rslora: alpha/√r scaling. */
+  loraVariant: "lora" | "dora" | "rslora";
   scheduler: "cosine" | "linear" | "wsd" | "constant";
   warmupRatio: number;
   gradientCheckpointing: boolean;
@@ -114,6 +116,7 @@ export const DEFAULT_DRAFT: Draft = {
   trainAnyway: null,
   loraR: 16,
   loraAlpha: 32,
+  loraVariant: "lora",
   scheduler: "cosine",
   warmupRatio: 0.03,
   gradientCheckpointing: false,
@@ -144,7 +147,7 @@ export function draftToConfig(d: Draft): Record<string, unknown> {
     finetune: d.finetune,
     model: { path: d.modelPath.trim() },
     data: { train: d.dataPath ?? "", max_length: d.maxLength, validation_split: d.validationSplit, skip_invalid: d.skipInvalid },
-    lora: { r: d.loraR, alpha: d.loraAlpha },
+    lora: { r: d.loraR, alpha: d.loraAlpha, variant: d.loraVariant ?? "lora" },
     training: {
       epochs: d.epochs,
       max_steps: d.maxSteps,
@@ -179,6 +182,7 @@ const FIELD_LABELS: Record<string, string> = {
   "training.scheduler": "Schedule",
   "lora.r": "LoRA rank",
   "lora.alpha": "LoRA alpha",
+  "lora.variant": "LoRA kind",
   "training.epochs": "Epochs",
   "training.max_steps": "Max steps",
   "training.micro_batch_size": "Micro-batch size",

@@ -60,6 +60,17 @@ export function SettingsStep() {
           {numField("gradientAccumulation", "Gradient accumulation", { min: 1, step: 1 })}
           {numField("maxSteps", "Max steps (empty: by epochs)", { min: 1, step: 1 })}
           {d.finetune !== "full" && numField("loraAlpha", "LoRA alpha", { min: 1 })}
+          {d.finetune !== "full" && (
+            <div className="field">
+              <label htmlFor="f-loraVariant">LoRA kind</label>
+              <select id="f-loraVariant" value={d.loraVariant ?? "lora"} onChange={(e) => update({ loraVariant: e.target.value as Draft["loraVariant"] })}>
+                <option value="lora">LoRA</option>
+                <option value="dora">DoRA: closer to full fine-tuning, ~1.3× slower steps</option>
+                <option value="rslora">rsLoRA: keeps high ranks (64+) learning</option>
+              </select>
+              <small>{d.initFrom?.kind === "adapter" && d.loraVariant === "dora" ? "A run that starts from another run's adapter cannot use DoRA: choose LoRA or rsLoRA." : "All three export and merge the same way."}</small>
+            </div>
+          )}
           {numField("warmupRatio", "Warmup ratio", { min: 0, max: 1 })}
           {numField("checkpointEvery", "Checkpoint every N steps", { min: 1, step: 1 })}
           {numField("seed", "Seed", { min: 0, step: 1 })}

@@ -1,6 +1,6 @@
 /** The dataset the wizard is looking at: its report (issues, stats) and one templated sample. */
 import type { StateCreator } from "zustand";
-import type { DatasetReport, SamplePreview } from "../../../engine/data/report";
+import type { DatasetReport, SamplePreview } from "../../../engine/api/public";
 import type { AppState } from "./store";
 
 export interface DatasetsSlice {

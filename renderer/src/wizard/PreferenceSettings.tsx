@@ -1,7 +1,7 @@
 /** DPO, SimPO and ORPO settings, each with what it does and its default (engine/config/schema.ts PREFERENCE_FIELDS). */
 import { useAppStore } from "../store/store";
 import { PREFERENCE_SETTINGS, type PreferenceDraft } from "../lib/draft";
-import { PREFERENCE_FIELDS } from "../../../engine/config/schema";
+import { PREFERENCE_FIELDS } from "../../../engine/api/public";
 
 const INFO: Record<keyof PreferenceDraft, { label: string; step: number; min: number; max: number; help: Record<string, string> }> = {
   beta: {

@@ -10,7 +10,7 @@ import { useAppStore } from "../store/store";
 import { errorInfo, useClient } from "../client/context";
 import { draftToConfig } from "../lib/draft";
 import { suggestSettings } from "../lib/suggest";
-import type { DatasetReport } from "../../../engine/data/report";
+import type { DatasetReport } from "../../../engine/api/public";
 
 let readThisLoad = false;
 

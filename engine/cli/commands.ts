@@ -1,6 +1,7 @@
 /** The `whetstone` commands. Each takes parsed arguments and an engine, and returns an exit code. */
 import type { Engine } from "../api/engine";
 import type { RunStatus } from "../runs/types";
+import type { EngineEvent } from "../api/events";
 import { RunConfigSchema, objectShape } from "../config/schema";
 import { serve } from "../server/http";
 import { auditPaths, formatAudit, type AuditOptions } from "../audit/audit";
@@ -19,10 +20,21 @@ export interface Io {
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 3, cancelled: 130 } as const;
 
 export async function trainCommand(engine: Engine, configPath: string, io: Io, opts: { json?: boolean; verbose?: boolean; "skip-invalid"?: boolean }): Promise<number> {
-  const run = await engine.createRun({ configPath, ...(opts["skip-invalid"] ? { skipInvalid: true } : {}) });
+  // Events sent while the run is being created (a "waiting for run X" from the queue) come before
+  // its id is known: keep them, and show them once it is.
+  const early: EngineEvent[] = [];
+  const keep = (e: EngineEvent) => void (e.type === "progress" && e.progress.phase === "waiting" && early.push(e));
+  engine.events.on("event", keep);
+  let run: RunStatus;
+  try {
+    run = await engine.createRun({ configPath, ...(opts["skip-invalid"] ? { skipInvalid: true } : {}) });
+  } finally {
+    engine.events.off("event", keep);
+  }
   const progress = new RunProgress(run.id, io.out, opts.verbose);
-  engine.events.on("event", (e) => progress.handle(e));
   io.out.write(`run ${run.id}\n  folder ${engine.store.runDir(run.id)}\n`);
+  for (const e of early) progress.handle(e);
+  engine.events.on("event", (e) => progress.handle(e));
   return follow(engine, run, progress, io, opts);
 }
 

@@ -2,8 +2,8 @@
  * Signals and deaths on the real CLI and worker, checked against one uninterrupted reference run:
  * Ctrl-C (SIGINT to the CLI's process group) checkpoints then stops; a leftover cancel.request does
  * not cancel the resume; the CLI killed with -9 takes its worker down within seconds, with a
- * checkpoint and the metrics of every step it trained; and after all that the run's per-step losses
- * equal the reference's. (kill -9 of the worker alone: tests/engine/jobs/train-job.test.ts.)
+ * checkpoint and the metrics of every step it trained; the worker killed with -9 leaves the run
+ * interrupted with WORKER_KILLED; and after all that the run's per-step losses equal the reference's.
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,7 +13,7 @@ import { RunStore, isAlive } from "../../engine/runs/store";
 import { ensureTinyModel, tempHome } from "../helpers/fixture";
 import { onlyRun, runCli, startCli, stepReached, until, waitGone, writeConfig } from "./cli";
 
-const TRAINING = { max_steps: 8, checkpoint_every: 100, seed: 7 };
+const TRAINING = { max_steps: 10, checkpoint_every: 100, seed: 7 };
 let reference: number[] = [];
 
 beforeAll(async () => {
@@ -69,7 +69,17 @@ describe("Ctrl-C, stale cancel files and a killed CLI", () => {
     expect(orphaned.out).toMatch(/state +interrupted/);
     expect(orphaned.out).toContain("ENGINE_EXITED");
 
-    // 4. Resume reports the checkpoint the worker really continues from (status.json never heard of it).
+    // 4. Resume reports the checkpoint the worker really continues from (status.json never heard of it);
+    //    then kill -9 of the worker one step later: interrupted, diagnosed, back to that checkpoint.
+    const third = startCli(["resume", id], home);
+    await until("the resume line", () => third.out().includes("resuming ") || undefined);
+    expect(third.out()).toContain(`resuming ${id} from the checkpoint at step ${newest}`);
+    await stepReached(home, id, newest + 1);
+    process.kill(store.get(id).worker_pid!, "SIGKILL");
+    expect(await third.exited).toBe(3);
+    expect(third.out()).toContain("error[WORKER_KILLED]: The worker was killed (SIGKILL)");
+    expect(third.out()).toContain(`it continues from the checkpoint at step ${newest}`);
+
     const last = runCli(["resume", id], home);
     expect(last.code).toBe(0);
     expect(last.out).toContain(`resuming ${id} from the checkpoint at step ${newest}`);

@@ -1,6 +1,6 @@
 /**
  * The memorization audit, engine side: which weights and data to audit, and where the report goes.
- * The worker does the decoding and scoring (engine/worker/whetstone_worker/audit.py); this module
+ * The worker does the decoding and scoring (engine/worker/whetstone_worker/jobs/audit.py); this module
  * builds its command from the run store and keeps the report in the run folder, written atomically
  * once complete, so an interrupted audit leaves the previous report (or none) intact.
  */

@@ -1,7 +1,7 @@
 /**
  * Export, engine side: which weights to export and how, the facts for the model card, and the
  * record of every export in the run folder. The worker writes the files
- * (engine/worker/whetstone_worker/export/); this module builds its command from the run store and,
+ * (engine/worker/whetstone_worker/jobs/export/); this module builds its command from the run store and,
  * once an export is complete, appends it to reports/exports.json (rewritten atomically), so the run
  * knows where its exports went.
  */

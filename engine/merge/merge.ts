@@ -1,6 +1,6 @@
 /**
  * Merging runs into a new run (model soups, greedy soups, DARE; ALGORITHMS.md). The worker merges
- * the weights (whetstone_worker/merge.py); this module checks that the runs can be merged, makes
+ * the weights (whetstone_worker/jobs/merge.py); this module checks that the runs can be merged, makes
  * the new run through the run store (its folder, config, the first run's data snapshot so it has
  * the same held-out prompts, and lineage.json naming every source), and drives the greedy soup:
  *

@@ -7,7 +7,9 @@ from pathlib import Path
 import torch
 from support import Recorder
 
-from whetstone_worker import export, modeling
+from whetstone_worker import modeling
+from whetstone_worker.jobs import export
+from whetstone_worker.server import run_task
 
 CPU = torch.device("cpu")
 # Two rows of token ids (vocabulary 1000), the second left-padded as in batched generation.
@@ -53,7 +55,7 @@ def command(base: Path, tuned: Path, out: Path, fmt: str = "safetensors", **over
 
 def run_export(cmd: dict, cancelled=lambda: False) -> Recorder:
     recorder = Recorder()
-    export.run(cmd["id"], cmd, recorder.emitter, cancelled)
+    run_task(export.run, cmd["id"], cmd, recorder.emitter, cancelled)
     return recorder
 
 

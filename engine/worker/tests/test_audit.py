@@ -11,9 +11,11 @@ import pytest
 import torch
 from support import Recorder
 
-from whetstone_worker import audit, embeddings, modeling
+from whetstone_worker import embeddings, modeling
+from whetstone_worker.jobs import audit
 from whetstone_worker.data.chat import render_segments, tokenize_segments
 from whetstone_worker.errors import WorkerError
+from whetstone_worker.server import run_task
 from whetstone_fixtures import tiny_encoder
 
 MEMORIZED = [
@@ -103,7 +105,7 @@ def command(tiny_model, made, **overrides) -> dict:
 
 def run_audit(cmd: dict, cancelled=lambda: False) -> Recorder:
     recorder = Recorder()  # validates every event, the report included
-    audit.run("audit-1", cmd, recorder.emitter, cancelled)
+    run_task(audit.run, "audit-1", cmd, recorder.emitter, cancelled)
     return recorder
 
 
@@ -339,7 +341,7 @@ def test_cancel_between_batches_reports_nothing(tiny_model, made, tmp_path):
             for i in range(20)]
     recorder = Recorder()
     cancelled = lambda: any(e["type"] == "progress" and e["phase"] == "audit" for e in recorder.events)  # noqa: E731
-    audit.run("audit-1", command(tiny_model, made, data_path=str(write_jsonl(tmp_path / "d.jsonl", rows)), samples=20),
+    run_task(audit.run, "audit-1", command(tiny_model, made, data_path=str(write_jsonl(tmp_path / "d.jsonl", rows)), samples=20),
               recorder.emitter, cancelled)
     done = recorder.of("done")
     assert len(done) == 1 and done[0]["status"] == "cancelled" and done[0]["result"] == {}

@@ -21,6 +21,7 @@ from whetstone_worker.data.batches import model_inputs
 from whetstone_worker.data.chat import build_samples
 from whetstone_worker.data.packing import collate_packed
 from whetstone_worker.errors import WorkerError
+from whetstone_worker.server import run_task
 
 CUDA = torch.cuda.is_available()
 pytestmark = pytest.mark.skipif(not CUDA, reason="needs an NVIDIA GPU (bench/gpu-check.sh runs these on one)")
@@ -121,12 +122,12 @@ def test_qlora_trains(make_config, run_sft, tmp_path):
 
 
 def test_preflight_measures_the_cuda_peak(make_config, tmp_path):
-    from whetstone_worker import preflight
+    from whetstone_worker.jobs import preflight
     from whetstone_worker.config import parse_run_config
 
     recorder = Recorder()
     config = parse_run_config(make_config(training__precision="bf16"))
-    preflight.run("pf", {"run_dir": str(tmp_path), "config": config}, recorder.emitter, lambda: False)
+    run_task(preflight.run, "pf", {"run_dir": str(tmp_path), "config": config}, recorder.emitter, lambda: False)
     result = recorder.of("done")[-1]["result"]
     assert result["measure"] == "cuda max_memory_allocated"
     assert 0 < result["peak_bytes"] <= result["limit_bytes"]

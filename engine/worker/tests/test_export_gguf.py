@@ -14,8 +14,8 @@ import torch
 from export_fixtures import command, make_adapter, make_spm_model, run_export
 
 from whetstone_worker.errors import WorkerError
-from whetstone_worker.export import gguf_out
-from whetstone_worker.export.source import WeightSource
+from whetstone_worker.jobs.export import gguf_out
+from whetstone_worker.jobs.export.source import WeightSource
 
 # Largest |weight error| relative to the tensor's largest |weight|: q8_0 keeps 8 bits per block of 32.
 RELATIVE = {"f32": 0.0, "f16": 1e-3, "q8_0": 1e-2}

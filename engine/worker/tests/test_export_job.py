@@ -15,8 +15,9 @@ from export_fixtures import CARD, command, make_adapter, run_export
 from support import Recorder
 
 from whetstone_worker.errors import WorkerError
-from whetstone_worker.export import card, job, source
+from whetstone_worker.jobs.export import card, job, source
 from whetstone_worker.server import Server
+from whetstone_worker.server import run_task
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_cancel_between_tensors_ends_cancelled_with_no_folder(tiny_model, adapte
         return any(e["type"] == "progress" and e["phase"] == "export" and e["current"] > 0 for e in seen)
 
     cmd = command(tiny_model, adapter, tmp_path / "out", fmt=fmt)
-    job.run("c", cmd, recorder.emitter, cancelled)
+    run_task(job.run, "c", cmd, recorder.emitter, cancelled)
     assert recorder.of("done")[-1]["status"] == "cancelled"
     assert list(tmp_path.iterdir()) == []
 

@@ -10,8 +10,8 @@ import torch
 from export_fixtures import CPU, command, logits, make_adapter, reference_model, run_export
 
 from whetstone_worker import modeling
-from whetstone_worker.export import job
-from whetstone_worker.export.source import WeightSource
+from whetstone_worker.jobs.export import job
+from whetstone_worker.jobs.export.source import WeightSource
 
 # |logit error| allowed per dtype: the merged weights rounded once to the dtype, computed in float32.
 # Measured: 1.9e-6, 1.8e-2, 1.8e-3. Logits are of order 1-5; the adapter moves them by up to 3 (asserted > 1.5).

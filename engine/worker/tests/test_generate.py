@@ -8,8 +8,10 @@ import pytest
 import torch
 from support import Recorder
 
-from whetstone_worker import generate, modeling
+from whetstone_worker import modeling
+from whetstone_worker.jobs import generate
 from whetstone_worker.errors import WorkerError
+from whetstone_worker.server import run_task
 
 PROMPTS = [[{"role": "user", "content": "Name a prime number."}], [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
            [{"role": "user", "content": "What is the capital of France, and why is it famous?"}]]
@@ -19,7 +21,7 @@ def answer(tiny_model, **overrides) -> tuple[dict, Recorder]:
     command = {"model_path": str(tiny_model), "tuned_path": None, "tuned_kind": None, "sides": ["base"], "prompts": PROMPTS,
                "max_new_tokens": 6, "temperature": 0, "top_p": 1, "seed": 0, "stream": False} | overrides
     recorder = Recorder()
-    generate.run("gen", command, recorder.emitter, lambda: False)
+    run_task(generate.run, "gen", command, recorder.emitter, lambda: False)
     done = recorder.of("done")[-1]
     assert done["status"] == "completed" and done["result"]["count"] == len(command["prompts"])
     return done["result"], recorder
@@ -52,7 +54,7 @@ def test_greedy_and_seeded_sampling_are_reproducible_and_batch_independent(tiny_
     assert answer(tiny_model, temperature=1.0, top_p=0.9, seed=7)[0]["outputs"] == sampled["outputs"]
     assert answer(tiny_model, temperature=1.0, top_p=0.9, seed=8)[0]["outputs"] != sampled["outputs"]
     # One prompt per batch gives the same answers: each prompt has its own generator and positions.
-    from whetstone_worker import audit
+    from whetstone_worker.jobs import audit
 
     monkeypatch.setitem(audit.MAX_BATCH, "cpu", 1)
     assert answer(tiny_model, temperature=1.0, top_p=0.9, seed=7)[0]["outputs"] == sampled["outputs"]
@@ -100,7 +102,7 @@ def test_cancel_between_batches(tiny_model):
     recorder = Recorder()
     command = {"model_path": str(tiny_model), "tuned_path": None, "tuned_kind": None, "sides": ["base"], "prompts": PROMPTS,
                "max_new_tokens": 4, "temperature": 0, "top_p": 1, "seed": 0, "stream": False}
-    generate.run("gen", command, recorder.emitter, lambda: True)
+    run_task(generate.run, "gen", command, recorder.emitter, lambda: True)
     assert recorder.of("done")[-1]["status"] == "cancelled" and not recorder.of("generation")
 
 

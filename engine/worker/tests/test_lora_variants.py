@@ -12,7 +12,7 @@ from support import golden_config
 
 from whetstone_worker import modeling
 from whetstone_worker.config import parse_run_config
-from whetstone_worker.export.source import WeightSource
+from whetstone_worker.jobs.export.source import WeightSource
 
 
 def test_a_config_stored_before_the_variant_existed_is_plain_lora():

@@ -9,8 +9,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from support import Recorder
 
-from whetstone_worker import merge, modeling
+from whetstone_worker import modeling
+from whetstone_worker.jobs import merge
 from whetstone_worker.errors import WorkerError
+from whetstone_worker.server import run_task
 
 CPU = torch.device("cpu")
 
@@ -43,7 +45,7 @@ def do_merge(tiny_model, out, sources, method="soup", p=0.0, seed=0) -> dict:
     command = {"model_path": str(tiny_model), "sources": sources, "method": method, "p": p, "seed": seed,
                "dtype": "float32", "shard_size_mb": 1, "out_dir": str(out)}
     recorder = Recorder()
-    merge.run("m", command, recorder.emitter, lambda: False)
+    run_task(merge.run, "m", command, recorder.emitter, lambda: False)
     done = recorder.of("done")[-1]
     assert done["status"] == "completed"
     return done["result"]

@@ -9,14 +9,15 @@ import pytest
 import torch
 from support import Recorder, golden_config, set_dotted
 
-from whetstone_worker import preflight
+from whetstone_worker.jobs import preflight
 from whetstone_worker.config import parse_run_config
+from whetstone_worker.server import run_task
 
 
 def _run(tiny_model, **over) -> dict:
     cfg = parse_run_config(set_dotted(golden_config(), model__path=str(tiny_model), **over), "config")
     rec = Recorder()
-    preflight.run("pf", {"id": "pf", "config": cfg}, rec.emitter, lambda: False)
+    run_task(preflight.run, "pf", {"id": "pf", "config": cfg}, rec.emitter, lambda: False)
     assert [e["phase"] for e in rec.of("progress") if e["phase"] == "preflight"] == ["preflight", "preflight"]
     return rec.of("done")[0]["result"]
 

@@ -11,8 +11,9 @@ import pytest
 from fakehub import FakeHub
 from support import Recorder
 
-from whetstone_worker import pull
+from whetstone_worker.jobs import pull
 from whetstone_worker.errors import WorkerError
+from whetstone_worker.server import run_task
 
 REPO = "fake-org/tiny-llama"
 
@@ -27,7 +28,7 @@ def hub(tiny_model):
 def _pull(hub_url: str, cache: Path, repo: str = REPO, repo_type: str = "model") -> Recorder:
     rec = Recorder()
     message = {"id": "p1", "repo_id": repo, "repo_type": repo_type, "revision": None, "endpoint": hub_url, "cache_dir": str(cache)}
-    pull.run("p1", message, rec.emitter, lambda: False)
+    run_task(pull.run, "p1", message, rec.emitter, lambda: False)
     return rec
 
 

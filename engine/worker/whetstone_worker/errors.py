@@ -88,3 +88,7 @@ def disk_full(folder: Path, what: str, last_checkpoint: Path | None, needed: int
         "Then resume the run: it continues from its last complete checkpoint.",
         recoverable=True,
     )
+
+
+class Cancelled(Exception):
+    """A job stopped at a cancel request, between units of work; the server answers `done` cancelled."""

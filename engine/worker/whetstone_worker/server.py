@@ -29,7 +29,7 @@ from typing import IO
 import torch
 
 from .device import pick_device
-from .errors import WorkerError, disk_full, is_disk_full, out_of_memory
+from .errors import Cancelled, WorkerError, disk_full, is_disk_full, out_of_memory
 from .protocol import Emitter, ProtocolError, is_command, parse_message
 
 STOP = None  # queue sentinel: shut down after the current job
@@ -83,8 +83,8 @@ def _id_of(line: str) -> str | None:
     return job_id if isinstance(job_id, str) and job_id else None
 
 
-# Commands run by the module of the same name in this package.
-TASKS = ("generate", "audit", "export", "merge", "preflight", "pull")
+# Command → the module that runs it (jobs/: one module per command besides training).
+TASKS = {name: f"jobs.{name}" for name in ("generate", "audit", "export", "merge", "preflight", "pull")}
 
 
 def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
@@ -98,8 +98,19 @@ def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
         recipe = sft if message["config"].method == "sft" else preference
         recipe.run(job_id, message["run_dir"], message["config"], emitter, cancelled, resume=message["type"] == "resume")
     elif message["type"] in TASKS:
-        # A job's module, imported on its first use (each pulls in heavy libraries): run(id, message, emitter, cancelled).
-        importlib.import_module(f".{message['type']}", __package__).run(job_id, message, emitter, cancelled)
+        # A job's module, imported on its first use (each pulls in heavy libraries): run(id, message, emitter,
+        # cancelled) returns its result, or raises Cancelled at a cancel; the answer is the server's to send.
+        run_task(importlib.import_module(f".{TASKS[message['type']]}", __package__).run, job_id, message, emitter, cancelled)
+
+
+def run_task(run, job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
+    """A job's answer: `done` completed with what run() returned, or `done` cancelled when it stopped at a cancel."""
+    try:
+        result = run(job_id, message, emitter, cancelled)
+    except Cancelled:
+        emitter.emit("done", id=job_id, status="cancelled", result={})
+        return
+    emitter.emit("done", id=job_id, status="completed", result=result)
 
 
 def _is_cuda_failure(err: BaseException) -> bool:

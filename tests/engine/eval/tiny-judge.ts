@@ -1,6 +1,6 @@
 /**
  * The tiny judge for tests: the tiny fixture model exported to ONNX by the project's own export code
- * (whetstone_worker.export, format onnx), built once into the git-ignored .cache/ and rebuilt when
+ * (whetstone_worker.jobs.export, format onnx), built once into the git-ignored .cache/ and rebuilt when
  * the fixture's weights change. A lock folder keeps two test processes from building it at once.
  */
 import { execFileSync } from "node:child_process";
@@ -13,7 +13,7 @@ export const TINY_JUDGE = join(FIXTURES_DIR, "tiny-judge-onnx");
 
 const EXPORT = `
 import sys
-from whetstone_worker.export import job
+from whetstone_worker.jobs.export import job
 from whetstone_worker.protocol import Emitter
 model, out = sys.argv[1], sys.argv[2]
 command = {"model_path": model, "tuned_path": model, "tuned_kind": "model", "format": "onnx", "out_dir": out, "dtype": "float32",

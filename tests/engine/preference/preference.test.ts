@@ -32,7 +32,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 from whetstone_worker import modeling
 from whetstone_worker.data.chat import render
-from whetstone_worker.generate import decode_batch, stop_token_ids
+from whetstone_worker.jobs.generate import decode_batch, stop_token_ids
 base, parent, own, exported, question, n = sys.argv[1:7]
 load = lambda path: AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
 tok = modeling.load_tokenizer(base, False)

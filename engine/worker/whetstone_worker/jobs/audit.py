@@ -53,12 +53,12 @@ from typing import Callable
 import torch
 from jinja2 import TemplateError
 
-from . import embeddings, modeling
-from .data.chat import TemplateMismatch, read_conversations, render, render_segments, tokenize_segments
-from .device import choose_precision, pick_device
-from .errors import WorkerError
+from .. import embeddings, modeling
+from ..data.chat import TemplateMismatch, read_conversations, render, render_segments, tokenize_segments
+from ..device import choose_precision, pick_device
+from ..errors import Cancelled, WorkerError
 from .generate import BATCH_TOKENS, MAX_BATCH, attach_adapter, greedy_batch
-from .protocol import Emitter
+from ..protocol import Emitter
 
 MIN_CONTINUATION = 4  # tokens left to reproduce after the prefix, at least
 PREVIEW_CHARS = 200  # prompt preview in per-sample rows
@@ -190,10 +190,6 @@ def _max_positions(model_dir: Path) -> int | None:
 # -------------------------------------------------------------------------------------- decoding
 
 
-class _Cancelled(Exception):
-    pass
-
-
 class Decoder:
     """Greedy continuations for every probe, in length-sorted batches that halve on out-of-memory."""
 
@@ -209,7 +205,7 @@ class Decoder:
         start = 0
         while start < len(self.order):
             if self.cancelled():
-                raise _Cancelled
+                raise Cancelled
             longest = len(self.probes[self.order[start]].prompt)  # sorted: the first row is the longest
             width = longest + max(len(p.target) for p in self.probes)
             chunk = self.order[start : start + max(1, min(self.max_rows, self.budget // width))]
@@ -263,13 +259,8 @@ def _check_inputs(command: dict) -> tuple[Path, Path, Path]:
     return model_dir, tuned, data
 
 
-def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> None:
-    try:
-        report = Audit(job_id, command, emitter, cancelled).run()
-    except _Cancelled:
-        emitter.emit("done", id=job_id, status="cancelled", result={})
-        return
-    emitter.emit("done", id=job_id, status="completed", result=report)
+def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> dict:
+    return Audit(job_id, command, emitter, cancelled).run()
 
 
 class Audit:
@@ -297,7 +288,7 @@ class Audit:
                               "Audit with the run's base model (a chat/instruct model with a chat template).")
         self.probes, self.counts = self.prepare()
         if self.cancelled():
-            raise _Cancelled
+            raise Cancelled
         encoder = None
         if self.embedder_info["kind"] == "sentence-encoder":
             with self.timed("load_s"):
@@ -308,7 +299,7 @@ class Audit:
             model = None  # the base model is not the embedder: free it first
             _free_cache(self.device)
         if self.cancelled():
-            raise _Cancelled
+            raise Cancelled
         total = 2 * len(self.probes)
         self.progress("audit", total, total, "samples", f"Scoring semantic similarity with {self.embedder_info['name']}", 0)
         with self.timed("embed_s"):

@@ -28,13 +28,13 @@ from typing import Callable
 
 import torch
 
-from . import modeling
-from .errors import WorkerError
+from .. import modeling
+from ..errors import WorkerError
 from .export import folder
 from .export.context import DTYPES, MB, Cancelled, Progress
 from .export.safetensors_out import write_weights
 from .export.source import TensorRef, WeightSource
-from .protocol import Emitter
+from ..protocol import Emitter
 
 
 class MergedSource:
@@ -91,16 +91,7 @@ def _seed(seed: int, name: str, source: int) -> int:
     return (seed * 1_000_003 + zlib.crc32(name.encode()) * 31 + source) % (2**63)
 
 
-def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> None:
-    try:
-        result = merge(job_id, command, emitter, cancelled)
-    except Cancelled:
-        emitter.emit("done", id=job_id, status="cancelled", result={})
-        return
-    emitter.emit("done", id=job_id, status="completed", result=result)
-
-
-def merge(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> dict:
+def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> dict:
     progress = Progress(job_id, emitter, cancelled)
     progress.start("load", None, "", f"Reading {len(command['sources'])} fine-tuned weight sets")
     base_dir = modeling.check_model_dir(command["model_path"], "base model").absolute()

@@ -25,7 +25,7 @@ import warnings
 
 import torch
 
-from ..errors import WorkerError
+from ...errors import WorkerError
 from . import folder
 from .context import Context
 from .safetensors_out import parameter_bytes, write_weights

@@ -31,11 +31,11 @@ from typing import Callable
 
 import torch
 
-from . import modeling
-from .data.chat import render
-from .device import choose_precision, pick_device
-from .errors import WorkerError
-from .protocol import Emitter
+from .. import modeling
+from ..data.chat import render
+from ..device import choose_precision, pick_device
+from ..errors import Cancelled, WorkerError
+from ..protocol import Emitter
 
 # Rows and tokens per greedy batch on each device (generation and the memorization audit share them).
 MAX_BATCH = {"cuda": 64, "mps": 16, "cpu": 8}
@@ -117,10 +117,6 @@ def _accepts(model, name: str) -> bool:
 
 
 SIDES = ("base", "tuned")
-
-
-class _Cancelled(Exception):
-    pass
 
 
 def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None) -> int:
@@ -209,13 +205,8 @@ def _check_inputs(command: dict) -> tuple[Path, Path | None]:
     return model_dir, Path(tuned)
 
 
-def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> None:
-    try:
-        result = Generation(job_id, command, emitter, cancelled).run()
-    except _Cancelled:
-        emitter.emit("done", id=job_id, status="cancelled", result={})
-        return
-    emitter.emit("done", id=job_id, status="completed", result=result)
+def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> dict:
+    return Generation(job_id, command, emitter, cancelled).run()
 
 
 class Generation:
@@ -285,7 +276,7 @@ class Generation:
         start, tick = 0, time.monotonic()
         while start < len(order):
             if self.cancelled():
-                raise _Cancelled
+                raise Cancelled
             width = len(prompts[order[start]]) + cmd["max_new_tokens"]
             chunk = order[start : start + max(1, min(max_rows, budget // width))]
             on_token = (lambda row, ids, chunk=chunk: stream(chunk[row], ids)) if stream else None

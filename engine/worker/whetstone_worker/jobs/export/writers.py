@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import WorkerError
+from ...errors import WorkerError
 
 # Format → (module, attribute or None for the module itself); imported on first use (onnx and gguf are heavy).
 WRITERS = {

@@ -13,7 +13,7 @@ import json
 
 import torch
 
-from ..errors import WorkerError
+from ...errors import WorkerError
 from . import folder
 from .context import DTYPES, Context
 from .source import BYTES, TensorRef, WeightSource, read_refs

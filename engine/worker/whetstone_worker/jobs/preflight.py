@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .device import _ram_bytes
-from .protocol import Emitter
+from ..config import RunConfig
+from ..device import _ram_bytes
+from ..protocol import Emitter
 
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
@@ -75,8 +75,8 @@ def peak_rss_bytes() -> int | None:
 
 def _preference_loss(recipe, ids: torch.Tensor) -> torch.Tensor:
     """The preference recipe's loss on n synthetic pairs (rows 0..n-1 chosen, n..2n-1 rejected)."""
-    from .data.chat import Sample
-    from .data.pairs import Pair, collate_pairs
+    from ..data.chat import Sample
+    from ..data.pairs import Pair, collate_pairs
 
     n, length = ids.shape[0] // 2, ids.shape[1]
     trained = np.ones(length, dtype=bool)
@@ -86,8 +86,8 @@ def _preference_loss(recipe, ids: torch.Tensor) -> torch.Tensor:
         return Sample(ids[row].numpy().astype(np.int32), trained, 0)
 
     if recipe.method == "kto":  # n rows, each with its mismatched row (kto.py's micro-batch)
-        from .data.unpaired import Labelled
-        from .recipes import kto
+        from ..data.unpaired import Labelled
+        from ..recipes import kto
 
         rows = [Labelled(sample(i), sample(n + i), i % 2 == 0, 0) for i in range(n)]
         recipe.pad_id = 0  # as collate_pairs(…, 0) below: full rows, no padding
@@ -98,15 +98,15 @@ def _preference_loss(recipe, ids: torch.Tensor) -> torch.Tensor:
     return recipe._micro_loss(batch, list(range(n)), None, n, n * (length - 1))[2]
 
 
-def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
-    from .recipes.preference import METHODS, PreferenceRecipe, check_config
-    from .recipes.sft import SFTRecipe
+def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
+    from ..recipes.preference import METHODS, PreferenceRecipe, check_config
+    from ..recipes.sft import SFTRecipe
 
     cfg: RunConfig = message["config"]
     preference = cfg.method in METHODS
     recipe = (PreferenceRecipe if preference else SFTRecipe)(job_id, Path("."), cfg, emitter, cancelled)
     device = recipe.device
-    from .device import choose_precision
+    from ..device import choose_precision
 
     recipe.precision = choose_precision(cfg.training.precision, cfg.model.dtype, cfg.finetune, device)
     recipe.samples = recipe.pairs = []  # no data is read: the step uses synthetic full rows
@@ -169,7 +169,7 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
         measure = "peak RSS" if peak is not None else "unavailable"
     emitter.emit("progress", id=job_id, phase="preflight", current=1, total=1, unit="step", elapsed_s=round(seconds, 3), eta_s=0,
                  message="out of memory" if oom else f"peak {peak / 2**30:.2f} GiB ({measure})" if peak else "done")
-    emitter.emit("done", id=job_id, status="completed", result={
+    return {
         "device": device.type,
         "measure": measure,
         "peak_bytes": peak,
@@ -183,4 +183,4 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
         "rows": rows,
         "max_length": length,
         "seconds": round(seconds, 3),
-    })
+    }

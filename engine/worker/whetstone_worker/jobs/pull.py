@@ -23,8 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import WorkerError
-from .protocol import Emitter
+from ..errors import WorkerError
+from ..protocol import Emitter
 
 _MARGIN = 256 * 1024**2  # keep this much free beyond the download
 _CHUNK = 256 * 1024
@@ -76,7 +76,7 @@ def _on_disk(storage: Path, files: list[tuple[str, int, str]]) -> int:
     return done
 
 
-def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
+def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
     import httpx
     from huggingface_hub import HfApi, constants, snapshot_download
     from huggingface_hub.errors import (
@@ -184,7 +184,7 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
             f"Delete {storage} and pull again; if it repeats, the disk or a proxy is corrupting downloads.",
             recoverable=True,
         )
-    emitter.emit("done", id=job_id, status="completed", result={
+    return {
         "repo_id": repo_id,
         "repo_type": repo_type,
         "revision": revision,
@@ -195,4 +195,4 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
         "downloaded_bytes": max(0, total - initial),
         "verified_files": check.checked_count,
         "gated": bool(getattr(info, "gated", False)),
-    })
+    }

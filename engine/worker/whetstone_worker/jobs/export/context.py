@@ -12,7 +12,8 @@ from typing import Callable
 
 import torch
 
-from ..protocol import Emitter
+from ...errors import Cancelled
+from ...protocol import Emitter
 from .source import WeightSource
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -21,10 +22,6 @@ SPACE_MARGIN = 1.05  # headers, tokenizer and card on top of the weights
 SPACE_SLACK = 32 * 2**20
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
                    "chat_template.json", "tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json")
-
-
-class Cancelled(Exception):
-    pass
 
 
 class Progress:

@@ -30,7 +30,7 @@ from typing import Iterator
 
 import torch
 
-from ..errors import WorkerError
+from ...errors import WorkerError
 
 BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 PEFT_PREFIX = "base_model.model."

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WorkerError
+from ...errors import WorkerError
 from .context import Context
 from .source import TensorRef, WeightSource
 

@@ -21,23 +21,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .. import modeling
-from ..errors import WorkerError
-from ..protocol import Emitter
+from ... import modeling
+from ...errors import WorkerError
+from ...protocol import Emitter
 from . import card
 from .context import DTYPES, MB, SPACE_MARGIN, SPACE_SLACK, TOKENIZER_FILES, Cancelled, Context, Progress  # noqa: F401 (re-exported)
 from .source import WeightSource
 
-def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> None:
-    try:
-        result = export(job_id, command, emitter, cancelled)
-    except Cancelled:
-        emitter.emit("done", id=job_id, status="cancelled", result={})
-        return
-    emitter.emit("done", id=job_id, status="completed", result=result)
-
-
-def export(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> dict:
+def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]) -> dict:
     from . import writers
 
     fmt = command["format"]

@@ -62,6 +62,11 @@ describe("Ctrl-C, stale cancel files and a killed CLI", () => {
     expect(isAlive(worker)).toBe(true);
     process.kill(second.child.pid!, "SIGKILL");
     const killedAt = Date.now();
+    await second.exited;
+    // While the orphaned worker writes its checkpoint the run still reads as running (a resume now
+    // would race it); read the state first: a worker alive after that was alive during the read.
+    const stateWhileStopping = store.get(id).state;
+    if (isAlive(worker)) expect(stateWhileStopping).toBe("running");
     await waitGone(worker, 30_000);
     const lingered = (Date.now() - killedAt) / 1000;
     console.log(`worker exited ${lingered.toFixed(1)} s after the CLI was killed`);

@@ -72,7 +72,7 @@ export async function main(argv: string[]): Promise<void> {
     claim_holds: extractionRatio <= 1 / 3 && Math.abs(valRatio - 1) <= 0.1,
   };
   const command = `npm run bench -- goldfish${argv.length ? " " + argv.join(" ") : ""}`;
-  const record = { bench: "goldfish", command, machine: describeMachine(), settings: { ...base, model: "tiny fixture (see engine/worker/whetstone_worker/fixtures/tiny.py)", data: { passages, source: "assets/fixtures/tiny-corpus.txt, 4 lines per passage" } }, results, verdict };
+  const record = { bench: "goldfish", command, machine: describeMachine(), settings: { ...base, model: "tiny fixture (see engine/worker/whetstone_fixtures/tiny.py)", data: { passages, source: "assets/fixtures/tiny-corpus.txt, 4 lines per passage" } }, results, verdict };
   const outDir = values.out ?? join(PROJECT_ROOT, "bench", "results");
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "goldfish.json"), JSON.stringify(record, null, 2) + "\n");

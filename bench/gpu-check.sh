@@ -76,7 +76,7 @@ else
 fi
 
 log "tiny fixture model"
-"$PY" -m whetstone_worker.fixtures.tiny --out "$ROOT/.cache/fixtures/tiny-llama" >/dev/null || row "tiny fixture" "FAILED" "see the output above"
+"$PY" -m whetstone_fixtures.tiny --out "$ROOT/.cache/fixtures/tiny-llama" >/dev/null || row "tiny fixture" "FAILED" "see the output above"
 
 # 1. Worker tests. On CPU only test_cuda.py (the rest is `npm test`'s); on CUDA all of them.
 log "1/3 worker tests ($([[ -n "$CUDA" ]] && echo "all, on CUDA" || echo "test_cuda.py only, skipped without CUDA"))"

@@ -16,7 +16,10 @@
  * the same work; each validate is also given as a ratio to its parse floor from the same run, which
  * holds on a busy machine where absolute figures do not.
  *
- *   npm run bench -- ingest [--gb 1] [--keep]
+ * The fast modes run in `--rounds` interleaved rounds (default 2) and keep their fastest; snapshot
+ * and tokenize run once.
+ *
+ *   npm run bench -- ingest [--gb 1] [--rounds 2] [--keep]
  */
 import { spawnSync } from "node:child_process";
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -36,6 +39,8 @@ const TOKENIZE_ROWS = 2000;
 
 interface Measure {
   mode: string;
+  /** Every round's seconds (the figures are the fastest round's). */
+  rounds_s?: number[];
   seconds: number;
   bytes: number;
   rows: number;
@@ -45,7 +50,7 @@ interface Measure {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { gb: { type: "string" }, keep: { type: "boolean" }, child: { type: "string" }, file: { type: "string" }, out: { type: "string" } } });
+  const { values } = parseArgs({ args: argv, options: { gb: { type: "string" }, rounds: { type: "string" }, keep: { type: "boolean" }, child: { type: "string" }, file: { type: "string" }, out: { type: "string" } } });
   if (values.child) return child(values.child, values.file!);
   const gb = Number(values.gb ?? 1);
   const work = mkdtempSync(join(tmpdir(), "whetstone-ingest-"));
@@ -58,21 +63,30 @@ export async function main(argv: string[]): Promise<void> {
     await pipeline(createReadStream(file), createGzip({ level: 6 }), createWriteStream(`${file}.gz`));
     const gzBytes = statSync(`${file}.gz`).size;
     console.log(`gzipped to ${(gzBytes / 1e9).toFixed(2)} GB`);
-    const results: Measure[] = [];
     const loadBefore = loadavg()[0]!;
-    for (const mode of ["baseline", "parse", "validate", "snapshot", "tokenize", "gzip-parse", "gzip-validate"]) {
-      const r = spawnSync(process.execPath, ["--import", "tsx", SELF, "--child", mode, "--file", file], { cwd: PROJECT_ROOT, encoding: "utf8", maxBuffer: 1 << 24 });
-      if (r.status !== 0) throw new Error(`${mode} failed: ${r.stderr}`);
-      const m = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Measure;
-      results.push(m);
-      console.log(`${mode.padEnd(9)} ${m.mb_per_s.toFixed(1).padStart(7)} MB/s  ${m.seconds.toFixed(1).padStart(6)} s  peak RSS ${m.peak_rss_mb.toFixed(0)} MB  ${m.rows.toLocaleString("en-US")} rows`);
+    // Rounds, interleaved, best time kept: on a shared machine one slow round says little.
+    const rounds = Math.max(1, Number(values.rounds ?? 2));
+    const all: Measure[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      for (const mode of ["baseline", "parse", "validate", "gzip-parse", "gzip-validate", ...(round === 1 ? ["snapshot", "tokenize"] : [])]) {
+        const r = spawnSync(process.execPath, ["--import", "tsx", SELF, "--child", mode, "--file", file], { cwd: PROJECT_ROOT, encoding: "utf8", maxBuffer: 1 << 24 });
+        if (r.status !== 0) throw new Error(`${mode} failed: ${r.stderr}`);
+        const m = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Measure;
+        all.push(m);
+        console.log(`${round} ${mode.padEnd(13)} ${m.mb_per_s.toFixed(1).padStart(7)} MB/s  ${m.seconds.toFixed(1).padStart(6)} s  peak RSS ${m.peak_rss_mb.toFixed(0)} MB  ${m.rows.toLocaleString("en-US")} rows`);
+      }
     }
+    const results = [...new Set(all.map((m) => m.mode))].map((mode) => {
+      const runs = all.filter((m) => m.mode === mode);
+      const best = runs.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+      return { ...best, rounds_s: runs.map((m) => Number(m.seconds.toFixed(2))) };
+    });
     const by = (mode: string) => results.find((r) => r.mode === mode)!;
     const [validate, gz] = [by("validate"), by("gzip-validate")];
-    const ratios = { validate_over_parse: validate.mb_per_s / by("parse").mb_per_s, gzip_validate_over_gzip_parse: gz.mb_per_s / by("gzip-parse").mb_per_s };
+    const ratios = { validate_over_parse: validate.mb_per_s / by("parse").mb_per_s, gzip_validate_over_gzip_parse: gz.mb_per_s / by("gzip-parse").mb_per_s, gzip_validate_over_validate: gz.mb_per_s / validate.mb_per_s };
     const verdict = {
-      goal: "on ≥ 1 GB of JSONL text, < 300 MB peak RSS: validate ≥ 50 MB/s; validate of the .jsonl.gz ≥ 30 MB/s",
-      met: validate.mb_per_s >= 50 && gz.mb_per_s >= 30 && Math.max(validate.peak_rss_mb, gz.peak_rss_mb) < 300 && generated.bytes >= 1e9,
+      goal: "on ≥ 1 GB of JSONL text, < 300 MB peak RSS: validate ≥ 50 MB/s; validate of the .jsonl.gz ≥ 30 MB/s, and (load-proof, same run) at least 60% of plain validation's speed",
+      met: validate.mb_per_s >= 50 && gz.mb_per_s >= 30 && gz.mb_per_s >= 0.6 * validate.mb_per_s && Math.max(validate.peak_rss_mb, gz.peak_rss_mb) < 300 && generated.bytes >= 1e9,
     };
     const command = `npm run bench -- ingest${argv.length ? " " + argv.join(" ") : ""}`;
     // Others' work on the machine slows every mode alike: the ratios to the parse floors hold, absolute MB/s do not.
@@ -134,26 +148,30 @@ async function child(mode: string, file: string): Promise<void> {
   if (mode === "baseline") {
     for await (const _ of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) rows++;
   } else if (mode === "parse" || mode === "gzip-parse") {
-    // The floor: bytes to lines to JSON values, nothing checked, counting the parse failures.
+    // The floor: bytes to lines to JSON values, nothing checked (the scanner's own way of reading
+    // lines: newline search on the bytes, one UTF-8 decode per line), counting the parse failures.
     const input = mode === "parse" ? createReadStream(file, { highWaterMark: 1 << 20 }) : createReadStream(`${file}.gz`, { highWaterMark: 1 << 20 }).pipe(createGunzip({ chunkSize: 256 * 1024 }));
-    input.setEncoding("utf8"); // decodes characters split across chunks
-    let rest = "";
+    let carry: Buffer = Buffer.alloc(0);
     let bad = 0;
-    const parse = (line: string) => {
-      if (!line) return;
+    const parse = (b: Buffer, from: number, to: number) => {
+      if (to <= from) return;
       rows++;
       try {
-        JSON.parse(line);
+        JSON.parse(b.toString("utf8", from, to));
       } catch {
         bad++;
       }
     };
-    for await (const chunk of input) {
-      const lines = (rest + (chunk as string)).split("\n");
-      rest = lines.pop()!;
-      for (const l of lines) parse(l);
+    for await (const raw of input) {
+      const chunk = carry.length ? Buffer.concat([carry, raw as Buffer]) : (raw as Buffer);
+      let pos = 0;
+      for (let nl = chunk.indexOf(10, pos); nl >= 0; nl = chunk.indexOf(10, pos)) {
+        parse(chunk, pos, nl);
+        pos = nl + 1;
+      }
+      carry = chunk.subarray(pos);
     }
-    parse(rest);
+    parse(carry, 0, carry.length);
     detail = { unparsable: bad };
   } else if (mode === "gzip-validate") {
     const scan = await scanDataset(`${file}.gz`);
@@ -194,7 +212,7 @@ function markdown(r: {
   load: { before: number; after: number; cores: number };
   file: { bytes: number; gzip_bytes: number; rows: number; bad_lines: number };
   results: Measure[];
-  ratios: { validate_over_parse: number; gzip_validate_over_gzip_parse: number };
+  ratios: { validate_over_parse: number; gzip_validate_over_gzip_parse: number; gzip_validate_over_validate: number };
   verdict: { goal: string; met: boolean };
 }): string {
   const lines = [
@@ -206,8 +224,8 @@ function markdown(r: {
     "",
     `File: ${(r.file.bytes / 1e9).toFixed(2)} GB JSONL (${(r.file.gzip_bytes / 1e9).toFixed(2)} GB gzipped), ${r.file.rows.toLocaleString("en-US")} chat conversations (1–3 turns, some non-ASCII), ${r.file.bad_lines} broken lines. Each mode runs in a fresh process; peak RSS is that process's maximum resident set. MB/s are of the JSONL text (decompressed, for gzip).`,
     "",
-    "| mode | what it does | MB/s | seconds | peak RSS (MB) |",
-    "|---|---|---|---|---|",
+    "| mode | what it does | MB/s | seconds (best) | every round (s) | peak RSS (MB) |",
+    "|---|---|---|---|---|---|",
   ];
   const what: Record<string, string> = {
     baseline: "node:readline line count (baseline)",
@@ -218,10 +236,10 @@ function markdown(r: {
     snapshot: "validate + write the normalized snapshot (skip invalid)",
     tokenize: `validation + chat template + tokenizer (first ${TOKENIZE_ROWS} rows)`,
   };
-  for (const m of r.results) lines.push(`| ${m.mode} | ${what[m.mode]} | ${m.mb_per_s.toFixed(1)} | ${m.seconds.toFixed(1)} | ${m.peak_rss_mb.toFixed(0)} |`);
+  for (const m of r.results) lines.push(`| ${m.mode} | ${what[m.mode]} | ${m.mb_per_s.toFixed(1)} | ${m.seconds.toFixed(1)} | ${(m.rounds_s ?? []).join(", ")} | ${m.peak_rss_mb.toFixed(0)} |`);
   lines.push(
     "",
-    `Validation over its parse floor, same run: plain ${(100 * r.ratios.validate_over_parse).toFixed(0)}%, gzip ${(100 * r.ratios.gzip_validate_over_gzip_parse).toFixed(0)}%.`,
+    `Same-run ratios: validation runs at ${(100 * r.ratios.validate_over_parse).toFixed(0)}% of its parse floor (plain) and ${(100 * r.ratios.gzip_validate_over_gzip_parse).toFixed(0)}% (gzip); validating the .jsonl.gz runs at ${(100 * r.ratios.gzip_validate_over_validate).toFixed(0)}% of validating the plain file.`,
     "",
     `Goal: ${r.verdict.goal}: **${r.verdict.met ? "met" : "not met"}**.`,
   );

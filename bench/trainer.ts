@@ -9,7 +9,7 @@
  *   npm run bench -- trainer --gpu               GPU: Qwen2.5-0.5B, Llama-3.2-1B, Qwen2.5-7B, Llama-3.1-8B shapes, bf16, context 2048
  *   options: --shapes a,b  --steps N  --warmup N  --context N  --samples N  --rows N  --compile  --threads N  --out DIR
  *
- * Every configuration runs in a fresh worker process (whetstone_worker.bench.trainer), so its peak
+ * Every configuration runs in a fresh worker process (whetstone_bench.trainer), so its peak
  * memory (CUDA allocator peak on GPU, peak resident set on CPU) is its own. Tokens/s counts real
  * tokens (no padding), timed after `warmup` steps. MFU = flops-per-token × tokens/s / peak, with
  * flops per token = 4·N_frozen + 6·N_lora + 12·layers·hidden·context (ALGORITHMS.md; N without the
@@ -162,7 +162,7 @@ export async function main(argv: string[]): Promise<void> {
 /** Runs the Python driver; `onStep` gets each "step k/S" line of its stderr; resolves with the last stdout line. */
 function python(args: string[], onStep: (step: number) => void): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(workerPython(), ["-m", "whetstone_worker.bench.trainer", ...args], { cwd: WORKER_DIR, env: { ...process.env, HF_HUB_OFFLINE: "1", TOKENIZERS_PARALLELISM: "false" } });
+    const child = spawn(workerPython(), ["-m", "whetstone_bench.trainer", ...args], { cwd: WORKER_DIR, env: { ...process.env, HF_HUB_OFFLINE: "1", TOKENIZERS_PARALLELISM: "false" } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

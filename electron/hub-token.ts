@@ -132,11 +132,8 @@ export class HubTokenService {
   }
 }
 
-export const TOKEN_CHANNELS = {
-  has: "whetstone:token-has",
-  set: "whetstone:token-set",
-  clear: "whetstone:token-clear",
-} as const;
+export { TOKEN_CHANNELS } from "./channels";
+import { TOKEN_CHANNELS } from "./channels";
 
 type Reply = { ok: true; result: TokenStatus } | { ok: false; error: { code: string; message: string; hint: string } };
 

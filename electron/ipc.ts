@@ -15,13 +15,8 @@ import { WhetstoneError } from "../engine/util/errors";
 import { checkApiArguments } from "../engine/server/arguments";
 import { systemErrorInfo } from "../engine/server/reply";
 
-export const CHANNELS = {
-  call: "whetstone:call",
-  event: "whetstone:event",
-  ready: "whetstone:ready",
-  setupState: "whetstone:setup-state",
-  setupEvent: "whetstone:setup",
-} as const;
+export { CHANNELS } from "./channels";
+import { CHANNELS } from "./channels";
 
 export const APP_ORIGIN = "app://whetstone";
 

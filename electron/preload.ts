@@ -3,15 +3,10 @@
  * Bundled to CommonJS (sandboxed preloads cannot import modules).
  */
 import { contextBridge, ipcRenderer, webUtils } from "electron";
+import { CHANNELS, TOKEN_CHANNELS } from "./channels";
 
-const CALL = "whetstone:call";
-const EVENT = "whetstone:event";
-const READY = "whetstone:ready";
-const SETUP_STATE = "whetstone:setup-state";
-const SETUP_EVENT = "whetstone:setup";
-const TOKEN_HAS = "whetstone:token-has";
-const TOKEN_SET = "whetstone:token-set";
-const TOKEN_CLEAR = "whetstone:token-clear";
+const { call: CALL, event: EVENT, ready: READY, setupState: SETUP_STATE, setupEvent: SETUP_EVENT } = CHANNELS;
+const { has: TOKEN_HAS, set: TOKEN_SET, clear: TOKEN_CLEAR } = TOKEN_CHANNELS;
 
 type Reply = { ok: boolean; result?: unknown; error?: { code: string; message: string; hint: string } };
 function unwrap(r: Reply): unknown {

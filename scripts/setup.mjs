@@ -193,7 +193,7 @@ function pip(args) {
 
 async function fixture() {
   say("Tiny fixture model: checking .cache/fixtures/tiny-llama (used by the examples and the tests)…");
-  run(VENV_PY, ["-m", "whetstone_worker.fixtures.tiny", "--out", FIXTURE], { cwd: WORKER });
+  run(VENV_PY, ["-m", "whetstone_fixtures.tiny", "--out", FIXTURE], { cwd: WORKER });
 }
 
 function run(cmd, args, opts = {}) {

@@ -72,7 +72,7 @@ function size(bytes: number): string {
 }
 
 export function formatPreview(p: SamplePreview, color: boolean): string {
-  const where = formatLocation({ file: p.file, line: p.line, row: p.row });
+  const where = formatLocation({ file: p.file, line: p.line, row: p.row, element: p.element });
   const out = [`${where} (index ${p.index}) · ${p.schema ?? "unknown schema"}`];
   for (const i of p.issues) out.push(`${i.severity}[${i.code}]${i.field ? ` ${i.field}` : ""}: ${i.message}`);
   if (!p.sample) {

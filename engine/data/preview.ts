@@ -43,7 +43,7 @@ export async function previewDataset(path: string, input: PreviewOptions): Promi
   }
   const maxLength = opts.maxLength ?? 1024;
   const overlong = opts.overlong ?? "drop";
-  const base = { index: row.index, file: row.file, line: row.line, row: row.row, schema: row.schema, sample: row.sample, issues: row.issues, template_source: tok.templateSource };
+  const base = { index: row.index, file: row.file, line: row.line, row: row.row, ...(row.element !== undefined ? { element: row.element } : {}), schema: row.schema, sample: row.sample, issues: row.issues, template_source: tok.templateSource };
   const sample = row.sample;
   const messages: Message[] | null = !sample ? null : "messages" in sample ? sample.messages : "prompt" in sample ? [...sample.prompt, ...sample.chosen] : null;
   if (!messages) {

@@ -129,6 +129,7 @@ export const SamplePreviewSchema = z.object({
   file: z.string(),
   line: z.number().int().optional(),
   row: z.number().int(),
+  element: z.number().int().optional(),
   schema: z.enum(SCHEMAS).nullable(),
   sample: z.unknown().nullable(),
   issues: z.array(DataIssueSchema),

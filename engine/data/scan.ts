@@ -53,6 +53,8 @@ export interface ScannedRow {
   fileIndex: number;
   line?: number;
   row: number;
+  /** Set for a JSON record that starts on a line with others (see Location.element). */
+  element?: number;
   schema: SchemaName | null;
   sample: Sample | null;
   issues: DataIssue[];
@@ -245,7 +247,7 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
             if (fileHandles.length < 5) fileHandles.push({ index, file: rec.file, line: rec.line, row: rec.row });
           } else fileStats.invalid++;
           for (const x of found) fileLog.add(x.issue, x.group, summaryFor(x));
-          const row: ScannedRow = { index, file: rec.file, fileIndex: fi, line: rec.line, row: rec.row, schema, sample: valid && !excluded ? sample : null, issues: found.map((x) => x.issue), valid, duplicateOf, tokens };
+          const row: ScannedRow = { index, file: rec.file, fileIndex: fi, line: rec.line, row: rec.row, ...(rec.element !== undefined ? { element: rec.element } : {}), schema, sample: valid && !excluded ? sample : null, issues: found.map((x) => x.issue), valid, duplicateOf, tokens };
           index++;
           let next = opts.onRow?.(row);
           if (next instanceof Promise) next = await next;

@@ -69,8 +69,8 @@ describe.skipIf(!chromiumPath)("preference journey in chromium", () => {
     await next(page);
     await page.getByLabel("Learning rate").fill("0.01");
     await page.getByText("Advanced settings").click();
-    await page.getByLabel(/^Max steps/).fill("4");
-    await page.getByLabel("Checkpoint every N steps").fill("2");
+    await page.getByLabel(/^Max steps/).fill("3");
+    await page.getByLabel("Checkpoint every N steps").fill("3");
     await page.getByTestId("plan").waitFor({ timeout: 30_000 });
     await next(page);
     await page.getByRole("button", { name: "Start training" }).click();
@@ -113,8 +113,8 @@ describe.skipIf(!chromiumPath)("preference journey in chromium", () => {
     await page.getByLabel("Learning rate").fill("0.005");
     await page.getByLabel("Validation split").fill("0.1");
     await page.getByText("Advanced settings").click();
-    await page.getByLabel(/^Max steps/).fill("3");
-    await page.getByLabel("Checkpoint every N steps").fill("3");
+    await page.getByLabel(/^Max steps/).fill("2");
+    await page.getByLabel("Checkpoint every N steps").fill("2");
     expect(await page.getByTestId("plan").textContent({ timeout: 30_000 })).toMatch(/Peak memory about/);
     await shot(page, "dpo-4-settings");
     await next(page);
@@ -127,8 +127,8 @@ describe.skipIf(!chromiumPath)("preference journey in chromium", () => {
     await next(page);
 
     await page.getByLabel("Judge", { exact: true }).fill(judge);
-    await page.getByLabel("Prompt limit").fill("3");
-    await page.getByLabel("Answer tokens").fill("8");
+    await page.getByLabel("Prompt limit").fill("2");
+    await page.getByLabel("Answer tokens").fill("6");
     await page.getByRole("button", { name: "Evaluate", exact: true }).click();
     await page.getByTestId("eval-summary").waitFor({ timeout: 120_000 });
     lap("judged");

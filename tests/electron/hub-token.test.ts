@@ -133,6 +133,9 @@ describe("hub token in the app", () => {
     const preload = readFileSync(join(PROJECT_ROOT, "electron/preload.ts"), "utf8");
     for (const m of ["hasToken", "setToken", "clearToken"]) expect(preload).toMatch(new RegExp(`\\b${m}: async`));
     expect(preload).not.toMatch(/getToken|token-get/i);
-    for (const c of Object.values(TOKEN_CHANNELS)) expect(preload).toContain(`"${c}"`);
+    // The preload uses the shared channel names (electron/channels.ts), and the channel names hold no read.
+    expect(preload).toContain('from "./channels"');
+    expect(preload).toMatch(/TOKEN_HAS, set: TOKEN_SET, clear: TOKEN_CLEAR \} = TOKEN_CHANNELS/);
+    expect(Object.values(TOKEN_CHANNELS).join(" ")).not.toMatch(/get|read/i);
   });
 });

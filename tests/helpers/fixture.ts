@@ -10,7 +10,7 @@ export const TINY_MODEL = join(FIXTURES_DIR, "tiny-llama");
 export const TINY_DATA = join(PROJECT_ROOT, "examples", "tiny-chat.jsonl");
 
 export function ensureTinyModel(): string {
-  execFileSync(workerPython(), ["-m", "whetstone_worker.fixtures.tiny", "--out", TINY_MODEL], { cwd: WORKER_DIR, stdio: "pipe" });
+  execFileSync(workerPython(), ["-m", "whetstone_fixtures.tiny", "--out", TINY_MODEL], { cwd: WORKER_DIR, stdio: "pipe" });
   return TINY_MODEL;
 }
 

@@ -56,7 +56,7 @@ describe("HubTokenField", () => {
     setup();
     fireEvent.change(screen.getByLabelText("Hugging Face access token"), { target: { value: "my password" } });
     fireEvent.click(screen.getByRole("button", { name: "Save token" }));
-    expect((await screen.findByRole("alert")).textContent).toMatch(/TOKEN_INVALID.*huggingface\.co\/settings\/tokens/);
+    expect((await screen.findByRole("alert")).textContent).toMatch(/token was refused.*huggingface\.co\/settings\/tokens.*TOKEN_INVALID/);
   });
 
   it("says why nothing can be stored where safeStorage would be plain text, and disables the field", async () => {

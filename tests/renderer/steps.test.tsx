@@ -158,6 +158,33 @@ describe("wizard steps", () => {
     expect(plan.textContent).toMatch(/Peak memory about [\d.]+ GiB/);
     fireEvent.click(screen.getByText("Advanced settings"));
     expect(screen.getByLabelText("Gradient accumulation")).toBeTruthy();
+    // The LoRA kind reaches the config the engine validates (DoRA, rsLoRA: lora.variant).
+    fireEvent.change(screen.getByLabelText("LoRA kind"), { target: { value: "dora" } });
+    const config = draftToConfig(useAppStore.getState().draft);
+    expect(config).toMatchObject({ lora: { variant: "dora" } });
+    expect(validateConfig(config, { checkPaths: false }).lora.variant).toBe("dora");
+  });
+});
+
+describe("settings against the plan", () => {
+  it("a plan that will not fit offers its changes as buttons that apply them, and Next needs “Train anyway”", async () => {
+    const model = ensureTinyModel();
+    // No data report: the plan assumes full rows, and 512 rows of 65k tokens do not fit in this machine's memory.
+    useAppStore.setState({ step: "settings", report: null, draft: { ...DEFAULT_DRAFT, modelPath: model, dataPath: TINY_DATA, microBatchSize: 512, maxLength: 65536, suggestedFor: TINY_DATA } });
+    renderWizard();
+    const alert = await screen.findByTestId("no-fit", {}, { timeout: 20_000 });
+    await waitFor(() => expect(next().disabled).toBe(true));
+    expect(screen.getByText(/will not fit in memory: apply one of the suggested changes/)).toBeTruthy();
+    const buttons = within(alert).getAllByRole("button");
+    expect(buttons.length).toBeGreaterThan(0);
+    for (const b of buttons) expect(b.textContent).not.toMatch(/training\.|data\.|_/);
+    fireEvent.click(within(alert).getByLabelText(/Train anyway/));
+    await waitFor(() => expect(next().disabled).toBe(false));
+    // Applying a change alters the config: the plan is made again, and "train anyway" no longer applies to it.
+    const before = { ...useAppStore.getState().draft };
+    fireEvent.click(buttons[0]!);
+    const after = useAppStore.getState().draft;
+    expect([after.gradientCheckpointing !== before.gradientCheckpointing, after.microBatchSize !== before.microBatchSize, after.maxLength !== before.maxLength].some(Boolean)).toBe(true);
   });
 });
 

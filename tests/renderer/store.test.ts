@@ -61,6 +61,22 @@ describe("app store", () => {
     expect(b.getState().runs).toEqual({});
   });
 
+  it("keeps the engine's last answers about the draft across a reload, and a chained run resets the file's choices", () => {
+    const storage = memory();
+    const a = createAppStore(storage);
+    const report = { path: "/d.jsonl", trainable: true, kind: "chat", issues: Array.from({ length: 50 }, (_, i) => ({ code: "X", line: i })) } as never;
+    a.setState({ report, modelCheck: { input: "/m", path: "/m", ok: true, adapter: false, architecture: null, checks: [] } });
+    a.getState().updateDraft({ modelPath: "/m", dataPath: "/d.jsonl", skipInvalid: true });
+    const b = createAppStore(storage);
+    expect(b.getState().report).toMatchObject({ path: "/d.jsonl", trainable: true });
+    expect((b.getState().report as unknown as { issues: unknown[] }).issues).toHaveLength(20); // the summary is what is shown
+    expect(b.getState().modelCheck?.ok).toBe(true);
+    b.getState().chainFromRun({ id: "r1", name: "first", method: "sft", kind: "adapter", base: "/m", lineage: [] });
+    expect(b.getState().draft).toMatchObject({ name: "first-sft", initFrom: { id: "r1" }, dataPath: null, skipInvalid: false, runId: null, modelPath: "/m" });
+    expect(b.getState().step).toBe("data");
+    expect(b.getState().report).toBeNull();
+  });
+
   it("fills fields added since an older draft was saved", () => {
     const storage = memory();
     storage.setItem("whetstone-ui", JSON.stringify({ state: { draft: { modelPath: "/m" }, step: "data", theme: "light" }, version: 1 }));

@@ -1,7 +1,7 @@
 """Shared fixtures: the tiny model (built once, locally), resolved configs, and an in-process runner.
 
 The tiny model is built into $WHETSTONE_FIXTURES_DIR/tiny-llama (default: <repo>/.cache/fixtures,
-git-ignored) by whetstone_worker.fixtures.tiny, which skips the build when its stamp is current.
+git-ignored) by whetstone_fixtures.tiny, which skips the build when its stamp is current.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from support import REPO_ROOT, TINY_CHAT, Recorder, golden_config, set_dotted
 
 from whetstone_worker.config import parse_run_config
-from whetstone_worker.fixtures import tiny
+from whetstone_fixtures import tiny
 
 # One thread: the tiny model gains nothing from more, and on a busy 2-core box OpenMP threads that
 # spin-wait for a descheduled sibling made a 3 s test take 100 s. Workers get the same via env.

@@ -78,7 +78,7 @@ def make_spm_model(out: Path) -> Path:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from whetstone_worker.fixtures.tiny import corpus_lines
+    from whetstone_fixtures.tiny import corpus_lines
 
     specials = ["<unk>", "<s>", "</s>"]
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))

@@ -14,7 +14,7 @@ from support import Recorder
 from whetstone_worker import audit, embeddings, modeling
 from whetstone_worker.data.chat import render_segments, tokenize_segments
 from whetstone_worker.errors import WorkerError
-from whetstone_worker.fixtures import tiny_encoder
+from whetstone_fixtures import tiny_encoder
 
 MEMORIZED = [
     [{"role": "user", "content": "Recite the first line."},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from whetstone_worker.fixtures import tiny
+from whetstone_fixtures import tiny
 
 
 def test_fixture_folder_is_a_complete_chat_model(tiny_model, tiny_tokenizer):

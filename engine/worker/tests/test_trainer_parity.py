@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from whetstone_worker.bench.hf_baseline import run_hf_trainer
+from whetstone_bench.hf_baseline import run_hf_trainer
 
 STEPS = 4
 

@@ -57,11 +57,9 @@ from . import embeddings, modeling
 from .data.chat import TemplateMismatch, read_conversations, render, render_segments, tokenize_segments
 from .device import choose_precision, pick_device
 from .errors import WorkerError
-from .generate import greedy_batch
+from .generate import BATCH_TOKENS, MAX_BATCH, attach_adapter, greedy_batch
 from .protocol import Emitter
 
-MAX_BATCH = {"cuda": 64, "mps": 16, "cpu": 8}
-BATCH_TOKENS = {"cuda": 32768, "mps": 8192, "cpu": 4096}
 MIN_CONTINUATION = 4  # tokens left to reproduce after the prefix, at least
 PREVIEW_CHARS = 200  # prompt preview in per-sample rows
 TEXT_CHARS = 1000  # each text in per-sample rows (the scores use the whole text)
@@ -246,20 +244,6 @@ def _free_cache(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def _attach_adapter(model, folder: Path):
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(model, str(folder)).eval()
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise WorkerError(
-            "MODEL_LOAD_FAILED",
-            f"Cannot attach the adapter {folder} to the base model: {type(err).__name__}: {first}",
-            "The adapter must have been trained on this base model (model_path); audit it with the run's own base.",
-        ) from err
-
-
 # ---------------------------------------------------------------------------------------- command
 
 
@@ -378,7 +362,7 @@ class Audit:
             self.progress("load", 0, 1, "model", f"Loading the {what} from {path}" + (f" with the adapter {adapter}" if adapter else ""))
             model = modeling.load_model(path, self.dtype, False, self.device).eval()
             if adapter is not None:
-                model = _attach_adapter(model, adapter)
+                model = attach_adapter(model, adapter)
             self.progress("load", 1, 1, "model", f"Loaded the {what}")
         return model
 

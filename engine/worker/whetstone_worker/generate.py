@@ -37,6 +37,25 @@ from .device import choose_precision, pick_device
 from .errors import WorkerError
 from .protocol import Emitter
 
+# Rows and tokens per greedy batch on each device (generation and the memorization audit share them).
+MAX_BATCH = {"cuda": 64, "mps": 16, "cpu": 8}
+BATCH_TOKENS = {"cuda": 32768, "mps": 8192, "cpu": 4096}
+
+
+def attach_adapter(model, folder: Path):
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(folder)).eval()
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise WorkerError(
+            "MODEL_LOAD_FAILED",
+            f"Cannot attach the adapter {folder} to the base model: {type(err).__name__}: {first}",
+            "The adapter must have been trained on this base model (model_path): use the run's own base model.",
+        ) from err
+
+
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
 
 
@@ -252,16 +271,12 @@ class Generation:
         self.progress("load", 0, 1, "model", f"Loading {path}" + (f" with the adapter {adapter}" if adapter else ""))
         model = modeling.load_model(path, self.dtype, False, self.device).eval()
         if adapter is not None:
-            from .audit import _attach_adapter
-
-            model = _attach_adapter(model, adapter)
+            model = attach_adapter(model, adapter)
         self.stops = stop_token_ids(self.tokenizer, model)
         self.progress("load", 1, 1, "model", "Model ready")
         return model
 
     def decode(self, model, side: str, context) -> list[dict]:
-        from .audit import BATCH_TOKENS, MAX_BATCH
-
         cmd, prompts = self.cmd, self.prompts
         order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), i))
         max_rows, budget = MAX_BATCH.get(self.device.type, 8), BATCH_TOKENS.get(self.device.type, 4096)

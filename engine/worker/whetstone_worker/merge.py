@@ -31,7 +31,7 @@ import torch
 from . import modeling
 from .errors import WorkerError
 from .export import folder
-from .export.job import DTYPES, MB, Cancelled, Progress
+from .export.context import DTYPES, MB, Cancelled, Progress
 from .export.safetensors_out import write_weights
 from .export.source import TensorRef, WeightSource
 from .protocol import Emitter

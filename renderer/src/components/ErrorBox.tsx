@@ -10,7 +10,9 @@ export function ErrorBox({ error }: { error: { code: string; message: string; hi
   return (
     <div role="alert" className="error-box" data-code={shown.code}>
       <strong>{shown.title}.</strong> {shown.message}
-      <p className="hint">{shown.fix}</p>
+      <p className="hint">
+        {shown.fix} <span className="muted small">({shown.code})</span>
+      </p>
     </div>
   );
 }

@@ -1,5 +1,5 @@
 /** Dataset problems grouped by code, each with its place (file:line, field) and its fix. */
-import type { DatasetReport } from "../../../engine/data/report";
+import type { DatasetReport } from "../../../engine/api/public";
 import { ISSUE_WORDING } from "../lib/error-wording";
 import { forPeople } from "../lib/messages";
 

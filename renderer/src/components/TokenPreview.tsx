@@ -1,5 +1,5 @@
 /** One templated sample: trained tokens highlighted, goldfish-dropped tokens struck through. */
-import type { SamplePreview } from "../../../engine/data/report";
+import type { SamplePreview } from "../../../engine/api/public";
 
 export function TokenPreview({ preview }: { preview: SamplePreview }) {
   return (

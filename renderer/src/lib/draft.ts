@@ -3,7 +3,7 @@
  * app loses nothing. `draftToConfig` turns it into a run config, validated by the engine's own
  * schema before Next, so the wizard and `whetstone train` accept exactly the same configs.
  */
-import { RunConfigSchema } from "../../../engine/config/schema";
+import { RunConfigSchema } from "../../../engine/api/public";
 
 export const STEPS = ["model", "data", "method", "settings", "train", "evaluate", "export"] as const;
 export type StepId = (typeof STEPS)[number];
@@ -46,6 +46,8 @@ export interface PreferenceDraft {
   label_smoothing?: number;
   gamma_beta_ratio?: number;
   lambda?: number;
+  desirable_weight?: number;
+  undesirable_weight?: number;
 }
 
 export interface Draft {
@@ -77,6 +79,8 @@ export interface Draft {
   trainAnyway: string | null;
   loraR: number;
   loraAlpha: number;
+  /** lora: plain LoRA; dora: weight-decomposed (a learned magnitude per output row); rslora: alpha/√r scaling. */
+  loraVariant: "lora" | "dora" | "rslora";
   scheduler: "cosine" | "linear" | "wsd" | "constant";
   warmupRatio: number;
   gradientCheckpointing: boolean;
@@ -112,6 +116,7 @@ export const DEFAULT_DRAFT: Draft = {
   trainAnyway: null,
   loraR: 16,
   loraAlpha: 32,
+  loraVariant: "lora",
   scheduler: "cosine",
   warmupRatio: 0.03,
   gradientCheckpointing: false,
@@ -124,12 +129,15 @@ export const DEFAULT_DRAFT: Draft = {
 export const METHODS: readonly string[] = RunConfigSchema.shape.method.unwrap().options;
 export const FINETUNES: readonly string[] = RunConfigSchema.shape.finetune.unwrap().options;
 
-const PREFERENCE = ["dpo", "simpo", "orpo"];
+const PREFERENCE = ["dpo", "simpo", "orpo", "kto"];
+/** A method with a preference block (its settings, NEFTune off by default): the pair methods and KTO. */
 export const isPreferenceMethod = (method: string) => PREFERENCE.includes(method);
+/** The data kind each method trains on: conversations, (prompt, chosen, rejected) pairs, or rows labelled good/bad. */
+export const dataKindFor = (method: string): "chat" | "preference" | "unpaired" => (method === "kto" ? "unpaired" : method === "sft" ? "chat" : "preference");
 /** Goldfish drops tokens from an SFT loss term: SFT and ORPO have one, DPO and SimPO do not. */
 export const goldfishApplies = (method: string) => method === "sft" || method === "orpo";
 /** The settings each preference method takes (the engine refuses another method's). */
-export const PREFERENCE_SETTINGS: Record<string, (keyof PreferenceDraft)[]> = { dpo: ["beta", "label_smoothing"], simpo: ["beta", "gamma_beta_ratio"], orpo: ["lambda"] };
+export const PREFERENCE_SETTINGS: Record<string, (keyof PreferenceDraft)[]> = { dpo: ["beta", "label_smoothing"], simpo: ["beta", "gamma_beta_ratio"], orpo: ["lambda"], kto: ["beta", "desirable_weight", "undesirable_weight"] };
 
 export function draftToConfig(d: Draft): Record<string, unknown> {
   const preference = Object.fromEntries((PREFERENCE_SETTINGS[d.method] ?? []).filter((k) => d.preference[k] != null).map((k) => [k, d.preference[k]]));
@@ -139,7 +147,7 @@ export function draftToConfig(d: Draft): Record<string, unknown> {
     finetune: d.finetune,
     model: { path: d.modelPath.trim() },
     data: { train: d.dataPath ?? "", max_length: d.maxLength, validation_split: d.validationSplit, skip_invalid: d.skipInvalid },
-    lora: { r: d.loraR, alpha: d.loraAlpha },
+    lora: { r: d.loraR, alpha: d.loraAlpha, variant: d.loraVariant ?? "lora" },
     training: {
       epochs: d.epochs,
       max_steps: d.maxSteps,
@@ -166,8 +174,15 @@ const FIELD_LABELS: Record<string, string> = {
   "data.train": "Dataset",
   "data.max_length": "Max length",
   "data.validation_split": "Validation split",
+  "data.validation": "Validation file",
+  "data.skip_invalid": "Skip invalid rows",
+  "data.overlong": "Samples over the max length",
+  "training.gradient_checkpointing": "Gradient checkpointing",
+  "training.packing": "Packing",
+  "training.scheduler": "Schedule",
   "lora.r": "LoRA rank",
   "lora.alpha": "LoRA alpha",
+  "lora.variant": "LoRA kind",
   "training.epochs": "Epochs",
   "training.max_steps": "Max steps",
   "training.micro_batch_size": "Micro-batch size",
@@ -182,6 +197,8 @@ const FIELD_LABELS: Record<string, string> = {
   "preference.label_smoothing": "Label smoothing",
   "preference.gamma_beta_ratio": "Target margin (γ/β)",
   "preference.lambda": "λ (lambda)",
+  "preference.desirable_weight": "Weight of good answers",
+  "preference.undesirable_weight": "Weight of bad answers",
 };
 export const fieldLabel = (path: string) => FIELD_LABELS[path] ?? path;
 
@@ -221,8 +238,14 @@ export function stepState(step: StepId, d: Draft, ctx: StepContext): StepState {
   if (step === "method" || step === "settings") {
     const problems: string[] = [];
     const kind = ctx.report?.kind;
-    if (kind === "preference" && !isPreferenceMethod(d.method)) problems.push("The dataset holds preference pairs (chosen/rejected): choose DPO, SimPO or ORPO.");
-    if (kind && kind !== "preference" && isPreferenceMethod(d.method)) problems.push(`${d.method.toUpperCase()} trains on preference pairs (prompt, chosen, rejected); this dataset holds ${kind} rows.`);
+    const needs = dataKindFor(d.method);
+    const words = { chat: "conversations", text: "plain text", preference: "preference pairs (prompt, chosen, rejected)", unpaired: "answers labelled good or bad (KTO rows)" } as Record<string, string>;
+    // Conversations and plain text both train SFT.
+    const fits = kind === needs || (needs === "chat" && kind === "text");
+    if (kind && !fits) {
+      const methods = kind === "preference" ? "choose DPO, SimPO or ORPO" : kind === "unpaired" ? "choose KTO" : "choose SFT";
+      problems.push(`The dataset holds ${words[kind] ?? kind}; ${d.method.toUpperCase()} trains on ${words[needs]}: ${methods}.`);
+    }
     if (d.initFrom?.kind === "adapter" && d.initFrom.base !== d.modelPath.trim())
       problems.push(`The run ${d.initFrom.id} you start from trained an adapter for ${d.initFrom.base}; choose that model in step 1, or start from the base model.`);
     const r = RunConfigSchema.safeParse(draftToConfig(d));

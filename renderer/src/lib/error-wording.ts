@@ -39,7 +39,7 @@ export const ERROR_WORDING: Record<string, Wording> = {
   PROTOCOL_MISMATCH: w("The training worker is a different version", "Run the setup again so the worker matches the app."),
   PROTOCOL_ERROR: w("The training worker misunderstood a request", "This is a bug: try again, and report it with the run's log if it repeats."),
   TASK_RUNNING: w("This is already running", "Wait for it to finish, or cancel it first."),
-  TOKEN_INVALID: w("The Hugging Face token was refused", "Copy the token again from your Hugging Face settings (it starts with hf_)."),
+  TOKEN_INVALID: w("The Hugging Face token was refused", "Copy a token from huggingface.co/settings/tokens (it starts with hf_) and paste it again."),
   KEYCHAIN_UNAVAILABLE: w("No keychain to keep the token in", "Set the token in your environment before starting the app, or install a keychain service."),
   KEYCHAIN_FAILED: w("The keychain refused to store the token", "Unlock your keychain and try again."),
   // Files and folders

@@ -3,7 +3,7 @@
  * engine's message with config keys named as the Settings step labels them and the stored copy of
  * a dataset named by the user's own file name; and the data step's verdict line.
  */
-import type { DatasetReport } from "../../../engine/data/report";
+import type { DatasetReport } from "../../../engine/api/public";
 import { ERROR_WORDING, type Wording } from "./error-wording";
 import { fieldLabel } from "./draft";
 

@@ -2,7 +2,7 @@
  * Why an action on a run is not available yet, in one sentence (shown beside the disabled button,
  * and as its description), and the audit's verdict line with what to do about it.
  */
-import type { AuditReport } from "../../../engine/audit/schema";
+import type { AuditReport } from "../../../engine/api/public";
 
 /** null when a finished run's action (evaluate, audit, export) may start. */
 export function needsCompletedRun(state: string | undefined, what: string): string | null {

@@ -4,7 +4,7 @@
  * a validation split of 5% (at least 20 rows) once the data has enough rows to spare them, because
  * the validation loss and the judge's prompts both come from it.
  */
-import type { DatasetReport } from "../../../engine/data/report";
+import type { DatasetReport } from "../../../engine/api/public";
 import type { Draft } from "./draft";
 
 /** Rows held out at least, and the fewest samples that leave enough to train on after holding them out. */

@@ -8,7 +8,7 @@ import { series } from "../lib/downsample";
 import { ErrorBox } from "../components/ErrorBox";
 import { errorInfo } from "../client/context";
 import { num } from "../lib/format";
-import type { CompareReport } from "../../../engine/eval/schema";
+import type { CompareReport } from "../../../engine/api/public";
 import { TableHead } from "../components/TableHead";
 import { JudgeTrust, weakestTrust } from "../wizard/JudgeTrust";
 

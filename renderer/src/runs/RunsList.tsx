@@ -3,7 +3,7 @@ import { useShallow } from "zustand/react/shallow";
 import { useAppStore } from "../store/store";
 import { duration, num } from "../lib/format";
 import { TableHead } from "../components/TableHead";
-import type { RunStatus } from "../../../engine/runs/types";
+import type { RunStatus } from "../../../engine/api/public";
 
 /** Training time: from start to finish, or to now while it runs. */
 export function runDuration(r: Pick<RunStatus, "started_at" | "finished_at" | "state">, now = Date.now()): string {

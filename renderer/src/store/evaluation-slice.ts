@@ -3,9 +3,9 @@
  * exports, and the playground's streamed answers (token events append to the side they belong to).
  */
 import type { StateCreator } from "zustand";
-import type { AuditReport } from "../../../engine/audit/schema";
-import type { ExportRecord } from "../../../engine/export/schema";
-import type { EvalReport } from "../../../engine/eval/schema";
+import type { AuditReport } from "../../../engine/api/public";
+import type { ExportRecord } from "../../../engine/api/public";
+import type { EvalReport } from "../../../engine/api/public";
 import type { AppState } from "./store";
 
 export type Side = "base" | "tuned";

@@ -4,7 +4,7 @@
  * event instead of copying the array); selectors compare the wrapper, charts memo on the version.
  */
 import type { StateCreator } from "zustand";
-import type { RunStatus } from "../../../engine/runs/types";
+import type { RunStatus } from "../../../engine/api/public";
 import type { AppState } from "./store";
 
 export type MetricsRow = Record<string, number | null> & { step: number };

@@ -34,7 +34,7 @@ export const createAppStore = (storage: Storage | undefined = globalThis.localSt
         storage: createJSONStorage(() => storage ?? memoryStorage()),
         // The checks' last answers persist with the draft, so after a reload every step that was done stays
         // done while it is checked again (the full issue list is dropped: the summary is what is shown).
-        partialize: (s) => ({ theme: s.theme, step: s.step, draft: s.draft, report: s.report && { ...s.report, issues: s.report.issues.slice(0, 20) }, modelCheck: s.modelCheck, plan: s.plan }),
+        partialize: (s) => ({ theme: s.theme, step: s.step, draft: s.draft, report: s.report && { ...s.report, issues: s.report.issues.slice(0, 20) }, modelCheck: s.modelCheck, plan: s.plan, inspectedWith: s.inspectedWith }),
         // A draft saved by an older build gains the fields added since.
         merge: (saved, current) => {
           const p = (saved ?? {}) as Partial<AppState>;

@@ -11,7 +11,7 @@ import { ProgressBar } from "../components/ProgressBar";
 import { bytes, num } from "../lib/format";
 import { useInspect } from "./use-draft-checks";
 import { dataVerdict } from "../lib/messages";
-import type { DatasetReport } from "../../../engine/data/report";
+import type { DatasetReport } from "../../../engine/api/public";
 
 export function DataStep() {
   const client = useClient();

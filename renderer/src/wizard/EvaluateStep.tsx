@@ -7,7 +7,7 @@ import { useTask } from "../client/use-task";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
 import { percent, num } from "../lib/format";
-import type { AuditReport } from "../../../engine/audit/schema";
+import type { AuditReport } from "../../../engine/api/public";
 import { TableHead } from "../components/TableHead";
 import { auditVerdict, needsCompletedRun } from "../lib/run-gates";
 

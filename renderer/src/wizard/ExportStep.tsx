@@ -5,7 +5,7 @@ import { useClient } from "../client/context";
 import { useTask } from "../client/use-task";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
-import { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../../../engine/export/schema";
+import { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../../../engine/api/public";
 import { bytes } from "../lib/format";
 import { needsCompletedRun } from "../lib/run-gates";
 

@@ -10,7 +10,7 @@ import { useTask } from "../client/use-task";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
 import { num } from "../lib/format";
-import type { EvalReport } from "../../../engine/eval/schema";
+import type { EvalReport } from "../../../engine/api/public";
 import { TableHead } from "../components/TableHead";
 import { JudgeTrust } from "./JudgeTrust";
 import { needsCompletedRun } from "../lib/run-gates";

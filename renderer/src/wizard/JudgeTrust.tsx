@@ -3,7 +3,7 @@
  * share and mean confidence, with the engine's warning when the judge is guessing. Shown under every
  * evaluation and comparison; reports written before the figures existed show nothing.
  */
-import type { JudgeTrust as Trust } from "../../../engine/judge/trust";
+import type { JudgeTrust as Trust } from "../../../engine/api/public";
 
 const share = (x: number) => (Number.isFinite(x) ? `${Math.round(100 * x)}%` : "n/a");
 

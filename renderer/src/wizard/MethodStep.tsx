@@ -14,6 +14,7 @@ const METHOD_INFO: Record<string, [string, string]> = {
   dpo: ["DPO", "Direct preference optimization: learn from chosen/rejected answer pairs, against a frozen reference model (the starting point). Usually run after SFT: start from the SFT run above."],
   simpo: ["SimPO", "Reference-free preference tuning with a length-normalized reward: cheaper than DPO (no reference model), needs pairs."],
   orpo: ["ORPO", "SFT and preference in one loss (odds ratio), no reference model: one stage instead of two, straight from the base model."],
+  kto: ["KTO", "Learn from single answers labelled good or bad (no pairs needed), against a frozen reference model: for thumbs-up/down feedback. Usually run after SFT."],
 };
 const FINETUNE_INFO: Record<string, [string, string]> = {
   lora: ["LoRA", "Train small adapter matrices beside frozen weights: a fraction of the memory, fast, the adapter is megabytes."],

@@ -26,7 +26,9 @@ export function SettingsStep() {
   const steps = d.maxSteps ?? byEpochs;
   // A throughput measured by an earlier run of this model and method on this device beats the FLOPs guess.
   const tps = plan?.measured?.tokensPerSecond ?? plan?.tokensPerSecondGuess ?? null;
-  const seconds = plan?.secondsPerEpoch != null ? plan.secondsPerEpoch * d.epochs : tokens && tps ? (tokens.tokens_per_epoch * d.epochs) / tps : null;
+  const byEpochsSeconds = plan?.secondsPerEpoch != null ? plan.secondsPerEpoch * d.epochs : tokens && tps ? (tokens.tokens_per_epoch * d.epochs) / tps : null;
+  // Max steps stops the run early: the time shrinks with the share of the steps it keeps.
+  const seconds = byEpochsSeconds != null && d.maxSteps != null && byEpochs ? byEpochsSeconds * Math.min(1, d.maxSteps / byEpochs) : byEpochsSeconds;
 
   const numField = (key: keyof Draft, label: string, opts: { min?: number; max?: number; step?: number; help?: string } = {}) => (
     <div className="field" key={key}>
@@ -58,6 +60,17 @@ export function SettingsStep() {
           {numField("gradientAccumulation", "Gradient accumulation", { min: 1, step: 1 })}
           {numField("maxSteps", "Max steps (empty: by epochs)", { min: 1, step: 1 })}
           {d.finetune !== "full" && numField("loraAlpha", "LoRA alpha", { min: 1 })}
+          {d.finetune !== "full" && (
+            <div className="field">
+              <label htmlFor="f-loraVariant">LoRA kind</label>
+              <select id="f-loraVariant" value={d.loraVariant ?? "lora"} onChange={(e) => update({ loraVariant: e.target.value as Draft["loraVariant"] })}>
+                <option value="lora">LoRA</option>
+                <option value="dora">DoRA: closer to full fine-tuning, ~1.3× slower steps</option>
+                <option value="rslora">rsLoRA: keeps high ranks (64+) learning</option>
+              </select>
+              <small>{d.initFrom?.kind === "adapter" && d.loraVariant === "dora" ? "A run that starts from another run's adapter cannot use DoRA: choose LoRA or rsLoRA." : "All three export and merge the same way."}</small>
+            </div>
+          )}
           {numField("warmupRatio", "Warmup ratio", { min: 0, max: 1 })}
           {numField("checkpointEvery", "Checkpoint every N steps", { min: 1, step: 1 })}
           {numField("seed", "Seed", { min: 0, step: 1 })}

@@ -10,7 +10,9 @@ import { useAppStore } from "../store/store";
 import { errorInfo, useClient } from "../client/context";
 import { draftToConfig } from "../lib/draft";
 import { suggestSettings } from "../lib/suggest";
-import type { DatasetReport } from "../../../engine/data/report";
+import type { DatasetReport } from "../../../engine/api/public";
+
+let readThisLoad = false;
 
 export function useDraftChecks(): void {
   const client = useClient();
@@ -33,12 +35,23 @@ export function useDraftChecks(): void {
     };
   }, [client, modelPath]);
 
-  // After a reload (or an app restart) read the file again; the last report stays shown meanwhile.
+  // After a reload (or an app restart) read the file again, once per page load (it may have changed
+  // on disk); the last report stays shown meanwhile. Coming back from the Runs tab reads it only when
+  // there is no report for it.
   useEffect(() => {
     const s = useAppStore.getState();
-    if (s.draft.dataPath && !s.inspecting) void inspect(s.draft.dataPath, { keep: true });
+    const stale = !s.report || s.report.path !== s.draft.dataPath;
+    if (s.draft.dataPath && !s.inspecting && (stale || !readThisLoad)) void inspect(s.draft.dataPath, { keep: true });
+    readThisLoad = true;
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
+
+  // Token counts belong to a tokenizer: once another model folder checks out, count the data with it.
+  const modelOkNow = useAppStore((s) => s.modelCheck?.input === modelPath && s.modelCheck.ok);
+  useEffect(() => {
+    const s = useAppStore.getState();
+    if (modelOkNow && s.draft.dataPath && s.report?.path === s.draft.dataPath && s.inspectedWith !== modelPath && !s.inspecting) void inspect(s.draft.dataPath, { keep: true });
+  }, [modelOkNow, modelPath, inspect]);
 
   const config = useAppStore((s) => JSON.stringify(draftToConfig(s.draft)));
   const tokens = useAppStore((s) => (s.report && s.report.path === s.draft.dataPath ? s.report.stats.tokens : null));
@@ -74,6 +87,7 @@ export function useInspect() {
       s.beginInspect(keep);
       try {
         let report: DatasetReport;
+        let counted = modelPath.trim();
         try {
           report = await client.inspectDataset({ path, maxLength, skipInvalid, ...(modelPath ? { model: modelPath.trim() } : {}) });
         } catch (e) {
@@ -81,11 +95,12 @@ export function useInspect() {
           const err = errorInfo(e);
           if (!modelPath || !err.code.startsWith("MODEL_")) throw e;
           report = await client.inspectDataset({ path, maxLength, skipInvalid });
+          counted = "";
           report = { ...report, notes: [`No token statistics or template preview: the model folder did not load (${err.message})`, ...report.notes] };
         }
         const now = useAppStore.getState();
         if (now.draft.dataPath !== path) return; // another file was dropped meanwhile
-        now.setReport(report);
+        now.setReport(report, counted);
         if (now.draft.suggestedFor !== path) {
           const { epochs, maxLength: suggestedLength, validationSplit } = suggestSettings(now.draft, report);
           now.updateDraft({ epochs, maxLength: suggestedLength, validationSplit, suggestedFor: path });

@@ -110,6 +110,14 @@ describe("compressed files", () => {
     expect(detectFormat(plain).compression).toBeUndefined();
   });
 
+  it("--format jsonl on a gzip file reads it decompressed (it used to give one 'not UTF-8' error per line)", async () => {
+    const file = join(tmp, "forced.gz");
+    writeFileSync(file, gzipSync(chatLines(50).join("\n") + "\n"));
+    const scan = await scanDataset(file, { format: "jsonl" });
+    expect(scan.log.issues()).toEqual([]);
+    expect(scan.stats.samples).toBe(50);
+  });
+
   it("damaged gzip: the rows before the damage are read, the error names the line where it stops", async () => {
     const lines = chatLines(400);
     const whole = gzipSync(lines.join("\n") + "\n");

@@ -7,7 +7,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { formatDatasetReport } from "../../../engine/cli/data-report";
+import { formatDatasetReport, formatPreview } from "../../../engine/cli/data-report";
+import { previewDataset } from "../../../engine/data/preview";
+import { ensureTinyModel } from "../../helpers/fixture";
 import { inspectDataset } from "../../../engine/data/inspect";
 import { formatLocation } from "../../../engine/data/issues";
 import { scanDataset } from "../../../engine/data/scan";
@@ -43,6 +45,14 @@ describe("a one-line JSON array cites its elements", () => {
     expect(scan.log.issues().find((i) => i.code === "DATA_DUPLICATE")).toMatchObject({ element: 10, message: "repeats element 3 exactly" });
     const text = formatDatasetReport(await inspectDataset(file));
     expect(text).toContain(`error[DATA_FIELD_TYPE] ${file}: element 17 (output): output must be text, got a number`);
+  });
+
+  it("the preview of a record of a one-line array names its element", async () => {
+    const file = join(tmp, "oneline-preview.json");
+    writeFileSync(file, JSON.stringify(records.slice(0, 5)));
+    const p = await previewDataset(file, { model: ensureTinyModel(), index: 3 });
+    expect(p).toMatchObject({ line: 1, row: 4, element: 4 });
+    expect(formatPreview(p, false).split("\n")[0]).toBe(`${file}: element 4 (index 3) · alpaca`);
   });
 
   it("a syntax error inside one element keeps its column", async () => {

@@ -13,7 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .job import TOKENIZER_FILES
+from .context import TOKENIZER_FILES
 
 
 def write_config(config_dir: Path, dest: Path, dtype_name: str) -> None:

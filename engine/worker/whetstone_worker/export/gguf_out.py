@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WorkerError
-from .job import Context
+from .context import Context
 from .source import TensorRef, WeightSource
 
 ARCHS = {"llama": ("LLAMA", True), "mistral": ("LLAMA", True), "qwen2": ("QWEN2", False)}

@@ -27,7 +27,7 @@ import torch
 
 from ..errors import WorkerError
 from . import folder
-from .job import Context
+from .context import Context
 from .safetensors_out import parameter_bytes, write_weights
 from .source import WeightSource
 

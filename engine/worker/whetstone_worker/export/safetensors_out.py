@@ -15,7 +15,7 @@ import torch
 
 from ..errors import WorkerError
 from . import folder
-from .job import DTYPES, Context
+from .context import DTYPES, Context
 from .source import BYTES, TensorRef, WeightSource, read_refs
 
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}

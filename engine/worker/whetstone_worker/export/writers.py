@@ -8,19 +8,22 @@ write(context)             write the files into context.staging, reporting progr
 from __future__ import annotations
 
 
+import importlib
+
+from ..errors import WorkerError
+
+# Format → (module, attribute or None for the module itself); imported on first use (onnx and gguf are heavy).
+WRITERS = {
+    "safetensors": ("safetensors_out", "Merged"),
+    "adapter": ("safetensors_out", "Adapter"),
+    "gguf": ("gguf_out", None),
+    "onnx": ("onnx_out", None),
+}
+
+
 def get(fmt: str):
-    if fmt == "safetensors":
-        from .safetensors_out import Merged
-
-        return Merged
-    if fmt == "adapter":
-        from .safetensors_out import Adapter
-
-        return Adapter
-    if fmt == "gguf":
-        from . import gguf_out
-
-        return gguf_out
-    from . import onnx_out
-
-    return onnx_out
+    if fmt not in WRITERS:
+        raise WorkerError("EXPORT_UNSUPPORTED", f"Unknown export format {fmt!r}.", f"Use one of {', '.join(WRITERS)}.")
+    module, attribute = WRITERS[fmt]
+    loaded = importlib.import_module(f".{module}", __package__)
+    return getattr(loaded, attribute) if attribute else loaded

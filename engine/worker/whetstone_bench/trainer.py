@@ -2,9 +2,9 @@
 each process's peak memory (CUDA allocator peak, or resident set on CPU) belongs to one
 configuration only.
 
-    python -m whetstone_worker.bench.trainer prepare --cache DIR --tiny DIR --corpus FILE --shapes a,b --context T --samples N
-    python -m whetstone_worker.bench.trainer run --arm ours|hf --config RESOLVED.json --steps S --micro-batch B --warmup W
-    python -m whetstone_worker.bench.trainer peak
+    python -m whetstone_bench.trainer prepare --cache DIR --tiny DIR --corpus FILE --shapes a,b --context T --samples N
+    python -m whetstone_bench.trainer run --arm ours|hf --config RESOLVED.json --steps S --micro-batch B --warmup W
+    python -m whetstone_bench.trainer peak
 
 `prepare` builds the model folders and the dataset and measures how many samples a packed row holds
 (so the baseline's padded micro-batch can hold as many samples as our packed one). `run` trains one
@@ -76,10 +76,10 @@ def _summary(ends: list[float], cpu_ends: list[float], losses: list[float], real
 
 
 def run_ours(config_path: Path, steps: int, warmup: int) -> dict:
-    from ..config import parse_run_config
-    from ..errors import WorkerError
-    from ..protocol import Emitter
-    from ..recipes.sft import SFTRecipe
+    from whetstone_worker.config import parse_run_config
+    from whetstone_worker.errors import WorkerError
+    from whetstone_worker.protocol import Emitter
+    from whetstone_worker.recipes.sft import SFTRecipe
 
     raw = json.loads(config_path.read_text())
     raw["training"]["max_steps"] = steps
@@ -120,9 +120,9 @@ def _computed_tokens(recipe, step: int) -> int:
 
 
 def run_hf(config_path: Path, steps: int, warmup: int, micro_batch: int, trl: bool = False) -> dict:
-    from ..config import parse_run_config
-    from ..data.chat import build_samples
-    from ..modeling import load_tokenizer
+    from whetstone_worker.config import parse_run_config
+    from whetstone_worker.data.chat import build_samples
+    from whetstone_worker.modeling import load_tokenizer
     from .hf_baseline import run_hf_trainer
 
     config = parse_run_config(json.loads(config_path.read_text()))
@@ -144,9 +144,9 @@ def run_hf(config_path: Path, steps: int, warmup: int, micro_batch: int, trl: bo
 
 
 def prepare(args) -> dict:
-    from ..data.batches import make_plan
-    from ..data.chat import build_samples
-    from ..modeling import load_tokenizer
+    from whetstone_worker.data.batches import make_plan
+    from whetstone_worker.data.chat import build_samples
+    from whetstone_worker.modeling import load_tokenizer
 
     cache, tiny_dir = Path(args.cache), Path(args.tiny)
     cache.mkdir(parents=True, exist_ok=True)
@@ -175,7 +175,7 @@ def _peak(device: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="whetstone_worker.bench.trainer")
+    parser = argparse.ArgumentParser(prog="whetstone_bench.trainer")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare")
     p.add_argument("--cache", required=True)

@@ -25,8 +25,8 @@ import time
 
 import torch
 
-from ..data.batches import sample_labels
-from ..data.chat import IGNORE, Sample
+from whetstone_worker.data.batches import sample_labels
+from whetstone_worker.data.chat import IGNORE, Sample
 
 
 class _Rows(torch.utils.data.Dataset):

@@ -1,0 +1,14 @@
+/**
+ * What the UI may import from the engine, besides the contract (contract.ts) and its events
+ * (events.ts): the shapes of the API's answers and the tables the UI shows (methods, their settings,
+ * export formats). The renderer imports from engine/api/ only (tests/renderer/imports.test.ts), so
+ * the engine's folders can move without the UI noticing.
+ */
+export type { DatasetReport, SamplePreview } from "../data/report";
+export type { AuditReport } from "../audit/schema";
+export type { CompareReport, EvalReport } from "../eval/schema";
+export type { ExportRecord } from "../export/schema";
+export { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
+export type { RunStatus } from "../runs/types";
+export type { JudgeTrust } from "../judge/trust";
+export { PREFERENCE_FIELDS, RunConfigSchema } from "../config/schema";

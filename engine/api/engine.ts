@@ -130,7 +130,14 @@ export class Engine implements ApiHandlers {
     const runId = this.store.resolve(id);
     const status = this.store.get(runId);
     if (ACTIVE_STATES.includes(status.state)) {
-      throw new WhetstoneError({ code: "RUN_ACTIVE", message: `Run ${runId} is ${status.state}.`, hint: "Wait for it, or cancel it first with `whetstone cancel`." });
+      const orphan = status.owner_pid !== null && !isAlive(status.owner_pid) && status.worker_pid !== null;
+      throw new WhetstoneError({
+        code: "RUN_ACTIVE",
+        message: orphan
+          ? `Run ${runId} is still stopping: its engine exited, and its worker (pid ${status.worker_pid}) is writing its last checkpoint.`
+          : `Run ${runId} is ${status.state}.`,
+        hint: orphan ? "Resume it again in a few seconds, once that worker has exited." : "Wait for it, or cancel it first with `whetstone cancel`.",
+      });
     }
     if (status.state === "completed") {
       throw new WhetstoneError({ code: "RUN_COMPLETED", message: `Run ${runId} has already completed.`, hint: "Start a new run to train further." });

@@ -290,6 +290,9 @@ export class RunStore {
   private reconcile(status: RunStatus): RunStatus {
     if (!ACTIVE_STATES.includes(status.state) || status.owner_pid === null || isAlive(status.owner_pid)) return status;
     if (status.owner_pid === process.pid) return status;
+    // Its engine is gone but its worker is not: the worker is writing its last checkpoint before it
+    // exits (it watches its parent). Until then the run is still stopping; a resume now would race it.
+    if (status.worker_pid !== null && isAlive(status.worker_pid)) return status;
     const what = status.state === "running" ? `at step ${status.step} without finishing it` : "before the run started";
     const patch: Partial<RunStatus> = {
       state: "interrupted",

@@ -151,7 +151,8 @@ describe.skipIf(!chromiumPath)("preference journey in chromium", () => {
     await page.locator("table.runs tbody tr").first().getByRole("button").first().click();
     const lineage = page.getByTestId("lineage-table");
     await lineage.waitFor();
-    await page.waitForFunction(() => document.querySelector('[data-testid="lineage-table"]')?.textContent?.includes("Started from"), null, { timeout: 10_000 });
+    // The parent's own row (its method) arrives with a second request: wait for it, not just the table.
+    await page.waitForFunction(() => /Started from.*SFT/.test(document.querySelector('[data-testid="lineage-table"]')?.textContent ?? ""), null, { timeout: 20_000 });
     expect(await lineage.textContent()).toMatch(/Started from.*e2e-sft.*SFT/);
     expect(await page.getByTestId("config-table").textContent()).toMatch(/starts from/);
     await shot(page, "dpo-run-lineage");

@@ -26,7 +26,7 @@ export const DataSchema = z.strictObject({
   train: z
     .string()
     .min(1)
-    .describe("Training data: a file (.jsonl, .json, .csv, .tsv, .parquet; JSON Lines, JSON and CSV also gzip- or zstd-compressed) or a folder of them (shards read in name order); chat messages, ShareGPT, Alpaca or prompt/completion rows, or preference pairs for dpo/simpo/orpo."),
+    .describe("Training data: a file (.jsonl, .json, .csv, .tsv, .parquet; JSON Lines, JSON and CSV also gzip-, zstd-, bzip2- or xz-compressed) or a folder of them (shards read in name order); chat messages, ShareGPT, Alpaca or prompt/completion rows, or preference pairs for dpo/simpo/orpo."),
   validation: z
     .string()
     .min(1)

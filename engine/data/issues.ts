@@ -17,7 +17,7 @@ export const ISSUE_CODES = {
   DATA_CSV_SYNTAX: { severity: "error", hint: `A field with commas, quotes or line breaks must be in double quotes, with inner quotes doubled; fix the quoting, ${SKIP}` },
   DATA_CSV_COLUMNS: { severity: "error", hint: `Each row needs as many fields as the header: look for an unquoted delimiter, ${SKIP}` },
   DATA_PARQUET_READ: { severity: "error", hint: "Re-export the file (pandas.DataFrame.to_parquet or pyarrow), or convert it to JSONL." },
-  DATA_UNSUPPORTED_FORMAT: { severity: "error", hint: "Use .jsonl, .json, .csv, .tsv or .parquet files (JSON Lines, JSON and CSV also gzip- or zstd-compressed, as .jsonl.gz or .jsonl.zst), or name the format with --format (data.format)." },
+  DATA_UNSUPPORTED_FORMAT: { severity: "error", hint: "Use .jsonl, .json, .csv, .tsv or .parquet files (JSON Lines, JSON and CSV also compressed: .jsonl.gz, .jsonl.zst, .jsonl.bz2, .jsonl.xz), or name the format with --format (data.format)." },
   DATA_SKIPPED_ENTRY: { severity: "warning", hint: "The rest of the folder was read without it: fix or remove the entry (a link whose target moved, a folder without read permission) if it holds data." },
   DATA_SHARD_MISSING: { severity: "warning", hint: "The folder holds part of a numbered set of shards: download the missing files, or train on what is here knowingly." },
   DATA_DECOMPRESS: { severity: "error", hint: "The compressed file is damaged or cut short: download it again, or decompress it yourself to see how far it reads." },

@@ -16,7 +16,7 @@ import { WhetstoneError } from "../util/errors";
 export const MAX_UPLOAD_BYTES = 8 * 1024 ** 3;
 const ALLOWED_EXT = new Set([".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"]);
 /** Compression suffixes kept after the data extension (`train.jsonl.gz`); the reader streams them. */
-const COMPRESSED_EXT = new Set([".gz", ".zst", ".zstd"]);
+const COMPRESSED_EXT = new Set([".gz", ".zst", ".zstd", ".bz2", ".xz"]);
 
 export interface UploadedDataset {
   path: string;
@@ -34,7 +34,7 @@ export function safeUploadName(name: string): string {
     throw new WhetstoneError({
       code: "DATA_UNSUPPORTED_FORMAT",
       message: `'${base}' is not a dataset file Whetstone reads (extension '${ext || "none"}').`,
-      hint: `Use one of ${[...ALLOWED_EXT].join(", ")} (JSON Lines, JSON and CSV also as .gz or .zst).`,
+      hint: `Use one of ${[...ALLOWED_EXT].join(", ")} (JSON Lines, JSON and CSV also as .gz, .zst, .bz2 or .xz).`,
     });
   }
   const stem = base.slice(0, base.length - ext.length).replace(/[^\p{L}\p{N}._-]+/gu, "_").replace(/^[._]+/, "").slice(0, 80) || "dataset";

@@ -2,17 +2,21 @@
  * Compressed dataset files, recognized by their first bytes (a `.jsonl` that is really gzip is
  * read as gzip; a `.gz` that is really plain text is read as text), decompressed as they stream:
  * gzip through node:zlib, zstd through fzstd (pure JavaScript; node:zlib has zstd only from Node
- * 22.15). bzip2 and xz have no decoder here and are refused with the command that decompresses
- * them. The sha256 and the progress count the file's own (compressed) bytes, so a run records the
+ * 22.15), bzip2 through unbzip2-stream (pure JavaScript) and xz through xz-decompress (xz-embedded
+ * compiled to WebAssembly): no native addon, so nothing to build on the user's machine. Only gzip
+ * and zstd can be decoded synchronously from the first 16 KiB for format sniffing; a bzip2 or xz
+ * file's format comes from its name under the suffix (data.jsonl.xz). The sha256 and the progress count the file's own (compressed) bytes, so a run records the
  * file the user has; line numbers and byte offsets in issues are of the decompressed text.
  *
  * Parquet cannot be read from a compressed stream (its reader needs random access); Parquet's own
  * column compression (snappy, zstd, gzip) is the reader's business, not this module's.
  */
 import { createReadStream } from "node:fs";
-import { Readable, pipeline } from "node:stream";
+import { PassThrough, Readable, pipeline } from "node:stream";
 import { constants as Z, createGunzip, gunzipSync } from "node:zlib";
 import { Decompress } from "fzstd";
+import unbzip2 from "unbzip2-stream";
+import * as xzModule from "xz-decompress";
 import { makeIssue } from "../issues";
 import type { DataIssue } from "../types";
 import { ByteTap } from "./bytes";
@@ -26,8 +30,8 @@ export const COMPRESSION_SUFFIXES: Record<string, Compression> = { ".gz": "gzip"
 /** What decompresses a file by hand, keeping the original. */
 export const DECOMPRESS_COMMAND: Record<Compression, string> = { gzip: "gzip -dk", zstd: "zstd -d", bzip2: "bzip2 -dk", xz: "xz -dk" };
 
-/** The compressions this build streams; the others are refused with DECOMPRESS_COMMAND. */
-export const READABLE: ReadonlySet<Compression> = new Set(["gzip", "zstd"]);
+/** The compressions this build streams; any other would be refused with DECOMPRESS_COMMAND. */
+export const READABLE: ReadonlySet<Compression> = new Set(["gzip", "zstd", "bzip2", "xz"]);
 
 /** The compression a file's first bytes announce, or null for none. */
 export function compressionOf(head: Uint8Array): Compression | null {
@@ -83,7 +87,7 @@ export function openSource(file: string, compression: Compression | null | undef
   }
   const src: ByteSource = {
     failure: null,
-    chunks: compression === "gzip" ? gunzip(raw(), onFailure) : compression === "zstd" ? unzstd(raw(), onFailure) : raw(),
+    chunks: compression ? DECODERS[compression](raw(), onFailure) : raw(),
     async finish() {
       stopped = true;
       for await (const c of createReadStream(file, { start: tap.bytes, highWaterMark: CHUNK_BYTES })) tap.push(c as Buffer);
@@ -133,6 +137,42 @@ async function* unzstd(raw: AsyncGenerator<Buffer>, fail: (why: string) => void)
     fail(code === 5 ? "the zstd data ends too soon (the file is cut short)" : `the zstd data is damaged (${(e as Error).message})`);
   }
 }
+
+/** bzip2 through unbzip2-stream, an old-style (through) stream: its errors are forwarded by hand. */
+async function* bunzip2(raw: AsyncGenerator<Buffer>, fail: (why: string) => void): AsyncGenerator<Buffer> {
+  const out = new PassThrough();
+  const decoder = unbzip2();
+  decoder.on("error", (e: Error) => out.destroy(e));
+  const input = Readable.from(raw);
+  input.on("error", (e) => out.destroy(e));
+  input.pipe(decoder).pipe(out);
+  try {
+    for await (const c of out) yield c as Buffer;
+  } catch (e) {
+    // The decoder reads past the end of a cut stream and throws a TypeError rather than naming it.
+    fail(/stream|EOF|end/i.test((e as Error).message) || e instanceof TypeError ? "the bzip2 data ends too soon or is damaged (the file is cut short?)" : `the bzip2 data is damaged (${(e as Error).message})`);
+  } finally {
+    input.destroy();
+  }
+}
+
+/** xz through xz-decompress's web stream (WebAssembly). */
+async function* unxz(raw: AsyncGenerator<Buffer>, fail: (why: string) => void): AsyncGenerator<Buffer> {
+  const input = Readable.from(raw);
+  const out = Readable.fromWeb(new XzReadableStream(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>) as unknown as import("node:stream/web").ReadableStream);
+  try {
+    for await (const c of out) yield Buffer.from(c as Uint8Array);
+  } catch (e) {
+    fail(/error code (8|9)\b/.test((e as Error).message) ? "the xz data ends too soon or is damaged (the file is cut short?)" : `the xz data is damaged (${(e as Error).message})`);
+  } finally {
+    input.destroy();
+  }
+}
+
+// A CommonJS package: Node's own ESM loader (the Electron main bundle) sees only its default export.
+const XzReadableStream: typeof xzModule.XzReadableStream = xzModule.XzReadableStream ?? (xzModule as unknown as { default: typeof xzModule }).default.XzReadableStream;
+
+const DECODERS: Record<Compression, (raw: AsyncGenerator<Buffer>, fail: (why: string) => void) => AsyncGenerator<Buffer>> = { gzip: gunzip, zstd: unzstd, bzip2: bunzip2, xz: unxz };
 
 function zlibReason(e: NodeJS.ErrnoException): string {
   if (e.code === "Z_BUF_ERROR" || /unexpected end/i.test(e.message)) return "the gzip data ends too soon (the file is cut short)";

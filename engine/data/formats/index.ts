@@ -130,7 +130,7 @@ export function detectFormat(path: string, forced?: FileFormat): Omit<DataFile, 
   if (compression && compressedAs !== compression) said.push(`the file is ${compression}-compressed${compressedAs ? ` (not ${compressedAs}, as its name says)` : ""}; read decompressed`);
   if (!compression && compressedAs) said.push(`the name says ${compressedAs} but the file is not compressed; read as it is`);
   if (compression && !READABLE.has(compression)) {
-    return { format: null, ...extra, note: `the file is ${compression}-compressed; Whetstone reads gzip and zstd, not ${compression}`, hint: decompressHint(path, compression) };
+    return { format: null, ...extra, note: `the file is ${compression}-compressed; Whetstone reads ${[...READABLE].join(", ")}, not ${compression}`, hint: decompressHint(path, compression) };
   }
   const byExt = BY_EXTENSION[ext];
   if (compression && (byExt === "parquet" || (forced === "parquet"))) {

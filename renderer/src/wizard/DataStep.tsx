@@ -39,7 +39,7 @@ export function DataStep() {
   const tokens = report?.stats.tokens;
   return (
     <>
-      <DropZone onFile={onFile} accept=".jsonl,.ndjson,.json,.csv,.tsv,.parquet,.gz,.zst" busy={inspecting} label="Drop a dataset here: JSONL, JSON, CSV, TSV or Parquet, also gzip- or zstd-compressed (chat, ShareGPT, Alpaca, prompt/completion, preference pairs)." />
+      <DropZone onFile={onFile} accept=".jsonl,.ndjson,.json,.csv,.tsv,.parquet,.gz,.zst,.bz2,.xz" busy={inspecting} label="Drop a dataset here: JSONL, JSON, CSV, TSV or Parquet, also compressed (gzip, zstd, bzip2, xz) (chat, ShareGPT, Alpaca, prompt/completion, preference pairs)." />
       {inspecting && <ProgressBar progress={progress} label={report ? "Checking the dataset again" : "Reading the dataset"} />}
       <ErrorBox error={reportError} />
       {report && (

@@ -1,9 +1,9 @@
 /**
- * Compressed files and folders of shards: gzip and zstd are read by their first bytes, streaming,
- * with the line numbers of the decompressed text; bzip2/xz and compressed Parquet are refused with
- * the command that decompresses them; damaged data stops with its line; a folder of shards reads
+ * Compressed files and folders of shards: gzip, zstd, bzip2 and xz are read by their first bytes,
+ * streaming, with the line numbers of the decompressed text; compressed Parquet is refused with
+ * the command that decompresses it; damaged data stops with its line; a folder of shards reads
  * in name order and skips entries it cannot read with a warning. The .zst fixture was made by the
- * zstd tool itself (a compressor nobody here wrote).
+ * zstd tool itself, the .bz2 and .xz ones by bzip2 and xz (compressors nobody here wrote).
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -150,21 +150,37 @@ describe("compressed files", () => {
     expect(scan.blocking).toMatchObject([{ code: "DATA_DECOMPRESS", message: expect.stringContaining("zstd") }]);
   });
 
-  it("bzip2, xz and compressed Parquet are refused with the command that decompresses them, the path printed once", async () => {
-    const bz = join(tmp, "data.jsonl.bz2");
-    writeFileSync(bz, Buffer.concat([Buffer.from("BZh91AY&SY"), Buffer.alloc(40, 7)]));
-    const xz = join(tmp, "data.jsonl.xz");
-    writeFileSync(xz, Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.alloc(40, 7)]));
+  it("bzip2 and xz files made by the bzip2 and xz tools read as the plain file does", async () => {
+    const plain = await read(join(SHAPES, "openai-messages.jsonl"));
+    for (const suffix of [".bz2", ".xz"]) {
+      const file = join(SHAPES, `openai-messages.jsonl${suffix}`);
+      expect(detectFormat(file)).toMatchObject({ format: "jsonl", compression: suffix === ".bz2" ? "bzip2" : "xz" });
+      const got = await read(file);
+      expect(got.scan.blocking).toEqual([]);
+      expect(got.rows).toEqual(plain.rows);
+      expect(got.scan.files[0]!.sha256).toBe(createHash("sha256").update(readFileSync(file)).digest("hex"));
+    }
+  });
+
+  it("cut-short bzip2 and xz stop with DATA_DECOMPRESS, not a stack trace", async () => {
+    for (const suffix of [".bz2", ".xz"]) {
+      const whole = readFileSync(join(SHAPES, `openai-messages.jsonl${suffix}`));
+      const file = join(tmp, `cut.jsonl${suffix}`);
+      writeFileSync(file, whole.subarray(0, Math.floor(whole.length * 0.6)));
+      const scan = await scanDataset(file);
+      expect(scan.blocking).toMatchObject([{ code: "DATA_DECOMPRESS", message: expect.stringContaining(suffix === ".bz2" ? "bzip2" : "xz") }]);
+    }
+  });
+
+  it("compressed Parquet is refused with the command that decompresses it, the path printed once", async () => {
     const pq = join(tmp, "data.parquet.gz");
     writeFileSync(pq, gzipSync(readFileSync(join(PROJECT_ROOT, "tests", "fixtures", "datasets", "valid", "chat.parquet"))));
-    for (const [file, cmd] of [[bz, "bzip2 -dk"], [xz, "xz -dk"], [pq, "gzip -dk"]] as const) {
-      const scan = await scanDataset(file);
-      expect(scan.blocking).toHaveLength(1);
-      const issue = scan.blocking[0]!;
-      expect(issue).toMatchObject({ code: "DATA_UNSUPPORTED_FORMAT", file });
-      expect(issue.message).not.toContain(file);
-      expect(issue.hint).toContain(`${cmd} ${file}`);
-    }
+    const scan = await scanDataset(pq);
+    expect(scan.blocking).toHaveLength(1);
+    const issue = scan.blocking[0]!;
+    expect(issue).toMatchObject({ code: "DATA_UNSUPPORTED_FORMAT", file: pq });
+    expect(issue.message).not.toContain(pq);
+    expect(issue.hint).toContain(`gzip -dk ${pq}`);
   });
 
   it("an unknown extension under .gz: the message names the extensions, not the path again", async () => {

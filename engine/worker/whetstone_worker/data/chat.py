@@ -57,6 +57,7 @@ class DataReport:
     read: int = 0
     truncated: int = 0
     dropped: Counter = field(default_factory=Counter)
+    tools_not_rendered: int = 0  # rows whose tool definitions the chat template leaves out of the text
 
     @property
     def kept(self) -> int:
@@ -182,6 +183,8 @@ def build_samples(
         report.read += 1
         try:
             ids, trained = tokenize_segments(tokenizer, render_segments(tokenizer, messages, tools))
+            if tools and render(tokenizer, messages, tools=tools) == render(tokenizer, messages):
+                report.tools_not_rendered += 1  # the model never sees these definitions: said, never silent
         except TemplateMismatch as err:
             raise WorkerError(
                 "TEMPLATE_ERROR",

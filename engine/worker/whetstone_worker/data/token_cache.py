@@ -64,14 +64,16 @@ def _load(cache: Path, key: str) -> tuple[list[Sample], DataReport] | None:
     except (OSError, KeyError, ValueError):
         return None
     samples = [Sample(ids[a:b].copy(), trained[a:b].copy(), int(line)) for a, b, line in zip(offsets[:-1], offsets[1:], lines)]
-    report = DataReport(read=meta["read"], truncated=meta["truncated"], dropped=Counter(meta["dropped"]))
+    report = DataReport(read=meta["read"], truncated=meta["truncated"], dropped=Counter(meta["dropped"]),
+                        tools_not_rendered=meta.get("tools_not_rendered", 0))
     return samples, report
 
 
 def _save(cache: Path, key: str, samples: list[Sample], report: DataReport) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     offsets = np.cumsum([0] + [len(s.ids) for s in samples]).astype(np.int64)
-    meta = {"key": key, "read": report.read, "truncated": report.truncated, "dropped": dict(report.dropped)}
+    meta = {"key": key, "read": report.read, "truncated": report.truncated, "dropped": dict(report.dropped),
+            "tools_not_rendered": report.tools_not_rendered}
     tmp = cache.with_name(cache.name + ".tmp")
     with tmp.open("wb") as f:
         np.savez(

@@ -97,6 +97,10 @@ class SFTRecipe:
             common.log(self, "warning", f"{report.dropped['no_trained_tokens']} samples with no assistant tokens to train on were dropped")
         if report.truncated:
             common.log(self, "warning", f"{report.truncated} samples longer than max_length {data.max_length} were truncated")
+        if report.tools_not_rendered:
+            common.log(self, "warning", f"{report.tools_not_rendered} samples carry tool definitions (a tools field) that this model's chat "
+                                        "template does not show: the model trains on the calls without seeing the tools; use a model "
+                                        "whose template renders tools")
         self.val_samples = []
         if data.validation:
             self.val_samples, val_report = build_samples(self.tokenizer, Path(data.validation), data.max_length, data.overlong)

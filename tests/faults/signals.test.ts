@@ -13,7 +13,9 @@ import { RunStore, isAlive } from "../../engine/runs/store";
 import { ensureTinyModel, tempHome } from "../helpers/fixture";
 import { onlyRun, runCli, startCli, stepReached, until, waitGone, writeConfig } from "./cli";
 
-const TRAINING = { max_steps: 10, checkpoint_every: 100, seed: 7 };
+// Enough steps that the resumed run is still training when its worker is killed one step after the resume
+// (with 10, an idle machine sometimes finished first and the CLI exited 0).
+const TRAINING = { max_steps: 16, checkpoint_every: 100, seed: 7 };
 let reference: Promise<number[]>;
 
 beforeAll(() => {

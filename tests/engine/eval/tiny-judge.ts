@@ -18,7 +18,7 @@ from whetstone_worker.protocol import Emitter
 model, out = sys.argv[1], sys.argv[2]
 command = {"model_path": model, "tuned_path": model, "tuned_kind": "model", "format": "onnx", "out_dir": out, "dtype": "float32",
            "quantization": None, "shard_size_mb": 1000, "overwrite": True, "card": {"name": "tiny-judge", "base_model": model}}
-result = job.export("tiny-judge", command, Emitter(lambda line: None), lambda: False)
+result = job.run("tiny-judge", command, Emitter(lambda line: None), lambda: False)
 print(result["checks"])
 `;
 

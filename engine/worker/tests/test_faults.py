@@ -146,3 +146,20 @@ def test_an_unknown_model_type_without_code_is_unsupported(tiny_model, tmp_path)
     with pytest.raises(WorkerError) as caught:
         modeling.check_model_dir(folder)
     assert caught.value.code == "MODEL_UNSUPPORTED" and "'whale'" in caught.value.message
+
+
+def test_a_full_disk_while_saving_the_finished_adapter_is_disk_full(make_config, run_sft, tmp_path, monkeypatch):
+    """safetensors reports a full disk as its own SafetensorError ("I/O error: No space left on device (os
+    error 28)"), not an OSError: found by the tmpfs fault test on a fresh clone, where it was INTERNAL."""
+    from safetensors import SafetensorError
+
+    from whetstone_worker import modeling
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(modeling, "save_output", full)
+    with pytest.raises(WorkerError) as caught:
+        run_sft(make_config(training__max_steps=2, training__checkpoint_every=2), tmp_path)
+    assert caught.value.code == "DISK_FULL" and caught.value.recoverable
+    assert str(tmp_path / "outputs") in caught.value.message and "step-00000002" in caught.value.message

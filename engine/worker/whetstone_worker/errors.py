@@ -52,11 +52,18 @@ DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def is_disk_full(err: BaseException) -> bool:
-    """ENOSPC / EDQUOT, also when a library wrapped the OSError in a RuntimeError (torch.save does)."""
-    if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
-        return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("No space left on device" in text or "Disk quota exceeded" in text)
+    """ENOSPC / EDQUOT, also when a library wrapped or retold the OSError: torch.save raises a RuntimeError,
+    safetensors a SafetensorError ("I/O error: No space left on device (os error 28)"), others chain it."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS:
+            return True
+        text = str(err)
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _gb(n: float) -> str:

@@ -360,7 +360,7 @@ def save_checkpoint(r: Loop, packed: bool, extra: Callable[[Path], None] | None 
     try:
         with guard(r, "save"):
             r.last_checkpoint = write_checkpoint(r.run_dir, r.step, write, meta, r.cfg.training.keep_checkpoints)
-    except (OSError, RuntimeError) as err:
+    except Exception as err:  # safetensors raises its own SafetensorError, torch.save a RuntimeError
         if not is_disk_full(err):
             raise
         raise disk_full(folder, f"the checkpoint for step {r.step}", r.last_checkpoint) from None
@@ -389,7 +389,7 @@ def finish_completed(r: Loop, output=None) -> None:
     try:
         with guard(r, "save"):
             out = modeling.save_output(r.model if output is None else output, r.tokenizer, r.run_dir, name)
-    except (OSError, RuntimeError) as err:
+    except Exception as err:  # safetensors raises its own SafetensorError, torch.save a RuntimeError
         if not is_disk_full(err):
             raise
         raise disk_full(r.run_dir / "outputs", f"the finished {name}", r.last_checkpoint) from None

@@ -65,6 +65,31 @@ def read_pairs(path: Path):
         yield number, row
 
 
+def fits(report: DataReport, path: Path, line: int, tokens: int, max_length: int, overlong: str) -> bool:
+    """The overlong policy for a row of `tokens` (its longest side): True to keep it (the caller cuts it to
+    max_length when it is longer, counted as truncated), False when it is dropped; DATA_TOO_LONG for "error"."""
+    if tokens <= max_length:
+        return True
+    if overlong == "error":
+        raise WorkerError("DATA_TOO_LONG", f"{path}:{line}: {tokens} tokens, longer than data.max_length {max_length}.",
+                          "Raise data.max_length, or set data.overlong to drop or truncate.")
+    if overlong == "drop":
+        report.dropped["too_long"] += 1
+        return False
+    report.truncated += 1
+    return True
+
+
+def cut(sample: Sample, max_length: int) -> Sample:
+    return Sample(sample.ids[:max_length], sample.trained[:max_length], sample.line)
+
+
+def nothing_kept(path: Path, what: str, report: DataReport) -> WorkerError:
+    reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(report.dropped.items()))
+    return WorkerError("DATA_EMPTY", f"No trainable {what} in {path}: {report.read} read, none kept ({reasons or 'the file is empty'}).",
+                       "Raise data.max_length, or set data.overlong to truncate.")
+
+
 def _side(tokenizer, prompt: list[dict], side: list[dict], line: int, tools: list | None = None) -> Sample:
     segments = render_segments(tokenizer, prompt + side, tools)
     context_turns = sum(1 for m in prompt if m["role"] == "assistant")
@@ -89,16 +114,9 @@ def build_pairs(tokenizer, path: Path, max_length: int, overlong: str,
         except (TemplateMismatch, TemplateError) as err:
             raise WorkerError("TEMPLATE_ERROR", f"{path}:{line}: the chat template cannot render this pair: {err}",
                               "Check the roles and their order (many templates require user/assistant alternation).") from None
-        longest = max(len(chosen.ids), len(rejected.ids))
-        if longest > max_length:
-            if overlong == "error":
-                raise WorkerError("DATA_TOO_LONG", f"{path}:{line}: {longest} tokens, longer than data.max_length {max_length}.",
-                                  "Raise data.max_length, or set data.overlong to drop or truncate.")
-            if overlong == "drop":
-                report.dropped["too_long"] += 1
-                continue
-            chosen, rejected = (Sample(s.ids[:max_length], s.trained[:max_length], line) for s in (chosen, rejected))
-            report.truncated += 1
+        if not fits(report, path, line, max(len(chosen.ids), len(rejected.ids)), max_length, overlong):
+            continue
+        chosen, rejected = cut(chosen, max_length), cut(rejected, max_length)
         if chosen.n_trained == 0 or rejected.n_trained == 0:
             report.dropped["no_trained_tokens"] += 1
             continue
@@ -106,9 +124,7 @@ def build_pairs(tokenizer, path: Path, max_length: int, overlong: str,
         if report.read % 256 == 0:
             progress(report.read, total)
     if not pairs:
-        reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(report.dropped.items()))
-        raise WorkerError("DATA_EMPTY", f"No trainable pairs in {path}: {report.read} read, none kept ({reasons or 'the file is empty'}).",
-                          "Raise data.max_length, or set data.overlong to truncate.")
+        raise nothing_kept(path, "pairs", report)
     return pairs, report
 
 

@@ -23,7 +23,7 @@ from jinja2 import TemplateError
 
 from ..errors import WorkerError
 from .chat import DataReport, Sample, TemplateMismatch, _count_rows, _invalid
-from .pairs import _side, json_lines
+from .pairs import _side, cut, fits, json_lines, nothing_kept
 
 
 @dataclass
@@ -69,25 +69,15 @@ def build_unpaired(tokenizer, path: Path, max_length: int, overlong: str,
         except (TemplateMismatch, TemplateError) as err:
             raise WorkerError("TEMPLATE_ERROR", f"{path}:{line}: the chat template cannot render this row: {err}",
                               "Check the roles and their order (many templates require user/assistant alternation).") from None
-        if len(sample.ids) > max_length:
-            if overlong == "error":
-                raise WorkerError("DATA_TOO_LONG", f"{path}:{line}: {len(sample.ids)} tokens, longer than data.max_length {max_length}.",
-                                  "Raise data.max_length, or set data.overlong to drop or truncate.")
-            if overlong == "drop":
-                report.dropped["too_long"] += 1
-                continue
-            sample = Sample(sample.ids[:max_length], sample.trained[:max_length], line)
-            report.truncated += 1
+        if not fits(report, path, line, len(sample.ids), max_length, overlong):
+            continue
+        sample = cut(sample, max_length)
         if sample.n_trained == 0:
             report.dropped["no_trained_tokens"] += 1
             continue
-        if len(kl.ids) > max_length:
-            kl = Sample(kl.ids[:max_length], kl.trained[:max_length], line)
-        kept.append(Labelled(sample, kl, label, line))
+        kept.append(Labelled(sample, cut(kl, max_length), label, line))
         if report.read % 256 == 0:
             progress(report.read, total)
     if not kept:
-        reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(report.dropped.items()))
-        raise WorkerError("DATA_EMPTY", f"No trainable rows in {path}: {report.read} read, none kept ({reasons or 'the file is empty'}).",
-                          "Raise data.max_length, or set data.overlong to truncate.")
+        raise nothing_kept(path, "rows", report)
     return kept, report

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { RunStatusSchema } from "../runs/types";
+import { TASK_KINDS } from "../jobs/kinds";
 import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
 import { ExportOptionsSchema, ExportRecordSchema } from "../export/schema";
 import { MergeOptionsSchema, MergeResultSchema } from "../merge/schema";
@@ -42,6 +43,8 @@ export const API = {
   },
   resumeRun: { input: RunRef, output: RunStatusSchema },
   cancelRun: { input: RunRef, output: RunStatusSchema },
+  /** Cancel a run's training or one of its tasks (`cancelled` is false when none was queued or running); a training stops after its checkpoint. */
+  cancelTask: { input: z.strictObject({ id: z.string().min(1), kind: z.enum(TASK_KINDS) }), output: z.object({ cancelled: z.boolean() }) },
   /** Memorization audit of a finished run, base vs tuned; stored in the run's reports/. */
   auditRun: { input: AuditOptionsSchema.partial().extend({ id: z.string().min(1) }).strict(), output: AuditReportSchema },
   getAudit: { input: RunRef, output: AuditReportSchema.nullable() },

@@ -3,16 +3,14 @@
  * in-process; `whetstone serve` and the Electron main process expose the same object to the UI.
  */
 import { EventEmitter } from "node:events";
-import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { API, isApiMethod, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
 import type { EngineEvent } from "./events";
 import { RunStore, isAlive } from "../runs/store";
 import { ACTIVE_STATES, type RunStatus } from "../runs/types";
-import { JobQueue } from "../jobs/queue";
-import { TrainJob } from "../jobs/train-job";
-import { DeviceLock } from "../jobs/device-lock";
+import { JobBoard } from "../jobs/board";
+import type { TaskKind } from "../jobs/kinds";
 import { runWorkerTask } from "../jobs/worker-task";
 import { AuditOptionsSchema, AuditReportSchema, auditCommand, loadAuditReport, saveAuditReport, type AuditOptions, type AuditReport } from "../audit/audit";
 import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, saveExportRecord, type ExportOptions, type ExportRecord } from "../export/export";
@@ -52,27 +50,19 @@ export interface EngineOptions {
   workerEnv?: NodeJS.ProcessEnv;
 }
 
-const TERMINAL = (s: RunStatus) => !ACTIVE_STATES.includes(s.state);
-
 export class Engine implements ApiHandlers {
   readonly store: RunStore;
   readonly events = new EventEmitter<{ event: [EngineEvent] }>();
-  private readonly queue: JobQueue;
-  private readonly jobs = new Map<string, TrainJob>();
-  private readonly tasks = new Map<string, AbortController>();
-  private readonly deviceLock: DeviceLock;
-  /** Each run's status as last published: the answer when status.json could not be written (full disk). */
-  private readonly published = new Map<string, RunStatus>();
+  private readonly board: JobBoard;
 
   constructor(private readonly opts: EngineOptions = {}) {
     this.store = new RunStore(opts.home ?? whetstoneHome());
-    this.queue = new JobQueue(opts.concurrency ?? 1);
-    this.deviceLock = new DeviceLock(this.store.home);
+    this.board = new JobBoard({ store: this.store, publish: (e) => this.events.emit("event", e), concurrency: opts.concurrency, python: opts.python, workerEnv: opts.workerEnv });
     this.events.setMaxListeners(100);
   }
 
   health(): ApiOutput<"health"> {
-    return { version: VERSION, protocol: PROTOCOL_VERSION, home: this.store.home, queue: this.queue.size };
+    return { version: VERSION, protocol: PROTOCOL_VERSION, home: this.store.home, queue: this.board.size };
   }
 
   listRuns(): RunStatus[] {
@@ -122,7 +112,7 @@ export class Engine implements ApiHandlers {
       if (isDiskFull(e)) throw diskFullError(join(dir, "data"), "the run's data snapshot", e);
       throw new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
     }
-    this.enqueue(status.id, "train");
+    this.board.train(status.id, "train");
     return this.store.get(status.id);
   }
 
@@ -147,31 +137,19 @@ export class Engine implements ApiHandlers {
     }
     this.store.clearCancel(runId); // a leftover request (a crash, or one left by hand) must not cancel the resume
     this.publish({ type: "run", run: this.store.update(runId, { state: "queued", owner_pid: process.pid, finished_at: null }) });
-    this.enqueue(runId, "resume");
+    this.board.train(runId, "resume");
     return this.store.get(runId);
   }
 
-  /** Cancel a run owned by this engine, or ask the owning process to (through the run folder). */
+  /** Cancel a run owned by this engine, or ask the owning process to (through the run folder); resolves once it has stopped. */
   async cancelRun({ id }: { id: string }): Promise<RunStatus> {
     const runId = this.store.resolve(id);
-    const job = this.jobs.get(runId);
-    if (job) {
-      const withdrawn = this.queue.cancel(runId);
-      if (withdrawn) {
-        this.jobs.delete(runId);
-        const run = this.store.update(runId, { state: "cancelled", owner_pid: null, finished_at: new Date().toISOString() });
-        this.publish({ type: "run", run });
-        return run;
-      }
-      return this.waitForRun(runId);
-    }
-    const status = this.store.get(runId);
-    if (TERMINAL(status)) return status;
-    if (status.owner_pid !== null && isAlive(status.owner_pid)) {
-      this.store.requestCancel(runId, status.attempt_id ?? null);
-      return this.waitForRun(runId, { pollMs: 300 });
-    }
-    return this.store.get(runId);
+    return this.board.cancel("train", runId) ? this.board.waitForRun(runId, { pollMs: 300 }) : this.store.get(runId);
+  }
+
+  /** Cancel a run's training or task of one kind; `cancelled` is false when there was none. */
+  cancelTask({ id, kind }: { id: string; kind: TaskKind }): { cancelled: boolean } {
+    return { cancelled: this.board.cancel(kind, this.store.resolve(id)) };
   }
 
   /** Queue a memorization audit of a finished run; resolves with the stored report. */
@@ -180,33 +158,18 @@ export class Engine implements ApiHandlers {
     const { id: _, ...rest } = input;
     const opts = AuditOptionsSchema.parse(rest);
     const command = auditCommand(this.store, runId, opts);
-    const key = `audit:${runId}`;
-    if (this.queue.has(key)) throw new WhetstoneError({ code: "AUDIT_RUNNING", message: `An audit of ${runId} is already running.`, hint: "Wait for it to finish." });
-    const controller = new AbortController();
-    this.tasks.set(key, controller);
-    return new Promise<AuditReport>((resolve, reject) => {
-      let started = false;
-      controller.signal.addEventListener("abort", () => {
-        if (!started) reject(new WhetstoneError({ code: "CANCELLED", message: `The audit of ${runId} was cancelled before it started.`, hint: "Run it again." }));
-      });
-      this.queue.enqueue({
-        key,
-        cancel: () => controller.abort(),
-        run: async () => {
-          started = true;
-          try {
-            const result = await runWorkerTask(this.taskContext(), runId, "audit", command, controller.signal);
-            const parsed = AuditReportSchema.safeParse(result);
-            if (!parsed.success) throw new WhetstoneError({ code: "AUDIT_BAD_REPORT", message: `The worker's audit report is malformed: ${parsed.error.issues[0]?.message}`, hint: "This is a bug in Whetstone." });
-            resolve(saveAuditReport(this.store, runId, parsed.data as AuditReport));
-          } catch (e) {
-            reject(e);
-          } finally {
-            this.tasks.delete(key);
-          }
-        },
-      });
-    });
+    return this.board.task(
+      "audit",
+      runId,
+      "audit",
+      async (signal) => {
+        const result = await runWorkerTask(this.board.taskContext(), runId, "audit", command, signal);
+        const parsed = AuditReportSchema.safeParse(result);
+        if (!parsed.success) throw new WhetstoneError({ code: "AUDIT_BAD_REPORT", message: `The worker's audit report is malformed: ${parsed.error.issues[0]?.message}`, hint: "This is a bug in Whetstone." });
+        return saveAuditReport(this.store, runId, parsed.data as AuditReport);
+      },
+      "AUDIT_RUNNING",
+    );
   }
 
   getAudit({ id }: { id: string }): AuditReport | null {
@@ -250,7 +213,7 @@ export class Engine implements ApiHandlers {
     const { config } = this.loadRunConfig(input, "preflightRun");
     const device = detectDevice();
     const plan = planRun(config, device, measuredThroughput(this.store, config, device));
-    const release = (await this.lockFor()?.acquire("preflight")) ?? (() => {});
+    const release = (await this.board.lock()?.acquire("preflight")) ?? (() => {});
     try {
       const result = await preflight(config, { python: this.opts.python, env: this.opts.workerEnv });
       const advice = result.fits ? [] : measuredAdvice(config, plan, result);
@@ -290,22 +253,13 @@ export class Engine implements ApiHandlers {
     throw new WhetstoneError({ code: "CONFIG_MISSING", message: `${method} needs \`config\` or \`configPath\`.`, hint: "Pass a config object or a config file path." });
   }
 
-  /** Cancel a queued or running audit of a run; true when there was one. */
-  cancelAudit(id: string): boolean {
-    const key = `audit:${this.store.resolve(id)}`;
-    const controller = this.tasks.get(key);
-    if (!controller) return false;
-    if (this.queue.cancel(key)) this.tasks.delete(key);
-    controller.abort();
-    return true;
-  }
-
   /** Queue an export of a finished run; resolves with its record (also appended to reports/exports.json). */
   async exportRun(input: Partial<ExportOptions> & Pick<ExportOptions, "format" | "out"> & { id: string }): Promise<ExportRecord> {
     const runId = this.store.resolve(input.id);
     const { id: _, ...rest } = input;
     const command = exportCommand(this.store, runId, ExportOptionsSchema.parse(rest));
-    return this.queueTask(`export:${runId}`, runId, "export", command, (result) => {
+    return this.board.task("export", runId, "export", async (signal) => {
+      const result = await runWorkerTask(this.board.taskContext(), runId, "export", command, signal);
       const parsed = ExportRecordSchema.omit({ run_id: true, created_at: true }).safeParse(result);
       if (!parsed.success) throw new WhetstoneError({ code: "EXPORT_BAD_RESULT", message: `The worker's export result is malformed: ${parsed.error.issues[0]?.message}`, hint: "This is a bug in Whetstone." });
       // Exported files are for other tools and other users: readable by all (0644 under the usual umask), like a download.
@@ -324,12 +278,7 @@ export class Engine implements ApiHandlers {
 
   /** Cancel a queued or running export of a run; the worker removes its partial files. */
   cancelExport({ id }: { id: string }): { cancelled: boolean } {
-    const key = `export:${this.store.resolve(id)}`;
-    const controller = this.tasks.get(key);
-    if (!controller) return { cancelled: false };
-    if (this.queue.cancel(key)) this.tasks.delete(key);
-    controller.abort();
-    return { cancelled: true };
+    return this.cancelTask({ id, kind: "export" });
   }
 
   /** Judge a finished run against its base or another run; the report is stored in every run involved. */
@@ -337,7 +286,7 @@ export class Engine implements ApiHandlers {
     const runId = this.store.resolve(input.id);
     const { id: _, ...rest } = input;
     const opts = EvalOptionsSchema.parse(rest);
-    return this.queueJob(`eval:${runId}`, runId, "eval", (signal) => evalRun(this.evalContext(), runId, opts, signal));
+    return this.board.task("eval", runId, "eval", (signal) => evalRun(this.evalContext(), runId, opts, signal));
   }
 
   getEval({ id, against }: { id: string; against?: string }): EvalReport | null {
@@ -350,7 +299,7 @@ export class Engine implements ApiHandlers {
     const runIds = input.ids.map((r) => this.store.resolve(r));
     const { ids: _, ...rest } = input;
     const opts = CompareOptionsSchema.parse(rest);
-    return this.queueJob(`eval:${runIds[0]}`, runIds[0]!, "compare", (signal) => compareRuns(this.evalContext(), runIds, opts, signal));
+    return this.board.task("eval", runIds[0]!, "compare", (signal) => compareRuns(this.evalContext(), runIds, opts, signal));
   }
 
   getComparison({ id }: { id: string }): CompareReport | null {
@@ -363,8 +312,8 @@ export class Engine implements ApiHandlers {
     const { id: _, ...rest } = input;
     const opts = GenerateOptionsSchema.parse(rest);
     const prompts = opts.prompts.map((messages, i) => ({ messages, reference: null, where: `request[${i}]` }));
-    return this.queueJob(`generate:${runId}`, runId, "generate", async (signal) => {
-      const outputs = await generateAnswers({ ...this.taskContext() }, runId, opts.sides, prompts, "api request", opts, {
+    return this.board.task("generate", runId, "generate", async (signal) => {
+      const outputs = await generateAnswers(this.board.taskContext(), runId, opts.sides, prompts, "api request", opts, {
         signal,
         stream: opts.stream,
         onEvent: (e) => e.type === "token" && this.publish({ type: "token", runId, side: e.side, index: e.index, text: e.text }),
@@ -373,18 +322,11 @@ export class Engine implements ApiHandlers {
     });
   }
 
-  /** Cancel a queued or running evaluation, comparison or generation of a run; true when there was one. */
+  /** Cancel a queued or running evaluation, comparison, generation or merge of a run; true when there was one. */
   cancelEval({ id }: { id: string }): { cancelled: boolean } {
     const runId = this.store.resolve(id);
-    let cancelled = false;
-    for (const key of [`eval:${runId}`, `generate:${runId}`, `merge:${runId}`]) {
-      const controller = this.tasks.get(key);
-      if (!controller) continue;
-      if (this.queue.cancel(key)) this.tasks.delete(key);
-      controller.abort();
-      cancelled = true;
-    }
-    return { cancelled };
+    const cancelled = (["eval", "generate", "merge"] as const).map((kind) => this.board.cancel(kind, runId));
+    return { cancelled: cancelled.some(Boolean) };
   }
 
   /** Merge finished runs of one base (soup, greedy soup, DARE) into a new run with lineage. */
@@ -393,76 +335,22 @@ export class Engine implements ApiHandlers {
     const { ids: _, ...rest } = input;
     const opts = MergeOptionsSchema.parse(rest);
     mergeSources(this.store, runIds); // refuse different bases or unfinished runs before queueing
-    return this.queueJob(`merge:${runIds[0]}`, runIds[0]!, "merge", (signal) => mergeRuns(this.evalContext(), runIds, opts, signal));
+    return this.board.task("merge", runIds[0]!, "merge", (signal) => mergeRuns(this.evalContext(), runIds, opts, signal));
   }
 
   private evalContext() {
-    return { ...this.taskContext(), home: this.store.home };
-  }
-
-  /** Run a one-shot worker task through the queue (one per key at a time); `finish` turns its result into the answer. */
-  private queueTask<T>(key: string, runId: string, label: string, command: Parameters<typeof runWorkerTask>[3], finish: (result: Record<string, unknown>) => T): Promise<T> {
-    return this.queueJob(key, runId, label, async (signal) => finish(await runWorkerTask(this.taskContext(), runId, label, command, signal)));
-  }
-
-  /** Run `job` through the queue (one per key at a time), cancellable through `this.tasks`. */
-  private queueJob<T>(key: string, runId: string, label: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.queue.has(key)) throw new WhetstoneError({ code: "TASK_RUNNING", message: `An ${label} of ${runId} is already running.`, hint: "Wait for it to finish, or cancel it." });
-    const controller = new AbortController();
-    this.tasks.set(key, controller);
-    return new Promise<T>((resolve, reject) => {
-      let started = false;
-      controller.signal.addEventListener("abort", () => {
-        if (!started) reject(new WhetstoneError({ code: "CANCELLED", message: `The ${label} of ${runId} was cancelled before it started.`, hint: "Run it again." }));
-      });
-      this.queue.enqueue({
-        key,
-        cancel: () => controller.abort(),
-        run: async () => {
-          started = true;
-          let settle: () => void;
-          try {
-            const value = await job(controller.signal);
-            settle = () => resolve(value);
-          } catch (e) {
-            settle = () => reject(e);
-          } finally {
-            this.tasks.delete(key);
-          }
-          // Answer once the queue has let go of the key, so the caller can queue the next job at once.
-          setImmediate(settle);
-        },
-      });
-    });
+    return { ...this.board.taskContext(), home: this.store.home };
   }
 
   /** Resolves with the run's status once it is no longer queued or running. */
-  waitForRun(id: string, { pollMs = 1000 }: { pollMs?: number } = {}): Promise<RunStatus> {
-    const runId = this.store.resolve(id);
-    return new Promise((resolve) => {
-      const check = () => {
-        let s = this.store.get(runId);
-        const mem = this.published.get(runId);
-        if (!TERMINAL(s) && mem && TERMINAL(mem) && !this.queue.has(runId)) s = mem; // its job ended; the disk did not record it
-        if (TERMINAL(s) && !this.queue.has(runId)) {
-          this.events.off("event", onEvent);
-          clearInterval(timer);
-          resolve(s);
-        }
-      };
-      const onEvent = (e: EngineEvent) => {
-        if (e.type === "run" && e.run.id === runId && TERMINAL(e.run)) setImmediate(check);
-      };
-      this.events.on("event", onEvent);
-      const timer = setInterval(check, pollMs); // also catches runs owned by another process
-      check();
-    });
+  waitForRun(id: string, opts: { pollMs?: number } = {}): Promise<RunStatus> {
+    return this.board.waitForRun(this.store.resolve(id), opts);
   }
 
   /** Stop taking work: cancel what runs (it checkpoints) and wait for the queue to drain. */
   async close(): Promise<void> {
-    for (const runId of [...this.jobs.keys()]) await this.cancelRun({ id: runId }).catch(() => undefined);
-    await this.queue.idle();
+    for (const runId of this.board.trainingRuns()) await this.cancelRun({ id: runId }).catch(() => undefined);
+    await this.board.idle();
   }
 
   /** Validate a request against the contract and call the handler: the one door for HTTP and IPC. */
@@ -487,36 +375,8 @@ export class Engine implements ApiHandlers {
     return this.dispatch(method, input) as Promise<ApiOutput<M>>;
   }
 
-  private taskContext() {
-    return { store: this.store, publish: (e: EngineEvent) => this.publish(e), python: this.opts.python, workerEnv: this.opts.workerEnv, deviceLock: this.lockFor() };
-  }
-
-  /** With more than one job at a time allowed, the caller has chosen to share the device. */
-  private lockFor(): DeviceLock | undefined {
-    return (this.opts.concurrency ?? 1) === 1 ? this.deviceLock : undefined;
-  }
-
-  private enqueue(runId: string, mode: "train" | "resume"): void {
-    const attemptId = randomBytes(6).toString("hex");
-    this.store.update(runId, { attempt_id: attemptId });
-    const job = new TrainJob({
-        store: this.store,
-        publish: (e) => this.publish(e),
-        python: this.opts.python,
-        workerEnv: this.opts.workerEnv,
-        deviceLock: this.lockFor(),
-      }, runId, mode, attemptId);
-    this.jobs.set(runId, job);
-    this.queue.enqueue({
-      key: runId,
-      run: () => job.run().finally(() => this.jobs.delete(runId)),
-      cancel: () => job.cancel(),
-    });
-  }
-
   private publish(event: EngineEvent): void {
-    if (event.type === "run") this.published.set(event.run.id, event.run);
-    this.events.emit("event", event);
+    this.board.publish(event);
   }
 }
 

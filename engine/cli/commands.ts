@@ -152,7 +152,7 @@ export async function auditCommand(engine: Engine, ref: string, io: Io, opts: Pa
   engine.events.on("event", (e) => progress.handle(e));
   io.onInterrupt(() => {
     progress.line("Cancelling the audit (the previous report, if any, is kept).");
-    engine.cancelAudit(runId);
+    engine.cancelTask({ id: runId, kind: "audit" });
   });
   io.out.write(`auditing ${runId}: does the tuned model reproduce its training answers?\n`);
   const report = await engine.call("auditRun", { id: runId, ...options });

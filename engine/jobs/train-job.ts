@@ -19,7 +19,7 @@ import type { RunStore, MetricsRow } from "../runs/store";
 import type { RunStatus } from "../runs/types";
 import type { EngineEvent } from "../api/events";
 import type { ErrorInfo, Metrics, Progress, WorkerEvent } from "../protocol/messages";
-import { WorkerProcess } from "../supervisor/worker-process";
+import { WorkerSession } from "../supervisor/session";
 import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
 import { isDiskFull } from "../util/disk";
@@ -41,10 +41,9 @@ const STATUS_WRITE_INTERVAL_MS = 500;
 const CANCEL_POLL_MS = 400;
 
 export class TrainJob {
-  private worker: WorkerProcess | undefined;
-  private cancelRequested = false;
-  private cancelTimer: NodeJS.Timeout | undefined;
-  private readonly waiting = new AbortController();
+  private session: WorkerSession | undefined;
+  /** Aborted by cancel(): stops the wait for the device, and the worker once it runs. */
+  private readonly cancelling = new AbortController();
   /** The first DISK_FULL met writing this run's files; the run stops and ends with it. */
   private diskFull: WhetstoneError | undefined;
   /** The status as this job last set it (status.json may lag behind when the disk is full). */
@@ -58,35 +57,16 @@ export class TrainJob {
     private readonly attemptId: string | null = null,
   ) {}
 
-  cancel(): void {
-    if (this.cancelRequested) return;
-    this.cancelRequested = true;
-    this.log("Cancel requested: the worker stops at the next step and writes a checkpoint.");
-    this.stopWorker();
-  }
-
   /** Ask the worker to checkpoint and stop (terminated if it does not within the grace period). */
-  private stopWorker(): void {
-    const worker = this.worker;
-    this.waiting.abort();
-    if (!worker || this.cancelTimer) return; // run() checks the flags before it starts a worker
-    try {
-      worker.send({ v: 1, type: "cancel", id: `cancel-${Date.now()}`, target: this.jobId });
-    } catch {
-      /* already exiting */
-    }
-    this.cancelTimer = setTimeout(() => {
-      this.log("The worker did not stop in time after cancel; terminating it.");
-      worker.kill("SIGTERM");
-      setTimeout(() => worker.kill("SIGKILL"), 5000).unref();
-    }, this.ctx.cancelGraceMs ?? 120_000);
-    this.cancelTimer.unref();
+  cancel(): void {
+    if (this.cancelling.signal.aborted) return;
+    this.log("Cancel requested: the worker stops at the next step and writes a checkpoint.");
+    this.cancelling.abort();
   }
 
-  private get jobId(): string {
-    return `${this.runId}#${this.attempt}`;
+  private get cancelRequested(): boolean {
+    return this.cancelling.signal.aborted;
   }
-  private attempt = 0;
 
   async run(): Promise<void> {
     const { store } = this.ctx;
@@ -100,7 +80,7 @@ export class TrainJob {
       const poll = setInterval(() => this.cancelFileSaysStop() && this.cancel(), CANCEL_POLL_MS);
       try {
         release = await this.ctx.deviceLock.acquire(this.runId, {
-          signal: this.waiting.signal,
+          signal: this.cancelling.signal,
           onWait: (owner) => {
             const message = `Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`;
             this.log(message);
@@ -128,142 +108,130 @@ export class TrainJob {
   private async runWorker(): Promise<void> {
     const { store } = this.ctx;
     const before = store.get(this.runId);
-    this.attempt = before.attempts + 1;
+    const attempt = before.attempts + 1;
+    const jobId = `${this.runId}#${attempt}`;
     this.setStatus({
       state: "running",
       started_at: before.started_at ?? now(),
       finished_at: null,
-      attempts: this.attempt,
+      attempts: attempt,
       owner_pid: process.pid,
       error: null,
       phase: "start",
     });
-    this.log(`--- ${this.mode === "resume" ? "resuming" : "starting"} (attempt ${this.attempt}) ---`);
+    this.log(`--- ${this.mode === "resume" ? "resuming" : "starting"} (attempt ${attempt}) ---`);
     const fullAtStart = this.diskFullInfo();
     if (fullAtStart) return this.finish("interrupted", fullAtStart);
 
-    let worker: WorkerProcess;
+    const last: LastKnown = { runId: this.runId, phase: "start", checkpointStep: before.last_checkpoint?.step };
+    let lastStatusWrite = 0;
+    const onEvent = (event: WorkerEvent) => {
+      switch (event.type) {
+        case "metrics": {
+          last.metrics = event;
+          last.phase = "train";
+          const row = metricsRow(event);
+          this.write(() => store.appendMetrics(this.runId, row));
+          const t = Date.now();
+          if (t - lastStatusWrite >= STATUS_WRITE_INTERVAL_MS || event.step === event.total_steps) {
+            lastStatusWrite = t;
+            this.setStatus(statusFromMetrics(event, store.get(this.runId).first_loss));
+          }
+          this.ctx.publish({ type: "metrics", runId: this.runId, row });
+          break;
+        }
+        case "progress":
+          last.progress = event;
+          last.phase = event.phase;
+          if (event.phase !== "train") this.setStatus({ phase: event.phase, eta_s: event.eta_s });
+          this.ctx.publish({ type: "progress", runId: this.runId, progress: progressInfo(event) });
+          break;
+        case "checkpoint":
+          last.checkpointStep = event.step;
+          this.log(`checkpoint at step ${event.step}: ${event.path}`);
+          this.setStatus({ last_checkpoint: { step: event.step, path: event.path } });
+          break;
+        case "resuming": {
+          this.log(event.path ? `resuming from the checkpoint at step ${event.step}: ${event.path}` : "resuming from the start: no checkpoint verified");
+          for (const s of event.skipped) this.log(`${s.name} skipped: ${s.reason}`);
+          last.checkpointStep = event.path ? event.step : undefined;
+          this.setStatus({ last_checkpoint: event.path ? { step: event.step, path: event.path } : null });
+          this.ctx.publish({ type: "resuming", runId: this.runId, step: event.step, path: event.path, skipped: event.skipped });
+          break;
+        }
+        case "log":
+          this.log(`[${event.level}] ${event.message}`);
+          break;
+        case "error":
+          this.log(`[error] ${event.code}: ${event.message} (hint: ${event.hint})`);
+          break;
+        default:
+          break;
+      }
+    };
+
+    let session: WorkerSession;
     try {
-      const started = await WorkerProcess.start({ python: this.ctx.python, env: this.ctx.workerEnv, onOutput: (l) => this.log(l) });
-      worker = started.worker;
-      const d = started.hello.device;
-      this.log(`worker ${started.hello.worker_version} (pid ${started.hello.pid}) on ${d.kind}: ${d.name}; torch ${started.hello.packages.torch ?? "?"}`);
-      this.setStatus({ worker_pid: started.hello.pid, device: `${d.kind}: ${d.name}` });
+      session = await WorkerSession.start({
+        python: this.ctx.python,
+        env: this.ctx.workerEnv,
+        id: jobId,
+        command: (id) => ({ v: 1, type: this.mode, id, run_dir: store.runDir(this.runId), config: this.workerConfig() }),
+        onOutput: (l) => this.log(l),
+        onEvent,
+        signal: this.cancelling.signal,
+        cancelGraceMs: this.ctx.cancelGraceMs ?? 120_000,
+      });
     } catch (e) {
       const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "WORKER_START_FAILED", message: String(e), hint: "Run `npm install`." });
       for (const d of err.details ?? []) this.log(d);
       this.finish("failed", { code: err.code, message: err.message, hint: err.hint, recoverable: true });
       return;
     }
-    this.worker = worker;
-
-    const config = store.config(this.runId);
-    const dataDir = join(store.runDir(this.runId), "data");
-    const validation = join(dataDir, "validation.jsonl");
-    // The worker trains on the run's snapshots; a validation split was already applied to them.
-    const workerConfig = {
-      ...config,
-      data: { ...workerDataConfig(config.data), train: join(dataDir, "train.jsonl"), validation: existsSync(validation) ? validation : null, validation_split: 0 },
-    };
-    const last: LastKnown = { runId: this.runId, phase: "start", checkpointStep: before.last_checkpoint?.step };
-    let lastError: ErrorInfo | undefined;
-    let done: Extract<WorkerEvent, { type: "done" }> | undefined;
-    let lastStatusWrite = 0;
-
-    const finished = new Promise<void>((resolve) => {
-      worker.on("event", (event) => {
-        if ("id" in event && event.id !== null && event.id !== this.jobId && event.type !== "error") return;
-        switch (event.type) {
-          case "metrics": {
-            last.metrics = event;
-            last.phase = "train";
-            const row = metricsRow(event);
-            this.write(() => store.appendMetrics(this.runId, row));
-            const t = Date.now();
-            if (t - lastStatusWrite >= STATUS_WRITE_INTERVAL_MS || event.step === event.total_steps) {
-              lastStatusWrite = t;
-              this.setStatus(statusFromMetrics(event, store.get(this.runId).first_loss));
-            }
-            this.ctx.publish({ type: "metrics", runId: this.runId, row });
-            break;
-          }
-          case "progress":
-            last.progress = event;
-            last.phase = event.phase;
-            if (event.phase !== "train") this.setStatus({ phase: event.phase, eta_s: event.eta_s });
-            this.ctx.publish({ type: "progress", runId: this.runId, progress: progressInfo(event) });
-            break;
-          case "checkpoint":
-            last.checkpointStep = event.step;
-            this.log(`checkpoint at step ${event.step}: ${event.path}`);
-            this.setStatus({ last_checkpoint: { step: event.step, path: event.path } });
-            break;
-          case "resuming": {
-            const why = event.skipped.map((s) => `${s.name} skipped: ${s.reason}`);
-            this.log(event.path ? `resuming from the checkpoint at step ${event.step}: ${event.path}` : "resuming from the start: no checkpoint verified");
-            for (const line of why) this.log(line);
-            last.checkpointStep = event.path ? event.step : undefined;
-            this.setStatus({ last_checkpoint: event.path ? { step: event.step, path: event.path } : null });
-            this.ctx.publish({ type: "resuming", runId: this.runId, step: event.step, path: event.path, skipped: event.skipped });
-            break;
-          }
-          case "log":
-            this.log(`[${event.level}] ${event.message}`);
-            break;
-          case "error":
-            lastError = { code: event.code, message: event.message, hint: event.hint, recoverable: event.recoverable };
-            this.log(`[error] ${event.code}: ${event.message} (hint: ${event.hint})`);
-            if (event.id === this.jobId) void worker.stop().then(() => resolve());
-            break;
-          case "done":
-            done = event;
-            void worker.stop().then(() => resolve());
-            break;
-          default:
-            break;
-        }
-      });
-      void worker.exited.then(() => resolve());
-    });
+    this.session = session;
+    const { hello } = session;
+    this.log(`worker ${hello.worker_version} (pid ${hello.pid}) on ${hello.device.kind}: ${hello.device.name}; torch ${hello.packages.torch ?? "?"}`);
+    this.setStatus({ worker_pid: hello.pid, device: `${hello.device.kind}: ${hello.device.name}` });
 
     const poll = setInterval(() => {
       if (this.cancelFileSaysStop()) this.cancel();
     }, CANCEL_POLL_MS);
     try {
-      worker.send({ v: 1, type: this.mode, id: this.jobId, run_dir: store.runDir(this.runId), config: workerConfig });
-      if (this.cancelRequested) {
-        this.cancelRequested = false;
-        this.cancel();
-      } else if (this.diskFull) worker.kill("SIGKILL");
-      await finished;
-      const exit = await worker.exited;
+      if (this.diskFull) session.kill();
+      const { done, error, exit } = await session.run();
       const final = store.get(this.runId);
-      const metricsPatch = last.metrics ? statusFromMetrics(last.metrics, final.first_loss) : {};
+      this.setStatus(last.metrics ? statusFromMetrics(last.metrics, final.first_loss) : {});
+      const full = this.diskFullInfo();
       if (done) {
         const outputs = { ...final.outputs };
         for (const [k, v] of Object.entries(done.result)) if (k.endsWith("_path") && typeof v === "string") outputs[k.replace(/_path$/, "")] = v;
-        this.setStatus(metricsPatch);
-        const full = this.diskFullInfo();
         if (done.status === "cancelled" && full) this.finish("interrupted", full);
         else this.finish(done.status, null, { outputs });
-      } else if (lastError) {
-        this.setStatus(metricsPatch);
-        this.finish(lastError.recoverable ? "interrupted" : "failed", lastError);
-      } else if (this.diskFullInfo()) {
-        this.setStatus(metricsPatch);
-        this.finish("interrupted", this.diskFullInfo()!);
+      } else if (error) {
+        this.finish(error.recoverable ? "interrupted" : "failed", error);
+      } else if (full) {
+        this.finish("interrupted", full);
       } else {
         const diagnosis = diagnoseDeath(exit, last);
         for (const d of diagnosis.details) this.log(d);
-        this.setStatus(metricsPatch);
         this.finish(this.cancelRequested ? "cancelled" : "interrupted", diagnosis);
       }
     } finally {
       clearInterval(poll);
-      if (this.cancelTimer) clearTimeout(this.cancelTimer);
       store.clearCancel(this.runId);
-      if (worker.alive) await worker.stop();
     }
+  }
+
+  /** The worker trains on the run's snapshots; a validation split was already applied to them. */
+  private workerConfig() {
+    const { store } = this.ctx;
+    const config = store.config(this.runId);
+    const dataDir = join(store.runDir(this.runId), "data");
+    const validation = join(dataDir, "validation.jsonl");
+    return {
+      ...config,
+      data: { ...workerDataConfig(config.data), train: join(dataDir, "train.jsonl"), validation: existsSync(validation) ? validation : null, validation_split: 0 },
+    };
   }
 
   private finish(state: "completed" | "cancelled" | "failed" | "interrupted", error: (ErrorInfo & { details?: string[] }) | null, extra: Record<string, unknown> = {}): void {
@@ -301,7 +269,7 @@ export class TrainJob {
   /** The engine itself failed while running the job (not a worker error): end the run where a
    *  follower can see it, instead of leaving it `running` with a waiting CLI forever. */
   private failUnrecorded(e: unknown): void {
-    this.worker?.kill("SIGKILL");
+    this.session?.kill();
     const error = {
       code: "ENGINE_ERROR",
       message: `The engine failed while running this job: ${e instanceof Error ? e.message : String(e)}`,
@@ -331,7 +299,7 @@ export class TrainJob {
       if (this.diskFull) return;
       this.diskFull = e as WhetstoneError;
       this.ctx.publish({ type: "log", runId: this.runId, line: `${this.diskFull.format()}\nStopping the run; it resumes from its last checkpoint.` });
-      this.worker?.kill("SIGKILL");
+      this.session?.kill();
     }
   }
 }

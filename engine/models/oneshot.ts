@@ -1,10 +1,10 @@
 /**
- * A one-shot worker command that belongs to no run (a hub download, a preflight step): start a
- * worker, send the command, relay its progress and log, resolve with `done.result`. Unlike
- * jobs/worker-task.ts nothing is written to a run folder. Aborting kills the worker.
+ * A one-shot worker command that belongs to no run (a hub download, a preflight step): one worker
+ * session, its progress and log relayed, resolved with `done.result`. Unlike jobs/worker-task.ts
+ * nothing is written to a run folder.
  */
-import type { Command, ErrorInfo, Progress } from "../protocol/messages";
-import { WorkerProcess } from "../supervisor/worker-process";
+import type { Command, Progress } from "../protocol/messages";
+import { WorkerSession } from "../supervisor/session";
 import { diagnoseDeath } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
 
@@ -16,38 +16,30 @@ export interface OneShotContext {
   signal?: AbortSignal;
 }
 
+/** A download does not stop between files on a cancel, so a cancelled one-shot is terminated soon. */
+const ONESHOT_CANCEL_GRACE_MS = 2000;
+
 export async function runOneShot(
   label: string,
   command: (id: string) => Command,
   ctx: OneShotContext,
   onFailure: { cancelled: WhetstoneError; retry: string },
 ): Promise<Record<string, unknown>> {
-  const { worker } = await WorkerProcess.start({ python: ctx.python, env: ctx.env, onOutput: (l) => ctx.onLog?.(l) });
-  const id = `${label}-${Date.now()}`;
-  let error: ErrorInfo | undefined;
-  let result: Record<string, unknown> | undefined;
-  let last: Progress | undefined;
-  const onAbort = () => worker.kill("SIGKILL");
-  ctx.signal?.addEventListener("abort", onAbort, { once: true });
-  worker.on("event", (e) => {
-    if (e.type === "progress" && e.id === id) {
-      last = e;
-      ctx.onProgress?.(e);
-    } else if (e.type === "log") ctx.onLog?.(e.message);
-    else if (e.type === "error" && (e.id === id || e.id === null)) {
-      error = { code: e.code, message: e.message, hint: e.hint, recoverable: e.recoverable };
-      void worker.stop();
-    } else if (e.type === "done" && e.id === id) {
-      result = e.result;
-      void worker.stop();
-    }
+  const outcome = await WorkerSession.run({
+    python: ctx.python,
+    env: ctx.env,
+    id: `${label}-${Date.now()}`,
+    command,
+    signal: ctx.signal,
+    cancelGraceMs: ONESHOT_CANCEL_GRACE_MS,
+    onOutput: (l) => ctx.onLog?.(l),
+    onEvent: (e) => {
+      if (e.type === "progress") ctx.onProgress?.(e);
+      else if (e.type === "log") ctx.onLog?.(e.message);
+    },
   });
-  worker.send(command(id));
-  if (ctx.signal?.aborted) onAbort();
-  const exit = await worker.exited;
-  ctx.signal?.removeEventListener("abort", onAbort);
-  if (result) return result;
-  if (ctx.signal?.aborted) throw onFailure.cancelled;
-  const info = error ?? diagnoseDeath(exit, { runId: label, phase: label, progress: last, retry: onFailure.retry });
+  if (outcome.done?.status === "completed") return outcome.done.result;
+  if (outcome.cancelRequested) throw onFailure.cancelled;
+  const info = outcome.error ?? diagnoseDeath(outcome.exit, { runId: label, phase: label, progress: outcome.lastProgress, retry: onFailure.retry });
   throw new WhetstoneError({ code: info.code, message: info.message, hint: info.hint });
 }

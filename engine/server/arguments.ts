@@ -38,6 +38,7 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   getLog: [id],
   resumeRun: [id],
   cancelRun: [id],
+  cancelTask: [id],
   auditRun: [id, { name: "embeddingModel", as: "read", kind: "folder" }],
   getAudit: [id],
   exportRun: [id, { name: "out", as: "write" }],

@@ -112,7 +112,7 @@ export function Playground() {
           Send
         </button>
         {busy && (
-          <button type="button" className="danger" onClick={() => client.cancelEval({ id })}>
+          <button type="button" className="danger" onClick={() => client.cancelTask({ id, kind: "generate" })}>
             Stop
           </button>
         )}

@@ -49,6 +49,11 @@ export function AuditPanel({ runId }: { runId: string }) {
         <button type="button" className="primary" onClick={run} disabled={busy || gate !== null} aria-describedby={gate ? "audit-gate" : undefined}>
           {busy ? "Auditing…" : audit ? "Audit again" : "Run the audit"}
         </button>
+        {busy && (
+          <button type="button" className="danger" onClick={() => client.cancelTask({ id: runId, kind: "audit" })}>
+            Cancel
+          </button>
+        )}
         {gate && !busy && (
           <span id="audit-gate" className="muted small">
             {gate}

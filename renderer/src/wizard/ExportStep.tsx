@@ -87,7 +87,7 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
           </span>
         )}
         {busy && (
-          <button type="button" className="danger" onClick={() => client.cancelExport({ id: runId })}>
+          <button type="button" className="danger" onClick={() => client.cancelTask({ id: runId, kind: "export" })}>
             Cancel export
           </button>
         )}

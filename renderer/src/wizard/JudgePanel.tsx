@@ -58,7 +58,7 @@ export function JudgePanel({ runId }: { runId: string }) {
           {busy ? "Judging…" : report ? "Evaluate again" : "Evaluate"}
         </button>
         {busy && (
-          <button type="button" className="danger" onClick={() => client.cancelEval({ id: runId })}>
+          <button type="button" className="danger" onClick={() => client.cancelTask({ id: runId, kind: "eval" })}>
             Cancel
           </button>
         )}

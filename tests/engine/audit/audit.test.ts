@@ -40,7 +40,8 @@ describe("memorization audit", () => {
     const before = readFileSync(auditPaths(engine.store, runId).json, "utf8");
     const pending = engine.auditRun({ id: runId, samples: 100, prefixTokens: 4, continuationTokens: 8, seed: 5 });
     await new Promise<void>((resolve) => engine.events.on("event", (e) => e.type === "progress" && e.progress.phase === "audit" && resolve()));
-    expect(engine.cancelAudit(runId)).toBe(true);
+    expect(await engine.call("cancelTask", { id: runId, kind: "audit" })).toEqual({ cancelled: true });
+    expect(await engine.call("cancelTask", { id: runId, kind: "export" })).toEqual({ cancelled: false });
     await expect(pending).rejects.toMatchObject({ code: "CANCELLED" });
     expect(readFileSync(auditPaths(engine.store, runId).json, "utf8")).toBe(before);
     const again = await engine.auditRun({ id: runId, samples: 5, prefixTokens: 4, continuationTokens: 8, seed: 5 });

@@ -190,7 +190,7 @@ print(json.dumps([tokenizer(t)["input_ids"] for t in json.loads(sys.argv[2])]))`
     const before = readFileSync(exportsPath(engine.store, runId), "utf8");
     const pending = engine.exportRun({ id: runId, format: "onnx", out });
     await new Promise<void>((resolve) => engine.events.on("event", (e) => e.type === "progress" && e.runId === runId && resolve()));
-    expect(engine.cancelExport({ id: runId })).toEqual({ cancelled: true });
+    expect(await engine.call("cancelTask", { id: runId, kind: "export" })).toEqual({ cancelled: true });
     await expect(pending).rejects.toMatchObject({ code: "CANCELLED" });
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(outRoot).filter((f) => f.includes("cancelled"))).toEqual([]);

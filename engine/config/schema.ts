@@ -55,6 +55,9 @@ export const DataSchema = z.strictObject({
   dedupe: z.boolean().optional().describe("Keep only the first copy of exact duplicate samples."),
 });
 
+export const LORA_VARIANTS = ["lora", "dora", "rslora"] as const;
+export const FINETUNES = ["lora", "qlora", "full"] as const;
+
 export const LoraSchema = z.strictObject({
   r: int(1, 4096).default(16).describe("LoRA rank."),
   alpha: z.number().positive().default(32).describe("LoRA scaling numerator (the update is scaled by alpha / r)."),
@@ -64,7 +67,7 @@ export const LoraSchema = z.strictObject({
     .default("all-linear")
     .describe("Modules that get adapters: 'all-linear' or a list of module names such as [q_proj, v_proj]."),
   variant: z
-    .enum(["lora", "dora", "rslora"])
+    .enum(LORA_VARIANTS)
     .default("lora")
     .describe("lora: plain LoRA. dora: weight-decomposed LoRA (DoRA, arXiv 2402.09353): a learned magnitude per output row on top of the low-rank direction; often closer to full fine-tuning at the same rank, ~1.3x slower steps. rslora: rank-stabilised scaling alpha/sqrt(r) instead of alpha/r (arXiv 2312.03732), which keeps higher ranks learning."),
 });
@@ -165,7 +168,7 @@ export const RunConfigSchema = z.strictObject({
     .default("sft")
     .describe("Training method. sft: supervised fine-tuning on conversations; dpo, simpo, orpo: preference tuning on prompt/chosen/rejected pairs; kto: preference tuning on single answers labelled good or bad (label true/false)."),
   finetune: z
-    .enum(["lora", "qlora", "full"])
+    .enum(FINETUNES)
     .default("lora")
     .describe("Train LoRA adapters (small, fast), LoRA on a 4-bit base (qlora: bitsandbytes NF4, CUDA only, least memory) or every weight (full)."),
   model: ModelSchema,

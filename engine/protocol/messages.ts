@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { RunConfigSchema } from "../config/schema";
+import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -70,11 +71,11 @@ export const ExportCommand = z.strictObject({
   /** The trained weights: a PEFT adapter folder (merged into the base) or a full model folder. */
   tuned_path: z.string().min(1),
   tuned_kind: z.enum(["adapter", "model"]),
-  format: z.enum(["safetensors", "adapter", "gguf", "onnx"]),
+  format: z.enum(EXPORT_FORMATS),
   out_dir: z.string().min(1),
-  dtype: z.enum(["bfloat16", "float16", "float32"]),
+  dtype: z.enum(EXPORT_DTYPES),
   /** gguf only: tensor type of the file. */
-  quantization: z.enum(["f16", "q8_0", "f32"]).nullable(),
+  quantization: z.enum(GGUF_QUANTIZATIONS).nullable(),
   shard_size_mb: z.number().int().positive(),
   overwrite: z.boolean(),
   /** Facts for the model card (README.md): base, method, hyperparameters, data name and hash, metrics, evaluation. */
@@ -106,7 +107,7 @@ export const MergeCommand = z.strictObject({
   method: z.enum(["soup", "dare"]),
   p: z.number().min(0).lt(1),
   seed: z.number().int().min(0),
-  dtype: z.enum(["bfloat16", "float16", "float32"]),
+  dtype: z.enum(EXPORT_DTYPES),
   shard_size_mb: z.number().int().positive(),
   out_dir: z.string().min(1),
 });

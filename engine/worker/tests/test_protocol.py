@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import INVALID, golden_lines
+from support import GOLDEN, INVALID, golden_config, golden_lines, set_dotted
 
 from whetstone_worker.config import RunConfig
 from whetstone_worker.protocol import COMMANDS, EVENTS, Emitter, ProtocolError, parse_message
@@ -108,3 +108,36 @@ def test_audit_command_fields_are_required_and_strict(field):
     assert info.value.path == field
     with pytest.raises(ProtocolError, match="extra"):
         parse_message(json.dumps(AUDIT | {"extra": 1}))
+
+
+def _accepts(config: dict, **field) -> bool:
+    from whetstone_worker.config import parse_run_config
+    from whetstone_worker.validate import Invalid
+
+    try:
+        parse_run_config(set_dotted(config, **field), "config")
+        return True
+    except Invalid:
+        return False
+
+
+def test_shared_tables_match_the_worker():
+    """tests/fixtures/protocol/tables-v1.json: the lists the engine defines too (its test reads the same file)."""
+    from whetstone_worker.config import PREFERENCE_METHODS
+    from whetstone_worker.jobs.export.writers import WRITERS
+    from whetstone_worker.protocol import EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS
+
+    tables = json.loads((GOLDEN.parent / "tables-v1.json").read_text(encoding="utf-8"))
+    assert list(PREFERENCE_METHODS) == tables["preference_methods"]
+    assert list(EXPORT_FORMATS) == tables["export_formats"]
+    assert list(WRITERS) == tables["export_formats"], "one writer per export format"
+    assert list(EXPORT_DTYPES) == tables["export_dtypes"]
+    assert list(GGUF_QUANTIZATIONS) == tables["gguf_quantizations"]
+    # The config's enums, by what the worker accepts (not by reading its source).
+    config = golden_config()
+    for finetune in tables["finetunes"]:
+        assert _accepts(config, finetune=finetune), finetune
+    assert not _accepts(config, finetune="prefix")
+    for variant in tables["lora_variants"]:
+        assert _accepts(config, lora__variant=variant), variant
+    assert not _accepts(config, lora__variant="vera")

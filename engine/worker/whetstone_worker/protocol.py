@@ -33,6 +33,12 @@ from .validate import (
     string,
 )
 
+# The export command's lists; tests/fixtures/protocol/tables-v1.json holds them for both sides
+# (jobs/export/writers.py has one writer per format).
+EXPORT_FORMATS = ("safetensors", "adapter", "gguf", "onnx")
+EXPORT_DTYPES = ("bfloat16", "float16", "float32")
+GGUF_QUANTIZATIONS = ("f16", "q8_0", "f32")
+
 ProtocolError = Invalid
 
 ID = string(1)
@@ -76,10 +82,10 @@ COMMANDS: dict[str, dict[str, Check]] = {
         "model_path": string(1),
         "tuned_path": string(1),
         "tuned_kind": enum("adapter", "model"),
-        "format": enum("safetensors", "adapter", "gguf", "onnx"),
+        "format": enum(*EXPORT_FORMATS),
         "out_dir": string(1),
-        "dtype": enum("bfloat16", "float16", "float32"),
-        "quantization": nullable(enum("f16", "q8_0", "f32")),
+        "dtype": enum(*EXPORT_DTYPES),
+        "quantization": nullable(enum(*GGUF_QUANTIZATIONS)),
         "shard_size_mb": integer(1),
         "overwrite": boolean,
         "card": record(lambda v, p: v),

@@ -3,7 +3,7 @@
  * app loses nothing. `draftToConfig` turns it into a run config, validated by the engine's own
  * schema before Next, so the wizard and `whetstone train` accept exactly the same configs.
  */
-import { RunConfigSchema } from "../../../engine/api/public";
+import { GoldfishSchema, PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS, RunConfigSchema } from "../../../engine/api/public";
 
 export const STEPS = ["model", "data", "method", "settings", "train", "evaluate", "export"] as const;
 export type StepId = (typeof STEPS)[number];
@@ -40,15 +40,10 @@ export function chainedName(d: Pick<Draft, "name" | "initFrom">, method: string)
   return auto ? `${d.initFrom.name}-${method}`.slice(0, 64) : d.name;
 }
 
+/** The preference settings the wizard shows (precompute_reference is a file-only switch). */
+const PREFERENCE_DRAFT_FIELDS = { beta: 0, label_smoothing: 0, gamma_beta_ratio: 0, lambda: 0, desirable_weight: 0, undesirable_weight: 0 };
 /** Each preference method's settings (engine/config/schema.ts PREFERENCE_FIELDS); unset: the method's default. */
-export interface PreferenceDraft {
-  beta?: number;
-  label_smoothing?: number;
-  gamma_beta_ratio?: number;
-  lambda?: number;
-  desirable_weight?: number;
-  undesirable_weight?: number;
-}
+export type PreferenceDraft = { [K in keyof typeof PREFERENCE_DRAFT_FIELDS]?: number };
 
 export interface Draft {
   name: string;
@@ -90,38 +85,43 @@ export interface Draft {
   runId: string | null;
 }
 
+/** The config schema's defaults (engine/config/schema.ts): the wizard starts where `whetstone train` would. */
+const SCHEMA = RunConfigSchema.parse({ model: { path: "-" }, data: { train: "-" } });
+/** Goldfish's defaults, for when the user turns it on (the schema's default is off). */
+const GOLDFISH = GoldfishSchema.parse({});
+
 export const DEFAULT_DRAFT: Draft = {
   name: "my-run",
   modelPath: "",
   catalogId: null,
   dataPath: null,
   dataName: null,
-  method: "sft",
-  finetune: "lora",
+  method: SCHEMA.method,
+  finetune: SCHEMA.finetune,
   initFrom: null,
   preference: {},
-  neftune: true,
-  neftuneAlpha: 5,
-  goldfish: false,
-  goldfishK: 4,
-  epochs: 1,
-  maxSteps: null,
-  learningRate: 2e-4,
-  microBatchSize: 4,
-  gradientAccumulation: 1,
-  maxLength: 1024,
-  validationSplit: 0,
-  skipInvalid: false,
+  neftune: SCHEMA.training.neftune_alpha > 0,
+  neftuneAlpha: SCHEMA.training.neftune_alpha,
+  goldfish: SCHEMA.training.goldfish !== null,
+  goldfishK: GOLDFISH.k,
+  epochs: SCHEMA.training.epochs,
+  maxSteps: SCHEMA.training.max_steps,
+  learningRate: SCHEMA.training.learning_rate,
+  microBatchSize: SCHEMA.training.micro_batch_size,
+  gradientAccumulation: SCHEMA.training.gradient_accumulation,
+  maxLength: SCHEMA.data.max_length,
+  validationSplit: SCHEMA.data.validation_split,
+  skipInvalid: SCHEMA.data.skip_invalid ?? false,
   suggestedFor: null,
   trainAnyway: null,
-  loraR: 16,
-  loraAlpha: 32,
-  loraVariant: "lora",
-  scheduler: "cosine",
-  warmupRatio: 0.03,
-  gradientCheckpointing: false,
-  checkpointEvery: 100,
-  seed: 42,
+  loraR: SCHEMA.lora.r,
+  loraAlpha: SCHEMA.lora.alpha,
+  loraVariant: SCHEMA.lora.variant,
+  scheduler: SCHEMA.training.scheduler,
+  warmupRatio: SCHEMA.training.warmup_ratio,
+  gradientCheckpointing: SCHEMA.training.gradient_checkpointing,
+  checkpointEvery: SCHEMA.training.checkpoint_every,
+  seed: SCHEMA.training.seed,
   runId: null,
 };
 
@@ -129,15 +129,17 @@ export const DEFAULT_DRAFT: Draft = {
 export const METHODS: readonly string[] = RunConfigSchema.shape.method.unwrap().options;
 export const FINETUNES: readonly string[] = RunConfigSchema.shape.finetune.unwrap().options;
 
-const PREFERENCE = ["dpo", "simpo", "orpo", "kto"];
 /** A method with a preference block (its settings, NEFTune off by default): the pair methods and KTO. */
-export const isPreferenceMethod = (method: string) => PREFERENCE.includes(method);
+export const isPreferenceMethod = (method: string) => (PREFERENCE_METHODS as readonly string[]).includes(method);
 /** The data kind each method trains on: conversations, (prompt, chosen, rejected) pairs, or rows labelled good/bad. */
-export const dataKindFor = (method: string): "chat" | "preference" | "unpaired" => (method === "kto" ? "unpaired" : method === "sft" ? "chat" : "preference");
+export const dataKindFor = (method: string): "chat" | "preference" | "unpaired" =>
+  (PAIR_METHODS as readonly string[]).includes(method) ? "preference" : isPreferenceMethod(method) ? "unpaired" : "chat";
 /** Goldfish drops tokens from an SFT loss term: SFT and ORPO have one, DPO and SimPO do not. */
 export const goldfishApplies = (method: string) => method === "sft" || method === "orpo";
 /** The settings each preference method takes (the engine refuses another method's). */
-export const PREFERENCE_SETTINGS: Record<string, (keyof PreferenceDraft)[]> = { dpo: ["beta", "label_smoothing"], simpo: ["beta", "gamma_beta_ratio"], orpo: ["lambda"], kto: ["beta", "desirable_weight", "undesirable_weight"] };
+export const PREFERENCE_SETTINGS: Record<string, (keyof PreferenceDraft)[]> = Object.fromEntries(
+  Object.entries(PREFERENCE_FIELDS).map(([method, fields]) => [method, Object.keys(fields).filter((k): k is keyof PreferenceDraft => k in PREFERENCE_DRAFT_FIELDS)]),
+);
 
 export function draftToConfig(d: Draft): Record<string, unknown> {
   const preference = Object.fromEntries((PREFERENCE_SETTINGS[d.method] ?? []).filter((k) => d.preference[k] != null).map((k) => [k, d.preference[k]]));

@@ -5,10 +5,12 @@
  */
 import { WhetstoneError } from "../util/errors";
 import { PREFERENCE_FIELDS, PREFERENCE_METHODS, type RunConfig } from "./schema";
+import { hasSftTerm } from "./methods";
 
 type Parsed = Omit<RunConfig, "name">;
 type Where = (path: PropertyKey[]) => string | undefined;
-const ALL = ["beta", "label_smoothing", "gamma_beta_ratio", "lambda", "desirable_weight", "undesirable_weight", "precompute_reference"] as const;
+/** Every method's settings, in the order the table lists them. */
+const ALL = [...new Set(PREFERENCE_METHODS.flatMap((m) => Object.keys(PREFERENCE_FIELDS[m])))];
 const LISTED = `${PREFERENCE_METHODS.slice(0, -1).join(", ")} and ${PREFERENCE_METHODS.at(-1)}`;
 
 const isPreference = (method: string): method is (typeof PREFERENCE_METHODS)[number] => (PREFERENCE_METHODS as readonly string[]).includes(method);
@@ -35,8 +37,8 @@ export function resolvePreference<T extends Parsed>(config: T, raw: Record<strin
   if (config.finetune === "qlora") {
     throw invalid(`finetune qlora is not available for ${method} yet`, "Use finetune: lora (the same adapters on full-precision base weights) or full.", where(["finetune"]));
   }
-  if (config.training.goldfish !== null && method !== "orpo") {
-    throw invalid(`training.goldfish applies to an SFT loss term; ${method} has none (only orpo does)`, "Set training.goldfish to null for this method.", where(["training", "goldfish"]));
+  if (config.training.goldfish !== null && !hasSftTerm(method)) {
+    throw invalid(`training.goldfish applies to an SFT loss term; ${method} has none (only ${PREFERENCE_METHODS.filter(hasSftTerm).join(", ")} does)`, "Set training.goldfish to null for this method.", where(["training", "goldfish"]));
   }
   // NEFTune is off by default for preference methods (its schema default is for SFT); an explicit value wins.
   const training = raw.training as Record<string, unknown> | undefined;

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { FORMATS, ROLES, SCHEMAS } from "../data/types";
 import { COLUMN_TARGETS } from "../data/schema";
+import { METHODS } from "./methods";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
@@ -131,17 +132,7 @@ export const TrainingSchema = z.strictObject({
   keep_checkpoints: int(2, 1000).default(2).describe("Checkpoints kept on disk (at least 2, so a crash while writing one leaves another)."),
 });
 
-export const PREFERENCE_METHODS = ["dpo", "simpo", "orpo", "kto"] as const;
-/** The preference methods that train on (prompt, chosen, rejected) pairs; kto trains on rows labelled true/false. */
-export const PAIR_METHODS = ["dpo", "simpo", "orpo"] as const;
-
-/** Each method's settings; a field another method uses is an error, and resolution (load.ts) fills in the method's defaults. */
-export const PREFERENCE_FIELDS = {
-  dpo: { beta: 0.1, label_smoothing: 0, precompute_reference: false },
-  simpo: { beta: 2.0, gamma_beta_ratio: 0.5 },
-  orpo: { lambda: 0.1 },
-  kto: { beta: 0.1, desirable_weight: 1.0, undesirable_weight: 1.0 },
-} as const;
+export { PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS } from "./methods";
 
 export const PreferenceSchema = z.strictObject({
   beta: z.number().positive().max(100).nullable().optional().describe("dpo, simpo, kto: reward scale β. Defaults: dpo 0.1 (paper), simpo 2.0 (paper's range 2–10), kto 0.1 (paper)."),
@@ -164,7 +155,7 @@ export const RunConfigSchema = z.strictObject({
     .optional()
     .describe("Run name, used in the run id. Default: the config file's name."),
   method: z
-    .enum(["sft", ...PREFERENCE_METHODS])
+    .enum(METHODS)
     .default("sft")
     .describe("Training method. sft: supervised fine-tuning on conversations; dpo, simpo, orpo: preference tuning on prompt/chosen/rejected pairs; kto: preference tuning on single answers labelled good or bad (label true/false)."),
   finetune: z

@@ -10,6 +10,7 @@
  * where a file's first rows had the minority schema (see scan.ts), the pass is repeated with the
  * schemas now known, so the snapshot never holds rows of the wrong shape.
  */
+import { dataKindFor } from "../config/methods";
 import { mkdirSync, createWriteStream, renameSync, rmSync, type WriteStream } from "node:fs";
 import { finished } from "node:stream/promises";
 import { createHash } from "node:crypto";
@@ -163,11 +164,12 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
     }
     const s = row.sample;
     // Another kind than the method trains on: refused below (DATA_METHOD_MISMATCH).
-    if (method === "sft" ? !("messages" in s) : method === "kto" ? !("label" in s) : !("chosen" in s)) return;
+    const wants = dataKindFor(method);
+    if (wants === "chat" ? !("messages" in s) : wants === "unpaired" ? !("label" in s) : !("chosen" in s)) return;
     // Unpaired rows reach sft as conversations (those labelled false were left out by the scan), kto with their labels.
     const tools = "tools" in s && s.tools ? { tools: s.tools } : {};
     const sample: Sample =
-      method === "kto" && "label" in s
+      wants === "unpaired" && "label" in s
         ? { messages: s.messages, label: s.label, ...tools }
         : "messages" in s
           ? { messages: s.messages, ...tools }

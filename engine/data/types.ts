@@ -4,6 +4,8 @@
  * (an issue with file, line or row, field, and what to do).
  */
 
+import { METHOD_TABLE, METHODS, type Method } from "../config/methods";
+
 export const ROLES = ["system", "user", "assistant", "tool"] as const;
 export type Role = (typeof ROLES)[number];
 /** A function call an assistant turn makes, in the shape Hugging Face chat templates read. */
@@ -34,11 +36,20 @@ export type PreferenceSample = { prompt: Message[]; chosen: Message[]; rejected:
 export type UnpairedSample = { messages: Message[]; label: boolean; tools?: unknown[] };
 export type Sample = ChatSample | TextSample | PreferenceSample | UnpairedSample;
 
-export const METHODS = ["sft", "dpo", "simpo", "orpo", "kto"] as const;
-export type Method = (typeof METHODS)[number];
+export { METHODS, type Method } from "../config/methods";
 
-/** The methods each kind of sample can train (sft on unpaired data leaves the rows labelled false out). */
-export const METHODS_FOR: Record<SampleKind, readonly Method[]> = { chat: ["sft"], preference: ["dpo", "simpo", "orpo"], unpaired: ["kto", "sft"], text: [] };
+/** The methods each kind of sample can train, the kind's own first (sft on unpaired data leaves the rows labelled false out). */
+export const METHODS_FOR: Record<SampleKind, readonly Method[]> = {
+  chat: methodsFor("chat"),
+  preference: methodsFor("preference"),
+  unpaired: methodsFor("unpaired"),
+  text: [],
+};
+
+function methodsFor(kind: SampleKind): Method[] {
+  const trains = (m: Method) => (METHOD_TABLE[m].trains as readonly string[]).indexOf(kind);
+  return METHODS.filter((m) => trains(m) >= 0).sort((a, b) => trains(a) - trains(b));
+}
 
 export function kindOf(schema: SchemaName): SampleKind {
   return schema === "text" ? "text" : schema === "preference" ? "preference" : schema === "unpaired" ? "unpaired" : "chat";

@@ -32,6 +32,7 @@
  * against measured peaks in bench/. Counts follow ALGORITHMS.md ("FLOPs and MFU for LoRA").
  */
 import { PAIR_METHODS, type RunConfig } from "../config/schema";
+import { runsReference } from "../config/methods";
 
 export interface ModelShape {
   hidden: number;
@@ -166,9 +167,9 @@ function sequencesPerItem(p: PlanInput): 1 | 2 {
   return (PAIR_METHODS as readonly string[]).includes(p.method ?? "sft") ? 2 : 1;
 }
 
-/** DPO and KTO run a reference model every step (DPO's can be precomputed). */
+/** DPO and KTO run a reference model every step (DPO's can be precomputed: config/methods.ts). */
 function referencePass(p: PlanInput): boolean {
-  return (p.method === "dpo" && !p.precomputeReference) || p.method === "kto";
+  return runsReference(p.method ?? "sft", p.precomputeReference);
 }
 
 export interface Suggestion {

@@ -3,7 +3,7 @@
  * app loses nothing. `draftToConfig` turns it into a run config, validated by the engine's own
  * schema before Next, so the wizard and `whetstone train` accept exactly the same configs.
  */
-import { GoldfishSchema, PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS, RunConfigSchema } from "../../../engine/api/public";
+import { GoldfishSchema, PREFERENCE_FIELDS, PREFERENCE_METHODS, RunConfigSchema, dataKindFor, hasSftTerm } from "../../../engine/api/public";
 
 export const STEPS = ["model", "data", "method", "settings", "train", "evaluate", "export"] as const;
 export type StepId = (typeof STEPS)[number];
@@ -132,10 +132,9 @@ export const FINETUNES: readonly string[] = RunConfigSchema.shape.finetune.unwra
 /** A method with a preference block (its settings, NEFTune off by default): the pair methods and KTO. */
 export const isPreferenceMethod = (method: string) => (PREFERENCE_METHODS as readonly string[]).includes(method);
 /** The data kind each method trains on: conversations, (prompt, chosen, rejected) pairs, or rows labelled good/bad. */
-export const dataKindFor = (method: string): "chat" | "preference" | "unpaired" =>
-  (PAIR_METHODS as readonly string[]).includes(method) ? "preference" : isPreferenceMethod(method) ? "unpaired" : "chat";
+export { dataKindFor };
 /** Goldfish drops tokens from an SFT loss term: SFT and ORPO have one, DPO and SimPO do not. */
-export const goldfishApplies = (method: string) => method === "sft" || method === "orpo";
+export const goldfishApplies = hasSftTerm;
 /** The settings each preference method takes (the engine refuses another method's). */
 export const PREFERENCE_SETTINGS: Record<string, (keyof PreferenceDraft)[]> = Object.fromEntries(
   Object.entries(PREFERENCE_FIELDS).map(([method, fields]) => [method, Object.keys(fields).filter((k): k is keyof PreferenceDraft => k in PREFERENCE_DRAFT_FIELDS)]),

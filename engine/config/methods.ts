@@ -1,0 +1,50 @@
+/**
+ * The training methods, one row each: what data a method trains on, whether it runs a frozen
+ * reference model, whether its loss has an SFT term (goldfish drops tokens from that term), and its
+ * settings with their defaults (the `preference` block; sft has none). Every list of methods in the
+ * engine and the wizard is read from here; the worker has its own table, checked against
+ * tests/fixtures/protocol/tables-v1.json like this one. Free of imports, so the renderer can share it.
+ */
+
+export const METHOD_TABLE = {
+  sft: { trains: ["chat", "unpaired"], reference: "never", sftTerm: true, settings: null },
+  dpo: { trains: ["preference"], reference: "unless precomputed", sftTerm: false, settings: { beta: 0.1, label_smoothing: 0, precompute_reference: false } },
+  simpo: { trains: ["preference"], reference: "never", sftTerm: false, settings: { beta: 2.0, gamma_beta_ratio: 0.5 } },
+  orpo: { trains: ["preference"], reference: "never", sftTerm: true, settings: { lambda: 0.1 } },
+  kto: { trains: ["unpaired"], reference: "always", sftTerm: false, settings: { beta: 0.1, desirable_weight: 1.0, undesirable_weight: 1.0 } },
+} as const satisfies Record<string, MethodRow>;
+
+export interface MethodRow {
+  /** The kinds of sample it trains on, its own first (sft on rows labelled good/bad keeps the good ones). */
+  trains: readonly ("chat" | "preference" | "unpaired")[];
+  /** A frozen copy of the starting model scores every batch (dpo can precompute its scores once instead). */
+  reference: "never" | "always" | "unless precomputed";
+  /** Its loss has a next-token (SFT) term, which goldfish drops tokens from. */
+  sftTerm: boolean;
+  /** The preference block's fields and their defaults; null: the method takes no preference block. */
+  settings: Readonly<Record<string, number | boolean>> | null;
+}
+
+type Table = typeof METHOD_TABLE;
+export type Method = keyof Table;
+type WithSettings = { [M in Method]: Table[M]["settings"] extends null ? never : M }[Method];
+type Pair = { [M in Method]: Table[M]["trains"][0] extends "preference" ? M : never }[Method];
+
+export const METHODS = Object.keys(METHOD_TABLE) as [Method, ...Method[]];
+/** The methods with a preference block. */
+export const PREFERENCE_METHODS = METHODS.filter((m) => METHOD_TABLE[m].settings !== null) as [WithSettings, ...WithSettings[]];
+/** The methods that train on (prompt, chosen, rejected) pairs. */
+export const PAIR_METHODS = METHODS.filter((m) => METHOD_TABLE[m].trains[0] === "preference") as [Pair, ...Pair[]];
+/** Each preference method's settings and their defaults. */
+export const PREFERENCE_FIELDS = Object.fromEntries(PREFERENCE_METHODS.map((m) => [m, METHOD_TABLE[m].settings])) as { [M in WithSettings]: NonNullable<Table[M]["settings"]> };
+
+const row = (method: string): MethodRow | undefined => (METHOD_TABLE as Record<string, MethodRow>)[method];
+/** The kind of data a method trains on first: conversations, pairs, or rows labelled good/bad. */
+export const dataKindFor = (method: string): MethodRow["trains"][number] => row(method)?.trains[0] ?? "chat";
+/** Goldfish applies: the method's loss has an SFT term. */
+export const hasSftTerm = (method: string): boolean => row(method)?.sftTerm ?? false;
+/** A frozen reference model runs every step. */
+export const runsReference = (method: string, precomputeReference = false): boolean => {
+  const r = row(method)?.reference;
+  return r === "always" || (r === "unless precomputed" && !precomputeReference);
+};

@@ -2,6 +2,7 @@
 import type { Engine } from "../api/engine";
 import type { RunStatus } from "../runs/types";
 import type { EngineEvent } from "../api/events";
+import type { PreflightPolicy } from "../api/contract";
 import { RunConfigSchema, objectShape } from "../config/schema";
 import { serve } from "../server/http";
 import { auditPaths, formatAudit, type AuditOptions } from "../audit/audit";
@@ -19,17 +20,27 @@ export interface Io {
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 3, cancelled: 130 } as const;
 
-export async function trainCommand(engine: Engine, configPath: string, io: Io, opts: { json?: boolean; verbose?: boolean; "skip-invalid"?: boolean }): Promise<number> {
-  // Events sent while the run is being created (a "waiting for run X" from the queue) come before
-  // its id is known: keep them, and show them once it is.
+export async function trainCommand(
+  engine: Engine,
+  configPath: string,
+  io: Io,
+  opts: { json?: boolean; verbose?: boolean; "skip-invalid"?: boolean; preflight?: PreflightPolicy },
+): Promise<number> {
+  // Events sent while the run is being created come before its id is known: the preflight's lines
+  // are printed as they come; a "waiting for run X" from the queue is kept and shown once it is.
   const early: EngineEvent[] = [];
-  const keep = (e: EngineEvent) => void (e.type === "progress" && e.progress.phase === "waiting" && early.push(e));
-  engine.events.on("event", keep);
+  const stop = engine.subscribe((e) => {
+    if (e.type === "preflight") io.out.write(e.text + "\n");
+    else if (e.type === "progress" && e.progress.phase === "waiting") early.push(e);
+  });
   let run: RunStatus;
   try {
-    run = await engine.createRun({ configPath, ...(opts["skip-invalid"] ? { skipInvalid: true } : {}) });
+    run = await engine.call("createRun", { configPath, preflight: opts.preflight ?? "auto", ...(opts["skip-invalid"] ? { skipInvalid: true } : {}) });
+  } catch (e) {
+    if ((e as { code?: string }).code === "PREFLIGHT_DOES_NOT_FIT") return EXIT.failed; // its lines, with the advice, are printed
+    throw e;
   } finally {
-    engine.events.off("event", keep);
+    stop();
   }
   const progress = new RunProgress(run.id, io.out, opts.verbose);
   io.out.write(`run ${run.id}\n  folder ${engine.store.runDir(run.id)}\n`);

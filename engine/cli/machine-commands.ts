@@ -12,7 +12,6 @@ import { WhetstoneError } from "../util/errors";
 import { EXIT, type Io } from "./commands";
 import { RunProgress } from "./progress";
 import { duration, table } from "./format";
-import { wantsPreflight } from "../plan/preflight";
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
@@ -128,27 +127,6 @@ function readSecret(io: Io, prompt: string): Promise<string> {
     stdin.on("end", () => resolve(text));
     stdin.resume();
   });
-}
-
-/**
- * Before `whetstone train` starts a run: measure one step when asked (--preflight) or when the
- * estimate is near or over the device's memory. False: it does not fit (the advice is printed).
- */
-export async function preflightGate(engine: Engine, configPath: string, io: Io, opts: { preflight?: boolean }): Promise<boolean> {
-  let plan;
-  try {
-    plan = engine.planRun({ configPath });
-  } catch {
-    return true; // a bad config is reported by the run itself, with its line
-  }
-  if (!wantsPreflight(plan, Boolean(opts.preflight))) return true;
-  const why = opts.preflight ? "asked for" : plan.fits ? "the estimate is near the device's memory" : "the estimate is over the device's memory";
-  const n = plan.input.microBatchSize as number;
-  const items = plan.input.method && plan.input.method !== "sft" ? `${n} pairs (${2 * n} rows)` : `${n}`; // a pair is two rows
-  io.out.write(`preflight (${why}): one training step of ${items} × ${plan.input.maxLength as number} tokens on ${plan.device.name}\n`);
-  const { text, result } = await engine.preflightRun({ configPath });
-  io.out.write(text + "\n");
-  return result.fits;
 }
 
 /** `whetstone train CONFIG --plan`: exit 0 when it fits, 1 when it does not. */

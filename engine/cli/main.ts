@@ -8,7 +8,7 @@ import { WorkerProcess } from "../supervisor/worker-process";
 import { VERSION } from "../version";
 import { dataCommand } from "./data-commands";
 import { compareCommand, evalCommand, judgmentsCommand, mergeCommand } from "./eval-commands";
-import { doctorCommand, modelsCommand, planCommand, preflightGate, setupCommand } from "./machine-commands";
+import { doctorCommand, modelsCommand, planCommand, setupCommand } from "./machine-commands";
 import { EXIT, auditCommand, cancelCommand, exportRunCommand, configReference, resumeCommand, runsCommand, serveCommand, showCommand, trainCommand, type Io } from "./commands";
 
 const HELP = `whetstone ${VERSION}: fine-tune a language model on this machine
@@ -182,8 +182,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case "train":
         if (values.plan) return planCommand(engine, need("a config file"), io, values);
-        if (!(await preflightGate(engine, need("a config file"), io, values))) return EXIT.failed;
-        return await trainCommand(engine, need("a config file"), io, values);
+        return await trainCommand(engine, need("a config file"), io, { ...values, preflight: values.preflight ? "always" : "auto" });
       case "doctor":
         return doctorCommand(engine, io, values);
       case "setup":

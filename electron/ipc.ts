@@ -61,7 +61,7 @@ export function createRegistrar(ipcMain: Pick<IpcMain, "handle" | "on">, windows
 const CallArgs = z.tuple([z.enum(API_METHODS as [string, ...string[]]), z.unknown()]);
 
 /** The engine's API over IPC, and its events pushed to every window that said it is ready. */
-export function registerEngineIpc(registrar: Registrar, engine: Pick<Engine, "dispatch" | "events" | "store">, windows: () => Pick<WebContents, "id" | "send">[]): void {
+export function registerEngineIpc(registrar: Registrar, engine: Pick<Engine, "dispatch" | "subscribe" | "store">, windows: () => Pick<WebContents, "id" | "send">[]): void {
   registrar.handle(CHANNELS.call, CallArgs, async ([method, input]) => {
     try {
       // The page is the app's, but what it passes may come from a dropped file or a pasted path: the same checks as the loopback server.
@@ -83,7 +83,7 @@ export function registerEngineIpc(registrar: Registrar, engine: Pick<Engine, "di
     for (const e of pending.get(event.sender.id) ?? []) event.sender.send(CHANNELS.event, e);
     pending.delete(event.sender.id);
   });
-  engine.events.on("event", (e) => {
+  engine.subscribe((e) => {
     for (const wc of windows()) {
       if (ready.has(wc.id)) wc.send(CHANNELS.event, e);
       else pending.set(wc.id, [...(pending.get(wc.id) ?? []), e].slice(-1000));

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { RunStatusSchema } from "../runs/types";
 import { TASK_KINDS } from "../jobs/kinds";
+import type { JudgmentsResult } from "../eval/judgments";
 import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
 import { ExportOptionsSchema, ExportRecordSchema } from "../export/schema";
 import { MergeOptionsSchema, MergeResultSchema } from "../merge/schema";
@@ -15,6 +16,9 @@ import { DoctorReportSchema, FolderListingSchema, ModelCheckSchema, ModelListing
 
 const RunRef = z.strictObject({ id: z.string().min(1) });
 const MetricsRowSchema = z.record(z.string(), z.number().nullable());
+/** When createRun measures one real training step first: `auto` when the estimate is near or over the device's memory. */
+export const PREFLIGHT_POLICIES = ["auto", "always", "never"] as const;
+export type PreflightPolicy = (typeof PREFLIGHT_POLICIES)[number];
 
 export const API = {
   health: {
@@ -22,10 +26,25 @@ export const API = {
     output: z.object({ version: z.string(), protocol: z.number(), home: z.string(), queue: z.object({ running: z.number(), waiting: z.number() }) }),
   },
   listRuns: { input: z.strictObject({}), output: z.array(RunStatusSchema) },
+  /** Run folders whose status.json cannot be read (listRuns leaves them out), with the runs folder they are in. */
+  listDamagedRuns: {
+    input: z.strictObject({}),
+    output: z.object({ runsDir: z.string(), damaged: z.array(z.object({ id: z.string(), dir: z.string(), reason: z.string() })) }),
+  },
   getRun: {
     input: RunRef,
-    output: z.object({ status: RunStatusSchema, config: z.record(z.string(), z.unknown()), data: z.record(z.string(), z.unknown()).nullable() }),
+    output: z.object({
+      status: RunStatusSchema,
+      config: z.record(z.string(), z.unknown()),
+      data: z.record(z.string(), z.unknown()).nullable(),
+      /** The run's folder on this machine. */
+      dir: z.string(),
+      /** A merged run's lineage.json (method, the runs it came from), else null. */
+      lineage: z.record(z.string(), z.unknown()).nullable(),
+    }),
   },
+  /** Resolves once the run is no longer queued or running (a long poll; events say what happens meanwhile). */
+  awaitRun: { input: RunRef, output: RunStatusSchema },
   getMetrics: { input: z.strictObject({ id: z.string().min(1), since: z.number().int().min(0).optional() }), output: z.array(MetricsRowSchema) },
   getLog: { input: z.strictObject({ id: z.string().min(1), tail: z.number().int().positive().max(100_000).optional() }), output: z.array(z.string()) },
   createRun: {
@@ -38,6 +57,12 @@ export const API = {
       baseDir: z.string().min(1).optional(),
       /** Train on the valid rows and list the skipped ones (overrides data.skip_invalid). */
       skipInvalid: z.boolean().optional(),
+      /**
+       * Measure one real training step before the run is created: `auto` (default) when the estimate
+       * is near or over the device's memory, `always`, or `never`. Its lines come as `preflight`
+       * events and go into the run's log; a step that does not fit refuses the run (PREFLIGHT_DOES_NOT_FIT).
+       */
+      preflight: z.enum(PREFLIGHT_POLICIES).optional(),
     }),
     output: RunStatusSchema,
   },
@@ -59,6 +84,11 @@ export const API = {
   /** Judge runs against their bases and each other, rank them (Bradley–Terry) and mark the best; stored in every run. */
   compareRuns: { input: CompareOptionsSchema.partial().extend({ ids: z.array(z.string().min(1)).min(2) }).strict(), output: CompareReportSchema },
   getComparison: { input: RunRef, output: CompareReportSchema.nullable() },
+  /** Re-score judgments made elsewhere (JSONL: id, preference 0..1, model_length, baseline_length): win rate and LC win rate with CIs. */
+  scoreJudgments: {
+    input: z.strictObject({ path: z.string().min(1), resamples: z.number().int().positive().optional() }),
+    output: z.custom<JudgmentsResult>((v) => typeof v === "object" && v !== null),
+  },
   /** Answers from a finished run's base and/or tuned model (chat playground); `stream` publishes `token` events. */
   generate: { input: GenerateOptionsSchema.partial().required({ prompts: true }).extend({ id: z.string().min(1) }).strict(), output: GenerateResultSchema },
   /** Merge finished runs of one base into a new run (soup, greedy-soup, dare), with lineage. */
@@ -86,6 +116,11 @@ export const API = {
   listFolders: { input: z.strictObject({ path: z.string().min(1).optional() }), output: FolderListingSchema },
   /** Base models on this machine (used by earlier runs, in the Hugging Face cache) and finished runs a new run can start from (init_from), with lineage. */
   startingPoints: { input: z.strictObject({}), output: StartingPointsSchema },
+  /** Every model and dataset with a complete snapshot in the Hugging Face cache. */
+  listCachedRepos: {
+    input: z.strictObject({}),
+    output: z.array(z.object({ id: z.string(), type: z.enum(["model", "dataset"]), path: z.string(), bytes: z.number() })),
+  },
   /** Download a hub model or dataset into the Hugging Face cache (progress events: `download`). */
   pullModel: { input: z.strictObject({ id: z.string().min(1), dataset: z.boolean().optional(), revision: z.string().min(1).optional() }), output: PullResultSchema },
 } as const;

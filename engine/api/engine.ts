@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { API, isApiMethod, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
+import { API, isApiMethod, type PreflightPolicy, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
 import type { EngineEvent } from "./events";
 import { RunStore, isAlive } from "../runs/store";
 import { ACTIVE_STATES, type RunStatus } from "../runs/types";
@@ -23,7 +23,7 @@ import { writeSnapshot } from "../data/snapshot";
 import { inspectDataset } from "../data/inspect";
 import { previewDataset } from "../data/preview";
 import { snapshotOptionsFor } from "../data/run-data";
-import { resolveInitFrom, checkChainable } from "../runs/lineage";
+import { resolveInitFrom, checkChainable, loadLineage } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
@@ -32,14 +32,16 @@ import { diskFullError, isDiskFull } from "../util/disk";
 import { VERSION } from "../version";
 import { analyze } from "../doctor/analyze";
 import { gatherProbes } from "../doctor/probes";
-import { detectDevice, formatPlan, planRun } from "../plan/plan";
+import { detectDevice, formatPlan, planRun, type RunPlan } from "../plan/plan";
 import { measuredThroughput } from "../plan/throughput";
 import { listModels } from "../models/catalog";
 import { pullRepo } from "../models/pull";
 import { checkModel } from "../models/check";
 import { chainableRuns, localModels } from "../models/starting-points";
 import { listFolders } from "../fs/browse";
-import { formatPreflight, measuredAdvice, preflight } from "../plan/preflight";
+import { doesNotFitError, formatPreflight, measuredAdvice, preflight, preflightIntro, wantsPreflight } from "../plan/preflight";
+import { scoreJudgments } from "../eval/judgments";
+import { listCached } from "../models/hub";
 import type { RunConfig } from "../config/schema";
 
 export interface EngineOptions {
@@ -69,14 +71,31 @@ export class Engine implements ApiHandlers {
     return this.store.list();
   }
 
+  listDamagedRuns(): ApiOutput<"listDamagedRuns"> {
+    return { runsDir: this.store.runsDir, damaged: this.store.damaged() };
+  }
+
   getRun({ id }: { id: string }): ApiOutput<"getRun"> {
     const runId = this.store.resolve(id);
-    const manifest = join(this.store.runDir(runId), "data", "manifest.json");
+    const dir = this.store.runDir(runId);
+    const manifest = join(dir, "data", "manifest.json");
     return {
       status: this.store.get(runId),
       config: this.store.config(runId) as unknown as Record<string, unknown>,
       data: existsSync(manifest) ? (JSON.parse(readFileSync(manifest, "utf8")) as Record<string, unknown>) : null,
+      dir,
+      lineage: loadLineage(this.store, runId),
     };
+  }
+
+  awaitRun({ id }: { id: string }): Promise<RunStatus> {
+    return this.waitForRun(id);
+  }
+
+  /** Every engine event as it happens (the CLI following a run, the SSE stream, the IPC bridge); returns the unsubscriber. */
+  subscribe(listener: (event: EngineEvent) => void): () => void {
+    this.events.on("event", listener);
+    return () => void this.events.off("event", listener);
   }
 
   getMetrics({ id, since }: { id: string; since?: number }): ApiOutput<"getMetrics"> {
@@ -87,14 +106,24 @@ export class Engine implements ApiHandlers {
     return this.store.readLog(this.store.resolve(id), tail ?? 200);
   }
 
-  /** Validate the config, snapshot the data (errors surface here, before any queueing), enqueue. */
-  async createRun(input: { config?: unknown; configPath?: string; baseDir?: string; skipInvalid?: boolean }): Promise<RunStatus> {
+  /**
+   * Validate the config (loaded once for the whole request), measure one step when the preflight
+   * policy asks for it, snapshot the data (errors surface here, before any queueing), enqueue. A
+   * refused preflight or refused data never becomes a run: its folder is removed, the error is the answer.
+   */
+  async createRun(input: ApiInput<"createRun">): Promise<RunStatus> {
     const { config: loaded, source } = this.loadRunConfig(input, "createRun");
     const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
     if (parent) checkChainable(parent, loaded.finetune, loaded.lora.variant);
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
     const status = parent ? this.store.update(this.store.create(config, source).id, { parent }) : this.store.create(config, source);
     const dir = this.store.runDir(status.id);
+    try {
+      await this.preflightForRun(status.id, config, input.preflight ?? "auto");
+    } catch (e) {
+      this.store.discard(status.id);
+      throw e;
+    }
     try {
       await writeSnapshot(config.data.train, dir, {
         ...snapshotOptionsFor(config, { skipInvalid: input.skipInvalid }),
@@ -203,24 +232,55 @@ export class Engine implements ApiHandlers {
   /** `whetstone train CONFIG --plan`: the estimate against the detected device; nothing is loaded or run. */
   planRun(input: ApiInput<"planRun">): ApiOutput<"planRun"> {
     const { config } = this.loadRunConfig(input, "planRun");
-    const device = detectDevice();
-    const plan = planRun(config, device, measuredThroughput(this.store, config, device), input.data ?? null);
-    return { ...plan, input: { ...plan.input }, text: formatPlan(plan) };
+    return shownPlan(this.plan(config, input.data ?? null));
   }
 
   /** One measured training step at the config's shape (takes the device lock: not while a run trains). */
-  async preflightRun(input: { config?: unknown; configPath?: string; baseDir?: string }): Promise<ApiOutput<"preflightRun">> {
+  async preflightRun(input: ApiInput<"preflightRun">): Promise<ApiOutput<"preflightRun">> {
     const { config } = this.loadRunConfig(input, "preflightRun");
+    return this.measureStep(config, this.plan(config));
+  }
+
+  private plan(config: RunConfig, data: ApiInput<"planRun">["data"] | null = null): RunPlan {
     const device = detectDevice();
-    const plan = planRun(config, device, measuredThroughput(this.store, config, device));
+    return planRun(config, device, measuredThroughput(this.store, config, device), data);
+  }
+
+  private async measureStep(config: RunConfig, plan: RunPlan): Promise<ApiOutput<"preflightRun">> {
     const release = (await this.board.lock()?.acquire("preflight")) ?? (() => {});
     try {
       const result = await preflight(config, { python: this.opts.python, env: this.opts.workerEnv });
       const advice = result.fits ? [] : measuredAdvice(config, plan, result);
-      return { plan: { ...plan, input: { ...plan.input }, text: formatPlan(plan) }, result, advice, text: formatPreflight(result, plan, advice) };
+      return { plan: shownPlan(plan), result, advice, text: formatPreflight(result, plan, advice) };
     } finally {
       release();
     }
+  }
+
+  /**
+   * createRun's preflight: `auto` measures when the estimate is near or over the device's memory (a
+   * config the estimator cannot plan is left to the run to report), `always` measures, `never` does
+   * not. Each line goes to the run's log and out as a `preflight` event. The step waits for the
+   * device like a run does, so createRun answers after a training that holds the device.
+   */
+  private async preflightForRun(runId: string, config: RunConfig, policy: PreflightPolicy): Promise<void> {
+    if (policy === "never") return;
+    let plan;
+    try {
+      plan = this.plan(config);
+    } catch (e) {
+      if (policy === "always") throw e;
+      return;
+    }
+    if (!wantsPreflight(plan, policy === "always")) return;
+    const say = (text: string, fits: boolean | null) => {
+      this.store.appendLog(runId, text);
+      this.publish({ type: "preflight", runId, fits, text });
+    };
+    say(preflightIntro(plan, policy === "always"), null);
+    const { result, text } = await this.measureStep(config, plan);
+    say(text, result.fits);
+    if (!result.fits) throw doesNotFitError(text);
   }
 
   listModels(): ApiOutput<"listModels"> {
@@ -233,6 +293,10 @@ export class Engine implements ApiHandlers {
 
   listFolders({ path }: { path?: string }): ApiOutput<"listFolders"> {
     return listFolders(path, { ...process.env, ...this.opts.workerEnv });
+  }
+
+  listCachedRepos(): ApiOutput<"listCachedRepos"> {
+    return listCached({ ...process.env, ...this.opts.workerEnv });
   }
 
   startingPoints(): ApiOutput<"startingPoints"> {
@@ -304,6 +368,10 @@ export class Engine implements ApiHandlers {
 
   getComparison({ id }: { id: string }): CompareReport | null {
     return loadCompareReport(this.store, this.store.resolve(id));
+  }
+
+  scoreJudgments({ path, resamples }: ApiInput<"scoreJudgments">): ApiOutput<"scoreJudgments"> {
+    return scoreJudgments(path, { resamples });
   }
 
   /** Answers from a finished run's base and/or tuned model; with `stream`, `token` events as they come. */
@@ -380,3 +448,7 @@ export class Engine implements ApiHandlers {
   }
 }
 
+/** A plan as the API answers it: with its text. */
+function shownPlan(plan: RunPlan): ApiOutput<"planRun"> {
+  return { ...plan, input: { ...plan.input }, text: formatPlan(plan) };
+}

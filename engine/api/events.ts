@@ -19,6 +19,8 @@ export type EngineEvent =
   | { type: "log"; runId: string; line: string }
   /** A resume chose its checkpoint (path null: none verified, the run starts over); newer ones skipped, with why. */
   | { type: "resuming"; runId: string; step: number; path: string | null; skipped: { name: string; reason: string }[] }
+  /** createRun's preflight: why and what it measures (fits null), then the measurement (fits true or false); also in the run's log. */
+  | { type: "preflight"; runId: string; fits: boolean | null; text: string }
   /** A streamed piece of an answer (generate with stream: true). */
   | { type: "token"; runId: string; side: "base" | "tuned"; index: number; text: string }
   /** A dataset being read by inspectDataset (bytes, with ETA). */

@@ -14,7 +14,7 @@ import type { AuditOptions, AuditReport } from "./schema";
 
 export { AuditOptionsSchema, AuditReportSchema, type AuditOptions, type AuditReport } from "./schema";
 
-export function auditPaths(store: RunStore, runId: string): { json: string; markdown: string } {
+export function auditPaths(store: Pick<RunStore, "runDir">, runId: string): { json: string; markdown: string } {
   const dir = join(store.runDir(runId), "reports");
   return { json: join(dir, "audit.json"), markdown: join(dir, "audit.md") };
 }

@@ -1,49 +1,58 @@
-/** The `whetstone` commands. Each takes parsed arguments and an engine, and returns an exit code. */
+/**
+ * The `whetstone` run commands. Each takes parsed arguments and the engine's client side (`call`
+ * through the contract, `subscribe` to its events), and returns an exit code.
+ */
 import type { Engine } from "../api/engine";
 import type { RunStatus } from "../runs/types";
 import type { EngineEvent } from "../api/events";
+import type { PreflightPolicy } from "../api/contract";
 import { RunConfigSchema, objectShape } from "../config/schema";
 import { serve } from "../server/http";
-import { auditPaths, formatAudit, type AuditOptions } from "../audit/audit";
-import { exportsPath, formatExport, type ExportOptions } from "../export/export";
-import { loadLineage } from "../runs/lineage";
-import { RunProgress, type ProgressSink } from "./progress";
+import { auditPaths, formatAudit } from "../audit/audit";
+import { exportsPath, formatExport } from "../export/export";
+import type { AuditOptions } from "../audit/schema";
+import type { ExportOptions } from "../export/schema";
+import { RunProgress } from "./progress";
+import { EXIT, type Client, type Io } from "./io";
 import { ago, duration, loss, num, table } from "./format";
+import { resolve } from "node:path";
+import { WhetstoneError } from "../util/errors";
 
-export interface Io {
-  out: ProgressSink;
-  err: (text: string) => void;
-  /** Resolves on the first Ctrl-C; the second one exits at once. */
-  onInterrupt: (handler: () => void) => void;
-}
-
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 3, cancelled: 130 } as const;
-
-export async function trainCommand(engine: Engine, configPath: string, io: Io, opts: { json?: boolean; verbose?: boolean; "skip-invalid"?: boolean }): Promise<number> {
-  // Events sent while the run is being created (a "waiting for run X" from the queue) come before
-  // its id is known: keep them, and show them once it is.
+export async function trainCommand(
+  engine: Client,
+  configPath: string,
+  io: Io,
+  opts: { json?: boolean; verbose?: boolean; "skip-invalid"?: boolean; preflight?: PreflightPolicy },
+): Promise<number> {
+  // Events sent while the run is being created come before its id is known: the preflight's lines
+  // are printed as they come; a "waiting for run X" from the queue is kept and shown once it is.
   const early: EngineEvent[] = [];
-  const keep = (e: EngineEvent) => void (e.type === "progress" && e.progress.phase === "waiting" && early.push(e));
-  engine.events.on("event", keep);
+  const stop = engine.subscribe((e) => {
+    if (e.type === "preflight") io.out.write(e.text + "\n");
+    else if (e.type === "progress" && e.progress.phase === "waiting") early.push(e);
+  });
   let run: RunStatus;
   try {
-    run = await engine.createRun({ configPath, ...(opts["skip-invalid"] ? { skipInvalid: true } : {}) });
+    run = await engine.call("createRun", { configPath, preflight: opts.preflight ?? "auto", ...(opts["skip-invalid"] ? { skipInvalid: true } : {}) });
+  } catch (e) {
+    if ((e as { code?: string }).code === "PREFLIGHT_DOES_NOT_FIT") return EXIT.failed; // its lines, with the advice, are printed
+    throw e;
   } finally {
-    engine.events.off("event", keep);
+    stop();
   }
   const progress = new RunProgress(run.id, io.out, opts.verbose);
-  io.out.write(`run ${run.id}\n  folder ${engine.store.runDir(run.id)}\n`);
+  io.out.write(`run ${run.id}\n  folder ${(await engine.call("getRun", { id: run.id })).dir}\n`);
   for (const e of early) progress.handle(e);
-  engine.events.on("event", (e) => progress.handle(e));
+  engine.subscribe((e) => progress.handle(e));
   return follow(engine, run, progress, io, opts);
 }
 
-export async function resumeCommand(engine: Engine, ref: string, io: Io, opts: { json?: boolean; verbose?: boolean }): Promise<number> {
-  const run = engine.resumeRun({ id: ref });
+export async function resumeCommand(engine: Client, ref: string, io: Io, opts: { json?: boolean; verbose?: boolean }): Promise<number> {
+  const run = await engine.call("resumeRun", { id: ref });
   const progress = new RunProgress(run.id, io.out, opts.verbose);
-  engine.events.on("event", (e) => progress.handle(e));
-  // The worker says which checkpoint it resumes from (the newest that verifies), not status.json's guess.
-  engine.events.on("event", (e) => {
+  engine.subscribe((e) => {
+    progress.handle(e);
+    // The worker says which checkpoint it resumes from (the newest that verifies), not status.json's guess.
     if (e.type !== "resuming" || e.runId !== run.id) return;
     for (const s of e.skipped) progress.line(`skipping checkpoint ${s.name}: ${s.reason}`);
     progress.line(`resuming ${run.id} from ${e.path ? `the checkpoint at step ${e.step}` : "the start (no checkpoint verified)"}`);
@@ -51,12 +60,12 @@ export async function resumeCommand(engine: Engine, ref: string, io: Io, opts: {
   return follow(engine, run, progress, io, opts);
 }
 
-async function follow(engine: Engine, run: RunStatus, progress: RunProgress, io: Io, opts: { json?: boolean }): Promise<number> {
+async function follow(engine: Client, run: RunStatus, progress: RunProgress, io: Io, opts: { json?: boolean }): Promise<number> {
   io.onInterrupt(() => {
     progress.line("Cancelling: the run stops at the next step and writes a checkpoint (Ctrl-C again to quit at once).");
-    void engine.cancelRun({ id: run.id });
+    void engine.call("cancelRun", { id: run.id });
   });
-  const final = await engine.waitForRun(run.id);
+  const final = await engine.call("awaitRun", { id: run.id });
   progress.finish();
   if (opts.json) io.out.write(JSON.stringify(final, null, 2) + "\n");
   else io.out.write(summary(final) + "\n");
@@ -76,9 +85,9 @@ function summary(s: RunStatus): string {
   return lines.join("\n");
 }
 
-export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): number {
-  const runs = engine.listRuns();
-  const damaged = engine.store.damaged();
+export async function runsCommand(engine: Client, io: Io, opts: { json?: boolean }): Promise<number> {
+  const runs = await engine.call("listRuns", {});
+  const { runsDir, damaged } = await engine.call("listDamagedRuns", {});
   const damagedText = damaged.length
     ? [
         `${damaged.length} damaged run folder${damaged.length === 1 ? "" : "s"} (status.json unreadable; checkpoints and outputs untouched):`,
@@ -95,7 +104,7 @@ export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): n
     return EXIT.ok;
   }
   if (runs.length === 0) {
-    io.out.write(`No runs yet in ${engine.store.runsDir}.\nStart one with: whetstone train examples/tiny-sft.yaml\n`);
+    io.out.write(`No runs yet in ${runsDir}.\nStart one with: whetstone train examples/tiny-sft.yaml\n`);
     return EXIT.ok;
   }
   const rows = [["RUN", "STATE", "STEP", "LOSS", "CREATED"]];
@@ -106,9 +115,9 @@ export function runsCommand(engine: Engine, io: Io, opts: { json?: boolean }): n
   return EXIT.ok;
 }
 
-export function showCommand(engine: Engine, ref: string, io: Io, opts: { json?: boolean }): number {
-  const { status: s, config, data } = engine.getRun({ id: ref });
-  const metrics = engine.getMetrics({ id: s.id });
+export async function showCommand(engine: Client, ref: string, io: Io, opts: { json?: boolean }): Promise<number> {
+  const { status: s, config, data, dir, lineage: merged } = await engine.call("getRun", { id: ref });
+  const metrics = await engine.call("getMetrics", { id: s.id });
   if (opts.json) {
     io.out.write(JSON.stringify({ status: s, config, data, metrics }, null, 2) + "\n");
     return EXIT.ok;
@@ -117,7 +126,7 @@ export function showCommand(engine: Engine, ref: string, io: Io, opts: { json?: 
   const lines = [
     `run      ${s.id}`,
     `state    ${s.state}${s.phase ? ` (${s.phase})` : ""}`,
-    `folder   ${engine.store.runDir(s.id)}`,
+    `folder   ${dir}`,
     `method   ${c.method} / ${c.finetune}`,
     `model    ${c.model.path}`,
     `data     ${c.data.train}${data ? `  (${String(data.rows)} rows, sha256 ${String(data.source_sha256).slice(0, 12)}…)` : ""}`,
@@ -132,49 +141,59 @@ export function showCommand(engine: Engine, ref: string, io: Io, opts: { json?: 
   }
   if (s.last_checkpoint) lines.push(`ckpt     step ${s.last_checkpoint.step}: ${s.last_checkpoint.path}`);
   for (const [k, v] of Object.entries(s.outputs)) lines.push(`output   ${k}: ${v}`);
-  const lineage = loadLineage(engine.store, s.id) as { method?: string; merged_from?: { run_id: string }[]; ingredients?: string[] } | null;
+  const lineage = merged as { method?: string; merged_from?: { run_id: string }[]; ingredients?: string[] } | null;
   if (lineage) lines.push(`merged   ${lineage.method} of ${(lineage.ingredients ?? lineage.merged_from?.map((m) => m.run_id) ?? []).join(", ")}`);
   if (s.error) {
     lines.push(`error    [${s.error.code}] ${s.error.message}`, `hint     ${s.error.hint}`);
     for (const d of s.error.details ?? []) lines.push(`         ${d}`);
   }
   if (s.state === "interrupted" || s.state === "cancelled") lines.push(`resume   whetstone resume ${s.id}`);
-  const log = engine.getLog({ id: s.id, tail: 8 });
+  const log = await engine.call("getLog", { id: s.id, tail: 8 });
   if (log.length) lines.push("log (last lines):", ...log.map((l) => `  ${l}`));
   io.out.write(lines.join("\n") + "\n");
   return EXIT.ok;
 }
 
-export async function auditCommand(engine: Engine, ref: string, io: Io, opts: Partial<AuditOptions> & { json?: boolean }): Promise<number> {
-  const { json, ...options } = opts;
-  const runId = engine.getRun({ id: ref }).status.id;
+export async function auditCommand(
+  engine: Client,
+  ref: string,
+  io: Io,
+  opts: { json?: boolean; samples?: number; prefix?: number; tokens?: number; seed?: number; "embedding-model"?: string },
+): Promise<number> {
+  const { json } = opts;
+  const options: Partial<AuditOptions> = { samples: opts.samples, prefixTokens: opts.prefix, continuationTokens: opts.tokens, seed: opts.seed, embeddingModel: opts["embedding-model"] ?? null };
+  const { status, dir } = await engine.call("getRun", { id: ref });
+  const runId = status.id;
   const progress = new RunProgress(runId, io.out);
-  engine.events.on("event", (e) => progress.handle(e));
+  engine.subscribe((e) => progress.handle(e));
   io.onInterrupt(() => {
     progress.line("Cancelling the audit (the previous report, if any, is kept).");
-    engine.cancelTask({ id: runId, kind: "audit" });
+    void engine.call("cancelTask", { id: runId, kind: "audit" });
   });
   io.out.write(`auditing ${runId}: does the tuned model reproduce its training answers?\n`);
-  const report = await engine.call("auditRun", { id: runId, ...options });
+  const report = await engine.call("auditRun", { id: runId, ...defined(options) });
   progress.finish();
   if (json) io.out.write(JSON.stringify(report, null, 2) + "\n");
-  else io.out.write(`${formatAudit(report)}\n\nreport: ${auditPaths(engine.store, runId).json}\n`);
+  else io.out.write(`${formatAudit(report)}\n\nreport: ${auditPaths(runFolder(dir), runId).json}\n`);
   return EXIT.ok;
 }
 
 export async function exportRunCommand(
-  engine: Engine,
+  engine: Client,
   ref: string,
   io: Io,
-  opts: Partial<ExportOptions> & Pick<ExportOptions, "format" | "out"> & { json?: boolean },
+  opts: { json?: boolean; format?: ExportOptions["format"]; out?: string; dtype?: ExportOptions["dtype"]; quant?: ExportOptions["quantization"]; "shard-size"?: number; overwrite?: boolean },
 ): Promise<number> {
-  const { json, ...options } = opts;
-  const runId = engine.getRun({ id: ref }).status.id;
+  const { json, format, out } = opts;
+  if (!format || !out) throw new WhetstoneError({ code: "USAGE", message: "`whetstone export RUN` needs --format and --out.", hint: "e.g. whetstone export RUN --format gguf --quant q8_0 --out ./my-model-gguf" });
+  const options = { format, out: resolve(out), dtype: opts.dtype ?? null, quantization: opts.quant ?? null, overwrite: opts.overwrite ?? false, ...defined({ shardSizeMb: opts["shard-size"] }) };
+  const { status, dir } = await engine.call("getRun", { id: ref });
+  const runId = status.id;
   const progress = new RunProgress(runId, io.out);
-  engine.events.on("event", (e) => progress.handle(e));
+  engine.subscribe((e) => progress.handle(e));
   io.onInterrupt(() => {
     progress.line("Cancelling the export (its partial files are removed).");
-    engine.cancelExport({ id: runId });
+    void engine.call("cancelExport", { id: runId });
   });
   io.out.write(`exporting ${runId} as ${options.format} to ${options.out}\n`);
   let record;
@@ -188,12 +207,12 @@ export async function exportRunCommand(
   }
   progress.finish();
   if (json) io.out.write(JSON.stringify(record, null, 2) + "\n");
-  else io.out.write(`${formatExport(record)}\nrecorded in ${exportsPath(engine.store, runId)}\n`);
+  else io.out.write(`${formatExport(record)}\nrecorded in ${exportsPath(runFolder(dir), runId)}\n`);
   return EXIT.ok;
 }
 
-export async function cancelCommand(engine: Engine, ref: string, io: Io): Promise<number> {
-  const s = await engine.cancelRun({ id: ref });
+export async function cancelCommand(engine: Client, ref: string, io: Io): Promise<number> {
+  const s = await engine.call("cancelRun", { id: ref });
   io.out.write(`${s.id}: ${s.state}${s.last_checkpoint ? ` (checkpoint at step ${s.last_checkpoint.step})` : ""}\n`);
   return EXIT.ok;
 }
@@ -206,6 +225,14 @@ export async function serveCommand(engine: Engine, io: Io, opts: { port?: number
   await engine.close();
   await server.close();
   return EXIT.ok;
+}
+
+/** Report paths are named from a run's folder: the one `getRun` answers with. */
+export const runFolder = (dir: string) => ({ runDir: () => dir });
+
+/** The options a command was given: unset ones are left to the engine's defaults. */
+export function defined<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** `whetstone config`: every field with its default and help, straight from the schema. */

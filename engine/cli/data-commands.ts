@@ -3,69 +3,70 @@
  * one rendered sample. `--config CONFIG` takes the data, model and goldfish settings from a run
  * config, so what is checked is exactly what `whetstone train CONFIG` would train on.
  */
-import type { Engine } from "../api/engine";
 import type { EngineEvent } from "../api/events";
 import { loadConfigFile } from "../config/load";
 import type { InspectOptions, PreviewOptions } from "../data/report";
-import { FORMATS, METHODS, SCHEMAS, type FileFormat, type SchemaName } from "../data/types";
+import type { FileFormat, Method, SchemaName } from "../data/types";
 import { WhetstoneError } from "../util/errors";
-import { EXIT, type Io } from "./commands";
+import { EXIT, type Client, type Io } from "./io";
 import { formatDatasetReport, formatPreview } from "./data-report";
 import { duration } from "./format";
 
+/** The options `data check` and `data preview` share (table.ts), and each one's own. */
 export interface DataFlags {
   json?: boolean;
   config?: string;
   model?: string;
-  format?: string;
-  schema?: string;
+  format?: FileFormat;
+  schema?: SchemaName;
   columns?: string;
   roles?: string;
-  "max-length"?: string;
-  overlong?: string;
-  "skip-invalid"?: boolean;
-  index?: string;
-  goldfish?: string;
-  method?: string;
+  "max-length"?: number;
+  overlong?: "drop" | "truncate" | "error";
 }
 
 const USAGE = "Usage: whetstone data check FILE [--method sft|dpo|simpo|orpo|kto] [--model DIR] [--format F] …  |  whetstone data preview FILE --model DIR --index N";
 
-export async function dataCommand(engine: Engine, args: string[], io: Io, flags: DataFlags): Promise<number> {
-  const [sub, fileArg] = args;
+/** The file and the data settings: the flags, else the run config's (--config), else the engine's defaults. */
+function source(sub: string, fileArg: string | undefined, flags: DataFlags) {
   const fromConfig = flags.config ? loadConfigFile(flags.config).config : undefined;
   const path = fileArg ?? fromConfig?.data.train;
-  if ((sub !== "check" && sub !== "preview") || !path) throw usage(sub === "check" || sub === "preview" ? `\`whetstone data ${sub}\` needs a FILE (or --config).` : `Unknown data command '${sub ?? ""}'.`);
+  if (!path) throw usage(`\`whetstone data ${sub}\` needs a FILE (or --config).`);
   const d = fromConfig?.data;
   const common = {
-    format: choice("format", flags.format, FORMATS) ?? (d?.format as FileFormat | undefined),
-    schema: choice("schema", flags.schema, SCHEMAS) ?? (d?.schema as SchemaName | undefined),
+    format: flags.format ?? (d?.format as FileFormat | undefined),
+    schema: flags.schema ?? (d?.schema as SchemaName | undefined),
     columns: pairs("columns", flags.columns) ?? d?.columns,
     roles: pairs("roles", flags.roles) ?? d?.roles,
-    maxLength: intFlag("max-length", flags["max-length"]) ?? d?.max_length,
-    overlong: choice("overlong", flags.overlong, ["drop", "truncate", "error"] as const) ?? d?.overlong,
+    maxLength: flags["max-length"] ?? d?.max_length,
+    overlong: flags.overlong ?? d?.overlong,
   };
-  const model = flags.model ?? fromConfig?.model.path;
-  if (sub === "check") {
-    // Without --method (or a config), the report lists the methods the data can train.
-    const method = choice("method", flags.method, METHODS) ?? fromConfig?.method;
-    const opts: InspectOptions = { ...common, model, ...(method ? { method } : {}), skipInvalid: flags["skip-invalid"] ?? d?.skip_invalid };
-    const stop = showProgress(engine, io);
-    const report = await engine.call("inspectDataset", { path, ...opts }).finally(stop);
-    io.out.write((flags.json ? JSON.stringify(report, null, 2) : formatDatasetReport(report)) + "\n");
-    return report.trainable ? EXIT.ok : EXIT.failed;
-  }
+  return { path, fromConfig, common, model: flags.model ?? fromConfig?.model.path };
+}
+
+export async function dataCheckCommand(engine: Client, fileArg: string | undefined, io: Io, flags: DataFlags & { method?: Method; "skip-invalid"?: boolean }): Promise<number> {
+  const { path, fromConfig, common, model } = source("check", fileArg, flags);
+  // Without --method (or a config), the report lists the methods the data can train.
+  const method = flags.method ?? fromConfig?.method;
+  const opts: InspectOptions = { ...common, model, ...(method ? { method } : {}), skipInvalid: flags["skip-invalid"] ?? fromConfig?.data.skip_invalid };
+  const stop = showProgress(engine, io);
+  const report = await engine.call("inspectDataset", { path, ...opts }).finally(stop);
+  io.out.write((flags.json ? JSON.stringify(report, null, 2) : formatDatasetReport(report)) + "\n");
+  return report.trainable ? EXIT.ok : EXIT.failed;
+}
+
+export async function dataPreviewCommand(engine: Client, fileArg: string | undefined, io: Io, flags: DataFlags & { index?: number; goldfish?: string }): Promise<number> {
+  const { path, fromConfig, common, model } = source("preview", fileArg, flags);
   if (!model) throw usage("`whetstone data preview` needs --model DIR (the base model whose chat template renders the sample), or --config.");
-  const index = intFlag("index", flags.index) ?? 0;
   const goldfish = flags.goldfish !== undefined ? goldfishFlag(flags.goldfish) : (fromConfig?.training.goldfish ?? null);
-  const opts: PreviewOptions = { ...common, model, index, goldfish };
+  const opts: PreviewOptions = { ...common, model, index: flags.index ?? 0, goldfish };
   const preview = await engine.call("previewDataset", { path, ...opts });
   io.out.write((flags.json ? JSON.stringify(preview, null, 2) : formatPreview(preview, io.out.isTTY)) + "\n");
   return EXIT.ok;
 }
 
 /** A redrawn progress line on a terminal while a big file is read; returns the stopper. */
-function showProgress(engine: Engine, io: Io): () => void {
+function showProgress(engine: Client, io: Io): () => void {
   if (!io.out.isTTY) return () => undefined;
   let drawn = false;
   const onEvent = (e: EngineEvent) => {
@@ -76,15 +77,15 @@ function showProgress(engine: Engine, io: Io): () => void {
     io.err(`\r\x1b[2Kreading ${pct}%  ${mbs.toFixed(0)} MB/s  ${p.message}  ETA ${duration(p.eta_s)}`);
     drawn = true;
   };
-  engine.events.on("event", onEvent);
+  const unsubscribe = engine.subscribe(onEvent);
   return () => {
-    engine.events.off("event", onEvent);
+    unsubscribe();
     if (drawn) io.err("\r\x1b[2K");
   };
 }
 
 function usage(message: string): WhetstoneError {
-  return new WhetstoneError({ code: "USAGE", message, hint: `${USAGE}; \`whetstone help\` lists every option.` });
+  return new WhetstoneError({ code: "USAGE", message, hint: `${USAGE}; \`whetstone data check --help\` lists the options.` });
 }
 
 function choice<T extends string>(name: string, value: string | undefined, allowed: readonly T[]): T | undefined {

@@ -3,21 +3,20 @@
  * `whetstone models list|pull|login|logout`, and `whetstone train CONFIG --plan`.
  */
 import { spawnSync } from "node:child_process";
-import type { Engine } from "../api/engine";
 import { formatReport } from "../doctor/analyze";
-import { hubCache, hubEndpoint, isHubId, listCached } from "../models/hub";
+import { hubCache, hubEndpoint, isHubId } from "../models/hub";
 import { hubToken, platformKeychain, storeHubToken } from "../secrets/token";
 import { layout } from "../paths";
 import { WhetstoneError } from "../util/errors";
-import { EXIT, type Io } from "./commands";
+import { EXIT, type Client, type Io } from "./io";
 import { RunProgress } from "./progress";
 import { duration, table } from "./format";
-import { wantsPreflight } from "../plan/preflight";
+import { WorkerProcess } from "../supervisor/worker-process";
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
-export function doctorCommand(engine: Engine, io: Io, opts: { json?: boolean }): number {
-  const report = engine.doctor();
+export async function doctorCommand(engine: Client, io: Io, opts: { json?: boolean }): Promise<number> {
+  const report = await engine.call("doctor", {});
   io.out.write((opts.json ? JSON.stringify(report, null, 2) : formatReport(report)) + "\n");
   return report.summary.ready ? EXIT.ok : EXIT.failed;
 }
@@ -36,11 +35,10 @@ export function setupCommand(io: Io, flags: Partial<Record<keyof typeof TORCH_BU
   return r.status === 0 ? EXIT.ok : EXIT.failed;
 }
 
-export async function modelsCommand(engine: Engine, args: string[], io: Io, opts: { json?: boolean; dataset?: boolean; revision?: string }): Promise<number> {
-  const [sub, id] = args;
-  if (sub === "list") {
-    const models = engine.listModels();
-    const cached = listCached();
+export async function modelsListCommand(engine: Client, io: Io, opts: { json?: boolean }): Promise<number> {
+  {
+    const models = await engine.call("listModels", {});
+    const cached = await engine.call("listCachedRepos", {});
     if (opts.json) {
       io.out.write(JSON.stringify({ catalog: models, cached }, null, 2) + "\n");
       return EXIT.ok;
@@ -55,23 +53,34 @@ export async function modelsCommand(engine: Engine, args: string[], io: Io, opts
     if (extra.length) io.out.write(`\nalso in the cache (${hubCache()}):\n${extra.map((c) => `  ${c.type === "dataset" ? "dataset " : ""}${c.id}  ${gib(c.bytes)}`).join("\n")}\n`);
     return EXIT.ok;
   }
-  if (sub === "pull") {
+}
+
+/**
+ * Ctrl-C stops the download's worker (the engine's pullModel has no cancel yet) and answers as a
+ * cancelled pull: what was downloaded stays in the cache, and the next pull resumes it.
+ */
+export async function modelsPullCommand(engine: Client, id: string | undefined, io: Io, opts: { json?: boolean; dataset?: boolean; revision?: string }): Promise<number> {
+  {
     if (!id || !isHubId(id)) throw new WhetstoneError({ code: "USAGE", message: id ? `'${id}' is not a hub id (owner/name).` : "`whetstone models pull` needs a hub id.", hint: "e.g. whetstone models pull Qwen/Qwen2.5-0.5B-Instruct (--dataset for a dataset)" });
     const progress = new RunProgress(`pull:${id}`, io.out);
-    const controller = new AbortController();
+    let stopped = false;
     io.onInterrupt(() => {
       progress.line("Stopping the download; `whetstone models pull` again resumes it.");
-      controller.abort();
+      stopped = true;
+      WorkerProcess.killAll("SIGTERM");
     });
     io.out.write(`pulling ${opts.dataset ? "dataset " : ""}${id} from ${hubEndpoint()} into ${hubCache()}\n`);
     const { token, source } = hubToken();
     if (token) io.out.write(`  with the access token from the ${source}\n`);
-    const { pullRepo } = await import("../models/pull");
     const started = Date.now();
-    const result = await pullRepo(
-      { repoId: id, type: opts.dataset ? "dataset" : "model", revision: opts.revision ?? null },
-      { signal: controller.signal, onProgress: (p) => progress.handle({ type: "progress", runId: `pull:${id}`, progress: p }) },
-    );
+    const unsubscribe = engine.subscribe((e) => e.type === "download" && e.repoId === id && progress.handle({ type: "progress", runId: `pull:${id}`, progress: e.progress }));
+    const result = await engine
+      .call("pullModel", { id, ...(opts.dataset ? { dataset: true } : {}), ...(opts.revision ? { revision: opts.revision } : {}) })
+      .catch((e: unknown) => {
+        if (!stopped) throw e;
+        throw new WhetstoneError({ code: "CANCELLED", message: `The download of ${id} was cancelled.`, hint: `Run \`whetstone models pull ${id}\` again: it resumes where it stopped.` });
+      })
+      .finally(unsubscribe);
     progress.finish();
     if (opts.json) io.out.write(JSON.stringify(result, null, 2) + "\n");
     else
@@ -82,7 +91,11 @@ export async function modelsCommand(engine: Engine, args: string[], io: Io, opts
       );
     return EXIT.ok;
   }
-  if (sub === "login") {
+}
+
+/** The token lives in the OS keychain of this machine: these two talk to it, not to the engine. */
+export async function loginCommand(io: Io): Promise<number> {
+  {
     const keychain = platformKeychain();
     if (!keychain) {
       storeHubToken("hf_" + "x".repeat(20), null); // throws KEYCHAIN_UNAVAILABLE with what to do instead
@@ -91,13 +104,13 @@ export async function modelsCommand(engine: Engine, args: string[], io: Io, opts
     io.out.write(`token stored in the ${storeHubToken(token, keychain)}\n`);
     return EXIT.ok;
   }
-  if (sub === "logout") {
-    const keychain = platformKeychain();
-    keychain?.remove();
-    io.out.write(keychain ? `token removed from the ${keychain.name}\n` : "no keychain on this machine: nothing was stored\n");
-    return EXIT.ok;
-  }
-  throw new WhetstoneError({ code: "USAGE", message: `Unknown \`whetstone models ${sub ?? ""}\`.`, hint: "whetstone models list | pull ID [--dataset] | login | logout" });
+}
+
+export function logoutCommand(io: Io): number {
+  const keychain = platformKeychain();
+  keychain?.remove();
+  io.out.write(keychain ? `token removed from the ${keychain.name}\n` : "no keychain on this machine: nothing was stored\n");
+  return EXIT.ok;
 }
 
 /** A line from stdin; on a terminal without echo (the token never shows on screen or in scrollback). */
@@ -130,30 +143,9 @@ function readSecret(io: Io, prompt: string): Promise<string> {
   });
 }
 
-/**
- * Before `whetstone train` starts a run: measure one step when asked (--preflight) or when the
- * estimate is near or over the device's memory. False: it does not fit (the advice is printed).
- */
-export async function preflightGate(engine: Engine, configPath: string, io: Io, opts: { preflight?: boolean }): Promise<boolean> {
-  let plan;
-  try {
-    plan = engine.planRun({ configPath });
-  } catch {
-    return true; // a bad config is reported by the run itself, with its line
-  }
-  if (!wantsPreflight(plan, Boolean(opts.preflight))) return true;
-  const why = opts.preflight ? "asked for" : plan.fits ? "the estimate is near the device's memory" : "the estimate is over the device's memory";
-  const n = plan.input.microBatchSize as number;
-  const items = plan.input.method && plan.input.method !== "sft" ? `${n} pairs (${2 * n} rows)` : `${n}`; // a pair is two rows
-  io.out.write(`preflight (${why}): one training step of ${items} × ${plan.input.maxLength as number} tokens on ${plan.device.name}\n`);
-  const { text, result } = await engine.preflightRun({ configPath });
-  io.out.write(text + "\n");
-  return result.fits;
-}
-
 /** `whetstone train CONFIG --plan`: exit 0 when it fits, 1 when it does not. */
-export function planCommand(engine: Engine, configPath: string, io: Io, opts: { json?: boolean }): number {
-  const plan = engine.planRun({ configPath });
+export async function planCommand(engine: Client, configPath: string, io: Io, opts: { json?: boolean }): Promise<number> {
+  const plan = await engine.call("planRun", { configPath });
   io.out.write((opts.json ? JSON.stringify(plan, null, 2) : plan.text) + "\n");
   return plan.fits ? EXIT.ok : EXIT.failed;
 }

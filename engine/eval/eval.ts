@@ -33,13 +33,13 @@ export interface EvalContext extends TaskContext {
 const TEXT_CHARS = 2000; // each text in the per-prompt rows (lengths and verdicts use the whole text)
 const short = (t: string) => (t.length > TEXT_CHARS ? `${t.slice(0, TEXT_CHARS - 1)}…` : t);
 
-export function evalPaths(store: RunStore, runId: string, against: string): { json: string; markdown: string } {
+export function evalPaths(store: Pick<RunStore, "runDir">, runId: string, against: string): { json: string; markdown: string } {
   const name = against === "base" ? "eval-base" : `eval-vs-${against}`;
   const dir = join(store.runDir(runId), "reports");
   return { json: join(dir, `${name}.json`), markdown: join(dir, `${name}.md`) };
 }
 
-export function comparePaths(store: RunStore, runId: string): { json: string; markdown: string } {
+export function comparePaths(store: Pick<RunStore, "runDir">, runId: string): { json: string; markdown: string } {
   const dir = join(store.runDir(runId), "reports");
   return { json: join(dir, "compare.json"), markdown: join(dir, "compare.md") };
 }

@@ -20,7 +20,7 @@ export { ExportOptionsSchema, ExportRecordSchema, type ExportOptions, type Expor
 
 type Dtype = (typeof EXPORT_DTYPES)[number];
 
-export function exportsPath(store: RunStore, runId: string): string {
+export function exportsPath(store: Pick<RunStore, "runDir">, runId: string): string {
   return join(store.runDir(runId), "reports", "exports.json");
 }
 

@@ -24,9 +24,28 @@ export async function preflight(config: RunConfig, ctx: OneShotContext = {}): Pr
   return PreflightResultSchema.parse(result);
 }
 
-/** When `whetstone train` measures first: asked for, or the estimate is near (or over) the device's memory. */
+/** When a new run measures first: asked for, or the estimate is near (or over) the device's memory. */
 export function wantsPreflight(plan: Pick<RunPlan, "fits" | "near_limit">, forced: boolean): boolean {
   return forced || !plan.fits || plan.near_limit;
+}
+
+/** The line said before the step is measured: why, and the shape measured on which device. */
+export function preflightIntro(plan: RunPlan, forced: boolean): string {
+  const why = forced ? "asked for" : plan.fits ? "the estimate is near the device's memory" : "the estimate is over the device's memory";
+  const n = plan.input.microBatchSize;
+  const items = plan.input.method && plan.input.method !== "sft" ? `${n} pairs (${2 * n} rows)` : `${n}`; // a pair is two rows
+  return `preflight (${why}): one training step of ${items} × ${plan.input.maxLength} tokens on ${plan.device.name}`;
+}
+
+/** A measured step that does not fit refuses the run: the measurement as the message, the advice as details. */
+export function doesNotFitError(text: string): WhetstoneError {
+  const [head = "", ...advice] = text.split("\n");
+  return new WhetstoneError({
+    code: "PREFLIGHT_DOES_NOT_FIT",
+    message: head,
+    details: advice.map((l) => l.trim()),
+    hint: "Make one of the changes listed (or a smaller model) and start the run again; preflight: never skips the check.",
+  });
 }
 
 /**

@@ -34,6 +34,7 @@ const configInput: Field[] = [{ name: "configPath", as: "read", kind: "file" }, 
 /** The path-like fields of each method (methods not listed have none). */
 export const PATH_ARGUMENTS: Record<string, Field[]> = {
   getRun: [id],
+  awaitRun: [id],
   getMetrics: [id],
   getLog: [id],
   resumeRun: [id],
@@ -48,6 +49,7 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   getEval: [id, { name: "against", as: "run", except: "base" }],
   compareRuns: [{ name: "ids", as: "runs" }, ...judging],
   getComparison: [id],
+  scoreJudgments: [{ name: "path", as: "read", kind: "file" }],
   generate: [id],
   mergeRuns: [{ name: "ids", as: "runs" }, ...judging],
   cancelEval: [id],

@@ -56,7 +56,7 @@ export async function serve(engine: Engine, opts: ServeOptions = {}): Promise<Ru
     const frame = `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
     for (const res of clients) res.write(frame);
   };
-  engine.events.on("event", onEvent);
+  const unsubscribe = engine.subscribe(onEvent);
   const heartbeat = setInterval(() => {
     for (const res of clients) res.write(": keep-alive\n\n");
   }, 15_000);
@@ -126,7 +126,7 @@ export async function serve(engine: Engine, opts: ServeOptions = {}): Promise<Ru
     server,
     close: () =>
       new Promise<void>((resolve) => {
-        engine.events.off("event", onEvent);
+        unsubscribe();
         clearInterval(heartbeat);
         for (const res of clients) res.end();
         server.close(() => resolve());

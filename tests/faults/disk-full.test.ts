@@ -13,7 +13,8 @@ import { Engine } from "../../engine/api/engine";
 import { RunStore } from "../../engine/runs/store";
 import { writeJsonAtomic } from "../../engine/util/atomic";
 import { saveExportRecord } from "../../engine/export/export";
-import { runsCommand, type Io } from "../../engine/cli/commands";
+import { runsCommand } from "../../engine/cli/commands";
+import type { Io } from "../../engine/cli/io";
 import { validateConfig } from "../../engine/config/load";
 import { ensureTinyModel, tempHome, tinyConfig } from "../helpers/fixture";
 import { enospc } from "./inject-enospc";
@@ -121,7 +122,7 @@ describe("DISK_FULL at each engine write path", () => {
     expect(JSON.parse(readFileSync(join(store.runDir(run.id), "reports", "exports.json"), "utf8"))).toHaveLength(1);
   });
 
-  it("read-only commands never write: `runs` on a full disk reports an orphaned run interrupted without recording it", () => {
+  it("read-only commands never write: `runs` on a full disk reports an orphaned run interrupted without recording it", async () => {
     const store = new RunStore(tempHome());
     const run = store.create(config());
     store.update(run.id, { state: "running", step: 4, owner_pid: deadPid() });
@@ -131,7 +132,7 @@ describe("DISK_FULL at each engine write path", () => {
     expect(listed).toMatchObject({ id: run.id, state: "interrupted", error: { code: "ENGINE_EXITED" } });
     let out = "";
     const io: Io = { out: { isTTY: false, write: (t) => void (out += t) }, err: () => {}, onInterrupt: () => {} };
-    expect(runsCommand(new Engine({ home: store.home }), io, {})).toBe(0);
+    expect(await runsCommand(new Engine({ home: store.home }), io, {})).toBe(0);
     expect(out).toMatch(new RegExp(`${run.id} +interrupted +4/`));
     expect(readFileSync(join(store.runDir(run.id), "status.json"), "utf8")).toBe(before);
     expect(tmpLeft(store.home)).toEqual([]);

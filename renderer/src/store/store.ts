@@ -69,6 +69,8 @@ export function applyEngineEvent(event: EngineEvent, store: Pick<typeof useAppSt
       return s.appendMetrics(event.runId, event.row);
     case "log":
       return s.appendLog(event.runId, event.line);
+    case "preflight":
+      return s.appendLog(event.runId, event.text);
     case "progress":
       return s.setProgress(event.runId, event.progress);
     case "dataset":

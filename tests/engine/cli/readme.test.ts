@@ -7,11 +7,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../../engine/paths";
+import { COMMANDS } from "../../../engine/cli/table";
 
 const help = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "help"], { encoding: "utf8", timeout: 60_000 }).stdout;
 const readme = readFileSync(join(PROJECT_ROOT, "README.md"), "utf8");
 const cliSection = readme.slice(readme.indexOf("## The CLI"), readme.indexOf("\n## ", readme.indexOf("## The CLI") + 5));
-const dispatched = [...readFileSync(join(PROJECT_ROOT, "engine", "cli", "main.ts"), "utf8").matchAll(/^ {6}case "([a-z-]+)":/gm)].map((m) => m[1]!);
+const dispatched = [...new Set(COMMANDS.map((c) => c.name.split(" ")[0]!))];
 
 /** `whetstone models pull` → "models pull"; a subcommand only where the help lists one. */
 const helpCommands = [...help.matchAll(/^ {2}whetstone ([a-z-]+)(?: ([a-z]+)\b(?![A-Z]))?/gm)].map((m) => (m[2] && /^[a-z]+$/.test(m[2]) ? `${m[1]} ${m[2]}` : m[1]!));

@@ -1,0 +1,233 @@
+/**
+ * Every `whetstone` command: its usage lines, its options and what runs it. `whetstone help`,
+ * `whetstone CMD --help` and the parser are generated from this one table (options.ts). Command
+ * modules are imported when their command runs, so `whetstone help` loads none of them.
+ */
+import type { Engine } from "../api/engine";
+import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
+import { MERGE_METHODS } from "../merge/schema";
+import { FORMATS, METHODS, SCHEMAS } from "../data/types";
+import { WhetstoneError } from "../util/errors";
+import type { Io } from "./io";
+import type { CommandSpec, Options } from "./options";
+
+export interface Ctx {
+  io: Io;
+  /** The engine, created on first use (help, config and setup need none). */
+  engine: () => Promise<Engine>;
+}
+
+/** Keeps each command's option table as its values' type. */
+const command = <const O extends Options>(spec: CommandSpec<O, Ctx>) => spec as unknown as CommandSpec<Options, Ctx>;
+
+/** The first positional argument, or a usage error naming what is missing. */
+function need(args: string[], name: string, what: string): string {
+  const v = args[0];
+  if (v) return v;
+  throw new WhetstoneError({ code: "USAGE", message: `\`whetstone ${name}\` needs ${what}.`, hint: `\`whetstone ${name} --help\` shows the usage.` });
+}
+
+const json = { type: "boolean", help: "machine-readable output" } as const;
+const run = (what: string) => ({ json, verbose: { type: "boolean", short: "v", help: `also print the worker's log lines while following the ${what}` } }) as const;
+
+const judging = {
+  prompts: { type: "string", value: "FILE", help: "prompts: .txt a line each, JSONL of {messages} or {prompt}, any dataset file", default: "the run's held-out split" },
+  judge: { type: "string", value: "PATH|URL", help: "a local ONNX judge folder or an OpenAI-compatible server URL", default: "a small instruct model, downloaded once into the data folder" },
+  "judge-model": { type: "string", value: "M", help: "model name to ask an OpenAI-compatible judge for" },
+  limit: { type: "int", value: "N", help: "at most N prompts", default: "200" },
+  "max-tokens": { type: "int", value: "N", help: "longest answer in tokens", default: "256" },
+  temperature: { type: "number", value: "T", help: "0 greedy, above 0 sampling", default: "0" },
+  "top-p": { type: "number", value: "P", help: "nucleus sampling when the temperature is above 0" },
+  seed: { type: "int", value: "N", help: "sampling seed", default: "0" },
+  resamples: { type: "int", value: "N", help: "bootstrap resamples for the CIs", default: "1000" },
+} as const;
+
+const dataSource = {
+  json,
+  config: { type: "string", value: "CONFIG", help: "take the file, model and data settings from a run config" },
+  model: { type: "string", value: "DIR", help: "the base model whose tokenizer and chat template are used" },
+  format: { type: "string", value: "F", choices: FORMATS, help: "file format", default: "from the extension and content" },
+  schema: { type: "string", value: "S", choices: SCHEMAS, help: "record schema", default: "detected" },
+  columns: { type: "string", value: "A=B,…", help: "map source columns onto fields, e.g. question=prompt,answer=completion" },
+  roles: { type: "string", value: "A=B,…", help: "map role names onto roles, e.g. human=user,bot=assistant" },
+  "max-length": { type: "int", value: "N", help: "longest sample in tokens", default: "the config's, else 1024" },
+  overlong: { type: "string", value: "P", choices: ["drop", "truncate", "error"], help: "what happens to longer samples" },
+} as const;
+
+const torch = (build: string) => ({ type: "boolean", help: `the ${build} build of torch` }) as const;
+
+export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
+  command({
+    name: "train",
+    usage: [
+      { line: "train CONFIG", summary: "start a run from a YAML/JSON config and follow it" },
+      { line: "train CONFIG --plan", summary: "peak memory and time estimate against this machine, and what to change when it does not fit; nothing is loaded or trained" },
+    ],
+    options: {
+      ...run("run"),
+      plan: { type: "boolean", help: "print the memory/time estimate and fitting advice, do not train" },
+      preflight: { type: "boolean", help: "measure one forward+backward step at the configured shape first (automatic when the estimate is near or over the device's memory)" },
+      "no-preflight": { type: "boolean", help: "never measure that step first, even near the limit" },
+      "skip-invalid": { type: "boolean", help: "train on the valid rows and list the skipped ones" },
+    },
+    run: async ({ engine, io }, args, v) => {
+      const config = need(args, "train", "a config file");
+      if (v.plan) return (await import("./machine-commands")).planCommand(await engine(), config, io, v);
+      const preflight = v.preflight ? "always" : v["no-preflight"] ? "never" : "auto";
+      return (await import("./commands")).trainCommand(await engine(), config, io, { ...v, preflight });
+    },
+  }),
+  command({
+    name: "runs",
+    usage: [{ line: "runs", summary: "list runs" }],
+    options: { json },
+    run: async ({ engine, io }, _args, v) => (await import("./commands")).runsCommand(await engine(), io, v),
+  }),
+  command({
+    name: "show",
+    usage: [{ line: "show RUN", summary: "a run's state, config, metrics, checkpoints and log" }],
+    options: { json },
+    run: async ({ engine, io }, args, v) => (await import("./commands")).showCommand(await engine(), need(args, "show", "a run id"), io, v),
+  }),
+  command({
+    name: "resume",
+    usage: [{ line: "resume RUN", summary: "continue an interrupted or cancelled run from its last checkpoint" }],
+    options: run("run"),
+    run: async ({ engine, io }, args, v) => (await import("./commands")).resumeCommand(await engine(), need(args, "resume", "a run id"), io, v),
+  }),
+  command({
+    name: "cancel",
+    usage: [{ line: "cancel RUN", summary: "stop a run (it writes a checkpoint first)" }],
+    options: {},
+    run: async ({ engine, io }, args) => (await import("./commands")).cancelCommand(await engine(), need(args, "cancel", "a run id"), io),
+  }),
+  command({
+    name: "audit",
+    usage: [{ line: "audit RUN", summary: "memorization audit: does the tuned model reproduce its training answers? base vs tuned, stored in the run's reports/" }],
+    options: {
+      json,
+      samples: { type: "int", value: "N", help: "training conversations to probe", default: "200" },
+      prefix: { type: "int", value: "N", help: "answer tokens given after the prompt", default: "32" },
+      tokens: { type: "int", value: "N", help: "answer tokens to reproduce", default: "64" },
+      seed: { type: "int", value: "N", help: "which samples are drawn", default: "0" },
+      "embedding-model": { type: "string", value: "DIR", help: "sentence-embedding model folder", default: "all-MiniLM-L6-v2 if cached, else the base model" },
+    },
+    run: async ({ engine, io }, args, v) => (await import("./commands")).auditCommand(await engine(), need(args, "audit", "a run id"), io, v),
+  }),
+  command({
+    name: "export",
+    usage: [{ line: "export RUN --format F --out DIR", summary: "write the trained model for other tools (merged safetensors, PEFT adapter, GGUF for llama.cpp/Ollama, ONNX for transformers.js)" }],
+    options: {
+      json,
+      format: { type: "string", value: "F", choices: EXPORT_FORMATS, help: "what to write" },
+      out: { type: "string", value: "DIR", help: "folder to create (refused if it exists, unless --overwrite)" },
+      dtype: { type: "string", value: "D", choices: EXPORT_DTYPES, help: "weights' type", default: "the base model's for safetensors, float32 for adapter and onnx" },
+      quant: { type: "string", value: "Q", choices: GGUF_QUANTIZATIONS, help: "gguf: quantization", default: "f16" },
+      "shard-size": { type: "int", value: "MB", help: "safetensors: largest weights file in MB", default: "5000" },
+      overwrite: { type: "boolean", help: "replace --out, once the new export is complete" },
+    },
+    run: async ({ engine, io }, args, v) => (await import("./commands")).exportRunCommand(await engine(), need(args, "export", "a run id"), io, v),
+  }),
+  command({
+    name: "eval",
+    usage: [
+      { line: "eval RUN [--against base|RUN2]", summary: "judge the tuned model against its base (or another run) with a local judge: win rate, length-controlled win rate, CIs, lengths, how far the judge can be trusted" },
+      { line: "eval --judgments FILE", summary: "re-score judgments made elsewhere (JSONL: id, preference 0..1, model_length, baseline_length): win rate and LC win rate with CIs" },
+    ],
+    options: { json, against: { type: "string", value: "REF", help: "base or another run", default: "base" }, judgments: { type: "string", value: "FILE", help: "re-score these judgments instead of judging a run" }, ...judging },
+    run: async ({ engine, io }, args, v) => {
+      const m = await import("./eval-commands");
+      if (v.judgments !== undefined) return m.judgmentsCommand(await engine(), v.judgments, io, v);
+      return m.evalCommand(await engine(), need(args, "eval", "a run id"), io, v);
+    },
+  }),
+  command({
+    name: "compare",
+    usage: [{ line: "compare RUN RUN…", summary: "judge runs against their bases and each other, rank them, mark the best" }],
+    options: { json, ...judging },
+    run: async ({ engine, io }, args, v) => (await import("./eval-commands")).compareCommand(await engine(), args, io, v),
+  }),
+  command({
+    name: "merge",
+    usage: [{ line: "merge RUN… --method soup|greedy-soup|dare", summary: "merge runs of one base model into a new run (model soup, greedy soup kept by the judge, DARE with --p), with lineage" }],
+    options: {
+      json,
+      method: { type: "string", value: "M", choices: MERGE_METHODS, help: "how to merge (greedy-soup takes the judging options)" },
+      p: { type: "number", value: "P", help: "dare: fraction of each delta dropped, 0 ≤ p < 1", default: "0.5" },
+      name: { type: "string", value: "NAME", help: "name of the new run", default: "<method>-of-<n>" },
+      ...judging,
+    },
+    run: async ({ engine, io }, args, v) => (await import("./eval-commands")).mergeCommand(await engine(), args, io, v),
+  }),
+  command({
+    name: "data check",
+    usage: [{ line: "data check FILE", summary: "can this dataset train? format, schema, every problem with its line, statistics (token lengths with --model); exits 1 on errors" }],
+    options: {
+      ...dataSource,
+      method: { type: "string", value: "M", choices: METHODS, help: "check it for this method", default: "the report names the methods the data trains" },
+      "skip-invalid": { type: "boolean", help: "the valid rows are what trains: skipped rows are listed, not errors" },
+    },
+    run: async ({ engine, io }, args, v) => (await import("./data-commands")).dataCheckCommand(await engine(), args[0], io, v),
+  }),
+  command({
+    name: "data preview",
+    usage: [{ line: "data preview FILE --model DIR --index N", summary: "one sample through the chat template, trained and dropped tokens marked" }],
+    options: {
+      ...dataSource,
+      index: { type: "int", value: "N", help: "which record, 0-based", default: "0" },
+      goldfish: { type: "string", value: "G", help: "mark goldfish drops: hashed, static, random, off, or k=4,h=13,variant=hashed", default: "the config's" },
+    },
+    run: async ({ engine, io }, args, v) => (await import("./data-commands")).dataPreviewCommand(await engine(), args[0], io, v),
+  }),
+  command({
+    name: "doctor",
+    usage: [{ line: "doctor", summary: "this machine: torch build, GPUs, bf16, FlashAttention/QLoRA/Liger, disk; every problem with the command that fixes it" }],
+    options: { json },
+    run: async ({ engine, io }, _args, v) => (await import("./machine-commands")).doctorCommand(await engine(), io, v),
+  }),
+  command({
+    name: "setup",
+    usage: [{ line: "setup [--cuda|--cpu|--rocm|--mps]", summary: "(re)install the worker's Python packages with that torch build" }],
+    options: { cuda: torch("CUDA (NVIDIA)"), cpu: torch("CPU-only"), rocm: torch("ROCm (AMD, Linux)"), mps: torch("Apple silicon (MPS)") },
+    run: async ({ io }, _args, v) => (await import("./machine-commands")).setupCommand(io, v),
+  }),
+  command({
+    name: "models list",
+    usage: [{ line: "models list", summary: "the model catalog: size, licence, what fits here, what is cached" }],
+    options: { json },
+    run: async ({ engine, io }, _args, v) => (await import("./machine-commands")).modelsListCommand(await engine(), io, v),
+  }),
+  command({
+    name: "models pull",
+    usage: [{ line: "models pull ID", summary: "download a model (or --dataset) from the Hugging Face Hub into its cache (resumable, verified); then model.path: ID" }],
+    options: { json, dataset: { type: "boolean", help: "the id is a dataset" }, revision: { type: "string", value: "R", help: "branch, tag or commit", default: "main" } },
+    run: async ({ engine, io }, args, v) => (await import("./machine-commands")).modelsPullCommand(await engine(), args[0], io, v),
+  }),
+  command({
+    name: "models login",
+    usage: [{ line: "models login", summary: "keep the Hugging Face token in the OS keychain (gated models)" }],
+    options: {},
+    run: async ({ io }) => (await import("./machine-commands")).loginCommand(io),
+  }),
+  command({
+    name: "models logout",
+    usage: [{ line: "models logout", summary: "remove the Hugging Face token from the OS keychain" }],
+    options: {},
+    run: async ({ io }) => (await import("./machine-commands")).logoutCommand(io),
+  }),
+  command({
+    name: "serve",
+    usage: [{ line: "serve", summary: "serve the engine API on a loopback port (token-guarded)" }],
+    options: { port: { type: "int", value: "N", help: "port", default: "a free one" }, host: { type: "string", value: "H", help: "address to bind", default: "127.0.0.1" } },
+    run: async ({ engine, io }, _args, v) => (await import("./commands")).serveCommand(await engine(), io, v),
+  }),
+  command({
+    name: "config",
+    usage: [{ line: "config", summary: "print every config field with its default and help" }],
+    options: {},
+    run: async ({ io }) => {
+      io.out.write((await import("./commands")).configReference() + "\n");
+      return 0;
+    },
+  }),
+];

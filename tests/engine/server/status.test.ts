@@ -13,7 +13,7 @@ import { ISSUE_CODES } from "../../../engine/data/issues";
 import { STATUS_BY_CODE, statusFor } from "../../../engine/server/status";
 
 /** Upper-case literals in TypeScript that are not Whetstone error codes: environment variables, and zlib's own error code. */
-const NOT_CODES = new Set(["Z_BUF_ERROR", "WHETSTONE_HOME", "HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ELECTRON_RUN_AS_NODE", "NODE_OPTIONS"]);
+const NOT_CODES = new Set(["Z_BUF_ERROR", "WHETSTONE_HOME", "HF_HOME", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "ELECTRON_RUN_AS_NODE", "NODE_OPTIONS", "ERR_PARSE_ARGS_UNKNOWN_OPTION"]);
 const SKIP_DIRS = new Set(["node_modules", ".venv", "__pycache__", "dist", "tests", ".cache"]);
 
 function files(dir: string, ext: string): string[] {

@@ -69,7 +69,7 @@ def pref_config(make_config, pair_files):
 def run_pref(config: dict, run_dir: Path, resume: bool = False, cancelled=lambda: False):
     recorder = Recorder()
     recipe = recipe_for("job", run_dir, parse_run_config(config), recorder.emitter, cancelled)
-    recipe.run(resume)
+    recipe.loop.run(recipe, resume)
     return recorder, recipe
 
 

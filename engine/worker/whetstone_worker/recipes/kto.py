@@ -30,7 +30,7 @@ from ..losses.methods import METHODS
 from ..neftune import token_scales
 from ..protocol import Emitter
 from .loop import Loop, Step
-from .policy import Policy, check_config, synthetic_samples
+from .policy import Policy, initial_eval, load, synthetic_samples
 
 
 class KTORecipe:
@@ -47,25 +47,13 @@ class KTORecipe:
     def cfg(self) -> RunConfig:
         return self.loop.cfg
 
-    @property
-    def pref(self):
-        return self.cfg.preference
-
-    def run(self, resume: bool) -> None:
-        self.loop.run(self, resume)
-
     # ---------------------------------------------------------------- setup
 
     def setup(self, checkpoint: Path | None) -> bool:
-        check_config(self.cfg)
-        self.loop.begin()
-        self.load_data()
-        if self.loop.cancelled():
+        if not load(self, checkpoint):
             return False
-        self.load_model(checkpoint)
-        if checkpoint is None and self.val_rows:
-            self.initial_eval = self.evaluate()
-            self.loop.log("info", f"Held-out preference accuracy before training: {self.initial_eval['val_rewards/accuracy']:.1%}")
+        if checkpoint is None:
+            self.initial_eval = initial_eval(self)
         return True
 
     def load_data(self) -> None:
@@ -81,7 +69,7 @@ class KTORecipe:
                       f"micro-batches of {train.micro_batch_size} rows", eta=0)
         for reason, n in sorted(report.dropped.items()):
             loop.log("warning", f"{n} rows dropped: {reason.replace('_', ' ')} (max_length {data.max_length})")
-        pref = self.pref
+        pref = self.cfg.preference
         if good and len(self.rows) > good:
             balance = pref.desirable_weight * good / (pref.undesirable_weight * (len(self.rows) - good))
             if not 1 <= balance <= 4 / 3:
@@ -115,7 +103,7 @@ class KTORecipe:
             kl_logps = policy.token_logps(self.model, policy.head, kl_batch).sum(-1)
         ref, ref_kl = policy.reference_sums(batch, kl_batch)
         desirable = torch.tensor([row.desirable for row in rows], device=logps.device)
-        out = METHODS["kto"].loss(logps, ref, desirable, K.reference_point(kl_logps, ref_kl), self.pref)
+        out = METHODS["kto"].loss(logps, ref, desirable, K.reference_point(kl_logps, ref_kl), self.cfg.preference)
         tokens = int(batch["attention_mask"].sum()) + int(kl_batch["attention_mask"].sum())
         return out, tokens, int((batch["labels"][:, 1:] != IGNORE).sum())
 

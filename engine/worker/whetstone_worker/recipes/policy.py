@@ -49,6 +49,27 @@ def check_config(cfg: RunConfig):
     return cfg.preference
 
 
+def load(recipe, checkpoint: Path | None) -> bool:
+    """The preference recipes' setup up to the model: the config check, the loop's begin (seeds,
+    tokenizer), recipe.load_data(), and, unless the job was cancelled meanwhile, recipe.load_model()."""
+    check_config(recipe.loop.cfg)
+    recipe.loop.begin()
+    recipe.load_data()
+    if recipe.loop.cancelled():
+        return False
+    recipe.load_model(checkpoint)
+    return True
+
+
+def initial_eval(recipe) -> dict[str, float] | None:
+    """A fresh run's held-out metrics before training (None without held-out data), logged."""
+    out = recipe.evaluate()
+    if not out:
+        return None
+    recipe.loop.log("info", f"Held-out preference accuracy before training: {out['val_rewards/accuracy']:.1%}")
+    return out
+
+
 class Policy:
     """The model being trained and its reference; build() makes them, the rest reads them."""
 

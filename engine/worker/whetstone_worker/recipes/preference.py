@@ -43,11 +43,12 @@ from ..neftune import token_scales
 from ..protocol import Emitter
 from . import kto
 from .loop import Loop, Step
-from .policy import Policy, check_config, synthetic_samples
+from .policy import Policy, initial_eval, load, synthetic_samples
 
 
 def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool], resume: bool) -> None:
-    recipe_for(job_id, Path(run_dir), config, emitter, cancelled).run(resume)
+    recipe = recipe_for(job_id, Path(run_dir), config, emitter, cancelled)
+    recipe.loop.run(recipe, resume)
 
 
 def recipe_for(job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]):
@@ -89,24 +90,15 @@ class PreferenceRecipe:
         """The reference's log-probs are computed once and stored, instead of a reference model each step."""
         return self.method.needs_reference and bool(self.pref.precompute_reference)
 
-    def run(self, resume: bool) -> None:
-        self.loop.run(self, resume)
-
     # ---------------------------------------------------------------- setup
 
     def setup(self, checkpoint: Path | None) -> bool:
-        check_config(self.cfg)
-        self.loop.begin()
-        self.load_data()
-        if self.loop.cancelled():
+        if not load(self, checkpoint):
             return False
-        self.load_model(checkpoint)
         if checkpoint is None:
             if self.precomputed:
                 self._precompute_reference()
-            if self.val_pairs:
-                self.initial_eval = self.evaluate()
-                self.loop.log("info", f"Held-out preference accuracy before training: {self.initial_eval['val_rewards/accuracy']:.1%}")
+            self.initial_eval = initial_eval(self)
         return True
 
     def load_data(self) -> None:

@@ -16,11 +16,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .losses.methods import METHODS
 from .validate import Check, Invalid, array, boolean, enum, integer, literal, nullable, number, string, union
 
 MAX_SAFE_INTEGER = 2**53 - 1
-# engine/config/schema.ts PREFERENCE_METHODS; tests/test_config.py checks the two agree.
-PREFERENCE_METHODS = ("dpo", "simpo", "orpo", "kto")
+# The rows of the preference methods' table, in the order of engine/config/schema.ts PREFERENCE_METHODS;
+# tests/test_config.py checks the two agree.
+PREFERENCE_METHODS = tuple(METHODS)
 
 
 def _f(check: Check) -> Any:

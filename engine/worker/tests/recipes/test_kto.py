@@ -71,7 +71,7 @@ def test_resume_equals_the_uninterrupted_run(kto_config, tmp_path):
 
 def test_full_fine_tuning_uses_a_frozen_reference(kto_config, tmp_path):
     recorder, recipe = run_pref(kto_config(finetune="full", training__max_steps=2, training__learning_rate=1e-4), tmp_path)
-    assert recipe.reference is not None and not any(p.requires_grad for p in recipe.reference.parameters())
+    assert recipe.policy.reference is not None and not any(p.requires_grad for p in recipe.policy.reference.parameters())
     assert recorder.of("done")[0]["status"] == "completed"
 
 

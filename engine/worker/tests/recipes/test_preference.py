@@ -18,8 +18,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from whetstone_worker.config import parse_run_config
 from whetstone_worker.errors import WorkerError
 from whetstone_worker.data.pairs import collate_pairs
-from whetstone_worker.recipes import preference as preference_recipe
-from whetstone_worker.recipes.preference import PreferenceRecipe
+from whetstone_worker.recipes import policy as policy_module
+from whetstone_worker.recipes.preference import PreferenceRecipe, recipe_for
 
 PREFERENCE = {
     "dpo": {"beta": 0.1, "label_smoothing": 0, "gamma_beta_ratio": None, "lambda": None, "precompute_reference": False},
@@ -68,8 +68,8 @@ def pref_config(make_config, pair_files):
 
 def run_pref(config: dict, run_dir: Path, resume: bool = False, cancelled=lambda: False):
     recorder = Recorder()
-    recipe = PreferenceRecipe("job", run_dir, parse_run_config(config), recorder.emitter, cancelled)
-    recipe.run(resume)
+    recipe = recipe_for("job", run_dir, parse_run_config(config), recorder.emitter, cancelled)
+    recipe.loop.run(recipe, resume)
     return recorder, recipe
 
 
@@ -102,7 +102,7 @@ def test_dpo_reference_holds_no_second_copy_with_lora(pref_config, tmp_path, fin
     total = sum(p.numel() for p in recipe.model.parameters())
     # Every live parameter tensor belongs to the trained model; full fine-tuning's frozen copy is the contrast.
     assert _live_parameter_numel() - baseline == total * copies
-    assert (recipe.reference is None) == (copies == 1)
+    assert (recipe.policy.reference is None) == (copies == 1)
 
 
 def test_precomputed_reference_log_probs_give_the_same_run(pref_config, tmp_path):
@@ -172,18 +172,19 @@ class _LogitsSizes(TorchDispatchMode):
 
 def _loss_and_grads(recipe, chunked: bool):
     """Loss, rewards and trainable gradients of one micro-batch of 4 pairs, chunked or from full logits."""
-    heads = (recipe.head, recipe.ref_head)
+    policy = recipe.policy
+    heads = (policy.head, policy.ref_head)
     if not chunked:
-        recipe.head = recipe.ref_head = None
+        policy.head = policy.ref_head = None
     recipe.model.eval()  # no LoRA dropout: both paths see the same network
     recipe.model.zero_grad(set_to_none=True)
     try:
-        batch = recipe._to_device(collate_pairs(recipe.pairs[:4], recipe.pad_id))
-        out, nll, count = recipe._pair_loss(batch, "train", [0, 1, 2, 3], None)
+        batch = policy.to_device(collate_pairs(recipe.pairs[:4], recipe.loop.pad_id))
+        out, nll, count = recipe.pair_loss(batch, "train", [0, 1, 2, 3], None)
         loss = out.losses.mean() + (nll / count if nll is not None else 0.0)
         loss.backward()
     finally:
-        recipe.head, recipe.ref_head = heads
+        policy.head, policy.ref_head = heads
     grads = {name: p.grad.clone() for name, p in recipe.model.named_parameters() if p.grad is not None}
     return loss.detach(), out, grads
 
@@ -192,8 +193,8 @@ def _loss_and_grads(recipe, chunked: bool):
 def test_chunked_log_probs_give_the_same_loss_rewards_and_gradients(pref_config, tmp_path, method, finetune):
     # One trained step first, so LoRA's B is no longer zero and the policy differs from the reference.
     recorder, recipe = run_pref(pref_config(method, finetune=finetune, training__max_steps=1, data__validation=None), tmp_path)
-    assert recipe.head is not None and not any("chunked_loss" in e["message"] for e in recorder.of("log"))
-    assert (recipe.ref_head is not recipe.head) == (finetune == "full" and method == "dpo")
+    assert recipe.policy.head is not None and not any("chunked_loss" in e["message"] for e in recorder.of("log"))
+    assert (recipe.policy.ref_head is not recipe.policy.head) == (finetune == "full" and method == "dpo")
     loss, out, grads = _loss_and_grads(recipe, chunked=True)
     loss_full, out_full, grads_full = _loss_and_grads(recipe, chunked=False)
     assert float(loss) == pytest.approx(float(loss_full), abs=1e-6)
@@ -210,7 +211,7 @@ def test_chunked_log_probs_give_the_same_loss_rewards_and_gradients(pref_config,
 def test_chunked_log_probs_never_hold_more_than_one_chunk_of_logits(pref_config, tmp_path, monkeypatch):
     _, recipe = run_pref(pref_config("orpo", training__max_steps=1, data__validation=None), tmp_path)
     vocab, chunk = recipe.model.get_output_embeddings().out_features, 4
-    monkeypatch.setattr(preference_recipe, "linear_token_logps", functools.partial(preference_recipe.linear_token_logps, chunk=chunk))
+    monkeypatch.setattr(policy_module, "linear_token_logps", functools.partial(policy_module.linear_token_logps, chunk=chunk))
     head_outputs: list[tuple[int, ...]] = []
     hook = recipe.model.get_output_embeddings().register_forward_hook(lambda m, i, o: head_outputs.append(tuple(o.shape)))
     sizes = {}
@@ -221,7 +222,7 @@ def test_chunked_log_probs_never_hold_more_than_one_chunk_of_logits(pref_config,
             sizes[chunked] = seen.largest
     finally:
         hook.remove()
-    batch = collate_pairs(recipe.pairs[:4], recipe.pad_id)["input_ids"]
+    batch = collate_pairs(recipe.pairs[:4], recipe.loop.pad_id)["input_ids"]
     # Full logits: all 2n rows × T positions × vocab (as lm_head's output); chunked: never more than chunk × vocab.
     assert head_outputs == [(8, batch.shape[1], vocab)]
     assert sizes[False] >= batch.numel() * vocab
@@ -230,10 +231,10 @@ def test_chunked_log_probs_never_hold_more_than_one_chunk_of_logits(pref_config,
 
 def test_chunked_loss_off_or_an_unchunkable_head_uses_full_logits(pref_config, tmp_path):
     recorder, recipe = run_pref(pref_config("simpo", training__max_steps=1, data__validation=None, training__chunked_loss=False), tmp_path / "off")
-    assert recipe.head is None and not any("chunked_loss" in e.get("message", "") for e in recorder.of("log"))
+    assert recipe.policy.head is None and not any("chunked_loss" in e.get("message", "") for e in recorder.of("log"))
     config = pref_config("simpo", training__max_steps=1, data__validation=None, lora__target_modules=["q_proj", "lm_head"])
     recorder, recipe = run_pref(config, tmp_path / "lora-head")
-    assert recipe.head is None
+    assert recipe.policy.head is None
     assert any(e["level"] == "warning" and "LoRA-wrapped" in e["message"] for e in recorder.of("log"))
 
 
@@ -246,7 +247,7 @@ def test_speed_switches_reach_the_preference_recipe(pref_config, tmp_path):
     recorder, recipe = run_pref(config, tmp_path / "offload")
     ready = [e["message"] for e in recorder.of("progress") if e["message"].startswith("Model ready")]
     assert len(ready) == 1 and ready[0].endswith("; chunked log-probs; activations offloaded to CPU")
-    assert recipe.speed.offload_on and recipe.head is recipe.speed.head
+    assert recipe.policy.speed.offload_on and recipe.policy.head is recipe.policy.speed.head
     assert recorder.of("done")[-1]["status"] == "completed"
     # A switch this machine cannot honour fails as it does for SFT, before any training.
     with pytest.raises(WorkerError) as info:
@@ -256,14 +257,11 @@ def test_speed_switches_reach_the_preference_recipe(pref_config, tmp_path):
 
 def test_compile_reaches_the_preference_recipe(pref_config, tmp_path):
     # Set up only (load the model, apply the switches): torch.compile compiles lazily, at the first forward.
-    from whetstone_worker.recipes import common
-
     recorder = Recorder()
     recipe = PreferenceRecipe("job", tmp_path, parse_run_config(pref_config("simpo", training__compile=True)), recorder.emitter, lambda: False)
-    recipe.pref = preference_recipe.check_config(recipe.cfg)
-    common.begin(recipe, None)
-    recipe._load_data()
-    recipe._load_model(None)
+    recipe.loop.begin()
+    recipe.load_data()
+    recipe.load_model(None)
     assert recorder.of("progress")[-1]["message"].endswith("; 2 decoder layers compiled")
 
 
@@ -282,14 +280,15 @@ def test_lora_dpo_with_neftune_step_zero_rewards_are_exactly_zero(pref_config, t
 
     def spy(self, batch):
         out = original(self, batch)
-        if self.step == 0:
-            armed = self.neftune._scales is not None
+        if self.loop.state.step == 0:
+            armed = self.loop.neftune._scales is not None
+            p = self.policy
             self.model.eval()
             try:
                 with torch.no_grad():
-                    policy = torch.stack(self._token_logps(self.model, self.head, batch).sum(-1).chunk(2), dim=1)
+                    policy = torch.stack(p.token_logps(self.model, p.head, batch).sum(-1).chunk(2), dim=1)
                     with self.model.disable_adapter():
-                        clean_ref = torch.stack(self._token_logps(self.model, self.ref_head, batch).sum(-1).chunk(2), dim=1)
+                        clean_ref = torch.stack(p.token_logps(self.model, p.ref_head, batch).sum(-1).chunk(2), dim=1)
             finally:
                 self.model.train()
             seen.append({"armed": armed, "ref_clean": torch.equal(out, clean_ref), "rewards": self.pref.beta * (policy - out)})

@@ -226,7 +226,7 @@ def test_validation_loss_at_checkpoints_without_goldfish_or_noise(make_config, r
     assert list(with_val) == [3, 6]
     assert all(0 < v < 20 for v in with_val.values())
     # Recomputed by hand on the final weights: the same number, with goldfish left out.
-    assert abs(recipe._validation_loss() - with_val[6]) < 1e-6
+    assert abs(recipe.validation_loss() - with_val[6]) < 1e-6
     assert recipe.model.training  # evaluation puts the model back in training mode
 
 

@@ -1,15 +1,15 @@
 """The `preflight` command: one training step at the configured shape, to measure the real peak memory.
 
-The model is set up exactly as the run's recipe sets it up (its own `_load_model`: precision, LoRA or
-full, gradient checkpointing, attention layout, speed-ups, the AdamW optimizer; for DPO the reference
-as configured: the adapter-disabled base, a frozen copy of the weights, or precomputed log-probs),
-AdamW's moments are allocated first (as they are from the second step of a run on), then one
-micro-batch of full rows of `max_length` tokens goes forward and backward through the recipe's own
-loss and the optimizer steps. A full row is the worst case the run can meet: packed rows are full by
-construction. SFT: `micro_batch_size` rows. DPO, SimPO, ORPO: `micro_batch_size` pairs, i.e. 2 ×
-`micro_batch_size` rows (chosen and rejected in one forward pass), every token after the first a
-response token, through the preference recipe's `_micro_loss` (policy forward, DPO's reference pass,
-the method's loss).
+The model is set up exactly as the run's recipe sets it up, through the recipe's public API (its own
+`load_model`: precision, LoRA or full, gradient checkpointing, attention layout, speed-ups, the AdamW
+optimizer; where the method needs a reference, the reference as configured: the adapter-disabled
+base, a frozen copy of the weights, or precomputed log-probs), AdamW's moments are allocated first
+(as they are from the second step of a run on), then one micro-batch of full rows of `max_length`
+tokens goes forward and backward through the recipe's own loss (its `probe_loss`) and the optimizer
+steps. A full row is the worst case the run can meet: packed rows are full by construction. SFT:
+`micro_batch_size` rows. Preference methods: `micro_batch_size` pairs, i.e. 2 × `micro_batch_size`
+rows (chosen and rejected in one forward pass; KTO: the rows and their mismatched rows), every token
+after the first a response token (policy forward, the reference pass, the method's loss).
 
 Measured: on CUDA `torch.cuda.max_memory_allocated` (what the allocator handed out; the reserved
 pool is reported too); on the CPU the process's peak resident set (Linux: VmHWM, reset first through
@@ -27,10 +27,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from ..config import RunConfig
+from ..config import PREFERENCE_METHODS, RunConfig
 from ..device import _ram_bytes
 from ..protocol import Emitter
 
@@ -73,45 +72,21 @@ def peak_rss_bytes() -> int | None:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
-def _preference_loss(recipe, ids: torch.Tensor) -> torch.Tensor:
-    """The preference recipe's loss on n synthetic pairs (rows 0..n-1 chosen, n..2n-1 rejected)."""
-    from ..data.chat import Sample
-    from ..data.pairs import Pair, collate_pairs
-
-    n, length = ids.shape[0] // 2, ids.shape[1]
-    trained = np.ones(length, dtype=bool)
-    trained[0] = False  # a one-token prompt: every later token is a response token
-
-    def sample(row: int) -> Sample:
-        return Sample(ids[row].numpy().astype(np.int32), trained, 0)
-
-    if recipe.method == "kto":  # n rows, each with its mismatched row (kto.py's micro-batch)
-        from ..data.unpaired import Labelled
-        from ..recipes import kto
-
-        rows = [Labelled(sample(i), sample(n + i), i % 2 == 0, 0) for i in range(n)]
-        recipe.pad_id = 0  # as collate_pairs(…, 0) below: full rows, no padding
-        return kto.micro_loss(recipe, rows, n)
-    batch = recipe._to_device(collate_pairs([Pair(sample(i), sample(n + i), 0) for i in range(n)], 0))
-    if recipe.method == "dpo" and recipe.pref.precompute_reference:
-        recipe.ref_logps["train"] = torch.zeros(n, 2)  # what the run holds once they are precomputed
-    return recipe._micro_loss(batch, list(range(n)), None, n, n * (length - 1))[2]
-
-
 def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
-    from ..recipes.preference import METHODS, PreferenceRecipe, check_config
+    from ..recipes import preference as preference_recipe
+    from ..recipes.policy import check_config
     from ..recipes.sft import SFTRecipe
 
     cfg: RunConfig = message["config"]
-    preference = cfg.method in METHODS
-    recipe = (PreferenceRecipe if preference else SFTRecipe)(job_id, Path("."), cfg, emitter, cancelled)
-    device = recipe.device
-    from ..device import choose_precision
-
-    recipe.precision = choose_precision(cfg.training.precision, cfg.model.dtype, cfg.finetune, device)
-    recipe.samples = recipe.pairs = []  # no data is read: the step uses synthetic full rows
+    preference = cfg.method in PREFERENCE_METHODS
     if preference:
-        recipe.pref = check_config(cfg)  # as PreferenceRecipe.run sets it
+        check_config(cfg)
+        recipe = preference_recipe.recipe_for(job_id, Path("."), cfg, emitter, cancelled)
+    else:
+        recipe = SFTRecipe(job_id, Path("."), cfg, emitter, cancelled)
+    loop = recipe.loop  # no data is read: the step uses synthetic full rows
+    device = loop.device
+    loop.choose_precision()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     reset_peak_rss()
@@ -121,35 +96,29 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
     rows = 2 * pairs if preference else pairs
     oom = False
     try:
-        recipe._load_model(None)
+        recipe.load_model(None)
         model = recipe.model
         # Steady state, not the first step: from the second step on, AdamW's moments stay allocated
         # while the activations of the next forward pass build up. Allocate them now (one step on
         # zero gradients; the model is thrown away after the measurement).
-        for p in recipe.params:
+        for p in loop.params:
             p.grad = torch.zeros_like(p)
-        recipe.optimizer.step()
-        recipe.optimizer.zero_grad(set_to_none=True)
+        loop.optimizer.step()
+        loop.optimizer.zero_grad(set_to_none=True)
         vocab = model.get_input_embeddings().num_embeddings
         generator = torch.Generator().manual_seed(0)
         ids = torch.randint(0, vocab, (rows, length), generator=generator)
-        ids = ids if preference else ids.to(device)
         emitter.emit("progress", id=job_id, phase="preflight", current=0, total=1, unit="step", elapsed_s=round(time.monotonic() - t0, 3), eta_s=None,
                      message=f"one {cfg.method} step of {f'{pairs} pairs ({rows} rows)' if preference else rows} × {length} tokens on {device.type}")
-        if preference:
-            loss = _preference_loss(recipe, ids)  # the recipe moves the batch to the device itself
-        else:
-            autocast = torch.autocast(device.type, dtype=recipe.precision.autocast) if recipe.precision.autocast else contextlib.nullcontext()
-            with autocast:  # the recipe's own loss path (chunked cross-entropy, Liger, offload as configured)
-                loss = recipe.speed.loss_sum(model, {"input_ids": ids}, ids) / ids.numel()
-        if recipe.scaler is not None:
-            recipe.scaler.scale(loss).backward()
-            recipe.scaler.step(recipe.optimizer)
-            recipe.scaler.update()
+        loss = recipe.probe_loss(ids)  # the recipe moves the batch to the device itself
+        if loop.scaler is not None:
+            loop.scaler.scale(loss).backward()
+            loop.scaler.step(loop.optimizer)
+            loop.scaler.update()
         else:
             loss.backward()
-            recipe.optimizer.step()
-        recipe.optimizer.zero_grad(set_to_none=True)
+            loop.optimizer.step()
+        loop.optimizer.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize()
     except torch.OutOfMemoryError:

@@ -6,6 +6,9 @@
            → checkpoint every N steps and at the end
     save:  outputs/adapter (LoRA) or outputs/model (full), atomically → done
 
+This file is the recipe's part (data, model, the step's forward and backward, validation); the
+rest is the shared loop's (loop.py), which calls only the public methods below.
+
 Owning the loop buys three things the Trainer makes hard: exact resume (data order is a pure
 function of the step, RNG states are restored after model construction), loss normalisation by
 trained tokens across the whole accumulated step (sum of token losses / trained tokens of the
@@ -41,7 +44,7 @@ from ..errors import WorkerError
 from ..neftune import token_scales
 from ..protocol import Emitter
 from ..speed import StepSpeedups, load_quantized
-from . import common
+from .loop import Loop, Step
 
 
 LAYOUTS = {
@@ -56,68 +59,79 @@ def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelle
 
 
 class SFTRecipe:
+    label = ""
+    knobs = "training.learning_rate (2–10×)"
+
     def __init__(self, job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]):
-        common.init_state(self, job_id, run_dir, config, emitter, cancelled)
+        self.loop = Loop(job_id, run_dir, config, emitter, cancelled)
+        self.samples: list = []
+        self.val_samples: list = []
+
+    @property
+    def cfg(self) -> RunConfig:
+        return self.loop.cfg
+
+    def run(self, resume: bool) -> None:
+        self.loop.run(self, resume)
 
     # ---------------------------------------------------------------- setup
 
-    def run(self, resume: bool) -> None:
-        found = common.resume_point(self) if resume else None
-        common.begin(self, found)
-        self._load_data()
-        if self.cancelled():
-            return common.finish_cancelled(self)
-        self._load_model(found[0] if found else None)
-        if found:
-            common.restore(self, found[0])
-        common.train_loop(self, "")
+    def setup(self, checkpoint: Path | None) -> bool:
+        self.loop.begin()
+        self.load_data()
+        if self.loop.cancelled():
+            return False
+        self.load_model(checkpoint)
+        return True
 
-    def _load_data(self) -> None:
-        data = self.cfg.data
+    def load_data(self) -> None:
+        data, loop = self.cfg.data, self.loop
         last = [float("-inf")]
 
         def progress(done: int, total: int) -> None:
             if time.monotonic() - last[0] > 0.5:  # build_samples reports every 256 rows; the engine needs far fewer
                 last[0] = time.monotonic()
-                common.progress(self, "data", done, total, "samples", f"Tokenizing {data.train}")
+                loop.progress("data", done, total, "samples", f"Tokenizing {data.train}")
 
         # Tokenized once per run: a resumed or retried run reads data/tokens.npz instead of tokenizing again.
-        self.samples, report, cached = cached_samples(self.tokenizer, Path(data.train), Path(self.cfg.model.path), data.max_length,
-                                                      data.overlong, self.run_dir / "data" / "tokens.npz", progress)
+        self.samples, report, cached = cached_samples(loop.tokenizer, Path(data.train), Path(self.cfg.model.path), data.max_length,
+                                                      data.overlong, loop.run_dir / "data" / "tokens.npz", progress)
         train = self.cfg.training
         lengths = np.array([len(s.ids) for s in self.samples]) if train.packing else None
         self.plan = make_plan(len(self.samples), train.micro_batch_size, train.gradient_accumulation, train.epochs, train.max_steps,
                               train.seed, lengths=lengths, capacity=data.max_length)
         dropped = sum(report.dropped.values())
         summary = f"{'Read the tokenized' if cached else 'Tokenized'} {report.read} samples ({dropped} dropped); {self._layout_summary()}"
-        common.progress(self, "data", report.read, report.read, "samples", summary, eta=0)
+        loop.progress("data", report.read, report.read, "samples", summary, eta=0)
         if report.dropped["too_long"]:
-            common.log(self, "warning", f"{report.dropped['too_long']} samples longer than max_length {data.max_length} were dropped")
+            loop.log("warning", f"{report.dropped['too_long']} samples longer than max_length {data.max_length} were dropped")
         if report.dropped["no_trained_tokens"]:
-            common.log(self, "warning", f"{report.dropped['no_trained_tokens']} samples with no assistant tokens to train on were dropped")
+            loop.log("warning", f"{report.dropped['no_trained_tokens']} samples with no assistant tokens to train on were dropped")
         if report.truncated:
-            common.log(self, "warning", f"{report.truncated} samples longer than max_length {data.max_length} were truncated")
+            loop.log("warning", f"{report.truncated} samples longer than max_length {data.max_length} were truncated")
         if report.tools_not_rendered:
-            common.log(self, "warning", f"{report.tools_not_rendered} samples carry tool definitions (a tools field) that this model's chat "
-                                        "template does not show: the model trains on the calls without seeing the tools; use a model "
-                                        "whose template renders tools")
+            loop.log("warning", f"{report.tools_not_rendered} samples carry tool definitions (a tools field) that this model's chat "
+                                "template does not show: the model trains on the calls without seeing the tools; use a model "
+                                "whose template renders tools")
         self.val_samples = []
         if data.validation:
-            self.val_samples, val_report = build_samples(self.tokenizer, Path(data.validation), data.max_length, data.overlong)
-            common.log(self, "info", f"Validation: {len(self.val_samples)} held-out samples ({sum(val_report.dropped.values())} dropped); "
-                      "val_loss is measured at every checkpoint")
+            self.val_samples, val_report = build_samples(loop.tokenizer, Path(data.validation), data.max_length, data.overlong)
+            loop.log("info", f"Validation: {len(self.val_samples)} held-out samples ({sum(val_report.dropped.values())} dropped); "
+                     "val_loss is measured at every checkpoint")
 
-    def _load_model(self, checkpoint: Path | None) -> None:
-        cfg = self.cfg
+    def load_model(self, checkpoint: Path | None) -> None:
+        """The model (from `checkpoint` for a full fine-tune), LoRA, the speed switches and the optimizer;
+        token ids of the data loaded so far are checked against the embeddings (preflight loads none)."""
+        cfg, loop = self.cfg, self.loop
         full = cfg.finetune == "full"
         # A full fine-tune resumes from the checkpoint's weights; LoRA reloads the base and then the adapter.
         source = checkpoint / "model" if full and checkpoint else cfg.model.path
-        common.progress(self, "load", 1, 2, "step", f"Loading the model from {source}")
-        with common.guard(self, "load"):
+        loop.progress("load", 1, 2, "step", f"Loading the model from {source}")
+        with loop.guard("load"):
             if cfg.finetune == "qlora":
-                model = load_quantized(str(source), self.precision.autocast, cfg.model.trust_remote_code, self.device)
+                model = load_quantized(str(source), loop.precision.autocast, cfg.model.trust_remote_code, loop.device)
             else:
-                model = modeling.load_model(source, self.precision.weights, cfg.model.trust_remote_code, self.device)
+                model = modeling.load_model(source, loop.precision.weights, cfg.model.trust_remote_code, loop.device)
         vocab = model.get_input_embeddings().num_embeddings
         too_big = next((s for s in self.samples if int(s.ids.max()) >= vocab), None)
         if too_big is not None:
@@ -133,18 +147,19 @@ class SFTRecipe:
             model = modeling.apply_lora(model, cfg.lora)
         model.train()
         self.model = model
-        self.speed = StepSpeedups(model, cfg.training, self.device, lambda level, message: common.log(self, level, message))
-        trainable = common.prepare_optimizer(self, model)
-        common.progress(self, "load", 2, 2, "step", f"Model ready on {self.device.type} ({self.precision.describe()}): "
-                       f"{trainable}; {LAYOUTS[self.layout]}"
-                       + (f"; {self.speed.summary}" if self.speed.summary else ""))
+        self.speed = StepSpeedups(model, cfg.training, loop.device, loop.log)
+        trainable = loop.attach_optimizer(model)
+        loop.progress("load", 2, 2, "step", f"Model ready on {loop.device.type} ({loop.precision.describe()}): "
+                      f"{trainable}; {LAYOUTS[self.layout]}"
+                      + (f"; {self.speed.summary}" if self.speed.summary else ""))
 
     def _attention_layout(self, model) -> str | None:
         """None (padded batches), "sdpa" (packed rows + block-diagonal mask) or "varlen" (FlashAttention)."""
         if not self.cfg.training.packing:
             return None
-        half = {torch.bfloat16, torch.float16} & {self.precision.weights, self.precision.autocast}
-        if self.device.type == "cuda" and half:  # FlashAttention computes in half precision only
+        precision = self.loop.precision
+        half = {torch.bfloat16, torch.float16} & {precision.weights, precision.autocast}
+        if self.loop.device.type == "cuda" and half:  # FlashAttention computes in half precision only
             # Not covered by the CPU test suite: FlashAttention's varlen kernel, driven by restarting position ids.
             from transformers.utils import is_flash_attn_2_available
 
@@ -153,7 +168,7 @@ class SFTRecipe:
                     model.set_attn_implementation("flash_attention_2")
                     return "varlen"
                 except (ImportError, ValueError) as err:
-                    common.log(self, "warning", f"FlashAttention 2 could not be enabled ({err}); packing with SDPA and a block mask instead.")
+                    self.loop.log("warning", f"FlashAttention 2 could not be enabled ({err}); packing with SDPA and a block mask instead.")
         if model.config._attn_implementation != "sdpa":
             raise WorkerError(
                 "CONFIG_INVALID",
@@ -173,45 +188,53 @@ class SFTRecipe:
 
     # ---------------------------------------------------------------- train
 
-    def _train_step(self) -> None:
-        train, plan, s = self.cfg.training, self.plan, self.step
+    def train_step(self) -> Step:
+        loop, train, plan = self.loop, self.cfg.training, self.plan
         micro = [
-            make_micro_batch(plan, g, self.samples, self.pad_id, train.goldfish, train.seed, self.layout)
-            for g in plan.step_micro(s)
+            make_micro_batch(plan, g, self.samples, loop.pad_id, train.goldfish, train.seed, self.layout)
+            for g in plan.step_micro(loop.state.step)
         ]
+        lines = [s.line for m in micro for s in m.samples]
         n_trained = sum(int((m.tensors["labels"][:, 1:] != IGNORE).sum()) for m in micro)
-        lr = common.set_lr(self)
         loss_sum = 0.0
         for m in micro:
             batch = self.speed.to_device(m.tensors)
-            scales = token_scales(batch["lengths"], self.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
-            with common.guard(self, "forward"), common.autocast(self), self.neftune.noise(scales):
+            scales = token_scales(batch["lengths"], loop.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
+            with loop.guard("forward"), loop.autocast(), loop.neftune.noise(scales):
                 loss = self.speed.loss_sum(self.model, model_inputs(batch), batch["labels"])
             value = loss.item()
             if not math.isfinite(value):
-                self._raise_non_finite(f"The loss became {value}", m.samples)
-            with common.guard(self, "backward"):
+                raise loop.non_finite_error(f"The loss became {value}", [s.line for s in m.samples], self.knobs)
+            with loop.guard("backward"):
                 # Per-token mean over the whole optimizer step; max(…, 1): goldfish may leave a step of tiny samples empty.
                 scaled = loss / max(n_trained, 1)
-                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                (loop.scaler.scale(scaled) if loop.scaler else scaled).backward()
             loss_sum += value
-        grad_norm = common.optimizer_step(self, lambda what: self._raise_non_finite(what, [x for m in micro for x in m.samples]))
         step_tokens = sum(m.real_tokens for m in micro)
-        common.count_step(self, step_tokens, n_trained, sum(m.dropped for m in micro), loss_sum / max(n_trained, 1))
         efficiency = step_tokens / (sum(m.rows for m in micro) * self.cfg.data.max_length)
-        extra = {"val_loss": self._validation_loss()} if self.val_samples and common.checkpoint_due(self) else {}
-        common.emit_metrics(self, lr, grad_norm, efficiency, **extra)
+        return Step(loss_sum / max(n_trained, 1), step_tokens, n_trained, sum(m.dropped for m in micro), efficiency, lines)
+
+    def probe_loss(self, ids: torch.Tensor) -> torch.Tensor:
+        """The loss of one micro-batch of full rows `ids` (every token trained), scaled as a step's
+        (preflight measures the memory of this, then the backward and the optimizer step)."""
+        with self.loop.autocast():  # the recipe's own loss path (chunked cross-entropy, Liger, offload as configured)
+            ids = ids.to(self.loop.device)
+            return self.speed.loss_sum(self.model, {"input_ids": ids}, ids) / ids.numel()
+
+    def evaluate(self) -> dict[str, float]:
+        return {"val_loss": self.validation_loss()} if self.val_samples else {}
 
     @torch.no_grad()
-    def _validation_loss(self) -> float:
+    def validation_loss(self) -> float:
         """Per-token loss on the held-out samples: every assistant token (no goldfish drops), no
         NEFTune (eval mode), padded micro-batches in file order. Uses no RNG, so exact resume holds."""
+        loop = self.loop
         self.model.eval()
         total, count, size = 0.0, 0, self.cfg.training.micro_batch_size
         try:
             for i in range(0, len(self.val_samples), size):
-                batch = {k: v.to(self.device) for k, v in collate(self.val_samples[i : i + size], self.pad_id).items()}
-                with common.guard(self, "eval"), common.autocast(self):
+                batch = {k: v.to(loop.device) for k, v in collate(self.val_samples[i : i + size], loop.pad_id).items()}
+                with loop.guard("eval"), loop.autocast():
                     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
                     total += float(self.speed.loss_sum(self.model, inputs, batch["labels"]))
                 count += int((batch["labels"][:, 1:] != IGNORE).sum())
@@ -219,13 +242,13 @@ class SFTRecipe:
             self.model.train()
         return total / max(count, 1)
 
-    def _raise_non_finite(self, what: str, samples: list) -> None:
-        raise common.non_finite_error(self, what, [s.line for s in samples], "training.learning_rate (2–10×)")
+    # ---------------------------------------------------------------- checkpoints and output
 
-    # ---------------------------------------------------------------- save / finish
+    def save_extra(self, folder: Path) -> None:
+        pass  # everything SFT needs is the loop's (weights, optimizer, RNG, counters)
 
-    def _checkpoint(self) -> None:
-        common.save_checkpoint(self, self.plan.packed)
+    def load_extra(self, folder: Path) -> None:
+        pass
 
-    def _finish_completed(self) -> None:
-        common.finish_completed(self)
+    def output(self):
+        return self.model

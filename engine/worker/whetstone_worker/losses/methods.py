@@ -1,0 +1,44 @@
+"""The preference methods as rows of one table: what each loss needs from the recipe, and the loss.
+
+The preference recipe reads the run's row instead of branching on the method's name: whether it
+builds (or precomputes) a reference, whether log-probs are summed or averaged over the response
+tokens, whether the chosen responses' NLL is added (and goldfish applies to it). A new pair method
+is a row here and a loss in preference.py (and its name in engine/config/schema.ts, whose
+PREFERENCE_METHODS list config.py derives from this table and tests/test_config.py compares).
+
+Pair methods' `loss(chosen, rejected, reference, pref)` takes the policy's per-pair log-probs
+(sums, or per-token means when length-normalised), the reference's summed (chosen, rejected)
+log-probs (None when the method needs none) and the run's preference section. KTO's rows are
+unpaired (labelled desirable or undesirable), so its `loss(logps, ref_logps, desirable, kl, pref)`
+has its own shape and the recipe its own step (recipes/kto.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import kto as K
+from . import preference as P
+
+
+@dataclass(frozen=True)
+class Method:
+    paired: bool  # (prompt, chosen, rejected) pairs; False: unpaired rows labelled desirable or undesirable
+    needs_reference: bool  # compares the policy with the reference (the initial weights)
+    length_normalised: bool  # per-token mean log-probs instead of sums over the response
+    sft_term: bool  # adds the NLL of the chosen responses (goldfish applies to this term only)
+    loss: Callable[..., Any]
+
+
+METHODS: dict[str, Method] = {
+    "dpo": Method(paired=True, needs_reference=True, length_normalised=False, sft_term=False,
+                  loss=lambda chosen, rejected, ref, pref: P.dpo(chosen, rejected, *ref, pref.beta, pref.label_smoothing)),
+    "simpo": Method(paired=True, needs_reference=False, length_normalised=True, sft_term=False,
+                    loss=lambda chosen, rejected, ref, pref: P.simpo(chosen, rejected, pref.beta, pref.gamma_beta_ratio)),
+    "orpo": Method(paired=True, needs_reference=False, length_normalised=True, sft_term=True,
+                   loss=lambda chosen, rejected, ref, pref: P.orpo(chosen, rejected, pref.lambda_)),
+    "kto": Method(paired=False, needs_reference=True, length_normalised=False, sft_term=False,
+                  loss=lambda logps, ref, desirable, kl, pref: K.kto(logps, ref, desirable, kl, pref.beta, pref.desirable_weight,
+                                                                      pref.undesirable_weight)),
+}

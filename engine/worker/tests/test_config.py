@@ -69,15 +69,3 @@ def test_diff_lists_changed_leaves():
     assert diff(old, new) == [("data.max_length", 256, 512), ("training.learning_rate", 0.001, 0.002)]
 
 
-def test_method_lists_agree_with_the_engine_schema():
-    """One table per fact, checked across the language boundary: the TypeScript schema is the definition."""
-    import re
-
-    from support import REPO_ROOT
-
-    from whetstone_worker.config import PREFERENCE_METHODS
-
-    schema = (REPO_ROOT / "engine" / "config" / "schema.ts").read_text(encoding="utf-8")
-    listed = re.search(r"export const PREFERENCE_METHODS = \[([^\]]*)\]", schema)
-    assert listed, "PREFERENCE_METHODS not found in engine/config/schema.ts"
-    assert tuple(re.findall(r'"(\w+)"', listed.group(1))) == PREFERENCE_METHODS

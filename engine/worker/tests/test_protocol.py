@@ -129,6 +129,10 @@ def test_shared_tables_match_the_worker():
 
     tables = json.loads((GOLDEN.parent / "tables-v1.json").read_text(encoding="utf-8"))
     assert list(PREFERENCE_METHODS) == tables["preference_methods"]
+    from whetstone_worker.losses.methods import METHODS
+
+    rows = {name: {"paired": m.paired, "needs_reference": m.needs_reference, "sft_term": m.sft_term} for name, m in METHODS.items()}
+    assert rows == tables["preference_method_rows"]
     assert list(EXPORT_FORMATS) == tables["export_formats"]
     assert list(WRITERS) == tables["export_formats"], "one writer per export format"
     assert list(EXPORT_DTYPES) == tables["export_dtypes"]

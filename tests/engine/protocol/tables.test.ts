@@ -3,10 +3,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FINETUNES, LORA_VARIANTS, PREFERENCE_METHODS, RunConfigSchema } from "../../../engine/config/schema";
+import { METHOD_TABLE, type MethodRow } from "../../../engine/config/methods";
 import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../../../engine/export/schema";
 import { ExportCommand } from "../../../engine/protocol/messages";
 
-const tables = JSON.parse(readFileSync(join(__dirname, "../../fixtures/protocol/tables-v1.json"), "utf8")) as Record<string, string[]>;
+const tables = JSON.parse(readFileSync(join(__dirname, "../../fixtures/protocol/tables-v1.json"), "utf8")) as Record<string, string[]> & { preference_method_rows: Record<string, unknown> };
 
 describe("the protocol's shared tables", () => {
   it("the engine's lists are the table's", () => {
@@ -17,7 +18,17 @@ describe("the protocol's shared tables", () => {
       gguf_quantizations: GGUF_QUANTIZATIONS,
       finetunes: FINETUNES,
       lora_variants: LORA_VARIANTS,
-    }).toEqual(Object.fromEntries(Object.entries(tables).filter(([k]) => k !== "_")));
+    }).toEqual(Object.fromEntries(Object.entries(tables).filter(([k]) => k !== "_" && k !== "preference_method_rows")));
+  });
+
+  it("the engine's method rows are the table's (the worker's rows are checked against the same file)", () => {
+    const rows = Object.fromEntries(
+      PREFERENCE_METHODS.map((m) => {
+        const row: MethodRow = METHOD_TABLE[m];
+        return [m, { paired: row.trains[0] === "preference", needs_reference: row.reference !== "never", sft_term: row.sftTerm }];
+      }),
+    );
+    expect(rows).toEqual(tables.preference_method_rows);
   });
 
   it("the config schema and the export command are built from those lists", () => {

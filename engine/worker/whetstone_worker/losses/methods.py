@@ -15,11 +15,14 @@ has its own shape and the recipe its own step (recipes/kto.py).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import kto as K
-from . import preference as P
+
+def _losses(name: str):
+    """The loss module, imported at the first loss: the table is read by config.py, which must not import torch."""
+    return importlib.import_module(f".{name}", __package__)
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,12 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "dpo": Method(paired=True, needs_reference=True, length_normalised=False, sft_term=False,
-                  loss=lambda chosen, rejected, ref, pref: P.dpo(chosen, rejected, *ref, pref.beta, pref.label_smoothing)),
+                  loss=lambda chosen, rejected, ref, pref: _losses("preference").dpo(chosen, rejected, *ref, pref.beta, pref.label_smoothing)),
     "simpo": Method(paired=True, needs_reference=False, length_normalised=True, sft_term=False,
-                    loss=lambda chosen, rejected, ref, pref: P.simpo(chosen, rejected, pref.beta, pref.gamma_beta_ratio)),
+                    loss=lambda chosen, rejected, ref, pref: _losses("preference").simpo(chosen, rejected, pref.beta, pref.gamma_beta_ratio)),
     "orpo": Method(paired=True, needs_reference=False, length_normalised=True, sft_term=True,
-                   loss=lambda chosen, rejected, ref, pref: P.orpo(chosen, rejected, pref.lambda_)),
+                   loss=lambda chosen, rejected, ref, pref: _losses("preference").orpo(chosen, rejected, pref.lambda_)),
     "kto": Method(paired=False, needs_reference=True, length_normalised=False, sft_term=False,
-                  loss=lambda logps, ref, desirable, kl, pref: K.kto(logps, ref, desirable, kl, pref.beta, pref.desirable_weight,
+                  loss=lambda logps, ref, desirable, kl, pref: _losses("kto").kto(logps, ref, desirable, kl, pref.beta, pref.desirable_weight,
                                                                       pref.undesirable_weight)),
 }

@@ -1,5 +1,5 @@
 /**
- * The `whetstone` CLI ships compiled: one esbuild bundle of engine/cli/main.ts (dist/cli/main.mjs),
+ * The `whetstone` CLI ships compiled: an esbuild bundle of engine/cli/main.ts (dist/cli/main.mjs and its chunks),
  * built by `npm install` and rebuilt by bin/whetstone.mjs whenever an engine source is newer.
  *
  * Why: transpiling the engine with tsx at every start cost ~2 s of CPU for `whetstone help` on a
@@ -10,8 +10,8 @@
  * ESM files was a third of the start-up. Native and heavy packages (onnxruntime-node,
  * @huggingface/transformers) stay external and are imported only when a command needs them.
  */
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -42,28 +42,61 @@ export function cliBundleFresh() {
   return built >= Math.max(newestSource(), statSync(join(ROOT, "package.json")).mtimeMs);
 }
 
-/** Builds the bundle into a temp file and renames it in place: CLIs started at once never read half a file. */
+/** Chunk files older than this that the newest build does not use are removed (a CLI started before a
+ *  rebuild may still import its own chunks for a while). */
+const STALE_CHUNK_MS = 10 * 60 * 1000;
+
+/**
+ * Builds the bundle, split into chunks: `whetstone help` loads the entry and the option tables only,
+ * a command's modules load when it runs. Every file but main.mjs is named by its content's hash and
+ * written through a temp file and a rename, and main.mjs (one line naming the entry of this build) is
+ * replaced last: CLIs started at once, or during a rebuild, never read half a file or a mix of builds.
+ */
 export async function buildCliBundle() {
   const { build } = await import("esbuild");
-  mkdirSync(dirname(CLI_BUNDLE), { recursive: true });
-  const tmp = `${CLI_BUNDLE}.${process.pid}.${Date.now()}.tmp`;
+  const outdir = dirname(CLI_BUNDLE);
+  mkdirSync(outdir, { recursive: true });
+  const result = await build({
+    entryPoints: { main: join(ROOT, "engine", "cli", "main.ts") },
+    outdir,
+    entryNames: "[name]-[hash]",
+    chunkNames: "chunk-[hash]",
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    splitting: true,
+    minify: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    external: EXTERNAL,
+    logLevel: "error",
+    write: false,
+    // Inlined CommonJS packages (csv-parse's dependencies) call require().
+    banner: { js: 'import { createRequire as __whetstoneRequire } from "node:module"; const require = __whetstoneRequire(import.meta.url);' },
+  });
+  const written = new Set();
+  let entry;
+  for (const file of result.outputFiles) {
+    writeAtomically(file.path, file.contents);
+    written.add(basename(file.path));
+    if (basename(file.path).startsWith("main-")) entry = basename(file.path);
+  }
+  writeAtomically(CLI_BUNDLE, `export * from "./${entry}";\n`);
+  written.add(basename(CLI_BUNDLE));
+  const now = Date.now();
+  for (const name of readdirSync(outdir)) {
+    const path = join(outdir, name);
+    if (!written.has(name) && now - statSync(path).mtimeMs > STALE_CHUNK_MS) rmSync(path, { force: true });
+  }
+  return CLI_BUNDLE;
+}
+
+function writeAtomically(path, contents) {
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
   try {
-    await build({
-      entryPoints: [join(ROOT, "engine", "cli", "main.ts")],
-      outfile: tmp,
-      bundle: true,
-      minify: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      external: EXTERNAL,
-      logLevel: "error",
-      // Inlined CommonJS packages (csv-parse's dependencies) call require().
-      banner: { js: 'import { createRequire as __whetstoneRequire } from "node:module"; const require = __whetstoneRequire(import.meta.url);' },
-    });
-    renameSync(tmp, CLI_BUNDLE);
+    writeFileSync(tmp, contents);
+    renameSync(tmp, path);
   } finally {
     rmSync(tmp, { force: true });
   }
-  return CLI_BUNDLE;
 }

@@ -15,13 +15,9 @@ import { runWorkerTask } from "../jobs/worker-task";
 import { AuditOptionsSchema, AuditReportSchema, auditCommand, loadAuditReport, saveAuditReport, type AuditOptions, type AuditReport } from "../audit/audit";
 import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, saveExportRecord, type ExportOptions, type ExportRecord } from "../export/export";
 import { compareRuns, evalRun, loadCompareReport, loadEvalReport } from "../eval/eval";
-import { generateAnswers } from "../eval/generations";
 import { CompareOptionsSchema, EvalOptionsSchema, GenerateOptionsSchema, type CompareReport, type EvalReport, type GenerateResult } from "../eval/schema";
-import { MergeOptionsSchema, mergeRuns, mergeSources, type MergeResult } from "../merge/merge";
+import { MergeOptionsSchema, type MergeResult } from "../merge/schema";
 import { loadConfigFile, validateConfig } from "../config/load";
-import { writeSnapshot } from "../data/snapshot";
-import { inspectDataset } from "../data/inspect";
-import { previewDataset } from "../data/preview";
 import { snapshotOptionsFor } from "../data/run-data";
 import { resolveInitFrom, checkChainable, loadLineage } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
@@ -35,7 +31,6 @@ import { gatherProbes } from "../doctor/probes";
 import { detectDevice, formatPlan, planRun, type RunPlan } from "../plan/plan";
 import { measuredThroughput } from "../plan/throughput";
 import { listModels } from "../models/catalog";
-import { pullRepo } from "../models/pull";
 import { checkModel } from "../models/check";
 import { chainableRuns, localModels } from "../models/starting-points";
 import { listFolders } from "../fs/browse";
@@ -125,6 +120,7 @@ export class Engine implements ApiHandlers {
       throw e;
     }
     try {
+      const { writeSnapshot } = await import("../data/snapshot");
       await writeSnapshot(config.data.train, dir, {
         ...snapshotOptionsFor(config, { skipInvalid: input.skipInvalid }),
         onProgress: (p) =>
@@ -208,6 +204,7 @@ export class Engine implements ApiHandlers {
   /** Read a dataset (streaming; `dataset` progress events) and report what training would make of it. */
   async inspectDataset(input: ApiInput<"inspectDataset">): Promise<DatasetReport> {
     const { path, ...opts } = input;
+    const { inspectDataset } = await import("../data/inspect");
     return inspectDataset(path, opts, {
       onProgress: (p) =>
         this.publish({
@@ -220,6 +217,7 @@ export class Engine implements ApiHandlers {
 
   async previewDataset(input: ApiInput<"previewDataset">): Promise<SamplePreview> {
     const { path, ...opts } = input;
+    const { previewDataset } = await import("../data/preview");
     return previewDataset(path, opts);
   }
 
@@ -305,6 +303,7 @@ export class Engine implements ApiHandlers {
 
   /** Download a hub repo into the HF cache; `download` events carry the bytes and ETA. */
   async pullModel({ id, dataset, revision }: { id: string; dataset?: boolean; revision?: string }): Promise<ApiOutput<"pullModel">> {
+    const { pullRepo } = await import("../models/pull");
     return pullRepo(
       { repoId: id, type: dataset ? "dataset" : "model", revision: revision ?? null },
       { python: this.opts.python, env: this.opts.workerEnv, onProgress: ({ phase, current, total, unit, elapsed_s, eta_s, message }) => this.publish({ type: "download", repoId: id, progress: { phase, current, total, unit, elapsed_s, eta_s, message } }) },
@@ -381,6 +380,7 @@ export class Engine implements ApiHandlers {
     const opts = GenerateOptionsSchema.parse(rest);
     const prompts = opts.prompts.map((messages, i) => ({ messages, reference: null, where: `request[${i}]` }));
     return this.board.task("generate", runId, "generate", async (signal) => {
+      const { generateAnswers } = await import("../eval/generations");
       const outputs = await generateAnswers(this.board.taskContext(), runId, opts.sides, prompts, "api request", opts, {
         signal,
         stream: opts.stream,
@@ -402,6 +402,7 @@ export class Engine implements ApiHandlers {
     const runIds = input.ids.map((r) => this.store.resolve(r));
     const { ids: _, ...rest } = input;
     const opts = MergeOptionsSchema.parse(rest);
+    const { mergeRuns, mergeSources } = await import("../merge/merge");
     mergeSources(this.store, runIds); // refuse different bases or unfinished runs before queueing
     return this.board.task("merge", runIds[0]!, "merge", (signal) => mergeRuns(this.evalContext(), runIds, opts, signal));
   }

@@ -1,5 +1,5 @@
 /** The terminal a command talks to (output, errors, Ctrl-C) and the exit codes it answers with. */
-import { WorkerProcess } from "../supervisor/worker-process";
+import { killAllWorkers } from "../supervisor/live";
 import type { ProgressSink } from "./progress";
 import type { Engine } from "../api/engine";
 
@@ -24,7 +24,7 @@ export function terminalIo(): Io {
   const interrupt = (code: number) => () => {
     interrupts++;
     if (interrupts > 1 || handlers.length === 0) {
-      if (WorkerProcess.killAll("SIGKILL") > 0) {
+      if (killAllWorkers("SIGKILL") > 0) {
         process.stderr.write("\nStopped at once: the worker was killed without a checkpoint; `whetstone resume RUN` continues from its last one.\n");
       }
       process.exit(code);

@@ -11,7 +11,7 @@ import { WhetstoneError } from "../util/errors";
 import { EXIT, type Client, type Io } from "./io";
 import { RunProgress } from "./progress";
 import { duration, table } from "./format";
-import { WorkerProcess } from "../supervisor/worker-process";
+import { killAllWorkers } from "../supervisor/live";
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
@@ -67,7 +67,7 @@ export async function modelsPullCommand(engine: Client, id: string | undefined, 
     io.onInterrupt(() => {
       progress.line("Stopping the download; `whetstone models pull` again resumes it.");
       stopped = true;
-      WorkerProcess.killAll("SIGTERM");
+      killAllWorkers("SIGTERM");
     });
     io.out.write(`pulling ${opts.dataset ? "dataset " : ""}${id} from ${hubEndpoint()} into ${hubCache()}\n`);
     const { token, source } = hubToken();

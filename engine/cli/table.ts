@@ -4,8 +4,8 @@
  * modules are imported when their command runs, so `whetstone help` loads none of them.
  */
 import type { Engine } from "../api/engine";
-import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
-import { MERGE_METHODS } from "../merge/schema";
+import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/formats";
+import { MERGE_METHODS } from "../merge/methods";
 import { FORMATS, METHODS, SCHEMAS } from "../data/types";
 import { WhetstoneError } from "../util/errors";
 import type { Io } from "./io";

@@ -1,9 +1,9 @@
 /** The export's API shapes, free of Node imports so the renderer can share them. */
 import { z } from "zod";
 
-export const EXPORT_FORMATS = ["safetensors", "adapter", "gguf", "onnx"] as const;
-export const EXPORT_DTYPES = ["bfloat16", "float16", "float32"] as const;
-export const GGUF_QUANTIZATIONS = ["f16", "q8_0", "f32"] as const;
+import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "./formats";
+
+export { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS };
 
 export const ExportOptionsSchema = z.strictObject({
   format: z

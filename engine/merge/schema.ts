@@ -3,7 +3,9 @@ import { z } from "zod";
 import { RunStatusSchema } from "../runs/types";
 import { CompareOptionsSchema } from "../eval/schema";
 
-export const MERGE_METHODS = ["soup", "greedy-soup", "dare"] as const;
+import { MERGE_METHODS } from "./methods";
+
+export { MERGE_METHODS };
 
 export const MergeOptionsSchema = CompareOptionsSchema.extend({
   method: z.enum(MERGE_METHODS).describe("soup: average of the fine-tuned weights; greedy-soup: add a run only if the judge prefers the result; dare: drop and rescale each delta, then add them."),

@@ -16,6 +16,7 @@ import { createInterface } from "node:readline";
 import { encodeCommand, parseEventLine, PROTOCOL_VERSION, type Command, type Hello, type WorkerEvent } from "../protocol/messages";
 import { WORKER_DIR, workerPython } from "../paths";
 import { WhetstoneError } from "../util/errors";
+import { trackWorker } from "./live";
 
 export interface WorkerExit {
   code: number | null;
@@ -36,15 +37,6 @@ export interface WorkerOptions {
 const STDERR_TAIL = 40;
 
 export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [WorkerExit] }> {
-  /** Workers of this process that have not exited (for an immediate stop: a second Ctrl-C). */
-  private static readonly live = new Set<WorkerProcess>();
-
-  /** Signal every live worker of this process at once. */
-  static killAll(signal: NodeJS.Signals = "SIGKILL"): number {
-    for (const w of WorkerProcess.live) w.kill(signal);
-    return WorkerProcess.live.size;
-  }
-
   readonly exited: Promise<WorkerExit>;
   private readonly child: ChildProcess;
   private readonly stderrTail: string[] = [];
@@ -62,14 +54,14 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
       // Its own process group on POSIX (see above); on Windows `detached` would open a console instead.
       detached: process.platform !== "win32",
     });
-    WorkerProcess.live.add(this);
+    const untrack = trackWorker(this.child);
     this.exited = new Promise((resolve) => {
       let spawnError: Error | undefined;
       this.child.once("error", (err) => {
         spawnError = err;
       });
       this.child.once("close", (code, signal) => {
-        WorkerProcess.live.delete(this);
+        untrack();
         this.exitInfo = { code, signal, stderrTail: [...this.stderrTail], spawnError };
         this.emit("exit", this.exitInfo);
         resolve(this.exitInfo);

@@ -1,0 +1,18 @@
+/**
+ * The worker processes of this process that have not exited, for an immediate stop (a second
+ * Ctrl-C). Free of imports beyond Node's, so the CLI's start-up does not load the protocol's schemas.
+ */
+import type { ChildProcess } from "node:child_process";
+
+const live = new Set<ChildProcess>();
+
+export function trackWorker(child: ChildProcess): () => void {
+  live.add(child);
+  return () => void live.delete(child);
+}
+
+/** Signal every live worker at once; how many there were. */
+export function killAllWorkers(signal: NodeJS.Signals = "SIGKILL"): number {
+  for (const child of live) child.kill(signal);
+  return live.size;
+}

@@ -14,7 +14,7 @@ import type { TaskKind } from "../jobs/kinds";
 import { runWorkerTask } from "../jobs/worker-task";
 import { AuditOptionsSchema, AuditReportSchema, auditCommand, loadAuditReport, saveAuditReport, type AuditOptions, type AuditReport } from "../audit/audit";
 import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, saveExportRecord, type ExportOptions, type ExportRecord } from "../export/export";
-import { compareRuns, evalRun, loadCompareReport, loadEvalReport } from "../eval/eval";
+import { loadCompareReport, loadEvalReport } from "../eval/stored";
 import { CompareOptionsSchema, EvalOptionsSchema, GenerateOptionsSchema, type CompareReport, type EvalReport, type GenerateResult } from "../eval/schema";
 import { MergeOptionsSchema, type MergeResult } from "../merge/schema";
 import { loadConfigFile, validateConfig } from "../config/load";
@@ -349,6 +349,7 @@ export class Engine implements ApiHandlers {
     const runId = this.store.resolve(input.id);
     const { id: _, ...rest } = input;
     const opts = EvalOptionsSchema.parse(rest);
+    const { evalRun } = await import("../eval/eval");
     return this.board.task("eval", runId, "eval", (signal) => evalRun(this.evalContext(), runId, opts, signal));
   }
 
@@ -362,6 +363,7 @@ export class Engine implements ApiHandlers {
     const runIds = input.ids.map((r) => this.store.resolve(r));
     const { ids: _, ...rest } = input;
     const opts = CompareOptionsSchema.parse(rest);
+    const { compareRuns } = await import("../eval/eval");
     return this.board.task("eval", runIds[0]!, "compare", (signal) => compareRuns(this.evalContext(), runIds, opts, signal));
   }
 

@@ -33,26 +33,9 @@ export interface EvalContext extends TaskContext {
 const TEXT_CHARS = 2000; // each text in the per-prompt rows (lengths and verdicts use the whole text)
 const short = (t: string) => (t.length > TEXT_CHARS ? `${t.slice(0, TEXT_CHARS - 1)}…` : t);
 
-export function evalPaths(store: Pick<RunStore, "runDir">, runId: string, against: string): { json: string; markdown: string } {
-  const name = against === "base" ? "eval-base" : `eval-vs-${against}`;
-  const dir = join(store.runDir(runId), "reports");
-  return { json: join(dir, `${name}.json`), markdown: join(dir, `${name}.md`) };
-}
+import { comparePaths, evalPaths } from "./stored";
 
-export function comparePaths(store: Pick<RunStore, "runDir">, runId: string): { json: string; markdown: string } {
-  const dir = join(store.runDir(runId), "reports");
-  return { json: join(dir, "compare.json"), markdown: join(dir, "compare.md") };
-}
-
-export function loadEvalReport(store: RunStore, runId: string, against = "base"): EvalReport | null {
-  const { json } = evalPaths(store, runId, against);
-  return existsSync(json) ? (JSON.parse(readFileSync(json, "utf8")) as EvalReport) : null;
-}
-
-export function loadCompareReport(store: RunStore, runId: string): CompareReport | null {
-  const { json } = comparePaths(store, runId);
-  return existsSync(json) ? (JSON.parse(readFileSync(json, "utf8")) as CompareReport) : null;
-}
+export { comparePaths, evalPaths, loadCompareReport, loadEvalReport } from "./stored";
 
 function settingsOf(opts: GenerationSettings): GenerationSettings {
   return { maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, seed: opts.seed };

@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<{ main: (argv: string[]) => Promise<
   trainer: () => import("./trainer"),
   lc: () => import("./lc"),
   "cli-start": () => import("./cli-start"),
+  "worker-job": () => import("./worker-job"),
 };
 
 const [bench, ...rest] = process.argv.slice(2);

@@ -8,10 +8,15 @@
  *   pytest      the worker's tests (engine/worker/tests)
  *   e2e         the wizard in Debian's chromium against the engine in browser mode (tests/e2e)
  *
- * `npm test -- --only vitest|pytest|typecheck` runs one suite; extra args after `--` go to it.
+ * typecheck and pytest run in the background while vitest runs (each is one process on one core,
+ * and vitest's last files leave a core idle); their output is held and printed after vitest's. e2e
+ * runs last, alone: it drives a browser against a training engine.
+ *
+ * `npm test -- --only vitest|pytest|typecheck|e2e` runs one suite in the foreground; extra args after
+ * `--` go to it.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,29 +30,72 @@ const passThrough = onlyAt >= 0 ? argv.filter((_, i) => i !== onlyAt && i !== on
 const out = mkdtempSync(join(tmpdir(), "whetstone-test-"));
 const results = [];
 
-function suite(name, fn) {
+async function suite(name, fn) {
   if (only && only !== name) return;
   const t = Date.now();
   console.log(`\n=== ${name} ===`);
-  const r = fn();
+  const r = await fn();
   r.seconds = (Date.now() - t) / 1000;
   r.name = name;
   results.push(r);
 }
 
-suite("typecheck", () => {
-  const r = spawnSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"], { cwd: ROOT, stdio: "inherit" });
-  return r.status === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 };
-});
+/**
+ * `cmd args` as a suite: in the foreground with `--only`, else started now in the background with its
+ * output held. Returns a function that waits for it, prints what it held and returns { status, seconds }.
+ */
+function command(name, cmd, args, cwd) {
+  if (only && only !== name) return null;
+  const t = Date.now();
+  if (only) {
+    const r = spawnSync(cmd, args, { cwd, stdio: "inherit" });
+    const done = { status: r.status, seconds: (Date.now() - t) / 1000 };
+    return async () => done;
+  }
+  // Into a file: held until vitest's output is done, then printed whole.
+  const log = join(out, `${name}.log`);
+  const fd = openSync(log, "w");
+  const child = spawn(cmd, args, { cwd, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  const exited = new Promise((resolve) => {
+    child.on("error", (e) => resolve({ status: null, error: e }));
+    child.on("exit", (status) => resolve({ status, seconds: (Date.now() - t) / 1000 }));
+  });
+  return async () => {
+    const r = await exited;
+    process.stdout.write(readFileSync(log));
+    if (r.error) console.log(String(r.error));
+    return { status: r.status, seconds: r.seconds ?? (Date.now() - t) / 1000 };
+  };
+}
 
-/** One vitest run with a JSON report, counted. */
-function vitest(name, configArgs) {
+/** Records a suite whose command already ran (see command()). */
+async function finish(name, wait, count) {
+  if (!wait) return;
+  console.log(`\n=== ${name} ===`);
+  const r = await wait();
+  results.push({ ...count(r.status), seconds: r.seconds, name });
+}
+
+const typecheck = command("typecheck", process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"], ROOT);
+const pytestXml = join(out, "pytest.xml");
+const pytest = existsSync(VENV_PY)
+  ? command("pytest", VENV_PY, ["-m", "pytest", "-q", "-p", "no:cacheprovider", `--junitxml=${pytestXml}`, ...(only ? passThrough : [])], join(ROOT, "engine/worker"))
+  : null;
+await finish("typecheck", only === "typecheck" ? typecheck : null, (status) => (status === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 }));
+
+/** One vitest run with a JSON report, counted. Spawned asynchronously: the background suites' exits are timed meanwhile. */
+async function vitest(name, configArgs) {
   const json = join(out, `${name}.json`);
-  const r = spawnSync(process.execPath, [join(ROOT, "node_modules/vitest/vitest.mjs"), "run", ...configArgs, "--reporter=default", "--reporter=json", `--outputFile.json=${json}`, ...(only ? passThrough : [])], {
+  const child = spawn(process.execPath, [join(ROOT, "node_modules/vitest/vitest.mjs"), "run", ...configArgs, "--reporter=default", "--reporter=json", `--outputFile.json=${json}`, ...(only ? passThrough : [])], {
     cwd: ROOT,
     stdio: "inherit",
   });
-  if (!existsSync(json)) return { passed: 0, failed: 1, skipped: 0, note: `vitest produced no report (exit ${r.status})` };
+  const status = await new Promise((resolve) => {
+    child.on("error", () => resolve(null));
+    child.on("exit", (code) => resolve(code));
+  });
+  if (!existsSync(json)) return { passed: 0, failed: 1, skipped: 0, note: `vitest produced no report (exit ${status})` };
   const rep = JSON.parse(readFileSync(json, "utf8"));
   // A file that failed outside its tests (an import error, a failing beforeAll) counts once; its tests
   // show as skipped, so "no failed assertion" is the mark, not "no assertion at all".
@@ -55,24 +103,24 @@ function vitest(name, configArgs) {
   return { passed: rep.numPassedTests, failed: rep.numFailedTests + failedSuites, skipped: rep.numPendingTests + (rep.numTodoTests ?? 0) };
 }
 
-suite("vitest", () => vitest("vitest", []));
+await suite("vitest", () => vitest("vitest", []));
 
-suite("pytest", () => {
-  if (!existsSync(VENV_PY)) return { passed: 0, failed: 1, skipped: 0, note: "no worker venv: run `npm install`" };
-  const xml = join(out, "pytest.xml");
-  const r = spawnSync(VENV_PY, ["-m", "pytest", "-q", "-p", "no:cacheprovider", `--junitxml=${xml}`, ...(only ? passThrough : [])], { cwd: join(ROOT, "engine/worker"), stdio: "inherit" });
-  if (r.status === 5) return { passed: 0, failed: 0, skipped: 0, note: "no tests collected" };
-  if (!existsSync(xml)) return { passed: 0, failed: 1, skipped: 0, note: `pytest produced no report (exit ${r.status})` };
-  const text = readFileSync(xml, "utf8");
+await finish("typecheck", only ? null : typecheck, (status) => (status === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 }));
+
+if (!existsSync(VENV_PY) && (!only || only === "pytest")) results.push({ name: "pytest", passed: 0, failed: 1, skipped: 0, seconds: 0, note: "no worker venv: run `npm install`" });
+await finish("pytest", pytest, (status) => {
+  if (status === 5) return { passed: 0, failed: 0, skipped: 0, note: "no tests collected" };
+  if (!existsSync(pytestXml)) return { passed: 0, failed: 1, skipped: 0, note: `pytest produced no report (exit ${status})` };
+  const text = readFileSync(pytestXml, "utf8");
   const attr = (name) => Number(new RegExp(`<testsuite[^>]*\\s${name}="(\\d+)"`).exec(text)?.[1] ?? 0);
   const total = attr("tests");
   const failed = attr("failures") + attr("errors");
   const skipped = attr("skipped");
-  return { passed: total - failed - skipped, failed: failed + (r.status !== 0 && failed === 0 ? 1 : 0), skipped };
+  return { passed: total - failed - skipped, failed: failed + (status !== 0 && failed === 0 ? 1 : 0), skipped };
 });
 
-suite("e2e", () => {
-  const r = vitest("e2e", ["--config", "tests/e2e/vitest.config.ts"]);
+await suite("e2e", async () => {
+  const r = await vitest("e2e", ["--config", "tests/e2e/vitest.config.ts"]);
   const chromium = spawnSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" }).stdout.trim();
   return r.skipped && !chromium ? { ...r, note: "chromium not installed: `sudo apt-get install -y chromium`" } : r;
 });

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { layout, PROJECT_ROOT } from "../../engine/paths";
 import { appLayout, venvPython } from "../../engine/util/layout";
 import { buildElectronDist } from "../helpers/electron-build";
+import { HANG_MS } from "../helpers/limits";
 
 const tmp = mkdtempSync(join(tmpdir(), "whetstone-package-"));
 const resources = join(tmp, "out", "linux-unpacked", "resources");
@@ -61,10 +62,10 @@ describe.skipIf(process.platform !== "linux" || freeGb < 2)("the packaged app (e
     const r = spawnSync(
       process.execPath,
       [join(PROJECT_ROOT, "node_modules/electron-builder/cli.js"), "--linux", "dir", `-c.electronDist=${electronDist}`, "-c.npmRebuild=false", `-c.directories.output=${join(tmp, "out")}`],
-      { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, CI: "1" }, timeout: 240_000 },
+      { cwd: PROJECT_ROOT, encoding: "utf8", env: { ...process.env, CI: "1" }, timeout: HANG_MS },
     );
     builder = { status: r.status, output: `${r.stdout}\n${r.stderr}` };
-  }, 300_000);
+  });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
   it("builds from electron-builder.yml", () => {

@@ -129,5 +129,5 @@ describe("electron-builder.yml", () => {
     // The bundle ran in the thread and reached @huggingface/transformers (which failed on the missing folder).
     expect(message).toMatchObject({ type: "error", error: { code: "JUDGE_LOAD_FAILED" } });
     expect(message.error!.message).toContain(missing);
-  }, 60_000);
+  });
 });

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { PROJECT_ROOT } from "../../engine/paths";
 import { RunStore, isAlive } from "../../engine/runs/store";
 import { TINY_DATA, TINY_MODEL } from "../helpers/fixture";
+import { HANG_MS } from "../helpers/limits";
 
 export const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
 
@@ -25,11 +26,11 @@ export function startCli(args: string[], home: string): Cli {
 }
 
 export function runCli(args: string[], home: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: 170_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: HANG_MS });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-export async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000, everyMs = 100): Promise<T> {
+export async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = HANG_MS, everyMs = 100): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
@@ -46,7 +47,7 @@ export const onlyRun = (home: string) => new RunStore(home).list()[0];
 export const stepReached = (home: string, id: string, step: number) =>
   until(`step ${step} of ${id}`, () => new RunStore(home).readMetrics(id).length >= step || undefined);
 
-export const waitGone = (pid: number, timeoutMs = 30_000) => until(`pid ${pid} to exit`, () => !isAlive(pid) || undefined, timeoutMs, 50);
+export const waitGone = (pid: number, timeoutMs = 120_000) => until(`pid ${pid} to exit`, () => !isAlive(pid) || undefined, timeoutMs, 50);
 
 /** The fault tests' config file: the tiny model, a few steps, one checkpoint only at the end unless asked. */
 export function writeConfig(dir: string, name: string, training: Record<string, unknown>): string {

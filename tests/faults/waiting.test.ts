@@ -15,7 +15,7 @@ describe("a train that waits for another", () => {
     const release = await new DeviceLock(home).acquire("20261202-080000-other-run-beef");
     try {
       const cli = startCli(["train", writeConfig(home, "queued", { max_steps: 2 })], home);
-      await until("the waiting line", () => cli.out().includes("Waiting for run") || undefined, 60_000);
+      await until("the waiting line", () => cli.out().includes("Waiting for run") || undefined);
       expect(cli.out()).toContain(`waiting  Waiting for run 20261202-080000-other-run-beef (pid ${process.pid}) to finish: one training at a time on this machine.`);
       const run = onlyRun(home)!;
       expect(run).toMatchObject({ state: "queued", phase: "waiting" });

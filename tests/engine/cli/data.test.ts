@@ -6,13 +6,14 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../../engine/paths";
 import { ensureTinyModel, tempHome, TINY_MODEL } from "../../helpers/fixture";
+import { HANG_MS } from "../../helpers/limits";
 
 const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
 const DATASETS = join(PROJECT_ROOT, "tests", "fixtures", "datasets");
 const home = tempHome();
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: 170_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: HANG_MS });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

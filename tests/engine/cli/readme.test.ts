@@ -8,8 +8,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../../engine/paths";
 import { COMMANDS } from "../../../engine/cli/table";
+import { HANG_MS } from "../../helpers/limits";
 
-const help = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "help"], { encoding: "utf8", timeout: 60_000 }).stdout;
+const help = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "help"], { encoding: "utf8", timeout: HANG_MS }).stdout;
 const readme = readFileSync(join(PROJECT_ROOT, "README.md"), "utf8");
 const cliSection = readme.slice(readme.indexOf("## The CLI"), readme.indexOf("\n## ", readme.indexOf("## The CLI") + 5));
 const dispatched = [...new Set(COMMANDS.map((c) => c.name.split(" ")[0]!))];

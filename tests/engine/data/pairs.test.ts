@@ -47,7 +47,7 @@ beforeAll(async () => {
   snapshot = join(dir, "data", "train.jsonl");
   const args = ["-m", "whetstone_worker.data.preview", "--pairs", "--data", snapshot, "--model", model, "--settings", JSON.stringify(SETTINGS)];
   fromWorker = JSON.parse(execFileSync(workerPython(), args, { cwd: WORKER_DIR, encoding: "utf8", maxBuffer: 64 << 20 })) as WorkerPairs[];
-}, 120_000);
+});
 
 function engine(maxLength: number, overlong: "drop" | "truncate") {
   const report = { read: 0, kept: 0, truncated: 0, dropped: {} as Record<string, number> };

@@ -16,6 +16,7 @@ import { scanDataset, type ScanOptions } from "../../../engine/data/scan";
 import type { Method, Sample, SchemaName } from "../../../engine/data/types";
 import { PROJECT_ROOT } from "../../../engine/paths";
 import { ensureTinyModel, tempHome, TINY_MODEL } from "../../helpers/fixture";
+import { HANG_MS } from "../../helpers/limits";
 
 const SHAPES = join(PROJECT_ROOT, "tests", "fixtures", "datasets", "shapes");
 const STACKEXCHANGE_COLUMNS = { question: "prompt", response_j: "chosen", response_k: "rejected" };
@@ -122,12 +123,12 @@ describe("a compressed file trains", () => {
     const source = join(SHAPES, "openai-messages.jsonl.zst");
     const cfg = join(dir, "run.yaml");
     writeFileSync(cfg, `model:\n  path: ${TINY_MODEL}\ndata:\n  train: ${source}\n  max_length: 64\nlora: {r: 4, alpha: 8}\ntraining:\n  max_steps: 2\n  micro_batch_size: 2\n  checkpoint_every: 100\n`);
-    const cli = (args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), ...args], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: 170_000 });
+    const cli = (args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), ...args], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: HANG_MS });
     const r = cli(["train", cfg]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/completed: \S+ at step 2\/2/);
     const id = (JSON.parse(cli(["runs", "--json"]).stdout) as { id: string }[])[0]!.id;
     const shown = JSON.parse(cli(["show", id, "--json"]).stdout);
     expect(shown.data).toMatchObject({ rows: 3, format: "jsonl", schema: "chat", source_sha256: createHash("sha256").update(readFileSync(source)).digest("hex") });
-  }, 180_000);
+  });
 });

@@ -107,5 +107,5 @@ describe("what the snapshot keeps, the worker trains on", () => {
     const all = join(dir, `kept-${method}.jsonl`);
     writeFileSync(all, kept.join(""));
     expect(workerReads(all, pairs)).toMatchObject({ read: kept.length, kept: kept.length });
-  }, 60_000);
+  });
 });

@@ -5,11 +5,12 @@ import { describe, expect, it } from "vitest";
 import { Engine } from "../../../engine/api/engine";
 import { PROJECT_ROOT } from "../../../engine/paths";
 import { tempHome } from "../../helpers/fixture";
+import { HANG_MS } from "../../helpers/limits";
 
 describe("whetstone doctor", () => {
   it("reports this machine, with a fix naming a command that exists", async () => {
     const home = tempHome();
-    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "doctor", "--json"], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: 120_000 });
+    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "doctor", "--json"], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: HANG_MS });
     const report = JSON.parse(r.stdout) as { summary: { accelerator: string; ready: boolean }; findings: { level: string; topic: string; message: string; fix?: string }[] };
     expect(r.status).toBe(report.summary.ready ? 0 : 1);
     const torch = report.findings.find((f) => f.topic === "torch")!.message;
@@ -25,5 +26,5 @@ describe("whetstone doctor", () => {
     const help = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "setup", "--cuda", "--cpu"], { encoding: "utf8" });
     expect(help.status).toBe(2);
     expect(help.stderr).toContain("Pick one torch build");
-  }, 150_000);
+  });
 });

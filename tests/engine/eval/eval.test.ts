@@ -19,6 +19,7 @@ import { PROJECT_ROOT } from "../../../engine/paths";
 import { tinyConfig } from "../../helpers/fixture";
 import { ensureTinyJudge } from "./tiny-judge";
 import { tinyRuns } from "./tiny-runs";
+import { HANG_MS } from "../../helpers/limits";
 
 let engine: Engine;
 let runA: string;
@@ -94,7 +95,7 @@ describe("eval", () => {
     const prompts = join(mkdtempSync(join(tmpdir(), "whetstone-prompts-")), "prompts.txt");
     writeFileSync(prompts, "What is 2 plus 2?\n\nSay hello.\n");
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), ...args], { env: { ...process.env, WHETSTONE_HOME: engine.store.home }, encoding: "utf8", timeout: 120_000 });
+      spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), ...args], { env: { ...process.env, WHETSTONE_HOME: engine.store.home }, encoding: "utf8", timeout: HANG_MS });
     const r = cli("eval", runA, "--judge", judge, "--prompts", prompts, "--max-tokens", "6", "--resamples", "100");
     expect(r.stderr).not.toContain("error[");
     expect(r.status).toBe(0);

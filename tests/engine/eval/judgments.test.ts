@@ -11,12 +11,13 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../../engine/paths";
 import { loadAlpacaEval } from "../../../bench/lc-data";
+import { HANG_MS } from "../../helpers/limits";
 
 const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
 const dir = mkdtempSync(join(tmpdir(), "whetstone-judgments-"));
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: join(dir, "home") }, encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: join(dir, "home") }, encoding: "utf8", timeout: HANG_MS });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

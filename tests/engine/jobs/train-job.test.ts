@@ -85,7 +85,7 @@ describe("training runs on the real worker", () => {
 
   it("cancel stops at a step boundary with a checkpoint, and the run resumes to completion", async () => {
     const engine = new Engine({ home: tempHome() });
-    const run = await engine.createRun({ config: tinyConfig({ training: { max_steps: 40, checkpoint_every: 50 } }) });
+    const run = await engine.createRun({ config: tinyConfig({ training: { max_steps: 16, checkpoint_every: 50 } }) });
     await when(engine, (e) => e.type === "metrics" && e.runId === run.id && e.row.step === 3);
     const cancelled = await engine.cancelRun({ id: run.id });
     expect(cancelled.state).toBe("cancelled");
@@ -95,7 +95,7 @@ describe("training runs on the real worker", () => {
     engine.resumeRun({ id: run.id });
     const done = await engine.waitForRun(run.id);
     expect(done.state).toBe("completed");
-    expect(engine.getMetrics({ id: run.id }).map((m) => m.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(engine.getMetrics({ id: run.id }).map((m) => m.step)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
   });
 
   it("a model folder the worker cannot load fails the run with the worker's error code and hint", async () => {
@@ -120,8 +120,10 @@ describe("one training at a time across processes", () => {
     const b = new Engine({ home });
     const first = await a.createRun({ config: tinyConfig({ name: "first", training: { max_steps: 6 } }) });
     await when(a, (e) => e.type === "metrics" && e.runId === first.id);
+    const waited = when(b, (e) => e.type === "progress" && e.progress.phase === "waiting");
     const second = await b.createRun({ config: tinyConfig({ name: "second", training: { max_steps: 2 } }) });
-    await new Promise((r) => setTimeout(r, 300));
+    const w = await waited;
+    expect(w.type === "progress" && w.runId).toBe(second.id);
     const waiting = b.getRun({ id: second.id }).status;
     expect(waiting.state).toBe("queued");
     expect(waiting.phase).toBe("waiting");

@@ -47,7 +47,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
   closedEndpoint = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
   await new Promise((r) => closed.close(r));
-}, 300_000);
+});
 
 afterAll(() => {
   hub.close();
@@ -89,7 +89,7 @@ describe("the default judge in the installer", () => {
     const verdicts = await judgePairs(target, [{ instruction: "Say hi.", model: "Hi!", baseline: "Hi!" }], { inProcess: true });
     expect(verdicts[0]!.win).toBeCloseTo(verdicts[0]!.loss, 6); // identical answers: a symmetric verdict
     expect(requests).toEqual([]);
-  }, 300_000);
+  });
 
   it("an incomplete installer copy is not used: the app downloads (here: offline, with the usual message)", async () => {
     const copy = join(tmp, "broken", judgeSlug(spec));

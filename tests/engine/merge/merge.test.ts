@@ -16,6 +16,7 @@ import { PROJECT_ROOT } from "../../../engine/paths";
 import { TINY_MODEL, tinyConfig } from "../../helpers/fixture";
 import { ensureTinyJudge } from "../eval/tiny-judge";
 import { tinyRuns } from "../eval/tiny-runs";
+import { HANG_MS } from "../../helpers/limits";
 
 let engine: Engine;
 let runA: string;
@@ -65,7 +66,7 @@ describe("merge", () => {
   });
 
   it("`whetstone merge --method dare --p 0.3` makes a run; different bases are refused with the reason", async () => {
-    const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), ...args], { env: { ...process.env, WHETSTONE_HOME: engine.store.home }, encoding: "utf8", timeout: 120_000 });
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), ...args], { env: { ...process.env, WHETSTONE_HOME: engine.store.home }, encoding: "utf8", timeout: HANG_MS });
     const r = cli("merge", runA, runB, "--method", "dare", "--p", "0.3", "--name", "dare-test");
     expect(r.stderr).not.toContain("error[");
     expect(r.status).toBe(0);

@@ -11,6 +11,7 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../../../engine/paths";
 import { ensureTinyModel, tempHome, TINY_DATA, TINY_MODEL } from "../../helpers/fixture";
+import { HANG_MS } from "../../helpers/limits";
 
 const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
 const TOKEN = "hf_FakeTokenForTests0123456789abcdef";
@@ -31,14 +32,14 @@ beforeAll(async () => {
   hub = spawn(workerPython(), [join(WORKER_DIR, "tests", "fakehub.py"), cfg], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<string>((resolve) => createInterface({ input: hub.stdout! }).once("line", (l) => resolve(l.split(" ")[1]!)));
   url = `http://127.0.0.1:${port}`;
-}, 60_000);
+});
 
 afterAll(() => {
   hub?.kill();
 });
 
 function cli(args: string[], env: Record<string, string | undefined>) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, HF_TOKEN: undefined, HF_HUB_OFFLINE: undefined, WHETSTONE_KEYCHAIN: "none", HF_ENDPOINT: url, ...env }, encoding: "utf8", timeout: 170_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, HF_TOKEN: undefined, HF_HUB_OFFLINE: undefined, WHETSTONE_KEYCHAIN: "none", HF_ENDPOINT: url, ...env }, encoding: "utf8", timeout: HANG_MS });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -110,5 +111,5 @@ describe("whetstone models pull", () => {
     expect(requests.filter((r) => r.path.includes(REPO)).every((r) => r.auth)).toBe(true);
     const leaked = [home, hfHome, join(dir, "cfg")].flatMap(filesUnder).filter((f) => readFileSync(f).includes(TOKEN));
     expect(leaked).toEqual([]);
-  }, 240_000);
+  });
 });

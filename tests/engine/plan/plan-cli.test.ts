@@ -8,12 +8,13 @@ import { formatPreflight, measuredAdvice, wantsPreflight } from "../../../engine
 import { planRun } from "../../../engine/plan/plan";
 import { validateConfig } from "../../../engine/config/load";
 import { ensureTinyModel, tempHome, tinyConfig } from "../../helpers/fixture";
+import { HANG_MS } from "../../helpers/limits";
 
 describe("train --plan", () => {
   it("prints the estimate without training, and the API gives the same plan for a config object", async () => {
     ensureTinyModel();
     const home = tempHome();
-    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "train", join(PROJECT_ROOT, "examples", "tiny-sft.yaml"), "--plan"], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "train", join(PROJECT_ROOT, "examples", "tiny-sft.yaml"), "--plan"], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: HANG_MS });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^plan on .+\n {2}parameters [\d,]+, trainable 16,384 \(lora r=8\)\n {2}peak memory ≈ [\d.]+ GiB: /);
     expect(r.stdout).toContain("fits: yes");
@@ -34,7 +35,7 @@ describe("train --plan", () => {
     expect(text).toMatch(/^preflight: one step of 2 × 128 tokens peaked at [\d.]+ GiB .*: fits$/);
     expect(plan.fits).toBe(true);
     expect(engine.listRuns()).toEqual([]);
-  }, 120_000);
+  });
 
   it("a measured step that does not fit stops with advice that fits the measured reality", () => {
     ensureTinyModel();

@@ -14,12 +14,13 @@ import { validateConfig } from "../../../engine/config/load";
 import { effectiveBase, resolveInitFrom } from "../../../engine/runs/lineage";
 import { RunStore } from "../../../engine/runs/store";
 import { ensureTinyModel, tempHome, writeConfig, TINY_MODEL, TINY_DATA } from "../../helpers/fixture";
+import { HANG_MS } from "../../helpers/limits";
 
 const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
 const PAIRS = join(PROJECT_ROOT, "examples", "data", "tiny-pairs.jsonl");
 
 function cli(args: string[], home: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: 170_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: home }, encoding: "utf8", timeout: HANG_MS });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -59,11 +60,9 @@ describe("preference tuning", () => {
 
   it("trains examples/tiny-dpo.yaml with progress and the preference metrics in metrics.jsonl", () => {
     const home = tempHome();
-    const t = Date.now();
     const r = cli(["train", join(PROJECT_ROOT, "examples", "tiny-dpo.yaml")], home);
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
-    expect((Date.now() - t) / 1000).toBeLessThan(120);
     expect(r.out).toMatch(/train +1\/\d+ steps +loss [\d.]+ .*ETA \d+:\d\d/);
     expect(r.out).toMatch(/completed: \S+ at step (\d+)\/\1/);
     const dir = runDir(home, r.out);

@@ -1,0 +1,88 @@
+/**
+ * What one worker job costs besides its work: a 2-step training of the tiny fixture through the real
+ * engine, split into phases read from the engine's events: spawn → hello (Python and torch imports),
+ * hello → first step (transformers and peft imports, model and data), steps, and "worker shutting
+ * down" → job done (the process's exit, which the engine waits for). Every test that trains, exports,
+ * evaluates or audits pays these once per job.
+ *
+ * Two arms, interleaved so a burst of load hits both alike: the worker as shipped (exits with
+ * os._exit after flushing), and the same worker code started through `sys.exit(main())`, which is how
+ * it exited before: with the interpreter's full teardown of torch, transformers and the model.
+ * Medians, because this machine is shared and noisy.
+ *
+ *   npm run bench -- worker-job [--runs N]
+ */
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Engine } from "../engine/api/engine";
+import type { EngineEvent } from "../engine/api/events";
+import { PROJECT_ROOT, workerPython } from "../engine/paths";
+import { ensureTinyModel, tinyConfig } from "../tests/helpers/fixture";
+import { describeMachine } from "./machine";
+
+type Phases = { hello_s: number; first_step_s: number; steps_s: number; exit_s: number; total_s: number };
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** An interpreter wrapper that runs the worker's main() under sys.exit, the way it exited before. */
+function teardownPython(dir: string): string {
+  const path = join(dir, "python-teardown.sh");
+  const main = "import sys; from whetstone_worker.__main__ import main; sys.exit(main())";
+  writeFileSync(path, `#!/bin/sh\nif [ "$3" = whetstone_worker ]; then exec "${workerPython()}" -u -c "${main}"; fi\nexec "${workerPython()}" "$@"\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+async function oneJob(python: string | undefined): Promise<Phases> {
+  const engine = new Engine({ home: mkdtempSync(join(tmpdir(), "whetstone-bench-job-")), python });
+  const marks: Record<string, number> = {};
+  const t0 = performance.now();
+  const at = (k: string) => (marks[k] ??= performance.now());
+  engine.events.on("event", (e: EngineEvent) => {
+    if (e.type === "log" && /^worker \S+ \(pid/.test(e.line)) at("hello");
+    else if (e.type === "metrics" && e.row.step === 1) at("step1");
+    else if (e.type === "log" && e.line.includes("worker shutting down")) at("shutdown");
+  });
+  const run = await engine.createRun({ config: tinyConfig({ training: { max_steps: 2, checkpoint_every: 100 } }) });
+  const done = await engine.waitForRun(run.id);
+  const end = performance.now();
+  if (done.state !== "completed") throw new Error(`bench run ended ${done.state}: ${engine.getLog({ id: run.id }).join("\n")}`);
+  const s = (a: number, b: number) => (b - a) / 1000;
+  return { hello_s: s(t0, marks.hello!), first_step_s: s(marks.hello!, marks.step1!), steps_s: s(marks.step1!, marks.shutdown!), exit_s: s(marks.shutdown!, end), total_s: s(t0, end) };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { runs: { type: "string" }, out: { type: "string" } } });
+  const runs = Number(values.runs ?? 7);
+  ensureTinyModel();
+  const arms: Record<string, string | undefined> = { "os._exit (now)": undefined, "sys.exit teardown (before)": teardownPython(mkdtempSync(join(tmpdir(), "whetstone-bench-py-"))) };
+  await oneJob(undefined); // warm the page cache
+  const samples: Record<string, Phases[]> = Object.fromEntries(Object.keys(arms).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) for (const [name, python] of Object.entries(arms)) samples[name]!.push(await oneJob(python));
+  const keys = ["hello_s", "first_step_s", "steps_s", "exit_s", "total_s"] as const;
+  const rows = Object.entries(samples).map(([name, xs]) => ({ name, ...Object.fromEntries(keys.map((k) => [k, median(xs.map((x) => x[k]))])) }) as { name: string } & Phases);
+  const [now, before] = rows as [Phases & { name: string }, Phases & { name: string }];
+  const md = [
+    "# One worker job's fixed costs (2 training steps of the tiny fixture)",
+    "",
+    `Median of ${runs} interleaved jobs per arm, seconds of wall time, phases from the engine's events.`,
+    "",
+    "| worker exit | spawn → hello | hello → step 1 | steps | shutdown → done | total |",
+    "|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.name} | ${keys.map((k) => r[k].toFixed(2)).join(" | ")} |`),
+    "",
+    `Exit: ${(before.exit_s / now.exit_s).toFixed(0)}× faster (${(before.exit_s - now.exit_s).toFixed(2)} s saved per job); whole job now / before = ${(now.total_s / before.total_s).toFixed(2)}.`,
+    `Spread of the whole job (min–max): ${Object.entries(samples).map(([name, xs]) => `${name} ${Math.min(...xs.map((x) => x.total_s)).toFixed(1)}–${Math.max(...xs.map((x) => x.total_s)).toFixed(1)} s`).join(", ")}; the exit phase is the one this machine's load does not blur.`,
+    "",
+  ].join("\n");
+  const out = values.out ?? join(PROJECT_ROOT, "bench", "results");
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, "worker-job.json"), JSON.stringify({ machine: describeMachine(), command: `npm run bench -- worker-job --runs ${runs}`, runs, rows, samples }, null, 2) + "\n");
+  writeFileSync(join(out, "worker-job.md"), md);
+  console.log(md);
+}

@@ -9,6 +9,7 @@ import { Engine } from "../../../engine/api/engine";
 import type { EngineEvent } from "../../../engine/api/events";
 import type { RunPlan } from "../../../engine/plan/plan";
 import { ensureTinyModel, tempHome, tinyConfig } from "../../helpers/fixture";
+import { HANG_MS } from "../../helpers/limits";
 
 const engines: Engine[] = [];
 afterEach(async () => {
@@ -77,7 +78,7 @@ describe("createRun preflight policy", () => {
     expect(events[1]!.text).toMatch(/^preflight: one step of 2 × 128 tokens peaked at [\d.]+ GiB .*: fits$/);
     expect(engine.getLog({ id: run.id }).slice(0, 2)).toEqual(events.map((e) => e.text));
     expect(["queued", "running", "completed"]).toContain(engine.getRun({ id: run.id }).status.state);
-  }, 120_000);
+  }, HANG_MS);
 
   it("the contract checks the policy: a bad value is API_BAD_REQUEST naming the field", async () => {
     const { engine } = setup();

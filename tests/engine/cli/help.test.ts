@@ -13,11 +13,12 @@ import { helpFor, main, mainHelp } from "../../../engine/cli/main";
 import { parseCommand } from "../../../engine/cli/options";
 import { Engine } from "../../../engine/api/engine";
 import { tempHome } from "../../helpers/fixture";
+import { HANG_MS } from "../../helpers/limits";
 
 const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: tempHome() }, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, WHETSTONE_HOME: tempHome() }, encoding: "utf8", timeout: HANG_MS });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

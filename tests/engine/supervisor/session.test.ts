@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { WorkerSession } from "../../../engine/supervisor/session";
+import { HANG_MS } from "../../helpers/limits";
 import { PROTOCOL_VERSION, type WorkerEvent } from "../../../engine/protocol/messages";
 
 const dir = mkdtempSync(join(tmpdir(), "ws-session-"));
@@ -90,7 +91,7 @@ if cmd["type"] == "pull":
     expect(outcome.exit.signal).toBe("SIGKILL");
     expect(lines).toContain("The worker did not stop in time after cancel; terminating it.");
     expect(took).toBeGreaterThanOrEqual(5300); // grace, then five seconds for SIGTERM
-  }, 30_000);
+  }, HANG_MS);
 
   it("an aborted signal before the command is sent still cancels it", async () => {
     const python = fakeWorker(

@@ -20,8 +20,8 @@ from .losses.methods import METHODS
 from .validate import Check, Invalid, array, boolean, enum, integer, literal, nullable, number, string, union
 
 MAX_SAFE_INTEGER = 2**53 - 1
-# The rows of the preference methods' table, in the order of engine/config/schema.ts PREFERENCE_METHODS;
-# tests/test_config.py checks the two agree.
+# The rows of the preference methods' table (losses/methods.py); tests/test_protocol.py checks them,
+# like the engine's engine/config/methods.ts, against tests/fixtures/protocol/tables-v1.json.
 PREFERENCE_METHODS = tuple(METHODS)
 
 

@@ -3,8 +3,9 @@
 The preference recipe reads the run's row instead of branching on the method's name: whether it
 builds (or precomputes) a reference, whether log-probs are summed or averaged over the response
 tokens, whether the chosen responses' NLL is added (and goldfish applies to it). A new pair method
-is a row here and a loss in preference.py (and its name in engine/config/schema.ts, whose
-PREFERENCE_METHODS list config.py derives from this table and tests/test_config.py compares).
+is a row here and a loss in preference.py, plus its row in the engine's engine/config/methods.ts and in
+tests/fixtures/protocol/tables-v1.json, which both sides' tests check (config.py's PREFERENCE_METHODS
+derives from this table).
 
 Pair methods' `loss(chosen, rejected, reference, pref)` takes the policy's per-pair log-probs
 (sums, or per-token means when length-normalised), the reference's summed (chosen, rejected)

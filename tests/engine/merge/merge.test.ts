@@ -84,6 +84,6 @@ describe("merge", () => {
     const refused = cli("merge", runA, other.id, "--method", "soup");
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain("different base models");
-    expect(cli("merge", runA, "--method", "ties").stderr).toContain("--method soup|greedy-soup|dare");
+    expect(cli("merge", runA, "--method", "ties").stderr).toContain("--method must be one of soup, greedy-soup, dare");
   });
 });

@@ -21,5 +21,6 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     env: { OMP_NUM_THREADS: "1" },
+    globalSetup: ["tests/helpers/global-setup.ts"],
   },
 });

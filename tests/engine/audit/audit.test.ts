@@ -1,4 +1,4 @@
-/** The memorization audit through the engine and the CLI, on a real tiny run. */
+/** The memorization audit through the engine and the CLI, on a real tiny run (the finished runs eval and merge share, tiny-runs.ts). */
 import { existsSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -6,17 +6,17 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../../engine/api/engine";
 import { auditPaths } from "../../../engine/audit/audit";
 import { PROJECT_ROOT } from "../../../engine/paths";
-import { ensureTinyModel, tempHome, tinyConfig } from "../../helpers/fixture";
+import { tempHome, tinyConfig } from "../../helpers/fixture";
+import { tinyRuns } from "../eval/tiny-runs";
 
 let engine: Engine;
 let runId: string;
 
 beforeAll(async () => {
-  ensureTinyModel();
-  engine = new Engine({ home: tempHome() });
-  const run = await engine.createRun({ config: tinyConfig({ training: { max_steps: 6, neftune_alpha: 0 } }) });
-  runId = run.id;
-  expect((await engine.waitForRun(runId)).state).toBe("completed");
+  const runs = await tinyRuns();
+  engine = new Engine({ home: runs.home });
+  runId = runs.ids[0]!;
+  expect(engine.getRun({ id: runId }).status.state).toBe("completed");
 });
 
 describe("memorization audit", () => {

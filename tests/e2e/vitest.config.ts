@@ -7,8 +7,9 @@ export default defineConfig({
     include: ["tests/e2e/**/*.e2e.test.ts"],
     environment: "node",
     // Each journey trains the tiny model, judges and exports; on a loaded 2-core machine that takes minutes.
-    testTimeout: 300_000,
-    hookTimeout: 120_000,
+    // Limits only end a hang (see vitest.config.ts).
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
     fileParallelism: false,
   },
 });

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStore } from "../../engine/runs/store";
 import { ensureTinyModel } from "../helpers/fixture";
+import { HANG_MS } from "../helpers/limits";
 import { onlyRun, runCli, startCli, stepReached, until, writeConfig } from "./cli";
 import { mountTmpfs, unmount } from "./tmpfs";
 
@@ -54,13 +55,15 @@ const tmpFiles = (dir: string) =>
 describe.skipIf(skipReason !== null)("a data folder on a tmpfs that fills up mid-run", () => {
   it("ends with DISK_FULL and what to free, `runs` still works, and resume completes every step once space is back", async () => {
     const home = join(mountPoint, "home");
-    const config = writeConfig(mountPoint, "tmpfs", { max_steps: 7, checkpoint_every: 3, seed: 3 });
+    // 20 steps: the disk fills at step 4, and a busy machine may take a while to notice step 4 (with 7, the
+    // run finished before the disk was full under two CPU burners).
+    const config = writeConfig(mountPoint, "tmpfs", { max_steps: 20, checkpoint_every: 3, seed: 3 });
     const cli = startCli(["train", config], home);
     const id = (await until("the run", () => onlyRun(home))).id;
     await stepReached(home, id, 4);
     const filler = fillDisk(mountPoint);
 
-    const code = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r("hung"), 90_000))]);
+    const code = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r("hung"), HANG_MS))]);
     expect(code).toBe(3);
     const out = cli.out();
     expect(out).toContain("error[DISK_FULL]: The disk is full: could not write");
@@ -83,6 +86,6 @@ describe.skipIf(skipReason !== null)("a data folder on a tmpfs that fills up mid
     const resumed = runCli(["resume", id], home);
     expect(resumed.code).toBe(0);
     expect(resumed.out).toContain("completed:");
-    expect(store.readMetrics(id).map((m) => m.step)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(store.readMetrics(id).map((m) => m.step)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 });

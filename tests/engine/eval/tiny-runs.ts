@@ -18,7 +18,7 @@ const SPECS = [
 
 export async function tinyRuns(): Promise<{ home: string; ids: string[] }> {
   const model = ensureTinyModel();
-  const key = createHash("sha256").update(JSON.stringify(SPECS)).update(String(statSync(join(model, "model.safetensors")).mtimeMs)).digest("hex").slice(0, 16);
+  const key = createHash("sha256").update(JSON.stringify(SPECS)).update(model).update(String(statSync(join(model, "model.safetensors")).mtimeMs)).digest("hex").slice(0, 16);
   const cache = join(PROJECT_ROOT, ".cache", "test-runs", key);
   if (!existsSync(join(cache, "ids.json"))) {
     const building = `${cache}.building-${process.pid}`;

@@ -82,7 +82,7 @@ export class WorkerSession {
       if (e.type === "error" && (mine || e.id === null)) {
         outcome.error = { code: e.code, message: e.message, hint: e.hint, recoverable: e.recoverable };
         opts.onEvent?.(e);
-        if (mine) void worker.stop();
+        void worker.stop(); // the worker's own failure (id null) too: nothing more will come for this command
         return;
       }
       if (!mine && e.type !== "log") return;
@@ -96,8 +96,9 @@ export class WorkerSession {
     const onAbort = () => this.cancel();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
+      const command = opts.command(opts.id); // a builder that throws (a folder gone since the request) ends the session with its error
       try {
-        worker.send(opts.command(opts.id));
+        worker.send(command);
       } catch {
         /* the worker is gone already (killed while starting): its exit says why */
       }

@@ -106,4 +106,22 @@ elif cmd["type"] == "shutdown":
     const outcome = await WorkerSession.run({ python, id: "job-4", command, cancelGraceMs: 10_000, signal: controller.signal });
     expect(outcome.done?.status).toBe("cancelled");
   });
+
+  it("a command builder that throws ends the session with its error and stops the worker", async () => {
+    const python = fakeWorker("idle", `if cmd["type"] == "shutdown":
+    break`);
+    let pid: number | undefined;
+    const failing = WorkerSession.run({
+      python,
+      id: "job-5",
+      command: () => {
+        throw new Error("No base model at /gone");
+      },
+      cancelGraceMs: 10_000,
+      onHello: (hello) => (pid = hello.pid),
+    });
+    await expect(failing).rejects.toThrow("No base model at /gone");
+    expect(pid).toBeGreaterThan(0);
+    expect(() => process.kill(pid!, 0)).toThrow(); // exited, not left idle holding the device
+  });
 });

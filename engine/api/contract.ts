@@ -3,7 +3,7 @@
  * IPC bridge and the renderer's client are all generated from this table, and every request is
  * validated against it at runtime in one place (`dispatch`).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { RunStatusSchema } from "../runs/types";
 import { TASK_KINDS } from "../jobs/kinds";
 import type { JudgmentsResult } from "../eval/judgments";

@@ -17,7 +17,7 @@ import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, sa
 import { loadCompareReport, loadEvalReport } from "../eval/stored";
 import { CompareOptionsSchema, EvalOptionsSchema, GenerateOptionsSchema, type CompareReport, type EvalReport, type GenerateResult } from "../eval/schema";
 import { MergeOptionsSchema, type MergeResult } from "../merge/schema";
-import { loadConfigFile, validateConfig } from "../config/load";
+import { validateConfig } from "../config/load";
 import { snapshotOptionsFor } from "../data/run-data";
 import { resolveInitFrom, checkChainable, loadLineage } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
@@ -107,7 +107,7 @@ export class Engine implements ApiHandlers {
    * refused preflight or refused data never becomes a run: its folder is removed, the error is the answer.
    */
   async createRun(input: ApiInput<"createRun">): Promise<RunStatus> {
-    const { config: loaded, source } = this.loadRunConfig(input, "createRun");
+    const { config: loaded, source } = await this.loadRunConfig(input, "createRun");
     const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
     if (parent) checkChainable(parent, loaded.finetune, loaded.lora.variant);
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
@@ -228,14 +228,14 @@ export class Engine implements ApiHandlers {
   }
 
   /** `whetstone train CONFIG --plan`: the estimate against the detected device; nothing is loaded or run. */
-  planRun(input: ApiInput<"planRun">): ApiOutput<"planRun"> {
-    const { config } = this.loadRunConfig(input, "planRun");
+  async planRun(input: ApiInput<"planRun">): Promise<ApiOutput<"planRun">> {
+    const { config } = await this.loadRunConfig(input, "planRun");
     return shownPlan(this.plan(config, input.data ?? null));
   }
 
   /** One measured training step at the config's shape (takes the device lock: not while a run trains). */
   async preflightRun(input: ApiInput<"preflightRun">): Promise<ApiOutput<"preflightRun">> {
-    const { config } = this.loadRunConfig(input, "preflightRun");
+    const { config } = await this.loadRunConfig(input, "preflightRun");
     return this.measureStep(config, this.plan(config));
   }
 
@@ -310,8 +310,8 @@ export class Engine implements ApiHandlers {
     );
   }
 
-  private loadRunConfig(input: { config?: unknown; configPath?: string; baseDir?: string }, method: string): { config: RunConfig; source?: string } {
-    if (input.configPath !== undefined) return loadConfigFile(input.configPath);
+  private async loadRunConfig(input: { config?: unknown; configPath?: string; baseDir?: string }, method: string): Promise<{ config: RunConfig; source?: string }> {
+    if (input.configPath !== undefined) return (await import("../config/file")).loadConfigFile(input.configPath);
     if (input.config !== undefined) return { config: validateConfig(input.config, { baseDir: input.baseDir }) };
     throw new WhetstoneError({ code: "CONFIG_MISSING", message: `${method} needs \`config\` or \`configPath\`.`, hint: "Pass a config object or a config file path." });
   }

@@ -1,5 +1,5 @@
 /** The audit's API shapes, free of Node imports so the renderer can share them. */
-import { z } from "zod";
+import * as z from "zod";
 
 export const AuditOptionsSchema = z.strictObject({
   samples: z.number().int().positive().max(100_000).default(200).describe("Training conversations to probe."),

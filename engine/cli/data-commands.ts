@@ -4,7 +4,7 @@
  * config, so what is checked is exactly what `whetstone train CONFIG` would train on.
  */
 import type { EngineEvent } from "../api/events";
-import { loadConfigFile } from "../config/load";
+import { loadConfigFile } from "../config/file";
 import type { InspectOptions, PreviewOptions } from "../data/report";
 import type { FileFormat, Method, SchemaName } from "../data/types";
 import { WhetstoneError } from "../util/errors";

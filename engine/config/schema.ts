@@ -4,7 +4,7 @@
  * and stores it in every checkpoint. Each field carries its help text, which `whetstone config`
  * prints and the README's reference is checked against.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { FORMATS, ROLES, SCHEMAS } from "../data/types";
 import { COLUMN_TARGETS } from "../data/schema";
 import { METHODS } from "./methods";

@@ -2,7 +2,7 @@
  * The dataset report's shape, defined once as zod schemas: the engine API's contract uses them
  * (inspectDataset, previewDataset), and the TypeScript types are derived from them.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { FORMATS, METHODS, SCHEMAS } from "./types";
 
 const Severity = z.enum(["error", "warning"]);

@@ -1,5 +1,5 @@
 /** Evaluation API shapes, free of Node imports so the renderer can share them. */
-import { z } from "zod";
+import * as z from "zod";
 
 const Generation = {
   maxNewTokens: z.number().int().positive().max(32_768).default(256).describe("Longest answer in tokens."),

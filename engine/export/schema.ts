@@ -1,5 +1,5 @@
 /** The export's API shapes, free of Node imports so the renderer can share them. */
-import { z } from "zod";
+import * as z from "zod";
 
 import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "./formats";
 

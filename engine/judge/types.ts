@@ -1,5 +1,5 @@
 /** Judge shapes shared by the engine, the judge thread and the API (no Node imports). */
-import { z } from "zod";
+import * as z from "zod";
 
 export interface JudgeMessage {
   role: "system" | "user" | "assistant";

@@ -1,5 +1,5 @@
 /** Merge API shapes, free of Node imports so the renderer can share them. */
-import { z } from "zod";
+import * as z from "zod";
 import { RunStatusSchema } from "../runs/types";
 import { CompareOptionsSchema } from "../eval/schema";
 

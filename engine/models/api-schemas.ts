@@ -1,5 +1,5 @@
 /** API shapes for the machine and model methods (doctor, planRun, preflightRun, listModels, pullModel); Node-free (the renderer imports the contract). */
-import { z } from "zod";
+import * as z from "zod";
 
 const Level = z.enum(["ok", "info", "warning", "error"]);
 export const DoctorReportSchema = z.object({

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { PROJECT_ROOT } from "../paths";
 import { estimateMemory, shapeFromConfig, type PlanInput } from "../plan/estimate";
 import type { Device } from "../plan/plan";

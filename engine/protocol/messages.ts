@@ -4,7 +4,7 @@
  * honest. Events are parsed strictly on the fields we read and loosely on extras (a newer worker
  * may add metrics), so adding a field is compatible and changing one is not.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { RunConfigSchema } from "../config/schema";
 import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
 

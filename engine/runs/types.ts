@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { ErrorInfoSchema } from "../protocol/messages";
 
 export const RUN_STATES = ["queued", "running", "completed", "failed", "cancelled", "interrupted"] as const;

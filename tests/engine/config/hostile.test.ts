@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadConfigFile } from "../../../engine/config/load";
+import { loadConfigFile } from "../../../engine/config/file";
 import { PROJECT_ROOT } from "../../../engine/paths";
 import { WhetstoneError } from "../../../engine/util/errors";
 import { ensureTinyModel, TINY_DATA, TINY_MODEL } from "../../helpers/fixture";

@@ -2,7 +2,8 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, beforeAll } from "vitest";
-import { loadConfigFile, validateConfig } from "../../../engine/config/load";
+import { validateConfig } from "../../../engine/config/load";
+import { loadConfigFile } from "../../../engine/config/file";
 import { WhetstoneError } from "../../../engine/util/errors";
 
 let dir: string;

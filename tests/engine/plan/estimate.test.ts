@@ -106,7 +106,7 @@ describe("preference methods", () => {
 
 /** A bundled example's resolved config, on the tiny model (built if missing). */
 async function loadExample(name: string) {
-  const { loadConfigFile } = await import("../../../engine/config/load");
+  const { loadConfigFile } = await import("../../../engine/config/file");
   const { ensureTinyModel } = await import("../../helpers/fixture");
   const { join } = await import("node:path");
   const { PROJECT_ROOT } = await import("../../../engine/paths");

@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 
 describe("measured throughput in the plan", () => {
-  it("takes the newest matching run's median tokens/s after warm-up, and its tokens per epoch on the same data", () => {
+  it("takes the newest matching run's median tokens/s after warm-up, and its tokens per epoch on the same data", async () => {
     const config = engine.store.config(newer);
     const m = measuredThroughput(engine.store, config, CPU)!;
     expect(m.run).toBe(newer);
@@ -38,7 +38,7 @@ describe("measured throughput in the plan", () => {
     expect(formatPlan(plan)).toContain(`throughput measured ≈ ${Math.round(m.tokensPerSecond).toLocaleString("en-US")} tokens/s (run ${newer}`);
     expect(formatPlan(plan)).toMatch(/time per epoch ≈ \d/);
     // Through the API as the wizard calls it.
-    expect(engine.planRun({ config: { ...config } }).measured?.run).toBe(newer);
+    expect((await engine.planRun({ config: { ...config } })).measured?.run).toBe(newer);
   });
 
   it("prefers a run of the same shape; other data gives throughput without time per epoch", () => {

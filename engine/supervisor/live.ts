@@ -2,11 +2,13 @@
  * The worker processes of this process that have not exited, for an immediate stop (a second
  * Ctrl-C). Free of imports beyond Node's, so the CLI's start-up does not load the protocol's schemas.
  */
-import type { ChildProcess } from "node:child_process";
+interface Killable {
+  kill(signal?: NodeJS.Signals): boolean;
+}
 
-const live = new Set<ChildProcess>();
+const live = new Set<Killable>();
 
-export function trackWorker(child: ChildProcess): () => void {
+export function trackWorker(child: Killable): () => void {
   live.add(child);
   return () => void live.delete(child);
 }

@@ -199,8 +199,9 @@ class ForkServer {
     clearTimeout(p.timer);
     this.pending.delete(token);
     const exited = new Promise<ChildExit>((resolve) => this.running.set(p.pid!, resolve));
-    p.protocol.resume();
-    p.log.resume();
+    // Both stay paused: what the worker already wrote (its hello may share a read with the first
+    // line) waits for the caller's readers, which resume them. A resume here would flow it out on the
+    // next tick, before the caller has attached anything, and the hello would be lost.
     p.resolve(new ForkedChild(p.pid, p.protocol, p.log, exited));
     this.hold();
   }

@@ -74,6 +74,9 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
       if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
       opts.onOutput?.(line);
     });
+    // A forked worker's connections come paused (nothing it wrote is lost before the readers above exist).
+    this.child.stdout!.resume();
+    this.child.stderr!.resume();
     // A worker that dies while we write must not take the engine down with EPIPE.
     this.child.stdin!.on("error", () => {});
   }

@@ -47,6 +47,22 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
     expect(killed.code).toBeNull();
   });
 
+  it("a busy engine still gets the hello that arrived in the same read as the worker's first line", async () => {
+    await (await timedStart()).worker.stop(); // the server is up
+    const starting = WorkerProcess.start({});
+    // Once the fork is asked for, block the event loop while the worker connects and says hello.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = Date.now() + 1500;
+        while (Date.now() < until);
+        resolve();
+      }),
+    );
+    const { worker, hello } = await starting;
+    expect(hello.pid).toBe(worker.pid);
+    expect((await worker.stop()).code).toBe(0);
+  });
+
   it("another environment gets another server (libraries read it at import); the switch spawns as before", async () => {
     const shared = await timedStart();
     const other = await timedStart({ WHETSTONE_TEST_MARK: "other-env" });

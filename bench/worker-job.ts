@@ -5,10 +5,12 @@
  * down" → job done (the process's exit, which the engine waits for). Every test that trains, exports,
  * evaluates or audits pays these once per job.
  *
- * Two arms, interleaved so a burst of load hits both alike: the worker as shipped (exits with
- * os._exit after flushing), and the same worker code started through `sys.exit(main())`, which is how
- * it exited before: with the interpreter's full teardown of torch, transformers and the model.
- * Medians, because this machine is shared and noisy.
+ * Three arms, interleaved so a burst of load hits all alike: the worker as shipped on Linux (forked
+ * from the pre-imported fork server, which the warm-up job starts), the worker spawned afresh
+ * (WHETSTONE_FORK_SERVER=0: what every job paid before the fork server, and still pays on macOS and
+ * Windows), and a spawned worker started through `sys.exit(main())`, which is how it exited before
+ * os._exit: with the interpreter's full teardown of torch, transformers and the model. Medians,
+ * because this machine is shared and noisy.
  *
  *   npm run bench -- worker-job [--runs N]
  */
@@ -38,8 +40,13 @@ function teardownPython(dir: string): string {
   return path;
 }
 
-async function oneJob(python: string | undefined): Promise<Phases> {
-  const engine = new Engine({ home: mkdtempSync(join(tmpdir(), "whetstone-bench-job-")), python });
+interface Arm {
+  python?: string;
+  workerEnv?: NodeJS.ProcessEnv;
+}
+
+async function oneJob({ python, workerEnv }: Arm): Promise<Phases> {
+  const engine = new Engine({ home: mkdtempSync(join(tmpdir(), "whetstone-bench-job-")), python, workerEnv });
   const marks: Record<string, number> = {};
   const t0 = performance.now();
   const at = (k: string) => (marks[k] ??= performance.now());
@@ -60,29 +67,35 @@ export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { runs: { type: "string" }, out: { type: "string" } } });
   const runs = Number(values.runs ?? 7);
   ensureTinyModel();
-  const arms: Record<string, string | undefined> = { "os._exit (now)": undefined, "sys.exit teardown (before)": teardownPython(mkdtempSync(join(tmpdir(), "whetstone-bench-py-"))) };
-  await oneJob(undefined); // warm the page cache
+  const arms: Record<string, Arm> = {
+    "forked (now)": {},
+    "spawned, os._exit": { workerEnv: { WHETSTONE_FORK_SERVER: "0" } },
+    "spawned, sys.exit teardown (before)": { python: teardownPython(mkdtempSync(join(tmpdir(), "whetstone-bench-py-"))) },
+  };
+  const first = await oneJob({}); // warms the page cache and starts the fork server: a session's first job
   const samples: Record<string, Phases[]> = Object.fromEntries(Object.keys(arms).map((k) => [k, []]));
-  for (let i = 0; i < runs; i++) for (const [name, python] of Object.entries(arms)) samples[name]!.push(await oneJob(python));
+  for (let i = 0; i < runs; i++) for (const [name, arm] of Object.entries(arms)) samples[name]!.push(await oneJob(arm));
   const keys = ["hello_s", "first_step_s", "steps_s", "exit_s", "total_s"] as const;
   const rows = Object.entries(samples).map(([name, xs]) => ({ name, ...Object.fromEntries(keys.map((k) => [k, median(xs.map((x) => x[k]))])) }) as { name: string } & Phases);
-  const [now, before] = rows as [Phases & { name: string }, Phases & { name: string }];
+  const [forked, spawned, before] = rows as [Phases & { name: string }, Phases & { name: string }, Phases & { name: string }];
   const md = [
     "# One worker job's fixed costs (2 training steps of the tiny fixture)",
     "",
     `Median of ${runs} interleaved jobs per arm, seconds of wall time, phases from the engine's events.`,
     "",
-    "| worker exit | spawn → hello | hello → step 1 | steps | shutdown → done | total |",
+    "| worker | start → hello | hello → step 1 | steps | shutdown → done | total |",
     "|---|---|---|---|---|---|",
     ...rows.map((r) => `| ${r.name} | ${keys.map((k) => r[k].toFixed(2)).join(" | ")} |`),
+    `| first job of a session (starts the fork server; one sample) | ${keys.map((k) => first[k].toFixed(2)).join(" | ")} |`,
     "",
-    `Exit: ${(before.exit_s / now.exit_s).toFixed(0)}× faster (${(before.exit_s - now.exit_s).toFixed(2)} s saved per job); whole job now / before = ${(now.total_s / before.total_s).toFixed(2)}.`,
-    `Spread of the whole job (min–max): ${Object.entries(samples).map(([name, xs]) => `${name} ${Math.min(...xs.map((x) => x.total_s)).toFixed(1)}–${Math.max(...xs.map((x) => x.total_s)).toFixed(1)} s`).join(", ")}; the exit phase is the one this machine's load does not blur.`,
+    `Fork: start → step 1 ${((spawned.hello_s + spawned.first_step_s) / (forked.hello_s + forked.first_step_s)).toFixed(1)}× faster than a spawned worker (${(spawned.hello_s + spawned.first_step_s - forked.hello_s - forked.first_step_s).toFixed(2)} s saved per job after the first); whole job forked / spawned = ${(forked.total_s / spawned.total_s).toFixed(2)}.`,
+    `Exit: os._exit ${(before.exit_s / spawned.exit_s).toFixed(0)}× faster than the interpreter's teardown (${(before.exit_s - spawned.exit_s).toFixed(2)} s saved per job).`,
+    `Spread of the whole job (min–max): ${Object.entries(samples).map(([name, xs]) => `${name} ${Math.min(...xs.map((x) => x.total_s)).toFixed(1)}–${Math.max(...xs.map((x) => x.total_s)).toFixed(1)} s`).join(", ")}.`,
     "",
   ].join("\n");
   const out = values.out ?? join(PROJECT_ROOT, "bench", "results");
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "worker-job.json"), JSON.stringify({ machine: describeMachine(), command: `npm run bench -- worker-job --runs ${runs}`, runs, rows, samples }, null, 2) + "\n");
+  writeFileSync(join(out, "worker-job.json"), JSON.stringify({ machine: describeMachine(), command: `npm run bench -- worker-job --runs ${runs}`, runs, rows, first, samples }, null, 2) + "\n");
   writeFileSync(join(out, "worker-job.md"), md);
   console.log(md);
 }

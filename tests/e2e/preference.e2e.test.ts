@@ -2,7 +2,7 @@
  * The preference journey in a real browser on the tiny fixture model: SFT on conversations, then
  * "New run from this one" → DPO on preference pairs chained from the SFT adapter → evaluate with
  * the tiny judge → export; with a reload mid-training and a reload mid-wizard, after which every
- * step that was done stays done. Screenshots of the DPO path go to docs/screenshots/ (README).
+ * step that was done stays done. Screenshots of the DPO path go to test-results/e2e/ (README: copied to docs/screenshots/ by hand).
  */
 import { readFileSync, statSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -11,10 +11,9 @@ import type { Page } from "playwright-core";
 import { PROJECT_ROOT } from "../../engine/paths";
 import { ensureTinyModel, TINY_DATA } from "../helpers/fixture";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
-import { dropScript, findChromium, startHarness, type Harness } from "./harness";
+import { dropScript, findChromium, SCREENSHOTS, startHarness, type Harness } from "./harness";
 
 const chromiumPath = findChromium();
-const DOCS = join(PROJECT_ROOT, "docs", "screenshots");
 const PAIRS = join(PROJECT_ROOT, "examples", "data", "tiny-pairs.jsonl");
 
 describe.skipIf(!chromiumPath)("preference journey in chromium", () => {
@@ -31,7 +30,7 @@ describe.skipIf(!chromiumPath)("preference journey in chromium", () => {
     await h?.close();
   });
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(DOCS, `${name}.png`), fullPage: true });
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
   const next = async (page: Page) => {
     const button = page.getByRole("button", { name: "Next" });
     await page.waitForFunction(() => !(document.querySelector(".step-nav button.primary") as HTMLButtonElement | null)?.disabled, null, { timeout: 30_000 });

@@ -83,6 +83,14 @@ export const STATUS_BY_CODE = {
   DATA_TOO_LONG: 400,
   DATA_NO_TRAINED_TOKENS: 400,
   DATA_METHOD_MISMATCH: 400,
+  // GRPO's rewards (the worker's rewards.py): a reward the config describes wrongly, a row without the
+  // field it reads, a reward file that is missing or raises.
+  REWARD_INVALID: 400,
+  REWARD_MISSING: 400,
+  REWARD_FIELD_MISSING: 400,
+  REWARD_FIELD_INVALID: 400,
+  REWARD_FILE_NOT_FOUND: 404,
+  REWARD_FAILED: 422,
   DATA_BAD_MAPPING: 400,
   DATA_INDEX: 400,
   DATA_JUDGMENTS: 400,

@@ -16,13 +16,35 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .losses.methods import METHODS
+from .losses.methods import METHODS, SAMPLING_METHODS
 from .validate import Check, Invalid, array, boolean, enum, integer, literal, nullable, number, string, union
 
 MAX_SAFE_INTEGER = 2**53 - 1
+# losses/grpo.py's LOSS_TYPES and SCALE_REWARDS (kept here as literals: this module must not import torch;
+# tests/losses/test_grpo_loss.py checks they are equal).
+GRPO_LOSS_TYPES = ("grpo", "dr_grpo", "bnpo")
+GRPO_SCALE_REWARDS = ("group", "batch", "none")
+REWARD_TYPES = ("exact_match", "numeric", "format", "length", "python")
+
+
+def _rewards(value: Any, path: str) -> tuple[dict, ...] | None:
+    """grpo's reward list: objects with a known `type` (the engine checked each one's fields; rewards.py
+    reports a bad one by its position). A tuple keeps the frozen config hashable."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise Invalid(path, "expected a list of rewards or null")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise Invalid(f"{path}[{i}]", "expected an object")
+        if item.get("type") not in REWARD_TYPES:
+            raise Invalid(f"{path}[{i}].type", f"must be one of {', '.join(REWARD_TYPES)}")
+    return tuple(dict(item) for item in value)
 # The rows of the preference methods' table (losses/methods.py); tests/test_protocol.py checks them,
 # like the engine's engine/config/methods.ts, against tests/fixtures/protocol/tables-v1.json.
 PREFERENCE_METHODS = tuple(METHODS)
+# grpo: not offered by the engine yet (see losses/methods.py); runs that name it come from the worker's tests.
+METHODS_WITH_SETTINGS = PREFERENCE_METHODS + tuple(SAMPLING_METHODS)
 
 
 def _f(check: Check) -> Any:
@@ -108,7 +130,7 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class PreferenceConfig:
     # Resolved by the engine for the run's method: the fields another method uses are null.
-    beta: float | None = _f(nullable(number(hi=100, gt=0)))
+    beta: float | None = _f(nullable(number(0, 100)))  # 0: grpo without its KL term; the engine asks > 0 of the others
     label_smoothing: float | None = _f(nullable(number(0, lt=0.5)))
     gamma_beta_ratio: float | None = _f(nullable(number(0, 10)))
     lambda_: float | None = field(metadata={"check": nullable(number(hi=100, gt=0)), "key": "lambda"})
@@ -116,12 +138,22 @@ class PreferenceConfig:
     # kto's weights; added after configs were first stored (an older config has none: None).
     desirable_weight: float | None = field(default=None, metadata={"check": nullable(number(hi=100, gt=0)), "absent": True})
     undesirable_weight: float | None = field(default=None, metadata={"check": nullable(number(hi=100, gt=0)), "absent": True})
+    # grpo's settings (recipes/grpo.py); added after configs were first stored.
+    num_generations: int | None = field(default=None, metadata={"check": nullable(integer(2, 256)), "absent": True, "omit_none": True})
+    max_completion_tokens: int | None = field(default=None, metadata={"check": nullable(integer(1, 1_048_576)), "absent": True, "omit_none": True})
+    temperature: float | None = field(default=None, metadata={"check": nullable(number(hi=10, gt=0)), "absent": True, "omit_none": True})
+    top_p: float | None = field(default=None, metadata={"check": nullable(number(hi=1, gt=0)), "absent": True, "omit_none": True})
+    epsilon: float | None = field(default=None, metadata={"check": nullable(number(hi=1, gt=0)), "absent": True, "omit_none": True})
+    epsilon_high: float | None = field(default=None, metadata={"check": nullable(number(hi=10, gt=0)), "absent": True, "omit_none": True})
+    num_iterations: int | None = field(default=None, metadata={"check": nullable(integer(1, 64)), "absent": True, "omit_none": True})
+    loss_type: str | None = field(default=None, metadata={"check": nullable(enum(*GRPO_LOSS_TYPES)), "absent": True, "omit_none": True})
+    scale_rewards: str | None = field(default=None, metadata={"check": nullable(enum(*GRPO_SCALE_REWARDS)), "absent": True, "omit_none": True})
 
 
 @dataclass(frozen=True)
 class RunConfig:
     name: str = _f(string(1))
-    method: str = _f(enum("sft", *PREFERENCE_METHODS))
+    method: str = _f(enum("sft", *METHODS_WITH_SETTINGS))
     finetune: str = _f(enum("lora", "qlora", "full"))
     model: ModelConfig = _section(ModelConfig)
     data: DataConfig = _section(DataConfig)
@@ -129,14 +161,21 @@ class RunConfig:
     training: TrainingConfig = _section(TrainingConfig)
     preference: PreferenceConfig | None = _section(PreferenceConfig, nullable=True, absent=True)
     init_from: str | None = field(default=None, metadata={"check": nullable(string(1)), "absent": True})
+    rewards: tuple[dict, ...] | None = field(default=None, metadata={"check": _rewards, "absent": True, "omit_none": True})
 
     def as_dict(self) -> dict:
-        return _plain(dataclasses.asdict(self))
+        return _plain(self)
 
 
 def _plain(value: Any) -> Any:
+    """The JSON shape: dataclasses as dicts (their JSON names), tuples as lists; a field marked omit_none
+    (grpo's, which the engine does not send yet) is left out while it is None, so the configs of other
+    runs read back exactly as the engine wrote them."""
+    if dataclasses.is_dataclass(value):
+        return {f.metadata.get("key", f.name): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not (f.metadata.get("omit_none") and getattr(value, f.name) is None)}
     if isinstance(value, dict):
-        return {("lambda" if k == "lambda_" else k): _plain(v) for k, v in value.items()}
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value

@@ -78,6 +78,12 @@ export const ERROR_WORDING: Record<string, Wording> = {
   DATA_BAD_MAPPING: w("The column mapping does not fit this file", "Map each column to a field the file really has."),
   DATA_JUDGMENTS: w("The judgments file cannot be read", "Check the line shown in the message."),
   DATA_TOO_LONG: w("A sample is longer than the max length", "Raise the max length in Settings, or let long samples be dropped."),
+  REWARD_INVALID: w("A reward is not set up right", "Fix the reward named above: its kind, its pattern or its length limit."),
+  REWARD_MISSING: w("Training with rewards needs at least one reward", "Add a reward that scores the answers, such as matching each row's answer."),
+  REWARD_FIELD_MISSING: w("A row lacks the field a reward reads", "Give every row that field, or point the reward at a field the rows have."),
+  REWARD_FIELD_INVALID: w("A reward expected a number", "Store the expected answers as numbers, or compare them as text instead."),
+  REWARD_FILE_NOT_FOUND: w("The reward file is missing", "Check where the reward file is; it may have been moved or renamed."),
+  REWARD_FAILED: w("Your reward code failed", "Fix the reward function at the row named above, then start the run again."),
   // Runs
   RUN_NOT_FOUND: w("No such run", "Pick a run from the Runs list."),
   RUN_DAMAGED: w("This run's folder is damaged", "Its status file cannot be read: restore the folder from a backup, or delete the run (its checkpoints are kept until you do)."),

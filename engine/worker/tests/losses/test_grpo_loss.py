@@ -136,3 +136,10 @@ def test_bad_arguments_say_what_is_allowed():
         G.grpo_loss(torch.zeros(1, 1), None, torch.zeros(1), torch.ones(1, 1), beta=0.1)
     with pytest.raises(ValueError, match="groups of 4"):
         G.group_advantages(torch.zeros(6), group_size=4)
+
+
+def test_the_configs_literals_are_the_losses():
+    from whetstone_worker import config, rewards
+
+    assert config.GRPO_LOSS_TYPES == G.LOSS_TYPES and config.GRPO_SCALE_REWARDS == G.SCALE_REWARDS
+    assert config.REWARD_TYPES == rewards.REWARD_TYPES

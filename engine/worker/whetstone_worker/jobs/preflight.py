@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import PREFERENCE_METHODS, RunConfig
+from ..config import METHODS_WITH_SETTINGS, RunConfig
 from ..device import _ram_bytes
 from ..protocol import Emitter
 
@@ -78,7 +78,7 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
     from ..recipes.sft import SFTRecipe
 
     cfg: RunConfig = message["config"]
-    preference = cfg.method in PREFERENCE_METHODS
+    preference = cfg.method in METHODS_WITH_SETTINGS
     if preference:
         check_config(cfg)
         recipe = preference_recipe.recipe_for(job_id, Path("."), cfg, emitter, cancelled)
@@ -93,7 +93,9 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
     baseline = peak_rss_bytes()
     t0 = time.monotonic()
     pairs, length = cfg.training.micro_batch_size, cfg.data.max_length
-    rows = 2 * pairs if preference else pairs
+    # Rows of one micro-batch: pairs are two rows each (KTO: a row and its mismatched row), GRPO's prompts
+    # num_generations completions each.
+    rows = pairs * cfg.preference.num_generations if cfg.method == "grpo" else 2 * pairs if preference else pairs
     oom = False
     try:
         recipe.load_model(None)
@@ -109,7 +111,7 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
         generator = torch.Generator().manual_seed(0)
         ids = torch.randint(0, vocab, (rows, length), generator=generator)
         emitter.emit("progress", id=job_id, phase="preflight", current=0, total=1, unit="step", elapsed_s=round(time.monotonic() - t0, 3), eta_s=None,
-                     message=f"one {cfg.method} step of {f'{pairs} pairs ({rows} rows)' if preference else rows} × {length} tokens on {device.type}")
+                     message=f"one {cfg.method} step of {f'{rows} completions' if cfg.method == 'grpo' else f'{pairs} pairs ({rows} rows)' if preference else rows} × {length} tokens on {device.type}")
         loss = recipe.probe_loss(ids)  # the recipe moves the batch to the device itself
         if loop.scaler is not None:
             loop.scaler.scale(loss).backward()

@@ -11,7 +11,8 @@ Pair methods' `loss(chosen, rejected, reference, pref)` takes the policy's per-p
 (sums, or per-token means when length-normalised), the reference's summed (chosen, rejected)
 log-probs (None when the method needs none) and the run's preference section. KTO's rows are
 unpaired (labelled desirable or undesirable), so its `loss(logps, ref_logps, desirable, kl, pref)`
-has its own shape and the recipe its own step (recipes/kto.py).
+has its own shape and the recipe its own step (recipes/kto.py); grpo's rows are prompts whose
+completions it samples (recipes/grpo.py), `loss(logps, old_logps, advantages, mask, ref_logps, pref)`.
 """
 
 from __future__ import annotations
@@ -45,4 +46,16 @@ METHODS: dict[str, Method] = {
     "kto": Method(paired=False, needs_reference=True, length_normalised=False, sft_term=False,
                   loss=lambda logps, ref, desirable, kl, pref: _losses("kto").kto(logps, ref, desirable, kl, pref.beta, pref.desirable_weight,
                                                                       pref.undesirable_weight)),
+}
+
+# Methods that train on completions they sample themselves, from prompt rows. Kept apart from METHODS
+# (which the engine mirrors and tests/fixtures/protocol/tables-v1.json lists) until the engine offers
+# them: their data (prompts with the fields the rewards read) and rewards need the engine's ingestion
+# and config first (issue #20). The worker's side is complete: recipes/grpo.py, rewards.py, data/prompts.py.
+SAMPLING_METHODS: dict[str, Method] = {
+    # The reference (the KL term) runs only when β > 0, which the recipe decides from the run's settings.
+    "grpo": Method(paired=False, needs_reference=True, length_normalised=False, sft_term=False,
+                   loss=lambda logps, old, advantages, mask, ref, pref: _losses("grpo").grpo_loss(
+                       logps, old, advantages, mask, ref_logps=ref, beta=pref.beta, epsilon_low=pref.epsilon,
+                       epsilon_high=pref.epsilon_high, loss_type=pref.loss_type, max_completion_length=pref.max_completion_tokens)),
 }

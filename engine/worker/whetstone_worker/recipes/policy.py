@@ -32,7 +32,7 @@ from ..data.chat import Sample
 from ..errors import WorkerError
 from ..losses import preference as L
 from ..losses.chunked_ce import head_for_chunked_loss, hidden_states, linear_token_logps
-from ..losses.methods import METHODS, Method
+from ..losses.methods import METHODS, SAMPLING_METHODS, Method
 from ..speed import StepSpeedups
 from . import chain
 from .loop import Loop
@@ -40,7 +40,7 @@ from .loop import Loop
 
 def check_config(cfg: RunConfig):
     """The run's resolved preference section, or why this configuration cannot run (the recipes and preflight)."""
-    if cfg.method not in METHODS or cfg.preference is None:
+    if (cfg.method not in METHODS and cfg.method not in SAMPLING_METHODS) or cfg.preference is None:
         raise WorkerError("CONFIG_INVALID", f"method {cfg.method!r} needs a resolved preference section (got {cfg.preference!r}).",
                           "Start the run through the engine, which fills in each method's defaults.")
     if cfg.finetune == "qlora":
@@ -155,15 +155,22 @@ class Policy:
             return self.token_logps(self.model, self.head, batch)
 
     @torch.no_grad()
-    def reference_sums(self, *batches: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        """Summed response log-probs per row of each batch under the reference: adapter disabled, or the frozen copy."""
+    def reference_logps(self, *batches: dict[str, torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
+        """(rows, T−1) response log-probs of each batch under the reference: adapter disabled, or the frozen
+        copy (one batch: its tensor; several: a list)."""
         loop = self.loop
         ctx = self.model.disable_adapter() if self.reference is None and loop.cfg.finetune == "lora" else contextlib.nullcontext()
         model = self.reference if self.reference is not None else self.model
         # The policy's NEFTune block is armed around the whole loss; with LoRA the reference runs
         # the same (hooked) embedding module, so the noise is paused here explicitly.
         with ctx, loop.neftune.paused(), loop.autocast():
-            return [self.token_logps(model, self.ref_head, batch).sum(-1) for batch in batches]
+            out = [self.token_logps(model, self.ref_head, batch) for batch in batches]
+        return out[0] if len(batches) == 1 else out
+
+    def reference_sums(self, *batches: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Summed response log-probs per row of each batch under the reference."""
+        logps = self.reference_logps(*batches)
+        return [x.sum(-1) for x in (logps if isinstance(logps, list) else [logps])]
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self.speed.to_device(batch)  # pinned memory, non-blocking copies on CUDA

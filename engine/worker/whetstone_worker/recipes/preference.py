@@ -52,7 +52,11 @@ def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelle
 
 
 def recipe_for(job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]):
-    """The recipe of the run's preference method: pairs (this file) or unpaired rows (kto.py)."""
+    """The recipe of the run's preference method: pairs (this file), unpaired rows (kto.py) or prompts (grpo.py)."""
+    if config.method == "grpo":
+        from .grpo import GRPORecipe
+
+        return GRPORecipe(job_id, run_dir, config, emitter, cancelled)
     method = METHODS.get(config.method)
     recipe = PreferenceRecipe if method is None or method.paired else kto.KTORecipe
     return recipe(job_id, run_dir, config, emitter, cancelled)

@@ -132,3 +132,19 @@ def test_an_untranslatable_template_fails_before_any_weight_is_written(tiny_mode
     assert "system prompt inside the first user turn" in err.value.message and "TEMPLATE by hand" in err.value.hint
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
     assert [e["phase"] for e in recorder.of("progress")] == ["load"]  # refused before the weights
+
+
+def test_modelfile_quotes_values_and_takes_sampling_from_the_generation_config(tmp_path):
+    from whetstone_worker.jobs.export.ollama_out import _sampling, modelfile
+    from whetstone_worker.jobs.export.ollama_template import Translation
+
+    t = Translation(template="{{ range .Messages }}{{ .Content }}{{ end }}", system='Say "hi".\nThen stop.', stops=["<|eot_id|>"],
+                    checked=6, notes=["tool calls are not translated"])
+    (tmp_path / "generation_config.json").write_text(json.dumps(
+        {"do_sample": True, "temperature": 0.6, "top_p": 0.9, "top_k": 20, "repetition_penalty": 1.05, "max_length": 4096}))
+    text = modelfile("model-f16.gguf", t, _sampling(tmp_path))
+    assert 'SYSTEM """Say "hi".\nThen stop."""\n' in text and 'PARAMETER stop "<|eot_id|>"\n' in text
+    assert "PARAMETER temperature 0.6\nPARAMETER top_p 0.9\nPARAMETER top_k 20\nPARAMETER repeat_penalty 1.05\n" in text
+    assert "# Note: tool calls are not translated." in text and "max_length" not in text
+    (tmp_path / "generation_config.json").write_text(json.dumps({"do_sample": False, "temperature": 0.6}))
+    assert _sampling(tmp_path) == {"temperature": 0}

@@ -250,6 +250,6 @@ print(json.dumps([tokenizer(t)["input_ids"] for t in json.loads(sys.argv[2])]))`
       encoding: "utf8",
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain("--format must be one of safetensors, adapter, gguf, onnx");
+    expect(r.stderr).toContain("--format must be one of safetensors, adapter, gguf, ollama, onnx");
   });
 });

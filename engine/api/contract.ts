@@ -73,7 +73,7 @@ export const API = {
   /** Memorization audit of a finished run, base vs tuned; stored in the run's reports/. */
   auditRun: { input: AuditOptionsSchema.partial().extend({ id: z.string().min(1) }).strict(), output: AuditReportSchema },
   getAudit: { input: RunRef, output: AuditReportSchema.nullable() },
-  /** Write a finished run's model as safetensors, adapter, gguf or onnx; recorded in the run's reports/exports.json. */
+  /** Write a finished run's model as safetensors, adapter, gguf, ollama or onnx; recorded in the run's reports/exports.json. */
   exportRun: { input: ExportOptionsSchema.extend({ id: z.string().min(1) }), output: ExportRecordSchema },
   getExports: { input: RunRef, output: z.array(ExportRecordSchema) },
   /** Stop a queued or running export of a run (nothing is left at its destination). */

@@ -116,13 +116,13 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
   }),
   command({
     name: "export",
-    usage: [{ line: "export RUN --format F --out DIR", summary: "write the trained model for other tools (merged safetensors, PEFT adapter, GGUF for llama.cpp/Ollama, ONNX for transformers.js)" }],
+    usage: [{ line: "export RUN --format F --out DIR", summary: "write the trained model for other tools (merged safetensors, PEFT adapter, GGUF for llama.cpp, GGUF + Modelfile for Ollama, ONNX for transformers.js)" }],
     options: {
       json,
       format: { type: "string", value: "F", choices: EXPORT_FORMATS, help: "what to write" },
       out: { type: "string", value: "DIR", help: "folder to create (refused if it exists, unless --overwrite)" },
       dtype: { type: "string", value: "D", choices: EXPORT_DTYPES, help: "weights' type", default: "the base model's for safetensors, float32 for adapter and onnx" },
-      quant: { type: "string", value: "Q", choices: GGUF_QUANTIZATIONS, help: "gguf: quantization", default: "f16" },
+      quant: { type: "string", value: "Q", choices: GGUF_QUANTIZATIONS, help: "gguf, ollama: quantization", default: "f16" },
       "shard-size": { type: "int", value: "MB", help: "safetensors: largest weights file in MB", default: "5000" },
       overwrite: { type: "boolean", help: "replace --out, once the new export is complete" },
     },

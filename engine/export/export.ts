@@ -30,8 +30,8 @@ export function exportCommand(store: RunStore, runId: string, opts: ExportOption
   if (opts.format === "adapter" && tuned.kind !== "adapter") {
     throw new WhetstoneError({ code: "EXPORT_INVALID", message: `Run ${runId} trained every weight (finetune: full); it has no adapter.`, hint: "Export it with --format safetensors, gguf or onnx." });
   }
-  if (opts.quantization !== null && opts.format !== "gguf") {
-    throw new WhetstoneError({ code: "EXPORT_INVALID", message: `--quant ${opts.quantization} applies to gguf exports only, not ${opts.format}.`, hint: "Leave --quant out, or use --format gguf." });
+  if (opts.quantization !== null && !usesGguf(opts.format)) {
+    throw new WhetstoneError({ code: "EXPORT_INVALID", message: `--quant ${opts.quantization} applies to gguf and ollama exports only, not ${opts.format}.`, hint: "Leave --quant out, or use --format gguf or ollama." });
   }
   if (opts.format === "onnx" && opts.dtype !== null && opts.dtype !== "float32") {
     throw new WhetstoneError({ code: "EXPORT_UNSUPPORTED", message: `ONNX export writes float32 weights, not ${opts.dtype}.`, hint: "Leave --dtype out for onnx." });
@@ -53,11 +53,16 @@ export function exportCommand(store: RunStore, runId: string, opts: ExportOption
     format: opts.format,
     out_dir: out,
     dtype,
-    quantization: opts.format === "gguf" ? (opts.quantization ?? "f16") : null,
+    quantization: usesGguf(opts.format) ? (opts.quantization ?? "f16") : null,
     shard_size_mb: opts.shardSizeMb,
     overwrite: opts.overwrite,
     card,
   });
+}
+
+/** The formats written as a GGUF file, so quantized rather than cast. */
+function usesGguf(format: ExportOptions["format"]): boolean {
+  return format === "gguf" || format === "ollama";
 }
 
 /** safetensors keeps the base model's dtype (a bf16 model stays bf16); the rest export float32. */
@@ -142,7 +147,7 @@ export function loadExports(store: RunStore, runId: string): ExportRecord[] {
 
 /** The one-paragraph summary `whetstone export` prints. */
 export function formatExport(record: ExportRecord): string {
-  const kind = record.format === "gguf" ? `gguf ${record.quantization}` : `${record.format} ${record.dtype}`;
+  const kind = record.quantization ? `${record.format} ${record.quantization}` : `${record.format} ${record.dtype}`;
   const lines = [`exported ${record.run_id} as ${kind} to ${record.out_dir} (${megabytes(record.bytes)} in ${record.seconds.toFixed(1)} s)`];
   for (const f of record.files) lines.push(`  ${f.path.padEnd(40)} ${megabytes(f.bytes).padStart(10)}`);
   for (const [k, v] of Object.entries(record.checks ?? {})) lines.push(`  check ${k}: ${String(v)}`);

@@ -8,14 +8,14 @@ export { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS };
 export const ExportOptionsSchema = z.strictObject({
   format: z
     .enum(EXPORT_FORMATS)
-    .describe("safetensors: merged transformers folder; adapter: the PEFT adapter alone; gguf: llama.cpp/Ollama file; onnx: transformers.js folder."),
+    .describe("safetensors: merged transformers folder; adapter: the PEFT adapter alone; gguf: llama.cpp/Ollama file; ollama: the GGUF plus a Modelfile with the chat template translated for Ollama; onnx: transformers.js folder."),
   out: z.string().min(1).describe("Folder to create (a relative path is resolved against the engine's working folder)."),
   dtype: z
     .enum(EXPORT_DTYPES)
     .nullable()
     .default(null)
     .describe("Weight dtype; null: the base model's for safetensors, float32 for adapter and onnx. gguf uses quantization instead."),
-  quantization: z.enum(GGUF_QUANTIZATIONS).nullable().default(null).describe("gguf only: tensor type (null: f16). q8_0 is about half the size of f16."),
+  quantization: z.enum(GGUF_QUANTIZATIONS).nullable().default(null).describe("gguf and ollama only: tensor type (null: f16). q8_0 is about half the size of f16."),
   shardSizeMb: z.number().int().positive().max(1_000_000).default(5000).describe("safetensors: largest shard file in MB (10^6 bytes)."),
   overwrite: z.boolean().default(false).describe("Replace an existing folder at `out` (only once the new export is complete)."),
 });

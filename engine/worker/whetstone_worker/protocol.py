@@ -35,7 +35,7 @@ from .validate import (
 
 # The export command's lists; tests/fixtures/protocol/tables-v1.json holds them for both sides
 # (jobs/export/writers.py has one writer per format).
-EXPORT_FORMATS = ("safetensors", "adapter", "gguf", "onnx")
+EXPORT_FORMATS = ("safetensors", "adapter", "gguf", "ollama", "onnx")
 EXPORT_DTYPES = ("bfloat16", "float16", "float32")
 GGUF_QUANTIZATIONS = ("f16", "q8_0", "f32")
 

@@ -13,6 +13,7 @@ const FORMAT_INFO: Record<string, string> = {
   safetensors: "Merged transformers folder (the adapter folded into the weights): vLLM, TGI, transformers.",
   adapter: "The LoRA adapter alone, in PEFT format: megabytes, needs the base model.",
   gguf: "One file for llama.cpp, Ollama and LM Studio.",
+  ollama: "The GGUF file plus a Modelfile with the chat template translated for Ollama (checked to build the same prompts), stop strings and sampling defaults.",
   onnx: "ONNX with a KV cache, in the layout transformers.js loads.",
 };
 
@@ -41,7 +42,7 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
 
   const run = () =>
     track(async () => {
-      await client.exportRun({ id: runId, format, out: dest, overwrite, ...(format === "gguf" ? { quantization: quant } : {}) });
+      await client.exportRun({ id: runId, format, out: dest, overwrite, ...(format === "gguf" || format === "ollama" ? { quantization: quant } : {}) });
       useAppStore.getState().setExports(runId, await client.getExports({ id: runId }));
     });
   const last = exportsDone?.[exportsDone.length - 1];
@@ -58,7 +59,7 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
           </label>
         ))}
       </fieldset>
-      {format === "gguf" && (
+      {(format === "gguf" || format === "ollama") && (
         <div className="field">
           <label htmlFor="quant">Quantization</label>
           <select id="quant" value={quant} onChange={(e) => setQuant(e.target.value as typeof quant)}>
@@ -106,8 +107,29 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
               </li>
             ))}
           </ul>
+          {last.format === "ollama" && <OllamaCreate outDir={last.out_dir} runId={last.run_id} />}
         </div>
       )}
     </section>
+  );
+}
+
+/** The command that makes the export an Ollama model, with a button that copies it. */
+export function OllamaCreate({ outDir, runId }: { outDir: string; runId: string }) {
+  const [copied, setCopied] = useState(false);
+  const name = runId.toLowerCase().replace(/[^a-z0-9._-]+/g, "-");
+  const line = `ollama create ${name} -f "${outDir}/Modelfile"`;
+  const copy = () =>
+    navigator.clipboard?.writeText(line).then(
+      () => setCopied(true),
+      () => undefined,
+    );
+  return (
+    <div className="row">
+      <code data-testid="ollama-create">{line}</code>
+      <button type="button" onClick={copy}>
+        {copied ? "Copied" : "Copy"}
+      </button>
+    </div>
   );
 }

@@ -43,7 +43,7 @@ describe("whetstone help, from the option tables", () => {
     const r = cli(["export", "--help"]);
     expect(r.code).toBe(0);
     expect(r.out).toBe(helpFor("export") + "\n");
-    expect(r.out).toMatch(/--format F +what to write: safetensors, adapter, gguf, onnx\n/);
+    expect(r.out).toMatch(/--format F +what to write: safetensors, adapter, gguf, ollama, onnx\n/);
     expect(r.out).toMatch(/--shard-size MB +safetensors: largest weights file in MB \(default 5000\)\n/);
     expect(cli(["help", "models", "pull"]).out).toBe(helpFor("models pull") + "\n");
     expect(cli(["data", "--help"]).out).toContain("whetstone data preview FILE --model DIR --index N");
@@ -66,7 +66,7 @@ describe("whetstone help, from the option tables", () => {
     expect(parse(["audit", "r1", "--samples", "20", "--embedding-model", "/m"])).toMatchObject({ args: ["r1"], values: { samples: 20, "embedding-model": "/m" } });
     expect(parse(["eval", "r1", "--temperature", "0.7"])).toMatchObject({ values: { temperature: 0.7 } });
     expect(() => parse(["audit", "r1", "--samples", "2.5"])).toThrow("--samples must be a whole number, got '2.5'.");
-    expect(() => parse(["export", "r1", "--format", "zip"])).toThrow("--format must be one of safetensors, adapter, gguf, onnx, got 'zip'.");
+    expect(() => parse(["export", "r1", "--format", "zip"])).toThrow("--format must be one of safetensors, adapter, gguf, ollama, onnx, got 'zip'.");
     expect(parse(["data", "preview", "--config", "c.yaml", "--index", "5"])).toMatchObject({ spec: { name: "data preview" }, args: [], values: { config: "c.yaml", index: 5 } });
   });
 

@@ -1,7 +1,8 @@
 /**
  * Export through the engine and the CLI on a real tiny run, each file checked in an independent
  * runtime against PyTorch (base + adapter through PEFT): the GGUF in llama.cpp (node-llama-cpp),
- * the ONNX folder in onnxruntime-node and transformers.js.
+ * the ONNX folder in onnxruntime-node and transformers.js; the ollama Modelfile's template against
+ * transformers' apply_chat_template.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
@@ -121,6 +122,54 @@ describe("export", () => {
     }
   });
 
+  it("`whetstone export RUN --format ollama`: the Modelfile's TEMPLATE, read from disk, renders like apply_chat_template and the GGUF loads in llama.cpp", async () => {
+    const out = join(outRoot, "ollama");
+    const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "export", runId, "--format", "ollama", "--out", out], {
+      env: { ...process.env, WHETSTONE_HOME: engine.store.home },
+      encoding: "utf8",
+    });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`as ollama f16 to ${out}`);
+    expect(readdirSync(out).sort()).toEqual(["Modelfile", "README.md", "model-f16.gguf"]);
+    const modelfile = readFileSync(join(out, "Modelfile"), "utf8");
+    expect(modelfile).toContain("FROM ./model-f16.gguf\n");
+    expect(modelfile).toContain('PARAMETER stop "<|im_end|>"');
+
+    // Five conversations of this test's own, rendered by the Modelfile's template (Go template
+    // renderer, with the values Ollama's server passes) and by transformers from the base model.
+    const conversations = [
+      [{ role: "user", content: "What is the capital of France?" }],
+      [{ role: "system", content: "Answer briefly." }, { role: "user", content: "2 + 2?" }],
+      [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello!" }, { role: "user", content: "A haiku, please." }],
+      [{ role: "system", content: "You are terse.\nVery terse." }, { role: "user", content: "Why?" }, { role: "assistant", content: "Because." }, { role: "user", content: "Ok {{ .Content }}" }],
+      [{ role: "user", content: "ünïcödé 🚀" }, { role: "assistant", content: "```\ncode\n```" }, { role: "user", content: "more" }, { role: "assistant", content: "done" }, { role: "user", content: "bye" }],
+    ];
+    const script = `
+import json, re, sys
+from transformers import AutoTokenizer
+from whetstone_worker.jobs.export.gotemplate import render
+from whetstone_worker.jobs.export.ollama_template import ollama_messages, ollama_values
+modelfile, model, conversations = open(sys.argv[1], encoding="utf-8").read(), sys.argv[2], json.loads(sys.argv[3])
+template = re.search(r'^TEMPLATE """(.*?)"""$', modelfile, re.S | re.M).group(1)
+system = re.search(r'^SYSTEM "(.*)"$', modelfile, re.M)
+tokenizer = AutoTokenizer.from_pretrained(model)
+print(json.dumps([[render(template, ollama_values(ollama_messages(c, system and system.group(1)))),
+                   tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)] for c in conversations]))
+`;
+    const stdout = execFileSync(workerPython(), ["-c", script, join(out, "Modelfile"), ensureTinyModel(), JSON.stringify(conversations)], { cwd: WORKER_DIR, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    const pairs = JSON.parse(stdout) as [string, string][];
+    expect(pairs).toHaveLength(5);
+    for (const [ollama, jinja] of pairs) expect(ollama).toBe(jinja);
+    expect(pairs[0]![0]).toBe(PROMPT);
+
+    const { getLlama } = await import("node-llama-cpp");
+    const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" as never });
+    const model = await llama.loadModel({ modelPath: join(out, "model-f16.gguf") });
+    expect([...model.tokenize(pairs[0]![0], true)]).toEqual(ref.ids);
+    await model.dispose();
+  });
+
   it("a SentencePiece-style tokenizer (Llama 2, Mistral) tokenizes in llama.cpp exactly as in transformers", async () => {
     const texts = ["Hello world", "The capital of France is Paris.", "naïve café 🚀 x\ny", "  two  spaces\t", "[user] 42 + 7</s>"];
     const script = `
@@ -201,6 +250,6 @@ print(json.dumps([tokenizer(t)["input_ids"] for t in json.loads(sys.argv[2])]))`
       encoding: "utf8",
     });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain("--format must be one of safetensors, adapter, gguf, onnx");
+    expect(r.stderr).toContain("--format must be one of safetensors, adapter, gguf, ollama, onnx");
   });
 });

@@ -4,6 +4,8 @@
   (sharded safetensors + index, config, generation config, tokenizer, chat template);
 - adapter: the PEFT adapter alone;
 - gguf: one file for llama.cpp / Ollama (Llama, Mistral, Qwen2 layouts; f32, f16, q8_0);
+- ollama: the gguf file plus a Modelfile whose TEMPLATE is the chat template translated to Go's
+  text/template and proven to render the same prompts;
 - onnx: onnx/model.onnx with a KV cache, in the folder layout transformers.js loads.
 
 Every export carries a model card (README.md) built from the facts the engine sends. job.py runs

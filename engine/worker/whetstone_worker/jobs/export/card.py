@@ -13,11 +13,12 @@ import re
 from typing import Any
 
 SECTIONS = ("hyperparameters", "dataset", "metrics", "evaluation")
-LIBRARY = {"safetensors": "transformers", "adapter": "peft", "gguf": "gguf", "onnx": "transformers.js"}
+LIBRARY = {"safetensors": "transformers", "adapter": "peft", "gguf": "gguf", "ollama": "gguf", "onnx": "transformers.js"}
 WHAT = {
     "safetensors": "the merged weights as a transformers model folder (safetensors)",
     "adapter": "the LoRA adapter alone, to load on top of the base model with PEFT",
     "gguf": "the merged weights as a GGUF file for llama.cpp, Ollama and LM Studio",
+    "ollama": "the merged weights as a GGUF file with an Ollama Modelfile (chat template, stop strings, defaults)",
     "onnx": "the merged weights as an ONNX model for transformers.js and ONNX Runtime",
 }
 
@@ -69,6 +70,8 @@ def _usage(fmt: str, export: dict, facts: dict) -> list[str]:
         gguf = next((f["path"] for f in export["files"] if f["path"].endswith(".gguf")), "model.gguf")
         return ["```sh", f"llama-cli -m {gguf} -cnv        # llama.cpp: the chat template is in the file",
                 "ollama create my-model -f Modelfile  # Ollama: then `ollama run my-model`", "```"]
+    if fmt == "ollama":
+        return ["```sh", "ollama create my-model -f Modelfile", "ollama run my-model", "```"]
     return ["```js", 'import { pipeline } from "@huggingface/transformers";', "",
             'const generate = await pipeline("text-generation", "path/to/this/folder", { dtype: "fp32" });', "```"]
 
@@ -111,7 +114,7 @@ def _evaluation(evaluation: Any) -> list[str]:
 
 def _export_section(export: dict, facts: dict) -> list[str]:
     rows = [("format", export["format"])]
-    if export.get("quantization"):  # gguf: the tensor type says it all (the dtype is only the merge's)
+    if export.get("quantization"):  # gguf, ollama: the tensor type says it all (the dtype is only the merge's)
         rows.append(("quantization", export["quantization"]))
     else:
         rows.append(("dtype", export["dtype"]))

@@ -17,6 +17,7 @@ WRITERS = {
     "safetensors": ("safetensors_out", "Merged"),
     "adapter": ("safetensors_out", "Adapter"),
     "gguf": ("gguf_out", None),
+    "ollama": ("ollama_out", None),
     "onnx": ("onnx_out", None),
 }
 

@@ -21,9 +21,9 @@ Built-ins (`type` in the config):
     python       the function `function` (default `reward`) of the Python file `file`:
                  `def reward(prompts, completions, **fields) -> list[float]`, where each field of the
                  rows is passed as a list (fields["answer"][i] belongs to completion i). It is the
-                 user's own code and runs with the user's rights, like a model's custom code; the engine
-                 asks for `trust_code: true` on it. An exception is reported with the file, the function
-                 and the first row it fails on.
+                 user's own code and runs with the user's rights, like a model's custom code (when the
+                 engine offers grpo, its config should ask for an explicit opt-in, as trust_remote_code
+                 does). An exception is reported with the file, the function and the first row it fails on.
 
 Pure Python (no torch), so the engine-facing checks and the tests load it cheaply.
 """

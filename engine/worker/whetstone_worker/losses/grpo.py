@@ -35,7 +35,7 @@ LOSS_TYPES = ("grpo", "dr_grpo", "bnpo")
 SCALE_REWARDS = ("group", "batch", "none")
 
 
-def _nanstd(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+def nanstd(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """Unbiased standard deviation ignoring NaNs (TRL's nanstd): NaN rewards are unscorable completions."""
     keep = dim is not None
     mean = torch.nanmean(x, dim=dim, keepdim=True)
@@ -64,9 +64,9 @@ def group_advantages(rewards: torch.Tensor, group_size: int, scale_rewards: str 
     grouped = rewards.view(-1, group_size)
     mean = torch.nanmean(grouped, dim=1).repeat_interleave(group_size)
     if scale_rewards == "batch":
-        std = _nanstd(rewards).expand_as(rewards) if rewards.numel() > 1 else torch.zeros_like(rewards)
+        std = nanstd(rewards).expand_as(rewards) if rewards.numel() > 1 else torch.zeros_like(rewards)
     else:
-        std = _nanstd(grouped, dim=1).squeeze(1).repeat_interleave(group_size) if group_size > 1 else torch.zeros_like(rewards)
+        std = nanstd(grouped, dim=1).squeeze(1).repeat_interleave(group_size) if group_size > 1 else torch.zeros_like(rewards)
     advantages = rewards - mean
     if scale_rewards != "none":
         advantages = advantages / (std + 1e-4)

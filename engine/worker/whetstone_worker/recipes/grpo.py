@@ -133,7 +133,7 @@ class GRPORecipe:
                 loop.log("info", f"Round {index + 1}, line {rows[0].line}: {shown}")
         rewards = torch.cat(rewards_all)
         groups = rewards.view(-1, pref.num_generations)
-        stats = {"reward": _nanmean(rewards), "reward_std": _nanmean(torch.nan_to_num(G._nanstd(groups, dim=1), nan=0.0)),
+        stats = {"reward": _nanmean(rewards), "reward_std": _nanmean(torch.nan_to_num(G.nanstd(groups, dim=1), nan=0.0)),
                  "completion_length": float(np.mean(lengths)), "frac_reward_zero_std": float(torch.cat(zero_std).float().mean())}
         per_reward = torch.cat(per_reward_all, dim=1)
         for k, reward in enumerate(self.rewards):

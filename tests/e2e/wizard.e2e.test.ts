@@ -115,6 +115,20 @@ describe.skipIf(!chromiumPath)("wizard in chromium", () => {
     lap("exported");
     await shot(page, "7-export");
 
+    // Ollama: the GGUF and a Modelfile, and the line that makes it an Ollama model.
+    const ollamaOut = join(h.home, "ollama-model");
+    await page.getByRole("radio", { name: /^ollama/ }).check();
+    await page.getByLabel("Destination folder").fill(ollamaOut);
+    await page.getByRole("button", { name: "Export", exact: true }).click();
+    const create = page.getByTestId("ollama-create");
+    await create.waitFor({ timeout: 120_000 });
+    expect(await create.textContent()).toBe(`ollama create e2e-goldfish -f "${ollamaOut}/Modelfile"`); // the run's name
+    const modelfile = readFileSync(join(ollamaOut, "Modelfile"), "utf8");
+    expect(modelfile).toMatch(/^FROM \.\/\S+\.gguf$/m);
+    expect(modelfile).toContain("<|im_start|>");
+    lap("exported for ollama");
+    await shot(page, "7-export-ollama");
+
     // The draft survives a reload (the app was closed and opened again).
     await page.reload();
     await page.getByRole("heading", { name: "7. Export" }).waitFor();

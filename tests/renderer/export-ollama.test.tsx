@@ -10,7 +10,7 @@ describe("OllamaCreate", () => {
   it("shows `ollama create NAME -f <out>/Modelfile` with a valid model name and copies it", async () => {
     const writeText = vi.fn(async () => undefined);
     Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
-    render(<OllamaCreate outDir="/home/me/exports/My Run" runId="Run_2026 12:02" />);
+    render(<OllamaCreate outDir="/home/me/exports/My Run" name="Run_2026 12:02" />);
     const line = 'ollama create run_2026-12-02 -f "/home/me/exports/My Run/Modelfile"';
     expect(screen.getByTestId("ollama-create").textContent).toBe(line);
     fireEvent.click(screen.getByRole("button", { name: "Copy" }));

@@ -28,6 +28,7 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
   const exportsDone = useAppStore((s) => s.exports[runId]);
   const progress = useAppStore((s) => s.progress[runId]);
   const state = useAppStore((s) => s.runs[runId]?.state);
+  const runName = useAppStore((s) => s.runs[runId]?.name);
   const [format, setFormat] = useState<(typeof EXPORT_FORMATS)[number]>("safetensors");
   const [quant, setQuant] = useState<(typeof GGUF_QUANTIZATIONS)[number]>("f16");
   const [out, setOut] = useState("");
@@ -107,18 +108,18 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
               </li>
             ))}
           </ul>
-          {last.format === "ollama" && <OllamaCreate outDir={last.out_dir} runId={last.run_id} />}
+          {last.format === "ollama" && <OllamaCreate outDir={last.out_dir} name={runName ?? last.run_id} />}
         </div>
       )}
     </section>
   );
 }
 
-/** The command that makes the export an Ollama model, with a button that copies it. */
-export function OllamaCreate({ outDir, runId }: { outDir: string; runId: string }) {
+/** The command that makes the export an Ollama model (named after the run, as Ollama's names allow), with a button that copies it. */
+export function OllamaCreate({ outDir, name }: { outDir: string; name: string }) {
   const [copied, setCopied] = useState(false);
-  const name = runId.toLowerCase().replace(/[^a-z0-9._-]+/g, "-");
-  const line = `ollama create ${name} -f "${outDir}/Modelfile"`;
+  const model = name.toLowerCase().replace(/[^a-z0-9._-]+/g, "-");
+  const line = `ollama create ${model} -f "${outDir}/Modelfile"`;
   const copy = () =>
     navigator.clipboard?.writeText(line).then(
       () => setCopied(true),

@@ -14,6 +14,8 @@ export interface OneShotContext {
   onProgress?: (p: Progress) => void;
   onLog?: (line: string) => void;
   signal?: AbortSignal;
+  /** Fork the worker from the fork server (default); false spawns it (a job that needs none of torch). */
+  fork?: boolean;
 }
 
 /** A download does not stop between files on a cancel, so a cancelled one-shot is terminated soon. */
@@ -28,6 +30,7 @@ export async function runOneShot(
   const outcome = await WorkerSession.run({
     python: ctx.python,
     env: ctx.env,
+    fork: ctx.fork,
     id: `${label}-${Date.now()}`,
     command,
     signal: ctx.signal,

@@ -42,7 +42,9 @@ export async function pullRepo(opts: PullOptions, ctx: OneShotContext = {}): Pro
   const result = await runOneShot(
     "pull",
     (id) => ({ v: 1, type: "pull", id, repo_id: opts.repoId, repo_type: opts.type, revision: opts.revision ?? null, endpoint: opts.endpoint ?? null, cache_dir: opts.cacheDir ?? null }),
-    { ...ctx, env },
+    // Spawned, not forked: a download needs huggingface_hub only, and its online environment would start
+    // a fork server of its own (torch, transformers and peft imported, ~350 MB held for ten minutes).
+    { ...ctx, env, fork: false },
     {
       cancelled: new WhetstoneError({ code: "CANCELLED", message: `The download of ${opts.repoId} was cancelled.`, hint: `Run \`whetstone models pull ${opts.repoId}\` again: it resumes where it stopped.` }),
       retry: `Run \`whetstone models pull ${opts.repoId}\` again: it resumes.`,

@@ -37,6 +37,8 @@ export interface WorkerOptions {
   /** Every stderr line and every stdout line that is not a protocol event. */
   onOutput?: (line: string) => void;
   helloTimeoutMs?: number;
+  /** false: spawn even where the fork server applies (a job that imports none of what it preloads). */
+  fork?: boolean;
 }
 
 const STDERR_TAIL = 40;
@@ -93,7 +95,7 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
   static async start(opts: WorkerOptions = {}): Promise<{ worker: WorkerProcess; hello: Hello }> {
     const python = opts.python ?? workerPython();
     const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
-    const forked = forkServerApplies(opts.python, env) ? await forkWorker(python, env) : null;
+    const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env) : null;
     const worker = new WorkerProcess(
       opts,
       forked ??

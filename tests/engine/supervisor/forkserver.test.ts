@@ -72,6 +72,9 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
 
     const spawned = await timedStart({ WHETSTONE_FORK_SERVER: "0" });
     expect(procStat(spawned.hello.pid).ppid).toBe(process.pid);
-    for (const w of [shared, other, spawned]) expect((await w.worker.stop()).code).toBe(0);
+    // A job that asks to be spawned (a hub download: huggingface_hub only) is, server or not.
+    const { worker: asked, hello } = await WorkerProcess.start({ fork: false });
+    expect(procStat(hello.pid).ppid).toBe(process.pid);
+    for (const w of [shared.worker, other.worker, spawned.worker, asked]) expect((await w.stop()).code).toBe(0);
   });
 });

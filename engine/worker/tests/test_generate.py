@@ -128,3 +128,16 @@ def test_streamed_pieces_hold_back_a_character_split_across_byte_tokens(tiny_mod
     assert cut == ["I"]
     stream(0, partial, final=True)
     assert "".join(cut).startswith("I") and cut[-1].endswith("\ufffd")
+
+
+def test_keep_stop_ends_a_row_with_the_stop_token_it_sampled(tiny_model):
+    """GRPO trains on the stop token that ended a completion: with two stop tokens, the one the model chose."""
+    model = modeling.load_model(tiny_model, torch.float32, False, torch.device("cpu")).eval()
+    prompt = [[5, 17, 42, 9]]
+    (free, _), = generate.decode_batch(model, prompt, [0], 3, 0.0, 1.0, set(), 0)
+    first, second = free[0], free[1]
+    other = min(t for t in range(1000) if t not in (first, second))  # a lower id: not the one to pick by min()
+    stops = {second, other}
+    (kept, reason), = generate.decode_batch(model, prompt, [0], 3, 0.0, 1.0, stops, 0, keep_stop=True)
+    (plain, _), = generate.decode_batch(model, prompt, [0], 3, 0.0, 1.0, stops, 0)
+    assert reason == "stop" and kept == [first, second] and plain == [first]

@@ -132,8 +132,10 @@ def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator: tor
 
 
 def decode_batch(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: int, temperature: float, top_p: float,
-                 stops: set[int], pad_id: int, on_token: Callable[[int, list[int]], None] | None = None) -> list[tuple[list[int], str]]:
-    """(new token ids without the stop token, "stop" | "length") per prompt, decoded as one left-padded batch.
+                 stops: set[int], pad_id: int, on_token: Callable[[int, list[int]], None] | None = None,
+                 keep_stop: bool = False) -> list[tuple[list[int], str]]:
+    """(new token ids without the stop token, "stop" | "length") per prompt, decoded as one left-padded batch;
+    `keep_stop`: the stop token that ended a row stays at its end (training on a completion learns where it stops).
 
     Positions count real tokens only and pads are masked out, as in greedy_batch. A finished row keeps
     being fed its last token (its output is ignored) so the batch stays rectangular; the loop ends when
@@ -160,6 +162,8 @@ def decode_batch(model, prompts: list[list[int]], seeds: list[int], max_new_toke
                 if token in stops:
                     finish[row] = "stop"
                     live.discard(row)
+                    if keep_stop:
+                        out[row].append(token)
                     continue
                 out[row].append(token)
                 if on_token is not None:

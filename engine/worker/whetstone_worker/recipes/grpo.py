@@ -114,7 +114,7 @@ class GRPORecipe:
         batches, rewards_all, per_reward_all, lengths, zero_std = [], [], [], [], []
         for m, indices in enumerate(micro):
             rows = [self.rows[i] for i in indices]
-            samples, texts, ids_out = self._sample(rows, index, m)
+            samples, texts = self._sample(rows, index, m)
             group_rows = [row for row in rows for _ in range(pref.num_generations)]
             per_reward, total = R.score_all(self.rewards, [r.text for r in group_rows], texts, [r.fields for r in group_rows])
             rewards = torch.tensor(total, dtype=torch.float32)
@@ -126,7 +126,7 @@ class GRPORecipe:
             batches.append(batch)
             rewards_all.append(rewards)
             per_reward_all.append(torch.tensor(per_reward, dtype=torch.float32))
-            lengths += [len(ids) for ids in ids_out]
+            lengths += [int(s.trained.sum()) for s in samples]
             zero_std.append(adv.std_is_zero.view(-1, pref.num_generations)[:, 0])
             if m == 0 and index % SAMPLE_EVERY == 0:
                 shown = " | ".join(f"{r:+.2f}: {t[:60]!r}" for r, t in zip(total[: pref.num_generations], texts[: pref.num_generations]))
@@ -140,9 +140,9 @@ class GRPORecipe:
             stats[f"reward/{reward.name}"] = _nanmean(per_reward[k])
         return Round(index, batches, stats)
 
-    def _sample(self, rows: list[PromptRow], index: int, micro: int) -> tuple[list[Sample], list[str], list[list[int]]]:
-        """num_generations completions per prompt, as training samples (prompt masked, completion and its
-        stop token trained), their texts, and their token ids."""
+    def _sample(self, rows: list[PromptRow], index: int, micro: int) -> tuple[list[Sample], list[str]]:
+        """num_generations completions per prompt, as training samples (prompt masked, completion and the
+        stop token it ended with trained) and their texts."""
         loop, pref, train = self.loop, self.cfg.preference, self.cfg.training
         n = pref.num_generations
         prompts = [row.ids.tolist() for row in rows for _ in range(n)]
@@ -152,20 +152,18 @@ class GRPORecipe:
         self.model.eval()
         try:
             with loop.guard("generate"), loop.neftune.paused(), loop.autocast():
-                out = decode_batch(self.model, prompts, seeds, pref.max_completion_tokens, pref.temperature, pref.top_p, self.stops, loop.pad_id)
+                out = decode_batch(self.model, prompts, seeds, pref.max_completion_tokens, pref.temperature, pref.top_p, self.stops,
+                                   loop.pad_id, keep_stop=True)
         finally:
             self.model.train()
-        eos = min(self.stops) if self.stops else None
-        samples, texts, ids_out = [], [], []
-        for prompt, row, (tokens, reason) in zip(prompts, (r for r in rows for _ in range(n)), out):
-            completion = tokens + ([eos] if reason == "stop" and eos is not None else [])
+        samples, texts = [], []
+        for prompt, row, (completion, reason) in zip(prompts, (r for r in rows for _ in range(n)), out):
             ids = np.asarray(prompt + completion, dtype=np.int32)
             trained = np.zeros(len(ids), dtype=bool)
             trained[len(prompt):] = True
             samples.append(Sample(ids, trained, row.line))
-            texts.append(loop.tokenizer.decode(tokens, skip_special_tokens=True))
-            ids_out.append(completion)
-        return samples, texts, ids_out
+            texts.append(loop.tokenizer.decode(completion[:-1] if reason == "stop" else completion, skip_special_tokens=True))
+        return samples, texts
 
     # ---------------------------------------------------------------- train
 

@@ -28,7 +28,7 @@ import { WORKER_DIR } from "../paths";
 
 const READY_TIMEOUT_MS = 180_000;
 const FORK_TIMEOUT_MS = 60_000;
-export const FORK_SERVER_IDLE_MS = 10 * 60_000;
+const FORK_SERVER_IDLE_MS = 10 * 60_000;
 
 export interface ChildExit {
   code: number | null;

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
-from recipes.test_preference import WORDS, run_pref
+from recipes.test_preference import WORDS, assert_resume_is_exact, run_pref
 
 from whetstone_worker.errors import WorkerError
 
@@ -68,14 +68,7 @@ def test_resume_equals_the_uninterrupted_run(grpo_config, tmp_path):
     """Stopped at the checkpoint after step 3, in the middle of a round trained twice (num_iterations 2): the
     resumed run samples and trains what the uninterrupted one did, step for step."""
     config = grpo_config({"num_iterations": 2}, training__max_steps=6, training__checkpoint_every=3)
-    whole, _ = run_pref(config, tmp_path / "a")
-    run_pref(config, tmp_path / "b", cancelled=lambda: (tmp_path / "b" / "checkpoints" / "step-00000003").exists())
-    resumed, _ = run_pref(config, tmp_path / "b", resume=True)
-    expected = {m["step"]: m for m in whole.of("metrics")}
-    assert [m["step"] for m in resumed.of("metrics")] == [4, 5, 6]
-    for m in resumed.of("metrics"):
-        for key in ("loss", "reward", "clip_ratio", "grad_norm", "completion_length"):
-            assert m[key] == pytest.approx(expected[m["step"]][key], rel=1e-6, abs=1e-7), (m["step"], key)
+    whole = assert_resume_is_exact(config, tmp_path, ("loss", "reward", "clip_ratio", "grad_norm", "completion_length"))
     # The second pass over a round is off-policy: its ratios move and some are clipped.
     assert any(m["clip_ratio"] > 0 for m in whole.of("metrics")[1::2])
 

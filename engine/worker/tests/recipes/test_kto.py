@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from recipes.test_preference import WORDS, run_pref
+from recipes.test_preference import WORDS, assert_resume_is_exact, run_pref
 
 from whetstone_worker.errors import WorkerError
 
@@ -58,15 +58,7 @@ def test_held_out_accuracy_rises_from_chance_to_above_90_percent(kto_config, tmp
 
 
 def test_resume_equals_the_uninterrupted_run(kto_config, tmp_path):
-    config = kto_config(training__max_steps=6, training__checkpoint_every=3)
-    whole, _ = run_pref(config, tmp_path / "a")
-    run_pref(config, tmp_path / "b", cancelled=lambda: (tmp_path / "b" / "checkpoints" / "step-00000003").exists())
-    resumed, _ = run_pref(config, tmp_path / "b", resume=True)
-    expected = {m["step"]: m for m in whole.of("metrics")}
-    assert [m["step"] for m in resumed.of("metrics")] == [4, 5, 6]
-    for m in resumed.of("metrics"):
-        for key in ("loss", "kl", "rewards/margin", "grad_norm"):
-            assert m[key] == pytest.approx(expected[m["step"]][key], rel=1e-6, abs=1e-7), (m["step"], key)
+    assert_resume_is_exact(kto_config(training__max_steps=6, training__checkpoint_every=3), tmp_path, ("loss", "kl", "rewards/margin", "grad_norm"))
 
 
 def test_full_fine_tuning_uses_a_frozen_reference(kto_config, tmp_path):

@@ -73,6 +73,23 @@ def run_pref(config: dict, run_dir: Path, resume: bool = False, cancelled=lambda
     return recorder, recipe
 
 
+def assert_resume_is_exact(config: dict, tmp_path: Path, keys: tuple[str, ...], after_stop=lambda run_dir: None):
+    """A 6-step run (checkpoints every 3) whole, and again stopped at the checkpoint after step 3 and resumed:
+    the resumed steps 4–6 equal the whole run's on `keys`. `after_stop(run_dir)` checks the stopped run.
+    Returns the whole run's recorder."""
+    whole, _ = run_pref(config, tmp_path / "a")
+    stopped = tmp_path / "b"
+    run_pref(config, stopped, cancelled=lambda: (stopped / "checkpoints" / "step-00000003").exists())
+    after_stop(stopped)
+    resumed, _ = run_pref(config, stopped, resume=True)
+    expected = {m["step"]: m for m in whole.of("metrics")}
+    assert [m["step"] for m in resumed.of("metrics")] == [4, 5, 6]
+    for m in resumed.of("metrics"):
+        for key in keys:
+            assert m[key] == pytest.approx(expected[m["step"]][key], rel=1e-6, abs=1e-7), (m["step"], key)
+    return whole
+
+
 @pytest.mark.parametrize("method", ["dpo", "simpo", "orpo"])
 def test_held_out_preference_accuracy_rises_from_chance_to_above_90_percent(pref_config, tmp_path, method):
     # ORPO's odds-ratio term gets λ 1: at the paper's 0.1 the NLL of both answers dominates a 12-step run.
@@ -115,15 +132,11 @@ def test_precomputed_reference_log_probs_give_the_same_run(pref_config, tmp_path
 
 def test_resume_equals_the_uninterrupted_run(pref_config, tmp_path):
     config = pref_config("dpo", training__max_steps=6, training__checkpoint_every=3, preference={"precompute_reference": True})
-    whole, _ = run_pref(config, tmp_path / "a")
-    run_pref(config, tmp_path / "b", cancelled=lambda: (tmp_path / "b" / "checkpoints" / "step-00000003").exists())
-    assert (tmp_path / "b" / "checkpoints" / "step-00000003" / "reference_logps.pt").is_file()
-    resumed, _ = run_pref(config, tmp_path / "b", resume=True)
-    expected = {m["step"]: m for m in whole.of("metrics")}
-    for m in resumed.of("metrics"):
-        for key in ("loss", "rewards/margin", "logps/chosen", "grad_norm"):
-            assert m[key] == pytest.approx(expected[m["step"]][key], rel=1e-6, abs=1e-7), (m["step"], key)
-    assert [m["step"] for m in resumed.of("metrics")] == [4, 5, 6]
+
+    def holds_the_reference(run_dir: Path) -> None:
+        assert (run_dir / "checkpoints" / "step-00000003" / "reference_logps.pt").is_file()
+
+    assert_resume_is_exact(config, tmp_path, ("loss", "rewards/margin", "logps/chosen", "grad_norm"), holds_the_reference)
 
 
 def test_orpo_applies_goldfish_to_its_sft_term_only(pref_config, tmp_path):

@@ -11,5 +11,5 @@ export type { ExportRecord } from "../export/schema";
 export { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
 export type { RunStatus } from "../runs/types";
 export type { JudgeTrust } from "../judge/trust";
-export { GoldfishSchema, RunConfigSchema } from "../config/schema";
-export { METHOD_TABLE, PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS, dataKindFor, hasSftTerm } from "../config/methods";
+export { GoldfishSchema, RewardSchema, RunConfigSchema, type Reward, type RewardInput } from "../config/schema";
+export { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS, METHOD_TABLE, PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS, dataKindFor, hasSftTerm } from "../config/methods";

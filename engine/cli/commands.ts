@@ -68,15 +68,24 @@ async function follow(engine: Client, run: RunStatus, progress: RunProgress, io:
   const final = await engine.call("awaitRun", { id: run.id });
   progress.finish();
   if (opts.json) io.out.write(JSON.stringify(final, null, 2) + "\n");
-  else io.out.write(summary(final) + "\n");
+  else io.out.write(summary(final, rewardLine(await engine.call("getMetrics", { id: run.id }))) + "\n");
   if (final.state === "completed") return EXIT.ok;
   if (final.state === "cancelled") return EXIT.cancelled;
   return final.state === "interrupted" ? EXIT.interrupted : EXIT.failed;
 }
 
-function summary(s: RunStatus): string {
+/** grpo's measure: the mean reward of the first and the last three steps (null for runs without rewards). */
+function rewardLine(metrics: Record<string, number | null>[]): string | null {
+  const rewards = metrics.map((m) => m.reward).filter((r): r is number => typeof r === "number");
+  if (rewards.length === 0) return null;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return `reward ${num(mean(rewards.slice(0, 3)), 2)} → ${num(mean(rewards.slice(-3)), 2)} (mean of the first and last ${Math.min(3, rewards.length)} steps)`;
+}
+
+function summary(s: RunStatus, reward: string | null = null): string {
   const lines = [`${s.state}: ${s.id} at step ${s.step}/${s.total_steps ?? "?"}`];
   if (s.first_loss !== null && s.last_loss !== null) lines.push(`  loss ${loss(s.first_loss)} → ${loss(s.last_loss)}`);
+  if (reward) lines.push(`  ${reward}`);
   for (const [k, v] of Object.entries(s.outputs)) lines.push(`  ${k}: ${v}`);
   if (s.error) {
     lines.push(`  error[${s.error.code}]: ${s.error.message}`, `  hint: ${s.error.hint}`);
@@ -138,6 +147,8 @@ export async function showCommand(engine: Client, ref: string, io: Io, opts: { j
     const first = metrics[0]!;
     const last = metrics.at(-1)!;
     lines.push(`loss     ${loss(first.loss)} (step ${first.step}) → ${loss(last.loss)} (step ${last.step}); ${num(last.tokens_per_s ?? null)} tok/s`);
+    const reward = rewardLine(metrics);
+    if (reward) lines.push(reward.replace(/^reward /, "reward   "));
   }
   if (s.last_checkpoint) lines.push(`ckpt     step ${s.last_checkpoint.step}: ${s.last_checkpoint.path}`);
   for (const [k, v] of Object.entries(s.outputs)) lines.push(`output   ${k}: ${v}`);

@@ -163,6 +163,7 @@ export const ISSUE_WORDING: Record<string, string> = {
   DATA_NO_ASSISTANT: "Add an assistant answer to each conversation: it is what the model learns.",
   DATA_EMPTY_ASSISTANT: "Fill in or remove the empty assistant answers.",
   DATA_NOT_ENDING_WITH_ASSISTANT: "End each conversation with the assistant's answer.",
+  DATA_NOT_ENDING_WITH_USER: "End each prompt with the user's question: the model writes the answer.",
   DATA_CONSECUTIVE_ROLES: "Merge the consecutive messages of the same role, or alternate user and assistant.",
   DATA_EMPTY_FIELD: "Fill in the empty field, or skip these rows.",
   DATA_FIELD_TYPE: "Give the field the type shown (text, list of messages…).",
@@ -181,6 +182,6 @@ export const ISSUE_WORDING: Record<string, string> = {
   DATA_TOO_LONG: "Raise the max length in Settings, or accept that these samples are dropped.",
   DATA_NO_TRAINED_TOKENS: "These rows have no answer tokens left to learn from: shorten the prompt or raise the max length.",
   DATA_TEMPLATE_ERROR: "The model's chat template rejects these conversations: check their roles and order.",
-  DATA_METHOD_MISMATCH: "Use conversations for SFT, prompt/chosen/rejected pairs for DPO, SimPO or ORPO, and answers labelled good or bad for KTO (Method step).",
+  DATA_METHOD_MISMATCH: "Use conversations for SFT, prompt/chosen/rejected pairs for DPO, SimPO or ORPO, answers labelled good or bad for KTO, and prompts (with the answers your rewards check) for GRPO (Method step).",
   DATA_EMPTY: "No samples are left: the problems above say why each row was left out.",
 };

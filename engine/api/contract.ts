@@ -4,7 +4,7 @@
  * validated against it at runtime in one place (`dispatch`).
  */
 import * as z from "zod";
-import { RunStatusSchema } from "../runs/types";
+import { RoundSamplesSchema, RunStatusSchema } from "../runs/types";
 import { TASK_KINDS } from "../jobs/kinds";
 import type { JudgmentsResult } from "../eval/judgments";
 import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
@@ -47,6 +47,8 @@ export const API = {
   awaitRun: { input: RunRef, output: RunStatusSchema },
   getMetrics: { input: z.strictObject({ id: z.string().min(1), since: z.number().int().min(0).optional() }), output: z.array(MetricsRowSchema) },
   getLog: { input: z.strictObject({ id: z.string().min(1), tail: z.number().int().positive().max(100_000).optional() }), output: z.array(z.string()) },
+  /** A grpo run's logged rounds: the first prompt's sampled completions with their rewards, every 10 rounds (the last `tail`). */
+  getSamples: { input: z.strictObject({ id: z.string().min(1), tail: z.number().int().positive().max(10_000).optional() }), output: z.array(RoundSamplesSchema) },
   createRun: {
     input: z.strictObject({
       /** A config object (wizard, HTTP) … */

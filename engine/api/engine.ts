@@ -101,6 +101,10 @@ export class Engine implements ApiHandlers {
     return this.store.readLog(this.store.resolve(id), tail ?? 200);
   }
 
+  getSamples({ id, tail }: { id: string; tail?: number }): ApiOutput<"getSamples"> {
+    return this.store.readSamples(this.store.resolve(id), tail ?? 20);
+  }
+
   /**
    * Validate the config (loaded once for the whole request), measure one step when the preflight
    * policy asks for it, snapshot the data (errors surface here, before any queueing), enqueue. A

@@ -37,6 +37,7 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   awaitRun: [id],
   getMetrics: [id],
   getLog: [id],
+  getSamples: [id],
   resumeRun: [id],
   cancelRun: [id],
   cancelTask: [id],

@@ -18,6 +18,10 @@ const isPreference = (method: string): method is (typeof PREFERENCE_METHODS)[num
 
 export function resolvePreference<T extends Parsed>(config: T, raw: Record<string, unknown>, where: Where): T {
   const method = config.method;
+  const devices = config.training.devices;
+  if (devices !== undefined && devices !== 1 && method !== "sft") {
+    throw invalid(`training.devices ${JSON.stringify(devices)}: training on several devices is available for method sft only so far, and this run is ${method}`, "Set training.devices to 1 (or leave it out) for this run.", where(["training", "devices"]));
+  }
   if (config.rewards !== undefined && method !== "grpo") {
     throw invalid(`rewards are set but method is ${method}: rewards score the completions grpo samples`, "Remove the rewards list, or set method to grpo.", where(["rewards"]));
   }

@@ -130,6 +130,10 @@ export const TrainingSchema = z.strictObject({
   activation_offload: z.boolean().default(false).describe("Keep saved activations in pinned CPU memory between forward and backward: less GPU memory, slower."),
   checkpoint_every: int(1).default(100).describe("Write a resumable checkpoint every N optimizer steps (and always at the end)."),
   keep_checkpoints: int(2, 1000).default(2).describe("Checkpoints kept on disk (at least 2, so a crash while writing one leaves another)."),
+  devices: z
+    .union([z.literal("auto"), int(1, 64)])
+    .optional()
+    .describe("Processes that train the run together, one per GPU (torchrun; gloo on a CPU): each takes its share of every step's micro-batches, so the global batch is the same; 'auto': every GPU of this machine. Default 1. sft only so far; weights are replicated (no sharding yet)."),
 });
 
 export { PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS } from "./methods";

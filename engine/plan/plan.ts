@@ -68,9 +68,14 @@ export interface DataFit extends PlanData {
   max_length_beyond_longest: boolean;
 }
 
-export function detectDevice(): Device {
+/** The GPUs nvidia-smi lists (none without the NVIDIA driver). */
+export function listGpus(): ReturnType<typeof parseNvidiaSmi> {
   const smi = spawnSync("nvidia-smi", ["--query-gpu=name,memory.total,driver_version,compute_cap", "--format=csv,noheader,nounits"], { encoding: "utf8", timeout: 15_000 });
-  const gpu = smi.status === 0 ? parseNvidiaSmi(smi.stdout)[0] : undefined;
+  return smi.status === 0 ? parseNvidiaSmi(smi.stdout) : [];
+}
+
+export function detectDevice(): Device {
+  const gpu = listGpus()[0];
   return gpu ? { kind: "cuda", name: gpu.name, memoryBytes: gpu.memory_mib * 2 ** 20 } : { kind: "cpu", name: "CPU (system memory)", memoryBytes: totalmem() };
 }
 

@@ -123,6 +123,8 @@ class TrainingConfig:
     activation_offload: bool = _f(boolean)
     checkpoint_every: int = _f(integer(1, MAX_SAFE_INTEGER))
     keep_checkpoints: int = _f(integer(2, 1000))
+    # How many processes train the run (the engine starts them with torchrun; distributed.py); absent: 1.
+    devices: int | str | None = field(default=None, metadata={"check": nullable(union(literal("auto"), integer(1, 64))), "absent": True, "omit_none": True})
 
 
 @dataclass(frozen=True)

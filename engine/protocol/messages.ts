@@ -96,6 +96,30 @@ export const PullCommand = z.strictObject({
   /** The hub cache folder; null: HF_HUB_CACHE, else HF_HOME/hub. */
   cache_dir: z.string().min(1).nullable(),
 });
+/** Upload an exported folder with its model card to a hub repo (token from the worker's HF_TOKEN environment, never here). */
+export const PushCommand = z.strictObject({
+  v,
+  type: z.literal("push"),
+  id,
+  /** owner/name; created (private when asked) unless it exists and is the token owner's. */
+  repo_id: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/),
+  /** The export folder whose files are uploaded (its README.md is replaced by the card rendered for the repo). */
+  folder: z.string().min(1),
+  private: z.boolean(),
+  /** The hub's URL; null: HF_ENDPOINT, else huggingface.co. */
+  endpoint: z.string().min(1).nullable(),
+  commit_message: z.string().min(1),
+  /** Facts for the model card, as for an export. */
+  card: z.record(z.string(), z.unknown()),
+  /** The export's own facts for the card (its files are read from the folder). */
+  export: z.strictObject({
+    format: z.enum(EXPORT_FORMATS),
+    dtype: z.enum(EXPORT_DTYPES),
+    quantization: z.enum(GGUF_QUANTIZATIONS).nullable(),
+    parameters: z.number().int().min(0),
+    checks: z.record(z.string(), z.unknown()),
+  }),
+});
 export const MergeCommand = z.strictObject({
   v,
   type: z.literal("merge"),
@@ -113,7 +137,7 @@ export const MergeCommand = z.strictObject({
 });
 export const ShutdownCommand = z.strictObject({ v, type: z.literal("shutdown"), id });
 
-export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, MergeCommand, ShutdownCommand]);
+export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, PushCommand, MergeCommand, ShutdownCommand]);
 export type Command = z.infer<typeof CommandSchema>;
 
 // Events: worker → engine.

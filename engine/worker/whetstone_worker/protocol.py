@@ -99,6 +99,18 @@ COMMANDS: dict[str, dict[str, Check]] = {
         "endpoint": nullable(string(1)),
         "cache_dir": nullable(string(1)),
     },
+    "push": {
+        "id": ID,
+        "repo_id": string(1, pattern=r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*"),
+        "folder": string(1),
+        "private": boolean,
+        "endpoint": nullable(string(1)),
+        "commit_message": string(1),
+        "card": record(lambda v, p: v),
+        "export": obj({"format": enum(*EXPORT_FORMATS), "dtype": enum(*EXPORT_DTYPES),
+                       "quantization": nullable(enum(*GGUF_QUANTIZATIONS)), "parameters": NAT,
+                       "checks": record(lambda v, p: v)}, strict=True),
+    },
     "merge": {
         "id": ID,
         "model_path": string(1),

@@ -7,6 +7,7 @@
 import * as z from "zod";
 import { RunConfigSchema } from "../config/schema";
 import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
+import { isHubId } from "../models/hub-id";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -102,23 +103,27 @@ export const PushCommand = z.strictObject({
   type: z.literal("push"),
   id,
   /** owner/name; created (private when asked) unless it exists and is the token owner's. */
-  repo_id: z.string().regex(/^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/),
-  /** The export folder whose files are uploaded (its README.md is replaced by the card rendered for the repo). */
-  folder: z.string().min(1),
+  repo_id: z.string().refine(isHubId),
+  /** The export folder whose files are uploaded (its README.md is replaced by the card rendered for the repo); null with check_only. */
+  folder: z.string().min(1).nullable(),
+  /** Only the checks (token, owner, visibility), before an export: nothing is created or sent. */
+  check_only: z.boolean(),
   private: z.boolean(),
   /** The hub's URL; null: HF_ENDPOINT, else huggingface.co. */
   endpoint: z.string().min(1).nullable(),
   commit_message: z.string().min(1),
   /** Facts for the model card, as for an export. */
   card: z.record(z.string(), z.unknown()),
-  /** The export's own facts for the card (its files are read from the folder). */
-  export: z.strictObject({
-    format: z.enum(EXPORT_FORMATS),
-    dtype: z.enum(EXPORT_DTYPES),
-    quantization: z.enum(GGUF_QUANTIZATIONS).nullable(),
-    parameters: z.number().int().min(0),
-    checks: z.record(z.string(), z.unknown()),
-  }),
+  /** The export's own facts for the card (its files are read from the folder); null with check_only. */
+  export: z
+    .strictObject({
+      format: z.enum(EXPORT_FORMATS),
+      dtype: z.enum(EXPORT_DTYPES),
+      quantization: z.enum(GGUF_QUANTIZATIONS).nullable(),
+      parameters: z.number().int().min(0),
+      checks: z.record(z.string(), z.unknown()),
+    })
+    .nullable(),
 });
 export const MergeCommand = z.strictObject({
   v,

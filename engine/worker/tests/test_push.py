@@ -35,10 +35,10 @@ def hub(tmp_path, monkeypatch):
     server.close()
 
 
-def _push(hub: FakeHub, folder: Path, repo: str, private: bool = False, cancelled=lambda: False) -> Recorder:
+def _push(hub: FakeHub, folder: Path | None, repo: str, private: bool = False, cancelled=lambda: False) -> Recorder:
     rec = Recorder()
-    message = {"id": "push-1", "repo_id": repo, "folder": str(folder), "private": private, "endpoint": hub.url,
-               "commit_message": "Upload tiny-push with Whetstone", "card": CARD, "export": EXPORT}
+    message = {"id": "push-1", "repo_id": repo, "folder": folder and str(folder), "check_only": folder is None, "private": private, "endpoint": hub.url,
+               "commit_message": "Upload tiny-push with Whetstone", "card": CARD, "export": folder and EXPORT}
     run_task(push.run, "push-1", message, rec.emitter, cancelled)
     return rec
 
@@ -103,6 +103,13 @@ def test_a_push_lands_resumes_after_a_stop_and_pulls_back(hub, tiny_model, tmp_p
                              "cache_dir": str(tmp_path / "cache")}, got.emitter, lambda: False)
     pulled = got.of("done")[0]["result"]
     assert pulled["verified_files"] == 7 and _files(Path(pulled["path"])) == _files(pushed)
+
+
+def test_check_only_answers_without_creating_anything(hub):
+    assert _push(hub, None, "fake-org/new-model", private=True).of("done")[0]["result"] == {
+        "repo_id": "fake-org/new-model", "url": f"{hub.url}/fake-org/new-model", "exists": False, "private": True, "user": "fake-user"}
+    assert [r["method"] for r in hub.requests] == ["GET", "GET"] and hub.repos == {}
+    assert _refused(hub, None, "someone-else/model").code == "HUB_REPO_NOT_OURS"
 
 
 def test_repos_that_are_not_ours_are_refused_before_any_upload_request(tiny_model, tmp_path, monkeypatch):

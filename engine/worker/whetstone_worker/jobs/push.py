@@ -11,7 +11,8 @@ uploaded before the checks have passed:
      access there) is refused by the hub itself at step 3 or at the first upload request, still
      before a byte of a file is sent.
   3. The repo: created (private when asked) unless it exists. An existing public repo is not made
-     private behind the user's back: that push is refused.
+     private behind the user's back: that push is refused. With `check_only` the job ends here, having
+     created nothing: the engine asks this before a long export, so a wrong repo fails in seconds.
   4. Each file's sha256, with byte progress: the LFS object id the hub stores it under.
   5. One file at a time through `HfApi.preupload_lfs_files`: the hub says whether the file is LFS or
      a regular git file, and its LFS batch API answers with upload actions only for objects it does
@@ -76,6 +77,10 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
     if exists and private and public:
         raise WorkerError("HUB_REPO_PUBLIC", f"{repo_id} already exists and is public; this push asked for a private repo.",
                           f"Push to a new repo name (it is created private), or make {repo_id} private in its settings on {endpoint} and push again.")
+    if message["check_only"]:
+        return {"repo_id": repo_id, "url": f"{endpoint}/{repo_id}", "exists": exists, "private": not public, "user": me.get("name")}
+    if message["folder"] is None or message["export"] is None:
+        raise WorkerError("PROTOCOL_ERROR", "A push command without check_only needs a folder and its export's facts.", "The engine and the worker disagree on the protocol; update both to the same version.")
     files = _collect(Path(message["folder"]))
     readme = card.render(message["card"], {**message["export"], "files": [{"path": p, "bytes": s} for p, _f, s in files]}, repo_id=repo_id)
     with errors:
@@ -130,7 +135,9 @@ class _Errors:
             return WorkerError("HUB_WRITE_DENIED", f"{self.endpoint} refused to let this token write to {self.repo_id} (403); nothing was uploaded.",
                                f"Use a token with write access to {self.repo_id.split('/')[0]} (a fine-grained token needs write access to that namespace or repo): {self.endpoint}/settings/tokens.")
         if http is not None:
-            return WorkerError("HUB_PUSH_FAILED", f"{self.endpoint} answered an error while pushing {self.repo_id}: {str(http).splitlines()[0]}", again, recoverable=True)
+            detail = " ".join(line.strip() for line in str(http).splitlines() if line.strip())[:300]
+            step = f" ({err})" if err is not http else ""  # the library's wrapper names the file: "Error while uploading 'x' to the Hub."
+            return WorkerError("HUB_PUSH_FAILED", f"{self.endpoint} answered an error while pushing {self.repo_id}{step}: {detail}", again, recoverable=True)
         return err
 
 
@@ -234,7 +241,7 @@ def _upload(api, repo_id: str, operations: list, progress: Progress) -> tuple[in
         def on_read(position: int, op=op, reached=reached) -> None:
             if position > reached[0]:
                 step, reached[0] = position - reached[0], position
-                progress.advance(step, f"{op.path_in_repo}: {progress.current / 1e6:.1f} of {progress.total / 1e6:.1f} MB sent")
+                progress.advance(step, f"{op.path_in_repo}: {(progress.current + step) / 1e6:.1f} of {progress.total / 1e6:.1f} MB sent")
 
         op.on_read = on_read
         progress.check()
@@ -245,5 +252,5 @@ def _upload(api, repo_id: str, operations: list, progress: Progress) -> tuple[in
             progress.total -= op.upload_info.size - reached[0]  # inline in the commit, or already on the hub
             if op._upload_mode == "lfs":
                 skipped.append(op.path_in_repo)
-    progress.advance(0, f"{sent / 1e6:.1f} MB sent; {len(skipped)} files were already on the hub")
+    progress.advance(0, f"{sent / 1e6:.1f} MB sent" + (f"; {len(skipped)} of the files {'was' if len(skipped) == 1 else 'were'} on the hub already" if skipped else ""))
     return sent, skipped

@@ -9,6 +9,8 @@ export type { AuditReport } from "../audit/schema";
 export type { CompareReport, EvalReport } from "../eval/schema";
 export type { ExportRecord } from "../export/schema";
 export { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
+export type { PushRecord } from "../push/schema";
+export { PUSH_FORMATS } from "../push/schema";
 export type { RunStatus } from "../runs/types";
 export type { JudgeTrust } from "../judge/trust";
 export { GoldfishSchema, RunConfigSchema } from "../config/schema";

@@ -85,6 +85,12 @@ class FakeHub(UploadRoutes):
             def do_PUT(self):
                 hub.handle_body(self, "PUT")
 
+            def handle_one_request(self):
+                try:
+                    super().handle_one_request()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client went away mid-request (a cancelled upload)
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]

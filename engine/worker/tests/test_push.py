@@ -105,6 +105,18 @@ def test_a_push_lands_resumes_after_a_stop_and_pulls_back(hub, tiny_model, tmp_p
     assert pulled["verified_files"] == 7 and _files(Path(pulled["path"])) == _files(pushed)
 
 
+def test_a_cancel_mid_file_stops_at_once_and_the_file_is_sent_again_whole(hub, tiny_model):
+    weights = hashlib.sha256((tiny_model / "model.safetensors").read_bytes()).hexdigest()
+    # Stopped while the second of the weights' three parts is read: the library's upload is cut mid-file.
+    stopped = _push(hub, tiny_model, "fake-user/cut", cancelled=lambda: 1 in hub.parts.get(weights, {}))
+    assert stopped.of("done")[0]["status"] == "cancelled" and stopped.of("error") == []
+    assert not (hub.store / ".lfs" / weights).exists() and hub.commit_log == []
+    done = _push(hub, tiny_model, "fake-user/cut").of("done")[0]["result"]
+    # An LFS object is stored whole or not at all: a file cut mid-way is sent again from its start.
+    assert done["already_on_hub"] == [] and _uploads(hub).count(f"/lfs/part/{weights}/1") == 2
+    assert (hub.store / ".lfs" / weights).read_bytes() == (tiny_model / "model.safetensors").read_bytes()
+
+
 def test_check_only_answers_without_creating_anything(hub):
     assert _push(hub, None, "fake-org/new-model", private=True).of("done")[0]["result"] == {
         "repo_id": "fake-org/new-model", "url": f"{hub.url}/fake-org/new-model", "exists": False, "private": True, "user": "fake-user"}

@@ -104,9 +104,10 @@ function command(store: RunStore, runId: string, opts: PushOptions, exported: Ex
 export function formatPush(record: PushRecord): string {
   const mb = (n: number) => `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 2)} MB`;
   const kept = record.already_on_hub.length ? `; ${record.already_on_hub.length} already on the hub (${record.already_on_hub.join(", ")})` : "";
+  const sent = record.already_on_hub.length === record.files ? "all already on the hub: nothing sent, no new commit" : `${mb(record.uploaded_bytes)} sent in ${record.seconds.toFixed(1)} s${kept}`;
   return [
     `pushed ${record.run_id} (${record.format}) to ${record.url}${record.private ? " (private)" : ""}${record.created ? ", a new repo" : ""}`,
-    `  ${record.files} files, ${mb(record.bytes)}; ${mb(record.uploaded_bytes)} sent in ${record.seconds.toFixed(1)} s${kept}`,
+    `  ${record.files} files, ${mb(record.bytes)}; ${sent}`,
     `  commit ${record.commit_url}`,
     `  from ${record.folder}${record.exported ? " (exported for this push)" : " (an earlier export)"}`,
   ].join("\n");

@@ -20,7 +20,7 @@ appended to `log` as JSON (method, path, range, whether an Authorization header 
 itself; a repo creation's payload).
 
 Run as a script for the TypeScript tests: `python fakehub.py CONFIG.json` prints `PORT <n>` once
-listening. CONFIG: {"repos": {"model:org/name": "/folder", ...}, "private": ["model:org/name"],
+listening. CONFIG (every key optional): {"repos": {"model:org/name": "/folder", ...}, "private": ["model:org/name"],
 "cut": "model.safetensors", "gated_token": null, "log": "/path/requests.jsonl", "store": "/folder for
 pushed repos", "tokens": {"hf_…": "write"}, "user": {"name": …, "orgs": [{"name": …, "roleInOrg": …}]},
 "lfs_threshold": 10485760, "multipart_chunk": null, "fail_lfs_upload": null}.
@@ -241,7 +241,7 @@ def _read_body(h: BaseHTTPRequestHandler) -> bytes:
 
 if __name__ == "__main__":
     cfg = json.loads(Path(sys.argv[1]).read_text())
-    repos = cfg.pop("repos")
+    repos = cfg.pop("repos", {})
     hub = FakeHub(repos, **cfg)
     print(f"PORT {hub.port}", flush=True)
     try:

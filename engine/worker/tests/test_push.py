@@ -72,7 +72,8 @@ def test_a_push_lands_resumes_after_a_stop_and_pulls_back(hub, tiny_model, tmp_p
     done = rec.of("done")[0]["result"]
     tokenizer = hashlib.sha256((tiny_model / "tokenizer.json").read_bytes()).hexdigest()
     assert _uploads(hub)[len(first):] == [f"/lfs/upload/{tokenizer}"]  # the weights are not sent again
-    assert done["already_on_hub"] == ["model.safetensors"] and done["uploaded_bytes"] == (tiny_model / "tokenizer.json").stat().st_size
+    # Everything travels but the weights: tokenizer.json now, the small files and the card inside the commit.
+    assert done["already_on_hub"] == ["model.safetensors"] and done["uploaded_bytes"] == done["bytes"] - (tiny_model / "model.safetensors").stat().st_size
     assert done["created"] is False and done["private"] is True and done["url"] == f"{hub.url}/{repo}"
     pushed = hub.store / repo
     assert {k: v for k, v in _files(pushed).items() if k != "README.md"} == _files(tiny_model)
@@ -82,7 +83,7 @@ def test_a_push_lands_resumes_after_a_stop_and_pulls_back(hub, tiny_model, tmp_p
     phases = [e["phase"] for e in rec.of("progress")]
     assert phases.index("hash") < phases.index("upload") < phases.index("commit")
     last = [e for e in rec.of("progress") if e["phase"] == "upload"][-1]
-    assert last["unit"] == "bytes" and last["current"] == last["total"] == done["uploaded_bytes"] and last["eta_s"] == 0
+    assert last["unit"] == "bytes" and last["current"] == last["total"] == (tiny_model / "tokenizer.json").stat().st_size and last["eta_s"] == 0
 
     # The card names the repo and carries the front matter the hub reads (parsed by huggingface_hub itself).
     from huggingface_hub import ModelCard
@@ -94,7 +95,8 @@ def test_a_push_lands_resumes_after_a_stop_and_pulls_back(hub, tiny_model, tmp_p
 
     # Nothing changed: nothing is sent and no commit is made.
     again = _push(hub, tiny_model, repo, private=True).of("done")[0]["result"]
-    assert again["uploaded_bytes"] == 0 and again["commit"] == done["commit"] and len(hub.commit_log) == 1
+    assert again["uploaded_bytes"] == 0 and len(again["already_on_hub"]) == again["files"] == 7
+    assert again["commit"] == done["commit"] and len(hub.commit_log) == 1
     assert _uploads(hub)[len(first):] == [f"/lfs/upload/{tokenizer}"]
 
     # The real download path reads the pushed repo back, checksums verified.

@@ -90,14 +90,15 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
     operations = _hash(files, readme.encode("utf-8"), progress)
     started = time.monotonic()
     with errors:
-        sent, skipped = _upload(api, repo_id, operations, progress)
-        progress.start("commit", None, "", f"Committing {len(operations)} files to {repo_id}")
+        sent, on_hub = _upload(api, repo_id, operations, progress)
+        changed = len(operations) - len(on_hub)
+        progress.start("commit", None, "", f"Committing {changed} changed files to {repo_id}" if changed else f"Nothing changed on {repo_id}: no new commit")
         commit = api.create_commit(repo_id, operations=operations, commit_message=message["commit_message"])
     total = sum(op.upload_info.size for op in operations)
-    emitter.log(job_id, "info", f"{repo_id}@{commit.oid[:12]}: {len(operations)} files, {total:,} bytes ({sent:,} sent, {len(skipped)} already on the hub)")
+    emitter.log(job_id, "info", f"{repo_id}@{commit.oid[:12]}: {len(operations)} files, {total:,} bytes ({sent:,} sent, {len(on_hub)} already on the hub)")
     return {"repo_id": repo_id, "url": f"{endpoint}/{repo_id}", "commit": commit.oid, "commit_url": commit.commit_url,
             "created": not exists, "private": not public,
-            "files": len(operations), "bytes": total, "uploaded_bytes": sent, "already_on_hub": skipped,
+            "files": len(operations), "bytes": total, "uploaded_bytes": sent, "already_on_hub": on_hub,
             "seconds": round(time.monotonic() - started, 3)}
 
 
@@ -155,11 +156,14 @@ def _check_owner(me: dict, repo_id: str, exists: bool, endpoint: str) -> None:
     user = me.get("name") or "?"
     orgs = {o.get("name"): o.get("roleInOrg") for o in me.get("orgs") or [] if o.get("name")}
     who = f"{user}" + (f" (organizations: {', '.join(sorted(orgs))})" if orgs else " (no organizations)")
-    if owner != user and owner not in orgs:
+    # A differently cased own name is taken as ours; should the hub disagree, it refuses the creation or
+    # the first upload request, still before any file's bytes.
+    roles = {k.casefold(): v for k, v in orgs.items()}
+    if owner.casefold() != user.casefold() and owner.casefold() not in roles:
         where = f"{repo_id} exists and belongs to {owner}" if exists else f"{owner} is neither you nor one of your organizations, so {repo_id} cannot be created there"
         raise WorkerError("HUB_REPO_NOT_OURS", f"{where}: the token is {who}. Nothing was uploaded.",
                           f"Push to a repo under your own name, e.g. {user}/{name}, or under an organization you write to.")
-    if owner in orgs and orgs[owner] == "read":
+    if roles.get(owner.casefold()) == "read":
         raise WorkerError("HUB_WRITE_DENIED", f"Your role in the organization {owner} is read-only, so {repo_id} cannot be written. Nothing was uploaded.",
                           f"Ask an admin of {owner} for write access, or push to a repo of your own ({user}/{name}).")
     role = ((me.get("auth") or {}).get("accessToken") or {}).get("role")
@@ -229,12 +233,13 @@ def _hash(files: list[tuple[str, Path, int]], readme: bytes, progress: Progress)
 
 
 def _upload(api, repo_id: str, operations: list, progress: Progress) -> tuple[int, list[str]]:
-    """Send what the hub lacks, a file at a time; returns the bytes sent and the files it already had.
-    The phase's total shrinks as files turn out to be regular git files (sent inside the commit) or
-    already stored, so its ETA counts only bytes that still have to travel."""
+    """Send what the hub lacks, a file at a time; returns the bytes that travel (now, or inside the
+    commit) and the files the hub already has. The phase's total shrinks as files turn out to be
+    regular git files (sent inside the commit) or already stored, so its ETA counts only bytes that
+    still have to travel now."""
     total = float(sum(op.upload_info.size for op in operations))
     progress.start("upload", total, "bytes", f"Uploading to {repo_id}")
-    sent, skipped = 0, []
+    sent, on_hub = 0, []
     for op in operations:
         reached = [0]
 
@@ -246,11 +251,25 @@ def _upload(api, repo_id: str, operations: list, progress: Progress) -> tuple[in
         op.on_read = on_read
         progress.check()
         api.preupload_lfs_files(repo_id, additions=[op])
-        sent += reached[0]
-        # _upload_mode is the library's record of the hub's answer: "lfs", or "regular" (sent inside the commit).
-        if op._upload_mode != "lfs" or reached[0] == 0:
-            progress.total -= op.upload_info.size - reached[0]  # inline in the commit, or already on the hub
-            if op._upload_mode == "lfs":
-                skipped.append(op.path_in_repo)
-    progress.advance(0, f"{sent / 1e6:.1f} MB sent" + (f"; {len(skipped)} of the files {'was' if len(skipped) == 1 else 'were'} on the hub already" if skipped else ""))
-    return sent, skipped
+        size = op.upload_info.size
+        # The library records the hub's answer on the operation: `_upload_mode` "lfs" (sent above, unless the
+        # hub had the object) or "regular" (sent inside the commit, which leaves out a file whose `_remote_oid`,
+        # the git blob id at that path on the hub, is the content's own).
+        if op._upload_mode == "lfs":
+            sent += reached[0]
+            had = reached[0] == 0
+        else:
+            had = op._remote_oid == _git_blob_id(op)
+            sent += 0 if had else size
+        progress.total -= size - reached[0]
+        if had:
+            on_hub.append(op.path_in_repo)
+    were = f"; {len(on_hub)} of the files {'was' if len(on_hub) == 1 else 'were'} on the hub already" if on_hub else ""
+    progress.advance(0, f"{progress.current / 1e6:.1f} MB uploaded{were}")
+    return sent, on_hub
+
+
+def _git_blob_id(op) -> str:
+    with op.as_file() as f:
+        data = f.read()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()

@@ -157,7 +157,10 @@ def test_repos_that_are_not_ours_are_refused_before_any_upload_request(tiny_mode
 
 
 def test_an_existing_public_repo_is_not_pushed_to_as_private(hub, tiny_model):
-    _push(hub, tiny_model, "fake-user/public-one")
+    # Without `private` the creation leaves the visibility to the hub's default (public here), and says what it got.
+    first = _push(hub, tiny_model, "fake-user/public-one").of("done")[0]["result"]
+    created = next(r for r in hub.requests if r["path"] == "/api/repos/create")
+    assert "visibility" not in created["payload"] and "private" not in created["payload"] and first["private"] is False
     before = len(hub.requests)
     err = _refused(hub, tiny_model, "fake-user/public-one", private=True)
     assert err.code == "HUB_REPO_PUBLIC" and not hub.private["model:fake-user/public-one"]

@@ -10,7 +10,8 @@ uploaded before the checks have passed:
      and a read-only token. A token the hub refuses for another reason (fine-grained, without write
      access there) is refused by the hub itself at step 3 or at the first upload request, still
      before a byte of a file is sent.
-  3. The repo: created (private when asked) unless it exists. An existing public repo is not made
+  3. The repo: created unless it exists, private when asked (else as the hub makes new repos: public,
+     unless an organization's policy says private). An existing public repo is not made
      private behind the user's back: that push is refused. With `check_only` the job ends here, having
      created nothing: the engine asks this before a long export, so a wrong repo fails in seconds.
   4. Each file's sha256, with byte progress: the LFS object id the hub stores it under.
@@ -85,8 +86,10 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
     readme = card.render(message["card"], {**message["export"], "files": [{"path": p, "bytes": s} for p, _f, s in files]}, repo_id=repo_id)
     with errors:
         if not exists:
-            api.create_repo(repo_id, private=private, exist_ok=True)
-            emitter.log(job_id, "info", f"created {'private' if private else 'public'} repo {repo_id}")
+            # Without --private the hub's default applies (public, unless an organization makes its repos private).
+            api.create_repo(repo_id, private=True if private else None, exist_ok=True)
+            public = not api.repo_info(repo_id).private
+            emitter.log(job_id, "info", f"created {'public' if public else 'private'} repo {repo_id}")
     operations = _hash(files, readme.encode("utf-8"), progress)
     started = time.monotonic()
     with errors:

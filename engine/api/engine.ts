@@ -17,6 +17,7 @@ import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, sa
 import { loadCompareReport, loadEvalReport } from "../eval/stored";
 import { CompareOptionsSchema, EvalOptionsSchema, GenerateOptionsSchema, type CompareReport, type EvalReport, type GenerateResult } from "../eval/schema";
 import { MergeOptionsSchema, type MergeResult } from "../merge/schema";
+import { PushOptionsSchema, type PushRecord } from "../push/schema";
 import { validateConfig } from "../config/load";
 import { snapshotOptionsFor } from "../data/run-data";
 import { resolveInitFrom, checkChainable, loadLineage } from "../runs/lineage";
@@ -346,6 +347,20 @@ export class Engine implements ApiHandlers {
   /** Cancel a queued or running export of a run; the worker removes its partial files. */
   cancelExport({ id }: { id: string }): { cancelled: boolean } {
     return this.cancelTask({ id, kind: "export" });
+  }
+
+  /** Upload a finished run's model and card to a hub repo, beside the queue (its export, if it needs one, is queued). */
+  async pushRun(input: ApiInput<"pushRun">): Promise<PushRecord> {
+    const runId = this.store.resolve(input.id);
+    const { id: _, ...rest } = input;
+    const opts = PushOptionsSchema.parse(rest);
+    const { pushRun } = await import("../push/push");
+    const ctx = { task: this.board.taskContext(), exportRun: (i: ApiInput<"exportRun">) => this.exportRun(i), cancelExport: () => void this.board.cancel("export", runId) };
+    return this.board.detached("push", runId, "push", (signal) => pushRun(ctx, runId, opts, signal));
+  }
+
+  async getPushes({ id }: { id: string }): Promise<PushRecord[]> {
+    return (await import("../push/push")).loadPushes(this.store, this.store.resolve(id));
   }
 
   /** Judge a finished run against its base or another run; the report is stored in every run involved. */

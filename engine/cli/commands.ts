@@ -12,6 +12,7 @@ import { auditPaths, formatAudit } from "../audit/audit";
 import { exportsPath, formatExport } from "../export/export";
 import type { AuditOptions } from "../audit/schema";
 import type { ExportOptions } from "../export/schema";
+import type { TaskKind } from "../jobs/kinds";
 import { RunProgress } from "./progress";
 import { EXIT, type Client, type Io } from "./io";
 import { ago, duration, loss, num, table } from "./format";
@@ -173,14 +174,7 @@ export async function auditCommand(
 ): Promise<number> {
   const { json } = opts;
   const options: Partial<AuditOptions> = { samples: opts.samples, prefixTokens: opts.prefix, continuationTokens: opts.tokens, seed: opts.seed, embeddingModel: opts["embedding-model"] ?? null };
-  const { status, dir } = await engine.call("getRun", { id: ref });
-  const runId = status.id;
-  const progress = new RunProgress(runId, io.out);
-  engine.subscribe((e) => progress.handle(e));
-  io.onInterrupt(() => {
-    progress.line("Cancelling the audit (the previous report, if any, is kept).");
-    void engine.call("cancelTask", { id: runId, kind: "audit" });
-  });
+  const { runId, dir, progress } = await followTask(engine, ref, io, "audit", "Cancelling the audit (the previous report, if any, is kept).");
   io.out.write(`auditing ${runId}: does the tuned model reproduce its training answers?\n`);
   const report = await engine.call("auditRun", { id: runId, ...defined(options) });
   progress.finish();
@@ -198,14 +192,7 @@ export async function exportRunCommand(
   const { json, format, out } = opts;
   if (!format || !out) throw new WhetstoneError({ code: "USAGE", message: "`whetstone export RUN` needs --format and --out.", hint: "e.g. whetstone export RUN --format gguf --quant q8_0 --out ./my-model-gguf" });
   const options = { format, out: resolve(out), dtype: opts.dtype ?? null, quantization: opts.quant ?? null, overwrite: opts.overwrite ?? false, ...defined({ shardSizeMb: opts["shard-size"] }) };
-  const { status, dir } = await engine.call("getRun", { id: ref });
-  const runId = status.id;
-  const progress = new RunProgress(runId, io.out);
-  engine.subscribe((e) => progress.handle(e));
-  io.onInterrupt(() => {
-    progress.line("Cancelling the export (its partial files are removed).");
-    void engine.call("cancelExport", { id: runId });
-  });
+  const { runId, dir, progress } = await followTask(engine, ref, io, "export", "Cancelling the export (its partial files are removed).");
   io.out.write(`exporting ${runId} as ${options.format} to ${options.out}\n`);
   let record;
   try {
@@ -236,6 +223,18 @@ export async function serveCommand(engine: Engine, io: Io, opts: { port?: number
   await engine.close();
   await server.close();
   return EXIT.ok;
+}
+
+/** A task on a run, followed on the terminal: its progress drawn, and Ctrl-C cancelling it (`stopping` says what that does). */
+export async function followTask(engine: Client, ref: string, io: Io, kind: TaskKind, stopping: string): Promise<{ runId: string; dir: string; progress: RunProgress }> {
+  const { status, dir } = await engine.call("getRun", { id: ref });
+  const progress = new RunProgress(status.id, io.out);
+  engine.subscribe((e) => progress.handle(e));
+  io.onInterrupt(() => {
+    progress.line(stopping);
+    void engine.call("cancelTask", { id: status.id, kind });
+  });
+  return { runId: status.id, dir, progress };
 }
 
 /** Report paths are named from a run's folder: the one `getRun` answers with. */

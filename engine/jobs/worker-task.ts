@@ -19,6 +19,8 @@ export interface TaskContext {
   python?: string;
   workerEnv?: NodeJS.ProcessEnv;
   deviceLock?: DeviceLock;
+  /** Fork the worker from the fork server (default); false spawns it (a job that needs none of torch, in an environment of its own). */
+  fork?: boolean;
   /** Every event of this task's command (generation streams `token` events through here). */
   onEvent?: (event: WorkerEvent) => void;
 }
@@ -55,6 +57,7 @@ export async function runWorkerTask(
     const outcome = await WorkerSession.run({
       python: ctx.python,
       env: ctx.workerEnv,
+      fork: ctx.fork,
       id: `${runId}#${label}-${Date.now()}`,
       command,
       signal,

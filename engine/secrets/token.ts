@@ -139,3 +139,13 @@ export function hubEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv 
   const { token } = hubToken(env);
   return token ? { HF_TOKEN: token } : {};
 }
+
+/**
+ * The worker environment of a job that reaches the hub (a pull, a push): `workerEnv` plus the token,
+ * and online. Other workers stay offline by default (models are local folders); an HF_HUB_OFFLINE the
+ * user set is kept, and the job then says it is offline.
+ */
+export function hubWorkerEnv(workerEnv: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const parent = { ...process.env, ...workerEnv };
+  return { ...workerEnv, HF_HUB_OFFLINE: parent.HF_HUB_OFFLINE ?? "0", ...hubEnv(parent) };
+}

@@ -46,6 +46,8 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   exportRun: [id, { name: "out", as: "write" }],
   getExports: [id],
   cancelExport: [id],
+  pushRun: [id],
+  getPushes: [id],
   evalRun: [id, { name: "against", as: "run", except: "base" }, ...judging],
   getEval: [id, { name: "against", as: "run", except: "base" }],
   compareRuns: [{ name: "ids", as: "runs" }, ...judging],

@@ -14,13 +14,16 @@ type Where = (path: PropertyKey[]) => string | undefined;
 const ALL = [...new Set(PREFERENCE_METHODS.flatMap((m) => Object.keys(PREFERENCE_FIELDS[m])))];
 const LISTED = `${PREFERENCE_METHODS.slice(0, -1).join(", ")} and ${PREFERENCE_METHODS.at(-1)}`;
 
+/** The methods whose recipes train on several processes (whetstone_worker/distributed.py): sft and the pair methods. */
+const DISTRIBUTED_METHODS: string[] = ["sft", "dpo", "simpo", "orpo"];
+
 const isPreference = (method: string): method is (typeof PREFERENCE_METHODS)[number] => (PREFERENCE_METHODS as readonly string[]).includes(method);
 
 export function resolvePreference<T extends Parsed>(config: T, raw: Record<string, unknown>, where: Where): T {
   const method = config.method;
   const devices = config.training.devices;
-  if (devices !== undefined && devices !== 1 && method !== "sft") {
-    throw invalid(`training.devices ${JSON.stringify(devices)}: training on several devices is available for method sft only so far, and this run is ${method}`, "Set training.devices to 1 (or leave it out) for this run.", where(["training", "devices"]));
+  if (devices !== undefined && devices !== 1 && !DISTRIBUTED_METHODS.includes(method)) {
+    throw invalid(`training.devices ${JSON.stringify(devices)}: training on several devices is available for methods ${DISTRIBUTED_METHODS.join(", ")} so far, and this run is ${method}`, "Set training.devices to 1 (or leave it out) for this run.", where(["training", "devices"]));
   }
   if (config.rewards !== undefined && method !== "grpo") {
     throw invalid(`rewards are set but method is ${method}: rewards score the completions grpo samples`, "Remove the rewards list, or set method to grpo.", where(["rewards"]));

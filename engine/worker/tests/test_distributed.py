@@ -1,12 +1,13 @@
 """Training on two processes (torchrun, gloo on the CPU) equals training on one with the same global
 batch: each optimizer step's micro-batches are dealt out between the ranks and the gradients summed,
 so the losses, gradient norms and the saved adapter match the single-process run's step for step.
-Methods other than sft are refused by name (issue #21 lands them next)."""
+DPO, whose recipe deals out its micro-batches the same way, too; KTO and GRPO are refused by name (issue #21)."""
 
 from __future__ import annotations
 
 import pytest
 from safetensors.torch import load_file
+from recipes.test_preference import WORDS, _pairs
 from test_worker_process import Worker, command, finished
 
 
@@ -46,15 +47,29 @@ def test_two_processes_train_as_one(make_config, tmp_path, finetune):
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
 
 
-def test_a_preference_method_on_two_processes_is_refused_by_name(make_config, tmp_path):
+def test_dpo_on_two_processes_trains_as_on_one(make_config, tmp_path):
+    """The pair recipe deals out its micro-batches too: losses, reward means and accuracy as on one process."""
+    (tmp_path / "pairs.jsonl").write_text(_pairs(WORDS[:16]))
+    config = make_config(method="dpo", data__train=str(tmp_path / "pairs.jsonl"), data__validation=None, training__micro_batch_size=2, training__gradient_accumulation=2,
+                         training__max_steps=2, training__neftune_alpha=0, training__learning_rate=1e-2, training__checkpoint_every=2,
+                         training__goldfish=None, training__packing=False, data__max_length=128)
+    config["preference"] = {"beta": 0.1, "label_smoothing": 0, "gamma_beta_ratio": None, "lambda": None, "precompute_reference": False}
+    one, two = train(config, tmp_path / "one", devices=1), train(config, tmp_path / "two", devices=2)
+    for a, b in zip(one, two, strict=True):
+        for key in ("loss", "grad_norm", "rewards/chosen", "rewards/margin", "rewards/accuracy", "logps/rejected"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), (key, a, b)
+
+
+def test_kto_on_two_processes_is_refused_by_name(make_config, tmp_path):
     worker = Worker(2)
     try:
         assert worker.next()["type"] == "hello"
-        config = make_config(method="dpo")
-        config["preference"] = {"beta": 0.1, "label_smoothing": 0, "gamma_beta_ratio": None, "lambda": None, "precompute_reference": False}
+        config = make_config(method="kto")
+        config["preference"] = {"beta": 0.1, "label_smoothing": None, "gamma_beta_ratio": None, "lambda": None, "precompute_reference": None,
+                                "desirable_weight": 1.0, "undesirable_weight": 1.0}
         worker.send(command("train", "t", tmp_path, config))
         error = worker.until(finished("t"))[-1]
-        assert error["type"] == "error" and error["code"] == "CONFIG_INVALID" and "sft only" in error["message"], error
+        assert error["type"] == "error" and error["code"] == "CONFIG_INVALID" and "sft, dpo, simpo and orpo" in error["message"], error
         assert worker.proc.wait(timeout=120) != 0  # rank 0 left, and torchrun stopped the other rank
     finally:
         if worker.proc.poll() is None:

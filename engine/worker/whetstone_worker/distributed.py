@@ -104,6 +104,13 @@ def _device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
+def gather(items: list) -> list:
+    """Every rank's list, concatenated in rank order, on every rank (pickled: detached CPU tensors)."""
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, items)
+    return [x for part in out for x in part]
+
+
 def barrier() -> None:
     dist.barrier()
 

@@ -16,13 +16,14 @@ beforeAll(() => {
 });
 
 describe("training.devices", () => {
-  it("takes a count or auto, for sft only so far", () => {
+  it("takes a count or auto, for sft and the pair methods so far", () => {
     const base = { model: { path: "/m" }, data: { train: "/d.jsonl" } };
     expect(validateConfig({ ...base, training: { devices: 2 } }, { checkPaths: false }).training.devices).toBe(2);
     expect(validateConfig({ ...base, training: { devices: "auto" } }, { checkPaths: false }).training.devices).toBe("auto");
     expect("devices" in validateConfig(base, { checkPaths: false }).training).toBe(false);
     expect(() => validateConfig({ ...base, training: { devices: 0 } }, { checkPaths: false })).toThrow(/training.devices/);
-    expect(() => validateConfig({ ...base, method: "dpo", training: { devices: 2 } }, { checkPaths: false })).toThrow(/training.devices 2: training on several devices is available for method sft only so far, and this run is dpo/);
+    expect(validateConfig({ ...base, method: "dpo", training: { devices: 2 } }, { checkPaths: false }).training.devices).toBe(2);
+    expect(() => validateConfig({ ...base, method: "kto", training: { devices: 2 } }, { checkPaths: false })).toThrow(/training.devices 2: training on several devices is available for methods sft, dpo, simpo, orpo so far, and this run is kto/);
   });
 
   it("trains one run on two torchrun processes", async () => {

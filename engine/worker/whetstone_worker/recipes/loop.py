@@ -203,7 +203,7 @@ class Loop:
     def run(self, recipe: Recipe, resume: bool) -> None:
         world = distributed.current()
         if world is not None and not getattr(recipe, "distributed", False):
-            raise WorkerError("CONFIG_INVALID", f"Training on {world.size} devices is available for method sft only so far; this run is {self.cfg.method}.",
+            raise WorkerError("CONFIG_INVALID", f"Training on {world.size} devices is available for methods sft, dpo, simpo and orpo so far; this run is {self.cfg.method}.",
                               "Set training.devices to 1 for this run.", recoverable=False)
         if world is not None:
             self.log("info", f"Training on {world.size} processes ({'NCCL' if self.device.type == 'cuda' else 'gloo'}), "

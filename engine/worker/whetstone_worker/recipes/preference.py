@@ -26,6 +26,7 @@ Packing does not apply: a pair's two rows must stay aligned, so batches are padd
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Callable
 
 import torch
 
+from .. import distributed
 from ..config import RunConfig
 from ..data.batches import IGNORE, make_plan
 from ..data.pairs import Pair, build_pairs, collate_pairs
@@ -63,6 +65,7 @@ def recipe_for(job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, 
 
 
 class PreferenceRecipe:
+    distributed = True  # trains on several ranks (distributed.py): each forwards its share of a step's micro-batches
     knobs = "training.learning_rate (2–10×) or preference.beta"
 
     def __init__(self, job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]):
@@ -219,7 +222,11 @@ class PreferenceRecipe:
         nll_tokens = sum(int(k.sum()) if k is not None else int((b["labels"][: len(i), 1:] != IGNORE).sum())
                          for k, b, (i, _) in zip(keeps, batches, micro)) if self.method.sft_term else 0
         parts, loss_sum, nll_sum = [], 0.0, 0.0
-        for (indices, _), batch, keep in zip(micro, batches, keeps):
+        world = distributed.current()
+        mine = set(distributed.shard(list(range(len(micro))), world))  # the micro-batches this rank forwards
+        for k, ((indices, _), batch, keep) in enumerate(zip(micro, batches, keeps)):
+            if k not in mine:
+                continue
             out, nll, loss = self._micro_loss(batch, indices, keep, n_pairs, nll_tokens)
             value = loss.detach().item()
             if not math.isfinite(value):
@@ -229,6 +236,9 @@ class PreferenceRecipe:
             loss_sum += value
             nll_sum += nll.detach().item() if nll is not None else 0.0
             parts.append(out)
+        if world is not None:  # the step's figures: every rank's share
+            loss_sum, nll_sum = distributed.sum_all(loss_sum), distributed.sum_all(nll_sum)
+            parts = distributed.gather([L.PairLoss(**{f.name: _cpu(getattr(p, f.name)) for f in dataclasses.fields(p)}) for p in parts])
         step_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
         trained = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches) - dropped
         stats = _pair_stats(parts)
@@ -277,6 +287,10 @@ class PreferenceRecipe:
 
     def output(self):
         return self.policy.output()
+
+
+def _cpu(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.detach().cpu()
 
 
 def _pair_stats(parts: list[L.PairLoss]) -> dict[str, float]:

@@ -110,6 +110,19 @@ COMMANDS: dict[str, dict[str, Check]] = {
         "shard_size_mb": integer(1),
         "out_dir": string(1),
     },
+    "bench": {
+        "id": ID,
+        "model_path": string(1),
+        "tuned_path": nullable(string(1)),
+        "tuned_kind": nullable(enum("adapter", "model")),
+        "sides": array(enum("tuned", "base"), min_len=1),
+        "tasks": array(string(1), min_len=1),
+        "limit": nullable(integer(1)),
+        "num_fewshot": nullable(NAT),
+        "chat_template": boolean,
+        "batch_size": nullable(integer(1)),
+        "include_path": nullable(string(1)),
+    },
     "shutdown": {"id": ID},
 }
 

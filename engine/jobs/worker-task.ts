@@ -1,5 +1,5 @@
 /**
- * A one-shot worker command on behalf of a run (audit, export, generation, merge): take the device
+ * A one-shot worker command on behalf of a run (audit, export, generation, merge, benchmark): take the device
  * lock, run one worker session, relay its progress and log to the run, and resolve with the `done`
  * event's result. Unlike training, a task leaves the run's state alone: its output is a report,
  * written by the caller only once complete, so an interrupted task never leaves a half report behind.
@@ -21,6 +21,8 @@ export interface TaskContext {
   deviceLock?: DeviceLock;
   /** Every event of this task's command (generation streams `token` events through here). */
   onEvent?: (event: WorkerEvent) => void;
+  /** false: spawn the worker instead of forking it (a job whose environment differs from the fork server's). */
+  fork?: boolean;
 }
 
 /** How long a cancelled task gets to clean up (an export removes its partial files) before SIGTERM. */
@@ -55,6 +57,7 @@ export async function runWorkerTask(
     const outcome = await WorkerSession.run({
       python: ctx.python,
       env: ctx.workerEnv,
+      fork: ctx.fork,
       id: `${runId}#${label}-${Date.now()}`,
       command,
       signal,

@@ -6,7 +6,7 @@
  * protocol log records. Cancelling kills the worker: the partial `.incomplete` files stay in the
  * cache and the next pull resumes them.
  */
-import { hubEnv } from "../secrets/token";
+import { onlineWorkerEnv } from "../secrets/token";
 import { WhetstoneError } from "../util/errors";
 import { isHubId, type RepoType } from "./hub";
 import { runOneShot, type OneShotContext } from "./oneshot";
@@ -35,10 +35,7 @@ export async function pullRepo(opts: PullOptions, ctx: OneShotContext = {}): Pro
   if (!isHubId(opts.repoId)) {
     throw new WhetstoneError({ code: "USAGE", message: `'${opts.repoId}' is not a hub id.`, hint: "Hub ids are owner/name, e.g. Qwen/Qwen2.5-0.5B-Instruct." });
   }
-  const parent = { ...process.env, ...ctx.env };
-  // The worker stays offline by default (models are local folders); a pull is the one job that may
-  // reach the hub, unless the user asked for offline mode.
-  const env = { ...(ctx.env ?? {}), HF_HUB_OFFLINE: parent.HF_HUB_OFFLINE ?? "0", ...hubEnv(parent) };
+  const env = onlineWorkerEnv(ctx.env);
   const result = await runOneShot(
     "pull",
     (id) => ({ v: 1, type: "pull", id, repo_id: opts.repoId, repo_type: opts.type, revision: opts.revision ?? null, endpoint: opts.endpoint ?? null, cache_dir: opts.cacheDir ?? null }),

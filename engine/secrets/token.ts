@@ -139,3 +139,13 @@ export function hubEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv 
   const { token } = hubToken(env);
   return token ? { HF_TOKEN: token } : {};
 }
+
+/**
+ * A worker environment that may download from the hub (a pull, a benchmark's task data): the worker
+ * stays offline by default (models are local folders), so this one is online unless the user asked
+ * for offline mode (HF_HUB_OFFLINE in `workerEnv` or this process), with the token.
+ */
+export function onlineWorkerEnv(workerEnv: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const parent = { ...process.env, ...workerEnv };
+  return { ...workerEnv, HF_HUB_OFFLINE: parent.HF_HUB_OFFLINE ?? "0", ...hubEnv(parent) };
+}

@@ -16,9 +16,9 @@ import { effectiveBase, trainedWeights } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { writeFileAtomic, writeJsonAtomic } from "../util/atomic";
 import { WhetstoneError } from "../util/errors";
-import { BenchReportSchema, type BenchOptions, type BenchReport, type BenchRow } from "./schema";
+import { BenchReportSchema, changeLevel, type BenchOptions, type BenchReport, type BenchRow } from "./schema";
 
-export { BenchOptionsSchema, BenchReportSchema, type BenchOptions, type BenchReport, type BenchRow } from "./schema";
+export { BenchOptionsSchema, BenchReportSchema, changeLevel, type BenchOptions, type BenchReport, type BenchRow } from "./schema";
 
 export function benchPaths(store: Pick<RunStore, "runDir">, runId: string): { json: string; markdown: string } {
   const dir = join(store.runDir(runId), "reports");
@@ -148,14 +148,14 @@ export function formatBench(report: BenchReport): string {
     "| task | metric | filter | n | tuned ± stderr | base ± stderr | tuned − base ± stderr |",
     "|---|---|---|---|---|---|---|",
     ...report.rows.map((r) => {
-      const arrow = r.delta === null || r.higher_is_better === null || r.delta === 0 ? "" : (r.delta > 0) === r.higher_is_better ? " ▲" : " ▼";
+      const arrow = { better: " ▲", worse: " ▼", same: "" }[changeLevel(r)];
       return `| ${r.top ? r.task : `  ${r.alias.trim()}`} | ${r.metric} | ${r.filter} | ${r.n ?? "?"} | ${withSe(r.tuned, r.tuned_stderr)} | ${withSe(r.base, r.base_stderr)} | ${withSe(r.delta, r.delta_stderr, true)}${arrow} |`;
     }),
     "",
     `lm-evaluation-harness ${report.lm_eval_version}; tasks ${report.tasks.join(", ")}; ${s.limit ? `at most ${s.limit} documents per task` : "every document"}; ` +
       `${s.num_fewshot ?? "the tasks' default"} few-shot; chat template ${s.chat_template ? "on" : "off"}; ${s.device ?? "?"} ${s.dtype ?? ""}, batch ${String(s.batch_size ?? "?")}; ${report.seconds.toFixed(0)} s.`,
-    "The tuned model is the base with the run's adapter applied (not merged) or the run's full model. ▲/▼: better/worse than the base by the metric's direction.",
-    "The delta's ± is sqrt(se_tuned² + se_base²), wider than a paired error on the same documents: a delta smaller than about twice it is within noise.",
+    "The tuned model is the base with the run's adapter applied (not merged) or the run's full model. The delta's ± is sqrt(se_tuned² + se_base²), wider than a paired error on the same documents.",
+    "▲/▼: better/worse than the base by the metric's direction, by more than twice the delta's ±; unmarked: within noise.",
   ];
   return lines.join("\n");
 }

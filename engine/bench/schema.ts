@@ -55,3 +55,10 @@ export const BenchReportSchema = z.looseObject({
   seconds: z.number(),
 });
 export type BenchReport = z.infer<typeof BenchReportSchema>;
+
+/** Better or worse than the base by the metric's direction, when the change exceeds twice its standard error; else "same" (within noise). */
+export function changeLevel(row: Pick<BenchRow, "delta" | "delta_stderr" | "higher_is_better">): "better" | "worse" | "same" {
+  if (row.delta === null || row.delta === 0 || row.higher_is_better === null) return "same";
+  if (row.delta_stderr !== null && Math.abs(row.delta) <= 2 * row.delta_stderr) return "same";
+  return row.delta > 0 === row.higher_is_better ? "better" : "worse";
+}

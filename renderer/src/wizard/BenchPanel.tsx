@@ -10,6 +10,7 @@ import { useClient } from "../client/context";
 import { useTask } from "../client/use-task";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
+import { TaskActions } from "../components/TaskActions";
 import { TableHead } from "../components/TableHead";
 import { needsCompletedRun } from "../lib/run-gates";
 import { useAppStore } from "../store/store";
@@ -73,19 +74,11 @@ export function BenchPanel({ runId }: { runId: string }) {
             <input type="number" min={1} value={limit} onChange={(e) => setLimit(Math.max(1, Number(e.target.value) || 1))} aria-label="Questions per benchmark" />
           </label>
         )}
-        <button type="button" className="primary" onClick={run} disabled={busy || gate !== null || tasks.length === 0} aria-describedby={gate ? "bench-gate" : undefined}>
-          {busy ? "Benchmarking…" : report ? "Benchmark again" : "Run the benchmarks"}
-        </button>
-        {busy && (
-          <button type="button" className="danger" onClick={() => client.cancelTask({ id: runId, kind: "bench" })}>
-            Cancel
+        <TaskActions busy={busy} gate={gate} gateId="bench-gate" onCancel={() => client.cancelTask({ id: runId, kind: "bench" })}>
+          <button type="button" className="primary" onClick={run} disabled={busy || gate !== null || tasks.length === 0} aria-describedby={gate ? "bench-gate" : undefined}>
+            {busy ? "Benchmarking…" : report ? "Benchmark again" : "Run the benchmarks"}
           </button>
-        )}
-        {gate && !busy && (
-          <span id="bench-gate" className="muted small">
-            {gate}
-          </span>
-        )}
+        </TaskActions>
       </div>
       {limit !== null && <p className="muted small">Fewer questions are quicker but noisier: compare a change with its ± before trusting it.</p>}
       {busy && <ProgressBar progress={progress} label="Benchmark progress" />}

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from ..device import choose_precision, pick_device
+from ..device import inference_device
 from ..errors import Cancelled, WorkerError
 from ..protocol import Emitter
 
@@ -75,12 +75,10 @@ class Bench:
     def __init__(self, job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]):
         self.id, self.cmd, self.emitter, self.cancelled = job_id, command, emitter, cancelled
         self.t0 = time.monotonic()
-        self.device = pick_device()
-        self.dtype = choose_precision("auto", "auto", "lora", self.device).weights
+        self.device, self.dtype = inference_device()
 
     def progress(self, phase: str, current: float, total: float | None, unit: str, message: str, eta: float | None = None) -> None:
-        self.emitter.emit("progress", id=self.id, phase=phase, current=current, total=total, unit=unit,
-                          elapsed_s=round(time.monotonic() - self.t0, 3), eta_s=None if eta is None else round(eta, 1), message=message)
+        self.emitter.progress(self.id, self.t0, phase, current, total, unit, message, eta)
 
     def run(self) -> dict:
         cmd = self.cmd

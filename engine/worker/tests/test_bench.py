@@ -130,6 +130,31 @@ def test_a_standard_task_offline_says_which_task_and_what_to_do(tiny_model, adap
     assert "Connect to the internet" in err.value.hint
 
 
+def test_an_unreachable_hub_fails_at_once_and_says_so(tiny_model, adapter, task_dir, monkeypatch):
+    """No offline mode, but nothing listens where the hub should be: the job goes offline itself
+    instead of retrying for a minute; the local tasks, whose data is on disk, still run."""
+    import time
+
+    import datasets.config
+    from huggingface_hub import constants
+
+    cache = task_dir / "empty-hf-cache-2"
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: connection refused
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache / "hub"))
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    start = time.monotonic()
+    with pytest.raises(WorkerError) as err:
+        run_bench(command(tiny_model, adapter, task_dir, tasks=["whetstone_capitals", "hellaswag"]))
+    assert err.value.code == "BENCH_DATA_OFFLINE" and "'hellaswag'" in err.value.message
+    assert "cannot connect to 127.0.0.1" in err.value.message
+    assert time.monotonic() - start < 45  # indexing and one local task, no retries
+    assert constants.HF_HUB_OFFLINE is True  # what the job switched (monkeypatch restores it)
+
+
 def test_a_broken_custom_task_is_named(tiny_model, adapter, task_dir, tmp_path):
     (tmp_path / "broken.yaml").write_text(
         "task: whetstone_broken\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: /nonexistent/broken.jsonl\n"

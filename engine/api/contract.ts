@@ -4,13 +4,14 @@
  * validated against it at runtime in one place (`dispatch`).
  */
 import * as z from "zod";
-import { RunStatusSchema } from "../runs/types";
+import { RoundSamplesSchema, RunStatusSchema } from "../runs/types";
 import { TASK_KINDS } from "../jobs/kinds";
 import type { JudgmentsResult } from "../eval/judgments";
 import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
 import { ExportOptionsSchema, ExportRecordSchema } from "../export/schema";
 import { MergeOptionsSchema, MergeResultSchema } from "../merge/schema";
 import { BenchOptionsSchema, BenchReportSchema } from "../bench/schema";
+import { PushOptionsSchema, PushRecordSchema } from "../push/schema";
 import { CompareOptionsSchema, CompareReportSchema, EvalOptionsSchema, EvalReportSchema, GenerateOptionsSchema, GenerateResultSchema } from "../eval/schema";
 import { DatasetReportSchema, InspectOptionsSchema, PreviewOptionsSchema, SamplePreviewSchema } from "../data/report";
 import { DoctorReportSchema, FolderListingSchema, ModelCheckSchema, ModelListingSchema, PlanInputSchema, PreflightResultSchema, PullResultSchema, RunPlanSchema, StartingPointsSchema } from "../models/api-schemas";
@@ -48,6 +49,8 @@ export const API = {
   awaitRun: { input: RunRef, output: RunStatusSchema },
   getMetrics: { input: z.strictObject({ id: z.string().min(1), since: z.number().int().min(0).optional() }), output: z.array(MetricsRowSchema) },
   getLog: { input: z.strictObject({ id: z.string().min(1), tail: z.number().int().positive().max(100_000).optional() }), output: z.array(z.string()) },
+  /** A grpo run's logged rounds: the first prompt's sampled completions with their rewards, every 10 rounds (the last `tail`). */
+  getSamples: { input: z.strictObject({ id: z.string().min(1), tail: z.number().int().positive().max(10_000).optional() }), output: z.array(RoundSamplesSchema) },
   createRun: {
     input: z.strictObject({
       /** A config object (wizard, HTTP) … */
@@ -79,6 +82,14 @@ export const API = {
   getExports: { input: RunRef, output: z.array(ExportRecordSchema) },
   /** Stop a queued or running export of a run (nothing is left at its destination). */
   cancelExport: { input: RunRef, output: z.object({ cancelled: z.boolean() }) },
+  /**
+   * Upload a finished run's model (safetensors, adapter or gguf; an earlier export of the format, else one made for it) and its model card to a
+   * Hugging Face Hub repo of the token's owner, created (private when asked) unless it exists; a repo of someone else is refused before anything is
+   * sent. Resumable: files the hub already has are not sent again. Progress: the run's `progress` events (phases check, export's, hash, upload, commit);
+   * cancel with cancelTask kind `push`. Recorded in the run's reports/pushes.json.
+   */
+  pushRun: { input: PushOptionsSchema.extend({ id: z.string().min(1) }), output: PushRecordSchema },
+  getPushes: { input: RunRef, output: z.array(PushRecordSchema) },
   /** Judge a finished run against its base (or `against` another run): win rate, LC win rate, CIs, per-prompt verdicts; stored in reports/. */
   evalRun: { input: EvalOptionsSchema.partial().extend({ id: z.string().min(1) }).strict(), output: EvalReportSchema },
   getEval: { input: z.strictObject({ id: z.string().min(1), against: z.string().min(1).optional() }), output: EvalReportSchema.nullable() },

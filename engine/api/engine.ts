@@ -16,9 +16,10 @@ import { AuditOptionsSchema, AuditReportSchema, auditCommand, loadAuditReport, s
 import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, saveExportRecord, type ExportOptions, type ExportRecord } from "../export/export";
 import { loadCompareReport, loadEvalReport } from "../eval/stored";
 import { BenchOptionsSchema, benchCommand, benchReport, loadBenchReport, saveBenchReport, type BenchReport } from "../bench/bench";
-import { onlineWorkerEnv } from "../secrets/token";
+import { hubWorkerEnv } from "../secrets/token";
 import { CompareOptionsSchema, EvalOptionsSchema, GenerateOptionsSchema, type CompareReport, type EvalReport, type GenerateResult } from "../eval/schema";
 import { MergeOptionsSchema, type MergeResult } from "../merge/schema";
+import { PushOptionsSchema, type PushRecord } from "../push/schema";
 import { validateConfig } from "../config/load";
 import { snapshotOptionsFor } from "../data/run-data";
 import { resolveInitFrom, checkChainable, loadLineage } from "../runs/lineage";
@@ -101,6 +102,10 @@ export class Engine implements ApiHandlers {
 
   getLog({ id, tail }: { id: string; tail?: number }): string[] {
     return this.store.readLog(this.store.resolve(id), tail ?? 200);
+  }
+
+  getSamples({ id, tail }: { id: string; tail?: number }): ApiOutput<"getSamples"> {
+    return this.store.readSamples(this.store.resolve(id), tail ?? 20);
   }
 
   /**
@@ -210,7 +215,7 @@ export class Engine implements ApiHandlers {
     const command = benchCommand(this.store, runId, BenchOptionsSchema.parse(rest));
     // Standard tasks download their data on first use: the worker is online (unless the user set
     // offline mode) and spawned, since the fork server's imports read the offline environment.
-    const ctx = { ...this.board.taskContext(), workerEnv: onlineWorkerEnv(this.opts.workerEnv), fork: false };
+    const ctx = { ...this.board.taskContext(), workerEnv: hubWorkerEnv(this.opts.workerEnv), fork: false };
     return this.board.task(
       "bench",
       runId,
@@ -365,6 +370,20 @@ export class Engine implements ApiHandlers {
   /** Cancel a queued or running export of a run; the worker removes its partial files. */
   cancelExport({ id }: { id: string }): { cancelled: boolean } {
     return this.cancelTask({ id, kind: "export" });
+  }
+
+  /** Upload a finished run's model and card to a hub repo, beside the queue (its export, if it needs one, is queued). */
+  async pushRun(input: ApiInput<"pushRun">): Promise<PushRecord> {
+    const runId = this.store.resolve(input.id);
+    const { id: _, ...rest } = input;
+    const opts = PushOptionsSchema.parse(rest);
+    const { pushRun } = await import("../push/push");
+    const ctx = { task: this.board.taskContext(), exportRun: (i: ApiInput<"exportRun">) => this.exportRun(i), cancelExport: () => void this.board.cancel("export", runId) };
+    return this.board.detached("push", runId, "push", (signal) => pushRun(ctx, runId, opts, signal));
+  }
+
+  async getPushes({ id }: { id: string }): Promise<PushRecord[]> {
+    return (await import("../push/push")).loadPushes(this.store, this.store.resolve(id));
   }
 
   /** Judge a finished run against its base or another run; the report is stored in every run involved. */

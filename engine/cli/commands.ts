@@ -12,6 +12,7 @@ import { auditPaths, formatAudit } from "../audit/audit";
 import { exportsPath, formatExport } from "../export/export";
 import type { AuditOptions } from "../audit/schema";
 import type { ExportOptions } from "../export/schema";
+import type { TaskKind } from "../jobs/kinds";
 import { RunProgress } from "./progress";
 import { EXIT, type Client, type Io } from "./io";
 import { ago, duration, loss, num, table } from "./format";
@@ -68,15 +69,24 @@ async function follow(engine: Client, run: RunStatus, progress: RunProgress, io:
   const final = await engine.call("awaitRun", { id: run.id });
   progress.finish();
   if (opts.json) io.out.write(JSON.stringify(final, null, 2) + "\n");
-  else io.out.write(summary(final) + "\n");
+  else io.out.write(summary(final, rewardLine(await engine.call("getMetrics", { id: run.id }))) + "\n");
   if (final.state === "completed") return EXIT.ok;
   if (final.state === "cancelled") return EXIT.cancelled;
   return final.state === "interrupted" ? EXIT.interrupted : EXIT.failed;
 }
 
-function summary(s: RunStatus): string {
+/** grpo's measure: the mean reward of the first and the last three steps (null for runs without rewards). */
+function rewardLine(metrics: Record<string, number | null>[]): string | null {
+  const rewards = metrics.map((m) => m.reward).filter((r): r is number => typeof r === "number");
+  if (rewards.length === 0) return null;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  return `reward ${num(mean(rewards.slice(0, 3)), 2)} → ${num(mean(rewards.slice(-3)), 2)} (mean of the first and last ${Math.min(3, rewards.length)} steps)`;
+}
+
+function summary(s: RunStatus, reward: string | null = null): string {
   const lines = [`${s.state}: ${s.id} at step ${s.step}/${s.total_steps ?? "?"}`];
   if (s.first_loss !== null && s.last_loss !== null) lines.push(`  loss ${loss(s.first_loss)} → ${loss(s.last_loss)}`);
+  if (reward) lines.push(`  ${reward}`);
   for (const [k, v] of Object.entries(s.outputs)) lines.push(`  ${k}: ${v}`);
   if (s.error) {
     lines.push(`  error[${s.error.code}]: ${s.error.message}`, `  hint: ${s.error.hint}`);
@@ -138,6 +148,8 @@ export async function showCommand(engine: Client, ref: string, io: Io, opts: { j
     const first = metrics[0]!;
     const last = metrics.at(-1)!;
     lines.push(`loss     ${loss(first.loss)} (step ${first.step}) → ${loss(last.loss)} (step ${last.step}); ${num(last.tokens_per_s ?? null)} tok/s`);
+    const reward = rewardLine(metrics);
+    if (reward) lines.push(reward.replace(/^reward /, "reward   "));
   }
   if (s.last_checkpoint) lines.push(`ckpt     step ${s.last_checkpoint.step}: ${s.last_checkpoint.path}`);
   for (const [k, v] of Object.entries(s.outputs)) lines.push(`output   ${k}: ${v}`);
@@ -162,14 +174,7 @@ export async function auditCommand(
 ): Promise<number> {
   const { json } = opts;
   const options: Partial<AuditOptions> = { samples: opts.samples, prefixTokens: opts.prefix, continuationTokens: opts.tokens, seed: opts.seed, embeddingModel: opts["embedding-model"] ?? null };
-  const { status, dir } = await engine.call("getRun", { id: ref });
-  const runId = status.id;
-  const progress = new RunProgress(runId, io.out);
-  engine.subscribe((e) => progress.handle(e));
-  io.onInterrupt(() => {
-    progress.line("Cancelling the audit (the previous report, if any, is kept).");
-    void engine.call("cancelTask", { id: runId, kind: "audit" });
-  });
+  const { runId, dir, progress } = await followTask(engine, ref, io, "audit", "Cancelling the audit (the previous report, if any, is kept).");
   io.out.write(`auditing ${runId}: does the tuned model reproduce its training answers?\n`);
   const report = await engine.call("auditRun", { id: runId, ...defined(options) });
   progress.finish();
@@ -187,14 +192,7 @@ export async function exportRunCommand(
   const { json, format, out } = opts;
   if (!format || !out) throw new WhetstoneError({ code: "USAGE", message: "`whetstone export RUN` needs --format and --out.", hint: "e.g. whetstone export RUN --format gguf --quant q8_0 --out ./my-model-gguf" });
   const options = { format, out: resolve(out), dtype: opts.dtype ?? null, quantization: opts.quant ?? null, overwrite: opts.overwrite ?? false, ...defined({ shardSizeMb: opts["shard-size"] }) };
-  const { status, dir } = await engine.call("getRun", { id: ref });
-  const runId = status.id;
-  const progress = new RunProgress(runId, io.out);
-  engine.subscribe((e) => progress.handle(e));
-  io.onInterrupt(() => {
-    progress.line("Cancelling the export (its partial files are removed).");
-    void engine.call("cancelExport", { id: runId });
-  });
+  const { runId, dir, progress } = await followTask(engine, ref, io, "export", "Cancelling the export (its partial files are removed).");
   io.out.write(`exporting ${runId} as ${options.format} to ${options.out}\n`);
   let record;
   try {
@@ -225,6 +223,18 @@ export async function serveCommand(engine: Engine, io: Io, opts: { port?: number
   await engine.close();
   await server.close();
   return EXIT.ok;
+}
+
+/** A task on a run, followed on the terminal: its progress drawn, and Ctrl-C cancelling it (`stopping` says what that does). */
+export async function followTask(engine: Client, ref: string, io: Io, kind: TaskKind, stopping: string): Promise<{ runId: string; dir: string; progress: RunProgress }> {
+  const { status, dir } = await engine.call("getRun", { id: ref });
+  const progress = new RunProgress(status.id, io.out);
+  engine.subscribe((e) => progress.handle(e));
+  io.onInterrupt(() => {
+    progress.line(stopping);
+    void engine.call("cancelTask", { id: status.id, kind });
+  });
+  return { runId: status.id, dir, progress };
 }
 
 /** Report paths are named from a run's folder: the one `getRun` answers with. */

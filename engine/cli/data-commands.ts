@@ -6,6 +6,7 @@
 import type { EngineEvent } from "../api/events";
 import { loadConfigFile } from "../config/file";
 import type { InspectOptions, PreviewOptions } from "../data/report";
+import { rewardFields } from "../data/run-data";
 import type { FileFormat, Method, SchemaName } from "../data/types";
 import { WhetstoneError } from "../util/errors";
 import { EXIT, type Client, type Io } from "./io";
@@ -25,7 +26,7 @@ export interface DataFlags {
   overlong?: "drop" | "truncate" | "error";
 }
 
-const USAGE = "Usage: whetstone data check FILE [--method sft|dpo|simpo|orpo|kto] [--model DIR] [--format F] …  |  whetstone data preview FILE --model DIR --index N";
+const USAGE = "Usage: whetstone data check FILE [--method sft|dpo|simpo|orpo|kto|grpo] [--model DIR] [--format F] …  |  whetstone data preview FILE --model DIR --index N";
 
 /** The file and the data settings: the flags, else the run config's (--config), else the engine's defaults. */
 function source(sub: string, fileArg: string | undefined, flags: DataFlags) {
@@ -48,7 +49,9 @@ export async function dataCheckCommand(engine: Client, fileArg: string | undefin
   const { path, fromConfig, common, model } = source("check", fileArg, flags);
   // Without --method (or a config), the report lists the methods the data can train.
   const method = flags.method ?? fromConfig?.method;
-  const opts: InspectOptions = { ...common, model, ...(method ? { method } : {}), skipInvalid: flags["skip-invalid"] ?? fromConfig?.data.skip_invalid };
+  // grpo: the config's completion budget and the fields its rewards read are checked on every row.
+  const grpo = fromConfig?.method === "grpo" && method === "grpo" ? { completionTokens: fromConfig.preference?.max_completion_tokens as number, promptFields: rewardFields(fromConfig) } : {};
+  const opts: InspectOptions = { ...common, model, ...(method ? { method } : {}), ...grpo, skipInvalid: flags["skip-invalid"] ?? fromConfig?.data.skip_invalid };
   const stop = showProgress(engine, io);
   const report = await engine.call("inspectDataset", { path, ...opts }).finally(stop);
   io.out.write((flags.json ? JSON.stringify(report, null, 2) : formatDatasetReport(report)) + "\n");

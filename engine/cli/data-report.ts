@@ -57,7 +57,8 @@ function formatStats(r: DatasetReport): string[] {
   const w = Math.max(...labels.map((l) => l.length));
   t.histogram.forEach((b, i) => lines.push(`  ${labels[i]!.padStart(w)}  ${String(int(b.count)).padStart(8)}  ${bar(b.count / top, 30).trimEnd()}`));
   const fates = [t.dropped_too_long ? `${int(t.dropped_too_long)} dropped as too long` : "", t.truncated ? `${int(t.truncated)} truncated` : "", t.dropped_no_trained_tokens ? `${int(t.dropped_no_trained_tokens)} dropped with no trained token` : ""].filter(Boolean);
-  lines.push(`per epoch   ${int(t.kept)} samples${fates.length ? ` (${fates.join(", ")})` : ""}: ${int(t.tokens_per_epoch)} tokens, ${int(t.trained_tokens_per_epoch)} trained`);
+  if (r.kind === "prompt") lines.push(`per epoch   ${int(t.kept)} prompts${fates.length ? ` (${fates.join(", ")})` : ""}: ${int(t.tokens_per_epoch)} prompt tokens; the completions are sampled in training`);
+  else lines.push(`per epoch   ${int(t.kept)} samples${fates.length ? ` (${fates.join(", ")})` : ""}: ${int(t.tokens_per_epoch)} tokens, ${int(t.trained_tokens_per_epoch)} trained`);
   if (t.estimated_seconds_per_epoch !== null) lines.push(`time        about ${duration(t.estimated_seconds_per_epoch)} per epoch at the given throughput`);
   return lines;
 }

@@ -100,7 +100,7 @@ export async function loginCommand(io: Io): Promise<number> {
     if (!keychain) {
       storeHubToken("hf_" + "x".repeat(20), null); // throws KEYCHAIN_UNAVAILABLE with what to do instead
     }
-    const token = await readSecret(io, "Hugging Face access token (read access; https://huggingface.co/settings/tokens): ");
+    const token = await readSecret(io, "Hugging Face access token (read access; write access to push; https://huggingface.co/settings/tokens): ");
     io.out.write(`token stored in the ${storeHubToken(token, keychain)}\n`);
     return EXIT.ok;
   }

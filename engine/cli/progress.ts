@@ -45,7 +45,7 @@ export class RunProgress {
     const total = m.total_steps ?? 0;
     const text =
       `train ${String(step).padStart(String(total).length)}/${total} steps` +
-      `  loss ${loss(m.loss)}  lr ${num(m.lr, 2)}  ${rate(m.tokens_per_s)} tok/s` +
+      `  loss ${loss(m.loss)}${typeof m.reward === "number" ? `  reward ${num(m.reward, 2)}` : ""}  lr ${num(m.lr, 2)}  ${rate(m.tokens_per_s)} tok/s` +
       `  elapsed ${duration(m.elapsed_s)}  ETA ${duration(m.eta_s)}`;
     if (this.out.isTTY) {
       const fraction = total > 0 ? step / total : 0;

@@ -4,7 +4,7 @@
  * modules are imported when their command runs, so `whetstone help` loads none of them.
  */
 import type { Engine } from "../api/engine";
-import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/formats";
+import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS, PUSH_FORMATS } from "../export/formats";
 import { MERGE_METHODS } from "../merge/methods";
 import { FORMATS, METHODS, SCHEMAS } from "../data/types";
 import { WhetstoneError } from "../util/errors";
@@ -127,6 +127,17 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
       overwrite: { type: "boolean", help: "replace --out, once the new export is complete" },
     },
     run: async ({ engine, io }, args, v) => (await import("./commands")).exportRunCommand(await engine(), need(args, "export", "a run id"), io, v),
+  }),
+  command({
+    name: "push",
+    usage: [{ line: "push RUN --repo OWNER/NAME", summary: "upload the trained model with its model card to a Hugging Face Hub repo of yours (created unless it exists); resumable, with progress" }],
+    options: {
+      json,
+      repo: { type: "string", value: "OWNER/NAME", help: "the Hub repo, under your user name or an organization you write to (a repo of someone else is refused before anything is sent)" },
+      format: { type: "string", value: "F", choices: PUSH_FORMATS, help: "what to upload: the merged model, the LoRA adapter, or a GGUF file (an earlier export of it is reused, else the run is exported first)", default: "safetensors" },
+      private: { type: "boolean", help: "create the repo private (an existing public repo is refused, never made private)" },
+    },
+    run: async ({ engine, io }, args, v) => (await import("./push-command")).pushCommand(await engine(), need(args, "push", "a run id"), io, v),
   }),
   command({
     name: "eval",

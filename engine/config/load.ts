@@ -68,6 +68,8 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunCon
     data: { ...data, train: dataPath(data.train, abs), validation: data.validation === null ? null : abs(data.validation) },
     // A path is made absolute here; a run id or name stays as given and is resolved when the run is created.
     init_from: parsed.data.init_from !== null && /^[.~]|[\\/]/.test(parsed.data.init_from) ? abs(parsed.data.init_from) : parsed.data.init_from,
+    // A python reward's file, like every path of a config file, is relative to the file's folder.
+    ...(parsed.data.rewards ? { rewards: parsed.data.rewards.map((r) => (r.type === "python" ? { ...r, file: abs(r.file) } : r)) } : {}),
   };
   if (opts.checkPaths !== false) checkPaths(config, where);
   return config;
@@ -125,6 +127,15 @@ function checkPaths(config: RunConfig, where: (p: PropertyKey[]) => string | und
     }
   }
   checkCustomCode(model, config.model.trust_remote_code, where(["model", "trust_remote_code"]) ?? where(["model", "path"]));
+  config.rewards?.forEach((r, i) => {
+    if (r.type !== "python" || (existsSync(r.file) && statSync(r.file).isFile())) return;
+    throw new WhetstoneError({
+      code: "REWARD_FILE_NOT_FOUND",
+      message: `rewards[${i}].file: no Python file at ${r.file}`,
+      hint: "Point it at your reward file (relative paths are relative to the config file), which defines def reward(prompts, completions, **fields).",
+      where: where(["rewards", i, "file"]),
+    });
+  });
   for (const field of ["train", "validation"] as const) {
     const file = config.data[field];
     if (file === null || (existsSync(file) && (statSync(file).isFile() || statSync(file).isDirectory()))) continue;

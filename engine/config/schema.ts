@@ -7,7 +7,7 @@
 import * as z from "zod";
 import { FORMATS, ROLES, SCHEMAS } from "../data/types";
 import { COLUMN_TARGETS } from "../data/schema";
-import { METHODS } from "./methods";
+import { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS, METHODS } from "./methods";
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
@@ -27,7 +27,7 @@ export const DataSchema = z.strictObject({
   train: z
     .string()
     .min(1)
-    .describe("Training data: a file (.jsonl, .json, .csv, .tsv, .parquet; JSON Lines, JSON and CSV also gzip-, zstd-, bzip2- or xz-compressed) or a folder of them (shards read in name order); chat messages, ShareGPT, Alpaca or prompt/completion rows, or preference pairs for dpo/simpo/orpo."),
+    .describe("Training data: a file (.jsonl, .json, .csv, .tsv, .parquet; JSON Lines, JSON and CSV also gzip-, zstd-, bzip2- or xz-compressed) or a folder of them (shards read in name order); chat messages, ShareGPT, Alpaca or prompt/completion rows, preference pairs for dpo/simpo/orpo, rows labelled true/false for kto, or prompts (and the fields your rewards read) for grpo."),
   validation: z
     .string()
     .min(1)
@@ -46,7 +46,7 @@ export const DataSchema = z.strictObject({
     .default("drop")
     .describe("What to do with samples longer than max_length: drop them (counted), truncate them, or stop with an error."),
   format: z.enum(FORMATS).optional().describe("File format of train/validation (default: from the extension, checked against the content)."),
-  schema: z.enum(SCHEMAS).optional().describe("Row schema (default: detected per row): chat, sharegpt, alpaca, prompt_completion, text, preference."),
+  schema: z.enum(SCHEMAS).optional().describe("Row schema (default: detected per row): chat, sharegpt, alpaca, prompt_completion, text, preference, unpaired, prompt."),
   columns: z
     .record(z.string(), z.enum(COLUMN_TARGETS))
     .optional()
@@ -130,12 +130,16 @@ export const TrainingSchema = z.strictObject({
   activation_offload: z.boolean().default(false).describe("Keep saved activations in pinned CPU memory between forward and backward: less GPU memory, slower."),
   checkpoint_every: int(1).default(100).describe("Write a resumable checkpoint every N optimizer steps (and always at the end)."),
   keep_checkpoints: int(2, 1000).default(2).describe("Checkpoints kept on disk (at least 2, so a crash while writing one leaves another)."),
+  devices: z
+    .union([z.literal("auto"), int(1, 64)])
+    .optional()
+    .describe("Processes that train the run together, one per GPU (torchrun; gloo on a CPU): each takes its share of every step's micro-batches, so the global batch is the same; 'auto': every GPU of this machine. Default 1. sft only so far; weights are replicated (no sharding yet)."),
 });
 
 export { PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS } from "./methods";
 
 export const PreferenceSchema = z.strictObject({
-  beta: z.number().positive().max(100).nullable().optional().describe("dpo, simpo, kto: reward scale β. Defaults: dpo 0.1 (paper), simpo 2.0 (paper's range 2–10), kto 0.1 (paper)."),
+  beta: z.number().min(0).max(100).nullable().optional().describe("dpo, simpo, kto: reward scale β (> 0). grpo: weight of the KL penalty to the starting model (0: no KL term and no reference model). Defaults: dpo 0.1 (paper), simpo 2.0 (paper's range 2–10), kto 0.1 (paper), grpo 0.04 (DeepSeekMath)."),
   label_smoothing: z.number().min(0).lt(0.5).nullable().optional().describe("dpo: conservative-DPO label smoothing ε (0: the plain sigmoid loss)."),
   gamma_beta_ratio: z.number().min(0).max(10).nullable().optional().describe("simpo: target reward margin γ as a fraction of β (γ = ratio·β); paper 0.3–0.8, default 0.5."),
   lambda: z.number().positive().max(100).nullable().optional().describe("orpo: weight λ of the odds-ratio term added to the SFT loss (paper 0.1)."),
@@ -146,7 +150,61 @@ export const PreferenceSchema = z.strictObject({
     .nullable()
     .optional()
     .describe("dpo: compute the reference log-probs once before training instead of every step (one pass over the data; full fine-tuning then needs no frozen copy). Default false."),
+  num_generations: int(2, 256).nullable().optional().describe("grpo: completions sampled per prompt, the group whose rewards are compared (G; default 8). Each micro-batch holds micro_batch_size prompts × G completions."),
+  max_completion_tokens: int(1, 1_048_576).nullable().optional().describe("grpo: longest completion sampled, in tokens (default 256); prompts get data.max_length minus this."),
+  temperature: z.number().positive().max(10).nullable().optional().describe("grpo: sampling temperature of the completions (default 1.0: the policy's own distribution)."),
+  top_p: z.number().positive().max(1).nullable().optional().describe("grpo: nucleus sampling of the completions (default 1.0: off)."),
+  epsilon: z.number().positive().max(1).nullable().optional().describe("grpo: clip range ε of the policy ratio, below 1 (default 0.2)."),
+  epsilon_high: z.number().positive().max(10).nullable().optional().describe("grpo: clip range above 1 (default: the same as epsilon; DAPO raises it to 0.28 so rare tokens can grow)."),
+  num_iterations: int(1, 64).nullable().optional().describe("grpo: optimizer steps on each round of sampled completions (μ; default 1). Above 1 the later steps are off-policy and the clip bounds them."),
+  loss_type: z.enum(GRPO_LOSS_TYPES).nullable().optional().describe("grpo: how token losses are averaged. grpo: per completion, then over completions (the paper); dr_grpo: summed and divided by completions × max_completion_tokens, no length bias (Dr. GRPO, arXiv 2503.20783); bnpo: over all tokens of the batch. Default grpo."),
+  scale_rewards: z.enum(GRPO_SCALE_REWARDS).nullable().optional().describe("grpo: divide each advantage by the std of the rewards of its group (group, the paper), of the whole batch (batch), or not at all (none: Dr. GRPO). Default group."),
 });
+
+/** grpo's loss variants and advantage scalings (the worker's losses/grpo.py LOSS_TYPES and SCALE_REWARDS). */
+export { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS } from "./methods";
+
+const weight = z.number().min(-100).max(100).default(1).describe("Weight of this reward in the sum (negative: a penalty).");
+const field = z.string().min(1).describe("The data field that holds the expected answer, by its name in your file (e.g. answer).");
+const pattern = z.string().min(1).describe("A Python regular expression; its first group (or the whole match), last match in the completion, is the answer.");
+
+/** grpo's rewards: each scores every sampled completion; a completion's reward is the weighted sum. */
+export const RewardSchema = z.discriminatedUnion("type", [
+  z.strictObject({
+    type: z.literal("exact_match").describe("1 when the answer extracted from the completion equals the row's field, else 0."),
+    field,
+    pattern: pattern.optional(),
+    case_sensitive: z.boolean().default(false).describe("Compare case as well (default: case-insensitive)."),
+    weight,
+  }),
+  z.strictObject({
+    type: z.literal("numeric").describe("1 when the number extracted from the completion equals the row's field within tolerance, else 0."),
+    field,
+    pattern: pattern.optional(),
+    tolerance: z.number().min(0).default(1e-6).describe("Largest absolute difference that still counts as equal."),
+    weight,
+  }),
+  z.strictObject({ type: z.literal("format").describe("1 when the pattern matches the completion (re.search), else 0."), pattern, weight }),
+  z.strictObject({
+    type: z.literal("length").describe("0 up to max_chars characters, then −(excess / max_chars): a penalty for rambling."),
+    max_chars: int(1).describe("Longest completion without a penalty, in characters."),
+    weight,
+  }),
+  z.strictObject({
+    type: z.literal("python").describe("Your own function: def reward(prompts, completions, **fields) -> list[float], one number (or None) per completion."),
+    file: z.string().min(1).describe("The Python file (relative paths: to the config file)."),
+    function: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a Python function name")
+      .default("reward")
+      .describe("The function's name in the file."),
+    trust_code: z.boolean().default(false).describe("Run the file's code with your rights. Required: it is your code, as trusted as a model's own code (model.trust_remote_code)."),
+    weight,
+  }),
+]);
+export type Reward = z.output<typeof RewardSchema>;
+/** A reward as written (every field with a default may be left out). */
+export type RewardInput = z.input<typeof RewardSchema>;
 
 export const RunConfigSchema = z.strictObject({
   name: z
@@ -157,7 +215,7 @@ export const RunConfigSchema = z.strictObject({
   method: z
     .enum(METHODS)
     .default("sft")
-    .describe("Training method. sft: supervised fine-tuning on conversations; dpo, simpo, orpo: preference tuning on prompt/chosen/rejected pairs; kto: preference tuning on single answers labelled good or bad (label true/false)."),
+    .describe("Training method. sft: supervised fine-tuning on conversations; dpo, simpo, orpo: preference tuning on prompt/chosen/rejected pairs; kto: preference tuning on single answers labelled good or bad (label true/false); grpo: reinforcement learning on prompts, the model's own completions scored by the rewards."),
   finetune: z
     .enum(FINETUNES)
     .default("lora")
@@ -168,7 +226,13 @@ export const RunConfigSchema = z.strictObject({
   training: TrainingSchema.default(TrainingSchema.parse({})),
   preference: PreferenceSchema.nullable()
     .default(null)
-    .describe("dpo, simpo, orpo, kto: the method's settings ({} for its defaults); resolved with every default filled in, null for sft."),
+    .describe("dpo, simpo, orpo, kto, grpo: the method's settings ({} for its defaults); resolved with every default filled in, null for sft."),
+  rewards: z
+    .array(RewardSchema)
+    .min(1)
+    .max(32)
+    .optional()
+    .describe("grpo: how each sampled completion is scored, a list of {type: exact_match|numeric|format|length|python, weight, …}; the weighted sum is the completion's reward."),
   init_from: z
     .string()
     .min(1)

@@ -83,6 +83,8 @@ export class KeySet {
 
 /** The sample's turns as (role, text) pairs, in order: what both keys are computed over. */
 function parts(sample: Sample): [string, string][] {
+  // A grpo row: its prompt and the fields its rewards read (two rows asking the same with other answers are two rows).
+  if ("fields" in sample) return [...sample.prompt.map((m): [string, string] => [m.role, m.content]), ["fields", JSON.stringify(sample.fields)]];
   if ("label" in sample) return [...sample.messages.map((m): [string, string] => [m.role, m.content]), ["label", String(sample.label)]];
   if ("messages" in sample) return sample.messages.map((m) => [m.role, m.content]);
   if ("text" in sample) return [["text", sample.text]];

@@ -25,6 +25,8 @@ export async function inspectDataset(path: string, opts: InspectOptions = {}, ho
     columns: opts.columns,
     roles: opts.roles,
     method: opts.method,
+    completionTokens: opts.completionTokens,
+    promptFields: opts.promptFields,
     tokenizer: tokenizer?.template ? tokenizer : undefined,
     maxLength,
     overlong,
@@ -48,7 +50,7 @@ export async function inspectDataset(path: string, opts: InspectOptions = {}, ho
   return buildReport(scan, stats, notes, Boolean(opts.skipInvalid), opts.method);
 }
 
-const KIND_NAMES: Record<string, string> = { chat: "conversations", preference: "preference pairs", unpaired: "unpaired preference (label true/false)", text: "plain text" };
+const KIND_NAMES: Record<string, string> = { chat: "conversations", preference: "preference pairs", unpaired: "unpaired preference (label true/false)", prompt: "prompts (and the fields rewards read)", text: "plain text" };
 
 function buildReport(scan: ScanResult, stats: DatasetReport["stats"], notes: string[], skipInvalid: boolean, method: Method | undefined): DatasetReport {
   const errors = scan.log.count("error");

@@ -6,7 +6,7 @@
  */
 import type { DataIssue, Location, Severity } from "./types";
 
-const SKIP = "or skip the row with --skip-invalid (data.skip_invalid: true).";
+export const SKIP = "or skip the row with --skip-invalid (data.skip_invalid: true).";
 
 export const ISSUE_CODES = {
   DATA_EMPTY_FILE: { severity: "error", hint: "The file has no records: add data, or remove the file." },
@@ -25,7 +25,7 @@ export const ISSUE_CODES = {
   DATA_NOT_OBJECT: { severity: "error", hint: `Each record must be an object such as {"messages": [...]}; fix the row, ${SKIP}` },
   DATA_UNKNOWN_SCHEMA: {
     severity: "error",
-    hint: "Known shapes: messages (chat), conversations (ShareGPT), instruction/input/output (Alpaca), prompt/completion, text, prompt/chosen/rejected (preference). Rename the fields, or map them: data.columns {question: prompt, answer: completion} (CLI: --columns question=prompt,answer=completion).",
+    hint: "Known shapes: messages (chat), conversations (ShareGPT), instruction/input/output (Alpaca), prompt/completion, text, prompt/chosen/rejected (preference), prompt alone (grpo). Rename the fields, or map them: data.columns {question: prompt, answer: completion} (CLI: --columns question=prompt,answer=completion).",
   },
   DATA_MISSING_FIELD: { severity: "error", hint: `Add the field, map another column onto it with data.columns (CLI: --columns), ${SKIP}` },
   DATA_MIXED_SCHEMA: { severity: "error", hint: `Every record of a dataset must have the same shape: fix or split off the odd rows, ${SKIP}` },
@@ -35,6 +35,7 @@ export const ISSUE_CODES = {
   DATA_NO_ASSISTANT: { severity: "error", hint: `SFT trains on assistant turns: add the answer, ${SKIP}` },
   DATA_EMPTY_ASSISTANT: { severity: "error", hint: `An empty answer teaches the model to say nothing: fill it in, ${SKIP}` },
   DATA_NOT_ENDING_WITH_ASSISTANT: { severity: "warning", hint: "Turns after the last answer are never trained and only cost tokens: end each conversation with the assistant's answer." },
+  DATA_NOT_ENDING_WITH_USER: { severity: "error", hint: `A grpo prompt is what the model answers next: end it with the user's turn (a conversation's last answer may follow; it becomes the row's reference), ${SKIP}` },
   DATA_LEADING_ASSISTANT: { severity: "error", hint: `A conversation starts with the user's turn (after an optional system prompt): add the user turn the answer replies to, or drop the opening assistant turn, ${SKIP}` },
   DATA_CONSECUTIVE_ROLES: { severity: "error", hint: `Most chat templates need user and assistant turns to alternate: merge the two turns, ${SKIP}` },
   DATA_EMPTY_FIELD: { severity: "error", hint: `Fill in the field, ${SKIP}` },
@@ -50,7 +51,7 @@ export const ISSUE_CODES = {
   DATA_TOO_LONG: { severity: "warning", hint: "Raise data.max_length, or choose data.overlong: drop, truncate or error." },
   DATA_NO_TRAINED_TOKENS: { severity: "warning", hint: "These samples have no assistant token left after templating and truncation and will be dropped: raise data.max_length or shorten the prompts." },
   DATA_TEMPLATE_ERROR: { severity: "error", hint: `Check the roles and their order against the model's chat template, ${SKIP}` },
-  DATA_METHOD_MISMATCH: { severity: "error", hint: "Use a dataset of conversations (chat, ShareGPT, Alpaca or prompt/completion) for method sft, preference pairs for dpo, simpo or orpo, and rows labelled true/false for kto." },
+  DATA_METHOD_MISMATCH: { severity: "error", hint: "Use a dataset of conversations (chat, ShareGPT, Alpaca or prompt/completion) for method sft, preference pairs for dpo, simpo or orpo, rows labelled true/false for kto, and prompts (or conversations) for grpo." },
   DATA_EMPTY: { severity: "error", hint: "Nothing is left to train on: fix the issues above, or add data." },
 } as const satisfies Record<string, { severity: Severity; hint: string }>;
 

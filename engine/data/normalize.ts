@@ -1,6 +1,7 @@
 /**
- * Every schema into one of three normalized forms: {messages} (chat, ShareGPT, Alpaca,
- * prompt/completion), {text}, or {prompt, chosen, rejected} as message lists. Problems are
+ * Every schema into one of its normalized forms: {messages} (chat, ShareGPT, Alpaca,
+ * prompt/completion), {text}, {prompt, chosen, rejected} as message lists, {messages, label}
+ * (normalize-pairs.ts) or {prompt, fields} (grpo's prompts: normalize-prompts.ts). Problems are
  * reported in the source's own field names (`conversations[2].from`, or the CSV column a field was
  * mapped from), so the user can find them in their file.
  *
@@ -13,6 +14,7 @@ import { makeIssue, type IssueCode } from "./issues";
 import { resolveRole, suggestRole } from "./roles";
 import { checkConversation, type MessageFields } from "./validate";
 import { preference, unpaired } from "./normalize-pairs";
+import { promptSample } from "./normalize-prompts";
 import { sharegptCall, toolCalls, toolList, withTools } from "./tools";
 import type { DataIssue, Location, Message, Role, Sample, SchemaName } from "./types";
 
@@ -118,7 +120,9 @@ export class RowCheck {
   }
 }
 
-export function normalize(rec: Record<string, unknown>, schema: SchemaName, row: RowCheck): Sample | null {
+/** The row as a sample of its schema; `asPrompt`: as a grpo prompt (conversations give the turns before their answer). */
+export function normalize(rec: Record<string, unknown>, schema: SchemaName, row: RowCheck, asPrompt = false): Sample | null {
+  if (asPrompt && (schema === "chat" || schema === "sharegpt" || schema === "alpaca" || schema === "prompt_completion")) return promptSample(rec, schema, row);
   switch (schema) {
     case "chat":
     case "sharegpt": {
@@ -147,6 +151,8 @@ export function normalize(rec: Record<string, unknown>, schema: SchemaName, row:
     }
     case "preference":
       return preference(rec, row);
+    case "prompt":
+      return promptSample(rec, schema, row);
   }
 }
 

@@ -45,7 +45,13 @@ export async function previewDataset(path: string, input: PreviewOptions): Promi
   const overlong = opts.overlong ?? "drop";
   const base = { index: row.index, file: row.file, line: row.line, row: row.row, ...(row.element !== undefined ? { element: row.element } : {}), schema: row.schema, sample: row.sample, issues: row.issues, template_source: tok.templateSource };
   const sample = row.sample;
-  const messages: Message[] | null = !sample ? null : "messages" in sample ? sample.messages : "prompt" in sample ? [...sample.prompt, ...sample.chosen] : null;
+  if (sample && "fields" in sample) {
+    // A grpo prompt, as the model sees it before it answers (with the template's generation prompt): nothing in it is trained.
+    const ids = tok.encode([tok.render(sample.prompt, true, sample.tools)])[0]!;
+    const texts = tokenTexts((x) => tok.decode(x), ids);
+    return { ...base, tokens: ids.map((id, i) => ({ id, text: texts[i]!, trained: false, dropped: false })), length: ids.length, truncated: false, dropped: null, trained_tokens: 0, goldfish: null };
+  }
+  const messages: Message[] | null = !sample ? null : "messages" in sample ? sample.messages : "chosen" in sample ? [...sample.prompt, ...sample.chosen] : null;
   if (!messages) {
     const ids = sample && "text" in sample ? tok.encode([sample.text])[0]! : [];
     const texts = tokenTexts((x) => tok.decode(x), ids);

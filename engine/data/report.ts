@@ -52,7 +52,7 @@ export const DatasetStatsSchema = z.object({
   invalid_rows: z.number().int(),
   duplicates: z.number().int(),
   near_duplicates: z.number().int(),
-  by_kind: z.object({ chat: z.number().int(), text: z.number().int(), preference: z.number().int(), unpaired: z.number().int() }),
+  by_kind: z.object({ chat: z.number().int(), text: z.number().int(), preference: z.number().int(), unpaired: z.number().int(), prompt: z.number().int() }),
   turns: z.object({ min: z.number(), mean: z.number(), max: z.number(), histogram: z.array(Bucket) }).nullable(),
   roles: z.object({ system: z.number().int(), user: z.number().int(), assistant: z.number().int(), tool: z.number().int() }),
   characters: z.number().int(),
@@ -65,7 +65,7 @@ export const DatasetReportSchema = z.object({
   path: z.string(),
   format: z.union([z.enum(FORMATS), z.literal("mixed")]).nullable(),
   schema: z.union([z.enum(SCHEMAS), z.literal("mixed")]).nullable(),
-  kind: z.enum(["chat", "text", "preference", "unpaired"]).nullable(),
+  kind: z.enum(["chat", "text", "preference", "unpaired", "prompt"]).nullable(),
   /** The methods this data can train (sft, dpo, simpo, orpo, kto), whatever method was asked for. */
   methods: z.array(z.enum(METHODS)),
   files: z.array(
@@ -109,6 +109,8 @@ export const InspectOptionsSchema = z.strictObject({
   maxLength: z.number().int().min(16).optional(),
   overlong: z.enum(["drop", "truncate", "error"]).optional(),
   method: z.enum(METHODS).optional().describe("The method the data must suit; without it the report lists the methods the data can train."),
+  completionTokens: z.number().int().min(1).optional().describe("grpo: the completion budget a prompt must leave room for within maxLength (default: grpo's)."),
+  promptFields: z.array(z.string().min(1)).optional().describe("grpo: fields every row must have (those the rewards compare completions with)."),
   skipInvalid: z.boolean().optional(),
   tokensPerSecond: z.number().positive().optional().describe("Training throughput, for the time estimate."),
   tokenizeLimit: z.number().int().positive().optional().describe("Tokenize at most this many samples (faster stats on huge files)."),

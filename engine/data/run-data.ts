@@ -16,7 +16,13 @@ export function snapshotOptionsFor(config: RunConfig, over: { skipInvalid?: bool
     skipInvalid: over.skipInvalid ?? d.skip_invalid ?? false,
     dedupe: d.dedupe ?? false,
     method: config.method,
+    promptFields: rewardFields(config),
   };
+}
+
+/** The data fields grpo's rewards compare completions with (a python reward's are its own business). */
+export function rewardFields(config: Pick<RunConfig, "rewards">): string[] {
+  return [...new Set((config.rewards ?? []).flatMap((r) => ("field" in r ? [r.field] : [])))];
 }
 
 /** Ingestion-only fields: applied when the snapshot is written, so the worker never sees them. */

@@ -12,7 +12,10 @@ import { FIELD_ALIASES, SCHEMA_FIELDS } from "./schema";
 import { TemplateMismatch, tokenizeChat, type TokenizedChat } from "./segments";
 import type { StatsAccumulator } from "./stats";
 import type { ChatTokenizer } from "./tokenizer";
-import { METHODS_FOR, type DataIssue, type Method, type Sample, type SampleKind, type SchemaName } from "./types";
+import { METHOD_TABLE } from "../config/methods";
+import { METHODS_FOR, type DataIssue, type Method, type PromptSample, type Sample, type SampleKind, type SchemaName } from "./types";
+
+const GRPO_DEFAULTS = METHOD_TABLE.grpo.settings;
 
 type At = { file: string; line?: number; row: number; element?: number };
 
@@ -20,6 +23,8 @@ export interface TokenOptions {
   tokenizer: ChatTokenizer;
   maxLength?: number;
   overlong?: "drop" | "truncate" | "error";
+  /** grpo: the completion budget the prompt leaves room for (default: grpo's). */
+  completionTokens?: number;
 }
 
 /** Tokenize a conversation or a pair as training will, adding its figures to `stats` and its problems to `found`. */
@@ -27,6 +32,7 @@ export function tokenCheck(sample: Sample, at: At, found: Finding[], stats: Stat
   const maxLength = opts.maxLength ?? 1024;
   const overlong = opts.overlong ?? "drop";
   if ("text" in sample) return null;
+  if ("fields" in sample) return promptTokenCheck(sample, at, found, stats, opts.tokenizer, maxLength, opts.completionTokens ?? GRPO_DEFAULTS.max_completion_tokens, overlong);
   const pair = "chosen" in sample;
   let t: TokenizedChat | TokenizedPair;
   try {
@@ -53,6 +59,30 @@ export function tokenCheck(sample: Sample, at: At, found: Finding[], stats: Stat
   return t;
 }
 
+/**
+ * A grpo prompt as the worker renders it (whetstone_worker/data/prompts.py): with the template's
+ * generation prompt, and room left for the completion; a longer one is dropped (truncation would ask
+ * another question) or, with overlong error, stops the run. Its tokens are context, none trained.
+ */
+function promptTokenCheck(sample: PromptSample, at: At, found: Finding[], stats: StatsAccumulator, tok: ChatTokenizer, maxLength: number, completion: number, overlong: "drop" | "truncate" | "error"): TokenizedChat | null {
+  let ids: number[];
+  try {
+    ids = tok.encode([tok.render(sample.prompt, true, sample.tools)])[0]!;
+  } catch (e) {
+    found.push({ issue: makeIssue("DATA_TEMPLATE_ERROR", at, `the chat template rejected the prompt: ${(e as Error).message}`) });
+    return null;
+  }
+  const room = maxLength - completion;
+  const tooLong = ids.length > room;
+  if (tooLong) {
+    const fate = overlong === "error" ? "stops the run (data.overlong: error)" : "will be dropped";
+    found.push({ issue: makeIssue("DATA_TOO_LONG", at, `the prompt has ${ids.length} tokens, over the ${room} that max_length ${maxLength} leaves beside ${completion} completion tokens: it ${fate}`, { severity: overlong === "error" ? "error" : "warning" }) });
+  }
+  const t: TokenizedChat = { ids: Int32Array.from(ids), trained: new Uint8Array(ids.length), length: ids.length, truncated: false, dropped: tooLong ? "too_long" : null, nTrained: 0 };
+  stats.addTokens(t.length, { truncated: false, dropped: t.dropped, keptTokens: t.length, trained: 0 });
+  return t;
+}
+
 /** The methods a dataset of this kind can train. */
 export function methodsFor(kind: SampleKind | null): Method[] {
   return kind ? [...METHODS_FOR[kind]] : [];
@@ -62,6 +92,7 @@ const WHAT: Record<SampleKind, string> = {
   chat: "conversations",
   preference: "preference pairs (prompt, chosen, rejected)",
   unpaired: "unpaired preference rows (a conversation with label true/false)",
+  prompt: "prompts without answers (a prompt field, and the fields rewards read)",
   text: "plain text (a text field, for continued pretraining)",
 };
 
@@ -71,6 +102,7 @@ const NEEDS: Record<Method, string> = {
   simpo: "preference pairs: each row needs a prompt and a chosen and a rejected answer",
   orpo: "preference pairs: each row needs a prompt and a chosen and a rejected answer",
   kto: "rows labelled desirable or not: a conversation (messages, or prompt/completion) with label true/false",
+  grpo: "prompts: a prompt field (text or messages) beside the fields your rewards read, or conversations (the turns before the last answer are the prompt)",
 };
 
 export function methodMismatch(path: string, schema: SchemaName, kind: SampleKind, method: Method): DataIssue {

@@ -13,7 +13,7 @@ import { relative } from "node:path";
 import { listDataFiles, readFile, type DataFile } from "./formats/index";
 import type { ReaderContext } from "./formats/reader";
 import { Deduper, type FirstSeen } from "./dedupe";
-import { IssueLog, makeIssue, type IssueSummary } from "./issues";
+import { IssueLog, SKIP, makeIssue, type IssueSummary } from "./issues";
 import { RowCheck, normalize, type Finding } from "./normalize";
 import { SCHEMA_FIELDS, applyMapping, columnMapping, detectSchema, impliedColumns, type Detection } from "./schema";
 import { COUNTED, describe, methodMismatch, methodsFor, roleSummary, tokenCheck, unknownShape, where } from "./scan-checks";
@@ -22,7 +22,8 @@ import { hasToolCalls } from "./tools";
 import { shardIssues } from "./shards";
 import { StatsAccumulator } from "./stats";
 import type { ChatTokenizer } from "./tokenizer";
-import { kindOf, type DataIssue, type FileFormat, type IngestOptions, type Method, type ReadProgress, type Sample, type SampleKind, type SchemaName } from "./types";
+import { dataKindFor } from "../config/methods";
+import { kindOf, turnsOf, type DataIssue, type FileFormat, type IngestOptions, type Method, type PromptSample, type ReadProgress, type Sample, type SampleKind, type SchemaName } from "./types";
 
 export { where };
 
@@ -35,6 +36,10 @@ export interface ScanOptions extends IngestOptions {
   /** The training method the data must suit; a dataset of another kind is an error. Without it,
    *  the result lists the methods the data can train. */
   method?: Method;
+  /** grpo: the completion budget, which a prompt must leave room for within maxLength (default: grpo's default). */
+  completionTokens?: number;
+  /** grpo: the fields every prompt row must have (those its rewards compare completions with). */
+  promptFields?: readonly string[];
   /** Each file's schema, decided by an earlier scan (no detection, no re-read). */
   fileSchemas?: (SchemaName | null)[];
   issuesPerGroup?: number;
@@ -118,6 +123,8 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
   let rowsRead = 0; // for progress, across files (counted again when a file is re-read)
   const summaries: FileSummary[] = [];
   const impliedSaid = new Set<string>();
+  // grpo trains on prompts: conversations give the turns before their answer (normalize-prompts.ts).
+  const asPrompts = opts.method !== undefined && dataKindFor(opts.method) === "prompt";
 
   const progress = (file: string, force = false) => {
     const now = performance.now();
@@ -201,7 +208,11 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
               c.rows++;
               counts.set(sch, c);
               expected ??= sch;
-              if (sch !== expected) {
+              // For grpo a prompt is a prompt, with or without its answer; elsewhere a prompt alone among prompt/completion rows lacks its answer.
+              const prompts = asPrompts && [sch, expected].every((x) => x === "prompt" || x === "prompt_completion");
+              if (sch === "prompt" && expected === "prompt_completion" && !prompts) {
+                found.push({ issue: makeIssue("DATA_MISSING_FIELD", { ...at, field: "completion" }, `looks like prompt_completion (${SCHEMA_FIELDS.prompt_completion}) but has no 'completion'`) });
+              } else if (sch !== expected && !prompts) {
                 const firstAt = counts.get(expected);
                 const since = firstAt ? `, as from ${firstAt.first !== undefined ? `line ${firstAt.first}` : `row ${firstAt.firstRow}`}` : "";
                 found.push({
@@ -210,7 +221,8 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
                 });
               } else {
                 const check = new RowCheck(at, { roles: opts.roles, maxFieldChars: opts.maxFieldChars ?? DEFAULT_MAX_FIELD_CHARS, textCells: f.format === "csv" || f.format === "tsv" }, source);
-                sample = normalize(value, sch, check);
+                sample = normalize(value, sch, check, asPrompts);
+                if (sample && "fields" in sample) missingFields(sample, opts.promptFields, check);
                 found.push(...check.found);
               }
             }
@@ -230,12 +242,12 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
               found.push({ issue: makeIssue("DATA_UNDESIRABLE", at, "labelled false (an undesirable answer): sft leaves it out") });
               if (opts.method === "sft") excluded = true;
             }
-            if ("tools" in sample || (!("text" in sample) && hasToolCalls("chosen" in sample ? [...sample.prompt, ...sample.chosen, ...sample.rejected] : sample.messages))) {
+            if ("tools" in sample || hasToolCalls(turnsOf(sample) ?? [])) {
               if (opts.tokenizer && !opts.tokenizer.rendersTools) found.push({ issue: makeIssue("DATA_TOOLS_NOT_RENDERED", at, "carries tools the model's chat template does not render") });
             }
             if (opts.tokenizer && !excluded && !("text" in sample) && (opts.tokenizeLimit === undefined || tokenized < opts.tokenizeLimit)) {
               tokenized++;
-              const t = tokenCheck(sample, at, found, fileStats, { tokenizer: opts.tokenizer, maxLength: opts.maxLength, overlong: opts.overlong });
+              const t = tokenCheck(sample, at, found, fileStats, { tokenizer: opts.tokenizer, maxLength: opts.maxLength, overlong: opts.overlong, completionTokens: opts.completionTokens });
               if (t && !("chosen" in t)) tokens = t;
               valid = !found.some((x) => x.issue.severity === "error");
             }
@@ -306,6 +318,16 @@ export async function scanDataset(path: string, opts: ScanOptions = {}): Promise
           .update(summaries.map((s) => `${relative(path, s.path)}\t${s.sha256}\n`).join(""))
           .digest("hex");
   return { path, files: summaries, sha256, bytes: summaries.reduce((a, s) => a + s.bytes, 0), kind, methods, log, blocking, stats, notes, handles, reread, elapsed_s: (performance.now() - t0) / 1000 };
+}
+
+/** A prompt row without a field its rewards read: an error here, with its line, not the worker's mid-training. */
+function missingFields(sample: PromptSample, fields: readonly string[] | undefined, check: RowCheck): void {
+  for (const field of fields ?? []) {
+    if (sample.fields[field] !== undefined && sample.fields[field] !== null) continue;
+    check.add("DATA_MISSING_FIELD", field, `${field} is missing: the rewards compare each completion with the row's ${field}`, {
+      hint: `Give every row a '${field}' field (a column of that name), point the reward at a column the rows have, ${SKIP}`,
+    });
+  }
 }
 
 function addBlocking(log: IssueLog, blocking: DataIssue[], issue: DataIssue): void {

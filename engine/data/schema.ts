@@ -37,6 +37,7 @@ export const SCHEMA_FIELDS: Record<SchemaName, string> = {
   text: "text",
   preference: "prompt, chosen, rejected",
   unpaired: "messages or prompt/completion, with label true/false",
+  prompt: "prompt, and any fields the rewards read",
 };
 
 /** A validated column mapping: source column → schema field. */
@@ -92,15 +93,20 @@ export function impliedColumns(rec: Record<string, unknown>): Map<string, string
     if (answer) out.set(answer, "output");
   } else {
     const prompt = has("prompt") ? "prompt" : first(["question", "query"]);
-    const answer = has("completion") ? "completion" : first(["response", "output", "answer"]);
+    const answer = has("completion") ? "completion" : first(ANSWER_COLUMNS);
     if (prompt && prompt !== "prompt") out.set(prompt, "prompt");
     if (answer && answer !== "completion" && (prompt || has("label"))) out.set(answer, "completion");
     if (prompt && !answer && has("chosen") && has("rejected")) out.set(prompt, "prompt");
   }
   if (out.size === 0) return null;
-  const probe = applyMapping(rec, out).rec;
-  return detectSchema(probe).schema ? out : null;
+  // Never a prompt alone: a lone question column beside others (StackExchange's question, response_j, response_k)
+  // is usually a shape that needs a mapping, and a grpo file names its prompt column.
+  const schema = detectSchema(applyMapping(rec, out).rec).schema;
+  return schema && schema !== "prompt" ? out : null;
 }
+
+/** Columns that hold the answer to a prompt under another name (impliedColumns maps them onto completion). */
+const ANSWER_COLUMNS = ["response", "output", "answer"];
 
 export function detectSchema(rec: Record<string, unknown>): Detection {
   const has = (k: string) => rec[k] !== undefined && rec[k] !== null;
@@ -116,7 +122,9 @@ export function detectSchema(rec: Record<string, unknown>): Detection {
   if (has("prompt") && has("completion")) return { schema: "prompt_completion" };
   if (has("instruction")) return { schema: null, near: "alpaca", missing: "output" };
   if (has("output") && has("input")) return { schema: null, near: "alpaca", missing: "instruction" };
-  if (has("prompt")) return { schema: null, near: "prompt_completion", missing: "completion" };
+  // A prompt alone is a grpo row (TRL's prompt-only form), its other fields what the rewards read; beside a
+  // column that names an answer it is a prompt/completion row under other names (impliedColumns).
+  if (has("prompt")) return ANSWER_COLUMNS.some(has) || typeof rec.label === "boolean" ? { schema: null, near: "prompt_completion", missing: "completion" } : { schema: "prompt" };
   if (has("completion")) return { schema: null, near: "prompt_completion", missing: "prompt" };
   if (has("text")) return { schema: "text" };
   return { schema: null };

@@ -65,8 +65,10 @@ export interface SnapshotOptions extends IngestOptions {
   skipInvalid?: boolean;
   /** Keep only the first copy of exact duplicates. */
   dedupe?: boolean;
-  /** The run's method: sft snapshots conversations, dpo/simpo/orpo preference pairs, kto conversations with their label. */
+  /** The run's method: sft snapshots conversations, dpo/simpo/orpo preference pairs, kto conversations with their label, grpo prompts with their fields. */
   method?: ScanOptions["method"];
+  /** grpo: the fields every row must have (those its rewards compare completions with). */
+  promptFields?: readonly string[];
   onProgress?: (p: SnapshotProgress) => void;
 }
 
@@ -118,7 +120,9 @@ export async function writeSnapshot(source: string, runDir: string, opts: Snapsh
 }
 
 /** Validate and write one source; repeated once with fixed schemas if the first read re-read a file. */
-async function snapshotPass(source: string, opts: SnapshotOptions, target: (row: Sample) => JsonlOut) {
+type Row = Sample | Record<string, unknown>;
+
+async function snapshotPass(source: string, opts: SnapshotOptions, target: (row: Row) => JsonlOut) {
   let attempt = await writeRows(source, opts, target, undefined);
   if (attempt.scan.reread) {
     for (const out of attempt.written.keys()) await out.reset();
@@ -147,7 +151,7 @@ async function snapshotPass(source: string, opts: SnapshotOptions, target: (row:
   return { info, written, notes };
 }
 
-async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sample) => JsonlOut, fileSchemas: (SchemaName | null)[] | undefined) {
+async function writeRows(source: string, opts: SnapshotOptions, target: (row: Row) => JsonlOut, fileSchemas: (SchemaName | null)[] | undefined) {
   const method = opts.method ?? "sft";
   const written = new Map<JsonlOut, number>();
   const skipped: SkippedRow[] = [];
@@ -165,17 +169,20 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
     const s = row.sample;
     // Another kind than the method trains on: refused below (DATA_METHOD_MISMATCH).
     const wants = dataKindFor(method);
-    if (wants === "chat" ? !("messages" in s) : wants === "unpaired" ? !("label" in s) : !("chosen" in s)) return;
-    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan), kto with their labels.
+    if (wants === "chat" ? !("messages" in s) : wants === "unpaired" ? !("label" in s) : wants === "prompt" ? !("fields" in s) : !("chosen" in s)) return;
+    // Unpaired rows reach sft as conversations (those labelled false were left out by the scan), kto with their labels;
+    // a grpo row is flat, its prompt beside the fields its rewards read (the worker's data/prompts.py).
     const tools = "tools" in s && s.tools ? { tools: s.tools } : {};
-    const sample: Sample =
+    const sample: Row =
       wants === "unpaired" && "label" in s
         ? { messages: s.messages, label: s.label, ...tools }
-        : "messages" in s
-          ? { messages: s.messages, ...tools }
-          : "chosen" in s
-            ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools }
-            : s;
+        : "fields" in s
+          ? { prompt: s.prompt, ...s.fields, ...tools }
+          : "messages" in s
+            ? { messages: s.messages, ...tools }
+            : "chosen" in s
+              ? { prompt: s.prompt, chosen: s.chosen, rejected: s.rejected, ...tools }
+              : s;
     const out = target(sample);
     written.set(out, (written.get(out) ?? 0) + 1);
     return out.write(sample);
@@ -186,6 +193,7 @@ async function writeRows(source: string, opts: SnapshotOptions, target: (row: Sa
     columns: opts.columns,
     roles: opts.roles,
     method,
+    promptFields: opts.promptFields,
     fileSchemas,
     onRow,
     onProgress: opts.onProgress ? (p) => opts.onProgress!({ bytes: p.bytes, totalBytes: p.totalBytes, rows: p.rows, elapsed_s: p.elapsed_s, eta_s: p.eta_s }) : undefined,
@@ -219,7 +227,7 @@ function refuseIfInvalid(source: string, scan: ScanResult, skipInvalid: boolean)
   });
 }
 
-function splitFraction(seed: number, row: Sample): number {
+function splitFraction(seed: number, row: Row): number {
   return parseInt(createHash("sha256").update(`${seed}\n${JSON.stringify(row)}`).digest("hex").slice(0, 8), 16) / 2 ** 32;
 }
 
@@ -247,7 +255,7 @@ class JsonlOut {
     throw isDiskFull(this.failed) ? diskFullError(dirname(this.path), "the run's data snapshot", this.failed) : this.failed;
   }
   /** Returns a promise only when the buffer was flushed into a full stream. */
-  write(row: Sample): Promise<void> | void {
+  write(row: Row): Promise<void> | void {
     const line = JSON.stringify(row);
     this.pending.push(line);
     this.pendingChars += line.length + 1;

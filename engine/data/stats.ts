@@ -48,7 +48,7 @@ export interface DatasetStats {
   invalid_rows: number;
   duplicates: number;
   near_duplicates: number;
-  by_kind: { chat: number; text: number; preference: number; unpaired: number };
+  by_kind: { chat: number; text: number; preference: number; unpaired: number; prompt: number };
   turns: { min: number; mean: number; max: number; histogram: Bucket[] } | null;
   roles: Record<Role, number>;
   characters: number;
@@ -61,7 +61,7 @@ export class StatsAccumulator {
   invalid = 0;
   duplicates = 0;
   nearDuplicates = 0;
-  readonly byKind = { chat: 0, text: 0, preference: 0, unpaired: 0 };
+  readonly byKind = { chat: 0, text: 0, preference: 0, unpaired: 0, prompt: 0 };
   readonly roles: Record<Role, number> = { system: 0, user: 0, assistant: 0, tool: 0 };
   characters = 0;
   private turnsMin = Infinity;
@@ -84,8 +84,9 @@ export class StatsAccumulator {
 
   addSample(s: Sample): void {
     this.samples++;
-    const messages = "messages" in s ? s.messages : "text" in s ? null : [...s.prompt, ...s.chosen];
+    const messages = "messages" in s ? s.messages : "text" in s ? null : "fields" in s ? s.prompt : [...s.prompt, ...s.chosen];
     if ("label" in s) this.byKind.unpaired++;
+    else if ("fields" in s) this.byKind.prompt++;
     else if ("messages" in s) this.byKind.chat++;
     else if ("text" in s) this.byKind.text++;
     else this.byKind.preference++;
@@ -156,7 +157,7 @@ export class StatsAccumulator {
   }
 
   result(token?: { tokenizer: string; templateSource: string | null; maxLength: number; overlong: "drop" | "truncate" | "error"; tokensPerSecond?: number }): DatasetStats {
-    const conversations = this.byKind.chat + this.byKind.preference + this.byKind.unpaired;
+    const conversations = this.byKind.chat + this.byKind.preference + this.byKind.unpaired + this.byKind.prompt;
     return {
       rows: this.rows,
       samples: this.samples,

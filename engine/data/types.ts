@@ -1,6 +1,6 @@
 /**
  * The shapes every part of dataset ingestion shares: what a reader yields (a raw record with its
- * location), what normalization produces (one of three sample kinds), and what validation reports
+ * location), what normalization produces (one of five sample kinds), and what validation reports
  * (an issue with file, line or row, field, and what to do).
  */
 
@@ -23,18 +23,21 @@ export interface Message {
 export const FORMATS = ["jsonl", "json", "csv", "tsv", "parquet"] as const;
 export type FileFormat = (typeof FORMATS)[number];
 
-export const SCHEMAS = ["chat", "sharegpt", "alpaca", "prompt_completion", "text", "preference", "unpaired"] as const;
+export const SCHEMAS = ["chat", "sharegpt", "alpaca", "prompt_completion", "text", "preference", "unpaired", "prompt"] as const;
 export type SchemaName = (typeof SCHEMAS)[number];
 
 /** What a schema normalizes to; the snapshot stores one JSON object of that shape per line.
  *  `tools` (function schemas) travels with a sample to the chat template's `tools=`. */
-export type SampleKind = "chat" | "text" | "preference" | "unpaired";
+export type SampleKind = "chat" | "text" | "preference" | "unpaired" | "prompt";
 export type ChatSample = { messages: Message[]; tools?: unknown[] };
 export type TextSample = { text: string };
 export type PreferenceSample = { prompt: Message[]; chosen: Message[]; rejected: Message[]; tools?: unknown[] };
 /** Unpaired preference (KTO): one conversation whose last answer is desirable (true) or not. */
 export type UnpairedSample = { messages: Message[]; label: boolean; tools?: unknown[] };
-export type Sample = ChatSample | TextSample | PreferenceSample | UnpairedSample;
+/** A prompt to sample completions of (GRPO): the turns up to the user's, and the row's other fields
+ *  by their names in the source (what rewards read, e.g. `answer`; `reference`: the row's own answer turn). */
+export type PromptSample = { prompt: Message[]; fields: Record<string, unknown>; tools?: unknown[] };
+export type Sample = ChatSample | TextSample | PreferenceSample | UnpairedSample | PromptSample;
 
 export { METHODS, type Method } from "../config/methods";
 
@@ -43,6 +46,7 @@ export const METHODS_FOR: Record<SampleKind, readonly Method[]> = {
   chat: methodsFor("chat"),
   preference: methodsFor("preference"),
   unpaired: methodsFor("unpaired"),
+  prompt: methodsFor("prompt"),
   text: [],
 };
 
@@ -52,11 +56,19 @@ function methodsFor(kind: SampleKind): Method[] {
 }
 
 export function kindOf(schema: SchemaName): SampleKind {
-  return schema === "text" ? "text" : schema === "preference" ? "preference" : schema === "unpaired" ? "unpaired" : "chat";
+  return schema === "text" || schema === "preference" || schema === "unpaired" || schema === "prompt" ? schema : "chat";
 }
 
 export function sampleKind(s: Sample): SampleKind {
-  return "label" in s ? "unpaired" : "messages" in s ? "chat" : "text" in s ? "text" : "preference";
+  return "label" in s ? "unpaired" : "fields" in s ? "prompt" : "messages" in s ? "chat" : "text" in s ? "text" : "preference";
+}
+
+/** The turns of a sample (a pair's prompt and both answers, a grpo row's prompt); null for plain text. */
+export function turnsOf(s: Sample): Message[] | null {
+  if ("text" in s) return null;
+  if ("fields" in s) return s.prompt;
+  if ("messages" in s) return s.messages;
+  return [...s.prompt, ...s.chosen, ...s.rejected];
 }
 
 /** Where something is: a file and, as far as known, its line (text formats) or row (Parquet). */

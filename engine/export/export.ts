@@ -1,22 +1,22 @@
 /**
- * Export, engine side: which weights to export and how, the facts for the model card, and the
+ * Export, engine side: which weights to export and how, the facts for the model card (card-facts.ts), and the
  * record of every export in the run folder. The worker writes the files
  * (engine/worker/whetstone_worker/jobs/export/); this module builds its command from the run store and,
  * once an export is complete, appends it to reports/exports.json (rewritten atomically), so the run
  * knows where its exports went.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Command } from "../protocol/messages";
-import { effectiveBase, loadLineage, trainedWeights } from "../runs/lineage";
+import { effectiveBase, trainedWeights } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
-import { loadAuditReport } from "../audit/audit";
-import { writeJsonAtomic } from "../util/atomic";
+import { appendRecord, readJson, readRecords } from "../util/records";
 import { WhetstoneError } from "../util/errors";
-import { VERSION } from "../version";
+import { cardFacts } from "./card-facts";
 import { EXPORT_DTYPES, type ExportOptions, type ExportRecord } from "./schema";
 
 export { ExportOptionsSchema, ExportRecordSchema, type ExportOptions, type ExportRecord } from "./schema";
+export { cardFacts } from "./card-facts";
 
 type Dtype = (typeof EXPORT_DTYPES)[number];
 
@@ -73,76 +73,12 @@ function defaultDtype(format: ExportOptions["format"], modelPath: string): Dtype
   return (EXPORT_DTYPES as readonly unknown[]).includes(dtype) ? (dtype as Dtype) : "bfloat16";
 }
 
-/** What the model card says: base, method and hyperparameters, data and its hash, results, audit. */
-export function cardFacts(store: RunStore, runId: string): Record<string, unknown> {
-  const status = store.get(runId);
-  const config = store.config(runId);
-  const manifest = readJson(join(store.runDir(runId), "data", "manifest.json")) as Manifest | null;
-  const metrics = store.readMetrics(runId);
-  const lastVal = [...metrics].reverse().find((m) => typeof m.val_loss === "number");
-  const last = metrics.at(-1);
-  const audit = loadAuditReport(store, runId) as (Record<string, unknown> & { counts?: { used?: number }; created_at?: string }) | null;
-  const { goldfish, ...training } = config.training;
-  // The model the weights were trained from: a chained run's parent model, else model.path.
-  const base = effectiveBase(store, runId);
-  // A merged run trained nothing itself: its card names the merge and its sources, not the first
-  // source's training settings (which its stored config carries only for its data snapshot).
-  const merge = loadLineage(store, runId) as { method?: string; p?: number; merged_from?: { run_id: string; name?: string }[]; ingredients?: string[] } | null;
-  const hyperparameters = merge
-    ? { merge: { method: merge.method, ...(merge.p !== undefined ? { p: merge.p } : {}), runs: (merge.ingredients ?? merge.merged_from?.map((m) => m.run_id) ?? []).join(", ") } }
-    : {
-        ...(config.finetune !== "full" ? { lora: config.lora } : {}),
-        ...(config.method !== "sft" && config.preference ? { preference: config.preference } : {}),
-        training: { ...training, goldfish: goldfish ?? "off" },
-        data: { max_length: config.data.max_length, overlong: config.data.overlong },
-      };
-  return {
-    name: config.name,
-    run_id: runId,
-    base_model: base,
-    base_model_name: hubId(base) ?? basename(base),
-    method: merge ? "merge" : config.method,
-    finetune: merge ? merge.method : config.finetune,
-    ...(status.parent ? { chained_from: status.parent.run ?? status.parent.path } : {}),
-    hyperparameters,
-    dataset: manifest
-      ? {
-          name: basename(manifest.source),
-          sha256: manifest.source_sha256,
-          rows: manifest.rows,
-          ...(manifest.validation ? { validation: { name: basename(manifest.validation.source), sha256: manifest.validation.source_sha256, rows: manifest.validation.rows } } : {}),
-        }
-      : { name: basename(config.data.train) },
-    metrics: {
-      steps: status.step,
-      first_loss: status.first_loss,
-      final_loss: status.last_loss,
-      ...(lastVal ? { validation_loss: lastVal.val_loss, validation_loss_step: lastVal.step } : {}),
-      ...(typeof last?.trained_tokens === "number" ? { trained_tokens: last.trained_tokens } : {}),
-    },
-    ...(audit ? { evaluation: { audit: { base: audit.base, tuned: audit.tuned, samples: audit.counts?.used ?? null, audited_at: audit.created_at ?? null } } } : {}),
-    trained_at: status.finished_at,
-    whetstone_version: VERSION,
-  };
-}
-
-type Manifest = { source: string; source_sha256: string; rows: number; validation?: { source: string; source_sha256: string; rows: number } | null };
-
-/** "org/name" for a model in the Hugging Face cache (…/models--org--name/snapshots/<rev>). */
-function hubId(path: string): string | null {
-  const m = /models--([^/\\]+?)--([^/\\]+)[/\\]snapshots[/\\]/.exec(path);
-  return m ? `${m[1]}/${m[2]}` : null;
-}
-
 export function saveExportRecord(store: RunStore, runId: string, result: Record<string, unknown>): ExportRecord {
-  const record = { ...result, run_id: runId, created_at: new Date().toISOString() } as ExportRecord;
-  writeJsonAtomic(exportsPath(store, runId), [...loadExports(store, runId), record]);
-  return record;
+  return appendRecord(exportsPath(store, runId), { ...result, run_id: runId, created_at: new Date().toISOString() } as ExportRecord);
 }
 
 export function loadExports(store: RunStore, runId: string): ExportRecord[] {
-  const stored = readJson(exportsPath(store, runId));
-  return Array.isArray(stored) ? (stored as ExportRecord[]) : [];
+  return readRecords<ExportRecord>(exportsPath(store, runId));
 }
 
 /** The one-paragraph summary `whetstone export` prints. */
@@ -156,8 +92,4 @@ export function formatExport(record: ExportRecord): string {
 
 function megabytes(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 2)} MB`;
-}
-
-function readJson(path: string): unknown {
-  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : null;
 }

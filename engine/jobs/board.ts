@@ -6,6 +6,8 @@
  * A task is keyed `kind:runId`: one of each kind per run at a time (a comparison counts as an
  * evaluation of its first run, a merge as a merge of its first run). A training is keyed by its
  * run id. A run trained by another process (another CLI) is cancelled through its run folder.
+ * A push to the hub runs beside the queue (`detached`): an upload holds no device and may take hours,
+ * and a training must not wait behind it; its export, when it needs one, is queued like any export.
  */
 import { randomBytes } from "node:crypto";
 import type { EngineEvent } from "../api/events";
@@ -79,10 +81,7 @@ export class JobBoard {
 
   /** Run `job` through the queue, one of a kind per run at a time; aborting its signal cancels it. */
   task<T>(kind: Exclude<TaskKind, "train">, runId: string, label: string, job: (signal: AbortSignal) => Promise<T>, busyCode = "TASK_RUNNING"): Promise<T> {
-    const key = `${kind}:${runId}`;
-    if (this.queue.has(key)) throw new WhetstoneError({ code: busyCode, message: `An ${label} of ${runId} is already running.`, hint: "Wait for it to finish, or cancel it." });
-    const controller = new AbortController();
-    this.tasks.set(key, controller);
+    const { key, controller } = this.claim(kind, runId, label, busyCode);
     return new Promise<T>((resolve, reject) => {
       let started = false;
       controller.signal.addEventListener("abort", () => {
@@ -107,6 +106,20 @@ export class JobBoard {
         },
       });
     });
+  }
+
+  /** Run `job` at once, beside the queue (it holds no device), one of a kind per run; cancelled like a task. */
+  detached<T>(kind: Exclude<TaskKind, "train">, runId: string, label: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const { key, controller } = this.claim(kind, runId, label, "TASK_RUNNING");
+    return job(controller.signal).finally(() => this.tasks.delete(key));
+  }
+
+  private claim(kind: Exclude<TaskKind, "train">, runId: string, label: string, busyCode: string): { key: string; controller: AbortController } {
+    const key = `${kind}:${runId}`;
+    if (this.queue.has(key) || this.tasks.has(key)) throw new WhetstoneError({ code: busyCode, message: `${/^[aeiou]/.test(label) ? "An" : "A"} ${label} of ${runId} is already running.`, hint: "Wait for it to finish, or cancel it." });
+    const controller = new AbortController();
+    this.tasks.set(key, controller);
+    return { key, controller };
   }
 
   /** Cancel a run's job of one kind; true when there was one to cancel. A training ends `cancelled`

@@ -25,6 +25,7 @@ import { WhetstoneError } from "../util/errors";
 import { isDiskFull } from "../util/disk";
 import { DeviceLock } from "./device-lock";
 import { workerDataConfig } from "../data/run-data";
+import { listGpus } from "../plan/plan";
 
 export interface TrainJobContext {
   store: RunStore;
@@ -177,6 +178,7 @@ export class TrainJob {
         env: this.ctx.workerEnv,
         id: jobId,
         command: (id) => ({ v: 1, type: this.mode, id, run_dir: store.runDir(this.runId), config: this.workerConfig() }),
+        devices: deviceCount(store.config(this.runId).training.devices),
         onOutput: (l) => this.log(l),
         onEvent,
         signal: this.cancelling.signal,
@@ -329,3 +331,8 @@ function progressInfo(p: Progress) {
 }
 
 const now = () => new Date().toISOString();
+
+/** training.devices as a process count: "auto" is every GPU nvidia-smi lists (1 without one). */
+function deviceCount(devices: number | "auto" | undefined): number {
+  return devices === "auto" ? Math.max(1, listGpus().length) : (devices ?? 1);
+}

@@ -19,10 +19,10 @@ export interface TaskContext {
   python?: string;
   workerEnv?: NodeJS.ProcessEnv;
   deviceLock?: DeviceLock;
+  /** Fork the worker from the fork server (default); false spawns it (a job in an environment of its own: a push needs none of torch; a benchmark's online environment would start a second fork server). */
+  fork?: boolean;
   /** Every event of this task's command (generation streams `token` events through here). */
   onEvent?: (event: WorkerEvent) => void;
-  /** false: spawn the worker instead of forking it (a job whose environment differs from the fork server's). */
-  fork?: boolean;
 }
 
 /** How long a cancelled task gets to clean up (an export removes its partial files) before SIGTERM. */

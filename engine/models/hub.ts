@@ -13,12 +13,9 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { WhetstoneError } from "../util/errors";
 
-export type RepoType = "model" | "dataset";
+export { isHubId } from "./hub-id";
 
-/** `org/name` as the hub spells ids (letters, digits, `-`, `_`, `.`; no leading `.`). */
-export function isHubId(value: string): boolean {
-  return /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/.test(value) && !value.includes("..");
-}
+export type RepoType = "model" | "dataset";
 
 export function hubCache(env: NodeJS.ProcessEnv = process.env): string {
   return env.HF_HUB_CACHE ?? join(env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "huggingface"), "hub");

@@ -27,12 +27,14 @@
  * Preference methods (dpo, simpo, orpo) put a micro-batch of n pairs through as one padded batch of
  * 2n rows, chosen and rejected, each up to max_length: activations and logits are those of 2n
  * sequences; their chunked response log-probs (recipes/preference.py) hold one chunk like SFT's loss.
+ * grpo's micro-batch of n prompts is n·G rows of prompt and completion; it samples them first, with
+ * a key/value cache of every row (generation), and runs its reference only when β > 0.
  *
  * It is an upper-bound-leaning estimate (every micro-batch assumed full: packed rows are), checked
  * against measured peaks in bench/. Counts follow ALGORITHMS.md ("FLOPs and MFU for LoRA").
  */
 import { PAIR_METHODS, type RunConfig } from "../config/schema";
-import { runsReference } from "../config/methods";
+import { METHOD_TABLE, runsReference } from "../config/methods";
 
 export interface ModelShape {
   hidden: number;
@@ -67,6 +69,10 @@ export interface PlanInput {
   method?: RunConfig["method"];
   /** preference.precompute_reference (DPO): reference log-probs computed once before training, no reference model. */
   precomputeReference?: boolean;
+  /** preference.beta: grpo runs its reference (the KL term) only when it is above 0. */
+  beta?: number | null;
+  /** grpo: completions sampled per prompt (G), each a sequence of the micro-batch. */
+  numGenerations?: number;
 }
 
 /** Tokens per chunk of the worker's chunked cross-entropy (whetstone_worker/losses/chunked_ce.py CHUNK). */
@@ -75,7 +81,7 @@ export const LOSS_CHUNK = 1024;
 export interface MemoryEstimate {
   parameters: number;
   trainable: number;
-  bytes: Record<"weights" | "adapters" | "gradients" | "optimizer" | "activations" | "logits" | "reference" | "overhead", number>;
+  bytes: Record<"weights" | "adapters" | "gradients" | "optimizer" | "activations" | "logits" | "reference" | "generation" | "overhead", number>;
   total: number;
 }
 
@@ -153,6 +159,8 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
     reference: referencePass(p)
       ? (full ? parameters * 4 : 0) + tokens * perTokenLayer * p.activationBytes + (p.device !== "mps" ? 0 : rows * s.heads * p.maxLength ** 2 * p.activationBytes * 2) + logitTokens * s.vocab * (p.activationBytes + 4 + 4)
       : 0,
+    // grpo samples its completions first: the key/value cache of every row, and one step's logits per row.
+    generation: p.method === "grpo" ? tokens * s.layers * 2 * kv * p.activationBytes + rows * s.vocab * 4 : 0,
     overhead: p.device === "cuda" ? 0.75 * 2 ** 30 : 0.3 * 2 ** 30,
   };
   const subtotal = Object.values(bytes).reduce((a, b) => a + b, 0);
@@ -162,14 +170,15 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
 }
 
 /** Sequences with activations per micro-batch item: a preference pair is two padded rows (chosen, rejected);
- * KTO's mismatched KL row runs without gradient, so it keeps no activations. */
-function sequencesPerItem(p: PlanInput): 1 | 2 {
+ * KTO's mismatched KL row runs without gradient, so it keeps no activations; a grpo prompt is its G completions. */
+export function sequencesPerItem(p: Pick<PlanInput, "method" | "numGenerations">): number {
+  if (p.method === "grpo") return p.numGenerations ?? (METHOD_TABLE.grpo.settings.num_generations as number);
   return (PAIR_METHODS as readonly string[]).includes(p.method ?? "sft") ? 2 : 1;
 }
 
 /** DPO and KTO run a reference model every step (DPO's can be precomputed: config/methods.ts). */
 function referencePass(p: PlanInput): boolean {
-  return runsReference(p.method ?? "sft", p.precomputeReference);
+  return runsReference(p.method ?? "sft", { precompute_reference: p.precomputeReference, beta: p.beta });
 }
 
 export interface Suggestion {

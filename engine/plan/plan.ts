@@ -68,9 +68,14 @@ export interface DataFit extends PlanData {
   max_length_beyond_longest: boolean;
 }
 
-export function detectDevice(): Device {
+/** The GPUs nvidia-smi lists (none without the NVIDIA driver). */
+export function listGpus(): ReturnType<typeof parseNvidiaSmi> {
   const smi = spawnSync("nvidia-smi", ["--query-gpu=name,memory.total,driver_version,compute_cap", "--format=csv,noheader,nounits"], { encoding: "utf8", timeout: 15_000 });
-  const gpu = smi.status === 0 ? parseNvidiaSmi(smi.stdout)[0] : undefined;
+  return smi.status === 0 ? parseNvidiaSmi(smi.stdout) : [];
+}
+
+export function detectDevice(): Device {
+  const gpu = listGpus()[0];
   return gpu ? { kind: "cuda", name: gpu.name, memoryBytes: gpu.memory_mib * 2 ** 20 } : { kind: "cpu", name: "CPU (system memory)", memoryBytes: totalmem() };
 }
 
@@ -91,6 +96,8 @@ export function planRun(config: RunConfig, device: Device, measured: MeasuredThr
     chunkedLoss: t.chunked_loss,
     method: config.method,
     precomputeReference: config.preference?.precompute_reference ?? false,
+    beta: config.preference?.beta ?? null,
+    ...(config.method === "grpo" ? { numGenerations: config.preference?.num_generations as number } : {}),
   };
   const estimate = estimateMemory(shape, input);
   const fits = estimate.total <= device.memoryBytes;
@@ -109,7 +116,7 @@ export function planRun(config: RunConfig, device: Device, measured: MeasuredThr
     tokensPerSecondGuess: guess,
     measured,
     // The data step's count beats an earlier run's (it is this data); either over measured, else guessed, tokens/s.
-    secondsPerEpoch: tps && (data?.tokens_per_epoch ?? measured?.tokensPerEpoch) ? (data?.tokens_per_epoch ?? measured!.tokensPerEpoch!) / tps : null,
+    secondsPerEpoch: tps && (data ? trainedTokens(config, data) : measured?.tokensPerEpoch) ? (data ? trainedTokens(config, data) : measured!.tokensPerEpoch!) / tps : null,
     data: data ? { ...data, sequence_length: input.maxLength, max_length_beyond_longest: config.data.max_length > data.longest } : null,
   };
 }
@@ -121,8 +128,22 @@ export function planRun(config: RunConfig, device: Device, measured: MeasuredThr
  */
 function sequenceLength(config: RunConfig, data: PlanData): number {
   const packed = config.method === "sft" && config.training.packing;
-  const fill = packed ? data.tokens_per_epoch : data.longest;
+  const fill = packed ? data.tokens_per_epoch : data.longest + completionTokens(config);
   return Math.max(1, Math.min(config.data.max_length, fill));
+}
+
+/** grpo's completion budget (its data's tokens are the prompts only); 0 for the other methods. */
+const completionTokens = (config: RunConfig): number => (config.method === "grpo" ? (config.preference?.max_completion_tokens as number) : 0);
+
+/**
+ * Tokens trained on per epoch: the data's, and for grpo each prompt's G completions (at the full
+ * budget: an upper bound) with the prompt, num_iterations times. Sampling them takes time on top,
+ * which the first run's measured throughput includes.
+ */
+function trainedTokens(config: RunConfig, data: PlanData): number {
+  if (config.method !== "grpo") return data.tokens_per_epoch;
+  const p = config.preference!;
+  return (p.num_generations as number) * (p.num_iterations as number) * (data.tokens_per_epoch + data.samples * completionTokens(config));
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 10 * 2 ** 30 ? 2 : 1)} GiB`;

@@ -7,6 +7,7 @@
 import * as z from "zod";
 import { RunConfigSchema } from "../config/schema";
 import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";
+import { isHubId } from "../models/hub-id";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -96,6 +97,34 @@ export const PullCommand = z.strictObject({
   /** The hub cache folder; null: HF_HUB_CACHE, else HF_HOME/hub. */
   cache_dir: z.string().min(1).nullable(),
 });
+/** Upload an exported folder with its model card to a hub repo (token from the worker's HF_TOKEN environment, never here). */
+export const PushCommand = z.strictObject({
+  v,
+  type: z.literal("push"),
+  id,
+  /** owner/name; created (private when asked) unless it exists and is the token owner's. */
+  repo_id: z.string().refine(isHubId),
+  /** The export folder whose files are uploaded (its README.md is replaced by the card rendered for the repo); null with check_only. */
+  folder: z.string().min(1).nullable(),
+  /** Only the checks (token, owner, visibility), before an export: nothing is created or sent. */
+  check_only: z.boolean(),
+  private: z.boolean(),
+  /** The hub's URL; null: HF_ENDPOINT, else huggingface.co. */
+  endpoint: z.string().min(1).nullable(),
+  commit_message: z.string().min(1),
+  /** Facts for the model card, as for an export. */
+  card: z.record(z.string(), z.unknown()),
+  /** The export's own facts for the card (its files are read from the folder); null with check_only. */
+  export: z
+    .strictObject({
+      format: z.enum(EXPORT_FORMATS),
+      dtype: z.enum(EXPORT_DTYPES),
+      quantization: z.enum(GGUF_QUANTIZATIONS).nullable(),
+      parameters: z.number().int().min(0),
+      checks: z.record(z.string(), z.unknown()),
+    })
+    .nullable(),
+});
 export const MergeCommand = z.strictObject({
   v,
   type: z.literal("merge"),
@@ -136,7 +165,7 @@ export const BenchCommand = z.strictObject({
 });
 export const ShutdownCommand = z.strictObject({ v, type: z.literal("shutdown"), id });
 
-export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, MergeCommand, BenchCommand, ShutdownCommand]);
+export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, PushCommand, MergeCommand, BenchCommand, ShutdownCommand]);
 export type Command = z.infer<typeof CommandSchema>;
 
 // Events: worker → engine.

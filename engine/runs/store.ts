@@ -28,7 +28,7 @@ import type { RunConfig } from "../config/schema";
 import { appendLine, overwriteInPlace, writeFileAtomic, writeJsonAtomic } from "../util/atomic";
 import { guardDisk, isDiskFull } from "../util/disk";
 import { WhetstoneError } from "../util/errors";
-import { ACTIVE_STATES, RunStatusSchema, type RunStatus } from "./types";
+import { ACTIVE_STATES, RoundSamplesSchema, RunStatusSchema, type RoundSamples, type RunStatus } from "./types";
 
 export type MetricsRow = Record<string, number | null> & { step: number };
 
@@ -224,6 +224,22 @@ export class RunStore {
       }
     }
     return [...byStep.values()].sort((a, b) => a.step - b.step);
+  }
+
+  /** grpo's logged rounds (samples.jsonl, written by the worker), the last `tail`; a round logged twice (after a resume): the last line. */
+  readSamples(id: string, tail = 20): RoundSamples[] {
+    const byRound = new Map<number, RoundSamples>();
+    for (const line of readLines(join(this.runDir(id), "samples.jsonl"))) {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        continue; // a torn last line from a crash mid-append
+      }
+      const row = RoundSamplesSchema.safeParse(value);
+      if (row.success) byRound.set(row.data.round, row.data);
+    }
+    return [...byRound.values()].sort((a, b) => a.round - b.round).slice(-tail);
   }
 
   appendLog(id: string, text: string): void {

@@ -35,3 +35,13 @@ export const RunStatusSchema = z.object({
   parent: z.object({ run: z.string().nullable(), path: z.string(), kind: z.enum(["adapter", "model"]) }).nullable().optional(),
 });
 export type RunStatus = z.infer<typeof RunStatusSchema>;
+
+/** One logged round of a grpo run (its worker's samples.jsonl): the first prompt's completions and their rewards. */
+export const RoundSamplesSchema = z.object({
+  round: z.number().int(),
+  step: z.number().int(),
+  line: z.number().int(),
+  prompt: z.string(),
+  completions: z.array(z.object({ text: z.string(), reward: z.number().nullable(), rewards: z.record(z.string(), z.number().nullable()) })),
+});
+export type RoundSamples = z.infer<typeof RoundSamplesSchema>;

@@ -141,11 +141,11 @@ export function hubEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv 
 }
 
 /**
- * A worker environment that may download from the hub (a pull, a benchmark's task data): the worker
- * stays offline by default (models are local folders), so this one is online unless the user asked
- * for offline mode (HF_HUB_OFFLINE in `workerEnv` or this process), with the token.
+ * The worker environment of a job that reaches the hub (a pull, a push): `workerEnv` plus the token,
+ * and online. Other workers stay offline by default (models are local folders); an HF_HUB_OFFLINE the
+ * user set is kept, and the job then says it is offline.
  */
-export function onlineWorkerEnv(workerEnv: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+export function hubWorkerEnv(workerEnv: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const parent = { ...process.env, ...workerEnv };
   return { ...workerEnv, HF_HUB_OFFLINE: parent.HF_HUB_OFFLINE ?? "0", ...hubEnv(parent) };
 }

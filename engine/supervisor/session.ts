@@ -20,6 +20,8 @@ export interface SessionOptions {
   env?: NodeJS.ProcessEnv;
   /** false: spawn the worker rather than fork it from the fork server (see WorkerOptions.fork). */
   fork?: boolean;
+  /** Processes that train together (see WorkerOptions.devices). */
+  devices?: number;
   /** The command to send, given its id. */
   command: (id: string) => Command;
   id: string;
@@ -61,7 +63,7 @@ export class WorkerSession {
 
   /** Start the worker (throws WORKER_MISSING, WORKER_START_FAILED, PROTOCOL_MISMATCH, WORKER_NO_HELLO). */
   static async start(opts: SessionOptions): Promise<WorkerSession> {
-    const { worker, hello } = await WorkerProcess.start({ python: opts.python, env: opts.env, fork: opts.fork, onOutput: opts.onOutput });
+    const { worker, hello } = await WorkerProcess.start({ python: opts.python, env: opts.env, fork: opts.fork, devices: opts.devices, onOutput: opts.onOutput });
     return new WorkerSession(worker, hello, opts);
   }
 

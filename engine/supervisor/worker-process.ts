@@ -39,6 +39,9 @@ export interface WorkerOptions {
   helloTimeoutMs?: number;
   /** false: spawn even where the fork server applies (a job that imports none of what it preloads). */
   fork?: boolean;
+  /** Above 1: torchrun starts that many worker processes, one per GPU (gloo on a CPU); rank 0 speaks the
+   *  protocol for all (whetstone_worker/distributed.py). Never forked. */
+  devices?: number;
 }
 
 const STDERR_TAIL = 40;
@@ -95,11 +98,13 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
   static async start(opts: WorkerOptions = {}): Promise<{ worker: WorkerProcess; hello: Hello }> {
     const python = opts.python ?? workerPython();
     const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
-    const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env) : null;
+    const devices = opts.devices ?? 1;
+    const forked = opts.fork !== false && devices === 1 && forkServerApplies(opts.python, env) ? await forkWorker(python, env) : null;
+    const launcher = devices > 1 ? ["-m", "torch.distributed.run", "--standalone", `--nproc-per-node=${devices}`] : [];
     const worker = new WorkerProcess(
       opts,
       forked ??
-        spawn(python, ["-u", "-m", "whetstone_worker"], {
+        spawn(python, ["-u", ...launcher, "-m", "whetstone_worker"], {
           cwd: WORKER_DIR,
           env,
           stdio: ["pipe", "pipe", "pipe"],

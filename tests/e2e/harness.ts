@@ -30,12 +30,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(executablePath: string): Promise<Harness> {
+/** `workerEnv`: what the engine's workers get besides this process's environment (the fake hub's address and token). */
+export async function startHarness(executablePath: string, opts: { workerEnv?: NodeJS.ProcessEnv } = {}): Promise<Harness> {
   const ui = mkdtempSync(join(tmpdir(), "whetstone-ui-"));
   const vite = spawnSync(process.execPath, [join(PROJECT_ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "renderer/vite.config.ts", "--outDir", ui, "--emptyOutDir", "--logLevel", "warn"], { cwd: PROJECT_ROOT, encoding: "utf8" });
   if (vite.status !== 0) throw new Error(`renderer build failed:\n${vite.stderr}`);
   const home = mkdtempSync(join(tmpdir(), "whetstone-e2e-home-"));
-  const engine = new Engine({ home });
+  const engine = new Engine({ home, workerEnv: opts.workerEnv });
   const server = await serve(engine, { staticDir: ui });
   const browser = await chromium.launch({
     executablePath,

@@ -1,33 +1,40 @@
 /**
  * The wizard end to end in a real browser on the tiny fixture model: drop a dataset, read the
  * validation report, choose SFT with goldfish, train, watch the chart fill and the run finish,
- * audit, export, and find the exported folder on disk. A second test drops a malformed file and
- * reads the line-level error. Each wizard step is screenshotted into test-results/e2e/.
+ * audit, export, find the exported folder on disk, and push it to the loopback fake hub
+ * (engine/worker/tests/fakehub.py). A second test drops a malformed file and reads the line-level
+ * error. Each wizard step is screenshotted into test-results/e2e/.
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { PROJECT_ROOT } from "../../engine/paths";
-import { ensureTinyModel, TINY_DATA } from "../helpers/fixture";
+import { ensureTinyModel, tempHome, TINY_DATA } from "../helpers/fixture";
+import { startFakeHub, type FakeHubProcess } from "../helpers/fakehub";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
 import { dropScript, findChromium, SCREENSHOTS, startHarness, type Harness } from "./harness";
 
 const chromiumPath = findChromium();
 if (!chromiumPath && process.env.CI) throw new Error("chromium is not installed: `npm run setup` installs it as root (apt-get install -y chromium).");
 
+const HUB_TOKEN = "hf_E2eTokenForTheFakeHub0123456789";
+
 describe.skipIf(!chromiumPath)("wizard in chromium", () => {
   let h: Harness;
+  let hub: FakeHubProcess;
   let model: string;
   let judge: string;
 
   beforeAll(async () => {
     model = ensureTinyModel();
     judge = ensureTinyJudge();
-    h = await startHarness(chromiumPath!);
+    hub = await startFakeHub(tempHome(), { tokens: { [HUB_TOKEN]: "write" } });
+    h = await startHarness(chromiumPath!, { workerEnv: { HF_ENDPOINT: hub.url, HF_TOKEN: HUB_TOKEN } });
   });
   afterAll(async () => {
     await h?.close();
+    hub?.close();
   });
 
   const open = async (theme: "light" | "dark" = "light") => {
@@ -128,6 +135,18 @@ describe.skipIf(!chromiumPath)("wizard in chromium", () => {
     expect(modelfile).toContain("<|im_start|>");
     lap("exported for ollama");
     await shot(page, "7-export-ollama");
+
+    // Push to the Hugging Face Hub (the fake hub): the safetensors export above is the one uploaded.
+    await page.getByLabel("Repository", { exact: true }).fill("fake-user/e2e-goldfish");
+    await page.getByLabel(/^Private repository/).check();
+    await page.getByRole("button", { name: "Push", exact: true }).click();
+    const pushed = page.getByTestId("push-url");
+    await pushed.waitFor({ timeout: 120_000 });
+    expect(await pushed.getAttribute("href")).toBe(`${hub.url}/fake-user/e2e-goldfish`);
+    expect(await page.getByTestId("push-result").textContent()).toContain("(private)");
+    expect(hub.requests().filter((r) => r.method === "PUT").length).toBeGreaterThan(0);
+    lap("pushed");
+    await shot(page, "7-push");
 
     // The draft survives a reload (the app was closed and opened again).
     await page.reload();

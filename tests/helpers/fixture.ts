@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../../engine/paths";
+import { PREFERENCE_FIELDS, PREFERENCE_METHODS } from "../../engine/config/methods";
 
 export const FIXTURES_DIR = process.env.WHETSTONE_FIXTURES_DIR ?? join(PROJECT_ROOT, ".cache", "fixtures");
 export const TINY_MODEL = join(FIXTURES_DIR, "tiny-llama");
@@ -36,3 +37,6 @@ export function writeConfig(dir: string, name: string, text: string): string {
   writeFileSync(path, text);
   return path;
 }
+
+/** Every preference method's settings, null: a resolved preference block is these, with its method's own filled in. */
+export const nullSettings: Record<string, null> = Object.fromEntries(PREFERENCE_METHODS.flatMap((m) => Object.keys(PREFERENCE_FIELDS[m])).map((k) => [k, null]));

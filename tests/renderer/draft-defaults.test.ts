@@ -16,7 +16,7 @@ describe("the wizard's draft", () => {
     for (const m of PREFERENCE_METHODS) expect(isPreferenceMethod(m)).toBe(true);
     expect(isPreferenceMethod("sft")).toBe(false);
     expect(PAIR_METHODS.map(dataKindFor)).toEqual(PAIR_METHODS.map(() => "preference"));
-    expect(PREFERENCE_METHODS.filter((m) => !(PAIR_METHODS as readonly string[]).includes(m)).map(dataKindFor)).toEqual(["unpaired"]);
+    expect(PREFERENCE_METHODS.filter((m) => !(PAIR_METHODS as readonly string[]).includes(m)).map(dataKindFor)).toEqual(["unpaired", "prompt"]);
     expect(dataKindFor("sft")).toBe("chat");
     expect(Object.keys(PREFERENCE_SETTINGS).sort()).toEqual([...PREFERENCE_METHODS].sort());
     for (const m of PREFERENCE_METHODS) {

@@ -2,21 +2,28 @@
 
 Only the endpoints `huggingface_hub` (1.x) calls for a download, with the headers it reads:
 
-  GET  /api/{models,datasets}/{repo}[/revision/{rev}]   repo info (`sha`, `siblings` with size, blobId, lfs)
+  GET  /api/{models,datasets}/{repo}[/revision/{rev}]   repo info (`sha`, `private`, `siblings` with size, blobId, lfs)
   GET  /api/{models,datasets}/{repo}/tree/{rev}         file listing (`oid`, `size`, `lfs.oid`) for checksums
   HEAD /[datasets/]{repo}/resolve/{rev}/{path}          X-Repo-Commit, ETag / X-Linked-Etag, Content-Length / X-Linked-Size
   GET  same                                             the bytes; `Range: bytes=N-` answers 206 with Content-Range
 
+and, in fakehub_upload.py, the ones it calls to create a repo and commit files to it (whoami, create,
+preupload, LFS batch and transfers, commit), so a push lands here and can be pulled back.
+
 Errors carry the hub's X-Error-Code (RepoNotFound, GatedRepo, RevisionNotFound) so the client raises
-its own exceptions. `*.safetensors` files are served as LFS (etag = sha256), the rest as git blobs
-(etag = git sha1). Test hooks: `cut` names a file whose first GET sends the headers for the whole
-file, half the bytes, then drops the connection; `gated_token` makes a repo answer 403 GatedRepo to
-requests without that bearer token. Every request is appended to `log` as JSON (method, path,
-range, whether an Authorization header came; never the token itself).
+its own exceptions. `*.safetensors` files of a served folder are LFS (etag = sha256), the rest git
+blobs (etag = git sha1). A private repo answers 404 RepoNotFound to anyone but its owner, as the hub
+does. Test hooks: `cut` names a file whose first GET sends the headers for the whole file, half the
+bytes, then drops the connection; `gated_token` makes the served folders answer 403 GatedRepo to
+requests without that bearer token; the upload hooks are in fakehub_upload.py. Every request is
+appended to `log` as JSON (method, path, range, whether an Authorization header came, never the token
+itself; a repo creation's payload).
 
 Run as a script for the TypeScript tests: `python fakehub.py CONFIG.json` prints `PORT <n>` once
-listening. CONFIG: {"repos": {"model:org/name": "/folder", ...}, "cut": "model.safetensors",
-"gated_token": null, "log": "/path/requests.jsonl"}.
+listening. CONFIG (every key optional): {"repos": {"model:org/name": "/folder", ...}, "private": ["model:org/name"],
+"cut": "model.safetensors", "gated_token": null, "log": "/path/requests.jsonl", "store": "/folder for
+pushed repos", "tokens": {"hf_…": "write"}, "user": {"name": …, "orgs": [{"name": …, "roleInOrg": …}]},
+"lfs_threshold": 10485760, "multipart_chunk": null, "fail_lfs_upload": null}.
 """
 
 from __future__ import annotations
@@ -25,10 +32,13 @@ import hashlib
 import json
 import re
 import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from fakehub_upload import UploadRoutes, file_entry
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -38,21 +48,23 @@ def _files(folder: Path) -> list[dict]:
     for p in sorted(folder.rglob("*")):
         if not p.is_file() or p.name.startswith("."):
             continue
-        data = p.read_bytes()
-        lfs = p.suffix == ".safetensors"
-        git = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-        sha = hashlib.sha256(data).hexdigest()
-        out.append({"path": p.relative_to(folder).as_posix(), "size": len(data), "git": git, "sha256": sha if lfs else None, "file": p})
+        out.append(file_entry(p.relative_to(folder).as_posix(), p.read_bytes(), p, p.suffix == ".safetensors"))
     return out
 
 
-class FakeHub:
-    def __init__(self, repos: dict[str, str], cut: str | None = None, gated_token: str | None = None, log: str | None = None):
+class FakeHub(UploadRoutes):
+    def __init__(self, repos: dict[str, str], cut: str | None = None, gated_token: str | None = None, log: str | None = None, **upload):
         self.repos = {key: _files(Path(folder)) for key, folder in repos.items()}
+        self.private = {key: key in (upload.pop("private", None) or []) for key in self.repos}
+        self.commits = {key: [COMMIT] for key in self.repos}
+        self.served = set(self.repos)  # the folders given, as opposed to repos created by a push
+        self.commit_log: list[dict] = []
         self.cut, self.gated_token, self.log = cut, gated_token, log
         self.cut_done = False
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        store = upload.pop("store", None)
+        self.setup_uploads(upload, Path(store) if store else Path(tempfile.mkdtemp(prefix="fakehub-")))
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,6 +78,18 @@ class FakeHub:
 
             def do_GET(self):
                 hub.handle(self, head=False)
+
+            def do_POST(self):
+                hub.handle_body(self, "POST")
+
+            def do_PUT(self):
+                hub.handle_body(self, "PUT")
+
+            def handle_one_request(self):
+                try:
+                    super().handle_one_request()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client went away mid-request (a cancelled upload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -93,6 +117,8 @@ class FakeHub:
         path = unquote(url.path)
         auth = h.headers.get("Authorization")
         self.record({"method": "HEAD" if head else "GET", "path": path, "query": url.query, "range": h.headers.get("Range"), "auth": auth is not None})
+        if path == "/api/whoami-v2":
+            return self.whoami(h, auth)
         m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
         if m:
             return self.info(h, "model" if m[1] == "models" else "dataset", m[2], m[3] or "main", auth)
@@ -104,18 +130,24 @@ class FakeHub:
             return self.resolve(h, "dataset" if m[1] else "model", m[2], m[3], m[4], auth, head)
         self.error(h, 404, "EntryNotFound")
 
-    def error(self, h, status: int, code: str) -> None:
-        body = json.dumps({"error": code}).encode()
-        h.send_response(status)
-        h.send_header("X-Error-Code", code)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+    def handle_body(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        url = urlsplit(h.path)
+        path = unquote(url.path)
+        body = _read_body(h)
+        entry = {"method": method, "path": path, "query": url.query, "range": None, "auth": h.headers.get("Authorization") is not None}
+        if path == "/api/repos/create":
+            entry["payload"] = json.loads(body)
+        self.record(entry)
+        self.handle_write(h, method, path, url.query, h.headers.get("Authorization"), body)
 
-    def json(self, h, payload) -> None:
+    def error(self, h, status: int, code: str) -> None:
+        self.json(h, {"error": code}, status, code)
+
+    def json(self, h, payload, status: int = 200, code: str | None = None) -> None:
         body = json.dumps(payload).encode()
-        h.send_response(200)
+        h.send_response(status)
+        if code:
+            h.send_header("X-Error-Code", code)
         h.send_header("Content-Type", "application/json")
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
@@ -126,10 +158,13 @@ class FakeHub:
         if files is None:
             self.error(h, 404, "RepoNotFound")
             return None
-        if self.gated_token and auth != f"Bearer {self.gated_token}":
+        if self.private.get(f"{kind}:{repo_id}") and not (self.role(auth) and repo_id.split("/")[0] in self.namespaces()):
+            self.error(h, 404, "RepoNotFound")
+            return None
+        if self.gated_token and f"{kind}:{repo_id}" in self.served and auth != f"Bearer {self.gated_token}":
             self.error(h, 403, "GatedRepo")
             return None
-        if rev not in ("main", COMMIT):
+        if rev != "main" and rev not in self.commits[f"{kind}:{repo_id}"]:
             self.error(h, 404, "RevisionNotFound")
             return None
         return files
@@ -140,7 +175,9 @@ class FakeHub:
             return
         siblings = [{"rfilename": f["path"], "size": f["size"], "blobId": f["git"],
                      **({"lfs": {"sha256": f["sha256"], "size": f["size"], "pointerSize": 134}} if f["sha256"] else {})} for f in files]
-        self.json(h, {"id": repo_id, "sha": COMMIT, "private": False, "gated": "auto" if self.gated_token else False, "siblings": siblings})
+        key = f"{kind}:{repo_id}"
+        self.json(h, {"id": repo_id, "sha": self.commits[key][-1], "private": self.private[key],
+                      "gated": "auto" if self.gated_token and key in self.served else False, "siblings": siblings})
 
     def tree(self, h, kind, repo_id, rev, auth) -> None:
         files = self.repo(h, kind, repo_id, rev, auth)
@@ -163,7 +200,7 @@ class FakeHub:
             m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)
             start = int(m[1]) if m else 0
         h.send_response(206 if start else 200)
-        h.send_header("X-Repo-Commit", COMMIT)
+        h.send_header("X-Repo-Commit", self.commits[f"{kind}:{repo_id}"][-1])
         h.send_header("ETag", f'"{f["git"]}"')
         if f["sha256"]:
             h.send_header("X-Linked-Etag", f'"{f["sha256"]}"')
@@ -189,9 +226,23 @@ class FakeHub:
         h.wfile.write(body)
 
 
+def _read_body(h: BaseHTTPRequestHandler) -> bytes:
+    """A request body sent with Content-Length or chunked (httpx streams a file object chunked)."""
+    if h.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return h.rfile.read(int(h.headers.get("Content-Length") or 0))
+    out = bytearray()
+    while (size := int(h.rfile.readline().split(b";")[0].strip() or b"0", 16)) > 0:
+        out += h.rfile.read(size)
+        h.rfile.readline()
+    while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+        pass
+    return bytes(out)
+
+
 if __name__ == "__main__":
     cfg = json.loads(Path(sys.argv[1]).read_text())
-    hub = FakeHub(cfg["repos"], cut=cfg.get("cut"), gated_token=cfg.get("gated_token"), log=cfg.get("log"))
+    repos = cfg.pop("repos", {})
+    hub = FakeHub(repos, **cfg)
     print(f"PORT {hub.port}", flush=True)
     try:
         hub.server.serve_forever()

@@ -32,8 +32,10 @@ def test_schema_sections_match_the_typescript_schema():
     # The field lists of schema.ts, by section; a field added there must be added here too.
     raw = golden_config()
     for section in ("model", "data", "lora", "training"):
-        field_names = {f.name for f in dataclasses.fields(type(getattr(parse_run_config(raw), section)))}
-        assert field_names == set(raw[section]), section
+        fields = dataclasses.fields(type(getattr(parse_run_config(raw), section)))
+        # Fields the engine may leave out (added later, optional there too: training.devices) need not be in the golden config.
+        required = {f.name for f in fields if not f.metadata.get("absent")}
+        assert required <= set(raw[section]) <= {f.name for f in fields}, section
 
 
 @pytest.mark.parametrize(

@@ -20,10 +20,12 @@ TIMEOUT = 120
 
 
 class Worker:
-    def __init__(self):
+    def __init__(self, devices: int = 1):
         self.stderr = tempfile.TemporaryFile(mode="w+")
+        # Several devices: torchrun's processes, as the engine starts them (rank 0 speaks the protocol).
+        launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}"] if devices > 1 else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "whetstone_worker"], cwd=WORKER_ROOT, stdin=subprocess.PIPE,
+            [sys.executable, *launcher, "-m", "whetstone_worker"], cwd=WORKER_ROOT, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.stderr, text=True, encoding="utf-8",
         )
         self.lines: queue.Queue = queue.Queue()

@@ -1,4 +1,5 @@
-"""`python -m whetstone_worker`: claim stdout for the protocol, say hello, serve commands.
+"""`python -m whetstone_worker`: claim stdout for the protocol, say hello, serve commands (under
+torchrun, ranks above 0 follow rank 0 instead: distributed.py).
 
 Wiring only. The real stdout file descriptor is duplicated for protocol events and fd 1 is then
 pointed at stderr, so a stray print, a library warning or a C extension writing to fd 1 lands in
@@ -69,6 +70,14 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+    from . import distributed
+
+    world = distributed.from_env()
+    if world is not None:  # started by torchrun, one of several ranks (distributed.py)
+        distributed.init(world)
+        if not world.main:
+            return _follower()
+
     import platform
     from importlib import metadata
 
@@ -117,6 +126,27 @@ def main() -> int:
     except BrokenPipeError:  # the engine closed our stdout: nobody is listening any more
         print("whetstone worker: protocol stream closed, exiting", file=sys.stderr)
         return 1
+
+
+def _follower() -> int:
+    """A rank above 0: no hello, no stdin, no events (rank 0 speaks for all); a signal or the parent's
+    death asks for a cancel, as it does of rank 0, and a second signal exits at once."""
+    from .server import follow
+
+    stop = threading.Event()
+    signals = []
+
+    def on_signal(signum, frame):
+        signals.append(signum)
+        if len(signals) > 1:
+            os._exit(128 + signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if os.name == "posix":
+        threading.Thread(target=_watch_parent, args=(stop.set,), name="parent", daemon=True).start()
+    return follow(stop)
 
 
 def _exit_now(code: int) -> None:

@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .losses.methods import METHODS, SAMPLING_METHODS
+from .losses.methods import METHODS
 from .validate import Check, Invalid, array, boolean, enum, integer, literal, nullable, number, string, union
 
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -43,8 +43,6 @@ def _rewards(value: Any, path: str) -> tuple[dict, ...] | None:
 # The rows of the preference methods' table (losses/methods.py); tests/test_protocol.py checks them,
 # like the engine's engine/config/methods.ts, against tests/fixtures/protocol/tables-v1.json.
 PREFERENCE_METHODS = tuple(METHODS)
-# grpo: not offered by the engine yet (see losses/methods.py); runs that name it come from the worker's tests.
-METHODS_WITH_SETTINGS = PREFERENCE_METHODS + tuple(SAMPLING_METHODS)
 
 
 def _f(check: Check) -> Any:
@@ -125,6 +123,8 @@ class TrainingConfig:
     activation_offload: bool = _f(boolean)
     checkpoint_every: int = _f(integer(1, MAX_SAFE_INTEGER))
     keep_checkpoints: int = _f(integer(2, 1000))
+    # How many processes train the run (the engine starts them with torchrun; distributed.py); absent: 1.
+    devices: int | str | None = field(default=None, metadata={"check": nullable(union(literal("auto"), integer(1, 64))), "absent": True, "omit_none": True})
 
 
 @dataclass(frozen=True)
@@ -139,21 +139,21 @@ class PreferenceConfig:
     desirable_weight: float | None = field(default=None, metadata={"check": nullable(number(hi=100, gt=0)), "absent": True})
     undesirable_weight: float | None = field(default=None, metadata={"check": nullable(number(hi=100, gt=0)), "absent": True})
     # grpo's settings (recipes/grpo.py); added after configs were first stored.
-    num_generations: int | None = field(default=None, metadata={"check": nullable(integer(2, 256)), "absent": True, "omit_none": True})
-    max_completion_tokens: int | None = field(default=None, metadata={"check": nullable(integer(1, 1_048_576)), "absent": True, "omit_none": True})
-    temperature: float | None = field(default=None, metadata={"check": nullable(number(hi=10, gt=0)), "absent": True, "omit_none": True})
-    top_p: float | None = field(default=None, metadata={"check": nullable(number(hi=1, gt=0)), "absent": True, "omit_none": True})
-    epsilon: float | None = field(default=None, metadata={"check": nullable(number(hi=1, gt=0)), "absent": True, "omit_none": True})
-    epsilon_high: float | None = field(default=None, metadata={"check": nullable(number(hi=10, gt=0)), "absent": True, "omit_none": True})
-    num_iterations: int | None = field(default=None, metadata={"check": nullable(integer(1, 64)), "absent": True, "omit_none": True})
-    loss_type: str | None = field(default=None, metadata={"check": nullable(enum(*GRPO_LOSS_TYPES)), "absent": True, "omit_none": True})
-    scale_rewards: str | None = field(default=None, metadata={"check": nullable(enum(*GRPO_SCALE_REWARDS)), "absent": True, "omit_none": True})
+    num_generations: int | None = field(default=None, metadata={"check": nullable(integer(2, 256)), "absent": True})
+    max_completion_tokens: int | None = field(default=None, metadata={"check": nullable(integer(1, 1_048_576)), "absent": True})
+    temperature: float | None = field(default=None, metadata={"check": nullable(number(hi=10, gt=0)), "absent": True})
+    top_p: float | None = field(default=None, metadata={"check": nullable(number(hi=1, gt=0)), "absent": True})
+    epsilon: float | None = field(default=None, metadata={"check": nullable(number(hi=1, gt=0)), "absent": True})
+    epsilon_high: float | None = field(default=None, metadata={"check": nullable(number(hi=10, gt=0)), "absent": True})
+    num_iterations: int | None = field(default=None, metadata={"check": nullable(integer(1, 64)), "absent": True})
+    loss_type: str | None = field(default=None, metadata={"check": nullable(enum(*GRPO_LOSS_TYPES)), "absent": True})
+    scale_rewards: str | None = field(default=None, metadata={"check": nullable(enum(*GRPO_SCALE_REWARDS)), "absent": True})
 
 
 @dataclass(frozen=True)
 class RunConfig:
     name: str = _f(string(1))
-    method: str = _f(enum("sft", *METHODS_WITH_SETTINGS))
+    method: str = _f(enum("sft", *PREFERENCE_METHODS))
     finetune: str = _f(enum("lora", "qlora", "full"))
     model: ModelConfig = _section(ModelConfig)
     data: DataConfig = _section(DataConfig)
@@ -169,8 +169,8 @@ class RunConfig:
 
 def _plain(value: Any) -> Any:
     """The JSON shape: dataclasses as dicts (their JSON names), tuples as lists; a field marked omit_none
-    (grpo's, which the engine does not send yet) is left out while it is None, so the configs of other
-    runs read back exactly as the engine wrote them."""
+    (grpo's `rewards`, which the engine sends for grpo runs only) is left out while it is None, so the
+    configs of other runs read back exactly as the engine wrote them."""
     if dataclasses.is_dataclass(value):
         return {f.metadata.get("key", f.name): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if not (f.metadata.get("omit_none") and getattr(value, f.name) is None)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import queue
 import sys
 import threading
@@ -28,6 +29,7 @@ from typing import IO
 
 import torch
 
+from . import distributed
 from .device import pick_device
 from .errors import Cancelled, WorkerError, disk_full, is_disk_full, out_of_memory
 from .protocol import Emitter, ProtocolError, is_command, parse_message
@@ -84,7 +86,7 @@ def _id_of(line: str) -> str | None:
 
 
 # Command → the module that runs it (jobs/: one module per command besides training).
-TASKS = {name: f"jobs.{name}" for name in ("generate", "audit", "export", "merge", "preflight", "pull", "bench")}
+TASKS = {name: f"jobs.{name}" for name in ("generate", "audit", "export", "merge", "preflight", "pull", "push", "bench")}
 
 
 def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
@@ -93,14 +95,34 @@ def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
     if cancelled():
         emitter.emit("done", id=job_id, status="cancelled", result={"started": False})
     elif message["type"] in ("train", "resume"):
-        from .recipes import preference, sft  # imported on first use: hello should not wait for transformers
-
-        recipe = sft if message["config"].method == "sft" else preference
-        recipe.run(job_id, message["run_dir"], message["config"], emitter, cancelled, resume=message["type"] == "resume")
+        world = distributed.current()
+        if world is not None:  # the other ranks train this run with us (distributed.py)
+            distributed.broadcast(message)
+            cancelled = distributed.any_rank(cancelled)
+        train(message, emitter, cancelled)
     elif message["type"] in TASKS:
         # A job's module, imported on its first use (each pulls in heavy libraries): run(id, message, emitter,
         # cancelled) returns its result, or raises Cancelled at a cancel; the answer is the server's to send.
         run_task(importlib.import_module(f".{TASKS[message['type']]}", __package__).run, job_id, message, emitter, cancelled)
+
+
+def train(message: dict, emitter: Emitter, cancelled) -> None:
+    """A train or resume command, run by its method's recipe (on every rank of a distributed worker)."""
+    from .recipes import preference, sft  # imported on first use: hello should not wait for transformers
+
+    recipe = sft if message["config"].method == "sft" else preference
+    recipe.run(message["id"], message["run_dir"], message["config"], emitter, cancelled, resume=message["type"] == "resume")
+
+
+def follow(stop) -> int:
+    """A rank above 0 of a distributed worker: train each run rank 0 broadcasts, its events dropped, until
+    rank 0 broadcasts the end. `stop` is set by a signal or the parent's death: a cancel, seen by every
+    rank at the next step (any_rank). An error ends the process, and torchrun stops the others."""
+    null = open(os.devnull, "w", encoding="utf-8")
+    emitter = Emitter(null.write, null.flush)
+    while (message := distributed.broadcast()) is not None:
+        train(message, emitter, distributed.any_rank(stop.is_set))
+    return 0
 
 
 def run_task(run, job_id: str, message: dict, emitter: Emitter, cancelled) -> None:
@@ -172,6 +194,7 @@ class Server:
             job_id = message["id"]
             try:
                 _dispatch(message, emitter, self.jobs)
+                continue
             except WorkerError as err:
                 emitter.error(job_id, **err.event_fields())
             except torch.OutOfMemoryError:
@@ -192,5 +215,10 @@ class Server:
                     return 1
             finally:
                 self.jobs.finish(job_id)
+            if distributed.current() is not None:
+                # The other ranks may wait in a collective the failed job never reached: exit, and torchrun stops them.
+                return 1
+        if distributed.current() is not None:
+            distributed.broadcast(None)  # the other ranks' end
         emitter.log(None, "info", "worker shutting down")
         return 0

@@ -3,7 +3,7 @@
  * app loses nothing. `draftToConfig` turns it into a run config, validated by the engine's own
  * schema before Next, so the wizard and `whetstone train` accept exactly the same configs.
  */
-import { GoldfishSchema, PREFERENCE_FIELDS, PREFERENCE_METHODS, RunConfigSchema, dataKindFor, hasSftTerm } from "../../../engine/api/public";
+import { GoldfishSchema, METHOD_TABLE, PREFERENCE_FIELDS, PREFERENCE_METHODS, RunConfigSchema, dataKindFor, hasSftTerm, type RewardInput } from "../../../engine/api/public";
 
 export const STEPS = ["model", "data", "method", "settings", "train", "evaluate", "export"] as const;
 export type StepId = (typeof STEPS)[number];
@@ -40,10 +40,28 @@ export function chainedName(d: Pick<Draft, "name" | "initFrom">, method: string)
   return auto ? `${d.initFrom.name}-${method}`.slice(0, 64) : d.name;
 }
 
-/** The preference settings the wizard shows (precompute_reference is a file-only switch). */
-const PREFERENCE_DRAFT_FIELDS = { beta: 0, label_smoothing: 0, gamma_beta_ratio: 0, lambda: 0, desirable_weight: 0, undesirable_weight: 0 };
+/** The preference settings the wizard shows (precompute_reference is a file-only switch; grpo's top_p and epsilon_high too). */
+const PREFERENCE_DRAFT_FIELDS = {
+  beta: 0,
+  label_smoothing: 0,
+  gamma_beta_ratio: 0,
+  lambda: 0,
+  desirable_weight: 0,
+  undesirable_weight: 0,
+  num_generations: 0,
+  max_completion_tokens: 0,
+  temperature: 0,
+  epsilon: 0,
+  num_iterations: 0,
+  loss_type: "",
+  scale_rewards: "",
+};
 /** Each preference method's settings (engine/config/schema.ts PREFERENCE_FIELDS); unset: the method's default. */
-export type PreferenceDraft = { [K in keyof typeof PREFERENCE_DRAFT_FIELDS]?: number };
+export type PreferenceDraft = { [K in keyof typeof PREFERENCE_DRAFT_FIELDS]?: (typeof PREFERENCE_DRAFT_FIELDS)[K] };
+/** A grpo reward as the wizard edits it (the config's rewards entry; unset fields take the engine's defaults). */
+export type RewardDraft = RewardInput;
+/** What GRPO starts with: the completion's last number against the row's `answer` (GSM8K's shape; #### 72 counts as 72). */
+export const DEFAULT_REWARDS: RewardDraft[] = [{ type: "numeric", field: "answer" }];
 
 export interface Draft {
   name: string;
@@ -55,6 +73,8 @@ export interface Draft {
   finetune: "lora" | "qlora" | "full";
   initFrom: StartFrom | null;
   preference: PreferenceDraft;
+  /** grpo: how each sampled answer is scored. */
+  rewards: RewardDraft[];
   neftune: boolean;
   neftuneAlpha: number;
   goldfish: boolean;
@@ -100,6 +120,7 @@ export const DEFAULT_DRAFT: Draft = {
   finetune: SCHEMA.finetune,
   initFrom: null,
   preference: {},
+  rewards: DEFAULT_REWARDS,
   neftune: SCHEMA.training.neftune_alpha > 0,
   neftuneAlpha: SCHEMA.training.neftune_alpha,
   goldfish: SCHEMA.training.goldfish !== null,
@@ -164,6 +185,7 @@ export function draftToConfig(d: Draft): Record<string, unknown> {
       goldfish: d.goldfish && goldfishApplies(d.method) ? { k: d.goldfishK } : null,
     },
     ...(isPreferenceMethod(d.method) ? { preference } : {}),
+    ...(d.method === "grpo" ? { rewards: d.rewards ?? DEFAULT_REWARDS } : {}),
     ...(d.initFrom ? { init_from: d.initFrom.id } : {}),
   };
 }
@@ -200,8 +222,17 @@ const FIELD_LABELS: Record<string, string> = {
   "preference.lambda": "λ (lambda)",
   "preference.desirable_weight": "Weight of good answers",
   "preference.undesirable_weight": "Weight of bad answers",
+  "preference.num_generations": "Answers per prompt",
+  "preference.max_completion_tokens": "Longest answer (tokens)",
+  "preference.temperature": "Sampling temperature",
+  "preference.epsilon": "Clip range",
+  "preference.num_iterations": "Updates per round",
+  "preference.loss_type": "Loss averaging",
+  "preference.scale_rewards": "Reward scaling",
+  rewards: "Rewards",
 };
-export const fieldLabel = (path: string) => FIELD_LABELS[path] ?? path;
+export const fieldLabel = (path: string) => FIELD_LABELS[path] ?? (/^rewards\.(\d+)\.(\w+)$/.test(path) ? path.replace(/^rewards\.(\d+)\.(\w+)$/, (_, i: string, f: string) => `Reward ${Number(i) + 1}: ${REWARD_FIELD_LABELS[f] ?? f}`) : path);
+const REWARD_FIELD_LABELS: Record<string, string> = { field: "field", pattern: "pattern", tolerance: "tolerance", max_chars: "longest answer", file: "file", function: "function", weight: "weight", type: "kind" };
 
 /** What the wizard knows beyond the draft: the model check, the data report, the plan. */
 export interface StepContext {
@@ -240,12 +271,17 @@ export function stepState(step: StepId, d: Draft, ctx: StepContext): StepState {
     const problems: string[] = [];
     const kind = ctx.report?.kind;
     const needs = dataKindFor(d.method);
-    const words = { chat: "conversations", text: "plain text", preference: "preference pairs (prompt, chosen, rejected)", unpaired: "answers labelled good or bad (KTO rows)" } as Record<string, string>;
-    // Conversations and plain text both train SFT.
-    const fits = kind === needs || (needs === "chat" && kind === "text");
+    const words = { chat: "conversations", text: "plain text", preference: "preference pairs (prompt, chosen, rejected)", unpaired: "answers labelled good or bad (KTO rows)", prompt: "prompts (and the answers your rewards check)" } as Record<string, string>;
+    // Conversations and plain text both train SFT; GRPO takes prompts, or conversations (the turns before their answer).
+    const trains = (METHOD_TABLE as Record<string, { trains: readonly string[] }>)[d.method]?.trains ?? [needs];
+    const fits = !kind || trains.includes(kind) || (needs === "chat" && kind === "text");
     if (kind && !fits) {
-      const methods = kind === "preference" ? "choose DPO, SimPO or ORPO" : kind === "unpaired" ? "choose KTO" : "choose SFT";
+      const methods = kind === "preference" ? "choose DPO, SimPO or ORPO" : kind === "unpaired" ? "choose KTO" : kind === "prompt" ? "choose GRPO" : "choose SFT";
       problems.push(`The dataset holds ${words[kind] ?? kind}; ${d.method.toUpperCase()} trains on ${words[needs]}: ${methods}.`);
+    }
+    if (d.method === "grpo") {
+      const answer = Number(d.preference.max_completion_tokens ?? PREFERENCE_FIELDS.grpo.max_completion_tokens);
+      if (d.maxLength <= answer) problems.push(`The max length (${d.maxLength} tokens) leaves no room for the prompt beside answers of up to ${answer} tokens: raise the max length in Settings, or shorten the answers.`);
     }
     if (d.initFrom?.kind === "adapter" && d.initFrom.base !== d.modelPath.trim())
       problems.push(`The run ${d.initFrom.id} you start from trained an adapter for ${d.initFrom.base}; choose that model in step 1, or start from the base model.`);

@@ -1,4 +1,5 @@
-/** A run live: progress with ETA, charts (every numeric metric the recipe reports), cancel, log. */
+/** A run live: progress with ETA, charts (every numeric metric the recipe reports), cancel, log; a
+ *  grpo run's sampled completions with their rewards. */
 import { useEffect, useMemo, useState } from "react";
 import { useShallow } from "zustand/react/shallow";
 import { useAppStore } from "../store/store";
@@ -38,7 +39,10 @@ export function RunDashboard({ runId }: { runId: string }) {
     const keys = new Set<string>();
     for (const r of rows.slice(-50)) for (const k of Object.keys(r)) if (!NOT_CHARTED.has(k) && typeof r[k] === "number") keys.add(k);
     const extra = [...keys].filter((k) => !PRIMARY.some(([p]) => p === k) && k !== "packing_efficiency");
-    return [...PRIMARY, ...extra.map((k) => [k, k.replaceAll("_", " ")] as [string, string])].map(([key, title]) => ({
+    // GRPO's measure is its reward (its loss hovers near 0 by construction): first.
+    if (extra.includes("reward")) extra.unshift(...extra.splice(extra.indexOf("reward"), 1));
+    const first = extra[0] === "reward" ? [["reward", "Reward"] as [string, string]] : [];
+    return [...first, ...PRIMARY, ...extra.slice(first.length).map((k) => [k, k.replaceAll("_", " ")] as [string, string])].map(([key, title]) => ({
       key,
       title,
       series: key === "loss" ? [{ label: "train", points: series(rows, "loss") }, { label: "validation", points: series(rows, "val_loss") }].filter((s) => s.points.length) : [{ label: title, points: series(rows, key) }],
@@ -69,7 +73,7 @@ export function RunDashboard({ runId }: { runId: string }) {
       <div className="progress">
         <progress aria-label="Training progress" value={frac} max={1} />
         <span>
-          step {run.step}/{run.total_steps ?? "?"} · {run.phase ?? run.state} · loss {num(run.last_loss)}
+          step {run.step}/{run.total_steps ?? "?"} · {run.phase ?? run.state} · {typeof rows?.at(-1)?.reward === "number" ? `reward ${num(rows.at(-1)!.reward)}` : `loss ${num(run.last_loss)}`}
           {active ? ` · ETA ${duration(run.eta_s)}` : ""}
         </span>
       </div>
@@ -80,10 +84,67 @@ export function RunDashboard({ runId }: { runId: string }) {
           <LineChart key={c.key} title={c.title} series={c.series} version={version} />
         ))}
       </div>
+      {run.method === "grpo" && <SamplesPanel runId={run.id} step={run.step} state={run.state} />}
       <details className="log" open={run.state === "failed"}>
         <summary>Log ({log.length} lines)</summary>
         <pre tabIndex={0} aria-label="Run log">{log.slice(-200).join("\n")}</pre>
       </details>
     </section>
+  );
+}
+
+type Round = Awaited<ReturnType<ReturnType<typeof useClient>["getSamples"]>>[number];
+
+/** grpo: what the model wrote for one prompt every 10 rounds, and what each answer scored; newest first. */
+function SamplesPanel({ runId, step, state }: { runId: string; step: number; state: string }) {
+  const client = useClient();
+  const [rounds, setRounds] = useState<Round[]>([]);
+  const [shown, setShown] = useState<number | null>(null);
+  const every = Math.floor(step / 5); // fetch again every few steps while it trains, and when it stops
+  useEffect(() => {
+    client.getSamples({ id: runId, tail: 20 }).then(setRounds, () => undefined);
+  }, [client, runId, every, state]);
+  if (rounds.length === 0) return null;
+  const round = rounds.find((r) => r.round === shown) ?? rounds.at(-1)!;
+  const names = Object.keys(round.completions[0]?.rewards ?? {});
+  const score = (x: number | null) => (x === null ? "–" : x.toFixed(2));
+  return (
+    <details className="samples" open aria-label="Sampled completions">
+      <summary>
+        Sampled answers (round {round.round}, step {round.step})
+      </summary>
+      <label className="inline">
+        Round{" "}
+        <select value={round.round} onChange={(e) => setShown(Number(e.target.value))} aria-label="Round">
+          {[...rounds].reverse().map((r) => (
+            <option key={r.round} value={r.round}>
+              {r.round} (step {r.step})
+            </option>
+          ))}
+        </select>
+      </label>
+      <p className="muted">The prompt of line {round.line} of the data, and the answers the model sampled for it; the training makes the better-scored ones more likely.</p>
+      <pre className="prompt" tabIndex={0} aria-label="Prompt">{round.prompt}</pre>
+      <table>
+        <thead>
+          <tr>
+            <th>Answer</th>
+            <th>Reward</th>
+            {names.length > 1 && names.map((n) => <th key={n}>{n.replaceAll("_", " ")}</th>)}
+          </tr>
+        </thead>
+        <tbody>
+          {round.completions.map((c, i) => (
+            <tr key={i}>
+              <td>
+                <code>{c.text === "" ? "(empty)" : c.text}</code>
+              </td>
+              <td>{score(c.reward)}</td>
+              {names.length > 1 && names.map((n) => <td key={n}>{score(c.rewards[n] ?? null)}</td>)}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
   );
 }

@@ -8,9 +8,7 @@ import { useEffect, useState } from "react";
 import { BENCH_PRESETS, changeLevel, type BenchReport } from "../../../engine/api/public";
 import { useClient } from "../client/context";
 import { useTask } from "../client/use-task";
-import { ErrorBox } from "../components/ErrorBox";
-import { ProgressBar } from "../components/ProgressBar";
-import { TaskActions } from "../components/TaskActions";
+import { TaskControls } from "../components/TaskControls";
 import { TableHead } from "../components/TableHead";
 import { needsCompletedRun } from "../lib/run-gates";
 import { useAppStore } from "../store/store";
@@ -25,13 +23,12 @@ export function chosenTasks(presets: string[], more: string): string[] {
 export function BenchPanel({ runId }: { runId: string }) {
   const client = useClient();
   const report = useAppStore((s) => s.benches[runId]);
-  const progress = useAppStore((s) => s.progress[runId]);
   const state = useAppStore((s) => s.runs[runId]?.state);
   const [presets, setPresets] = useState<string[]>(["arc_challenge"]);
   const [more, setMore] = useState("");
   const [folder, setFolder] = useState("");
   const [limit, setLimit] = useState<number | null>(100);
-  const { busy, error, run: track } = useTask(`bench:${runId}`);
+  const { run: track } = useTask(`bench:${runId}`);
   const gate = needsCompletedRun(state, "Benchmarking");
   const tasks = chosenTasks(presets, more);
 
@@ -74,15 +71,16 @@ export function BenchPanel({ runId }: { runId: string }) {
             <input type="number" min={1} value={limit} onChange={(e) => setLimit(Math.max(1, Number(e.target.value) || 1))} aria-label="Questions per benchmark" />
           </label>
         )}
-        <TaskActions busy={busy} gate={gate} gateId="bench-gate" onCancel={() => client.cancelTask({ id: runId, kind: "bench" })}>
-          <button type="button" className="primary" onClick={run} disabled={busy || gate !== null || tasks.length === 0} aria-describedby={gate ? "bench-gate" : undefined}>
-            {busy ? "Benchmarking…" : report ? "Benchmark again" : "Run the benchmarks"}
-          </button>
-        </TaskActions>
       </div>
       {limit !== null && <p className="muted small">Fewer questions are quicker but noisier: compare a change with its ± before trusting it.</p>}
-      {busy && <ProgressBar progress={progress} label="Benchmark progress" />}
-      <ErrorBox error={error} />
+      <TaskControls
+        runId={runId}
+        kind="bench"
+        labels={{ start: report ? "Benchmark again" : "Run the benchmarks", running: "Benchmarking…", stop: "Cancel", progress: "Benchmark progress" }}
+        gate={gate}
+        incomplete={tasks.length === 0}
+        onStart={run}
+      />
       {report && <BenchTable report={report} />}
     </section>
   );

@@ -7,7 +7,6 @@ import { useClient } from "../client/context";
 import { useTask } from "../client/use-task";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
-import { TaskActions } from "../components/TaskActions";
 import { percent, num } from "../lib/format";
 import type { AuditReport } from "../../../engine/api/public";
 import { TableHead } from "../components/TableHead";
@@ -49,11 +48,19 @@ export function AuditPanel({ runId }: { runId: string }) {
         <label>
           Samples <input type="number" min={1} max={100000} value={samples} onChange={(e) => setSamples(Math.max(1, Number(e.target.value) || 1))} aria-label="Audit samples" />
         </label>
-        <TaskActions busy={busy} gate={gate} gateId="audit-gate" onCancel={() => client.cancelTask({ id: runId, kind: "audit" })}>
-          <button type="button" className="primary" onClick={run} disabled={busy || gate !== null} aria-describedby={gate ? "audit-gate" : undefined}>
-            {busy ? "Auditing…" : audit ? "Audit again" : "Run the audit"}
+        <button type="button" className="primary" onClick={run} disabled={busy || gate !== null} aria-describedby={gate ? "audit-gate" : undefined}>
+          {busy ? "Auditing…" : audit ? "Audit again" : "Run the audit"}
+        </button>
+        {busy && (
+          <button type="button" className="danger" onClick={() => client.cancelTask({ id: runId, kind: "audit" })}>
+            Cancel
           </button>
-        </TaskActions>
+        )}
+        {gate && !busy && (
+          <span id="audit-gate" className="muted small">
+            {gate}
+          </span>
+        )}
       </div>
       {busy && <ProgressBar progress={progress} label="Audit progress" />}
       <ErrorBox error={error} />

@@ -1,21 +1,14 @@
-/** Step 7: write the model where other tools read it; show where it went. */
+/** Step 7: write the model where other tools read it, or push it to the Hugging Face Hub; show where it went. */
 import { useEffect, useState } from "react";
 import { useAppStore } from "../store/store";
 import { useClient } from "../client/context";
 import { useTask } from "../client/use-task";
-import { ErrorBox } from "../components/ErrorBox";
-import { ProgressBar } from "../components/ProgressBar";
+import { TaskControls } from "../components/TaskControls";
 import { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../../../engine/api/public";
 import { bytes } from "../lib/format";
 import { needsCompletedRun } from "../lib/run-gates";
-
-const FORMAT_INFO: Record<string, string> = {
-  safetensors: "Merged transformers folder (the adapter folded into the weights): vLLM, TGI, transformers.",
-  adapter: "The LoRA adapter alone, in PEFT format: megabytes, needs the base model.",
-  gguf: "One file for llama.cpp, Ollama and LM Studio.",
-  ollama: "The GGUF file plus a Modelfile with the chat template translated for Ollama (checked to build the same prompts), stop strings and sampling defaults.",
-  onnx: "ONNX with a KV cache, in the layout transformers.js loads.",
-};
+import { FormatChoice } from "./FormatChoice";
+import { PushPanel } from "./PushPanel";
 
 export function ExportStep({ home }: { home: string | null }) {
   const runId = useAppStore((s) => s.draft.runId);
@@ -26,14 +19,13 @@ export function ExportStep({ home }: { home: string | null }) {
 export function ExportPanel({ runId, home }: { runId: string; home: string | null }) {
   const client = useClient();
   const exportsDone = useAppStore((s) => s.exports[runId]);
-  const progress = useAppStore((s) => s.progress[runId]);
   const state = useAppStore((s) => s.runs[runId]?.state);
   const runName = useAppStore((s) => s.runs[runId]?.name);
   const [format, setFormat] = useState<(typeof EXPORT_FORMATS)[number]>("safetensors");
   const [quant, setQuant] = useState<(typeof GGUF_QUANTIZATIONS)[number]>("f16");
   const [out, setOut] = useState("");
   const [overwrite, setOverwrite] = useState(false);
-  const { busy, error, run: track } = useTask(`export:${runId}`);
+  const { run: track } = useTask(`export:${runId}`);
   const dest = out || (home ? `${home}/exports/${runId}-${format}` : "");
   const gate = needsCompletedRun(state, "Export");
 
@@ -49,17 +41,7 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
   const last = exportsDone?.[exportsDone.length - 1];
   return (
     <section aria-label="Export" className="export">
-      <fieldset>
-        <legend>Format</legend>
-        {EXPORT_FORMATS.map((f) => (
-          <label key={f} className="choice">
-            <input type="radio" name="format" value={f} checked={format === f} onChange={() => setFormat(f)} />
-            <span>
-              <strong>{f}</strong> {FORMAT_INFO[f]}
-            </span>
-          </label>
-        ))}
-      </fieldset>
+      <FormatChoice legend="Format" name="format" formats={EXPORT_FORMATS} value={format} onChange={setFormat} />
       {(format === "gguf" || format === "ollama") && (
         <div className="field">
           <label htmlFor="quant">Quantization</label>
@@ -79,23 +61,7 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
         <input type="checkbox" checked={overwrite} onChange={(e) => setOverwrite(e.target.checked)} />
         <span>Replace the existing folder if there is one (only once the new export is complete)</span>
       </label>
-      <div className="row">
-        <button type="button" className="primary" onClick={run} disabled={busy || !dest || gate !== null} aria-describedby={gate ? "export-gate" : undefined}>
-          {busy ? "Exporting…" : "Export"}
-        </button>
-        {gate && !busy && (
-          <span id="export-gate" className="muted small">
-            {gate}
-          </span>
-        )}
-        {busy && (
-          <button type="button" className="danger" onClick={() => client.cancelTask({ id: runId, kind: "export" })}>
-            Cancel export
-          </button>
-        )}
-      </div>
-      {busy && <ProgressBar progress={progress} label="Export progress" />}
-      <ErrorBox error={error} />
+      <TaskControls runId={runId} kind="export" labels={{ start: "Export", running: "Exporting…", stop: "Cancel export", progress: "Export progress" }} gate={gate} incomplete={!dest} onStart={run} />
       {last && (
         <div className="result" data-testid="export-result">
           <p>
@@ -111,6 +77,7 @@ export function ExportPanel({ runId, home }: { runId: string; home: string | nul
           {last.format === "ollama" && <OllamaCreate outDir={last.out_dir} name={runName ?? last.run_id} />}
         </div>
       )}
+      <PushPanel runId={runId} />
     </section>
   );
 }

@@ -1,5 +1,5 @@
 /**
- * The Hugging Face access token, where models are downloaded. In the desktop app the token goes
+ * The Hugging Face access token, where models are downloaded and pushed. In the desktop app the token goes
  * to the main process (electron/hub-token.ts), which keeps it encrypted in the OS keychain; the
  * page can only say whether one is set, replace it or remove it, never read it back. A browser
  * window has no such store: it points to `whetstone models login` on the engine's machine.
@@ -15,7 +15,8 @@ const SOURCE: Record<TokenStatus["source"], string> = {
   none: "No token saved: public models download without one; gated models (Llama, Gemma…) need it.",
 };
 
-export function HubTokenField({ bridge }: { bridge: TokenBridge | null }) {
+/** `write`: the field where a model is pushed, which needs a token that may write. */
+export function HubTokenField({ bridge, write = false }: { bridge: TokenBridge | null; write?: boolean }) {
   const [status, setStatus] = useState<TokenStatus | null>(null);
   const [value, setValue] = useState("");
   const [busy, setBusy] = useState(false);
@@ -28,7 +29,7 @@ export function HubTokenField({ bridge }: { bridge: TokenBridge | null }) {
   if (!bridge) {
     return (
       <p className="muted small">
-        Gated models need a Hugging Face access token: run <code>whetstone models login</code> on the machine running Whetstone (it is kept in the OS keychain), or start it with <code>HF_TOKEN</code> set.
+        {write ? "Pushing needs a Hugging Face access token with write access" : "Gated models need a Hugging Face access token"}: run <code>whetstone models login</code> on the machine running Whetstone (it is kept in the OS keychain), or start it with <code>HF_TOKEN</code> set.
       </p>
     );
   }
@@ -65,8 +66,8 @@ export function HubTokenField({ bridge }: { bridge: TokenBridge | null }) {
         )}
       </div>
       <small id="hub-token-note">
-        {status ? SOURCE[status.source] : "…"}{" "}
-        {status?.store === null ? "It cannot be saved on this machine (below)." : `The token is stored encrypted in the OS keychain${status?.store ? ` (${status.store})` : ""}, never in config files or logs, and is never shown again.`} Create one (read access) at huggingface.co/settings/tokens.
+        {status ? (write && status.source === "none" ? "No token saved: pushing needs one." : SOURCE[status.source]) : "…"}{" "}
+        {status?.store === null ? "It cannot be saved on this machine (below)." : `The token is stored encrypted in the OS keychain${status?.store ? ` (${status.store})` : ""}, never in config files or logs, and is never shown again.`} Create one ({write ? "write" : "read"} access) at huggingface.co/settings/tokens.
       </small>
       {status?.note && <small role="status">{status.note}</small>}
       <ErrorBox error={error} />

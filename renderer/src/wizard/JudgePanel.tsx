@@ -9,7 +9,6 @@ import { useClient } from "../client/context";
 import { useTask } from "../client/use-task";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
-import { TaskActions } from "../components/TaskActions";
 import { num } from "../lib/format";
 import type { EvalReport } from "../../../engine/api/public";
 import { TableHead } from "../components/TableHead";
@@ -55,11 +54,19 @@ export function JudgePanel({ runId }: { runId: string }) {
         <label>
           Answer tokens <input type="number" min={1} value={maxNewTokens} onChange={(e) => setMaxNewTokens(Math.max(1, Number(e.target.value) || 1))} aria-label="Answer tokens" />
         </label>
-        <TaskActions busy={busy} gate={gate} gateId="judge-gate" onCancel={() => client.cancelTask({ id: runId, kind: "eval" })}>
-          <button type="button" className="primary" onClick={run} disabled={busy || gate !== null} aria-describedby={gate ? "judge-gate" : undefined}>
-            {busy ? "Judging…" : report ? "Evaluate again" : "Evaluate"}
+        <button type="button" className="primary" onClick={run} disabled={busy || gate !== null} aria-describedby={gate ? "judge-gate" : undefined}>
+          {busy ? "Judging…" : report ? "Evaluate again" : "Evaluate"}
+        </button>
+        {busy && (
+          <button type="button" className="danger" onClick={() => client.cancelTask({ id: runId, kind: "eval" })}>
+            Cancel
           </button>
-        </TaskActions>
+        )}
+        {gate && !busy && (
+          <span id="judge-gate" className="muted small">
+            {gate}
+          </span>
+        )}
       </div>
       {busy && <ProgressBar progress={progress} label="Evaluation progress" />}
       <ErrorBox error={error} />

@@ -5,9 +5,11 @@
  */
 import { useAppStore } from "../store/store";
 import { FINETUNES, METHODS, chainedName, goldfishApplies, isPreferenceMethod, type Draft } from "../lib/draft";
+import { PREFERENCE_FIELDS } from "../../../engine/api/public";
 import { SamplePreviewPanel } from "./DataStep";
 import { StartFromPicker } from "./StartFromPicker";
 import { PreferenceSettings } from "./PreferenceSettings";
+import { RewardsEditor } from "./RewardsEditor";
 
 const METHOD_INFO: Record<string, [string, string]> = {
   sft: ["SFT", "Supervised fine-tuning: learn to answer like the assistant turns in your conversations. Start here."],
@@ -15,6 +17,7 @@ const METHOD_INFO: Record<string, [string, string]> = {
   simpo: ["SimPO", "Reference-free preference tuning with a length-normalized reward: cheaper than DPO (no reference model), needs pairs."],
   orpo: ["ORPO", "SFT and preference in one loss (odds ratio), no reference model: one stage instead of two, straight from the base model."],
   kto: ["KTO", "Learn from single answers labelled good or bad (no pairs needed), against a frozen reference model: for thumbs-up/down feedback. Usually run after SFT."],
+  grpo: ["GRPO", "Reinforcement learning with rewards you can check: the model writes several answers to each prompt, the rewards score them (the right number, the right format), and it learns to write the better ones. Needs only prompts and their expected answers; best after SFT."],
 };
 const FINETUNE_INFO: Record<string, [string, string]> = {
   lora: ["LoRA", "Train small adapter matrices beside frozen weights: a fraction of the memory, fast, the adapter is megabytes."],
@@ -25,11 +28,13 @@ const FINETUNE_INFO: Record<string, [string, string]> = {
 export function MethodStep() {
   const d = useAppStore((s) => s.draft);
   const update = useAppStore((s) => s.updateDraft);
+  const longestPrompt = useAppStore((s) => s.report?.stats.tokens?.length.max ?? null);
   return (
     <>
       <StartFromPicker />
-      <Choices legend="Method" name="method" info={METHOD_INFO} available={METHODS} value={d.method} onChange={(id) => update({ method: id, name: chainedName(d, id), ...(isPreferenceMethod(id) ? { neftune: false } : {}) })} />
+      <Choices legend="Method" name="method" info={METHOD_INFO} available={METHODS} value={d.method} onChange={(id) => update({ method: id, name: chainedName(d, id), ...(isPreferenceMethod(id) ? { neftune: false } : {}), ...(id === "grpo" ? { maxLength: grpoMaxLength(d, longestPrompt) } : {}) })} />
       {isPreferenceMethod(d.method) && <PreferenceSettings />}
+      {d.method === "grpo" && <RewardsEditor />}
       {d.initFrom && (
         <div className="field">
           <label htmlFor="chain-name">Run name</label>
@@ -63,6 +68,15 @@ export function MethodStep() {
       <SamplePreviewPanel />
     </>
   );
+}
+
+/**
+ * GRPO's max length holds the prompt and the sampled answer: at least the longest sample of the data
+ * (a conversation holds its answer too: an upper bound) plus the answer budget, in steps of 64.
+ */
+function grpoMaxLength(d: Draft, longest: number | null): number {
+  const answer = Number(d.preference.max_completion_tokens ?? PREFERENCE_FIELDS.grpo.max_completion_tokens);
+  return Math.max(d.maxLength, Math.ceil(((longest ?? 256) + answer) / 64) * 64);
 }
 
 /** Radio choices with a sentence each; those this engine build lacks are shown disabled, saying so. */

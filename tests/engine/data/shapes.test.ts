@@ -1,7 +1,7 @@
 /**
  * Every public dataset shape we read (tests/fixtures/datasets/shapes/: rows written here, in each
  * shape, saying the same thing) is detected as it is, with no mapping, and is trainable by the
- * methods it should be, checked with the tiny model's tokenizer and template as `data check
+ * methods it should be (conversations train sft, and grpo on the turns before their answer), checked with the tiny model's tokenizer and template as `data check
  * --model --method` does. The shapes of one kind normalize to the same samples. One compressed
  * file trains for real through the CLI.
  */
@@ -29,20 +29,22 @@ interface Shape {
 }
 
 const SHAPE_TABLE: Shape[] = [
-  { file: "alpaca.json", schema: "alpaca", methods: ["sft"] },
-  { file: "sharegpt.json", schema: "sharegpt", methods: ["sft"] },
-  { file: "openai-messages.jsonl", schema: "chat", methods: ["sft"] },
-  { file: "openai-messages.jsonl.gz", schema: "chat", methods: ["sft"] },
-  { file: "openai-messages.jsonl.zst", schema: "chat", methods: ["sft"] },
-  { file: "llm-foundry.jsonl", schema: "prompt_completion", methods: ["sft"] },
-  { file: "sharegpt-tools.json", schema: "sharegpt", methods: ["sft"] },
-  { file: "openai-tools.jsonl", schema: "chat", methods: ["sft"] },
+  { file: "alpaca.json", schema: "alpaca", methods: ["sft", "grpo"] },
+  { file: "sharegpt.json", schema: "sharegpt", methods: ["sft", "grpo"] },
+  { file: "openai-messages.jsonl", schema: "chat", methods: ["sft", "grpo"] },
+  { file: "openai-messages.jsonl.gz", schema: "chat", methods: ["sft", "grpo"] },
+  { file: "openai-messages.jsonl.zst", schema: "chat", methods: ["sft", "grpo"] },
+  { file: "llm-foundry.jsonl", schema: "prompt_completion", methods: ["sft", "grpo"] },
+  { file: "sharegpt-tools.json", schema: "sharegpt", methods: ["sft", "grpo"] },
+  { file: "openai-tools.jsonl", schema: "chat", methods: ["sft", "grpo"] },
   { file: "trl-preference.jsonl", schema: "preference", methods: ["dpo", "simpo", "orpo"] },
   { file: "hh.jsonl", schema: "preference", methods: ["dpo", "simpo", "orpo"] },
   { file: "llamafactory-sharegpt-preference.json", schema: "preference", methods: ["dpo", "simpo", "orpo"] },
   { file: "llamafactory-v1.jsonl", schema: "preference", methods: ["dpo", "simpo", "orpo"] },
   { file: "stackexchange-paired.jsonl", schema: "preference", methods: ["dpo", "simpo", "orpo"], columns: STACKEXCHANGE_COLUMNS },
   { file: "trl-unpaired.jsonl", schema: "unpaired", methods: ["kto", "sft"] },
+  { file: "trl-prompt-only.jsonl", schema: "prompt", methods: ["grpo"] },
+  { file: "gsm8k.jsonl", schema: "prompt_completion", methods: ["sft", "grpo"] },
 ];
 
 let model: string;
@@ -65,9 +67,10 @@ describe("every shape is detected and trains its methods", () => {
       const r = await inspectDataset(path, { model, method, ...(shape.columns ? { columns: shape.columns } : {}) });
       expect(r.errors, `${shape.file} with ${method}: ${r.summary.map((s) => s.message).join("; ")}`).toBe(0);
       expect(r.trainable).toBe(true);
-      // Measured with the model's template: every kept sample has trained tokens.
+      // Measured with the model's template: every kept sample has trained tokens (grpo's prompts none: it samples its answers).
       expect(r.stats.tokens!.kept).toBe(r.stats.samples);
-      expect(r.stats.tokens!.trained_tokens_per_epoch).toBeGreaterThan(0);
+      if (method === "grpo") expect(r.stats.tokens!.trained_tokens_per_epoch).toBe(0);
+      else expect(r.stats.tokens!.trained_tokens_per_epoch).toBeGreaterThan(0);
     }
     const other = (["sft", "dpo", "kto"] as const).find((m) => !shape.methods.includes(m))!;
     const wrong = await inspectDataset(path, { method: other, ...(shape.columns ? { columns: shape.columns } : {}) });

@@ -9,6 +9,7 @@ import { validateConfig } from "../../../engine/config/load";
 import { writeSnapshot } from "../../../engine/data/snapshot";
 import { PROJECT_ROOT } from "../../../engine/paths";
 import { WhetstoneError } from "../../../engine/util/errors";
+import { nullSettings } from "../../helpers/fixture";
 
 const DATA = join(PROJECT_ROOT, "examples", "data");
 const rows = (dir: string) => readFileSync(join(dir, "data", "train.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
@@ -18,7 +19,7 @@ describe("kto in the engine", () => {
   it("resolves the method's defaults and refuses another method's settings", () => {
     const base = { model: { path: "/models/m" }, data: { train: join(DATA, "tiny-kto.jsonl") }, method: "kto" };
     const resolved = validateConfig(base, { checkPaths: false });
-    expect(resolved.preference).toEqual({ beta: 0.1, desirable_weight: 1, undesirable_weight: 1, label_smoothing: null, gamma_beta_ratio: null, lambda: null, precompute_reference: null });
+    expect(resolved.preference).toEqual({ ...nullSettings, beta: 0.1, desirable_weight: 1, undesirable_weight: 1 });
     expect(validateConfig({ ...base, preference: { undesirable_weight: 1.33 } }, { checkPaths: false }).preference).toMatchObject({ undesirable_weight: 1.33, beta: 0.1 });
     expect(() => validateConfig({ ...base, preference: { lambda: 0.1 } }, { checkPaths: false })).toThrow(/preference.lambda is a setting of orpo, not of method kto/);
     expect(() => validateConfig({ ...base, method: "dpo", preference: { desirable_weight: 1 } }, { checkPaths: false })).toThrow(/desirable_weight is a setting of kto/);

@@ -4,55 +4,34 @@
  * transfer resumes with a Range request, training then uses the model by hub id, and the token
  * (gated repo) never lands on disk.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, lstatSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../../../engine/paths";
+import { filesUnder, hubCli, startFakeHub, type FakeHubProcess } from "../../helpers/fakehub";
 import { ensureTinyModel, tempHome, TINY_DATA, TINY_MODEL } from "../../helpers/fixture";
-import { HANG_MS } from "../../helpers/limits";
 
-const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
 const TOKEN = "hf_FakeTokenForTests0123456789abcdef";
 const REPO = "fake-org/tiny-llama";
 const DATASET = "fake-org/tiny-chat";
 
-let hub: ChildProcess;
+let hub: FakeHubProcess;
 let url: string;
 let dir: string;
 
 beforeAll(async () => {
   ensureTinyModel();
   dir = tempHome();
-  const cfg = join(dir, "hub.json");
   mkdirSync(join(dir, "ds"));
   copyFileSync(TINY_DATA, join(dir, "ds", "train.jsonl"));
-  writeFileSync(cfg, JSON.stringify({ repos: { [`model:${REPO}`]: TINY_MODEL, [`dataset:${DATASET}`]: join(dir, "ds") }, cut: "model.safetensors", gated_token: TOKEN, log: join(dir, "requests.jsonl") }));
-  hub = spawn(workerPython(), [join(WORKER_DIR, "tests", "fakehub.py"), cfg], { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await new Promise<string>((resolve) => createInterface({ input: hub.stdout! }).once("line", (l) => resolve(l.split(" ")[1]!)));
-  url = `http://127.0.0.1:${port}`;
+  hub = await startFakeHub(dir, { repos: { [`model:${REPO}`]: TINY_MODEL, [`dataset:${DATASET}`]: join(dir, "ds") }, cut: "model.safetensors", gated_token: TOKEN });
+  url = hub.url;
 });
 
 afterAll(() => {
-  hub?.kill();
+  hub?.close();
 });
 
-function cli(args: string[], env: Record<string, string | undefined>) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, HF_TOKEN: undefined, HF_HUB_OFFLINE: undefined, WHETSTONE_KEYCHAIN: "none", HF_ENDPOINT: url, ...env }, encoding: "utf8", timeout: HANG_MS });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function filesUnder(root: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(root)) {
-    const p = join(root, name);
-    const st = lstatSync(p);
-    if (st.isDirectory()) out.push(...filesUnder(p));
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
-}
+const cli = (args: string[], env: Record<string, string | undefined>) => hubCli(url)(args, env);
 
 describe("whetstone models pull", () => {
   it("downloads from the hub, resumes a cut transfer, trains on a model and a dataset by hub id, and never writes the token", () => {
@@ -75,7 +54,7 @@ describe("whetstone models pull", () => {
     expect(early.err).toContain("MODEL_NOT_CACHED");
     expect(early.err).toContain(`whetstone models pull ${REPO}`);
 
-    const readRequests = () => readFileSync(join(dir, "requests.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { method: string; path: string; range: string | null; auth: boolean });
+    const readRequests = () => hub.requests();
     const before = readRequests().length;
     const pulled = cli(["models", "pull", REPO], env);
     expect(pulled.err).toBe("");

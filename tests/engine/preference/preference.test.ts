@@ -13,7 +13,7 @@ import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../../../engine/paths";
 import { validateConfig } from "../../../engine/config/load";
 import { effectiveBase, resolveInitFrom } from "../../../engine/runs/lineage";
 import { RunStore } from "../../../engine/runs/store";
-import { ensureTinyModel, tempHome, writeConfig, TINY_MODEL, TINY_DATA } from "../../helpers/fixture";
+import { ensureTinyModel, nullSettings, tempHome, writeConfig, TINY_MODEL, TINY_DATA } from "../../helpers/fixture";
 import { HANG_MS } from "../../helpers/limits";
 
 const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
@@ -75,7 +75,7 @@ describe("preference tuning", () => {
     expect(last["val_rewards/accuracy"]).toBeGreaterThan(0.9);
     expect(last["rewards/margin"]).toBeGreaterThan(rows[0]!["rewards/margin"]!);
     const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
-    expect(config.preference).toEqual({ beta: 0.1, label_smoothing: 0, gamma_beta_ratio: null, lambda: null, desirable_weight: null, undesirable_weight: null, precompute_reference: false });
+    expect(config.preference).toEqual({ ...nullSettings, beta: 0.1, label_smoothing: 0, precompute_reference: false });
     expect(config.training.neftune_alpha).toBe(0); // off by default for preference methods
     const snapshot = JSON.parse(readFileSync(join(dir, "data", "train.jsonl"), "utf8").split("\n")[0]!);
     expect(Object.keys(snapshot)).toEqual(["prompt", "chosen", "rejected"]);
@@ -167,7 +167,7 @@ describe("preference tuning", () => {
   it("fills in each method's defaults and refuses another method's settings", () => {
     const base = { model: { path: TINY_MODEL }, data: { train: PAIRS } };
     const resolve = (extra: Record<string, unknown>) => validateConfig({ ...base, ...extra }, { checkPaths: false });
-    expect(resolve({ method: "simpo" }).preference).toEqual({ beta: 2, label_smoothing: null, gamma_beta_ratio: 0.5, lambda: null, desirable_weight: null, undesirable_weight: null, precompute_reference: null });
+    expect(resolve({ method: "simpo" }).preference).toEqual({ ...nullSettings, beta: 2, gamma_beta_ratio: 0.5 });
     expect(resolve({ method: "orpo", preference: { lambda: 0.5 }, training: { neftune_alpha: 5 } })).toMatchObject({ preference: { lambda: 0.5, beta: null }, training: { neftune_alpha: 5 } });
     expect(resolve({ method: "sft" }).preference).toBeNull();
     expect(() => resolve({ method: "dpo", preference: { gamma_beta_ratio: 0.5 } })).toThrow(/preference.gamma_beta_ratio is a setting of simpo, not of method dpo/);

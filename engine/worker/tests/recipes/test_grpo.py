@@ -10,6 +10,7 @@ for a test."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,14 @@ def test_mean_reward_rises_from_chance_to_above_80_percent(grpo_config, tmp_path
     for key in ("reward_std", "reward/exact_match", "completion_length", "clip_ratio", "frac_reward_zero_std", "loss", "grad_norm"):
         assert key in rows[-1], key
     assert recorder.of("done")[0]["status"] == "completed"
+    # Every 10th round's first prompt, its completions and their rewards, for the run's page.
+    logged = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert [r["round"] for r in logged] == [1, 11, 21]
+    assert all(len(r["completions"]) == 16 and "starts with s." in r["prompt"] for r in logged)
+    for c in logged[0]["completions"]:
+        assert set(c) == {"text", "reward", "rewards"} and set(c["rewards"]) == {"exact_match"}
+        first = re.match(r"^\W*(\w)", c["text"])
+        assert c["reward"] == c["rewards"]["exact_match"] == float(first is not None and first.group(1).lower() == "s")
 
 
 def test_resume_equals_the_uninterrupted_run(grpo_config, tmp_path):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import METHODS_WITH_SETTINGS, RunConfig
+from ..config import PREFERENCE_METHODS, RunConfig
 from ..device import _ram_bytes
 from ..protocol import Emitter
 
@@ -78,7 +78,7 @@ def run(job_id: str, message: dict, emitter: Emitter, cancelled) -> dict:
     from ..recipes.sft import SFTRecipe
 
     cfg: RunConfig = message["config"]
-    preference = cfg.method in METHODS_WITH_SETTINGS
+    preference = cfg.method in PREFERENCE_METHODS
     if preference:
         check_config(cfg)
         recipe = preference_recipe.recipe_for(job_id, Path("."), cfg, emitter, cancelled)

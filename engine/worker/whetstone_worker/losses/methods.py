@@ -4,8 +4,8 @@ The preference recipe reads the run's row instead of branching on the method's n
 builds (or precomputes) a reference, whether log-probs are summed or averaged over the response
 tokens, whether the chosen responses' NLL is added (and goldfish applies to it). A new pair method
 is a row here and a loss in preference.py, plus its row in the engine's engine/config/methods.ts and in
-tests/fixtures/protocol/tables-v1.json, which both sides' tests check (config.py's PREFERENCE_METHODS
-derives from this table).
+tests/fixtures/protocol/tables-v1.json, which both sides' tests check (config.py's PREFERENCE_METHODS,
+the methods with a preference block, derives from this table).
 
 Pair methods' `loss(chosen, rejected, reference, pref)` takes the policy's per-pair log-probs
 (sums, or per-token means when length-normalised), the reference's summed (chosen, rejected)
@@ -46,14 +46,8 @@ METHODS: dict[str, Method] = {
     "kto": Method(paired=False, needs_reference=True, length_normalised=False, sft_term=False,
                   loss=lambda logps, ref, desirable, kl, pref: _losses("kto").kto(logps, ref, desirable, kl, pref.beta, pref.desirable_weight,
                                                                       pref.undesirable_weight)),
-}
-
-# Methods that train on completions they sample themselves, from prompt rows. Kept apart from METHODS
-# (which the engine mirrors and tests/fixtures/protocol/tables-v1.json lists) until the engine offers
-# them: their data (prompts with the fields the rewards read) and rewards need the engine's ingestion
-# and config first (issue #20). The worker's side is complete: recipes/grpo.py, rewards.py, data/prompts.py.
-SAMPLING_METHODS: dict[str, Method] = {
-    # The reference (the KL term) runs only when β > 0, which the recipe decides from the run's settings.
+    # grpo samples its own completions of prompt rows (recipes/grpo.py); its reference (the KL term) runs only
+    # when β > 0, which the recipe decides from the run's settings.
     "grpo": Method(paired=False, needs_reference=True, length_normalised=False, sft_term=False,
                    loss=lambda logps, old, advantages, mask, ref, pref: _losses("grpo").grpo_loss(
                        logps, old, advantages, mask, ref_logps=ref, beta=pref.beta, epsilon_low=pref.epsilon,

@@ -18,13 +18,14 @@ uninterrupted one did.
 
 Metrics per step: reward (mean of the combined reward) and reward_std (within groups, averaged),
 reward/<name> per reward, completion_length, kl (β > 0), clip_ratio, and frac_reward_zero_std (the
-share of groups whose completions all scored alike, which teach nothing). Every
-`grpo_sample_every` rounds the first prompt's completions and rewards are logged.
+share of groups whose completions all scored alike, which teach nothing). Every SAMPLE_EVERY rounds the
+first prompt's completions and their rewards are logged and appended to the run's samples.jsonl.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 from typing import Callable
@@ -39,12 +40,13 @@ from ..data.chat import Sample
 from ..data.prompts import PromptRow, build_prompts
 from ..jobs.generate import decode_batch, stop_token_ids
 from ..losses import grpo as G
-from ..losses.methods import SAMPLING_METHODS
+from ..losses.methods import METHODS
 from ..protocol import Emitter
 from .loop import Loop, Step
 from .policy import Policy, load, synthetic_samples
 
 SAMPLE_EVERY = 10  # rounds between logged sample completions
+SAMPLES_FILE = "samples.jsonl"  # in the run folder: the logged completions, for the run's page
 
 
 @dataclasses.dataclass
@@ -100,7 +102,7 @@ class GRPORecipe:
             loop.log("info", "data.validation is not used by grpo yet: the rewards of each round are its measure")
 
     def load_model(self, checkpoint: Path | None) -> None:
-        method = dataclasses.replace(SAMPLING_METHODS["grpo"], needs_reference=self.cfg.preference.beta > 0)
+        method = dataclasses.replace(METHODS["grpo"], needs_reference=self.cfg.preference.beta > 0)
         self.policy = Policy(self.loop, method)
         self.policy.build(checkpoint, (Sample(row.ids, np.zeros(len(row.ids), bool), row.line) for row in self.rows), precomputed=False)
         self.model = self.policy.model
@@ -129,8 +131,7 @@ class GRPORecipe:
             lengths += [int(s.trained.sum()) for s in samples]
             zero_std.append(adv.std_is_zero.view(-1, pref.num_generations)[:, 0])
             if m == 0 and index % SAMPLE_EVERY == 0:
-                shown = " | ".join(f"{r:+.2f}: {t[:60]!r}" for r, t in zip(total[: pref.num_generations], texts[: pref.num_generations]))
-                loop.log("info", f"Round {index + 1}, line {rows[0].line}: {shown}")
+                self._record_samples(index, rows[0], texts[: pref.num_generations], total, per_reward)
         rewards = torch.cat(rewards_all)
         groups = rewards.view(-1, pref.num_generations)
         stats = {"reward": _nanmean(rewards), "reward_std": _nanmean(torch.nan_to_num(G.nanstd(groups, dim=1), nan=0.0)),
@@ -139,6 +140,19 @@ class GRPORecipe:
         for k, reward in enumerate(self.rewards):
             stats[f"reward/{reward.name}"] = _nanmean(per_reward[k])
         return Round(index, batches, stats)
+
+    def _record_samples(self, index: int, row: PromptRow, texts: list[str], total: list[float], per_reward: list[list[float]]) -> None:
+        """The first prompt's completions of a round with their rewards: a log line, and a line of the run's
+        samples.jsonl, which the run's page shows (a resumed run writes its round again; readers keep the last)."""
+        shown = " | ".join(f"{r:+.2f}: {t[:60]!r}" for r, t in zip(total, texts))
+        self.loop.log("info", f"Round {index + 1}, line {row.line}: {shown}")
+        finite = lambda x: None if math.isnan(x) else round(float(x), 4)  # noqa: E731: JSON has no NaN (an abstained reward)
+        record = {"round": index + 1, "step": index * self.cfg.preference.num_iterations + 1, "line": row.line, "prompt": row.text,
+                  "completions": [{"text": t, "reward": finite(total[i]),
+                                   "rewards": {r.name: finite(per_reward[k][i]) for k, r in enumerate(self.rewards)}} for i, t in enumerate(texts)]}
+        self.loop.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.loop.run_dir / SAMPLES_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _sample(self, rows: list[PromptRow], index: int, micro: int) -> tuple[list[Sample], list[str]]:
         """num_generations completions per prompt, as training samples (prompt masked, completion and the
@@ -175,7 +189,7 @@ class GRPORecipe:
             logps = policy.policy_logps(inputs)
         ref = policy.reference_logps(inputs) if pref.beta > 0 else None
         old = batch["old"].to(logps.device) if "old" in batch else None
-        out = SAMPLING_METHODS["grpo"].loss(logps.float(), old, batch["advantages"].to(logps.device), mask, None if ref is None else ref.float(), pref)
+        out = METHODS["grpo"].loss(logps.float(), old, batch["advantages"].to(logps.device), mask, None if ref is None else ref.float(), pref)
         return out, int(inputs["attention_mask"].sum()), int(mask.sum())
 
     def probe_loss(self, ids: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import torch
 
-from .. import modeling
+from .. import distributed, modeling
 from ..checkpoint import folder_size, read_training_state, restore_rng, sha256_file, step_name, write_checkpoint, write_training_state
 from ..config import RunConfig, TrainingConfig
 from ..data.batches import Plan
@@ -201,6 +201,13 @@ class Loop:
     # ---------------------------------------------------------------- the run
 
     def run(self, recipe: Recipe, resume: bool) -> None:
+        world = distributed.current()
+        if world is not None and not getattr(recipe, "distributed", False):
+            raise WorkerError("CONFIG_INVALID", f"Training on {world.size} devices is available for method sft only so far; this run is {self.cfg.method}.",
+                              "Set training.devices to 1 for this run.", recoverable=False)
+        if world is not None:
+            self.log("info", f"Training on {world.size} processes ({'NCCL' if self.device.type == 'cuda' else 'gloo'}), "
+                             f"each forwarding its share of every step's micro-batches")
         self.resumed = self._resume_point() if resume else None
         checkpoint = self.resumed[0] if self.resumed else None
         if not recipe.setup(checkpoint):
@@ -274,6 +281,8 @@ class Loop:
         """Unscale, clip, step and zero the gradients; returns the gradient norm. A non-finite norm
         without a grad scaler calls `non_finite(what)`, which raises (fp16's scaler skips such steps itself)."""
         with self.guard("optimizer"):
+            if distributed.current() is not None:  # the step's gradient: every rank's share, summed
+                distributed.all_reduce_grads(self.params)
             if self.scaler:
                 self.scaler.unscale_(self.optimizer)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm or math.inf))
@@ -311,8 +320,14 @@ class Loop:
 
     def _save_checkpoint(self, recipe: Recipe) -> None:
         """checkpoints/step-N: the trainable weights (adapter or model), optimizer, RNG, the TrainState
-        and the recipe's extra files; then the checkpoint event."""
+        and the recipe's extra files; then the checkpoint event. On several ranks rank 0 writes it (the
+        weights and optimizer are the same on all) and the others wait for it."""
         s = self.state
+        world = distributed.current()
+        if world is not None and not world.main:
+            distributed.barrier()
+            s.last_checkpoint = self.run_dir / "checkpoints" / step_name(s.step)
+            return
         trainer_state = s.to_json(recipe.plan, self.cfg.training.scheduler, self.elapsed())
         optimizer_state = {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None}
 
@@ -334,6 +349,8 @@ class Loop:
             if not is_disk_full(err):
                 raise
             raise disk_full(folder, f"the checkpoint for step {s.step}", s.last_checkpoint) from None
+        if world is not None:
+            distributed.barrier()
         self.emitter.emit("checkpoint", id=self.id, step=s.step, path=str(s.last_checkpoint))
 
     def _expected_checkpoint_bytes(self) -> int:
@@ -347,8 +364,11 @@ class Loop:
         return int(size * 1.1) + (1 << 20)
 
     def _finish_completed(self, recipe: Recipe) -> None:
-        """Save outputs/adapter or outputs/model atomically (recipe.output()) and emit done."""
+        """Save outputs/adapter or outputs/model atomically (recipe.output()) and emit done (rank 0's to do)."""
         s, name = self.state, output_name(self.cfg)
+        world = distributed.current()
+        if world is not None and not world.main:
+            return
         self.progress("save", 0, 1, "folder", f"Saving the {name} to {self.run_dir / 'outputs' / name}")
         try:
             with self.guard("save"):

@@ -32,7 +32,7 @@ from ..data.chat import Sample
 from ..errors import WorkerError
 from ..losses import preference as L
 from ..losses.chunked_ce import head_for_chunked_loss, hidden_states, linear_token_logps
-from ..losses.methods import METHODS, SAMPLING_METHODS, Method
+from ..losses.methods import METHODS, Method
 from ..speed import StepSpeedups
 from . import chain
 from .loop import Loop
@@ -40,7 +40,7 @@ from .loop import Loop
 
 def check_config(cfg: RunConfig):
     """The run's resolved preference section, or why this configuration cannot run (the recipes and preflight)."""
-    if (cfg.method not in METHODS and cfg.method not in SAMPLING_METHODS) or cfg.preference is None:
+    if cfg.method not in METHODS or cfg.preference is None:
         raise WorkerError("CONFIG_INVALID", f"method {cfg.method!r} needs a resolved preference section (got {cfg.preference!r}).",
                           "Start the run through the engine, which fills in each method's defaults.")
     if cfg.finetune == "qlora":

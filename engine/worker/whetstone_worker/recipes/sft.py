@@ -14,7 +14,8 @@ function of the step, RNG states are restored after model construction), loss no
 trained tokens across the whole accumulated step (sum of token losses / trained tokens of the
 step, not a mean of per-micro-batch means, so accumulation equals a bigger batch), and errors that
 name the phase and the last good checkpoint. The price is that features the Trainer has for free
-(multi-GPU) are ours to add.
+(multi-GPU) are ours to add: several ranks (distributed.py) each forward every W-th micro-batch of a
+step, with the loss still scaled by the whole step's trained tokens.
 
 Options that shape a step, each in its own component: packing (data/packing.py: rows of
 max_length, attention kept per sample), goldfish (losses/goldfish.py: labels of dropped tokens
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: F401 (tests patch sft.F.cross_entropy, the plain loss path)
 
-from .. import modeling
+from .. import distributed, modeling
 from ..config import RunConfig
 from ..data.batches import IGNORE, collate, make_micro_batch, make_plan, model_inputs
 from ..data.chat import build_samples
@@ -60,6 +61,7 @@ def run(job_id: str, run_dir: str, config: RunConfig, emitter: Emitter, cancelle
 
 class SFTRecipe:
     label = ""
+    distributed = True  # trains on several ranks (distributed.py): each forwards its share of a step's micro-batches
     knobs = "training.learning_rate (2–10×)"
 
     def __init__(self, job_id: str, run_dir: Path, config: RunConfig, emitter: Emitter, cancelled: Callable[[], bool]):
@@ -197,7 +199,8 @@ class SFTRecipe:
         lines = [s.line for m in micro for s in m.samples]
         n_trained = sum(int((m.tensors["labels"][:, 1:] != IGNORE).sum()) for m in micro)
         loss_sum = 0.0
-        for m in micro:
+        world = distributed.current()
+        for m in distributed.shard(micro, world):
             batch = self.speed.to_device(m.tensors)
             scales = token_scales(batch["lengths"], loop.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
             with loop.guard("forward"), loop.autocast(), loop.neftune.noise(scales):
@@ -210,6 +213,8 @@ class SFTRecipe:
                 scaled = loss / max(n_trained, 1)
                 (loop.scaler.scale(scaled) if loop.scaler else scaled).backward()
             loss_sum += value
+        if world is not None:  # the step's loss: every rank's share
+            loss_sum = distributed.sum_all(loss_sum)
         step_tokens = sum(m.real_tokens for m in micro)
         efficiency = step_tokens / (sum(m.rows for m in micro) * self.cfg.data.max_length)
         return Step(loss_sum / max(n_trained, 1), step_tokens, n_trained, sum(m.dropped for m in micro), efficiency, lines)

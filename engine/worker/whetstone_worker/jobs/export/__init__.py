@@ -10,8 +10,14 @@
 
 Every export carries a model card (README.md) built from the facts the engine sends. job.py runs
 the checks and the staging; source.py folds the adapter in; one module per format writes the files.
+The job is imported when it runs: the push command renders its card with card.py, without torch.
 """
 
-from .job import run
+
+def run(job_id, command, emitter, cancelled):
+    from .job import run as export
+
+    return export(job_id, command, emitter, cancelled)
+
 
 __all__ = ["run"]

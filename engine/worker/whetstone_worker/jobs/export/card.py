@@ -1,9 +1,12 @@
 """The model card (README.md) of an export: what the model is, how it was made, how to use it.
 
-The engine sends the facts it knows (run config, data manifest, final metrics, audit report) as the
-command's `card` object; this module adds the export's own facts (format, files, checks) and renders
-Markdown with Hugging Face front matter. It renders what it is given: known sections in a fixed
-order, any other fact under "Other facts", so a new fact on the engine side never breaks the card.
+The engine sends the facts it knows (run config, data manifest, final metrics, judge and audit
+reports, the base model's licence, hub datasets) as the command's `card` object; this module adds the
+export's own facts (format, files, checks) and renders Markdown with Hugging Face front matter
+(library_name, base_model, license, datasets, tags). It renders what it is given: known sections in
+a fixed order, any other fact under "Other facts", so a new fact on the engine side never breaks the
+card. An export's card tells how to load the folder; a pushed repo's (`repo_id`) how to load it from
+the hub.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from typing import Any
 
 SECTIONS = ("hyperparameters", "dataset", "metrics", "evaluation")
+HUB_ID = r"[\w.-]+/[\w.-]+"
 LIBRARY = {"safetensors": "transformers", "adapter": "peft", "gguf": "gguf", "ollama": "gguf", "onnx": "transformers.js"}
 WHAT = {
     "safetensors": "the merged weights as a transformers model folder (safetensors)",
@@ -23,15 +27,19 @@ WHAT = {
 }
 
 
-def render(facts: dict, export: dict) -> str:
+# Facts that go into the front matter or the opening lines, not into "Other facts".
+HEADER_FACTS = ("name", "base_model", "base_model_name", "method", "finetune", "license", "license_name", "license_link", "datasets")
+
+
+def render(facts: dict, export: dict, repo_id: str | None = None) -> str:
     name = str(facts.get("name") or "fine-tuned model")
     base = facts.get("base_model_name") or facts.get("base_model")
     fmt = export["format"]
     lines = _front_matter(facts, fmt) + [f"# {name}", ""]
     how = ", ".join(str(facts[k]) for k in ("method", "finetune") if facts.get(k))
     lines += [f"{name} is {_code(base) if base else 'a model'} fine-tuned with Whetstone{f' ({how})' if how else ''}. "
-              f"This folder holds {WHAT[fmt]}.", ""]
-    lines += ["## Use it", ""] + _usage(fmt, export, facts) + [""]
+              f"This {'repo' if repo_id else 'folder'} holds {WHAT[fmt]}.", ""]
+    lines += ["## Use it", ""] + _usage(fmt, export, facts, repo_id) + [""]
     if facts.get("hyperparameters"):
         lines += ["## Training", ""] + _table(("setting", "value"), _flatten(facts["hyperparameters"])) + [""]
     lines += _dataset(facts.get("dataset"))
@@ -39,8 +47,7 @@ def render(facts: dict, export: dict) -> str:
         lines += ["## Results", ""] + _table(("metric", "value"), _flatten(facts["metrics"])) + [""]
     lines += _evaluation(facts.get("evaluation"))
     lines += _export_section(export, facts)
-    other = {k: v for k, v in facts.items()
-             if k not in SECTIONS and k not in ("name", "base_model", "base_model_name", "method", "finetune")}
+    other = {k: v for k, v in facts.items() if k not in SECTIONS and k not in HEADER_FACTS}
     if other:
         lines += ["## Other facts", ""] + _table(("fact", "value"), _flatten(other)) + [""]
     return "\n".join(lines).rstrip() + "\n"
@@ -49,23 +56,33 @@ def render(facts: dict, export: dict) -> str:
 def _front_matter(facts: dict, fmt: str) -> list[str]:
     meta = {"library_name": LIBRARY[fmt], "pipeline_tag": "text-generation"}
     hub_id = facts.get("base_model_name")
-    if isinstance(hub_id, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", hub_id):  # only a Hub id means something elsewhere
+    if isinstance(hub_id, str) and re.fullmatch(HUB_ID, hub_id):  # only a Hub id means something elsewhere
         meta["base_model"] = hub_id
+    for key in ("license", "license_name", "license_link"):  # the base model's, as its own card states it
+        if isinstance(facts.get(key), str) and facts[key]:
+            meta[key] = facts[key]
+    datasets = [d for d in facts.get("datasets") or [] if isinstance(d, str) and re.fullmatch(HUB_ID, d)]
+    if datasets:
+        meta["datasets"] = datasets
     tags = ["whetstone", *(str(facts[k]) for k in ("method", "finetune") if facts.get(k)), fmt]
     out = ["---"] + [f"{k}: {json.dumps(v)}" for k, v in meta.items()] + ["tags:"] + [f"- {json.dumps(t)}" for t in tags]
     return out + ["---", ""]
 
 
-def _usage(fmt: str, export: dict, facts: dict) -> list[str]:
+def _usage(fmt: str, export: dict, facts: dict, repo_id: str | None) -> list[str]:
+    source = json.dumps(repo_id or "path/to/this/folder")
     if fmt == "safetensors":
         return ["```python", "from transformers import AutoModelForCausalLM, AutoTokenizer", "",
-                'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")',
-                'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")', "```"]
+                f"model = AutoModelForCausalLM.from_pretrained({source})",
+                f"tokenizer = AutoTokenizer.from_pretrained({source})", "```"]
     if fmt == "adapter":
         base = facts.get("base_model_name") or facts.get("base_model") or "BASE_MODEL"
         return ["```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM", "",
                 f"base = AutoModelForCausalLM.from_pretrained({json.dumps(str(base))})",
-                'model = PeftModel.from_pretrained(base, "path/to/this/folder")', "```"]
+                f"model = PeftModel.from_pretrained(base, {source})", "```"]
+    if fmt == "gguf" and repo_id:
+        return ["```sh", f"llama-cli -hf {repo_id} -cnv   # llama.cpp: the chat template is in the file",
+                f"ollama run hf.co/{repo_id}", "```"]
     if fmt == "gguf":
         gguf = next((f["path"] for f in export["files"] if f["path"].endswith(".gguf")), "model.gguf")
         return ["```sh", f"llama-cli -m {gguf} -cnv        # llama.cpp: the chat template is in the file",
@@ -73,7 +90,7 @@ def _usage(fmt: str, export: dict, facts: dict) -> list[str]:
     if fmt == "ollama":
         return ["```sh", "ollama create my-model -f Modelfile", "ollama run my-model", "```"]
     return ["```js", 'import { pipeline } from "@huggingface/transformers";', "",
-            'const generate = await pipeline("text-generation", "path/to/this/folder", { dtype: "fp32" });', "```"]
+            f'const generate = await pipeline("text-generation", {source}, {{ dtype: "fp32" }});', "```"]
 
 
 def _dataset(data: Any) -> list[str]:
@@ -97,7 +114,7 @@ def _dataset(data: Any) -> list[str]:
 def _evaluation(evaluation: Any) -> list[str]:
     if not isinstance(evaluation, dict) or not evaluation:
         return []
-    lines = ["## Evaluation", ""]
+    lines = ["## Evaluation", ""] + _judge(evaluation.get("judge"))
     audit = evaluation.get("audit")
     if isinstance(audit, dict) and isinstance(audit.get("base"), dict) and isinstance(audit.get("tuned"), dict):
         lines += ["Memorization audit (training answers the model reproduces; lower is better):", ""]
@@ -106,10 +123,31 @@ def _evaluation(evaluation: Any) -> list[str]:
         rest = {k: v for k, v in audit.items() if k not in ("base", "tuned")}
         lines += [""] + [f"- {k}: {_value(v)}" for k, v in _flatten(rest)] if rest else []
         lines.append("")
-    others = {k: v for k, v in evaluation.items() if k != "audit"}
+    others = {k: v for k, v in evaluation.items() if k not in ("audit", "judge")}
     if others:
         lines += _table(("result", "value"), _flatten(others)) + [""]
     return lines
+
+
+def _judge(judge: Any) -> list[str]:
+    """The pairwise judge's verdict on the tuned model against its base (Whetstone's eval report)."""
+    if not isinstance(judge, dict) or not isinstance(judge.get("win_rate"), (int, float)):
+        return []
+    lines = [f"Judged against {judge.get('against') or 'the base model'} on {judge.get('prompts', '?')} held-out prompts by "
+             f"{_code(judge.get('judge') or 'a local judge')}, each pair in both orders:", "",
+             f"- win rate {_rate(judge['win_rate'], judge.get('win_rate_ci'))}"]
+    if isinstance(judge.get("lc_win_rate"), (int, float)):
+        lines.append(f"- length-controlled win rate {_rate(judge['lc_win_rate'], judge.get('lc_win_rate_ci'))}")
+    if all(isinstance(judge.get(k), int) for k in ("wins", "ties", "losses")):
+        lines.append(f"- {judge['wins']} wins, {judge['ties']} ties, {judge['losses']} losses")
+    return lines + [""]
+
+
+def _rate(value: float, ci: Any) -> str:
+    text = f"{100 * value:.1f}%"
+    if isinstance(ci, list) and len(ci) == 2:
+        text += f" (95% CI {100 * ci[0]:.1f}% to {100 * ci[1]:.1f}%)"
+    return text
 
 
 def _export_section(export: dict, facts: dict) -> list[str]:

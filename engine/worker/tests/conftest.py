@@ -70,8 +70,8 @@ def adapter(tiny_model, tmp_path_factory):
     from whetstone_worker import modeling
 
     model = modeling.load_model(tiny_model, torch.float32, False, torch.device("cpu"))
+    torch.manual_seed(0)  # A's initialization too: the same adapter in every session, whatever ran before
     peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
-    torch.manual_seed(0)
     with torch.no_grad():
         for name, p in peft.named_parameters():
             if "lora_B" in name:

@@ -1,5 +1,6 @@
 """jobs/bench.py in-process on the tiny model and two local lm-eval tasks (tests/fixtures/bench: a
-multiple-choice task, and a generate_until task scored by exact match and chrF), so nothing is
+multiple-choice task, a generate_until task scored by exact match and chrF, and a rolling
+log-likelihood task scored by perplexity), so nothing is
 downloaded. The oracle is lm-eval itself: each side's every number equals `simple_evaluate` with
 `model="hf"` on the same folder, adapter and tasks. Also: the adapter is really applied, requests
 are counted into progress with an ETA, a cancel stops inside lm-eval's request loop, and unknown,
@@ -19,7 +20,7 @@ from whetstone_worker.protocol import Emitter
 from whetstone_worker.server import run_task
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
-TASKS = ["whetstone_capitals", "whetstone_sums"]
+TASKS = ["whetstone_capitals", "whetstone_sums", "whetstone_passages"]
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +70,13 @@ def test_each_side_equals_lm_evals_own_simple_evaluate(outcome, tiny_model, adap
         assert {(r["task"], r["metric"], r["filter"]) for r in rows} == set(expected), side
         for r in rows:
             assert r["value"] == expected[(r["task"], r["metric"], r["filter"])], (side, r)
-            assert r["stderr"] == oracle["results"][r["task"]][f"{r['metric']}_stderr,{r['filter']}"], (side, r)
-            assert r["higher_is_better"] is True and r["top"] is True
-        assert result["sides"][side]["n_samples"] == {"whetstone_capitals": 12, "whetstone_sums": 8}
+            stderr = oracle["results"][r["task"]][f"{r['metric']}_stderr,{r['filter']}"]
+            assert r["stderr"] == (None if stderr == "N/A" else stderr), (side, r)  # lm-eval has none for perplexity
+            assert r["higher_is_better"] is (r["task"] != "whetstone_passages") and r["top"] is True
+        assert result["sides"][side]["n_samples"] == {"whetstone_capitals": 12, "whetstone_sums": 8, "whetstone_passages": 4}
     metrics = {(r["task"], r["metric"]) for r in result["sides"]["base"]["rows"]}
-    assert {("whetstone_capitals", "acc"), ("whetstone_capitals", "acc_norm"), ("whetstone_sums", "exact_match"), ("whetstone_sums", "chrf")} == metrics
+    assert {("whetstone_capitals", "acc"), ("whetstone_capitals", "acc_norm"), ("whetstone_sums", "exact_match"), ("whetstone_sums", "chrf"),
+            ("whetstone_passages", "word_perplexity"), ("whetstone_passages", "byte_perplexity"), ("whetstone_passages", "bits_per_byte")} == metrics
 
 
 def test_multiple_choice_scores_match_the_models_own_log_likelihoods(outcome, tiny_model, adapter, task_dir):
@@ -110,14 +113,15 @@ def test_multiple_choice_scores_match_the_models_own_log_likelihoods(outcome, ti
 def test_the_adapter_is_applied_and_requests_are_counted(outcome):
     result, recorder = outcome
     tuned, base = ({(r["task"], r["metric"]): r["value"] for r in result["sides"][s]["rows"]} for s in ("tuned", "base"))
-    assert tuned != base  # the random adapter changes what the model prefers and writes
+    # The random adapter changes the model: perplexity is continuous, so it always shows there.
+    assert all(tuned[("whetstone_passages", m)] != base[("whetstone_passages", m)] for m in ("word_perplexity", "byte_perplexity", "bits_per_byte"))
     assert result["sides"]["tuned"]["model_args"]["peft"] and "peft" not in result["sides"]["base"]["model_args"]
-    # 12 questions × 4 choices of log-likelihood, 8 generations: each counted once per side.
-    assert result["sides"]["tuned"]["requests"] == result["sides"]["base"]["requests"] == 12 * 4 + 8
+    # 12 questions × 4 choices of log-likelihood, 8 generations, 4 rolling log-likelihoods: each counted once per side.
+    assert result["sides"]["tuned"]["requests"] == result["sides"]["base"]["requests"] == 12 * 4 + 8 + 4
     requests = [p for p in recorder.of("progress") if p["unit"] == "requests"]
     assert {p["phase"] for p in requests} == {"tuned", "base"}
     finals = [p for p in requests if p["current"] == p["total"] and p["current"] > 0]
-    assert sorted(p["total"] for p in finals) == [8, 8, 48, 48] and all(p["eta_s"] == 0 for p in finals)
+    assert sorted(p["total"] for p in finals) == [4, 4, 8, 8, 48, 48] and all(p["eta_s"] == 0 for p in finals)
     assert any(p["eta_s"] is None for p in requests)  # before the first request finishes there is no rate yet
     assert json.dumps(result)  # the result travels as JSON
 

@@ -8,6 +8,8 @@
  *     with the torch build that fits this machine (CUDA where an NVIDIA GPU is present, CPU-only
  *     elsewhere on Linux/Windows, the default wheel with MPS on macOS). A stamp file records what
  *     was installed; nothing is reinstalled while the stamp matches.
+ *     lm-evaluation-harness (`whetstone bench`) goes in without its declared dependencies: its core
+ *     ones are pinned in requirements.txt, the rest installed where the index has them (benchExtras).
  *  2b. Debian's chromium for the end-to-end tests (apt-get, as root / in CI only).
  *  3. The tiny fixture model that the examples and tests train (.cache/fixtures/tiny-llama).
  *  4. The compiled `whetstone` CLI (dist/cli/main.mjs, scripts/cli-bundle.mjs); bin/whetstone.mjs
@@ -33,6 +35,9 @@ const STAMP = join(VENV, ".whetstone-stamp.json");
 const TORCH_VERSION = "2.13.0";
 const PIP_FLAGS = ["--retries", "0", "--timeout", "5", "--disable-pip-version-check", "--no-input"];
 const FIXTURE = join(ROOT, ".cache", "fixtures", "tiny-llama");
+// lm-evaluation-harness (`whetstone bench`), installed with --no-deps, and its optional packages (benchExtras).
+const LM_EVAL = join(WORKER, "requirements-lm-eval.txt");
+const BENCH_EXTRAS = join(WORKER, "requirements-bench-extras.txt");
 const t0 = Date.now();
 
 const say = (msg) => console.log(`[whetstone setup] ${msg}`);
@@ -138,7 +143,7 @@ async function pythonEnv() {
   const reqs = ["requirements.txt", "requirements-dev.txt"].map((f) => join(WORKER, f));
   const torch = torchChoice();
   const fingerprint = createHash("sha256");
-  for (const f of reqs) fingerprint.update(readFileSync(f));
+  for (const f of [...reqs, LM_EVAL, BENCH_EXTRAS]) fingerprint.update(readFileSync(f));
   fingerprint.update(JSON.stringify(torch));
   const wanted = { requirements: fingerprint.digest("hex"), torch: torch.kind };
 
@@ -147,6 +152,7 @@ async function pythonEnv() {
     const stamp = JSON.parse(readFileSync(STAMP, "utf8"));
     if (probe.status === 0 && stamp.requirements === wanted.requirements) {
       say(`Python environment: up to date (${VENV}, torch ${torch.kind}).`);
+      if (stamp.bench_missing?.length) await benchExtras(stamp, stamp.bench_missing, { eachAlone: false });
       return;
     }
     say("Python environment: requirements changed or packages missing; updating.");
@@ -164,12 +170,42 @@ async function pythonEnv() {
   await pip(["install", ...PIP_FLAGS, torch.spec, ...(torch.index ? ["--extra-index-url", torch.index] : [])]);
   say(`Python environment: installing the worker's pinned requirements… [2/2] (${elapsed()} so far)`);
   await pip(["install", ...PIP_FLAGS, ...reqs.flatMap((r) => ["-r", r])]);
-  writeFileSync(STAMP, JSON.stringify({ ...wanted, installed_at: new Date().toISOString() }, null, 2));
+  say("Python environment: installing lm-evaluation-harness (benchmarks) without its declared dependencies…");
+  await pip(["install", ...PIP_FLAGS, "--no-deps", "-r", LM_EVAL]);
+  const stamp = { ...wanted, installed_at: new Date().toISOString() };
+  await benchExtras(stamp, requirementLines(BENCH_EXTRAS), { eachAlone: true });
   say(`Python environment: ready (${elapsed()}).`);
 }
 
+/**
+ * The packages lm-eval declares that its scoring path does not import (evaluate, pytablewriter,
+ * sqlitedict, rouge-score, word2number) and those some standard tasks need (IFEval: langdetect,
+ * immutabledict, nltk). Best effort: where the package index lacks one (an offline mirror), setup
+ * carries on, the stamp remembers it, the next setup tries again, and a benchmark that needs it says
+ * which package is missing. The pinned runtime is a constraint, so nothing pinned ever moves.
+ * `eachAlone`: after a failed try of all at once, try each alone (a fresh install, so that what the
+ * index has gets in); a later setup's retry is one try of all, a few seconds when offline.
+ */
+async function benchExtras(stamp, wanted, { eachAlone }) {
+  const install = (specs) => pip(["install", ...PIP_FLAGS, "-c", join(WORKER, "requirements.txt"), ...specs], { quiet: true }).then(() => true, () => false);
+  let missing = [];
+  if (!(await install(wanted))) {
+    if (!eachAlone) missing = wanted;
+    else for (const spec of wanted) if (!(await install([spec]))) missing.push(spec);
+  }
+  say(missing.length
+    ? `Benchmarks: ${missing.length} package(s) some tasks need could not be installed (${missing.join(", ")}); the package index is unreachable or lacks them. \`npm run setup\` tries again; a benchmark that needs one says so.`
+    : "Benchmarks: every package lm-eval's standard tasks use is installed.");
+  writeFileSync(STAMP, JSON.stringify({ ...stamp, bench_missing: missing }, null, 2));
+}
+
+/** The requirement specifiers of a requirements file (comments and blank lines left out). */
+function requirementLines(file) {
+  return readFileSync(file, "utf8").split("\n").map((l) => l.replace(/#.*/, "").trim()).filter(Boolean);
+}
+
 /** pip with its progress passed through, minus the local mirror's noise. */
-function pip(args) {
+function pip(args, { quiet = false } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(VENV_PY, ["-m", "pip", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     const relay = (stream, out) => {
@@ -178,7 +214,8 @@ function pip(args) {
         buf += d;
         const lines = buf.split("\n");
         buf = lines.pop();
-        for (const l of lines) if (!/is ignored: it is neither a file nor a directory/.test(l)) out.write(`  ${l}\n`);
+        // quiet: a best-effort install reports its outcome itself, not pip's resolver errors.
+        for (const l of lines) if (!quiet && !/is ignored: it is neither a file nor a directory/.test(l)) out.write(`  ${l}\n`);
       });
     };
     relay(child.stdout, process.stdout);

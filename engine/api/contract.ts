@@ -10,6 +10,7 @@ import type { JudgmentsResult } from "../eval/judgments";
 import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
 import { ExportOptionsSchema, ExportRecordSchema } from "../export/schema";
 import { MergeOptionsSchema, MergeResultSchema } from "../merge/schema";
+import { BenchOptionsSchema, BenchReportSchema } from "../bench/schema";
 import { PushOptionsSchema, PushRecordSchema } from "../push/schema";
 import { CompareOptionsSchema, CompareReportSchema, EvalOptionsSchema, EvalReportSchema, GenerateOptionsSchema, GenerateResultSchema } from "../eval/schema";
 import { DatasetReportSchema, InspectOptionsSchema, PreviewOptionsSchema, SamplePreviewSchema } from "../data/report";
@@ -104,6 +105,9 @@ export const API = {
   generate: { input: GenerateOptionsSchema.partial().required({ prompts: true }).extend({ id: z.string().min(1) }).strict(), output: GenerateResultSchema },
   /** Merge finished runs of one base into a new run (soup, greedy-soup, dare), with lineage. */
   mergeRuns: { input: MergeOptionsSchema.partial().required({ method: true }).extend({ ids: z.array(z.string().min(1)).min(1) }).strict(), output: MergeResultSchema },
+  /** Standard benchmarks (lm-evaluation-harness) on a finished run and its base: scores ± stderr and deltas per task and metric; stored in reports/bench.json (cancel: cancelTask kind bench). */
+  benchRun: { input: BenchOptionsSchema.partial().required({ tasks: true }).extend({ id: z.string().min(1) }).strict(), output: BenchReportSchema },
+  getBench: { input: RunRef, output: BenchReportSchema.nullable() },
   /** Stop a queued or running evaluation, comparison, generation or merge of a run (a merge by its first run). */
   cancelEval: { input: RunRef, output: z.object({ cancelled: z.boolean() }) },
   /** A dataset file or folder: format, schema, issues, statistics, preview handles (progress events: `dataset`). */

@@ -15,6 +15,8 @@ import { runWorkerTask } from "../jobs/worker-task";
 import { AuditOptionsSchema, AuditReportSchema, auditCommand, loadAuditReport, saveAuditReport, type AuditOptions, type AuditReport } from "../audit/audit";
 import { ExportOptionsSchema, ExportRecordSchema, exportCommand, loadExports, saveExportRecord, type ExportOptions, type ExportRecord } from "../export/export";
 import { loadCompareReport, loadEvalReport } from "../eval/stored";
+import { BenchOptionsSchema, benchCommand, benchReport, loadBenchReport, saveBenchReport, type BenchReport } from "../bench/bench";
+import { hubWorkerEnv } from "../secrets/token";
 import { CompareOptionsSchema, EvalOptionsSchema, GenerateOptionsSchema, type CompareReport, type EvalReport, type GenerateResult } from "../eval/schema";
 import { MergeOptionsSchema, type MergeResult } from "../merge/schema";
 import { PushOptionsSchema, type PushRecord } from "../push/schema";
@@ -204,6 +206,27 @@ export class Engine implements ApiHandlers {
 
   getAudit({ id }: { id: string }): AuditReport | null {
     return loadAuditReport(this.store, this.store.resolve(id));
+  }
+
+  /** Queue lm-evaluation-harness on a finished run and its base; resolves with the stored report. */
+  async benchRun(input: ApiInput<"benchRun">): Promise<BenchReport> {
+    const runId = this.store.resolve(input.id);
+    const { id: _, ...rest } = input;
+    const command = benchCommand(this.store, runId, BenchOptionsSchema.parse(rest));
+    // Standard tasks download their data on first use: the worker is online (unless the user set
+    // offline mode) and spawned, since the fork server's imports read the offline environment.
+    const ctx = { ...this.board.taskContext(), workerEnv: hubWorkerEnv(this.opts.workerEnv), fork: false };
+    return this.board.task(
+      "bench",
+      runId,
+      "benchmark",
+      async (signal) => saveBenchReport(this.store, runId, benchReport(runId, await runWorkerTask(ctx, runId, "bench", command, signal))),
+      "BENCH_RUNNING",
+    );
+  }
+
+  getBench({ id }: { id: string }): BenchReport | null {
+    return loadBenchReport(this.store, this.store.resolve(id));
   }
 
   /** Read a dataset (streaming; `dataset` progress events) and report what training would make of it. */

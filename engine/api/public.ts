@@ -6,6 +6,8 @@
  */
 export type { DatasetReport, SamplePreview } from "../data/report";
 export type { AuditReport } from "../audit/schema";
+export type { BenchReport, BenchRow } from "../bench/schema";
+export { BENCH_PRESETS, changeLevel } from "../bench/schema";
 export type { CompareReport, EvalReport } from "../eval/schema";
 export type { ExportRecord } from "../export/schema";
 export { EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../export/schema";

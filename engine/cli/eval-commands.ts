@@ -4,6 +4,7 @@ import { formatJudgments } from "../eval/judgments";
 import { formatCompare, formatEval } from "../eval/report";
 import type { CompareOptions } from "../eval/schema";
 import type { MergeOptions } from "../merge/schema";
+import type { TaskKind } from "../jobs/kinds";
 import { WhetstoneError } from "../util/errors";
 import { defined, runFolder } from "./commands";
 import { EXIT, type Client, type Io } from "./io";
@@ -28,18 +29,18 @@ export function judgingFlags(v: JudgingValues): Partial<CompareOptions> {
   return defined({ prompts: v.prompts, judge: v.judge, judgeModel: v["judge-model"], limit: v.limit, maxNewTokens: v["max-tokens"], temperature: v.temperature, topP: v["top-p"], seed: v.seed, resamples: v.resamples });
 }
 
-/** Follow one run's progress on the terminal; Ctrl-C cancels the evaluation. */
-function follow(engine: Client, runId: string, io: Io, what: string): RunProgress {
+/** Follow one run's progress on the terminal; Ctrl-C cancels the evaluation (or the task of `kind`). */
+export function follow(engine: Client, runId: string, io: Io, what: string, kind?: TaskKind): RunProgress {
   const progress = new RunProgress(runId, io.out);
   engine.subscribe((e) => progress.handle(e));
   io.onInterrupt(() => {
     progress.line(`Cancelling the ${what} (no report is written).`);
-    void engine.call("cancelEval", { id: runId });
+    void (kind ? engine.call("cancelTask", { id: runId, kind }) : engine.call("cancelEval", { id: runId }));
   });
   return progress;
 }
 
-async function settle<T>(progress: RunProgress, io: Io, what: string, work: Promise<T>): Promise<T | null> {
+export async function settle<T>(progress: RunProgress, io: Io, what: string, work: Promise<T>): Promise<T | null> {
   try {
     return await work;
   } catch (e) {

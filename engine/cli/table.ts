@@ -153,6 +153,26 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
     },
   }),
   command({
+    name: "bench",
+    usage: [
+      {
+        line: "bench RUN --tasks T1,T2 [--limit N] [--against base]",
+        summary: "standard benchmarks (lm-evaluation-harness) on the tuned model and its base: scores ± standard errors and the deltas per task and metric, stored in the run's reports/",
+      },
+    ],
+    options: {
+      json,
+      tasks: { type: "string", value: "T1,T2", help: "lm-eval task, group or tag names, e.g. mmlu, gsm8k, arc_challenge, hellaswag, ifeval (standard tasks download their data once)" },
+      limit: { type: "int", value: "N", help: "at most N documents per task (quicker, noisier)", default: "all" },
+      against: { type: "string", value: "base", help: "what the tuned model is compared with", default: "base" },
+      "num-fewshot": { type: "int", value: "N", help: "few-shot examples per prompt", default: "each task's own" },
+      "chat-template": { type: "boolean", help: "render prompts with the model's chat template" },
+      "batch-size": { type: "int", value: "N", help: "requests per forward pass", default: "8 on a CPU, the largest that fits on a GPU" },
+      "task-dir": { type: "string", value: "DIR", help: "a folder of your own lm-eval task YAML files, usable by name" },
+    },
+    run: async ({ engine, io }, args, v) => (await import("./bench-commands")).benchCommand(await engine(), need(args, "bench", "a run id"), io, v),
+  }),
+  command({
     name: "compare",
     usage: [{ line: "compare RUN RUN…", summary: "judge runs against their bases and each other, rank them, mark the best" }],
     options: { json, ...judging },

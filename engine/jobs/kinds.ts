@@ -1,3 +1,3 @@
 /** The kinds of job a run can have: its training and the tasks on it (one of each at a time). */
-export const TASK_KINDS = ["train", "audit", "export", "eval", "generate", "merge", "push"] as const;
+export const TASK_KINDS = ["train", "audit", "export", "eval", "generate", "merge", "push", "bench"] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];

@@ -1,5 +1,5 @@
 /**
- * A one-shot worker command on behalf of a run (audit, export, generation, merge): take the device
+ * A one-shot worker command on behalf of a run (audit, export, generation, merge, benchmark): take the device
  * lock, run one worker session, relay its progress and log to the run, and resolve with the `done`
  * event's result. Unlike training, a task leaves the run's state alone: its output is a report,
  * written by the caller only once complete, so an interrupted task never leaves a half report behind.
@@ -19,7 +19,7 @@ export interface TaskContext {
   python?: string;
   workerEnv?: NodeJS.ProcessEnv;
   deviceLock?: DeviceLock;
-  /** Fork the worker from the fork server (default); false spawns it (a job that needs none of torch, in an environment of its own). */
+  /** Fork the worker from the fork server (default); false spawns it (a job in an environment of its own: a push needs none of torch; a benchmark's online environment would start a second fork server). */
   fork?: boolean;
   /** Every event of this task's command (generation streams `token` events through here). */
   onEvent?: (event: WorkerEvent) => void;

@@ -140,9 +140,32 @@ export const MergeCommand = z.strictObject({
   shard_size_mb: z.number().int().positive(),
   out_dir: z.string().min(1),
 });
+/** lm-evaluation-harness on the tuned model and/or its base (one after the other); scores per task, metric and filter. */
+export const BenchCommand = z.strictObject({
+  v,
+  type: z.literal("bench"),
+  id,
+  model_path: z.string().min(1),
+  /** The trained weights: an adapter (HFLM's `peft=` on the base, not merged) or a full model folder; null: base only. */
+  tuned_path: z.string().min(1).nullable(),
+  tuned_kind: z.enum(["adapter", "model"]).nullable(),
+  sides: z.array(z.enum(["tuned", "base"])).min(1),
+  /** lm-eval task, group or tag names (or task YAML files). */
+  tasks: z.array(z.string().min(1)).min(1),
+  /** Documents per task (null: all). */
+  limit: z.number().int().positive().nullable(),
+  /** Few-shot examples (null: each task's default). */
+  num_fewshot: z.number().int().min(0).nullable(),
+  /** Render prompts with the model's chat template (lm-eval's apply_chat_template). */
+  chat_template: z.boolean(),
+  /** Requests per forward pass (null: 8 on CPU and MPS, lm-eval's "auto" on CUDA). */
+  batch_size: z.number().int().positive().nullable(),
+  /** A folder of custom task YAML files, indexed beside lm-eval's own. */
+  include_path: z.string().min(1).nullable(),
+});
 export const ShutdownCommand = z.strictObject({ v, type: z.literal("shutdown"), id });
 
-export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, PushCommand, MergeCommand, ShutdownCommand]);
+export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, PushCommand, MergeCommand, BenchCommand, ShutdownCommand]);
 export type Command = z.infer<typeof CommandSchema>;
 
 // Events: worker → engine.

@@ -153,6 +153,15 @@ export const STATUS_BY_CODE = {
   EVAL_NO_PROMPTS: 400,
   EVAL_PROMPTS_NOT_FOUND: 404,
 
+  // Benchmarks (lm-evaluation-harness).
+  BENCH_RUNNING: 409,
+  BENCH_UNKNOWN_TASK: 400,
+  BENCH_TASK_FAILED: 422,
+  BENCH_UNAVAILABLE: 424,
+  BENCH_DEPENDENCY_MISSING: 424,
+  BENCH_DATA_OFFLINE: 503,  // the network is not there now: try again when connected
+  BENCH_BAD_REPORT: 424,
+
   // The judge.
   JUDGE_NOT_FOUND: 404,
   JUDGE_CONTEXT: 422,

@@ -61,3 +61,21 @@ def run_sft():
         return recorder, recipe
 
     return run
+
+
+@pytest.fixture(scope="session")
+def adapter(tiny_model, tmp_path_factory):
+    """A LoRA adapter on the tiny model with non-zero B, so the tuned model answers differently from its base."""
+    from peft import LoraConfig, get_peft_model
+    from whetstone_worker import modeling
+
+    model = modeling.load_model(tiny_model, torch.float32, False, torch.device("cpu"))
+    torch.manual_seed(0)  # A's initialization too: the same adapter in every session, whatever ran before
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    out = tmp_path_factory.mktemp("adapter")
+    peft.save_pretrained(out)
+    return out

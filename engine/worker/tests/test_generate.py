@@ -27,23 +27,6 @@ def answer(tiny_model, **overrides) -> tuple[dict, Recorder]:
     return done["result"], recorder
 
 
-@pytest.fixture(scope="module")
-def adapter(tiny_model, tmp_path_factory):
-    """A LoRA adapter with non-zero B, so tuned answers differ from base ones."""
-    from peft import LoraConfig, get_peft_model
-
-    model = modeling.load_model(tiny_model, torch.float32, False, torch.device("cpu"))
-    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in peft.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    out = tmp_path_factory.mktemp("adapter")
-    peft.save_pretrained(out)
-    return out
-
-
 def test_greedy_and_seeded_sampling_are_reproducible_and_batch_independent(tiny_model, monkeypatch):
     greedy, _ = answer(tiny_model)
     rows = greedy["outputs"]["base"]

@@ -122,3 +122,9 @@ def choose_precision(precision: str, dtype: str, finetune: str, device: torch.de
     else:
         weights = torch.float32
     return Precision(weights=weights, autocast=compute, grad_scaler=compute == torch.float16)
+
+
+def inference_device() -> tuple[torch.device, torch.dtype]:
+    """Where a one-shot model job (generation, audit, benchmark) runs, and its weights' dtype: bf16 where it is fast, else float32."""
+    device = pick_device()
+    return device, choose_precision("auto", "auto", "lora", device).weights

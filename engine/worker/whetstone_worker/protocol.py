@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any, Callable
 
 from . import PROTOCOL_VERSION
@@ -122,6 +123,19 @@ COMMANDS: dict[str, dict[str, Check]] = {
         "dtype": enum("bfloat16", "float16", "float32"),
         "shard_size_mb": integer(1),
         "out_dir": string(1),
+    },
+    "bench": {
+        "id": ID,
+        "model_path": string(1),
+        "tuned_path": nullable(string(1)),
+        "tuned_kind": nullable(enum("adapter", "model")),
+        "sides": array(enum("tuned", "base"), min_len=1),
+        "tasks": array(string(1), min_len=1),
+        "limit": nullable(integer(1)),
+        "num_fewshot": nullable(NAT),
+        "chat_template": boolean,
+        "batch_size": nullable(integer(1)),
+        "include_path": nullable(string(1)),
     },
     "shutdown": {"id": ID},
 }
@@ -261,6 +275,12 @@ class Emitter:
 
     def log(self, job_id: str | None, level: str, message: str) -> None:
         self.emit("log", id=job_id, level=level, message=message)
+
+    def progress(self, job_id: str, started: float, phase: str, current: float, total: float | None, unit: str, message: str,
+                 eta: float | None = None) -> None:
+        """A progress event of a job that began at `started` (time.monotonic()), with its ETA in seconds if known."""
+        self.emit("progress", id=job_id, phase=phase, current=current, total=total, unit=unit, elapsed_s=round(time.monotonic() - started, 3),
+                  eta_s=None if eta is None else round(eta, 1), message=message)
 
     def error(self, job_id: str | None, code: str, message: str, hint: str, recoverable: bool) -> None:
         self.emit("error", id=job_id, code=code, message=message, hint=hint, recoverable=recoverable)

@@ -144,6 +144,13 @@ export const ERROR_WORDING: Record<string, Wording> = {
   EXPORT_UNSUPPORTED: w("This model cannot be exported in that format", "Choose another format (safetensors always works)."),
   EXPORT_WRITE_FAILED: w("The export could not be written", "Check the destination folder: free space, and that you may write there."),
   EXPORT_BAD_RESULT: w("The export returned a broken result", "This is a bug: try again, and report it if it repeats."),
+  BENCH_RUNNING: w("A benchmark of this run is already running", "Wait for it to finish, or cancel it."),
+  BENCH_UNKNOWN_TASK: w("There is no benchmark by that name", "Pick one of the presets, or check the spelling of the task's name (the message suggests close ones)."),
+  BENCH_TASK_FAILED: w("The benchmark's task could not be loaded", "Check the task's name; for a task of your own, check its task file and the data files it names."),
+  BENCH_UNAVAILABLE: w("The benchmark tool is not installed", "Run Whetstone's setup again while connected to the internet; it installs the benchmark tool."),
+  BENCH_DEPENDENCY_MISSING: w("This benchmark needs a package that is not installed", "Run Whetstone's setup again while connected to the internet, or choose another benchmark."),
+  BENCH_DATA_OFFLINE: w("This benchmark's data needs a download", "Connect to the internet and run it again: the data is downloaded once, then kept. Or copy the downloaded data from another machine."),
+  BENCH_BAD_REPORT: w("The benchmark returned a broken report", "This is a bug: try again, and report it if it repeats."),
 };
 
 /** Dataset problems (engine/data/issues.ts): what to do, in words; the engine's message says where. */

@@ -1,10 +1,11 @@
-/** One run: live dashboard, config and lineage as tables, judge, audit and exports; start the next run from it. */
+/** One run: live dashboard, config and lineage as tables, judge, benchmarks, audit and exports; start the next run from it. */
 import { useEffect, useState } from "react";
 import { useClient } from "../client/context";
 import { useAppStore } from "../store/store";
 import { RunDashboard } from "./RunDashboard";
 import { AuditPanel } from "../wizard/EvaluateStep";
 import { JudgePanel } from "../wizard/JudgePanel";
+import { BenchPanel } from "../wizard/BenchPanel";
 import { ExportPanel } from "../wizard/ExportStep";
 import { ConfigTable, LineageTable } from "./RunInfo";
 import { startFromRun } from "../lib/draft";
@@ -42,6 +43,7 @@ export function RunDetail({ id, home }: { id: string; home: string | null }) {
         </details>
       </div>
       <JudgePanel runId={id} />
+      <BenchPanel runId={id} />
       <AuditPanel runId={id} />
       <h3>Exports</h3>
       <ExportPanel runId={id} home={home} />

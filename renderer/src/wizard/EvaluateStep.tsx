@@ -1,6 +1,7 @@
-/** Step 6: what the tuned model learned (a judge, base vs tuned), and what it memorized (audit). */
+/** Step 6: what the tuned model learned (a judge, base vs tuned; standard benchmarks), and what it memorized (audit). */
 import { useEffect, useState } from "react";
 import { JudgePanel } from "./JudgePanel";
+import { BenchPanel } from "./BenchPanel";
 import { useAppStore } from "../store/store";
 import { useClient } from "../client/context";
 import { useTask } from "../client/use-task";
@@ -17,6 +18,7 @@ export function EvaluateStep() {
   return (
     <>
       <JudgePanel runId={runId} />
+      <BenchPanel runId={runId} />
       <AuditPanel runId={runId} />
     </>
   );

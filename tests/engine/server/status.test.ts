@@ -61,7 +61,7 @@ describe("error code → HTTP status", () => {
 
   it("answers 5xx only for INTERNAL and for what is unreachable now (503)", () => {
     const fiveHundreds = Object.entries(STATUS_BY_CODE).filter(([, s]) => s >= 500).map(([c]) => c).sort();
-    expect(fiveHundreds).toEqual(["HUB_OFFLINE", "INTERNAL", "JUDGE_OFFLINE", "JUDGE_UNREACHABLE"]);
+    expect(fiveHundreds).toEqual(["BENCH_DATA_OFFLINE", "HUB_OFFLINE", "INTERNAL", "JUDGE_OFFLINE", "JUDGE_UNREACHABLE"]);
     expect(statusFor("INTERNAL")).toBe(500);
     expect(statusFor("JUDGE_OFFLINE")).toBe(503); // issue #15: the judge offline is 503, an export that exists 409
     expect(statusFor("EXPORT_EXISTS")).toBe(409);

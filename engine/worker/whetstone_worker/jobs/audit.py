@@ -55,7 +55,7 @@ from jinja2 import TemplateError
 
 from .. import embeddings, modeling
 from ..data.chat import TemplateMismatch, read_conversations, render, render_segments, tokenize_segments
-from ..device import choose_precision, pick_device
+from ..device import inference_device
 from ..errors import Cancelled, WorkerError
 from .generate import BATCH_TOKENS, MAX_BATCH, attach_adapter, greedy_batch
 from ..protocol import Emitter
@@ -270,13 +270,10 @@ class Audit:
         self.id, self.cmd, self.emitter, self.cancelled = job_id, command, emitter, cancelled
         self.t0 = time.monotonic()
         self.timing = {"load_s": 0.0, "decode_base_s": 0.0, "decode_tuned_s": 0.0, "embed_s": 0.0}
-        self.device = pick_device()
-        self.dtype = choose_precision("auto", "auto", "lora", self.device).weights
+        self.device, self.dtype = inference_device()
 
     def progress(self, phase: str, current: float, total: float | None, unit: str, message: str, eta: float | None = None) -> None:
-        self.emitter.emit("progress", id=self.id, phase=phase, current=current, total=total, unit=unit,
-                          elapsed_s=round(time.monotonic() - self.t0, 3), eta_s=None if eta is None else round(eta, 1),
-                          message=message)
+        self.emitter.progress(self.id, self.t0, phase, current, total, unit, message, eta)
 
     def run(self) -> dict:
         cmd = self.cmd

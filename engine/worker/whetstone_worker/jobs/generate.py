@@ -33,7 +33,7 @@ import torch
 
 from .. import modeling
 from ..data.chat import render
-from ..device import choose_precision, pick_device
+from ..device import inference_device
 from ..errors import Cancelled, WorkerError
 from ..protocol import Emitter
 
@@ -219,14 +219,12 @@ class Generation:
     def __init__(self, job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bool]):
         self.id, self.cmd, self.emitter, self.cancelled = job_id, command, emitter, cancelled
         self.t0 = time.monotonic()
-        self.device = pick_device()
-        self.dtype = choose_precision("auto", "auto", "lora", self.device).weights
+        self.device, self.dtype = inference_device()
         self.done = 0
         self.decode_s = 0.0
 
     def progress(self, phase: str, current: int, total: int | None, unit: str, message: str, eta: float | None = None) -> None:
-        self.emitter.emit("progress", id=self.id, phase=phase, current=current, total=total, unit=unit,
-                          elapsed_s=round(time.monotonic() - self.t0, 3), eta_s=None if eta is None else round(eta, 1), message=message)
+        self.emitter.progress(self.id, self.t0, phase, current, total, unit, message, eta)
 
     def run(self) -> dict:
         cmd = self.cmd

@@ -48,6 +48,8 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   cancelExport: [id],
   pushRun: [id],
   getPushes: [id],
+  benchRun: [id],
+  getBench: [id],
   evalRun: [id, { name: "against", as: "run", except: "base" }, ...judging],
   getEval: [id, { name: "against", as: "run", except: "base" }],
   compareRuns: [{ name: "ids", as: "runs" }, ...judging],

@@ -14,6 +14,7 @@ const NOT_PATHS: Record<string, string> = {
   "listFolders.path": "the folder browser's own check keeps it inside the home, the HF cache and mounted volumes",
   "checkModel.path": "checked as the user types (~, hub ids, half-typed paths): it lists one folder and reads its config.json, and answers a report, not an error",
   "generate.prompts": "conversations, not a file",
+  "benchRun.against": "only 'base' (the schema's enum): benchmarks compare a run with its base model",
 };
 
 describe("path arguments of the API", () => {

@@ -86,7 +86,20 @@ class Bench:
         cmd = self.cmd
         lm_eval, simple_evaluate, CacheHook, HFLM, TaskManager = import_lm_eval()
         self.check_models()
-        self.unreachable = offline_if_unreachable()
+        import datasets.config
+        from huggingface_hub import constants
+
+        # The offline switch is for this job only: a worker runs many jobs, and a pull or push after a
+        # benchmark must still reach the hub.
+        before = constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE
+        try:
+            self.unreachable = offline_if_unreachable()
+            return self.evaluate_all(lm_eval, simple_evaluate, CacheHook, HFLM, TaskManager)
+        finally:
+            constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = before
+
+    def evaluate_all(self, lm_eval, simple_evaluate, CacheHook, HFLM, TaskManager) -> dict:
+        cmd = self.cmd
         self.progress("data", 0, len(cmd["tasks"]), "tasks", "Indexing lm-evaluation-harness's tasks")
         manager = TaskManager(include_path=cmd["include_path"]) if cmd["include_path"] else TaskManager()
         tasks = self.load_tasks(manager)

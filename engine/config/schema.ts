@@ -133,7 +133,7 @@ export const TrainingSchema = z.strictObject({
   devices: z
     .union([z.literal("auto"), int(1, 64)])
     .optional()
-    .describe("Processes that train the run together, one per GPU (torchrun; gloo on a CPU): each takes its share of every step's micro-batches, so the global batch is the same; 'auto': every GPU of this machine. Default 1. sft, dpo, simpo and orpo so far; weights are replicated (no sharding yet)."),
+    .describe("Processes that train the run together, one per GPU (torchrun; gloo on a CPU): each takes its share of every step's micro-batches, so the global batch is the same; 'auto': every GPU of this machine. Default 1. sft, dpo, simpo and orpo so far. LoRA replicates the model on each; a full fine-tune is sharded (FSDP2), so each GPU holds 1/N of the weights, gradients and optimizer state."),
 });
 
 export { PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS } from "./methods";

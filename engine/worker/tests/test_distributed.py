@@ -1,9 +1,13 @@
 """Training on two processes (torchrun, gloo on the CPU) equals training on one with the same global
 batch: each optimizer step's micro-batches are dealt out between the ranks and the gradients summed,
 so the losses, gradient norms and the saved adapter match the single-process run's step for step.
-DPO, whose recipe deals out its micro-batches the same way, too; KTO and GRPO are refused by name (issue #21)."""
+A full fine-tune is sharded (FSDP2): its checkpoints hold the gathered weights and moments, so it
+resumes exactly on two processes and on one. DPO, whose recipe deals out its micro-batches the same
+way, too; KTO and GRPO are refused by name (issue #21)."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 from safetensors.torch import load_file
@@ -11,18 +15,38 @@ from recipes.test_preference import WORDS, _pairs
 from test_worker_process import Worker, command, finished
 
 
-def train(config: dict, run_dir, devices: int) -> list[dict]:
+def train(config: dict, run_dir, devices: int, kind: str = "train", messages: list | None = None) -> list[dict]:
+    """The metrics of a run to its end (`kind` resume: from its checkpoint); its progress messages go into `messages`."""
     worker = Worker(devices)
     try:
         assert worker.next()["type"] == "hello"
-        worker.send(command("train", "t", run_dir, config))
+        worker.send(command(kind, "t", run_dir, config))
         events = worker.until(finished("t"))
         assert worker.shutdown() == 0, worker.log()
     finally:
         if worker.proc.poll() is None:
             worker.proc.kill()
     assert events[-1]["type"] == "done" and events[-1]["status"] == "completed", (events[-1], worker.log())
+    if messages is not None:
+        messages.extend(e["message"] for e in events if e["type"] == "progress")
     return [e for e in events if e["type"] == "metrics"]
+
+
+def cancel_after_first_checkpoint(config: dict, run_dir, devices: int) -> int:
+    """Train, cancel once the step-2 checkpoint is written; the step the run stopped at (its last checkpoint)."""
+    worker = Worker(devices)
+    try:
+        assert worker.next()["type"] == "hello"
+        worker.send(command("train", "t", run_dir, config))
+        worker.until(lambda e: e["type"] == "checkpoint" and e["step"] == 2)
+        worker.send({"v": 1, "type": "cancel", "id": "c", "target": "t"})
+        done = worker.until(finished("t"))[-1]
+        assert done["type"] == "done" and done["status"] == "cancelled", done
+        assert worker.shutdown() == 0, worker.log()
+    finally:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+    return done["result"]["steps"]
 
 
 @pytest.mark.parametrize("finetune", ["lora", "full"])
@@ -30,9 +54,10 @@ def test_two_processes_train_as_one(make_config, tmp_path, finetune):
     config = make_config(finetune=finetune, training__micro_batch_size=2, training__gradient_accumulation=4, training__max_steps=3,
                          training__neftune_alpha=0, training__learning_rate=1e-3 if finetune == "full" else 1e-2, training__checkpoint_every=2,
                          data__max_length=128)
-    one = train(config, tmp_path / "one", devices=1)
-    two = train(config, tmp_path / "two", devices=2)
+    one, messages = train(config, tmp_path / "one", devices=1), []
+    two = train(config, tmp_path / "two", devices=2, messages=messages)
     assert [m["step"] for m in two] == [1, 2, 3]
+    assert any("sharded over 2 processes (FSDP2)" in m for m in messages) == (finetune == "full"), messages
     for a, b in zip(one, two):
         assert b["loss"] == pytest.approx(a["loss"], abs=1e-5), (a, b)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4, abs=1e-5)
@@ -47,14 +72,20 @@ def test_two_processes_train_as_one(make_config, tmp_path, finetune):
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
 
 
-def test_dpo_on_two_processes_trains_as_on_one(make_config, tmp_path):
-    """The pair recipe deals out its micro-batches too: losses, reward means and accuracy as on one process."""
+@pytest.mark.parametrize("finetune", ["lora", "full"])
+def test_dpo_on_two_processes_trains_as_on_one(make_config, tmp_path, finetune):
+    """The pair recipe deals out its micro-batches too: losses, reward means and accuracy as on one
+    process. Full: the policy sharded (3 micro-batches a step, so rank 1 runs a padding pass), the
+    frozen reference copy whole on each rank."""
     (tmp_path / "pairs.jsonl").write_text(_pairs(WORDS[:16]))
-    config = make_config(method="dpo", data__train=str(tmp_path / "pairs.jsonl"), data__validation=None, training__micro_batch_size=2, training__gradient_accumulation=2,
-                         training__max_steps=2, training__neftune_alpha=0, training__learning_rate=1e-2, training__checkpoint_every=2,
-                         training__goldfish=None, training__packing=False, data__max_length=128)
+    config = make_config(method="dpo", finetune=finetune, data__train=str(tmp_path / "pairs.jsonl"), data__validation=None,
+                         training__micro_batch_size=2, training__gradient_accumulation=2 if finetune == "lora" else 3,
+                         training__max_steps=2, training__neftune_alpha=0, training__learning_rate=1e-2 if finetune == "lora" else 1e-3,
+                         training__checkpoint_every=2, training__goldfish=None, training__packing=False, data__max_length=128)
     config["preference"] = {"beta": 0.1, "label_smoothing": 0, "gamma_beta_ratio": None, "lambda": None, "precompute_reference": False}
-    one, two = train(config, tmp_path / "one", devices=1), train(config, tmp_path / "two", devices=2)
+    messages = []
+    one, two = train(config, tmp_path / "one", devices=1), train(config, tmp_path / "two", devices=2, messages=messages)
+    assert any("sharded over 2 processes (FSDP2)" in m and "a frozen copy" in m for m in messages) == (finetune == "full"), messages
     for a, b in zip(one, two, strict=True):
         for key in ("loss", "grad_norm", "rewards/chosen", "rewards/margin", "rewards/accuracy", "logps/rejected"):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), (key, a, b)
@@ -82,29 +113,32 @@ def test_a_cancel_stops_every_rank_at_one_step_and_the_run_resumes_exactly(make_
     config = make_config(training__micro_batch_size=2, training__gradient_accumulation=2, training__max_steps=4,
                          training__neftune_alpha=0, training__learning_rate=1e-2, training__checkpoint_every=2, data__max_length=128)
     whole = train(config, tmp_path / "whole", devices=2)
-    worker = Worker(2)
-    try:
-        assert worker.next()["type"] == "hello"
-        worker.send(command("train", "t", tmp_path / "cut", config))
-        worker.until(lambda e: e["type"] == "checkpoint" and e["step"] == 2)
-        worker.send({"v": 1, "type": "cancel", "id": "c", "target": "t"})
-        done = worker.until(finished("t"))[-1]
-        assert done["type"] == "done" and done["status"] == "cancelled", done
-        assert worker.shutdown() == 0, worker.log()
-    finally:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-    stopped = done["result"]["steps"]
-    worker = Worker(2)
-    try:
-        assert worker.next()["type"] == "hello"
-        worker.send(command("resume", "r", tmp_path / "cut", config))
-        events = worker.until(finished("r"))
-        assert worker.shutdown() == 0, worker.log()
-    finally:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-    resumed = [e for e in events if e["type"] == "metrics"]
+    stopped = cancel_after_first_checkpoint(config, tmp_path / "cut", devices=2)
+    resumed = train(config, tmp_path / "cut", devices=2, kind="resume")
     assert [m["step"] for m in resumed] == list(range(stopped + 1, 5))
     for m in resumed:
         assert m["loss"] == pytest.approx(whole[m["step"] - 1]["loss"], abs=1e-6)
+
+
+def test_a_sharded_full_fine_tune_matches_one_process_and_resumes_exactly_on_two_and_on_one(make_config, tmp_path):
+    """FSDP2 with 3 micro-batches a step over 2 ranks (rank 1 runs a padding pass, times 0, to keep the
+    collectives in step): losses within 1e-4 of one process. A cancel after the step-2 checkpoint (the
+    weights and AdamW moments gathered onto rank 0, saved as one process saves them) resumes exactly on
+    two processes, and on one process to the same losses within float tolerance."""
+    config = make_config(finetune="full", training__micro_batch_size=2, training__gradient_accumulation=3, training__max_steps=10,
+                         training__neftune_alpha=0, training__learning_rate=1e-3, training__checkpoint_every=2, data__max_length=128)
+    one = train(config, tmp_path / "one", devices=1)
+    whole = train(config, tmp_path / "whole", devices=2)
+    for a, b in zip(one, whole, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4), (a, b)
+    stopped = cancel_after_first_checkpoint(config, tmp_path / "cut", devices=2)
+    checkpoint = tmp_path / "cut" / "checkpoints" / f"step-{stopped:08d}"
+    assert (checkpoint / "model" / "model.safetensors").is_file() and (checkpoint / "optimizer.pt").is_file()
+    shutil.copytree(tmp_path / "cut", tmp_path / "cut-on-one")
+    resumed = train(config, tmp_path / "cut", devices=2, kind="resume")
+    assert stopped < 10 and [m["step"] for m in resumed] == list(range(stopped + 1, 11))  # 10 steps: the cancel lands before the end
+    for m in resumed:
+        assert m["loss"] == pytest.approx(whole[m["step"] - 1]["loss"], abs=1e-6)
+    on_one = train(config, tmp_path / "cut-on-one", devices=1, kind="resume")
+    for m in on_one:
+        assert m["loss"] == pytest.approx(whole[m["step"] - 1]["loss"], rel=1e-4)

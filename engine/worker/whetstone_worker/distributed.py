@@ -118,3 +118,85 @@ def barrier() -> None:
 def shard(items: list, world: World | None) -> list:
     """This rank's share of a step's micro-batches: every W-th, starting at its rank."""
     return items if world is None else items[world.rank :: world.size]
+
+
+# ---------------------------------------------------------------- full fine-tuning: FSDP2
+
+
+class Sharded(torch.nn.Module):
+    """The root FSDP2 unit around a model: `sharded(fn, *args)` runs `fn(model, *args)` inside the root's
+    forward. So the root's own parameters (embeddings, final norm, output head) are gathered for
+    whatever the loss reads, and their gradients reduce-scattered after its backward, however the loss
+    reaches into the model (the chunked loss calls the decoder and the head separately)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(self.model, *args)
+
+
+def shard_model(model: torch.nn.Module, device: torch.device) -> Sharded:
+    """Shard `model` over the ranks with FSDP2 (`fully_shard`): each decoder layer is a unit (its full
+    parameters exist only while it runs, the next one's prefetched), the rest is the root. Parameters,
+    gradients and AdamW's moments are 1/W per rank. Gradients are averaged across ranks (gloo has no
+    pre-scaled sum), so `backward` scales the loss by W."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    from .errors import WorkerError
+
+    names = set(getattr(model, "_no_split_modules", None) or [])
+    layers = [m for m in model.modules() if type(m).__name__ in names]
+    if not layers:
+        raise WorkerError("CONFIG_INVALID", f"{type(model).__name__} does not name its decoder layers (_no_split_modules), so it cannot be sharded.",
+                          "Train this model on one device, or with LoRA (which replicates the model on every device).", recoverable=False)
+    mesh = init_device_mesh(device.type, (dist.get_world_size(),))
+    for layer in layers:
+        fully_shard(layer, mesh=mesh)
+    root = Sharded(model)
+    fully_shard(root, mesh=mesh)
+    return root
+
+
+def full_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The sharded model's whole state dict on rank 0's CPU ({} on the other ranks); a collective."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def full_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """The sharded optimizer's whole state on rank 0 ({} elsewhere), keyed by parameter index as a
+    single process's `optimizer.state_dict()` is: a checkpoint resumes on any number of processes."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    by_name = get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if not by_name:
+        return {}
+    index, groups = {}, []
+    for group in by_name["param_groups"]:
+        for name in group["params"]:
+            index[name] = len(index)
+        groups.append({**group, "params": [index[name] for name in group["params"]]})
+    return {"state": {index[name]: value for name, value in by_name["state"].items()}, "param_groups": groups}
+
+
+def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """Load a single-process style (index-keyed) optimizer state into the sharded optimizer: each rank
+    keeps its shard of every moment."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    names = {id(p): name for name, p in model.named_parameters()}
+    if len(saved["param_groups"]) != len(optimizer.param_groups):
+        raise ValueError(f"the optimizer state has {len(saved['param_groups'])} parameter groups, the model {len(optimizer.param_groups)}")
+    name_of, groups = {}, []
+    for old, new in zip(saved["param_groups"], optimizer.param_groups):
+        if len(old["params"]) != len(new["params"]):
+            raise ValueError(f"the optimizer state has {len(old['params'])} parameters in a group, the model {len(new['params'])}")
+        for i, p in zip(old["params"], new["params"]):
+            name_of[i] = names[id(p)]
+        groups.append({**old, "params": [name_of[i] for i in old["params"]]})
+    by_name = {"state": {name_of[i]: value for i, value in saved["state"].items()}, "param_groups": groups}
+    set_optimizer_state_dict(model, optimizer, by_name, options=StateDictOptions(full_state_dict=True))

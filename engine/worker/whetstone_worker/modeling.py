@@ -132,9 +132,10 @@ def apply_lora(model, lora: LoraConfig):
         ) from None
 
 
-def save_trainable(model, folder: Path) -> None:
-    """The trained weights in their standard format: PEFT adapter folder, or save_pretrained model folder."""
-    model.save_pretrained(str(folder))
+def save_trainable(model, folder: Path, state_dict: dict | None = None) -> None:
+    """The trained weights in their standard format: PEFT adapter folder, or save_pretrained model folder
+    (`state_dict`: the weights gathered from a sharded model, instead of the model's own)."""
+    model.save_pretrained(str(folder), **({"state_dict": state_dict} if state_dict is not None else {}))
     card = folder / "README.md"  # PEFT writes a hub model card; in a checkpoint it is just noise
     if card.exists():
         card.unlink()
@@ -154,7 +155,7 @@ def load_adapter_weights(model, folder: Path) -> None:
         )
 
 
-def save_output(model, tokenizer, run_dir: Path, name: str) -> Path:
+def save_output(model, tokenizer, run_dir: Path, name: str, state_dict: dict | None = None) -> Path:
     """Write outputs/<name> (adapter or model + tokenizer) atomically; returns its path."""
     outputs = Path(run_dir) / "outputs"
     outputs.mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,7 @@ def save_output(model, tokenizer, run_dir: Path, name: str) -> Path:
     tmp = outputs / f".tmp-{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        save_trainable(model, tmp)
+        save_trainable(model, tmp, state_dict)
         tokenizer.save_pretrained(str(tmp))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a full disk must not keep a half output

@@ -214,8 +214,7 @@ class GRPORecipe:
             value = loss.detach().item()
             if not math.isfinite(value):
                 raise loop.non_finite_error(f"The loss became {value}", batch["lines"], self.knobs)
-            with loop.guard("backward"):
-                (loop.scaler.scale(loss) if loop.scaler else loss).backward()
+            loop.backward(loss)
             loss_sum, tokens, trained = loss_sum + value, tokens + n_tokens, trained + n_trained
             parts.append(out)
         stats = dict(self.round.stats)

@@ -132,8 +132,7 @@ class KTORecipe:
             value = loss.detach().item()
             if not math.isfinite(value):
                 raise loop.non_finite_error(f"The loss became {value}", [row.line for row in rows], self.knobs)
-            with loop.guard("backward"):
-                (loop.scaler.scale(loss) if loop.scaler else loss).backward()
+            loop.backward(loss)
             loss_sum += value
             parts.append(out)
         efficiency = step_tokens / (2 * n_rows * self.cfg.data.max_length)

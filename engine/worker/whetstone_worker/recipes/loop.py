@@ -25,7 +25,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -122,6 +122,7 @@ class Loop:
         self.resumed: tuple[Path, dict] | None = None  # (checkpoint, manifest) this job resumes from
         self.fingerprint: str | None = None
         self.recent_rows: deque[dict] = deque(maxlen=RECENT_ROWS)
+        self.sharded: distributed.Sharded | None = None  # a full fine-tune on several ranks: the FSDP2 root (attach_optimizer)
 
     # ---------------------------------------------------------------- messages
 
@@ -191,12 +192,49 @@ class Loop:
         train = self.cfg.training
         self.neftune = NEFTune(train.neftune_alpha).attach(model)
         self.embed_dim = model.get_input_embeddings().embedding_dim
+        if distributed.current() is not None and self.cfg.finetune == "full":  # LoRA replicates the model instead
+            self.sharded = distributed.shard_model(model, self.device)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = adamw(self.params, train)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.grad_scaler else None
         trainable, total = modeling.count_parameters(model)
         what = f"LoRA r={self.cfg.lora.r}" if self.cfg.finetune != "full" else "full fine-tuning"
+        if self.sharded is not None:
+            what += f", sharded over {distributed.current().size} processes (FSDP2)"
         return f"{trainable:,} of {total:,} parameters trainable ({what})"
+
+    # ---------------------------------------------------------------- forward and backward, for recipes
+
+    def call(self, model, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(model, *args)`: a forward pass of `model` (the policy), through the FSDP2 root when the
+        model is sharded, so its parameters are gathered for the pass and their gradients reduced after."""
+        return self.sharded(fn, *args) if self.sharded is not None else fn(model, *args)
+
+    def my_share(self, items: list) -> Iterator[tuple[Any, bool]]:
+        """This rank's share of a step's micro-batches as (item, counts) pairs: every W-th, starting at
+        its rank (all of them on one process). A sharded model's forward and backward are collectives, so
+        there every rank takes the same number: a rank short of one repeats the step's first micro-batch
+        with counts False (its loss goes backward times 0 and is not counted), and the gradients are
+        reduced once, after the last backward."""
+        world = distributed.current()
+        mine = [(item, True) for item in distributed.shard(items, world)]
+        if self.sharded is None:
+            yield from mine
+            return
+        n = -(-len(items) // world.size)
+        mine += [(items[0], False)] * (n - len(mine))
+        for i, pair in enumerate(mine):
+            self.sharded.set_requires_gradient_sync(i == n - 1)
+            yield pair
+
+    def backward(self, loss: torch.Tensor, counts: bool = True) -> None:
+        """Backward of a micro-batch's loss, already scaled for the whole step (grad scaler when fp16).
+        A sharded model's gradients are averaged over the W ranks, and the step's loss is their sum, so
+        it goes backward times W; a padding micro-batch (`counts` False) times 0."""
+        if self.sharded is not None:
+            loss = loss * (distributed.current().size if counts else 0.0)
+        with self.guard("backward"):
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
 
     # ---------------------------------------------------------------- the run
 
@@ -246,7 +284,10 @@ class Loop:
             if self.cfg.finetune != "full":
                 modeling.load_adapter_weights(recipe.model, path / "adapter")
             recipe.load_extra(path)
-            self.optimizer.load_state_dict(optimizer_state["optimizer"])
+            if self.sharded is not None:  # each rank keeps its shard of the moments
+                distributed.load_optimizer_state(recipe.model, self.optimizer, optimizer_state["optimizer"])
+            else:
+                self.optimizer.load_state_dict(optimizer_state["optimizer"])
             if self.scaler is not None and optimizer_state.get("scaler"):
                 self.scaler.load_state_dict(optimizer_state["scaler"])
             state = TrainState.from_json(trainer_state, path)
@@ -281,11 +322,12 @@ class Loop:
         """Unscale, clip, step and zero the gradients; returns the gradient norm. A non-finite norm
         without a grad scaler calls `non_finite(what)`, which raises (fp16's scaler skips such steps itself)."""
         with self.guard("optimizer"):
-            if distributed.current() is not None:  # the step's gradient: every rank's share, summed
+            if distributed.current() is not None and self.sharded is None:  # the step's gradient: every rank's share, summed
                 distributed.all_reduce_grads(self.params)
             if self.scaler:
                 self.scaler.unscale_(self.optimizer)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm or math.inf))
+            norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.training.max_grad_norm or math.inf)
+            grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # sharded: the global norm
             if self.scaler:
                 self.scaler.step(self.optimizer)  # skips the update itself when fp16 gradients overflowed
                 self.scaler.update()
@@ -324,15 +366,19 @@ class Loop:
         weights and optimizer are the same on all) and the others wait for it."""
         s = self.state
         world = distributed.current()
+        weights, moments = None, None
+        if self.sharded is not None:  # gathered onto rank 0 (collectives: every rank takes part)
+            weights, moments = distributed.full_state(recipe.model), distributed.full_optimizer_state(recipe.model, self.optimizer)
         if world is not None and not world.main:
             distributed.barrier()
             s.last_checkpoint = self.run_dir / "checkpoints" / step_name(s.step)
             return
         trainer_state = s.to_json(recipe.plan, self.cfg.training.scheduler, self.elapsed())
-        optimizer_state = {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None}
+        optimizer_state = {"optimizer": moments if moments is not None else self.optimizer.state_dict(),
+                           "scaler": self.scaler.state_dict() if self.scaler else None}
 
         def write(folder: Path) -> None:
-            modeling.save_trainable(recipe.model, folder / output_name(self.cfg))
+            modeling.save_trainable(recipe.model, folder / output_name(self.cfg), weights)
             write_training_state(folder, optimizer_state, trainer_state)
             recipe.save_extra(folder)
 
@@ -367,12 +413,13 @@ class Loop:
         """Save outputs/adapter or outputs/model atomically (recipe.output()) and emit done (rank 0's to do)."""
         s, name = self.state, output_name(self.cfg)
         world = distributed.current()
+        weights = distributed.full_state(recipe.model) if self.sharded is not None else None  # a collective
         if world is not None and not world.main:
             return
         self.progress("save", 0, 1, "folder", f"Saving the {name} to {self.run_dir / 'outputs' / name}")
         try:
             with self.guard("save"):
-                out = modeling.save_output(recipe.output(), self.tokenizer, self.run_dir, name)
+                out = modeling.save_output(recipe.output(), self.tokenizer, self.run_dir, name, weights)
         except Exception as err:  # safetensors raises its own SafetensorError, torch.save a RuntimeError
             if not is_disk_full(err):
                 raise

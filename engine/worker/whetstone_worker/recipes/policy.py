@@ -152,7 +152,7 @@ class Policy:
     def policy_logps(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(rows, T−1) response log-probs under the policy, with gradient (activations offloaded when configured)."""
         with self.speed.offload():  # the policy's saved activations; the reference pass saves none
-            return self.token_logps(self.model, self.head, batch)
+            return self.loop.call(self.model, self.token_logps, self.head, batch)
 
     @torch.no_grad()
     def reference_logps(self, *batches: dict[str, torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:

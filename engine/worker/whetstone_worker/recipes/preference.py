@@ -187,11 +187,13 @@ class PreferenceRecipe:
         trained = sum(self.pairs[i].chosen.n_trained for i in indices)
         return kept.to(self.loop.device), trained - int(kept.sum())
 
-    def _micro_loss(self, batch: dict[str, torch.Tensor], indices: list[int], keep: torch.Tensor | None, n_pairs: int, nll_tokens: int):
+    def _micro_loss(self, batch: dict[str, torch.Tensor], indices: list[int], keep: torch.Tensor | None, n_pairs: int, nll_tokens: int,
+                    noise: bool = True):
         """(PairLoss, NLL sum or None, loss scaled for the step) of one training micro-batch: the policy
-        forward on its 2n rows, the reference as configured, the method's loss (preflight measures this too)."""
+        forward on its 2n rows, the reference as configured, the method's loss (preflight measures this too).
+        `noise` False: no NEFTune (a padding pass, which must draw no random numbers)."""
         loop, alpha = self.loop, self.cfg.training.neftune_alpha
-        scales = token_scales(batch["lengths"], loop.embed_dim, alpha) if alpha > 0 else None
+        scales = token_scales(batch["lengths"], loop.embed_dim, alpha) if alpha > 0 and noise else None
         with loop.guard("forward"), loop.autocast(), loop.neftune.noise(scales):
             out, nll, _ = self.pair_loss(batch, "train", indices, keep)
             return out, nll, out.losses.sum() / n_pairs + (nll / max(nll_tokens, 1) if nll is not None else 0.0)
@@ -223,16 +225,14 @@ class PreferenceRecipe:
                          for k, b, (i, _) in zip(keeps, batches, micro)) if self.method.sft_term else 0
         parts, loss_sum, nll_sum = [], 0.0, 0.0
         world = distributed.current()
-        mine = set(distributed.shard(list(range(len(micro))), world))  # the micro-batches this rank forwards
-        for k, ((indices, _), batch, keep) in enumerate(zip(micro, batches, keeps)):
-            if k not in mine:
+        for ((indices, _), batch, keep), counts in loop.my_share(list(zip(micro, batches, keeps))):  # this rank's micro-batches
+            out, nll, loss = self._micro_loss(batch, indices, keep, n_pairs, nll_tokens, noise=counts)
+            loop.backward(loss, counts)
+            if not counts:  # a sharded model's padding pass (loop.my_share): not part of the step
                 continue
-            out, nll, loss = self._micro_loss(batch, indices, keep, n_pairs, nll_tokens)
             value = loss.detach().item()
             if not math.isfinite(value):
                 raise loop.non_finite_error(f"The loss became {value}", [self.pairs[i].line for i in indices], self.knobs)
-            with loop.guard("backward"):
-                (loop.scaler.scale(loss) if loop.scaler else loss).backward()
             loss_sum += value
             nll_sum += nll.detach().item() if nll is not None else 0.0
             parts.append(out)

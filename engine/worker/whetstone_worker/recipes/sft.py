@@ -200,19 +200,18 @@ class SFTRecipe:
         n_trained = sum(int((m.tensors["labels"][:, 1:] != IGNORE).sum()) for m in micro)
         loss_sum = 0.0
         world = distributed.current()
-        for m in distributed.shard(micro, world):
+        for m, counts in loop.my_share(micro):
             batch = self.speed.to_device(m.tensors)
-            scales = token_scales(batch["lengths"], loop.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 else None
+            # A padding micro-batch (sharded model, counts False) runs without noise: it draws no random numbers.
+            scales = token_scales(batch["lengths"], loop.embed_dim, train.neftune_alpha) if train.neftune_alpha > 0 and counts else None
             with loop.guard("forward"), loop.autocast(), loop.neftune.noise(scales):
-                loss = self.speed.loss_sum(self.model, model_inputs(batch), batch["labels"])
+                loss = loop.call(self.model, self.speed.loss_sum, model_inputs(batch), batch["labels"])
             value = loss.item()
-            if not math.isfinite(value):
+            if counts and not math.isfinite(value):
                 raise loop.non_finite_error(f"The loss became {value}", [s.line for s in m.samples], self.knobs)
-            with loop.guard("backward"):
-                # Per-token mean over the whole optimizer step; max(…, 1): goldfish may leave a step of tiny samples empty.
-                scaled = loss / max(n_trained, 1)
-                (loop.scaler.scale(scaled) if loop.scaler else scaled).backward()
-            loss_sum += value
+            # Per-token mean over the whole optimizer step; max(…, 1): goldfish may leave a step of tiny samples empty.
+            loop.backward(loss / max(n_trained, 1), counts)
+            loss_sum += value if counts else 0.0
         if world is not None:  # the step's loss: every rank's share
             loss_sum = distributed.sum_all(loss_sum)
         step_tokens = sum(m.real_tokens for m in micro)
@@ -241,7 +240,7 @@ class SFTRecipe:
                 batch = {k: v.to(loop.device) for k, v in collate(self.val_samples[i : i + size], loop.pad_id).items()}
                 with loop.guard("eval"), loop.autocast():
                     inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-                    total += float(self.speed.loss_sum(self.model, inputs, batch["labels"]))
+                    total += float(loop.call(self.model, self.speed.loss_sum, inputs, batch["labels"]))
                 count += int((batch["labels"][:, 1:] != IGNORE).sum())
         finally:
             self.model.train()

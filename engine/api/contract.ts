@@ -12,6 +12,7 @@ import { ExportOptionsSchema, ExportRecordSchema } from "../export/schema";
 import { MergeOptionsSchema, MergeResultSchema } from "../merge/schema";
 import { BenchOptionsSchema, BenchReportSchema } from "../bench/schema";
 import { PushOptionsSchema, PushRecordSchema } from "../push/schema";
+import { SweepOverridesSchema, SweepStatusSchema } from "../sweep/schema";
 import { CompareOptionsSchema, CompareReportSchema, EvalOptionsSchema, EvalReportSchema, GenerateOptionsSchema, GenerateResultSchema } from "../eval/schema";
 import { DatasetReportSchema, InspectOptionsSchema, PreviewOptionsSchema, SamplePreviewSchema } from "../data/report";
 import { DoctorReportSchema, FolderListingSchema, ModelCheckSchema, ModelListingSchema, PlanInputSchema, PreflightResultSchema, PullResultSchema, RunPlanSchema, StartingPointsSchema } from "../models/api-schemas";
@@ -138,6 +139,31 @@ export const API = {
   },
   /** Download a hub model or dataset into the Hugging Face cache (progress events: `download`). */
   pullModel: { input: z.strictObject({ id: z.string().min(1), dataset: z.boolean().optional(), revision: z.string().min(1).optional() }), output: PullResultSchema },
+  /**
+   * A sweep (issue #19): the config trained at each point of a grid, one trial after another, weak
+   * trials stopped early, the judge's pick among the rest (events: `sweep`). Every trial's config is
+   * validated first; resolves once the sweep is planned and its first trial queued.
+   */
+  startSweep: {
+    input: z.strictObject({
+      config: z.unknown().optional(),
+      configPath: z.string().min(1).optional(),
+      baseDir: z.string().min(1).optional(),
+      /** Names the sweep and its trials' runs (NAME-t1, …); default: the config's name. */
+      name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+      /** Over the config's sweep block: a grid's fields are added to (or replace) the block's. */
+      spec: SweepOverridesSchema.optional(),
+    }),
+    output: SweepStatusSchema,
+  },
+  getSweep: { input: RunRef, output: SweepStatusSchema },
+  listSweeps: { input: z.strictObject({}), output: z.array(SweepStatusSchema) },
+  /** Resolves with the sweep's state once it has ended (completed, failed or cancelled). */
+  awaitSweep: { input: RunRef, output: SweepStatusSchema },
+  /** Go on with an interrupted or cancelled sweep: finished trials are kept, the cut one resumes from its checkpoint. */
+  resumeSweep: { input: RunRef, output: SweepStatusSchema },
+  /** Stop a sweep this engine runs: its running trial stops with a checkpoint; resume it later. */
+  cancelSweep: { input: RunRef, output: SweepStatusSchema },
 } as const;
 
 export type Api = typeof API;

@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { API, isApiMethod, type PreflightPolicy, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
 import type { EngineEvent } from "./events";
 import { RunStore, isAlive } from "../runs/store";
@@ -41,6 +41,8 @@ import { doesNotFitError, formatPreflight, measuredAdvice, preflight, preflightI
 import { scoreJudgments } from "../eval/judgments";
 import { listCached } from "../models/hub";
 import type { RunConfig } from "../config/schema";
+import { SweepStore } from "../sweep/store";
+import type { SweepStatus } from "../sweep/schema";
 
 export interface EngineOptions {
   home?: string;
@@ -54,9 +56,13 @@ export class Engine implements ApiHandlers {
   readonly store: RunStore;
   readonly events = new EventEmitter<{ event: [EngineEvent] }>();
   private readonly board: JobBoard;
+  private readonly sweeps: SweepStore;
+  /** The sweeps this engine drives: their end, and the switch that cancels them. */
+  private readonly sweepDrivers = new Map<string, { done: Promise<SweepStatus>; abort: AbortController }>();
 
   constructor(private readonly opts: EngineOptions = {}) {
     this.store = new RunStore(opts.home ?? whetstoneHome());
+    this.sweeps = new SweepStore(this.store.home);
     this.board = new JobBoard({ store: this.store, publish: (e) => this.events.emit("event", e), concurrency: opts.concurrency, python: opts.python, workerEnv: opts.workerEnv });
     this.events.setMaxListeners(100);
   }
@@ -460,8 +466,84 @@ export class Engine implements ApiHandlers {
     return this.board.waitForRun(this.store.resolve(id), opts);
   }
 
+  /** Plan a sweep (every trial's config validated), write it, and start driving it. */
+  async startSweep(input: ApiInput<"startSweep">): Promise<SweepStatus> {
+    const { planSweep, newSweepStatus } = await import("../sweep/sweep");
+    let raw: unknown, baseDir: string, configPath: string | null = null, lineOf: ((p: PropertyKey[]) => number | undefined) | undefined, defaultName = "sweep";
+    if (input.configPath !== undefined) {
+      const file = (await import("../config/file")).readConfigFile(input.configPath);
+      ({ raw, lineOf, defaultName } = file);
+      configPath = file.path;
+      baseDir = dirname(file.path);
+    } else if (input.config !== undefined) {
+      raw = input.config;
+      baseDir = input.baseDir ?? process.cwd();
+    } else {
+      throw new WhetstoneError({ code: "CONFIG_MISSING", message: "startSweep needs `config` or `configPath`.", hint: "Pass a config object or a config file path." });
+    }
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+      throw new WhetstoneError({ code: "CONFIG_INVALID", message: "The config must be a mapping of sections (model, data, training, …).", hint: "See examples/tiny-sft.yaml for the shape.", where: configPath ?? undefined });
+    }
+    const { sweep: block, ...rest } = raw as Record<string, unknown>;
+    const name = input.name ?? (typeof rest.name === "string" && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(rest.name) ? rest.name : defaultName);
+    const request = { raw: rest, baseDir, configPath, name, block, overrides: input.spec ?? {}, lineOf };
+    const { spec, trials } = planSweep(request);
+    const status = this.sweeps.save(newSweepStatus(this.sweeps, request, spec, trials));
+    this.publish({ type: "sweep", sweep: status });
+    this.driveSweep(status.id);
+    return status;
+  }
+
+  private driveSweep(id: string): void {
+    const abort = new AbortController();
+    const done = import("../sweep/sweep")
+      .then(({ driveSweep }) => driveSweep(this, this.sweeps, id, (sweep) => this.publish({ type: "sweep", sweep }), abort.signal))
+      .finally(() => this.sweepDrivers.delete(id));
+    this.sweepDrivers.set(id, { done, abort });
+  }
+
+  getSweep({ id }: { id: string }): SweepStatus {
+    return this.sweeps.get(this.sweeps.resolve(id));
+  }
+
+  listSweeps(): SweepStatus[] {
+    return this.sweeps.list();
+  }
+
+  async awaitSweep({ id }: { id: string }): Promise<SweepStatus> {
+    const sweepId = this.sweeps.resolve(id);
+    return (await this.sweepDrivers.get(sweepId)?.done) ?? this.sweeps.get(sweepId);
+  }
+
+  resumeSweep({ id }: { id: string }): SweepStatus {
+    const sweepId = this.sweeps.resolve(id);
+    const status = this.sweeps.get(sweepId);
+    if (this.sweepDrivers.has(sweepId) || status.state === "running" || status.state === "judging") {
+      throw new WhetstoneError({ code: "SWEEP_ACTIVE", message: `Sweep ${sweepId} is ${status.state}${status.owner_pid ? ` (process ${status.owner_pid})` : ""}.`, hint: "Wait for it, or cancel it first." });
+    }
+    if (status.state === "completed") throw new WhetstoneError({ code: "SWEEP_COMPLETED", message: `Sweep ${sweepId} has already completed.`, hint: "Start a new sweep to try other settings." });
+    const running = this.sweeps.save({ ...status, state: "running", owner_pid: process.pid, finished_at: null, error: null });
+    this.publish({ type: "sweep", sweep: running });
+    this.driveSweep(sweepId);
+    return running;
+  }
+
+  async cancelSweep({ id }: { id: string }): Promise<SweepStatus> {
+    const sweepId = this.sweeps.resolve(id);
+    const driver = this.sweepDrivers.get(sweepId);
+    if (!driver) {
+      const status = this.sweeps.get(sweepId);
+      if (status.state !== "running" && status.state !== "judging") return status;
+      throw new WhetstoneError({ code: "SWEEP_NOT_OURS", message: `Sweep ${sweepId} is driven by another Whetstone process (pid ${status.owner_pid}).`, hint: "Cancel it there (Ctrl-C in its terminal, or its page in the app)." });
+    }
+    driver.abort.abort();
+    return driver.done;
+  }
+
   /** Stop taking work: cancel what runs (it checkpoints) and wait for the queue to drain. */
   async close(): Promise<void> {
+    for (const { abort } of this.sweepDrivers.values()) abort.abort();
+    await Promise.all([...this.sweepDrivers.values()].map((d) => d.done.catch(() => undefined)));
     for (const runId of this.board.trainingRuns()) await this.cancelRun({ id: runId }).catch(() => undefined);
     await this.board.idle();
   }

@@ -1,5 +1,6 @@
 import type { RunStatus } from "../runs/types";
 import type { MetricsRow } from "../runs/store";
+import type { SweepStatus } from "../sweep/schema";
 
 export interface ProgressInfo {
   phase: string;
@@ -26,4 +27,6 @@ export type EngineEvent =
   /** A dataset being read by inspectDataset (bytes, with ETA). */
   | { type: "dataset"; path: string; progress: ProgressInfo }
   /** A hub download by pullModel (bytes, with ETA). */
-  | { type: "download"; repoId: string; progress: ProgressInfo };
+  | { type: "download"; repoId: string; progress: ProgressInfo }
+  /** A sweep's state, each time it changes (a trial starts, is judged at its warm-up, ends; the judge's pick). */
+  | { type: "sweep"; sweep: SweepStatus };

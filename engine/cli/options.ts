@@ -18,11 +18,15 @@ export interface OptionSpec {
   default?: string;
   choices?: readonly string[];
   short?: string;
+  /** May be given several times; the values come as a list. */
+  multiple?: boolean;
 }
 
 export type Options = Record<string, OptionSpec>;
 
-type ValueOf<S extends OptionSpec> = S["type"] extends "boolean"
+type ValueOf<S extends OptionSpec> = S["multiple"] extends true
+  ? string[]
+  : S["type"] extends "boolean"
   ? boolean
   : S["type"] extends "int" | "number"
     ? number
@@ -82,7 +86,9 @@ export function parseCommand<C>(
       args: rest,
       allowPositionals: true,
       strict: true,
-      options: Object.fromEntries(Object.entries(options).map(([k, o]) => [k, { type: o.type === "boolean" ? ("boolean" as const) : ("string" as const), ...(o.short ? { short: o.short } : {}) }])),
+      options: Object.fromEntries(
+        Object.entries(options).map(([k, o]) => [k, { type: o.type === "boolean" ? ("boolean" as const) : ("string" as const), ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+      ),
     });
   } catch (e) {
     const known = Object.keys(spec.options).map((k) => `--${k}`);
@@ -93,8 +99,11 @@ export function parseCommand<C>(
     }
     throw usageError(`\`whetstone ${spec.name}\`: ${(e as Error).message.split(". ")[0]}.`, spec.name);
   }
-  const values: Record<string, string | number | boolean> = {};
-  for (const [key, raw] of Object.entries(parsed.values)) values[key] = typeof raw === "string" ? convert(spec.name, key, options[key]!, raw) : (raw as boolean);
+  const values: Record<string, string | number | boolean | string[]> = {};
+  for (const [key, raw] of Object.entries(parsed.values)) {
+    if (Array.isArray(raw)) values[key] = raw.map((r) => String(convert(spec.name, key, options[key]!, String(r))));
+    else values[key] = typeof raw === "string" ? convert(spec.name, key, options[key]!, raw) : (raw as boolean);
+  }
   return { spec, args: parsed.positionals, values: values as Values<Options> };
 }
 
@@ -147,7 +156,7 @@ function optionLeft(name: string, o: OptionSpec): string {
 export function commandHelp(spec: Described): string {
   const options = Object.entries({ ...spec.options, help: HELP_OPTION }).map(([name, o]) => {
     const choices = o.choices ? `: ${o.choices.join(", ")}` : "";
-    return row(optionLeft(name, o), `${o.help}${choices}${o.default !== undefined ? ` (default ${o.default})` : ""}`, 26);
+    return row(optionLeft(name, o), `${o.help}${choices}${o.multiple ? " (repeatable)" : ""}${o.default !== undefined ? ` (default ${o.default})` : ""}`, 26);
   });
   return [`Usage:\n${usageLines([spec])}`, `Options:\n${options.join("\n")}`].join("\n\n");
 }

@@ -18,6 +18,24 @@ export interface LoadedConfig {
 }
 
 export function loadConfigFile(path: string): LoadedConfig {
+  const file = readConfigFile(path);
+  const config = validateConfig(file.raw, { file: file.path, lineOf: file.lineOf, defaultName: file.defaultName, baseDir: dirname(file.path) });
+  return { config, source: file.source, path: file.path };
+}
+
+export interface ConfigFile {
+  /** The file's content as plain data, not yet validated. */
+  raw: unknown;
+  /** The line of a field (or of its nearest parent that has one). */
+  lineOf: (path: PropertyKey[]) => number | undefined;
+  source: string;
+  path: string;
+  /** The run name the file's name gives. */
+  defaultName: string;
+}
+
+/** A config file read and parsed (syntax errors with their line), not validated: the sweep reads its `sweep` block and its trials' fields from it. */
+export function readConfigFile(path: string): ConfigFile {
   const abs = resolve(path);
   let text: string;
   try {
@@ -53,8 +71,7 @@ export function loadConfigFile(path: string): LoadedConfig {
     return undefined;
   };
   const defaultName = basename(abs, extname(abs)).replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64) || "run";
-  const config = validateConfig(raw, { file: abs, lineOf, defaultName, baseDir: dirname(abs) });
-  return { config, source: text, path: abs };
+  return { raw, lineOf, source: text, path: abs, defaultName };
 }
 
 /** A .json config is read as YAML (for line numbers), which forgives what JSON does not (a trailing

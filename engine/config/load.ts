@@ -36,7 +36,9 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunCon
       where: opts.file,
     });
   }
-  const parsed = RunConfigSchema.safeParse(raw, { reportInput: true });
+  // A config file's `sweep` block is for `whetstone sweep` (engine/sweep); a run trains the rest.
+  const { sweep: _sweep, ...body } = raw as Record<string, unknown>;
+  const parsed = RunConfigSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) {
     const issues = onePerField(parsed.error.issues);
     // An unknown key is reported at its own line, not at its parent's.

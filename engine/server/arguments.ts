@@ -65,6 +65,12 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   preflightRun: configInput,
   // The hub client names cache files after the revision (refs/<revision>): a branch, tag or commit, never a path.
   pullModel: [{ name: "revision", as: "revision" }],
+  // Sweep ids are named like run ids (a stamp, a name, 4 hex digits): checked the same way.
+  startSweep: configInput,
+  getSweep: [id],
+  awaitSweep: [id],
+  resumeSweep: [id],
+  cancelSweep: [id],
 };
 
 /** A caller's string as an error message may quote it: control characters shown as '?', at most 80 characters. */

@@ -1,0 +1,132 @@
+/** `whetstone sweep` and `whetstone sweeps`: start or resume a sweep and follow it, list or show sweeps. */
+import type { SweepSpec, SweepStatus } from "../sweep/schema";
+import { describeSettings, parseGridFlag } from "../sweep/grid";
+import { ended, formatSweep } from "../sweep/report";
+import { WhetstoneError } from "../util/errors";
+import { defined } from "./commands";
+import { EXIT, type Client, type Io } from "./io";
+import { RunProgress } from "./progress";
+import { table } from "./format";
+
+export interface SweepValues {
+  json?: boolean;
+  verbose?: boolean;
+  grid?: string[];
+  random?: number;
+  seed?: number;
+  "budget-steps"?: number;
+  "budget-minutes"?: number;
+  "early-stop"?: SweepSpec["early_stop"];
+  judge?: string;
+  prompts?: string;
+  limit?: number;
+  "max-tokens"?: number;
+  resume?: string;
+}
+
+export async function sweepCommand(engine: Client, configPath: string | undefined, io: Io, v: SweepValues): Promise<number> {
+  if ((configPath === undefined) === (v.resume === undefined)) {
+    throw new WhetstoneError({ code: "USAGE", message: "`whetstone sweep` needs a config file, or --resume and a sweep (not both).", hint: "e.g. whetstone sweep examples/tiny-sft.yaml --grid training.learning_rate=1e-4,3e-4" });
+  }
+  const follow = followSweep(engine, io, v);
+  let sweep: SweepStatus;
+  try {
+    if (v.resume !== undefined) sweep = await engine.call("resumeSweep", { id: v.resume });
+    else {
+      const grid = Object.fromEntries((v.grid ?? []).map(parseGridFlag));
+      const spec = defined({
+        grid: v.grid ? grid : undefined, random: v.random, seed: v.seed, budget_steps: v["budget-steps"], budget_minutes: v["budget-minutes"],
+        early_stop: v["early-stop"], judge: v.judge, prompts: v.prompts, limit: v.limit, max_new_tokens: v["max-tokens"],
+      }) as Partial<SweepSpec>;
+      sweep = await engine.call("startSweep", { configPath: configPath!, spec });
+    }
+  } finally {
+    follow.ready();
+  }
+  follow.start(sweep);
+  io.onInterrupt(() => {
+    follow.line("Cancelling the sweep: the running trial stops with a checkpoint (resume with: whetstone sweep --resume " + sweep.id + ").");
+    void engine.call("cancelSweep", { id: sweep.id });
+  });
+  const final = await engine.call("awaitSweep", { id: sweep.id });
+  follow.finish();
+  io.out.write((v.json ? JSON.stringify(final, null, 2) : summary(final)) + "\n");
+  if (final.state === "completed") return EXIT.ok;
+  return final.state === "cancelled" ? EXIT.cancelled : EXIT.failed;
+}
+
+/** Prints each trial's start and end (and, verbose, its progress) as the sweep's events come. */
+function followSweep(engine: Client, io: Io, v: SweepValues) {
+  let id: string | null = null;
+  let progress: RunProgress | null = null;
+  const seen = new Map<number, string>();
+  const early: SweepStatus[] = [];
+  const line = (text: string) => (progress ? progress.line(text) : io.out.write(text + "\n"));
+  const onSweep = (s: SweepStatus) => {
+    for (const t of s.trials) {
+      const key = `${t.state}:${t.run_id}:${t.signals ? 1 : 0}`;
+      if (seen.get(t.index) === key) continue;
+      const before = seen.get(t.index);
+      seen.set(t.index, key);
+      if (before === undefined && t.state === "pending") continue;
+      const head = `trial ${t.index}/${s.trials.length} (${describeSettings(t.settings)})`;
+      if (t.state === "running" && t.run_id && !before?.startsWith("running")) {
+        progress?.finish();
+        progress = new RunProgress(t.run_id, io.out, v.verbose);
+        line(`${head}: run ${t.run_id}`);
+      } else if (t.state === "running" && t.signals && !before?.endsWith(":1")) {
+        line(`  read at step ${t.signals.step}: loss ${fmt(t.signals.loss)}, mean gradient norm ${fmt(t.signals.grad_norm)}${t.signals.val_loss !== null ? `, validation loss ${fmt(t.signals.val_loss)}` : ""}: goes on`);
+      } else if (["completed", "stopped", "failed", "skipped"].includes(t.state)) {
+        progress?.finish();
+        progress = null;
+        line(`${head}: ${ended(t)}${t.final_loss !== null ? ` (loss ${fmt(t.final_loss)} at step ${t.steps})` : ""}`);
+      }
+    }
+    if (s.state === "judging") line(`judging the ${s.trials.filter((t) => t.state === "completed").length} finished trials against their base and each other…`);
+  };
+  engine.subscribe((e) => {
+    if (e.type === "sweep") {
+      if (id === null) early.push(e.sweep);
+      else if (e.sweep.id === id) onSweep(e.sweep);
+    } else progress?.handle(e);
+  });
+  return {
+    ready: () => undefined,
+    start: (s: SweepStatus) => {
+      id = s.id;
+      io.out.write(`sweep ${s.id}: ${s.trials.length} trials, early stop ${s.spec.early_stop}${s.spec.budget_steps ? `, ${s.spec.budget_steps} steps each` : ""}${s.spec.budget_minutes ? `, ${s.spec.budget_minutes} min in all` : ""}\n`);
+      for (const e of early.filter((x) => x.id === id)) onSweep(e);
+      onSweep(s);
+    },
+    line,
+    finish: () => progress?.finish(),
+  };
+}
+
+const fmt = (x: number | null) => (x === null ? "—" : Number.isFinite(x) ? x.toFixed(4) : String(x));
+
+function summary(s: SweepStatus): string {
+  const lines = [formatSweep(s)];
+  if (s.state === "completed") lines.push("", `report: sweeps/${s.id}/sweep.md in the data folder`);
+  if (s.state === "cancelled" || s.state === "failed") lines.push("", `resume with: whetstone sweep --resume ${s.id}`);
+  return lines.join("\n");
+}
+
+export async function sweepsCommand(engine: Client, ref: string | undefined, io: Io, v: { json?: boolean }): Promise<number> {
+  if (ref !== undefined) {
+    const s = await engine.call("getSweep", { id: ref });
+    io.out.write((v.json ? JSON.stringify(s, null, 2) : formatSweep(s)) + "\n");
+    return EXIT.ok;
+  }
+  const sweeps = await engine.call("listSweeps", {});
+  if (v.json) io.out.write(JSON.stringify(sweeps, null, 2) + "\n");
+  else if (sweeps.length === 0) io.out.write("No sweeps yet.\nStart one with: whetstone sweep examples/tiny-sft.yaml --grid training.learning_rate=1e-4,3e-4\n");
+  else {
+    const rows = sweeps.map((s) => {
+      const by = (state: string) => s.trials.filter((t) => t.state === state).length;
+      return [s.id, s.state, `${by("completed")}/${s.trials.length}`, String(by("stopped")), s.selection?.best_trial ? `trial ${s.selection.best_trial}` : "—"];
+    });
+    io.out.write(table([["sweep", "state", "finished", "stopped early", "best"], ...rows]) + "\n");
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,296 @@
+/**
+ * Running a sweep: its trials are ordinary runs, created and trained one after another through the
+ * engine's own API (so each has its folder, log, metrics and checkpoints, and can be evaluated,
+ * exported or resumed like any run). While a trial trains its metrics are watched: at its warm-up
+ * step the early-stop rule (./early-stop) reads them and may cancel it (it checkpoints). When the
+ * trials are done, the judge compares the finished ones with their base and each other (the
+ * engine's compareRuns: Bradley–Terry over the pairwise win rates) and the strongest is the sweep's
+ * pick. sweep.json is rewritten after every change, so a sweep killed at any point resumes where it
+ * was: a finished trial is kept, the interrupted one resumes from its checkpoint, the rest follow.
+ */
+import { dirname } from "node:path";
+import type { ApiInput } from "../api/contract";
+import type { EngineEvent } from "../api/events";
+import type { CompareReport } from "../eval/schema";
+import type { MetricsRow, RunStore } from "../runs/store";
+import type { RunStatus } from "../runs/types";
+import { validateConfig } from "../config/load";
+import { WhetstoneError } from "../util/errors";
+import { decide, readSignals } from "./early-stop";
+import { applySettings, checkGridFields, describeSettings, expandGrid } from "./grid";
+import { formatSweep } from "./report";
+import { SweepSpecSchema, type SettingValue, type SweepSpec, type SweepStatus, type Trial, type TrialSignals } from "./schema";
+import type { SweepStore } from "./store";
+
+/** What a sweep needs of the engine: its public API. */
+export interface SweepHost {
+  readonly store: RunStore;
+  createRun(input: ApiInput<"createRun">): Promise<RunStatus>;
+  resumeRun(input: { id: string }): RunStatus;
+  cancelRun(input: { id: string }): Promise<RunStatus>;
+  awaitRun(input: { id: string }): Promise<RunStatus>;
+  getMetrics(input: { id: string }): Record<string, number | null>[];
+  subscribe(listener: (event: EngineEvent) => void): () => void;
+  compareRuns(input: ApiInput<"compareRuns">): Promise<CompareReport>;
+}
+
+export interface NewSweep {
+  /** The config every trial starts from, without its sweep block, and its folder (relative paths). */
+  raw: Record<string, unknown>;
+  baseDir: string;
+  configPath: string | null;
+  name: string;
+  /** The file's sweep block (raw), then the caller's overrides of it (a grid's fields are merged). */
+  block: unknown;
+  overrides: Partial<SweepSpec>;
+  lineOf?: (path: PropertyKey[]) => number | undefined;
+}
+
+/** The sweep's spec and trials, every trial's config validated; nothing is written or trained yet. */
+export function planSweep(input: NewSweep): { spec: SweepSpec; trials: Record<string, SettingValue>[] } {
+  const parsed = SweepSpecSchema.safeParse(input.block ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = ["sweep", ...issue.path].join(".");
+    const line = input.lineOf?.(["sweep", ...issue.path]);
+    throw new WhetstoneError({
+      code: "SWEEP_INVALID",
+      message: `${field}: ${issue.message}`,
+      hint: "Fix the sweep block (`whetstone sweep --help` lists its fields).",
+      where: input.configPath ? `${input.configPath}${line ? `:${line}` : ""}` : undefined,
+    });
+  }
+  const { grid: overrideGrid, ...rest } = input.overrides;
+  const spec: SweepSpec = { ...parsed.data, ...stripUndefined(rest), grid: { ...parsed.data.grid, ...(overrideGrid ?? {}) } };
+  checkGridFields(spec.grid);
+  if (Object.keys(spec.grid).length === 0) {
+    throw new WhetstoneError({
+      code: "SWEEP_GRID_INVALID",
+      message: "The sweep has no grid: nothing to vary.",
+      hint: "Give fields and values to try, e.g. --grid training.learning_rate=5e-5,1e-4,2e-4 (or a grid in the config's sweep block).",
+    });
+  }
+  if (spec.budget_steps !== null && "training.max_steps" in spec.grid) {
+    throw new WhetstoneError({ code: "SWEEP_GRID_INVALID", message: "The grid varies training.max_steps and the step budget sets it too.", hint: "Use one of the two." });
+  }
+  const trials = expandGrid(spec.grid, spec.random, spec.seed);
+  trials.forEach((settings, i) => {
+    // A bad value the grid set is shown at its line in the sweep block (when it came from there).
+    const lineOf = (path: PropertyKey[]) => (path.join(".") in settings ? input.lineOf?.(["sweep", "grid", path.join(".")]) : input.lineOf?.(path));
+    try {
+      validateConfig(trialConfig(input.raw, settings, spec, input.name, i + 1), { baseDir: input.baseDir, file: input.configPath ?? undefined, lineOf });
+    } catch (e) {
+      if (!(e instanceof WhetstoneError)) throw e;
+      throw new WhetstoneError({ code: e.code, message: `Trial ${i + 1} of ${trials.length} (${describeSettings(settings)}): ${e.message}`, hint: e.hint, where: e.where, details: e.details });
+    }
+  });
+  const config = validateConfig(trialConfig(input.raw, trials[0]!, spec, input.name, 1), { baseDir: input.baseDir, checkPaths: false });
+  const heldOut = config.data.validation !== null || config.data.validation_split > 0;
+  if (spec.prompts === null && !heldOut) {
+    throw new WhetstoneError({
+      code: "SWEEP_INVALID",
+      message: "The judge picks the best trial by their answers to prompts none of them trained on, and the config holds none out.",
+      hint: "Set data.validation_split (e.g. 0.1) or data.validation (a file) in the config, or give the sweep prompts of its own (a prompt file).",
+    });
+  }
+  if (spec.early_stop === "val") {
+    if (!heldOut) {
+      throw new WhetstoneError({
+        code: "SWEEP_INVALID",
+        message: "Early stopping by validation loss needs held-out data, and the config has none.",
+        hint: "Set data.validation (a file) or data.validation_split (e.g. 0.1), or stop early by signals.",
+      });
+    }
+  }
+  return { spec, trials };
+}
+
+/** A trial's raw config: the base with its settings, its name, and the step budget. */
+export function trialConfig(raw: Record<string, unknown>, settings: Record<string, SettingValue>, spec: SweepSpec, name: string, index: number): Record<string, unknown> {
+  const budget: Record<string, SettingValue> = spec.budget_steps !== null ? { "training.max_steps": spec.budget_steps } : {};
+  return { ...applySettings(raw, { ...settings, ...budget }), name: `${name}-t${index}` };
+}
+
+export function newSweepStatus(store: SweepStore, input: NewSweep, spec: SweepSpec, trials: Record<string, SettingValue>[]): SweepStatus {
+  const now = new Date().toISOString();
+  return {
+    id: store.newId(input.name),
+    name: input.name,
+    state: "running",
+    created_at: now,
+    updated_at: now,
+    finished_at: null,
+    owner_pid: process.pid,
+    base_config: input.raw,
+    base_dir: input.baseDir,
+    config_path: input.configPath,
+    spec,
+    elapsed_s: 0,
+    trials: trials.map((settings, i) => ({
+      index: i + 1, settings, run_id: null, state: "pending", reason: null, signals: null, steps: null, total_steps: null, final_loss: null, val_loss: null, saved_steps: 0,
+    })),
+    selection: null,
+    error: null,
+  };
+}
+
+/**
+ * Train the sweep's remaining trials, then judge. `publish` gets every state written. Resolves with
+ * the final state (completed, cancelled, or failed with the error that stopped it).
+ */
+export async function driveSweep(host: SweepHost, sweeps: SweepStore, id: string, publish: (s: SweepStatus) => void, signal: AbortSignal): Promise<SweepStatus> {
+  let status: SweepStatus = sweeps.get(id);
+  const started = Date.now();
+  const elapsedBefore = status.elapsed_s;
+  const save = (patch: Partial<SweepStatus>): SweepStatus => {
+    status = sweeps.save({ ...status, ...patch, elapsed_s: elapsedBefore + (Date.now() - started) / 1000 });
+    publish(status);
+    return status;
+  };
+  const setTrial = (index: number, patch: Partial<Trial>) => save({ trials: status.trials.map((t) => (t.index === index ? { ...t, ...patch } : t)) });
+  save({ state: "running", owner_pid: process.pid, finished_at: null, error: null });
+  const budgetMs = status.spec.budget_minutes !== null ? status.spec.budget_minutes * 60_000 - elapsedBefore * 1000 : null;
+  const deadline = budgetMs !== null ? started + budgetMs : null;
+  try {
+    for (const trial of status.trials) {
+      if (["completed", "stopped", "failed", "skipped"].includes(trial.state)) continue;
+      if (signal.aborted) return save({ state: "cancelled", owner_pid: null, finished_at: new Date().toISOString() });
+      if (deadline !== null && Date.now() >= deadline) {
+        setTrial(trial.index, { state: "skipped", reason: `not trained: the sweep's time budget (${status.spec.budget_minutes} min) was spent` });
+        continue;
+      }
+      await runTrial(host, status, trial, setTrial, () => status, deadline, signal);
+      if (signal.aborted) return save({ state: "cancelled", owner_pid: null, finished_at: new Date().toISOString() });
+    }
+    save({ state: "judging" });
+    const selection = await select(host, status, signal);
+    save({ selection });
+    sweeps.saveReport(status.id, formatSweep(status));
+    return save({ state: "completed", owner_pid: null, finished_at: new Date().toISOString() });
+  } catch (e) {
+    if (signal.aborted) return save({ state: "cancelled", owner_pid: null, finished_at: new Date().toISOString() });
+    const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "SWEEP_FAILED", message: String(e), hint: "See the sweep's trials and their runs' logs." });
+    return save({ state: "failed", owner_pid: null, finished_at: new Date().toISOString(), error: { code: err.code, message: err.message, hint: err.hint } });
+  }
+}
+
+/** Create (or resume) one trial's run and follow it to its end, stopping it early when the rule says so. */
+async function runTrial(
+  host: SweepHost,
+  sweep: SweepStatus,
+  trial: Trial,
+  setTrial: (index: number, patch: Partial<Trial>) => void,
+  current: () => SweepStatus,
+  deadline: number | null,
+  signal: AbortSignal,
+): Promise<void> {
+  let runId = trial.run_id;
+  let stopReason: string | null = null;
+  let decided = trial.signals !== null;
+  const earlier = (): TrialSignals[] => current().trials.filter((t) => t.index < trial.index && t.signals !== null).map((t) => t.signals!);
+  let stopping: Promise<unknown> | null = null;
+  const stop = (reason: string) => {
+    if (stopping || runId === null) return;
+    stopReason = reason;
+    stopping = host.cancelRun({ id: runId }).catch(() => undefined);
+  };
+  const check = (rows: MetricsRow[], total: number | null) => {
+    if (decided || total === null) return;
+    const signals = readSignals(rows, total, sweep.spec);
+    if (!signals) return;
+    decided = true;
+    const verdict = decide(signals, earlier(), sweep.spec);
+    setTrial(trial.index, { signals });
+    if (verdict.stop) stop(verdict.reason!);
+  };
+  const rows: MetricsRow[] = [];
+  let total: number | null = null;
+  const unsubscribe = host.subscribe((e) => {
+    if (runId === null) return;
+    if (e.type === "run" && e.run.id === runId) total = e.run.total_steps;
+    if (e.type === "metrics" && e.runId === runId) {
+      rows.push(e.row);
+      total = typeof e.row.total_steps === "number" ? e.row.total_steps : total;
+      check(rows, total);
+    }
+  });
+  const onAbort = () => runId !== null && void host.cancelRun({ id: runId }).catch(() => undefined);
+  signal.addEventListener("abort", onAbort);
+  const timer = deadline !== null ? setTimeout(() => stop(`the sweep's time budget (${sweep.spec.budget_minutes} min) was spent`), Math.max(0, deadline - Date.now())) : null;
+  try {
+    if (runId === null) {
+      const run = await host.createRun({ config: trialConfig(sweep.base_config, trial.settings, sweep.spec, sweep.name, trial.index), baseDir: sweep.base_dir });
+      runId = run.id;
+      setTrial(trial.index, { run_id: runId, state: "running", total_steps: run.total_steps });
+    } else {
+      // A resumed sweep: its trial's run was interrupted with it (or finished in the meantime).
+      const run = host.store.get(runId);
+      rows.push(...(host.getMetrics({ id: runId }) as MetricsRow[]));
+      check(rows, run.total_steps);
+      if (run.state !== "completed" && stopReason === null) await resumeWhenStopped(host, runId);
+      setTrial(trial.index, { state: "running" });
+    }
+    const final = await host.awaitRun({ id: runId });
+    if (stopping) await stopping;
+    const done = host.store.get(runId);
+    const metrics = host.getMetrics({ id: runId });
+    const val = [...metrics].reverse().find((r) => typeof r.val_loss === "number")?.val_loss ?? null;
+    const figures = { steps: done.step, total_steps: done.total_steps, final_loss: done.last_loss, val_loss: val };
+    if (final.state === "completed") setTrial(trial.index, { ...figures, state: "completed", reason: null });
+    else if (final.state === "cancelled" && stopReason !== null) {
+      setTrial(trial.index, { ...figures, state: "stopped", reason: stopReason, saved_steps: Math.max(0, (done.total_steps ?? done.step) - done.step) });
+    } else if (final.state === "cancelled" || signal.aborted) setTrial(trial.index, { ...figures, state: "running" });
+    else setTrial(trial.index, { ...figures, state: "failed", reason: final.error ? `${final.error.message} (${final.error.code})` : `the run ended ${final.state}` });
+  } catch (e) {
+    if (!(e instanceof WhetstoneError) || signal.aborted) throw e;
+    // A trial that cannot start (its data, its preflight) fails alone; the sweep goes on.
+    setTrial(trial.index, { state: "failed", reason: `${e.message} (${e.code})` });
+  } finally {
+    unsubscribe();
+    signal.removeEventListener("abort", onAbort);
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/** resumeRun, retried while the run's old worker is still writing its last checkpoint (RUN_ACTIVE). */
+async function resumeWhenStopped(host: SweepHost, runId: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      host.resumeRun({ id: runId });
+      return;
+    } catch (e) {
+      if ((e as WhetstoneError).code !== "RUN_ACTIVE" || i >= 120) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** The judge's pick among the finished trials (two or more: compared; one: it; none: why not). */
+async function select(host: SweepHost, sweep: SweepStatus, signal: AbortSignal): Promise<NonNullable<SweepStatus["selection"]>> {
+  const finished = sweep.trials.filter((t) => t.state === "completed" && t.run_id !== null);
+  const none = { ranking: [], matches: [] };
+  if (finished.length === 0) return { ...none, best_run: null, best_trial: null, note: "No trial finished, so there is nothing to pick from." };
+  if (finished.length === 1) return { ...none, best_run: finished[0]!.run_id, best_trial: finished[0]!.index, note: "One trial finished: it is the pick, without a comparison." };
+  if (signal.aborted) throw new WhetstoneError({ code: "CANCELLED", message: "The sweep was cancelled.", hint: "Resume it to judge its trials." });
+  const { judge, prompts, limit, max_new_tokens: maxNewTokens } = sweep.spec;
+  const report = await host.compareRuns({ ids: finished.map((t) => t.run_id!), judge, prompts, limit, maxNewTokens });
+  const best = finished.find((t) => t.run_id === report.best) ?? null;
+  return {
+    best_run: best?.run_id ?? null,
+    best_trial: best?.index ?? null,
+    ranking: report.ranking.map((r) => ({ label: r.label, run_id: r.run_id, strength: r.strength, rank: r.rank })),
+    matches: report.matches.map((m) => ({
+      model: m.model, baseline: m.baseline, win_rate: m.summary.win_rate, lc_win_rate: m.summary.lc_win_rate, lc_low: m.summary.lc_win_rate_ci.low, lc_high: m.summary.lc_win_rate_ci.high, n: m.summary.n,
+    })),
+    note: null,
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The folder relative paths of a config object are resolved against: the file's, else the caller's. */
+export function baseDirOf(configPath: string | null, baseDir: string | undefined): string {
+  return configPath ? dirname(configPath) : (baseDir ?? process.cwd());
+}

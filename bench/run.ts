@@ -11,6 +11,7 @@ const benches: Record<string, () => Promise<{ main: (argv: string[]) => Promise<
   lc: () => import("./lc"),
   "cli-start": () => import("./cli-start"),
   "worker-job": () => import("./worker-job"),
+  sweep: () => import("./sweep"),
 };
 
 const [bench, ...rest] = process.argv.slice(2);

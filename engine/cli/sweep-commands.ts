@@ -71,11 +71,14 @@ function followSweep(engine: Client, io: Io, v: SweepValues) {
       if (before === undefined && t.state === "pending") continue;
       const head = `trial ${t.index}/${s.trials.length} (${describeSettings(t.settings)})`;
       if (t.state === "running" && t.run_id && !before?.startsWith("running")) {
+        // A paused trial resuming to its end says so; a new one names its run.
         progress?.finish();
         progress = new RunProgress(t.run_id, io.out, v.verbose);
-        line(`${head}: run ${t.run_id}`);
-      } else if (t.state === "running" && t.signals && !before?.endsWith(":1")) {
-        line(`  read at step ${t.signals.step}: loss ${fmt(t.signals.loss)}, mean gradient norm ${fmt(t.signals.grad_norm)}${t.signals.val_loss !== null ? `, validation loss ${fmt(t.signals.val_loss)}` : ""}: goes on`);
+        line(before?.startsWith("paused") ? `${head}: resumes ${t.run_id} to its end` : `${head}: run ${t.run_id}`);
+      } else if (t.state === "paused" && t.signals) {
+        progress?.finish();
+        progress = null;
+        line(`${head}: read at step ${t.signals.step} (loss ${fmt(t.signals.loss)}, mean gradient norm ${fmt(t.signals.grad_norm)}${t.signals.val_loss !== null ? `, validation loss ${fmt(t.signals.val_loss)}` : ""}); paused until every trial has been read`);
       } else if (["completed", "stopped", "failed", "skipped"].includes(t.state)) {
         progress?.finish();
         progress = null;

@@ -1,19 +1,23 @@
 /**
- * Early stopping for sweeps: after a warm-up share of its steps, a trial's first steps are read and it
- * is stopped (with a checkpoint, so it can still be resumed by hand) when
+ * Early stopping for sweeps, as one rung of successive halving (Jamieson & Talwalkar 2016; the rung
+ * of Hyperband, Li et al. 2018): every trial first trains a warm-up share of its steps and pauses
+ * there with a checkpoint; then all of them are ranked at once, the weak ones are stopped, and the
+ * rest resume (exactly: runs resume from their checkpoints) to the end. Ranking all the trials at
+ * the same step makes the verdict independent of the order the grid lists them in. A trial is stopped
  *
- *  - its loss diverges: a non-finite loss, or a mean loss over the warm-up's last quarter above its
- *    first step's loss × diverge_ratio (a learning rate far too high), whatever the rule; or
- *  - ranked against the trials before it that reached their warm-up (at least min_compared of them),
- *    its score is worse than their (1 − stop_fraction) quantile: with 0.5, worse than their median
- *    (the median stopping rule of Google Vizier, Golovin et al. 2017). The score, lower better, is
- *      signals: the mean gradient norm over the warm-up steps: "Unveiling the Secret Recipe" (Pareja
- *               et al. 2024, arXiv 2412.13337) found that runs with lower gradient norms early on
- *               finish better; it needs no held-out data;
+ *  - at once, when its loss diverges: not finite, or its mean over the warm-up's last quarter above
+ *    its first step's loss × diverge_ratio (a learning rate far too high); or
+ *  - at the rung, when its score is worse than the (1 − stop_fraction) quantile of every trial's
+ *    score (with 0.5: worse than their median; at least min_compared trials must have a score). The
+ *    score, lower better, is
+ *      signals: the training loss over the warm-up's last quarter (no held-out data needed);
  *      val:     the validation loss at the first checkpoint at or after the warm-up step.
  *
- * Trials run one after another, so each is compared with those before it; the first trials can only be
- * stopped for diverging. Pure functions over metrics rows, so the rule is tested without training.
+ * The mean gradient norm is read too and shown, but not ranked by: "Unveiling the Secret Recipe"
+ * (Pareja et al. 2024, arXiv 2412.13337) found lower early gradient norms in runs that finish better,
+ * but across learning rates the gradient norm grows with the rate itself, and in `npm run bench --
+ * sweep` ranking by it stopped the trial with the best validation loss (bench/results/sweep.md).
+ * Pure functions over metrics rows, so the rule is tested without training.
  */
 import type { MetricsRow } from "../runs/store";
 import type { SweepSpec, TrialSignals } from "./schema";
@@ -47,7 +51,7 @@ export function readSignals(rows: readonly MetricsRow[], totalSteps: number, spe
     loss,
     grad_norm,
     val_loss,
-    score: spec.early_stop === "val" ? val_loss : spec.early_stop === "signals" ? grad_norm : null,
+    score: spec.early_stop === "val" ? val_loss : spec.early_stop === "signals" ? loss : null,
   };
 }
 
@@ -61,19 +65,32 @@ export function quantile(xs: readonly number[], q: number): number {
 
 const fmt = (x: number) => (Math.abs(x) >= 100 || Math.abs(x) < 0.01 ? x.toPrecision(3) : x.toFixed(3));
 
-/** Stop the trial or not, and why (in words, for the sweep's page and report: "stopped early: <why>"). */
-export function decide(signals: TrialSignals, earlier: readonly TrialSignals[], spec: SweepSpec): { stop: boolean; reason: string | null } {
-  if (spec.early_stop === "off") return { stop: false, reason: null };
+/** Stop a trial at once for a diverging loss (whatever the rule but off), and why: "stopped early: <why>". */
+export function diverged(signals: TrialSignals, spec: SweepSpec): string | null {
+  if (spec.early_stop === "off") return null;
   const { loss, first_loss, step } = signals;
-  if (loss === null || !Number.isFinite(loss)) return { stop: true, reason: `the loss was not finite within the first ${step} steps` };
+  if (loss === null || !Number.isFinite(loss)) return `the loss was not finite within the first ${step} steps`;
   if (first_loss !== null && loss > first_loss * spec.diverge_ratio) {
-    return { stop: true, reason: `the loss diverged, from ${fmt(first_loss)} at step 1 to ${fmt(loss)} around step ${step} (over ${spec.diverge_ratio}× its start)` };
+    return `the loss diverged, from ${fmt(first_loss)} at step 1 to ${fmt(loss)} around step ${step} (over ${spec.diverge_ratio}× its start)`;
   }
-  const compared = earlier.map((e) => e.score).filter(finite);
-  if (signals.score === null || compared.length < spec.min_compared) return { stop: false, reason: null };
-  const bar = quantile(compared, 1 - spec.stop_fraction);
-  if (signals.score <= bar) return { stop: false, reason: null };
-  const what = spec.early_stop === "val" ? `validation loss ${fmt(signals.score)} at step ${step}` : `mean gradient norm ${fmt(signals.score)} over the first ${step} steps`;
+  return null;
+}
+
+/**
+ * The rung: every trial that reached its warm-up, ranked together. Returns, for each trial index,
+ * why it is stopped (absent: it goes on).
+ */
+export function rung(trials: readonly { index: number; signals: TrialSignals }[], spec: SweepSpec): Map<number, string> {
+  const stops = new Map<number, string>();
+  if (spec.early_stop === "off") return stops;
+  const scored = trials.filter((t) => finite(t.signals.score));
+  if (scored.length < spec.min_compared) return stops;
+  const bar = quantile(scored.map((t) => t.signals.score!), 1 - spec.stop_fraction);
   const which = spec.stop_fraction === 0.5 ? "the median" : `the ${Math.round((1 - spec.stop_fraction) * 100)}th percentile`;
-  return { stop: true, reason: `its ${what} is worse than ${which} of the ${compared.length} trials before it (${fmt(bar)})` };
+  for (const { index, signals } of scored) {
+    if (signals.score! <= bar) continue;
+    const what = spec.early_stop === "val" ? `validation loss ${fmt(signals.score!)} at step ${signals.step}` : `training loss ${fmt(signals.score!)} around step ${signals.step}`;
+    stops.set(index, `its ${what} is worse than ${which} of the ${scored.length} trials (${fmt(bar)})`);
+  }
+  return stops;
 }

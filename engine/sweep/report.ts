@@ -7,7 +7,10 @@ import { describeSettings } from "./grid";
 import type { SweepStatus, Trial } from "./schema";
 
 const num = (x: number | null | undefined, digits = 4) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits) : "—");
+/** A share (0..1) as a percentage. */
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+/** Win rates come in percent already (eval/stats). */
+const rate = (x: number) => `${x.toFixed(1)}%`;
 
 /** How a trial ended, in words: "completed", "stopped early: its mean gradient norm …", "failed: …". */
 export function ended(t: Trial): string {
@@ -35,7 +38,7 @@ export function formatSweep(s: SweepStatus): string {
       lines.push("| rank | model | strength |", "|---|---|---|");
       for (const r of sel.ranking) lines.push(`| ${r.rank} | ${r.label} | ${r.strength.toFixed(3)} |`);
       lines.push("", "| model | against | n | win rate | LC win rate (95% CI) |", "|---|---|---|---|---|");
-      for (const m of sel.matches) lines.push(`| ${m.model} | ${m.baseline} | ${m.n} | ${pct(m.win_rate)} | ${pct(m.lc_win_rate)} (${pct(m.lc_low)}–${pct(m.lc_high)}) |`);
+      for (const m of sel.matches) lines.push(`| ${m.model} | ${m.baseline} | ${m.n} | ${rate(m.win_rate)} | ${rate(m.lc_win_rate)} (${rate(m.lc_low)}–${rate(m.lc_high)}) |`);
     }
   }
   if (s.error) lines.push("", `Failed: ${s.error.message} (${s.error.code}). ${s.error.hint}`);

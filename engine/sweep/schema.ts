@@ -24,10 +24,10 @@ export const SweepSpecSchema = z.strictObject({
   early_stop: z
     .enum(EARLY_STOP_RULES)
     .default("signals")
-    .describe("off; signals: stop a trial whose loss diverges, or whose mean gradient norm over its first steps is in the worst part of the trials before it; val: the same ranking by validation loss (needs held-out data)."),
-  warmup: z.number().gt(0).lt(1).default(0.25).describe("The share of each trial's steps after which its signals are read."),
-  stop_fraction: z.number().gt(0).lt(1).default(0.5).describe("The worst share of the trials compared that is stopped (0.5: a trial worse than the median of those before it)."),
-  min_compared: z.number().int().min(1).max(100).default(2).describe("Trials that must have reached their warm-up before a trial is ranked against them (the loss-divergence check needs none)."),
+    .describe("off; signals: every trial trains its warm-up, then those whose training loss is in the worse part are stopped (and one whose loss diverges, at once); val: the same ranking by validation loss (needs held-out data)."),
+  warmup: z.number().gt(0).lt(1).default(0.25).describe("The share of each trial's steps it trains before the trials are ranked."),
+  stop_fraction: z.number().gt(0).lt(1).default(0.5).describe("The worse share of the trials that is stopped (0.5: those worse than the median)."),
+  min_compared: z.number().int().min(2).max(100).default(3).describe("Trials needed for a ranking (with fewer, only a diverging loss stops one)."),
   diverge_ratio: z.number().gt(1).default(1.5).describe("A trial diverges when its mean loss over the last quarter of the warm-up exceeds its first step's loss by this factor."),
   judge: z.string().min(1).nullable().default(null).describe("The judge that picks the best trial: a local ONNX judge folder or an OpenAI-compatible URL; null: the default judge."),
   prompts: z.string().min(1).nullable().default(null).describe("Prompts the trials answer for the judge (as for compare); null: the held-out split of the data."),
@@ -36,7 +36,8 @@ export const SweepSpecSchema = z.strictObject({
 });
 export type SweepSpec = z.output<typeof SweepSpecSchema>;
 
-export const TRIAL_STATES = ["pending", "running", "completed", "stopped", "failed", "skipped"] as const;
+/** paused: trained to its warm-up, with a checkpoint, until every trial has and they are ranked. */
+export const TRIAL_STATES = ["pending", "running", "paused", "completed", "stopped", "failed", "skipped"] as const;
 export type TrialState = (typeof TRIAL_STATES)[number];
 
 /** What the early-stop rule read of a trial at its warm-up step. */
@@ -46,7 +47,7 @@ export const TrialSignalsSchema = z.object({
   loss: z.number().nullable(),
   grad_norm: z.number().nullable(),
   val_loss: z.number().nullable(),
-  /** The figure the rule ranks by (lower is better): the mean gradient norm (signals) or the validation loss (val); null when it could not be read. */
+  /** The figure the rule ranks by (lower is better): the training loss over the warm-up's last quarter (signals) or the validation loss (val); null when it could not be read. */
   score: z.number().nullable(),
 });
 export type TrialSignals = z.infer<typeof TrialSignalsSchema>;
@@ -94,6 +95,7 @@ export const SweepStatusSchema = z.object({
       best_run: z.string().nullable(),
       best_trial: z.number().int().nullable(),
       ranking: z.array(z.object({ label: z.string(), run_id: z.string().nullable(), strength: z.number(), rank: z.number() })),
+      /** Win rates in percent (0–100), as in evaluation reports. */
       matches: z.array(z.object({ model: z.string(), baseline: z.string(), win_rate: z.number(), lc_win_rate: z.number(), lc_low: z.number(), lc_high: z.number(), n: z.number() })),
       note: z.string().nullable(),
     })

@@ -16,10 +16,10 @@ import type { MetricsRow, RunStore } from "../runs/store";
 import type { RunStatus } from "../runs/types";
 import { validateConfig } from "../config/load";
 import { WhetstoneError } from "../util/errors";
-import { decide, readSignals } from "./early-stop";
+import { diverged, readSignals, rung } from "./early-stop";
 import { applySettings, checkGridFields, describeSettings, expandGrid } from "./grid";
 import { formatSweep } from "./report";
-import { SweepSpecSchema, type SettingValue, type SweepSpec, type SweepStatus, type Trial, type TrialSignals } from "./schema";
+import { SweepSpecSchema, type SettingValue, type SweepSpec, type SweepStatus, type Trial } from "./schema";
 import type { SweepStore } from "./store";
 
 /** What a sweep needs of the engine: its public API. */
@@ -135,8 +135,10 @@ export function newSweepStatus(store: SweepStore, input: NewSweep, spec: SweepSp
 }
 
 /**
- * Train the sweep's remaining trials, then judge. `publish` gets every state written. Resolves with
- * the final state (completed, cancelled, or failed with the error that stopped it).
+ * Train the sweep's remaining trials, then judge. With early stopping: every trial to its warm-up
+ * (paused there with a checkpoint), the rung (./early-stop) stops the weak ones, the rest resume to
+ * their end. `publish` gets every state written. Resolves with the final state (completed,
+ * cancelled, or failed with the error that stopped it).
  */
 export async function driveSweep(host: SweepHost, sweeps: SweepStore, id: string, publish: (s: SweepStatus) => void, signal: AbortSignal): Promise<SweepStatus> {
   let status: SweepStatus = sweeps.get(id);
@@ -148,98 +150,129 @@ export async function driveSweep(host: SweepHost, sweeps: SweepStore, id: string
     return status;
   };
   const setTrial = (index: number, patch: Partial<Trial>) => save({ trials: status.trials.map((t) => (t.index === index ? { ...t, ...patch } : t)) });
+  const ended = (state: SweepStatus["state"]) => save({ state, owner_pid: null, finished_at: new Date().toISOString() });
   save({ state: "running", owner_pid: process.pid, finished_at: null, error: null });
   const budgetMs = status.spec.budget_minutes !== null ? status.spec.budget_minutes * 60_000 - elapsedBefore * 1000 : null;
   const deadline = budgetMs !== null ? started + budgetMs : null;
+  const ctx: TrialContext = { host, setTrial, spec: status.spec, sweep: () => status, deadline, signal };
+  const open = () => status.trials.filter((t) => !DONE.includes(t.state));
   try {
-    for (const trial of status.trials) {
-      if (["completed", "stopped", "failed", "skipped"].includes(trial.state)) continue;
-      if (signal.aborted) return save({ state: "cancelled", owner_pid: null, finished_at: new Date().toISOString() });
-      if (deadline !== null && Date.now() >= deadline) {
-        setTrial(trial.index, { state: "skipped", reason: `not trained: the sweep's time budget (${status.spec.budget_minutes} min) was spent` });
-        continue;
+    if (status.spec.early_stop !== "off") {
+      // The warm-up rung: each trial to its warm-up step (a resumed sweep: those not there yet).
+      for (const trial of open().filter((t) => t.signals === null)) {
+        if (signal.aborted) return ended("cancelled");
+        if (outOfTime(ctx, trial)) continue;
+        await runTrial(ctx, trial, "warmup");
       }
-      await runTrial(host, status, trial, setTrial, () => status, deadline, signal);
-      if (signal.aborted) return save({ state: "cancelled", owner_pid: null, finished_at: new Date().toISOString() });
+      if (signal.aborted) return ended("cancelled");
+      const ranked = status.trials.filter((t) => t.signals !== null && t.state !== "failed").map((t) => ({ index: t.index, signals: t.signals! }));
+      for (const [index, reason] of rung(ranked, status.spec)) {
+        const t = status.trials.find((x) => x.index === index)!;
+        if (t.state === "paused") setTrial(index, { state: "stopped", reason, saved_steps: Math.max(0, (t.total_steps ?? 0) - (t.steps ?? 0)) });
+      }
     }
+    for (const trial of open()) {
+      if (signal.aborted) return ended("cancelled");
+      if (outOfTime(ctx, trial)) continue;
+      await runTrial(ctx, trial, "end");
+    }
+    if (signal.aborted) return ended("cancelled");
     save({ state: "judging" });
     const selection = await select(host, status, signal);
     save({ selection });
     sweeps.saveReport(status.id, formatSweep(status));
-    return save({ state: "completed", owner_pid: null, finished_at: new Date().toISOString() });
+    return ended("completed");
   } catch (e) {
-    if (signal.aborted) return save({ state: "cancelled", owner_pid: null, finished_at: new Date().toISOString() });
+    if (signal.aborted) return ended("cancelled");
     const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "SWEEP_FAILED", message: String(e), hint: "See the sweep's trials and their runs' logs." });
-    return save({ state: "failed", owner_pid: null, finished_at: new Date().toISOString(), error: { code: err.code, message: err.message, hint: err.hint } });
+    save({ error: { code: err.code, message: err.message, hint: err.hint } });
+    return ended("failed");
   }
 }
 
-/** Create (or resume) one trial's run and follow it to its end, stopping it early when the rule says so. */
-async function runTrial(
-  host: SweepHost,
-  sweep: SweepStatus,
-  trial: Trial,
-  setTrial: (index: number, patch: Partial<Trial>) => void,
-  current: () => SweepStatus,
-  deadline: number | null,
-  signal: AbortSignal,
-): Promise<void> {
+const DONE: Trial["state"][] = ["completed", "stopped", "failed", "skipped"];
+
+interface TrialContext {
+  host: SweepHost;
+  setTrial: (index: number, patch: Partial<Trial>) => void;
+  spec: SweepSpec;
+  sweep: () => SweepStatus;
+  deadline: number | null;
+  signal: AbortSignal;
+}
+
+/** Past the time budget: a trial not started is skipped, one paused at its warm-up is stopped there. */
+function outOfTime(ctx: TrialContext, trial: Trial): boolean {
+  if (ctx.deadline === null || Date.now() < ctx.deadline) return false;
+  const why = `the sweep's time budget (${ctx.spec.budget_minutes} min) was spent`;
+  if (trial.run_id === null) ctx.setTrial(trial.index, { state: "skipped", reason: `not trained: ${why}` });
+  else ctx.setTrial(trial.index, { state: "stopped", reason: why, saved_steps: Math.max(0, (trial.total_steps ?? 0) - (trial.steps ?? 0)) });
+  return true;
+}
+
+/**
+ * Train one trial's run (created, or resumed from its checkpoint) until its warm-up step (`warmup`:
+ * its signals are read, then it pauses with a checkpoint, or stops for a diverging loss) or to its end.
+ */
+async function runTrial(ctx: TrialContext, trial: Trial, until: "warmup" | "end"): Promise<void> {
+  const { host, setTrial, spec, signal } = ctx;
   let runId = trial.run_id;
   let stopReason: string | null = null;
-  let decided = trial.signals !== null;
-  const earlier = (): TrialSignals[] => current().trials.filter((t) => t.index < trial.index && t.signals !== null).map((t) => t.signals!);
+  let pausing = false;
   let stopping: Promise<unknown> | null = null;
-  const stop = (reason: string) => {
-    if (stopping || runId === null) return;
-    stopReason = reason;
-    stopping = host.cancelRun({ id: runId }).catch(() => undefined);
-  };
-  const check = (rows: MetricsRow[], total: number | null) => {
-    if (decided || total === null) return;
-    const signals = readSignals(rows, total, sweep.spec);
-    if (!signals) return;
-    decided = true;
-    const verdict = decide(signals, earlier(), sweep.spec);
-    setTrial(trial.index, { signals });
-    if (verdict.stop) stop(verdict.reason!);
+  const halt = () => {
+    if (!stopping && runId !== null) stopping = host.cancelRun({ id: runId }).catch(() => undefined);
   };
   const rows: MetricsRow[] = [];
-  let total: number | null = null;
+  let total: number | null = trial.total_steps;
+  const watch = () => {
+    if (until !== "warmup" || pausing || stopReason !== null || total === null) return;
+    const signals = readSignals(rows, total, spec);
+    if (!signals) return;
+    setTrial(trial.index, { signals });
+    const why = diverged(signals, spec);
+    if (why) stopReason = why;
+    else pausing = true;
+    halt();
+  };
   const unsubscribe = host.subscribe((e) => {
     if (runId === null) return;
-    if (e.type === "run" && e.run.id === runId) total = e.run.total_steps;
+    if (e.type === "run" && e.run.id === runId) total = e.run.total_steps ?? total;
     if (e.type === "metrics" && e.runId === runId) {
       rows.push(e.row);
-      total = typeof e.row.total_steps === "number" ? e.row.total_steps : total;
-      check(rows, total);
+      if (typeof e.row.total_steps === "number") total = e.row.total_steps;
+      watch();
     }
   });
-  const onAbort = () => runId !== null && void host.cancelRun({ id: runId }).catch(() => undefined);
+  const onAbort = () => halt();
   signal.addEventListener("abort", onAbort);
-  const timer = deadline !== null ? setTimeout(() => stop(`the sweep's time budget (${sweep.spec.budget_minutes} min) was spent`), Math.max(0, deadline - Date.now())) : null;
+  const timer = ctx.deadline !== null ? setTimeout(() => ((stopReason = `the sweep's time budget (${spec.budget_minutes} min) was spent`), halt()), Math.max(0, ctx.deadline - Date.now())) : null;
   try {
     if (runId === null) {
-      const run = await host.createRun({ config: trialConfig(sweep.base_config, trial.settings, sweep.spec, sweep.name, trial.index), baseDir: sweep.base_dir });
+      const sweep = ctx.sweep();
+      const run = await host.createRun({ config: trialConfig(sweep.base_config, trial.settings, spec, sweep.name, trial.index), baseDir: sweep.base_dir });
       runId = run.id;
+      total = run.total_steps ?? total;
       setTrial(trial.index, { run_id: runId, state: "running", total_steps: run.total_steps });
     } else {
-      // A resumed sweep: its trial's run was interrupted with it (or finished in the meantime).
       const run = host.store.get(runId);
       rows.push(...(host.getMetrics({ id: runId }) as MetricsRow[]));
-      check(rows, run.total_steps);
-      if (run.state !== "completed" && stopReason === null) await resumeWhenStopped(host, runId);
+      total = run.total_steps ?? total;
+      watch(); // a run cut after its warm-up step (the sweep was killed) is judged from its metrics
+      if (run.state !== "completed" && !pausing && stopReason === null) await resumeWhenStopped(host, runId);
       setTrial(trial.index, { state: "running" });
     }
     const final = await host.awaitRun({ id: runId });
     if (stopping) await stopping;
     const done = host.store.get(runId);
-    const metrics = host.getMetrics({ id: runId });
-    const val = [...metrics].reverse().find((r) => typeof r.val_loss === "number")?.val_loss ?? null;
+    const val = [...host.getMetrics({ id: runId })].reverse().find((r) => typeof r.val_loss === "number")?.val_loss ?? null;
     const figures = { steps: done.step, total_steps: done.total_steps, final_loss: done.last_loss, val_loss: val };
+    const unfinished = Math.max(0, (done.total_steps ?? done.step) - done.step);
     if (final.state === "completed") setTrial(trial.index, { ...figures, state: "completed", reason: null });
-    else if (final.state === "cancelled" && stopReason !== null) {
-      setTrial(trial.index, { ...figures, state: "stopped", reason: stopReason, saved_steps: Math.max(0, (done.total_steps ?? done.step) - done.step) });
-    } else if (final.state === "cancelled" || signal.aborted) setTrial(trial.index, { ...figures, state: "running" });
+    else if (signal.aborted) setTrial(trial.index, { ...figures, state: "running" }); // resumed with the sweep
+    // Cancelled by us, or found cut after its warm-up when the sweep resumed (interrupted).
+    else if (final.state !== "failed" && stopReason !== null) setTrial(trial.index, { ...figures, state: "stopped", reason: stopReason, saved_steps: unfinished });
+    else if (final.state !== "failed" && pausing) setTrial(trial.index, { ...figures, state: "paused" });
     else setTrial(trial.index, { ...figures, state: "failed", reason: final.error ? `${final.error.message} (${final.error.code})` : `the run ended ${final.state}` });
   } catch (e) {
     if (!(e instanceof WhetstoneError) || signal.aborted) throw e;

@@ -1,7 +1,7 @@
 /**
- * Sweeps end to end on the tiny model: a 4-trial learning-rate grid with one rate far too high,
- * which early stopping stops after its first quarter while the others finish; the tiny judge ranks
- * the finished trials and picks one. A sweep whose process is killed (kill -9) mid-trial resumes: the
+ * Sweeps end to end on the tiny model: a 5-trial learning-rate grid with one rate far too low and
+ * one far too high; every trial trains its first quarter, the two planted ones are stopped there and
+ * the others resume to the end; the tiny judge ranks the finished trials and picks one. A sweep whose process is killed (kill -9) mid-trial resumes: the
  * finished trial is kept, the cut one resumes from its checkpoint, the rest follow. Planning errors
  * name the field, the value and the line before anything trains.
  */
@@ -54,41 +54,51 @@ ${sweep}`,
 const judging = () => `  judge: ${judge}\n  limit: 3\n  max_new_tokens: 8\n`;
 
 describe("sweep", () => {
-  it("stops a learning rate far too high after its first quarter and lets the judge pick among the rest", async () => {
+  it("trains every trial to its warm-up, stops the rates far too low and far too high, and lets the judge pick among the rest", async () => {
     const engine = new Engine({ home: tempHome() });
     const dir = mkdtempSync(join(tmpdir(), "whetstone-sweep-"));
-    const path = configFile(dir, `  grid:\n    training.learning_rate: [3.0e-3, 1.0e-2, 1.0, 1.0e-3]\n${judging()}`);
+    const path = configFile(dir, `  grid:\n    training.learning_rate: [3.0e-3, 1.0e-2, 1.0e-5, 1.0, 1.0e-3]\n${judging()}`);
     const events: SweepStatus[] = [];
     engine.subscribe((e) => e.type === "sweep" && events.push(e.sweep));
     const started = await engine.call("startSweep", { configPath: path });
-    expect(started.trials.map((t) => t.settings["training.learning_rate"])).toEqual([3e-3, 1e-2, 1, 1e-3]);
+    expect(started.trials.map((t) => t.settings["training.learning_rate"])).toEqual([3e-3, 1e-2, 1e-5, 1, 1e-3]);
     const done = await engine.call("awaitSweep", { id: started.id });
     expect(done.state, JSON.stringify(done.error)).toBe("completed");
-    const [t1, t2, t3, t4] = done.trials;
-    for (const t of [t1!, t2!, t4!]) expect(t.state, `${t.index}: ${t.reason}`).toBe("completed");
-    expect(t3!.state).toBe("stopped");
-    expect(t3!.reason).toMatch(/^its mean gradient norm [\d.]+ over the first 3 steps is worse than the median of the 2 trials before it/);
-    expect(t3!.steps).toBeLessThan(12);
-    expect(t3!.saved_steps).toBe(12 - t3!.steps!);
-    // The stopped trial keeps a checkpoint: it is an interrupted run, resumable by hand.
-    expect(engine.getRun({ id: t3!.run_id! }).status).toMatchObject({ state: "cancelled", last_checkpoint: expect.objectContaining({ step: t3!.steps }) });
-    // Each trial is an ordinary run named after the sweep, with the setting it was given.
-    for (const t of done.trials) {
+    const byRate = (rate: number) => done.trials.find((t) => t.settings["training.learning_rate"] === rate)!;
+    // All five were read at step 3 of 12 (a quarter), then ranked together by their training loss.
+    for (const t of done.trials) expect(t.signals?.step, `trial ${t.index}`).toBe(3);
+    const median = [...done.trials.map((t) => t.signals!.score!)].sort((a, b) => a - b)[2]!;
+    for (const t of done.trials) expect(t.state, `${t.index}: ${t.reason}`).toBe(t.signals!.score! > median ? "stopped" : "completed");
+    // The planted rates: 1e-5 barely moves the loss, 1.0 pushes it up; both are stopped, with why.
+    for (const rate of [1e-5, 1]) {
+      const t = byRate(rate);
+      expect(t.state).toBe("stopped");
+      expect(t.reason).toMatch(/^its training loss [\d.]+ around step 3 is worse than the median of the 5 trials/);
+      expect(t.steps).toBeLessThan(12);
+      expect(t.saved_steps).toBe(12 - t.steps!);
+      // A stopped trial keeps its checkpoint: a cancelled run, resumable by hand.
+      expect(engine.getRun({ id: t.run_id! }).status).toMatchObject({ state: "cancelled", last_checkpoint: expect.objectContaining({ step: t.steps }) });
+    }
+    // The survivors paused at their warm-up and resumed from that checkpoint to the end.
+    const kept = done.trials.filter((t) => t.state === "completed");
+    for (const t of kept) {
       const run = engine.getRun({ id: t.run_id! });
+      expect(run.status).toMatchObject({ step: 12, attempts: 2 });
       expect(run.status.name).toBe(`sw-t${t.index}`);
       expect((run.config as { training: { learning_rate: number } }).training.learning_rate).toBe(t.settings["training.learning_rate"]);
+      expect(engine.getMetrics({ id: t.run_id! }).map((m) => m.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     }
-    // The judge compared the three finished trials with their base and each other and picked one of them.
+    expect(events.some((s) => s.trials.every((t) => t.state === "paused" || t.state === "stopped"))).toBe(true);
+    // The judge compared the finished trials with their base and each other and picked one of them.
     const sel = done.selection!;
-    expect([t1!.run_id, t2!.run_id, t4!.run_id]).toContain(sel.best_run);
-    expect(sel.ranking.map((r) => r.run_id).filter(Boolean).sort()).toEqual([t1!.run_id, t2!.run_id, t4!.run_id].sort());
-    expect(sel.matches).toHaveLength(3 + 3); // each vs its base, each pair
+    expect(kept.map((t) => t.run_id)).toContain(sel.best_run);
+    expect(sel.ranking.map((r) => r.run_id).filter(Boolean).sort()).toEqual(kept.map((t) => t.run_id).sort());
+    expect(sel.matches).toHaveLength(kept.length + (kept.length * (kept.length - 1)) / 2); // each vs its base, each pair
+    for (const m of sel.matches) expect(m.win_rate).toBeGreaterThanOrEqual(0), expect(m.win_rate).toBeLessThanOrEqual(100);
     const report = readFileSync(join(engine.store.home, "sweeps", done.id, "sweep.md"), "utf8");
-    expect(report).toContain(`| 3 | training.learning_rate=1 | ${t3!.run_id} | stopped early: its mean gradient norm`);
-    expect(report).toMatch(/Early stopping stopped 1 of 4 trials and saved \d+ of 48 planned steps/);
+    expect(report).toContain(`| ${byRate(1).index} | training.learning_rate=1 | ${byRate(1).run_id} | stopped early: its training loss`);
+    expect(report).toMatch(/Early stopping stopped 2 of 5 trials and saved \d+ of 60 planned steps/);
     expect(report).toContain(`Best: trial ${sel.best_trial} (${sel.best_run}).`);
-    // The events told the story as it happened: each trial running, then ended.
-    expect(events.some((s) => s.trials[2]!.state === "running" && s.trials[2]!.signals !== null)).toBe(true);
     expect(events.at(-1)!.state).toBe("completed");
     await expect(engine.call("listSweeps", {})).resolves.toEqual([expect.objectContaining({ id: done.id, state: "completed" })]);
   }, 240_000);

@@ -22,7 +22,9 @@ type Field =
   | { name: string; as: "read"; kind: PathKind; orUrl?: boolean }
   | { name: string; as: "write" }
   | { name: string; as: "config" }
-  | { name: string; as: "revision" };
+  | { name: string; as: "revision" }
+  /** An object whose own fields are checked (a sweep's spec: its judge and prompts). */
+  | { name: string; as: "nested"; fields: Field[] };
 
 const id: Field = { name: "id", as: "run" };
 const judging: Field[] = [
@@ -66,7 +68,7 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   // The hub client names cache files after the revision (refs/<revision>): a branch, tag or commit, never a path.
   pullModel: [{ name: "revision", as: "revision" }],
   // Sweep ids are named like run ids (a stamp, a name, 4 hex digits): checked the same way.
-  startSweep: configInput,
+  startSweep: [...configInput, { name: "spec", as: "nested", fields: judging }],
   getSweep: [id],
   awaitSweep: [id],
   resumeSweep: [id],
@@ -99,11 +101,18 @@ export interface ArgumentContext {
 export function checkApiArguments(method: string, payload: unknown, ctx: ArgumentContext): void {
   const fields = PATH_ARGUMENTS[method];
   if (!fields || typeof payload !== "object" || payload === null) return; // the contract reports wrong shapes
-  const input = payload as Record<string, unknown>;
+  checkFields(method, fields, payload as Record<string, unknown>, ctx, "");
+}
+
+function checkFields(method: string, fields: Field[], input: Record<string, unknown>, ctx: ArgumentContext, prefix: string): void {
   const baseDir = typeof input.baseDir === "string" && isAbsolute(input.baseDir) ? input.baseDir : undefined;
   for (const field of fields) {
     const value = input[field.name];
-    const where = `${method}: ${field.name}`;
+    const where = `${method}: ${prefix}${field.name}`;
+    if (field.as === "nested") {
+      if (typeof value === "object" && value !== null) checkFields(method, field.fields, value as Record<string, unknown>, ctx, `${prefix}${field.name}.`);
+      continue;
+    }
     if (field.as === "runs") {
       if (Array.isArray(value)) value.forEach((v, i) => typeof v === "string" && v !== "" && checkRunRef(v, `${where}[${i}]`));
       continue;
@@ -141,6 +150,9 @@ function checkConfigPaths(config: Record<string, unknown>, where: string, baseDi
     [data?.train, "data.train", "file or folder"],
     [data?.validation, "data.validation", "file or folder"],
   ];
+  const sweep = config.sweep as Record<string, unknown> | undefined;
+  if (typeof sweep?.prompts === "string") reads.push([sweep.prompts, "sweep.prompts", "file"]);
+  if (typeof sweep?.judge === "string" && !/^https?:\/\//i.test(sweep.judge)) reads.push([sweep.judge, "sweep.judge", "folder"]);
   const init = config.init_from;
   if (typeof init === "string") {
     if (/[\\/]/.test(init)) reads.push([init, "init_from", "folder"]);

@@ -46,3 +46,13 @@ describe("path arguments of the API", () => {
     for (const id of ["..", ".", "-rf", "a/b", "a\\b", "/abs", "x".repeat(201)]) expect(() => checkApiArguments("getRun", { id }, { home: "/tmp/h" }), id).toThrow(expect.objectContaining({ code: "RUN_ID_INVALID" }));
   });
 });
+
+describe("path arguments of a sweep", () => {
+  it("checks the judge and prompts of its spec and of its config's sweep block", () => {
+    const config = { model: { path: "/tmp" }, data: { train: "/tmp" } };
+    expect(() => checkApiArguments("startSweep", { config, spec: { judge: "relative/judge" } }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "API_BAD_PATH", message: expect.stringContaining("startSweep: spec.judge") }));
+    expect(() => checkApiArguments("startSweep", { config, spec: { judge: "http://127.0.0.1:8000/v1" } }, { home: "/tmp/h" })).not.toThrow();
+    expect(() => checkApiArguments("startSweep", { config: { ...config, sweep: { prompts: "/etc/passwd" } } }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "API_SYSTEM_PATH", message: expect.stringContaining("config.sweep.prompts") }));
+    expect(() => checkApiArguments("getSweep", { id: "../x" }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "RUN_ID_INVALID" }));
+  });
+});

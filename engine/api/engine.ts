@@ -120,7 +120,8 @@ export class Engine implements ApiHandlers {
    * refused preflight or refused data never becomes a run: its folder is removed, the error is the answer.
    */
   async createRun(input: ApiInput<"createRun">): Promise<RunStatus> {
-    const { config: loaded, source } = await this.loadRunConfig(input, "createRun");
+    const { config: read, source } = await this.loadRunConfig(input, "createRun");
+    const loaded = await this.withJudges(read);
     const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
     if (parent) checkChainable(parent, loaded.finetune, loaded.lora.variant);
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
@@ -152,6 +153,28 @@ export class Engine implements ApiHandlers {
     }
     this.board.train(status.id, "train");
     return this.store.get(status.id);
+  }
+
+  /**
+   * grpo's judge rewards with their judge folder resolved (the default judge downloaded once, as for
+   * evaluation), so the stored config says which judge scored the run and the worker needs no network.
+   */
+  private async withJudges(config: RunConfig): Promise<RunConfig> {
+    if (!config.rewards?.some((r) => r.type === "judge")) return config;
+    const { resolveJudge } = await import("../judge/run");
+    const rewards = [];
+    for (const [i, r] of config.rewards.entries()) {
+      if (r.type !== "judge") {
+        rewards.push(r);
+        continue;
+      }
+      if (r.judge !== null && /^https?:\/\//i.test(r.judge)) {
+        throw new WhetstoneError({ code: "CONFIG_INVALID", message: `rewards[${i}].judge: ${r.judge} is a server; a judge reward scores every sampled answer during training and runs a local judge.`, hint: "Give a local ONNX judge folder, or leave judge out for the default judge." });
+      }
+      const target = await resolveJudge({ judge: r.judge, judgeModel: null }, this.store.home);
+      rewards.push({ ...r, judge: target.kind === "onnx" ? target.path : r.judge });
+    }
+    return { ...config, rewards };
   }
 
   resumeRun({ id }: { id: string }): RunStatus {

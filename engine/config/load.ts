@@ -71,7 +71,7 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunCon
     // A path is made absolute here; a run id or name stays as given and is resolved when the run is created.
     init_from: parsed.data.init_from !== null && /^[.~]|[\\/]/.test(parsed.data.init_from) ? abs(parsed.data.init_from) : parsed.data.init_from,
     // A python reward's file, like every path of a config file, is relative to the file's folder.
-    ...(parsed.data.rewards ? { rewards: parsed.data.rewards.map((r) => (r.type === "python" ? { ...r, file: abs(r.file) } : r)) } : {}),
+    ...(parsed.data.rewards ? { rewards: parsed.data.rewards.map((r) => (r.type === "python" ? { ...r, file: abs(r.file) } : r.type === "judge" && r.judge !== null && !/^https?:\/\//i.test(r.judge) ? { ...r, judge: abs(r.judge) } : r)) } : {}),
   };
   if (opts.checkPaths !== false) checkPaths(config, where);
   return config;

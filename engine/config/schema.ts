@@ -191,6 +191,12 @@ export const RewardSchema = z.discriminatedUnion("type", [
     weight,
   }),
   z.strictObject({
+    type: z.literal("judge").describe("The local judge's preference for the completion over the row's reference answer, both orders averaged: P(better) + ½·P(tie), from 0 to 1. The same judge as evaluation."),
+    field: z.string().min(1).default("reference").describe("The data field with the reference answer (default reference: a conversation's last assistant turn)."),
+    judge: z.string().min(1).nullable().default(null).describe("A local ONNX judge folder (relative paths: to the config file); null: the default judge, downloaded once."),
+    weight,
+  }),
+  z.strictObject({
     type: z.literal("python").describe("Your own function: def reward(prompts, completions, **fields) -> list[float], one number (or None) per completion."),
     file: z.string().min(1).describe("The Python file (relative paths: to the config file)."),
     function: z

@@ -23,7 +23,8 @@ type Tokenizer = {
   chat_template?: string | null;
 };
 
-const SPELLINGS: Record<VerdictWord, string[]> = { "1": ["1", " 1"], "2": ["2", " 2"], Tie: ["Tie", " Tie", "tie", " tie", "TIE"] };
+/** How each verdict may be spelled as the first token of the answer (the worker's judge.py has the same: tests/fixtures/judge/prompt-v1.json). */
+export const SPELLINGS: Record<VerdictWord, string[]> = { "1": ["1", " 1"], "2": ["2", " 2"], Tie: ["Tie", " Tie", "tie", " tie", "TIE"] };
 
 /** The .onnx file of a judge folder: onnx/model.onnx, else the first onnx/model*.onnx (quantized first). */
 export function onnxFile(folder: string): string | null {

@@ -137,6 +137,9 @@ def test_shared_tables_match_the_worker():
     assert list(WRITERS) == tables["export_formats"], "one writer per export format"
     assert list(EXPORT_DTYPES) == tables["export_dtypes"]
     assert list(GGUF_QUANTIZATIONS) == tables["gguf_quantizations"]
+    from whetstone_worker.rewards import REWARD_TYPES
+
+    assert list(REWARD_TYPES) == tables["reward_types"]
     # The config's enums, by what the worker accepts (not by reading its source).
     config = golden_config()
     for finetune in tables["finetunes"]:

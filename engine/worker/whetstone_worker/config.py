@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .losses.methods import METHODS
+from .rewards import REWARD_TYPES  # one list: the reward builders' own
 from .validate import Check, Invalid, array, boolean, enum, integer, literal, nullable, number, string, union
 
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -24,7 +25,6 @@ MAX_SAFE_INTEGER = 2**53 - 1
 # tests/losses/test_grpo_loss.py checks they are equal).
 GRPO_LOSS_TYPES = ("grpo", "dr_grpo", "bnpo")
 GRPO_SCALE_REWARDS = ("group", "batch", "none")
-REWARD_TYPES = ("exact_match", "numeric", "format", "length", "python")
 
 
 def _rewards(value: Any, path: str) -> tuple[dict, ...] | None:

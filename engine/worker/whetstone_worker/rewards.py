@@ -18,6 +18,11 @@ Built-ins (`type` in the config):
     format       1 when `pattern` matches the completion (re.search; anchor it for a full match), else 0.
     length       0 up to `max_chars` characters, then −(excess / max_chars): a penalty that grows with
                  the overshoot, for answers that ramble.
+    judge        the local judge's preference for the completion over the row's reference answer
+                 (`field`, by default `reference`: a conversation's last assistant turn), both orders
+                 averaged: P(better) + 0.5·P(tie), in [0, 1]; the same judge and prompt as the
+                 engine's evaluation (judge.py). `judge` is its folder, resolved by the engine (the
+                 default judge when the config names none). A row without a reference: no opinion.
     python       the function `function` (default `reward`) of the Python file `file`:
                  `def reward(prompts, completions, **fields) -> list[float]`, where each field of the
                  rows is passed as a list (fields["answer"][i] belongs to completion i). It is the
@@ -41,7 +46,7 @@ from .errors import WorkerError
 
 Score = Callable[[Sequence[str], Sequence[str], Sequence[dict]], list]
 
-REWARD_TYPES = ("exact_match", "numeric", "format", "length", "python")
+REWARD_TYPES = ("exact_match", "numeric", "format", "length", "judge", "python")
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)(?:[eE][-+]?\d+)?"
 
 
@@ -142,6 +147,28 @@ def _length(spec: dict, where: str) -> Score:
     return lambda prompts, completions, rows: [-max(0, len(c) - limit) / limit for c in completions]
 
 
+def _judge(spec: dict, where: str) -> Score:
+    from .judge import OnnxJudge
+
+    if not spec.get("judge"):
+        raise WorkerError("REWARD_INVALID", f"{where}: no judge folder was resolved.", "This is a bug in Whetstone: the engine resolves the judge before training.")
+    judge = OnnxJudge(spec["judge"])  # loaded once per run
+    name = spec.get("field") or "reference"
+
+    def score(prompts, completions, rows):
+        out = []
+        for completion, row in zip(completions, rows):
+            reference = row.get(name)
+            instruction = row.get("__prompt__")
+            if not isinstance(reference, str) or not reference.strip() or not isinstance(instruction, str):
+                out.append(None)
+                continue
+            out.append(judge.prefer(instruction, completion, reference))
+        return out
+
+    return score
+
+
 def _python(spec: dict, where: str) -> tuple[Score, str]:
     path = Path(spec["file"])
     function = spec.get("function") or "reward"
@@ -216,6 +243,8 @@ def build(specs: Sequence[dict]) -> list[Reward]:
             score = _format(spec, where)
         elif kind == "length":
             score = _length(spec, where)
+        elif kind == "judge":
+            score = _judge(spec, where)
         else:
             score, name = _python(spec, where)
         rewards.append(Reward(name=name, weight=float(spec.get("weight", 1.0)), score=score, spec=dict(spec)))

@@ -13,6 +13,7 @@ const KINDS: Record<RewardDraft["type"], [string, string]> = {
   numeric: ["Number", "1 when the reply's number equals the row's field (GSM8K's “#### 72” counts as 72), else 0."],
   format: ["Format", "1 when the reply matches a pattern (e.g. it shows its work between tags), else 0."],
   length: ["Length penalty", "Takes points off replies longer than a limit, in proportion to the excess."],
+  judge: ["Judge against a reference", "The judge model compares the reply with the row's reference answer: 1 when it prefers the reply, 0.5 for a tie, 0 when it prefers the reference."],
   python: ["Your Python function", "Your own scoring code: def reward(prompts, completions, **fields) returns one number per reply."],
 };
 
@@ -22,6 +23,7 @@ function fresh(type: RewardDraft["type"], weight: number | undefined): RewardDra
   if (type === "exact_match" || type === "numeric") return { type, field: "answer", ...w };
   if (type === "format") return { type, pattern: "<answer>.*</answer>", ...w };
   if (type === "length") return { type, max_chars: 400, ...w };
+  if (type === "judge") return { type, field: "reference", ...w };
   return { type, file: "", trust_code: false, ...w };
 }
 
@@ -85,6 +87,13 @@ export function RewardsEditor() {
               <input id={`reward-${i}-weight`} type="number" step={0.1} min={-100} max={100} value={r.weight ?? 1} onChange={(e) => set(i, { ...r, weight: e.target.value === "" ? undefined : Number(e.target.value) })} />
               <small>How much this reward counts; negative for a penalty.</small>
             </div>
+            {r.type === "judge" && (
+              <div className="field">
+                <label htmlFor={`reward-${i}-field`}>Field with the reference answer</label>
+                <input id={`reward-${i}-field`} value={r.field ?? "reference"} spellCheck={false} onChange={(e) => set(i, { ...r, field: e.target.value })} />
+                <small>The column of your data with a good answer to compare with; for conversations, their last reply.</small>
+              </div>
+            )}
             {(r.type === "exact_match" || r.type === "numeric") && (
               <div className="field">
                 <label htmlFor={`reward-${i}-field`}>Field with the expected answer</label>
@@ -92,7 +101,7 @@ export function RewardsEditor() {
                 <small>The column of your data that holds the right answer (every row needs it).</small>
               </div>
             )}
-            {r.type !== "length" && r.type !== "python" && (
+            {(r.type === "exact_match" || r.type === "numeric" || r.type === "format") && (
               <div className="field">
                 <label htmlFor={`reward-${i}-pattern`}>{r.type === "format" ? "Pattern the reply must match" : "Where the answer is in the reply (optional)"}</label>
                 <input id={`reward-${i}-pattern`} value={r.pattern ?? ""} spellCheck={false} placeholder={r.type === "numeric" ? "the reply's last number" : r.type === "exact_match" ? "the whole reply" : ""} onChange={(e) => set(i, { ...r, pattern: e.target.value === "" ? undefined : e.target.value } as RewardDraft)} />

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FINETUNES, LORA_VARIANTS, PREFERENCE_METHODS, RunConfigSchema } from "../../../engine/config/schema";
+import { FINETUNES, LORA_VARIANTS, PREFERENCE_METHODS, RewardSchema, RunConfigSchema } from "../../../engine/config/schema";
 import { METHOD_TABLE, type MethodRow } from "../../../engine/config/methods";
 import { EXPORT_DTYPES, EXPORT_FORMATS, GGUF_QUANTIZATIONS } from "../../../engine/export/schema";
 import { ExportCommand } from "../../../engine/protocol/messages";
@@ -18,6 +18,7 @@ describe("the protocol's shared tables", () => {
       gguf_quantizations: GGUF_QUANTIZATIONS,
       finetunes: FINETUNES,
       lora_variants: LORA_VARIANTS,
+      reward_types: RewardSchema.options.map((o) => o.shape.type.value),
     }).toEqual(Object.fromEntries(Object.entries(tables).filter(([k]) => k !== "_" && k !== "preference_method_rows")));
   });
 

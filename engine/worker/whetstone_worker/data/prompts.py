@@ -91,7 +91,8 @@ def build_prompts(tokenizer, path: Path, max_length: int, max_completion_tokens:
                                   "Raise data.max_length, shorten the prompt, or let long rows be dropped.")
             report.dropped["too_long"] += 1
             continue
-        rows.append(PromptRow(ids, text, {**fields, "__row__": number}, number))
+        # __row__: the line (a reward's errors name it); __prompt__: the user's last message (what the judge reward shows the judge).
+        rows.append(PromptRow(ids, text, {**fields, "__row__": number, "__prompt__": messages[-1]["content"]}, number))
         if report.read % 256 == 0:
             progress(report.read, total)
     if not rows:

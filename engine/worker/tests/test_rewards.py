@@ -72,7 +72,7 @@ def test_missing_fields_and_bad_settings_name_the_reward_and_row():
     assert e.value.code == "REWARD_INVALID" and "(unclosed" in e.value.message
     with pytest.raises(WorkerError) as e:
         R.build([{"type": "bleu"}])
-    assert "exact_match, numeric, format, length, python" in e.value.hint
+    assert "exact_match, numeric, format, length, judge, python" in e.value.hint
     with pytest.raises(WorkerError) as e:
         R.build([])
     assert e.value.code == "REWARD_MISSING"

@@ -108,7 +108,7 @@ def test_prompts_that_cannot_train_are_refused_with_their_line(grpo_config, tmp_
     from whetstone_worker.modeling import load_tokenizer
 
     rows, _ = build_prompts(load_tokenizer(grpo_config()["model"]["path"], False), chat, 64, 2, "drop")
-    assert rows[0].fields == {"letter": "s", "reference": "sun", "__row__": 1}
+    assert rows[0].fields == {"letter": "s", "reference": "sun", "__row__": 1, "__prompt__": "Say s."}
     assert rows[0].text.endswith("<|im_start|>assistant\n")
 
 

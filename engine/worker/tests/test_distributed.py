@@ -109,15 +109,22 @@ def test_kto_on_two_processes_is_refused_by_name(make_config, tmp_path):
 
 def test_a_cancel_stops_every_rank_at_one_step_and_the_run_resumes_exactly(make_config, tmp_path):
     """Cancelled on rank 0 after the step-2 checkpoint: all ranks stop at the same step (the flag is a
-    collective), rank 0 checkpoints, and a resumed 2-process run trains steps 3–4 as the uninterrupted one did."""
+    collective), rank 0 checkpoints, and a resumed 2-process run trains steps 3–4 as the uninterrupted one
+    did; one process resumes the same checkpoint to the same losses within float rounding."""
     config = make_config(training__micro_batch_size=2, training__gradient_accumulation=2, training__max_steps=4,
                          training__neftune_alpha=0, training__learning_rate=1e-2, training__checkpoint_every=2, data__max_length=128)
     whole = train(config, tmp_path / "whole", devices=2)
     stopped = cancel_after_first_checkpoint(config, tmp_path / "cut", devices=2)
+    shutil.copytree(tmp_path / "cut", tmp_path / "cut-on-one")
     resumed = train(config, tmp_path / "cut", devices=2, kind="resume")
     assert [m["step"] for m in resumed] == list(range(stopped + 1, 5))
     for m in resumed:
         assert m["loss"] == pytest.approx(whole[m["step"] - 1]["loss"], abs=1e-6)
+    # The same checkpoint resumed by one process: the same global batches, summed in another order.
+    on_one = train(config, tmp_path / "cut-on-one", devices=1, kind="resume")
+    assert [m["step"] for m in on_one] == list(range(stopped + 1, 5))
+    for m in on_one:
+        assert m["loss"] == pytest.approx(whole[m["step"] - 1]["loss"], rel=1e-5)
 
 
 def test_a_sharded_full_fine_tune_matches_one_process_and_resumes_exactly_on_two_and_on_one(make_config, tmp_path):

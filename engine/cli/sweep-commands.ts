@@ -6,7 +6,7 @@ import { WhetstoneError } from "../util/errors";
 import { defined } from "./commands";
 import { EXIT, type Client, type Io } from "./io";
 import { RunProgress } from "./progress";
-import { table } from "./format";
+import { duration, table } from "./format";
 
 export interface SweepValues {
   json?: boolean;
@@ -82,7 +82,7 @@ function followSweep(engine: Client, io: Io, v: SweepValues) {
       } else if (["completed", "stopped", "failed", "skipped"].includes(t.state)) {
         progress?.finish();
         progress = null;
-        line(`${head}: ${ended(t)}${t.final_loss !== null ? ` (loss ${fmt(t.final_loss)} at step ${t.steps})` : ""}`);
+        line(`${head}: ${ended(t)}${t.final_loss !== null ? ` (loss ${fmt(t.final_loss)} at step ${t.steps})` : ""}${s.eta_s ? `; the sweep: about ${duration(s.eta_s)} left` : ""}`);
       }
     }
     if (s.state === "judging") line(`judging the ${s.trials.filter((t) => t.state === "completed").length} finished trials against their base and each other…`);

@@ -88,6 +88,8 @@ export const SweepStatusSchema = z.object({
   spec: SweepSpecSchema,
   /** Seconds the sweep has run, over all its sessions (the time budget counts these). */
   elapsed_s: z.number().min(0),
+  /** Seconds left, estimated from the seconds per step so far and the steps still planned; null until a trial has trained. */
+  eta_s: z.number().min(0).nullable().default(null),
   trials: z.array(TrialSchema),
   /** The judge's pick among the completed trials: the compare report's ranking, or why there is none. */
   selection: z

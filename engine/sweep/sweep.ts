@@ -126,6 +126,7 @@ export function newSweepStatus(store: SweepStore, input: NewSweep, spec: SweepSp
     config_path: input.configPath,
     spec,
     elapsed_s: 0,
+    eta_s: null,
     trials: trials.map((settings, i) => ({
       index: i + 1, settings, run_id: null, state: "pending", reason: null, signals: null, steps: null, total_steps: null, final_loss: null, val_loss: null, saved_steps: 0,
     })),
@@ -145,7 +146,8 @@ export async function driveSweep(host: SweepHost, sweeps: SweepStore, id: string
   const started = Date.now();
   const elapsedBefore = status.elapsed_s;
   const save = (patch: Partial<SweepStatus>): SweepStatus => {
-    status = sweeps.save({ ...status, ...patch, elapsed_s: elapsedBefore + (Date.now() - started) / 1000 });
+    const next = { ...status, ...patch, elapsed_s: elapsedBefore + (Date.now() - started) / 1000 };
+    status = sweeps.save({ ...next, eta_s: sweepEta(next) });
     publish(status);
     return status;
   };
@@ -191,6 +193,33 @@ export async function driveSweep(host: SweepHost, sweeps: SweepStore, id: string
 }
 
 const DONE: Trial["state"][] = ["completed", "stopped", "failed", "skipped"];
+const STEP_SAVE_MS = 5000;
+
+/**
+ * Seconds left: the sweep's seconds per trained step so far (model loads and judging included) times
+ * the steps still planned. With early stopping, a trial not yet at its warm-up still has its warm-up
+ * to train, and of the rest only the share the rung keeps (1 − stop_fraction) is counted. null until
+ * a step was trained.
+ */
+export function sweepEta(s: Pick<SweepStatus, "trials" | "spec" | "elapsed_s" | "state">): number | null {
+  if (DONE_SWEEP.includes(s.state)) return 0;
+  const trained = s.trials.reduce((a, t) => a + (t.steps ?? 0), 0);
+  if (trained === 0) return null;
+  const known = s.trials.map((t) => t.total_steps).filter((n): n is number => n !== null);
+  const typical = known.length ? known.reduce((a, b) => a + b, 0) / known.length : (s.spec.budget_steps ?? 0);
+  const early = s.spec.early_stop !== "off";
+  const left = s.trials.reduce((a, t) => {
+    if (DONE.includes(t.state)) return a;
+    const total = t.total_steps ?? typical;
+    const done = t.steps ?? 0;
+    if (!early || t.signals !== null) return a + Math.max(0, total - done);
+    const warm = Math.max(1, Math.ceil(s.spec.warmup * total));
+    return a + Math.max(0, warm - done) + (total - warm) * (1 - s.spec.stop_fraction);
+  }, 0);
+  return Math.round((s.elapsed_s / trained) * left);
+}
+
+const DONE_SWEEP: SweepStatus["state"][] = ["completed", "failed", "cancelled"];
 
 interface TrialContext {
   host: SweepHost;
@@ -225,6 +254,7 @@ async function runTrial(ctx: TrialContext, trial: Trial, until: "warmup" | "end"
   };
   const rows: MetricsRow[] = [];
   let total: number | null = trial.total_steps;
+  let lastStepSaved = Date.now();
   const watch = () => {
     if (until !== "warmup" || pausing || stopReason !== null || total === null) return;
     const signals = readSignals(rows, total, spec);
@@ -241,6 +271,11 @@ async function runTrial(ctx: TrialContext, trial: Trial, until: "warmup" | "end"
     if (e.type === "metrics" && e.runId === runId) {
       rows.push(e.row);
       if (typeof e.row.total_steps === "number") total = e.row.total_steps;
+      // The trial's step in the sweep's state (and its ETA), every few seconds rather than every step.
+      if (Date.now() - lastStepSaved > STEP_SAVE_MS) {
+        lastStepSaved = Date.now();
+        setTrial(trial.index, { steps: e.row.step, total_steps: total });
+      }
       watch();
     }
   });

@@ -7,6 +7,7 @@ import { Wizard } from "./wizard/Wizard";
 import { RunsList } from "./runs/RunsList";
 import { RunDetail } from "./runs/RunDetail";
 import { Compare } from "./runs/Compare";
+import { SweepPage } from "./runs/SweepView";
 import { Playground } from "./playground/Playground";
 import type { Theme } from "./store/ui-slice";
 
@@ -20,6 +21,7 @@ export function App({ client }: { client: EngineClient }) {
     const s = useAppStore.getState();
     client.health({}).then((h) => setHome(h.home), (e: Error) => setOffline(e.message));
     client.listRuns({}).then(s.setRuns, (e: Error) => s.setRunsError(e.message));
+    if (client.has("listSweeps")) client.listSweeps({}).then(s.setSweeps, (e: Error) => s.setSweepsError(e.message));
     return client.subscribe((e) => applyEngineEvent(e));
   }, [client]);
 
@@ -29,7 +31,7 @@ export function App({ client }: { client: EngineClient }) {
 
   const { navigate, setTheme } = useAppStore.getState();
   const tab = (name: "wizard" | "runs" | "playground", label: string) => (
-    <button type="button" aria-current={view.name === name || (name === "runs" && (view.name === "run" || view.name === "compare")) ? "page" : undefined} onClick={() => navigate({ name })}>
+    <button type="button" aria-current={view.name === name || (name === "runs" && (view.name === "run" || view.name === "compare" || view.name === "sweep")) ? "page" : undefined} onClick={() => navigate({ name })}>
       {label}
     </button>
   );
@@ -62,6 +64,7 @@ export function App({ client }: { client: EngineClient }) {
         {view.name === "wizard" && <Wizard home={home} />}
         {view.name === "runs" && <RunsList />}
         {view.name === "run" && <RunDetail id={view.id} home={home} />}
+        {view.name === "sweep" && <SweepPage id={view.id} />}
         {view.name === "compare" && <Compare />}
         {view.name === "playground" && <Playground />}
       </main>

@@ -103,6 +103,8 @@ export interface Draft {
   seed: number;
   /** The run this draft started, once Train was pressed. */
   runId: string | null;
+  /** The sweep this draft started instead (Train step: "Try several settings"). */
+  sweepId: string | null;
 }
 
 /** The config schema's defaults (engine/config/schema.ts): the wizard starts where `whetstone train` would. */
@@ -144,6 +146,7 @@ export const DEFAULT_DRAFT: Draft = {
   checkpointEvery: SCHEMA.training.checkpoint_every,
   seed: SCHEMA.training.seed,
   runId: null,
+  sweepId: null,
 };
 
 /** Methods and fine-tuning modes the engine's config schema accepts today. */

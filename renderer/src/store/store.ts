@@ -13,9 +13,10 @@ import { createDatasetsSlice, type DatasetsSlice } from "./datasets-slice";
 import { createEvaluationSlice, type EvaluationSlice } from "./evaluation-slice";
 import { createUiSlice, type UiSlice } from "./ui-slice";
 import { createChecksSlice, type ChecksSlice } from "./checks-slice";
+import { createSweepsSlice, type SweepsSlice } from "./sweeps-slice";
 import { DEFAULT_DRAFT } from "../lib/draft";
 
-export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice & ChecksSlice;
+export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice & ChecksSlice & SweepsSlice;
 
 export const createAppStore = (storage: Storage | undefined = globalThis.localStorage) =>
   create<AppState>()(
@@ -27,6 +28,7 @@ export const createAppStore = (storage: Storage | undefined = globalThis.localSt
         ...createEvaluationSlice(...a),
         ...createUiSlice(...a),
         ...createChecksSlice(...a),
+        ...createSweepsSlice(...a),
       }),
       {
         name: "whetstone-ui",
@@ -79,5 +81,7 @@ export function applyEngineEvent(event: EngineEvent, store: Pick<typeof useAppSt
       return s.appendToken(event.runId, event.side, event.index, event.text);
     case "download":
       return s.setProgress(`download:${event.repoId}`, event.progress);
+    case "sweep":
+      return s.upsertSweep(event.sweep);
   }
 }

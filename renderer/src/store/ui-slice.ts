@@ -3,7 +3,7 @@ import type { StateCreator } from "zustand";
 import { DEFAULT_DRAFT, chainedName, type Draft, type StartFrom, type StepId } from "../lib/draft";
 import type { AppState } from "./store";
 
-export type View = { name: "wizard" } | { name: "runs" } | { name: "run"; id: string } | { name: "compare" } | { name: "playground" };
+export type View = { name: "wizard" } | { name: "runs" } | { name: "run"; id: string } | { name: "sweep"; id: string } | { name: "compare" } | { name: "playground" };
 export type Theme = "system" | "light" | "dark";
 
 export interface UiSlice {
@@ -39,7 +39,7 @@ export const createUiSlice: StateCreator<AppState, [], [], UiSlice> = (set) => (
   resetDraft: () => set({ draft: DEFAULT_DRAFT, step: "model", report: null, reportError: null, plan: null }),
   chainFromRun: (from) =>
     set((s) => ({
-      draft: { ...s.draft, name: chainedName({ name: from.name, initFrom: from }, s.draft.method), initFrom: from, modelPath: from.kind === "adapter" ? from.base : s.draft.modelPath, runId: null, dataPath: null, dataName: null, skipInvalid: false, suggestedFor: null, trainAnyway: null },
+      draft: { ...s.draft, name: chainedName({ name: from.name, initFrom: from }, s.draft.method), initFrom: from, modelPath: from.kind === "adapter" ? from.base : s.draft.modelPath, runId: null, sweepId: null, dataPath: null, dataName: null, skipInvalid: false, suggestedFor: null, trainAnyway: null },
       report: null,
       reportError: null,
       preview: null,

@@ -308,6 +308,8 @@ async function runTrial(ctx: TrialContext, trial: Trial, until: "warmup" | "end"
     // Cancelled by us, or found cut after its warm-up when the sweep resumed (interrupted).
     else if (final.state !== "failed" && stopReason !== null) setTrial(trial.index, { ...figures, state: "stopped", reason: stopReason, saved_steps: unfinished });
     else if (final.state !== "failed" && pausing) setTrial(trial.index, { ...figures, state: "paused" });
+    // Its run cancelled by hand (its own page): the sweep takes that as a stop and goes on.
+    else if (final.state === "cancelled") setTrial(trial.index, { ...figures, state: "stopped", reason: "its run was cancelled by hand", saved_steps: unfinished });
     else setTrial(trial.index, { ...figures, state: "failed", reason: final.error ? `${final.error.message} (${final.error.code})` : `the run ended ${final.state}` });
   } catch (e) {
     if (!(e instanceof WhetstoneError) || signal.aborted) throw e;

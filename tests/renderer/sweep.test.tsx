@@ -169,7 +169,7 @@ describe("the grid builder", () => {
 });
 
 describe("the sweep view", () => {
-  const GRAD = "its mean gradient norm 6.3 over the first 3 steps is worse than the median of the 2 trials before it (1.2)";
+  const GRAD = "its training loss 7.482 around step 3 is worse than the median of the 5 trials (7.211)";
   const trials = [
     trial(1, { settings: { [LR]: 0.003 }, final_loss: 1.61 }),
     trial(2, { settings: { [LR]: 0.01 }, state: "running", steps: null, final_loss: null, val_loss: null }),

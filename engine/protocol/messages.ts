@@ -180,6 +180,8 @@ export const SynthCommand = z.strictObject({
   prompt_tokens: z.number().int().positive(),
   response_tokens: z.number().int().min(0),
   response_temperature: z.number().min(0),
+  /** Answer prompts cut at prompt_tokens too (false: left unanswered, the engine drops them). */
+  answer_truncated: z.boolean(),
   top_p: z.number().gt(0).max(1),
   seed: z.number().int().min(0),
 });

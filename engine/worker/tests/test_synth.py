@@ -18,7 +18,7 @@ from whetstone_worker.server import run_task
 def command(tiny_model, **overrides) -> dict:
     return {"model_path": str(tiny_model), "tuned_path": None, "tuned_kind": None,
             "candidates": [{"index": i, "prefix": None, "temperature": 1.0} for i in range(4)], "stop_texts": [],
-            "prompt_tokens": 8, "response_tokens": 6, "response_temperature": 0.7, "top_p": 1, "seed": 3} | overrides
+            "prompt_tokens": 8, "response_tokens": 6, "response_temperature": 0.7, "answer_truncated": False, "top_p": 1, "seed": 3} | overrides
 
 
 def synthesize(tiny_model, **overrides) -> tuple[dict, list[dict]]:
@@ -46,6 +46,8 @@ def test_candidates_are_deterministic_and_independent_of_batching(tiny_model, mo
     monkeypatch.setitem(generate.MAX_BATCH, "cpu", 1)
     alone = synthesize(tiny_model, candidates=[{"index": 2, "prefix": None, "temperature": 1.0}])[1]
     assert alone == [events[2]]
+    answered = synthesize(tiny_model, answer_truncated=True)[1]
+    assert all(e["response"] is not None for e in answered if e["prompt"].strip())
     other_seed = synthesize(tiny_model, seed=4)[1]
     assert [e["prompt"] for e in other_seed] != [e["prompt"] for e in events]
 

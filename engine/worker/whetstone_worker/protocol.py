@@ -148,6 +148,7 @@ COMMANDS: dict[str, dict[str, Check]] = {
         "prompt_tokens": integer(1),
         "response_tokens": NAT,
         "response_temperature": number(0),
+        "answer_truncated": boolean,
         "top_p": number(hi=1, gt=0),
         "seed": NAT,
     },

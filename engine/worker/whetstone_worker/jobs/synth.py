@@ -16,8 +16,9 @@ Determinism: candidate i samples its prompt with seed + i and its answer with se
 with its own generator (decode_batch), so a candidate's text depends neither on batching nor on
 which candidates came before it; a rerun that starts at candidate 40 writes what the first run would
 have. Candidates are decoded in index order, in batches of one temperature, and a `candidate` event
-is sent for each in index order, so the engine can append rows as they come. Prompts that are empty
-or cut at the token limit are not answered (the engine drops them anyway); their event has no response.
+is sent for each in index order, so the engine can append rows as they come. Empty prompts are not
+answered, nor are prompts cut at the token limit unless `answer_truncated` (the engine drops them);
+their event has no response.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Synthesis:
                 raise Cancelled
             chunk = candidates[done : done + rows]
             prompts = self._prompts(chunk)
-            usable = [i for i, (text, finish, _) in enumerate(prompts) if text.strip() and finish == "stop"]
+            usable = [i for i, (text, finish, _) in enumerate(prompts) if text.strip() and (finish == "stop" or cmd["answer_truncated"])]
             answers = dict(zip(usable, self._answers([chunk[i] for i in usable], [prompts[i][0] for i in usable]))) if cmd["response_tokens"] > 0 else {}
             for i, (candidate, (text, finish, tokens)) in enumerate(zip(chunk, prompts)):
                 answer = answers.get(i)

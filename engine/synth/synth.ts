@@ -28,7 +28,7 @@ import { WhetstoneError } from "../util/errors";
 import { drawExamples, fewshotPrefix, loadSeeds, STOP_TEXTS, type SeedPrompt } from "./fewshot";
 import { dropReason } from "./filters";
 import { readExisting, RowWriter, type Provenance } from "./output";
-import { SYNTH_FILTERS, type SynthOptions, type SynthReport } from "./schema";
+import type { SynthOptions, SynthReport } from "./schema";
 import { Contamination, NearDuplicates } from "./text";
 
 export interface SynthContext {
@@ -204,7 +204,6 @@ function checkOptions(opts: SynthOptions): void {
   if (opts.method === "fewshot" && opts.seeds === null) throw bad("fewshot shows the model examples of your own prompts, and no seed file was given.", "Pass --seeds FILE (a dataset of your prompts), or use --method magpie.", "seeds");
   if (opts.method === "magpie" && opts.seeds !== null) throw bad("magpie writes prompts from the model's chat template alone; --seeds is read by fewshot only.", "Leave --seeds out, or use --method fewshot.", "seeds");
   if (opts.k < 1) throw bad(`k is ${opts.k}: fewshot shows at least one example.`, "Use --k 1 or more (3 to 5 is usual).", "k");
-  for (const f of opts.filters) if (!SYNTH_FILTERS.includes(f)) throw bad(`Unknown filter '${f}'.`, `Filters: ${SYNTH_FILTERS.join(", ")}.`, "filters");
 }
 
 function resolveTarget(ctx: SynthContext, opts: SynthOptions): Target {

@@ -13,6 +13,7 @@ import { MergeOptionsSchema, MergeResultSchema } from "../merge/schema";
 import { BenchOptionsSchema, BenchReportSchema } from "../bench/schema";
 import { PushOptionsSchema, PushRecordSchema } from "../push/schema";
 import { SweepOverridesSchema, SweepStatusSchema } from "../sweep/schema";
+import { SynthOptionsSchema, SynthReportSchema } from "../synth/schema";
 import { CompareOptionsSchema, CompareReportSchema, EvalOptionsSchema, EvalReportSchema, GenerateOptionsSchema, GenerateResultSchema } from "../eval/schema";
 import { DatasetReportSchema, InspectOptionsSchema, PreviewOptionsSchema, SamplePreviewSchema } from "../data/report";
 import { DoctorReportSchema, FolderListingSchema, ModelCheckSchema, ModelListingSchema, PlanInputSchema, PreflightResultSchema, PullResultSchema, RunPlanSchema, StartingPointsSchema } from "../models/api-schemas";
@@ -164,6 +165,15 @@ export const API = {
   resumeSweep: { input: RunRef, output: SweepStatusSchema },
   /** Stop a sweep this engine runs: its running trial stops with a checkpoint; resume it later. */
   cancelSweep: { input: RunRef, output: SweepStatusSchema },
+  /**
+   * Synthesize training rows (issue #18) with a model folder or a finished run into a JSONL file: magpie (from the
+   * model's pre-query template) or fewshot (from the seed file's prompts); filtered, deduplicated, decontaminated
+   * against evaluation prompts, each row with its `synth` provenance. Appends; a rerun continues where the file
+   * stops. Progress: `synth` events (rows, ETA); cancel with cancelSynth. Resolves with the report.
+   */
+  synthData: { input: SynthOptionsSchema.partial().required({ method: true, n: true, out: true }).strict(), output: SynthReportSchema },
+  /** Stop a queued or running synthesis into `out` (the rows written stay; rerun to continue). */
+  cancelSynth: { input: z.strictObject({ out: z.string().min(1) }), output: z.object({ cancelled: z.boolean() }) },
 } as const;
 
 export type Api = typeof API;

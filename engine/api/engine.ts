@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { API, isApiMethod, type PreflightPolicy, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
 import type { EngineEvent } from "./events";
 import { RunStore, isAlive } from "../runs/store";
@@ -43,6 +43,7 @@ import { listCached } from "../models/hub";
 import type { RunConfig } from "../config/schema";
 import { SweepStore } from "../sweep/store";
 import type { SweepStatus } from "../sweep/schema";
+import { SynthOptionsSchema, type SynthReport } from "../synth/schema";
 
 export interface EngineOptions {
   home?: string;
@@ -561,6 +562,18 @@ export class Engine implements ApiHandlers {
     }
     driver.abort.abort();
     return driver.done;
+  }
+
+  /** Synthesize rows into a JSONL file (queued like a run task: one job on the device at a time); `synth` events as rows come. */
+  async synthData(input: ApiInput<"synthData">): Promise<SynthReport> {
+    const opts = SynthOptionsSchema.parse(input);
+    const { synthesize } = await import("../synth/synth");
+    const ctx = { store: this.store, publish: (e: EngineEvent) => this.publish(e), python: this.opts.python, env: this.opts.workerEnv, deviceLock: this.board.lock() };
+    return this.board.task("synth", resolve(opts.out), "synthesis", (signal) => synthesize(ctx, opts, signal), "SYNTH_RUNNING");
+  }
+
+  cancelSynth({ out }: { out: string }): { cancelled: boolean } {
+    return { cancelled: this.board.cancel("synth", resolve(out)) };
   }
 
   /** Stop taking work: cancel what runs (it checkpoints) and wait for the queue to drain. */

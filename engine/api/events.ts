@@ -29,4 +29,6 @@ export type EngineEvent =
   /** A hub download by pullModel (bytes, with ETA). */
   | { type: "download"; repoId: string; progress: ProgressInfo }
   /** A sweep's state, each time it changes (a trial starts, is judged at its warm-up, ends; the judge's pick). */
-  | { type: "sweep"; sweep: SweepStatus };
+  | { type: "sweep"; sweep: SweepStatus }
+  /** A synthesis into `out` (synthData): the model loading, then rows in the file of the n asked for, with ETA. */
+  | { type: "synth"; out: string; progress: ProgressInfo };

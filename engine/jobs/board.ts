@@ -18,7 +18,7 @@ import { DeviceLock } from "./device-lock";
 import { JobQueue } from "./queue";
 import { TrainJob } from "./train-job";
 import type { TaskContext } from "./worker-task";
-import type { TaskKind } from "./kinds";
+import type { BoardTaskKind, TaskKind } from "./kinds";
 
 
 export interface BoardOptions {
@@ -80,7 +80,7 @@ export class JobBoard {
   }
 
   /** Run `job` through the queue, one of a kind per run at a time; aborting its signal cancels it. */
-  task<T>(kind: Exclude<TaskKind, "train">, runId: string, label: string, job: (signal: AbortSignal) => Promise<T>, busyCode = "TASK_RUNNING"): Promise<T> {
+  task<T>(kind: BoardTaskKind, runId: string, label: string, job: (signal: AbortSignal) => Promise<T>, busyCode = "TASK_RUNNING"): Promise<T> {
     const { key, controller } = this.claim(kind, runId, label, busyCode);
     return new Promise<T>((resolve, reject) => {
       let started = false;
@@ -109,12 +109,12 @@ export class JobBoard {
   }
 
   /** Run `job` at once, beside the queue (it holds no device), one of a kind per run; cancelled like a task. */
-  detached<T>(kind: Exclude<TaskKind, "train">, runId: string, label: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  detached<T>(kind: BoardTaskKind, runId: string, label: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const { key, controller } = this.claim(kind, runId, label, "TASK_RUNNING");
     return job(controller.signal).finally(() => this.tasks.delete(key));
   }
 
-  private claim(kind: Exclude<TaskKind, "train">, runId: string, label: string, busyCode: string): { key: string; controller: AbortController } {
+  private claim(kind: BoardTaskKind, runId: string, label: string, busyCode: string): { key: string; controller: AbortController } {
     const key = `${kind}:${runId}`;
     if (this.queue.has(key) || this.tasks.has(key)) throw new WhetstoneError({ code: busyCode, message: `${/^[aeiou]/.test(label) ? "An" : "A"} ${label} of ${runId} is already running.`, hint: "Wait for it to finish, or cancel it." });
     const controller = new AbortController();
@@ -124,7 +124,7 @@ export class JobBoard {
 
   /** Cancel a run's job of one kind; true when there was one to cancel. A training ends `cancelled`
    *  after its checkpoint (wait for it with `waitForRun`); a task's promise rejects with CANCELLED. */
-  cancel(kind: TaskKind, runId: string): boolean {
+  cancel(kind: TaskKind | BoardTaskKind, runId: string): boolean {
     if (kind === "train") return this.cancelTraining(runId);
     const key = `${kind}:${runId}`;
     const controller = this.tasks.get(key);

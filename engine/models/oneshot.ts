@@ -3,7 +3,7 @@
  * session, its progress and log relayed, resolved with `done.result`. Unlike jobs/worker-task.ts
  * nothing is written to a run folder.
  */
-import type { Command, Progress } from "../protocol/messages";
+import type { Command, Progress, WorkerEvent } from "../protocol/messages";
 import { WorkerSession } from "../supervisor/session";
 import { diagnoseDeath } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
@@ -16,6 +16,8 @@ export interface OneShotContext {
   signal?: AbortSignal;
   /** Fork the worker from the fork server (default); false spawns it (a job that needs none of torch). */
   fork?: boolean;
+  /** Every event of the command (a synthesis reads its `candidate` events here). */
+  onEvent?: (e: WorkerEvent) => void;
 }
 
 /** A download does not stop between files on a cancel, so a cancelled one-shot is terminated soon. */
@@ -37,6 +39,7 @@ export async function runOneShot(
     cancelGraceMs: ONESHOT_CANCEL_GRACE_MS,
     onOutput: (l) => ctx.onLog?.(l),
     onEvent: (e) => {
+      ctx.onEvent?.(e);
       if (e.type === "progress") ctx.onProgress?.(e);
       else if (e.type === "log") ctx.onLog?.(e.message);
     },

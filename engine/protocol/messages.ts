@@ -163,9 +163,31 @@ export const BenchCommand = z.strictObject({
   /** A folder of custom task YAML files, indexed beside lm-eval's own. */
   include_path: z.string().min(1).nullable(),
 });
+/**
+ * Data synthesis (engine/synth/): each candidate's prompt is written by the model from a raw prefix (null: the
+ * model's pre-query template, Magpie), cut at a stop text, then answered through the chat template
+ * (response_tokens 0: not answered). Candidate i samples with seed + i: the same candidate gives the same text.
+ */
+export const SynthCommand = z.strictObject({
+  v,
+  type: z.literal("synth"),
+  id,
+  model_path: z.string().min(1),
+  tuned_path: z.string().min(1).nullable(),
+  tuned_kind: z.enum(["adapter", "model"]).nullable(),
+  candidates: z.array(z.strictObject({ index: z.number().int().min(0), prefix: z.string().min(1).nullable(), temperature: z.number().min(0) })).min(1),
+  stop_texts: z.array(z.string().min(1)),
+  prompt_tokens: z.number().int().positive(),
+  response_tokens: z.number().int().min(0),
+  response_temperature: z.number().min(0),
+  /** Answer prompts cut at prompt_tokens too (false: left unanswered, the engine drops them). */
+  answer_truncated: z.boolean(),
+  top_p: z.number().gt(0).max(1),
+  seed: z.number().int().min(0),
+});
 export const ShutdownCommand = z.strictObject({ v, type: z.literal("shutdown"), id });
 
-export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, PushCommand, MergeCommand, BenchCommand, ShutdownCommand]);
+export const CommandSchema = z.discriminatedUnion("type", [TrainCommand, ResumeCommand, CancelCommand, GenerateCommand, AuditCommand, ExportCommand, PreflightCommand, PullCommand, PushCommand, MergeCommand, BenchCommand, SynthCommand, ShutdownCommand]);
 export type Command = z.infer<typeof CommandSchema>;
 
 // Events: worker → engine.
@@ -234,6 +256,19 @@ const Side = z.enum(["base", "tuned"]);
 export const GenerationEvent = z.object({ v, type: z.literal("generation"), id, index: z.number().int().min(0), side: Side, text: z.string(), tokens: z.number().int().min(0), finish: z.enum(["stop", "length"]) });
 /** A streamed piece of one answer (generate with stream: true). */
 export const TokenEvent = z.object({ v, type: z.literal("token"), id, index: z.number().int().min(0), side: Side, text: z.string() });
+/** One synth candidate: its prompt and, when the prompt was usable (not empty, not cut at the limit), its answer. */
+export const CandidateEvent = z.object({
+  v,
+  type: z.literal("candidate"),
+  id,
+  index: z.number().int().min(0),
+  prompt: z.string(),
+  prompt_finish: z.enum(["stop", "length"]),
+  prompt_tokens: z.number().int().min(0),
+  response: z.string().nullable(),
+  response_finish: z.enum(["stop", "length"]).nullable(),
+  response_tokens: z.number().int().min(0),
+});
 export const DoneEvent = z.object({ v, type: z.literal("done"), id, status: z.enum(["completed", "cancelled"]), result: z.record(z.string(), z.unknown()) });
 export const ErrorEvent = ErrorInfoSchema.extend({ v, type: z.literal("error"), id: id.nullable() });
 
@@ -246,6 +281,7 @@ export const EventSchema = z.discriminatedUnion("type", [
   LogEvent,
   GenerationEvent,
   TokenEvent,
+  CandidateEvent,
   DoneEvent,
   ErrorEvent,
 ]);
@@ -259,7 +295,7 @@ export const AnyMessageSchema = z.union([CommandSchema, EventSchema]);
 /** Why a line from the worker was not a protocol event, or the event. */
 export type ParsedLine = { ok: true; event: WorkerEvent } | { ok: false; reason: string; unknownType?: string };
 
-const KNOWN_EVENTS = new Set(["hello", "progress", "metrics", "checkpoint", "resuming", "log", "generation", "token", "done", "error"]);
+const KNOWN_EVENTS = new Set(["hello", "progress", "metrics", "checkpoint", "resuming", "log", "generation", "token", "candidate", "done", "error"]);
 
 export function parseEventLine(line: string): ParsedLine {
   let raw: unknown;

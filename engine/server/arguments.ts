@@ -73,6 +73,15 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
   awaitSweep: [id],
   resumeSweep: [id],
   cancelSweep: [id],
+  synthData: [
+    { name: "out", as: "write" },
+    { name: "model", as: "read", kind: "folder" },
+    { name: "run", as: "run" },
+    { name: "seeds", as: "read", kind: "file or folder" },
+    { name: "evalPrompts", as: "read", kind: "file or folder" },
+    { name: "evalRun", as: "run" },
+  ],
+  cancelSynth: [{ name: "out", as: "write" }],
 };
 
 /** A caller's string as an error message may quote it: control characters shown as '?', at most 80 characters. */

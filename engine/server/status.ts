@@ -170,6 +170,15 @@ export const STATUS_BY_CODE = {
   BENCH_DATA_OFFLINE: 503,  // the network is not there now: try again when connected
   BENCH_BAD_REPORT: 424,
 
+  // Data synthesis (whetstone synth).
+  SYNTH_INVALID: 400,
+  SYNTH_RUNNING: 409,
+  SYNTH_NO_SEEDS: 400,
+  SYNTH_SEEDS_NOT_FOUND: 404,
+  SYNTH_OUT_INVALID: 400,
+  SYNTH_OUT_MISMATCH: 409,
+  SYNTH_TEMPLATE_UNSUPPORTED: 422,
+
   // The judge.
   JUDGE_NOT_FOUND: 404,
   JUDGE_CONTEXT: 422,

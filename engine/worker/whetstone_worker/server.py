@@ -86,7 +86,7 @@ def _id_of(line: str) -> str | None:
 
 
 # Command → the module that runs it (jobs/: one module per command besides training).
-TASKS = {name: f"jobs.{name}" for name in ("generate", "audit", "export", "merge", "preflight", "pull", "push", "bench")}
+TASKS = {name: f"jobs.{name}" for name in ("generate", "audit", "export", "merge", "preflight", "pull", "push", "bench", "synth")}
 
 
 def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:

@@ -14,7 +14,7 @@ describe("protocol v1 golden file", () => {
 
   it("has an example of every command and event type", () => {
     const types = new Set(golden.map((l) => (JSON.parse(l) as { type: string }).type));
-    for (const t of ["train", "resume", "cancel", "generate", "audit", "export", "pull", "push", "merge", "bench", "shutdown", "hello", "progress", "metrics", "checkpoint", "log", "generation", "token", "done", "error"]) {
+    for (const t of ["train", "resume", "cancel", "generate", "audit", "export", "pull", "push", "merge", "bench", "synth", "shutdown", "hello", "progress", "metrics", "checkpoint", "log", "generation", "token", "candidate", "done", "error"]) {
       expect(types, t).toContain(t);
     }
   });

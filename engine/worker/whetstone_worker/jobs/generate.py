@@ -133,9 +133,10 @@ def _pick(logits: torch.Tensor, temperature: float, top_p: float, generator: tor
 
 def decode_batch(model, prompts: list[list[int]], seeds: list[int], max_new_tokens: int, temperature: float, top_p: float,
                  stops: set[int], pad_id: int, on_token: Callable[[int, list[int]], None] | None = None,
-                 keep_stop: bool = False) -> list[tuple[list[int], str]]:
+                 keep_stop: bool = False, until: Callable[[int, list[int]], bool] | None = None) -> list[tuple[list[int], str]]:
     """(new token ids without the stop token, "stop" | "length") per prompt, decoded as one left-padded batch;
-    `keep_stop`: the stop token that ended a row stays at its end (training on a completion learns where it stops).
+    `keep_stop`: the stop token that ended a row stays at its end (training on a completion learns where it stops);
+    `until(row, ids so far)`: True ends the row there with "stop" (a stop text, which no single token marks).
 
     Positions count real tokens only and pads are masked out, as in greedy_batch. A finished row keeps
     being fed its last token (its output is ignored) so the batch stays rectangular; the loop ends when
@@ -168,6 +169,9 @@ def decode_batch(model, prompts: list[list[int]], seeds: list[int], max_new_toke
                 out[row].append(token)
                 if on_token is not None:
                     on_token(row, out[row])
+                if until is not None and until(row, out[row]):
+                    finish[row] = "stop"
+                    live.discard(row)
             if not live:
                 break
             ids = torch.tensor(chosen, dtype=torch.long, device=device)[:, None]

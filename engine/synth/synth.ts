@@ -1,0 +1,243 @@
+/**
+ * `whetstone synth` (issue #18): new training rows written by a model, appended to a JSONL file.
+ *
+ * magpie: the model continues its own pre-query template (arXiv 2406.08464) and so writes a user
+ * instruction, which it then answers. fewshot (ALMA): the model sees k of the user's prompts and
+ * writes another, at several temperatures, then answers it. Both run as worker `synth` commands
+ * (whetstone_worker/jobs/synth.py) over numbered candidates; this module decides what each candidate
+ * is shown, then filters (filters.ts), drops evaluation-prompt overlaps and near-duplicates of the
+ * seeds and of earlier rows (text.ts), and appends what is left (output.ts) with its provenance.
+ *
+ * Candidates are asked for in rounds sized from the rows still missing (1.3 × plus a few), and a
+ * round is stopped as soon as the file holds n rows, so a model whose candidates mostly pass loads
+ * once. A rerun reads the file and starts at the candidate after the last one written: since a
+ * candidate's text depends on the seed and its index only, and the duplicate index is rebuilt from
+ * the file, a synthesis cut anywhere and resumed writes the same file as one that was never cut.
+ * maxCandidates bounds a model whose output is mostly filtered (the report says so: complete false).
+ */
+import { resolve } from "node:path";
+import type { EngineEvent, ProgressInfo } from "../api/events";
+import type { DeviceLock } from "../jobs/device-lock";
+import { loadPrompts } from "../eval/prompts";
+import { checkModel } from "../models/check";
+import { runOneShot } from "../models/oneshot";
+import type { WorkerEvent } from "../protocol/messages";
+import { effectiveBase, trainedWeights } from "../runs/lineage";
+import type { RunStore } from "../runs/store";
+import { WhetstoneError } from "../util/errors";
+import { drawExamples, fewshotPrefix, loadSeeds, STOP_TEXTS, type SeedPrompt } from "./fewshot";
+import { dropReason } from "./filters";
+import { readExisting, RowWriter, type Provenance } from "./output";
+import type { SynthOptions, SynthReport } from "./schema";
+import { Contamination, NearDuplicates } from "./text";
+
+export interface SynthContext {
+  store: RunStore;
+  publish: (event: EngineEvent) => void;
+  python?: string;
+  env?: NodeJS.ProcessEnv;
+  deviceLock?: DeviceLock;
+}
+
+interface Target {
+  model: string;
+  tuned: { path: string; kind: "adapter" | "model" } | null;
+  run: string | null;
+}
+
+const DEFAULT_TEMPERATURES = { magpie: [1.0], fewshot: [0.7, 1.0, 1.3] };
+
+export async function synthesize(ctx: SynthContext, opts: SynthOptions, signal?: AbortSignal): Promise<SynthReport> {
+  const started = performance.now();
+  checkOptions(opts);
+  const target = resolveTarget(ctx, opts);
+  const out = resolve(opts.out);
+  const seeds = opts.method === "fewshot" ? await loadSeeds(resolve(opts.seeds!)) : [];
+  const evalTexts = await loadEvalTexts(ctx.store, opts);
+  const existing = readExisting(out, { method: opts.method, model: target.model, run: target.run, seed: opts.seed });
+  const duplicates = new NearDuplicates<"seeds" | "rows">(opts.similarity);
+  for (const s of seeds) duplicates.add(s.text, "seeds");
+  for (const p of existing.prompts) duplicates.add(p, "rows");
+  const contamination = new Contamination(opts.ngram, evalTexts);
+  const report: SynthReport = {
+    out,
+    method: opts.method,
+    model: target.model,
+    run: target.run,
+    seed: opts.seed,
+    requested: opts.n,
+    rows: existing.rows,
+    resumed: existing.rows,
+    written: 0,
+    candidates: 0,
+    next_index: existing.nextIndex,
+    filtered: { empty: 0, truncated: 0, repeated: 0, refusal: 0 },
+    duplicates: { seeds: 0, rows: 0 },
+    decontaminated: 0,
+    eval_prompts: contamination.size,
+    complete: existing.rows >= opts.n,
+    torn_line_removed: existing.tornLineRemoved,
+    elapsed_s: 0,
+  };
+  if (report.complete) return { ...report, elapsed_s: seconds(started) };
+
+  const temperatures = opts.temperatures ?? DEFAULT_TEMPERATURES[opts.method];
+  const budget = opts.maxCandidates ?? 5 * opts.n + 20;
+  const enabled = new Set(opts.filters);
+  const answered = opts.maxNewTokens > 0;
+  const publish = (progress: ProgressInfo) => ctx.publish({ type: "synth", out, progress });
+  const cancelled = () =>
+    new WhetstoneError({
+      code: "CANCELLED",
+      message: `The synthesis into ${out} was cancelled with ${report.rows} of ${opts.n} rows in the file (${report.written} written now).`,
+      hint: "Run the same command again: it continues after the last row written.",
+    });
+  const release = ctx.deviceLock ? await ctx.deviceLock.acquire(`synthesis of ${out}`, { signal }).catch(() => { throw cancelled(); }) : () => {};
+  const writer = new RowWriter(out);
+  const rowsStart = performance.now();
+  try {
+    while (report.rows < opts.n && report.candidates < budget) {
+      if (signal?.aborted) throw cancelled();
+      const size = Math.min(budget - report.candidates, Math.max(8, Math.ceil((opts.n - report.rows) * 1.3) + 4));
+      const first = report.next_index;
+      const shown = new Map<number, SeedPrompt[]>();
+      const candidates = Array.from({ length: size }, (_, i) => {
+        const index = first + i;
+        const temperature = temperatures[index % temperatures.length]!;
+        if (opts.method === "magpie") return { index, prefix: null, temperature };
+        const examples = drawExamples(seeds, opts.k, opts.seed, index);
+        shown.set(index, examples);
+        return { index, prefix: fewshotPrefix(examples), temperature };
+      });
+      const enough = new AbortController();
+      const onCancel = () => enough.abort();
+      signal?.addEventListener("abort", onCancel);
+      const consider = (e: Extract<WorkerEvent, { type: "candidate" }>) => {
+        if (report.rows >= opts.n || signal?.aborted) return; // the round's rest, after the last row needed or a cancel
+        report.candidates++;
+        report.next_index = e.index + 1;
+        const reason = dropReason(e, enabled, answered);
+        const duplicate = reason === null ? duplicates.find(e.prompt) : null;
+        if (reason !== null) report.filtered[reason]++;
+        else if (contamination.overlaps(e.prompt)) report.decontaminated++;
+        else if (duplicate !== null) report.duplicates[duplicate]++;
+        else {
+          const provenance: Provenance = {
+            method: opts.method,
+            model: target.model,
+            run: target.run,
+            seed: opts.seed,
+            index: e.index,
+            temperature: candidates[e.index - first]!.temperature,
+            response_temperature: answered ? opts.responseTemperature : null,
+            ...(shown.has(e.index) ? { examples: shown.get(e.index)!.map((s) => s.where) } : {}),
+          };
+          writer.append({ messages: [{ role: "user", content: e.prompt }, { role: "assistant", content: e.response ?? "" }], synth: provenance });
+          duplicates.add(e.prompt, "rows");
+          report.rows++;
+          report.written++;
+        }
+        const elapsed = (performance.now() - rowsStart) / 1000;
+        const dropped = report.candidates - report.written;
+        publish({
+          phase: "synth",
+          current: report.rows,
+          total: opts.n,
+          unit: "rows",
+          elapsed_s: elapsed,
+          eta_s: report.written > 0 ? ((opts.n - report.rows) * elapsed) / report.written : null,
+          message: `${report.rows} of ${opts.n} rows (${report.candidates} candidates, ${dropped} dropped)`,
+        });
+        if (report.rows >= opts.n) enough.abort();
+      };
+      try {
+        await runOneShot(
+          "synth",
+          (id) => ({
+            v: 1,
+            type: "synth",
+            id,
+            model_path: target.model,
+            tuned_path: target.tuned?.path ?? null,
+            tuned_kind: target.tuned?.kind ?? null,
+            candidates,
+            stop_texts: opts.method === "fewshot" ? STOP_TEXTS : [],
+            prompt_tokens: opts.promptTokens,
+            response_tokens: opts.maxNewTokens,
+            response_temperature: opts.responseTemperature,
+            answer_truncated: !enabled.has("truncated"),
+            top_p: opts.topP,
+            seed: opts.seed,
+          }),
+          {
+            python: ctx.python,
+            env: ctx.env,
+            signal: enough.signal,
+            onEvent: (e) => e.type === "candidate" && consider(e),
+            onProgress: (p) => p.phase === "load" && publish({ phase: "load", current: p.current, total: p.total, unit: p.unit, elapsed_s: p.elapsed_s, eta_s: p.eta_s, message: p.message }),
+          },
+          { cancelled: cancelled(), retry: "Run the same command again: it continues after the last row written." },
+        );
+      } catch (e) {
+        if (signal?.aborted) throw cancelled();
+        if (!(report.rows >= opts.n && (e as { code?: string }).code === "CANCELLED")) throw e;
+      } finally {
+        signal?.removeEventListener("abort", onCancel);
+      }
+      if (report.next_index === first && report.rows < opts.n) break; // the worker answered nothing: do not loop on it
+    }
+  } finally {
+    writer.close();
+    release();
+  }
+  return { ...report, complete: report.rows >= opts.n, elapsed_s: seconds(started) };
+}
+
+function seconds(since: number): number {
+  return Math.round(performance.now() - since) / 1000;
+}
+
+function checkOptions(opts: SynthOptions): void {
+  const bad = (message: string, hint: string, where: string) => new WhetstoneError({ code: "SYNTH_INVALID", message, hint, where });
+  if (opts.n <= 0) throw bad(`n is ${opts.n}: a synthesis needs at least one row to write.`, "Ask for N ≥ 1 rows with --n N (the output file is filled up to N).", "n");
+  if ((opts.model === null) === (opts.run === null)) throw bad("Say which model writes the rows: a model folder or a run (one of them).", "Pass --model DIR or --model RUN.", "model");
+  if (opts.method === "fewshot" && opts.seeds === null) throw bad("fewshot shows the model examples of your own prompts, and no seed file was given.", "Pass --seeds FILE (a dataset of your prompts), or use --method magpie.", "seeds");
+  if (opts.method === "magpie" && opts.seeds !== null) throw bad("magpie writes prompts from the model's chat template alone; --seeds is read by fewshot only.", "Leave --seeds out, or use --method fewshot.", "seeds");
+  if (opts.k < 1) throw bad(`k is ${opts.k}: fewshot shows at least one example.`, "Use --k 1 or more (3 to 5 is usual).", "k");
+}
+
+function resolveTarget(ctx: SynthContext, opts: SynthOptions): Target {
+  let target: Target;
+  if (opts.run !== null) {
+    const runId = ctx.store.resolve(opts.run);
+    target = { model: effectiveBase(ctx.store, runId), tuned: trainedWeights(ctx.store, runId, "synthesize with", "RUN_NOT_READY"), run: runId };
+  } else {
+    const check = checkModel(opts.model!, { ...process.env, ...ctx.env });
+    const failed = check.checks.find((c) => !c.ok && c.required);
+    if (failed) throw new WhetstoneError({ code: "MODEL_NOT_FOUND", message: `${opts.model}: ${failed.detail}`, hint: "Give --model a model folder (config.json, weights, tokenizer) or a finished run.", where: opts.model! });
+    target = { model: check.path, tuned: null, run: null };
+  }
+  if (opts.method === "magpie" || opts.maxNewTokens > 0) {
+    const template = checkModel(target.model, { ...process.env, ...ctx.env }).checks.find((c) => c.item === "chat_template");
+    if (template && !template.ok) {
+      throw new WhetstoneError({
+        code: "TEMPLATE_MISSING",
+        message: `${target.model} has no chat template (no chat_template.jinja, none in tokenizer_config.json): ${opts.method === "magpie" ? "Magpie starts from the template's pre-query part, the text before a user's message" : "the new prompts cannot be answered in the model's chat format"}.`,
+        hint: "Use a chat/instruct model (or a run trained from one), or add its chat_template.jinja to the folder.",
+        where: target.model,
+      });
+    }
+  }
+  return target;
+}
+
+/** The user turns of the evaluation prompts new rows must not overlap. */
+async function loadEvalTexts(store: RunStore, opts: SynthOptions): Promise<string[]> {
+  const texts: string[] = [];
+  const add = (set: Awaited<ReturnType<typeof loadPrompts>>) => {
+    for (const p of set.prompts) texts.push(p.messages.filter((m) => m.role === "user").map((m) => m.content).join("\n"));
+  };
+  if (opts.evalPrompts !== null) add(await loadPrompts(store, "", resolve(opts.evalPrompts), Number.MAX_SAFE_INTEGER));
+  if (opts.evalRun !== null) add(await loadPrompts(store, store.resolve(opts.evalRun), null, Number.MAX_SAFE_INTEGER));
+  return texts;
+}

@@ -3,7 +3,8 @@
  * length-controlled win rate with bootstrap confidence intervals, answer lengths, and the answers
  * side by side with each verdict, and how far the judge can be trusted (JudgeTrust.tsx).
  */
-import { useEffect, useState } from "react";
+import { useEffect } from "react";
+import { JudgeFields, useJudgeChoice } from "./JudgeFields";
 import { useAppStore } from "../store/store";
 import { useClient } from "../client/context";
 import { useTask } from "../client/use-task";
@@ -20,10 +21,7 @@ export function JudgePanel({ runId }: { runId: string }) {
   const report = useAppStore((s) => s.evals[runId]);
   const progress = useAppStore((s) => s.progress[runId]);
   const state = useAppStore((s) => s.runs[runId]?.state);
-  const [judge, setJudge] = useState("");
-  const [prompts, setPrompts] = useState("");
-  const [limit, setLimit] = useState(200);
-  const [maxNewTokens, setMaxNewTokens] = useState(256);
+  const [choice, setChoice] = useJudgeChoice();
   const { busy, error, run: track } = useTask(`eval:${runId}`);
   const gate = needsCompletedRun(state, "Evaluation");
 
@@ -31,29 +29,11 @@ export function JudgePanel({ runId }: { runId: string }) {
     client.getEval({ id: runId }).then((r) => useAppStore.getState().setEval(runId, r), () => undefined);
   }, [client, runId]);
 
-  const run = () => track(async () => useAppStore.getState().setEval(runId, await client.evalRun({ id: runId, limit, maxNewTokens, judge: judge.trim() || null, prompts: prompts.trim() || null })));
+  const run = () => track(async () => useAppStore.getState().setEval(runId, await client.evalRun({ id: runId, limit: choice.limit, maxNewTokens: choice.answerTokens, judge: choice.judge.trim() || null, prompts: choice.prompts.trim() || null })));
   return (
     <section aria-label="Judge evaluation" className="judge">
       <h3>Judge: tuned vs base</h3>
-      <div className="grid2">
-        <div className="field">
-          <label htmlFor="judge">Judge</label>
-          <input id="judge" value={judge} onChange={(e) => setJudge(e.target.value)} placeholder="default judge (downloaded once)" spellCheck={false} />
-          <small>A local ONNX judge folder or an OpenAI-compatible URL; empty for the default judge.</small>
-        </div>
-        <div className="field">
-          <label htmlFor="eval-prompts">Prompts</label>
-          <input id="eval-prompts" value={prompts} onChange={(e) => setPrompts(e.target.value)} placeholder="the run's held-out split" spellCheck={false} />
-          <small>A prompt file (JSONL, a dataset, or .txt one a line); empty: the validation split.</small>
-        </div>
-      </div>
-      <div className="row">
-        <label>
-          Prompts at most <input type="number" min={1} value={limit} onChange={(e) => setLimit(Math.max(1, Number(e.target.value) || 1))} aria-label="Prompt limit" />
-        </label>
-        <label>
-          Answer tokens <input type="number" min={1} value={maxNewTokens} onChange={(e) => setMaxNewTokens(Math.max(1, Number(e.target.value) || 1))} aria-label="Answer tokens" />
-        </label>
+      <JudgeFields id="eval" value={choice} onChange={setChoice} promptsDefault="the run's held-out split">
         <button type="button" className="primary" onClick={run} disabled={busy || gate !== null} aria-describedby={gate ? "judge-gate" : undefined}>
           {busy ? "Judging…" : report ? "Evaluate again" : "Evaluate"}
         </button>
@@ -67,7 +47,7 @@ export function JudgePanel({ runId }: { runId: string }) {
             {gate}
           </span>
         )}
-      </div>
+      </JudgeFields>
       {busy && <ProgressBar progress={progress} label="Evaluation progress" />}
       <ErrorBox error={error} />
       {report && <EvalSummary report={report} />}

@@ -4,6 +4,7 @@
  * picked. Start sends the wizard's config, the same one "Start training" sends, with the spec.
  */
 import { useMemo, useState } from "react";
+import { JudgeFields, useJudgeChoice } from "./JudgeFields";
 import { useAppStore } from "../store/store";
 import { useClient, errorInfo } from "../client/context";
 import { draftToConfig } from "../lib/draft";
@@ -23,10 +24,7 @@ export function SweepBuilder({ onClose }: { onClose: () => void }) {
   const [rows, setRows] = useState<GridRow[]>(() => [firstRow(draft)]);
   const [earlyStop, setEarlyStop] = useState<EarlyStopRule>("signals");
   const [budget, setBudget] = useState("");
-  const [judge, setJudge] = useState("");
-  const [prompts, setPrompts] = useState("");
-  const [limit, setLimit] = useState(200);
-  const [answerTokens, setAnswerTokens] = useState(256);
+  const [choice, setChoice] = useJudgeChoice();
   const [starting, setStarting] = useState(false);
   const [error, setError] = useState<ReturnType<typeof errorInfo> | null>(null);
 
@@ -35,7 +33,7 @@ export function SweepBuilder({ onClose }: { onClose: () => void }) {
   const budgetSteps = budget.trim() === "" ? null : Number(budget);
   const problems = [
     ...(budgetSteps !== null && !(Number.isInteger(budgetSteps) && budgetSteps >= 1) ? ["The steps per trial must be a whole number, 1 or more (or empty)."] : []),
-    ...(draft.validationSplit <= 0 && !prompts.trim() ? ["The judge picks the best trial by its answers to prompts no trial trained on: set a validation split in Settings (e.g. 0.1), or give a prompt file below."] : []),
+    ...(draft.validationSplit <= 0 && !choice.prompts.trim() ? ["The judge picks the best trial by its answers to prompts no trial trained on: set a validation split in Settings (e.g. 0.1), or give a prompt file below."] : []),
     ...(earlyStop === "val" && draft.validationSplit <= 0 ? ["Stopping by validation loss needs held-out data: set a validation split in Settings, or stop by training signals."] : []),
   ];
 
@@ -46,7 +44,7 @@ export function SweepBuilder({ onClose }: { onClose: () => void }) {
     setError(null);
     try {
       const s = useAppStore.getState();
-      const spec: Partial<SweepSpec> = { grid: check.grid, early_stop: earlyStop, budget_steps: budgetSteps, judge: judge.trim() || null, prompts: prompts.trim() || null, limit, max_new_tokens: answerTokens };
+      const spec: Partial<SweepSpec> = { grid: check.grid, early_stop: earlyStop, budget_steps: budgetSteps, judge: choice.judge.trim() || null, prompts: choice.prompts.trim() || null, limit: choice.limit, max_new_tokens: choice.answerTokens };
       const sweep = await client.startSweep({ config: draftToConfig(s.draft), spec });
       s.upsertSweep(sweep);
       s.updateDraft({ sweepId: sweep.id, runId: null });
@@ -144,26 +142,7 @@ export function SweepBuilder({ onClose }: { onClose: () => void }) {
       </div>
       <details className="advanced">
         <summary>How the best trial is picked</summary>
-        <div className="grid2">
-          <div className="field">
-            <label htmlFor="sweep-judge">Judge</label>
-            <input id="sweep-judge" value={judge} onChange={(e) => setJudge(e.target.value)} placeholder="default judge (downloaded once)" spellCheck={false} />
-            <small>A local ONNX judge folder or an OpenAI-compatible URL; empty for the default judge.</small>
-          </div>
-          <div className="field">
-            <label htmlFor="sweep-prompts">Prompts</label>
-            <input id="sweep-prompts" value={prompts} onChange={(e) => setPrompts(e.target.value)} placeholder="the held-out split" spellCheck={false} />
-            <small>A prompt file (JSONL, a dataset, or .txt one a line); empty: the validation split.</small>
-          </div>
-        </div>
-        <div className="row">
-          <label>
-            Prompts at most <input type="number" min={1} value={limit} onChange={(e) => setLimit(Math.max(1, Number(e.target.value) || 1))} aria-label="Prompt limit" />
-          </label>
-          <label>
-            Answer tokens <input type="number" min={1} value={answerTokens} onChange={(e) => setAnswerTokens(Math.max(1, Number(e.target.value) || 1))} aria-label="Answer tokens" />
-          </label>
-        </div>
+        <JudgeFields id="sweep" value={choice} onChange={setChoice} promptsDefault="the held-out split" />
       </details>
       {problems.length > 0 && (
         <ul className="problems" aria-live="polite">

@@ -37,7 +37,7 @@ import { listModels } from "../models/catalog";
 import { checkModel } from "../models/check";
 import { chainableRuns, localModels } from "../models/starting-points";
 import { listFolders } from "../fs/browse";
-import { doesNotFitError, formatPreflight, measuredAdvice, preflight, preflightIntro, wantsPreflight } from "../plan/preflight";
+import { doesNotFitError, formatPreflight, measurable, measuredAdvice, notMeasurableError, notMeasured, preflight, preflightIntro, wantsPreflight } from "../plan/preflight";
 import { scoreJudgments } from "../eval/judgments";
 import { listCached } from "../models/hub";
 import type { RunConfig } from "../config/schema";
@@ -294,7 +294,9 @@ export class Engine implements ApiHandlers {
   /** One measured training step at the config's shape (takes the device lock: not while a run trains). */
   async preflightRun(input: ApiInput<"preflightRun">): Promise<ApiOutput<"preflightRun">> {
     const { config } = await this.loadRunConfig(input, "preflightRun");
-    return this.measureStep(config, this.plan(config));
+    const plan = this.plan(config);
+    if (!measurable(plan)) throw notMeasurableError(plan);
+    return this.measureStep(config, plan);
   }
 
   private plan(config: RunConfig, data: ApiInput<"planRun">["data"] | null = null): RunPlan {
@@ -333,6 +335,7 @@ export class Engine implements ApiHandlers {
       this.store.appendLog(runId, text);
       this.publish({ type: "preflight", runId, fits, text });
     };
+    if (!measurable(plan)) return say(notMeasured(plan), plan.fits);
     say(preflightIntro(plan, policy === "always"), null);
     const { result, text } = await this.measureStep(config, plan);
     say(text, result.fits);

@@ -7,6 +7,10 @@
  * config cannot get past (bad model, bad data); `interrupted` for anything resumable (a recoverable
  * error, a killed or crashed worker), with the diagnosis in status.error.
  *
+ * On several devices (torchrun), a rank that dies takes the run down with it: rank 0 reports only that
+ * a collective failed, so the run ends with what torchrun says about the rank (supervisor/torchrun.ts):
+ * "The worker process of rank 1 (of 2) was killed (SIGKILL) at step 3/6", interrupted, resumable.
+ *
  * A full disk on the engine's side (status, metrics or log cannot be written) kills the worker at
  * once and ends the run `interrupted` with DISK_FULL: a checkpoint written now would hold steps
  * whose metrics were never recorded, so the run resumes from its last periodic checkpoint. Status
@@ -21,6 +25,7 @@ import type { EngineEvent } from "../api/events";
 import type { ErrorInfo, Metrics, Progress, WorkerEvent } from "../protocol/messages";
 import { WorkerSession } from "../supervisor/session";
 import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
+import { RankFailures } from "../supervisor/torchrun";
 import { WhetstoneError } from "../util/errors";
 import { isDiskFull } from "../util/disk";
 import { DeviceLock } from "./device-lock";
@@ -171,6 +176,8 @@ export class TrainJob {
       }
     };
 
+    const devices = deviceCount(store.config(this.runId).training.devices);
+    const ranks = new RankFailures();
     let session: WorkerSession;
     try {
       session = await WorkerSession.start({
@@ -178,8 +185,11 @@ export class TrainJob {
         env: this.ctx.workerEnv,
         id: jobId,
         command: (id) => ({ v: 1, type: this.mode, id, run_dir: store.runDir(this.runId), config: this.workerConfig() }),
-        devices: deviceCount(store.config(this.runId).training.devices),
-        onOutput: (l) => this.log(l),
+        devices,
+        onOutput: (l) => {
+          if (devices > 1) ranks.feed(l);
+          this.log(l);
+        },
         onEvent,
         signal: this.cancelling.signal,
         cancelGraceMs: this.ctx.cancelGraceMs ?? 120_000,
@@ -204,7 +214,14 @@ export class TrainJob {
       const final = store.get(this.runId);
       this.setStatus(last.metrics ? statusFromMetrics(last.metrics, final.first_loss) : {});
       const full = this.diskFullInfo();
-      if (done) {
+      const rank = devices > 1 && !done && !full ? ranks.culprit(error) : null;
+      if (rank) {
+        const diagnosis = diagnoseDeath({ ...exit, code: rank.code, signal: rank.signal }, last, `The worker process of rank ${rank.rank} (of ${devices})`);
+        if (error) diagnosis.details.unshift(`rank 0 then failed: ${error.code}: ${error.message}`);
+        diagnosis.details.unshift(`torchrun stopped the other process${devices > 2 ? "es" : ""} of the run`);
+        for (const d of diagnosis.details) this.log(d);
+        this.finish(this.cancelRequested ? "cancelled" : "interrupted", diagnosis);
+      } else if (done) {
         const outputs = { ...final.outputs };
         for (const [k, v] of Object.entries(done.result)) if (k.endsWith("_path") && typeof v === "string") outputs[k.replace(/_path$/, "")] = v;
         if (done.status === "cancelled" && full) this.finish("interrupted", full);

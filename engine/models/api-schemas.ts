@@ -20,7 +20,10 @@ export const PlanInputSchema = z.strictObject({
 });
 
 export const RunPlanSchema = z.object({
-  device: z.object({ kind: z.enum(["cuda", "cpu"]), name: z.string(), memoryBytes: z.number() }),
+  /** One GPU's memory (or the system's), and how many GPUs the machine has. */
+  device: z.object({ kind: z.enum(["cuda", "cpu"]), name: z.string(), memoryBytes: z.number(), count: z.number().optional() }),
+  /** Processes that train together: above 1 the estimate is one GPU's (on the CPU, one of the processes sharing it). */
+  devices: z.number(),
   input: z.record(z.string(), z.unknown()),
   estimate: z.object({ parameters: z.number(), trainable: z.number(), bytes: z.record(z.string(), z.number()), total: z.number() }),
   fits: z.boolean(),
@@ -32,7 +35,7 @@ export const RunPlanSchema = z.object({
       total: z.number(),
       /** The change in words, and the settings it sets (the app applies them). */
       words: z.string(),
-      apply: z.object({ gradient_checkpointing: z.boolean().optional(), micro_batch_size: z.number().optional(), gradient_accumulation: z.number().optional(), finetune: z.literal("lora").optional(), max_length: z.number().optional() }),
+      apply: z.object({ gradient_checkpointing: z.boolean().optional(), micro_batch_size: z.number().optional(), gradient_accumulation: z.number().optional(), finetune: z.literal("lora").optional(), max_length: z.number().optional(), devices: z.number().optional() }),
     }),
   ),
   flopsPerToken: z.number(),

@@ -24,6 +24,17 @@
  *                of the weights; preference.precompute_reference (and SimPO, ORPO) need none
  *   overhead     CUDA context and allocator slack
  *
+ * With training.devices N > 1 (distributed.py) every figure is one device's. LoRA is replicated as in
+ * DDP: each device holds the whole base, the adapter and its AdamW state, the activations of its own
+ * micro-batch, and one more fp32 copy of the adapter's gradients, flattened for the all-reduce
+ * (`allreduce`). A full fine-tune is sharded with FSDP2: weights, gradients and AdamW's moments are 1/N
+ * per device, plus the units gathered whole at the peak (`gathered`): the root unit (embeddings,
+ * output head, final norm), which FSDP2 keeps unsharded from the start of forward to the end of
+ * backward, with its gradients; and two decoder layers (the one running and the next, prefetched)
+ * with the running one's gradients and FSDP2's reduce-scatter copy of them. A device that forwards
+ * more than one micro-batch a step (gradient_accumulation > N) skips the reduce-scatter until its
+ * last one, and FSDP2 then keeps every gradient whole in between: gradients are not divided.
+ *
  * Preference methods (dpo, simpo, orpo) put a micro-batch of n pairs through as one padded batch of
  * 2n rows, chosen and rejected, each up to max_length: activations and logits are those of 2n
  * sequences; their chunked response log-probs (recipes/preference.py) hold one chunk like SFT's loss.
@@ -73,6 +84,10 @@ export interface PlanInput {
   beta?: number | null;
   /** grpo: completions sampled per prompt (G), each a sequence of the micro-batch. */
   numGenerations?: number;
+  /** training.devices: processes that train together, one per GPU (default 1); the estimate is then one device's. */
+  devices?: number;
+  /** training.gradient_accumulation: micro-batches per step, dealt out over the devices (matters to a sharded run). */
+  gradientAccumulation?: number;
 }
 
 /** Tokens per chunk of the worker's chunked cross-entropy (whetstone_worker/losses/chunked_ce.py CHUNK). */
@@ -81,7 +96,7 @@ export const LOSS_CHUNK = 1024;
 export interface MemoryEstimate {
   parameters: number;
   trainable: number;
-  bytes: Record<"weights" | "adapters" | "gradients" | "optimizer" | "activations" | "logits" | "reference" | "generation" | "overhead", number>;
+  bytes: Record<"weights" | "adapters" | "gradients" | "optimizer" | "gathered" | "allreduce" | "activations" | "logits" | "reference" | "generation" | "overhead", number>;
   total: number;
 }
 
@@ -123,10 +138,19 @@ function linears(s: ModelShape): Record<string, [number, number]> {
   };
 }
 
-export function countParameters(s: ModelShape): number {
+/** Parameters of one decoder layer: its linear layers, q/k/v biases and two norms. */
+export function layerParameters(s: ModelShape): number {
   const bias = s.qkvBias ? s.heads * s.headDim + 2 * s.kvHeads * s.headDim : 0;
-  const perLayer = Object.values(linears(s)).reduce((a, [i, o]) => a + i * o, 0) + bias + 2 * s.hidden;
-  return s.vocab * s.hidden * (s.tied ? 1 : 2) + s.layers * perLayer + s.hidden;
+  return Object.values(linears(s)).reduce((a, [i, o]) => a + i * o, 0) + bias + 2 * s.hidden;
+}
+
+/** Parameters outside the decoder layers: the embeddings, the output head unless tied, the final norm. */
+export function rootParameters(s: ModelShape): number {
+  return s.vocab * s.hidden * (s.tied ? 1 : 2) + s.hidden;
+}
+
+export function countParameters(s: ModelShape): number {
+  return rootParameters(s) + s.layers * layerParameters(s);
 }
 
 export function loraParameters(s: ModelShape, rank: number, targets: PlanInput["loraTargets"]): number {
@@ -148,11 +172,16 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
   const activations =
     (p.gradientCheckpointing ? tokens * (s.layers * s.hidden + perTokenLayer) * p.activationBytes : tokens * s.layers * perTokenLayer * p.activationBytes) + mathAttention;
   const full = p.finetune === "full";
+  const devices = Math.max(1, p.devices ?? 1);
+  const share = full && devices > 1 ? 1 / devices : 1; // FSDP2's shard of weights, gradients and moments
   const bytes = {
-    weights: parameters * (full ? 4 : p.weightBytes), // full fine-tuning keeps fp32 weights (AdamW on bf16 loses small steps)
+    weights: parameters * (full ? 4 : p.weightBytes) * share, // full fine-tuning keeps fp32 weights (AdamW on bf16 loses small steps)
     adapters: lora * 4,
-    gradients: trainable * 4,
-    optimizer: trainable * 8,
+    gradients: trainable * 4 * (share < 1 && microBatchesPerDevice(p) > 1 ? 1 : share),
+    optimizer: trainable * 8 * share,
+    // Gathered fp32 (no mixed-precision policy): the root and its gradients, two layers and one layer's gradients twice.
+    gathered: share < 1 ? 4 * (2 * rootParameters(s) + 4 * layerParameters(s)) : 0,
+    allreduce: !full && devices > 1 ? lora * 4 : 0,
     activations,
     logits: logitTokens * s.vocab * (p.activationBytes + 4 + 4 + 4),
     // No-grad forward: one layer's intermediates (and math attention's scores) at a time, the logits without their gradient.
@@ -176,6 +205,11 @@ export function sequencesPerItem(p: Pick<PlanInput, "method" | "numGenerations">
   return (PAIR_METHODS as readonly string[]).includes(p.method ?? "sft") ? 2 : 1;
 }
 
+/** Micro-batches each device forwards per optimizer step: the step's are dealt out round-robin. */
+export function microBatchesPerDevice(p: Pick<PlanInput, "devices" | "gradientAccumulation">): number {
+  return Math.ceil((p.gradientAccumulation ?? 1) / Math.max(1, p.devices ?? 1));
+}
+
 /** DPO and KTO run a reference model every step (DPO's can be precomputed: config/methods.ts). */
 function referencePass(p: PlanInput): boolean {
   return runsReference(p.method ?? "sft", { precompute_reference: p.precomputeReference, beta: p.beta });
@@ -187,27 +221,40 @@ export interface Suggestion {
   total: number;
   /** The same change in words for the app, and the settings it sets (the app applies them with one click). */
   words: string;
-  apply: { gradient_checkpointing?: boolean; micro_batch_size?: number; gradient_accumulation?: number; finetune?: "lora"; max_length?: number };
+  apply: { gradient_checkpointing?: boolean; micro_batch_size?: number; gradient_accumulation?: number; finetune?: "lora"; max_length?: number; devices?: number };
 }
 
-/** Changes that would make the run fit in `budget` bytes, cheapest first, each with its new estimate. */
-export function suggestFits(s: ModelShape, p: PlanInput, budget: number, accumulation = 1): Suggestion[] {
+/**
+ * Changes that would make the run fit in `budget` bytes (one device's), cheapest first, each with its
+ * new estimate. A full fine-tune on fewer processes than the machine's `gpus` is first offered all of
+ * them: sharded, each GPU holds a share, and the run is faster rather than slower.
+ */
+export function suggestFits(s: ModelShape, p: PlanInput, budget: number, accumulation = 1, gpus = 1): Suggestion[] {
   const tries: [Omit<Suggestion, "total">, PlanInput][] = [];
+  if (p.finetune === "full" && gpus > (p.devices ?? 1)) {
+    const each = gib(estimateMemory(s, { ...p, devices: gpus }).total);
+    tries.push([
+      { change: `training.devices ${gpus}: sharded over the ${gpus} GPUs of this machine`, words: `Train on all ${gpus} GPUs of this machine: the weights, gradients and optimizer state are split across them, about ${each} on each`, apply: { devices: gpus } },
+      { ...p, devices: gpus },
+    ]);
+  }
   if (!p.gradientCheckpointing) tries.push([{ change: "turn on training.gradient_checkpointing", words: "Turn on gradient checkpointing (about 30% slower)", apply: { gradient_checkpointing: true } }, { ...p, gradientCheckpointing: true }]);
   for (let mb = Math.floor(p.microBatchSize / 2); mb >= 1; mb = Math.floor(mb / 2)) {
     const times = p.microBatchSize / mb;
     tries.push([
       { change: `training.micro_batch_size ${mb} with gradient_accumulation ×${times} (same effective batch)`, words: `Micro-batch ${mb}, accumulating ${accumulation * times} micro-batches per step (the same effective batch)`, apply: { micro_batch_size: mb, gradient_accumulation: accumulation * times } },
-      { ...p, microBatchSize: mb },
+      { ...p, microBatchSize: mb, gradientAccumulation: (p.gradientAccumulation ?? accumulation) * times },
     ]);
     if (mb === 1) break;
   }
   if (!p.gradientCheckpointing && p.microBatchSize > 1)
-    tries.push([{ change: "gradient checkpointing and micro_batch_size 1", words: `Gradient checkpointing and micro-batch 1 (accumulating ${accumulation * p.microBatchSize})`, apply: { gradient_checkpointing: true, micro_batch_size: 1, gradient_accumulation: accumulation * p.microBatchSize } }, { ...p, gradientCheckpointing: true, microBatchSize: 1 }]);
+    tries.push([{ change: "gradient checkpointing and micro_batch_size 1", words: `Gradient checkpointing and micro-batch 1 (accumulating ${accumulation * p.microBatchSize})`, apply: { gradient_checkpointing: true, micro_batch_size: 1, gradient_accumulation: accumulation * p.microBatchSize } }, { ...p, gradientCheckpointing: true, microBatchSize: 1, gradientAccumulation: (p.gradientAccumulation ?? accumulation) * p.microBatchSize }]);
   if (p.finetune === "full") tries.push([{ change: "finetune: lora instead of full", words: "Train LoRA adapters instead of every weight", apply: { finetune: "lora" } }, { ...p, finetune: "lora", weightBytes: p.device === "cuda" ? 2 : p.weightBytes }]);
   for (let len = Math.floor(p.maxLength / 2); len >= 512; len = Math.floor(len / 2)) tries.push([{ change: `data.max_length ${len}`, words: `Max length ${len} tokens`, apply: { max_length: len } }, { ...p, maxLength: len }]);
   return tries.map(([sugg, q]) => ({ ...sugg, total: estimateMemory(s, q).total })).filter((x) => x.total <= budget);
 }
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 
 /** Per-token training FLOPs (ALGORITHMS.md): 4·N_frozen + 6·N_lora + 12·L·h·T for LoRA; 6·N + 12·L·h·T full;
  * DPO's per-step reference pass adds a forward, 2·N + 4·L·h·T. */

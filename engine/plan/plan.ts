@@ -10,7 +10,7 @@ import { cpus, totalmem } from "node:os";
 import type { RunConfig } from "../config/schema";
 import { parseNvidiaSmi } from "../doctor/probes";
 import type { MeasuredThroughput } from "./throughput";
-import { estimateMemory, flopsPerToken, shapeFromConfig, suggestFits, type MemoryEstimate, type PlanInput, type Suggestion } from "./estimate";
+import { estimateMemory, flopsPerToken, microBatchesPerDevice, shapeFromConfig, suggestFits, type MemoryEstimate, type PlanInput, type Suggestion } from "./estimate";
 
 /** Dense bf16 tensor-core peaks (TFLOP/s) of common GPUs, for the throughput guess. */
 const PEAK_TFLOPS: [RegExp, number][] = [
@@ -33,11 +33,17 @@ export const NEAR_LIMIT = 0.8;
 export interface Device {
   kind: "cuda" | "cpu";
   name: string;
+  /** One GPU's memory (the first one nvidia-smi lists), or the system's. */
   memoryBytes: number;
+  /** GPUs of this machine (default 1); a CPU counts 1. */
+  count?: number;
 }
 
 export interface RunPlan {
   device: Device;
+  /** Processes that train together (training.devices; "auto" is every GPU): the estimate is one device's. On
+   * the CPU they share the system's memory, so N of them must fit in it. */
+  devices: number;
   input: PlanInput;
   estimate: MemoryEstimate;
   fits: boolean;
@@ -75,14 +81,17 @@ export function listGpus(): ReturnType<typeof parseNvidiaSmi> {
 }
 
 export function detectDevice(): Device {
-  const gpu = listGpus()[0];
-  return gpu ? { kind: "cuda", name: gpu.name, memoryBytes: gpu.memory_mib * 2 ** 20 } : { kind: "cpu", name: "CPU (system memory)", memoryBytes: totalmem() };
+  const gpus = listGpus();
+  const gpu = gpus[0];
+  return gpu ? { kind: "cuda", name: gpu.name, memoryBytes: gpu.memory_mib * 2 ** 20, count: gpus.length } : { kind: "cpu", name: "CPU (system memory)", memoryBytes: totalmem() };
 }
 
 export function planRun(config: RunConfig, device: Device, measured: MeasuredThroughput | null = null, data: PlanData | null = null): RunPlan {
   const shape = shapeFromConfig(JSON.parse(readFileSync(join(config.model.path, "config.json"), "utf8")) as Record<string, unknown>);
   const t = config.training;
   const half = device.kind === "cuda" && t.precision !== "fp32";
+  const gpus = device.kind === "cuda" ? (device.count ?? 1) : 1;
+  const devices = t.devices === "auto" ? gpus : (t.devices ?? 1);
   const input: PlanInput = {
     finetune: config.finetune === "full" ? "full" : "lora", // qlora: estimated as lora (an upper bound on memory)
     loraRank: config.lora.r,
@@ -98,20 +107,25 @@ export function planRun(config: RunConfig, device: Device, measured: MeasuredThr
     precomputeReference: config.preference?.precompute_reference ?? false,
     beta: config.preference?.beta ?? null,
     ...(config.method === "grpo" ? { numGenerations: config.preference?.num_generations as number } : {}),
+    devices,
+    gradientAccumulation: t.gradient_accumulation,
   };
   const estimate = estimateMemory(shape, input);
-  const fits = estimate.total <= device.memoryBytes;
+  // One GPU's memory per process; on the CPU every process takes its share of the same memory.
+  const budget = device.kind === "cuda" ? device.memoryBytes : device.memoryBytes / devices;
+  const fits = estimate.total <= budget;
   const peak = device.kind === "cuda" ? PEAK_TFLOPS.find(([re]) => re.test(device.name))?.[1] : undefined;
   const fpt = flopsPerToken(shape, input);
-  const guess = peak ? (peak * 1e12 * ASSUMED_MFU) / fpt : device.kind === "cpu" ? (cpus().length * CPU_FLOPS_PER_CORE) / fpt : null;
+  const guess = peak ? (peak * 1e12 * ASSUMED_MFU * devices) / fpt : device.kind === "cpu" ? (cpus().length * CPU_FLOPS_PER_CORE) / fpt : null;
   const tps = measured?.tokensPerSecond ?? guess;
   return {
     device,
+    devices,
     input,
     estimate,
     fits,
-    near_limit: fits && estimate.total > NEAR_LIMIT * device.memoryBytes,
-    suggestions: fits ? [] : suggestFits(shape, input, device.memoryBytes, t.gradient_accumulation).slice(0, 4),
+    near_limit: fits && estimate.total > NEAR_LIMIT * budget,
+    suggestions: fits ? [] : suggestFits(shape, input, budget, t.gradient_accumulation, gpus).slice(0, 4),
     flopsPerToken: fpt,
     tokensPerSecondGuess: guess,
     measured,
@@ -150,19 +164,22 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 10 * 2 ** 30 ? 2 : 1)} G
 
 export function formatPlan(p: RunPlan): string {
   const e = p.estimate;
+  const gpus = p.device.kind === "cuda" && p.devices > 1;
+  const per = gpus ? " per GPU" : p.devices > 1 ? " per process" : "";
   const lines = [
-    `plan on ${p.device.name} (${gib(p.device.memoryBytes)})`,
+    gpus ? `plan on ${p.devices} × ${p.device.name} (${gib(p.device.memoryBytes)} each)` : `plan on ${p.device.name} (${gib(p.device.memoryBytes)}${p.devices > 1 ? `, shared by ${p.devices} processes` : ""})`,
     `  parameters ${e.parameters.toLocaleString("en-US")}, trainable ${e.trainable.toLocaleString("en-US")} (${p.input.finetune}${p.input.finetune === "lora" ? ` r=${p.input.loraRank}` : ""})`,
-    `  peak memory ≈ ${gib(e.total)}: ${Object.entries(e.bytes)
+    ...devicesLines(p),
+    `  peak memory ≈ ${gib(e.total)}${per}${p.devices > 1 && !gpus ? ` (${gib(p.devices * e.total)} for the ${p.devices})` : ""}: ${Object.entries(e.bytes)
       .filter(([, v]) => v > 0)
       .sort((a, b) => b[1] - a[1])
       .map(([k, v]) => `${k} ${gib(v)}`)
       .join(", ")}`,
     p.fits
       ? `  fits: yes${p.near_limit ? ` (but over ${NEAR_LIMIT * 100}% of the memory: \`whetstone train\` measures one step first)` : ""}`
-      : `  fits: NO (needs ${gib(e.total)}, has ${gib(p.device.memoryBytes)})`,
+      : `  fits: NO${p.devices === 1 && (p.device.count ?? 1) > 1 ? " on one GPU" : ""} (needs ${gib(p.devices > 1 && !gpus ? p.devices * e.total : e.total)}${gpus ? per : ""}, has ${gib(p.device.memoryBytes)})`,
   ];
-  for (const s of p.suggestions) lines.push(`  would fit with: ${s.change} (≈ ${gib(s.total)})`);
+  for (const s of p.suggestions) lines.push(`  would fit with: ${s.change} (≈ ${gib(s.total)}${s.apply.devices || gpus ? " per GPU" : per})`);
   if (!p.fits && p.suggestions.length === 0) lines.push("  no single change makes it fit: use a smaller model, or QLoRA on a GPU");
   lines.push(`  compute ${(p.flopsPerToken / 1e9).toFixed(2)} GFLOP per trained token`);
   if (p.measured) {
@@ -175,6 +192,18 @@ export function formatPlan(p: RunPlan): string {
   if (p.secondsPerEpoch !== null && epochTokens !== null)
     lines.push(`  time per epoch ≈ ${duration(p.secondsPerEpoch)} (${epochTokens.toLocaleString("en-US")} tokens per epoch${p.data ? "" : " of the same data"}${p.measured ? "" : ", at the guessed throughput"})`);
   return lines.join("\n");
+}
+
+/** How the processes of a run on several devices share the model, and what a sharded run's accumulation costs. */
+function devicesLines(p: RunPlan): string[] {
+  if (p.devices === 1) return [];
+  const what = p.device.kind === "cuda" ? `${p.devices} GPUs` : `${p.devices} processes`;
+  if (p.input.finetune === "lora") return [`  ${what}: the model replicated on each, the adapter's gradients summed in one all-reduce`];
+  const lines = [`  sharded over ${what} (FSDP2): weights, gradients and AdamW state 1/${p.devices} each, plus the embeddings, output head and two decoder layers gathered whole`];
+  const n = microBatchesPerDevice(p.input);
+  if (n > 1)
+    lines.push(`  each forwards ${n} micro-batches a step, and FSDP2 keeps every gradient whole between them (${gib(p.estimate.bytes.gradients)}): a training.gradient_accumulation of at most ${p.devices} divides them too`);
+  return lines;
 }
 
 function duration(seconds: number): string {

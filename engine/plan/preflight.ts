@@ -29,6 +29,28 @@ export function wantsPreflight(plan: Pick<RunPlan, "fits" | "near_limit">, force
   return forced || !plan.fits || plan.near_limit;
 }
 
+/**
+ * The preflight step runs in one process. With LoRA that is one device's share of a run on several
+ * (the model is replicated), but a full fine-tune on several is sharded: one process would hold the
+ * whole model, so its peak says nothing about one GPU's.
+ */
+export function measurable(plan: Pick<RunPlan, "devices" | "input">): boolean {
+  return plan.devices === 1 || plan.input.finetune !== "full";
+}
+
+/** Why a sharded run is not measured, and what stands instead: the estimate per GPU. */
+export function notMeasured(plan: RunPlan): string {
+  return `preflight skipped: the step runs in one process, which cannot hold a full fine-tune sharded over ${plan.devices} devices; the estimate stands (${gib(plan.estimate.total)} per device)`;
+}
+
+export function notMeasurableError(plan: RunPlan): WhetstoneError {
+  return new WhetstoneError({
+    code: "PREFLIGHT_UNSUPPORTED",
+    message: `${notMeasured(plan).replace(/^preflight skipped: /, "The preflight step cannot measure this run: ")}.`,
+    hint: "Plan it instead (`whetstone train CONFIG --plan`), or measure a LoRA run or a run on one device.",
+  });
+}
+
 /** The line said before the step is measured: why, and the shape measured on which device. */
 export function preflightIntro(plan: RunPlan, forced: boolean): string {
   const why = forced ? "asked for" : plan.fits ? "the estimate is near the device's memory" : "the estimate is over the device's memory";
@@ -57,7 +79,7 @@ export function measuredAdvice(config: RunConfig, plan: RunPlan, r: PreflightRes
   const shape = shapeFromConfig(JSON.parse(readFileSync(join(config.model.path, "config.json"), "utf8")) as Record<string, unknown>);
   const limit = r.limit_bytes ?? plan.device.memoryBytes;
   const ratio = !r.out_of_memory && r.peak_bytes ? Math.max(1, r.peak_bytes / plan.estimate.total) : 1;
-  return suggestFits(shape, plan.input, (0.95 * limit) / ratio).slice(0, 4);
+  return suggestFits(shape, plan.input, (0.95 * limit) / ratio, plan.input.gradientAccumulation ?? 1, plan.device.kind === "cuda" ? (plan.device.count ?? 1) : 1).slice(0, 4);
 }
 
 const gib = (b: number | null) => (b === null ? "?" : `${(b / 2 ** 30).toFixed(2)} GiB`);

@@ -16,7 +16,8 @@ export interface LastKnown {
   retry?: string;
 }
 
-export function diagnoseDeath(exit: WorkerExit, last: LastKnown): ErrorInfo & { details: string[] } {
+/** `who` names the process that died: the worker, or one rank of a run on several devices ("The worker process of rank 1 (of 2)"). */
+export function diagnoseDeath(exit: WorkerExit, last: LastKnown, who = "The worker"): ErrorInfo & { details: string[] } {
   const signal = exit.signal ?? signalFromCode(exit.code);
   const where = describePosition(last);
   const resume = last.retry ?? `Resume with \`whetstone resume ${last.runId}\`: it continues from ${
@@ -26,7 +27,7 @@ export function diagnoseDeath(exit: WorkerExit, last: LastKnown): ErrorInfo & { 
   if (signal === "SIGKILL") {
     return {
       code: "WORKER_KILLED",
-      message: `The worker was killed (SIGKILL) ${where}. Whetstone never sends SIGKILL mid-run: this is usually the operating system's out-of-memory killer (see \`dmesg\` or \`journalctl -k\` for "Out of memory"), or the process was killed by hand.`,
+      message: `${who} was killed (SIGKILL) ${where}. Whetstone never sends SIGKILL mid-run: this is usually the operating system's out-of-memory killer (see \`dmesg\` or \`journalctl -k\` for "Out of memory"), or the process was killed by hand.`,
       hint: `${resume} If memory ran out, lower training.micro_batch_size (raising gradient_accumulation keeps the effective batch), shorten data.max_length, or turn on training.gradient_checkpointing.`,
       recoverable: true,
       details,
@@ -35,7 +36,7 @@ export function diagnoseDeath(exit: WorkerExit, last: LastKnown): ErrorInfo & { 
   if (signal === "SIGSEGV" || signal === "SIGBUS" || signal === "SIGABRT") {
     return {
       code: "WORKER_CRASHED",
-      message: `The worker crashed in native code (${signal}) ${where}: a fault in PyTorch, a GPU driver or an extension.`,
+      message: `${who} crashed in native code (${signal}) ${where}: a fault in PyTorch, a GPU driver or an extension.`,
       hint: `${resume} If it repeats at the same point, run \`whetstone doctor\` and check the GPU driver and torch build.`,
       recoverable: true,
       details,
@@ -44,7 +45,7 @@ export function diagnoseDeath(exit: WorkerExit, last: LastKnown): ErrorInfo & { 
   if (signal === "SIGTERM" || signal === "SIGINT" || signal === "SIGHUP") {
     return {
       code: "WORKER_STOPPED",
-      message: `The worker was stopped by ${signal} ${where}.`,
+      message: `${who} was stopped by ${signal} ${where}.`,
       hint: resume,
       recoverable: true,
       details,
@@ -52,7 +53,7 @@ export function diagnoseDeath(exit: WorkerExit, last: LastKnown): ErrorInfo & { 
   }
   return {
     code: "WORKER_EXITED",
-    message: `The worker exited with code ${exit.code} ${where} without reporting an error.${lastTraceLine(exit.stderrTail)}`,
+    message: `${who} exited with code ${exit.code} ${where} without reporting an error.${lastTraceLine(exit.stderrTail)}`,
     hint: `${resume} The run's log has the worker's full output.`,
     recoverable: true,
     details,

@@ -22,6 +22,7 @@ import { WORKER_DIR, workerPython } from "../paths";
 import { WhetstoneError } from "../util/errors";
 import { trackWorker } from "./live";
 import { forkServerApplies, forkWorker, type ForkedChild } from "./forkserver";
+import { rankPids } from "./torchrun";
 
 export interface WorkerExit {
   code: number | null;
@@ -50,13 +51,15 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
   readonly exited: Promise<WorkerExit>;
   private readonly stderrTail: string[] = [];
   private exitInfo: WorkerExit | undefined;
+  private readonly devices: number;
 
   private constructor(
     opts: WorkerOptions,
     private readonly child: ChildProcess | ForkedChild,
   ) {
     super();
-    const untrack = trackWorker(this.child);
+    this.devices = opts.devices ?? 1;
+    const untrack = trackWorker({ kill: (signal) => (this.kill(signal), true) });
     this.exited = new Promise((resolve) => {
       let spawnError: Error | undefined;
       this.child.once("error", (err) => {
@@ -148,7 +151,19 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
   }
 
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
-    if (this.alive) this.child.kill(signal);
+    if (!this.alive) return;
+    // torchrun passes a SIGTERM on to its ranks, but a SIGKILL ends it at once, and each rank runs in a
+    // session of its own: without this they would train on until they notice their parent is gone (a stuck
+    // collective never does), holding the launcher's pipes, and so its exit, open meanwhile.
+    if (signal === "SIGKILL" && this.devices > 1 && this.child.pid)
+      for (const pid of rankPids(this.child.pid)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          /* exited meanwhile */
+        }
+      }
+    this.child.kill(signal);
   }
 
   /** Ask for a clean exit, then insist. */

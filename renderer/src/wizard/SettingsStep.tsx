@@ -114,12 +114,18 @@ function PlanView({ plan, config }: { plan: RunPlan; config: string }) {
       ...(a.finetune ? { finetune: a.finetune, learningRate: 2e-4 } : {}),
       ...(a.max_length !== undefined ? { maxLength: a.max_length } : {}),
     });
+  // Training on several devices: the estimate is one GPU's (on the CPU, one of the processes that share its memory).
+  const several = plan.devices > 1;
+  const gpus = plan.device.kind === "cuda";
   // The smallest power of two that holds the longest sample (the step's own rounding of lengths).
   const fitted = plan.data ? Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(plan.data.longest, 16)))) : d.maxLength;
   return (
     <>
       <p data-testid="plan">
-        Peak memory about <strong>{gib(plan.estimate.total)}</strong> of {gib(plan.device.memoryBytes)} on {plan.device.name} ({num(plan.estimate.trainable)} trainable parameters
+        Peak memory about <strong>{gib(plan.estimate.total)}</strong>
+        {several ? (gpus ? " per GPU" : " per process") : ""} of {gib(plan.device.memoryBytes)} on {several && gpus ? `each of ${plan.devices} × ` : ""}
+        {plan.device.name}
+        {several && !gpus ? `, shared by ${plan.devices} processes` : ""} ({num(plan.estimate.trainable)} trainable parameters
         {plan.data ? `, rows of up to ${num(plan.data.sequence_length)} tokens as the data fills them` : ""}).
       </p>
       {plan.data?.max_length_beyond_longest && fitted < d.maxLength && (

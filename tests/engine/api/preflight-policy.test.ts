@@ -80,6 +80,15 @@ describe("createRun preflight policy", () => {
     expect(["queued", "running", "completed"]).toContain(engine.getRun({ id: run.id }).status.state);
   }, HANG_MS);
 
+  it("a full fine-tune sharded over several devices is not measured (one process would hold it whole): the estimate stands", async () => {
+    const { engine, events, seams } = setup();
+    const measure = vi.spyOn(seams, "measureStep");
+    const run = await engine.call("createRun", { config: tinyConfig({ finetune: "full", training: { devices: 2 } }), preflight: "always" });
+    expect(measure).not.toHaveBeenCalled();
+    expect(events.map((e) => [e.fits, e.text])).toEqual([[true, expect.stringMatching(/^preflight skipped: the step runs in one process, which cannot hold a full fine-tune sharded over 2 devices; the estimate stands \([\d.]+ GiB per device\)$/)]]);
+    expect(engine.getLog({ id: run.id })[0]).toBe(events[0]!.text);
+  });
+
   it("the contract checks the policy: a bad value is API_BAD_REQUEST naming the field", async () => {
     const { engine } = setup();
     await expect(engine.call("createRun", { config: tinyConfig(), preflight: "sometimes" as never })).rejects.toMatchObject({

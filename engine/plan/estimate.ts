@@ -177,7 +177,7 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
   const bytes = {
     weights: parameters * (full ? 4 : p.weightBytes) * share, // full fine-tuning keeps fp32 weights (AdamW on bf16 loses small steps)
     adapters: lora * 4,
-    gradients: trainable * 4 * (share < 1 && microBatchesPerDevice(p) > 1 ? 1 : share),
+    gradients: trainable * 4 * share, // sharded: reduce-scattered after every micro-batch (whetstone_worker/recipes/loop.py my_share)
     optimizer: trainable * 8 * share,
     // Gathered fp32 (no mixed-precision policy): the root and its gradients, two layers and one layer's gradients twice.
     gathered: share < 1 ? 4 * (2 * rootParameters(s) + 4 * layerParameters(s)) : 0,
@@ -203,11 +203,6 @@ export function estimateMemory(s: ModelShape, p: PlanInput): MemoryEstimate {
 export function sequencesPerItem(p: Pick<PlanInput, "method" | "numGenerations">): number {
   if (p.method === "grpo") return p.numGenerations ?? (METHOD_TABLE.grpo.settings.num_generations as number);
   return (PAIR_METHODS as readonly string[]).includes(p.method ?? "sft") ? 2 : 1;
-}
-
-/** Micro-batches each device forwards per optimizer step: the step's are dealt out round-robin. */
-export function microBatchesPerDevice(p: Pick<PlanInput, "devices" | "gradientAccumulation">): number {
-  return Math.ceil((p.gradientAccumulation ?? 1) / Math.max(1, p.devices ?? 1));
 }
 
 /** DPO and KTO run a reference model every step (DPO's can be precomputed: config/methods.ts). */

@@ -10,7 +10,7 @@ import { cpus, totalmem } from "node:os";
 import type { RunConfig } from "../config/schema";
 import { parseNvidiaSmi } from "../doctor/probes";
 import type { MeasuredThroughput } from "./throughput";
-import { estimateMemory, flopsPerToken, microBatchesPerDevice, shapeFromConfig, suggestFits, type MemoryEstimate, type PlanInput, type Suggestion } from "./estimate";
+import { estimateMemory, flopsPerToken, shapeFromConfig, suggestFits, type MemoryEstimate, type PlanInput, type Suggestion } from "./estimate";
 
 /** Dense bf16 tensor-core peaks (TFLOP/s) of common GPUs, for the throughput guess. */
 const PEAK_TFLOPS: [RegExp, number][] = [
@@ -199,11 +199,7 @@ function devicesLines(p: RunPlan): string[] {
   if (p.devices === 1) return [];
   const what = p.device.kind === "cuda" ? `${p.devices} GPUs` : `${p.devices} processes`;
   if (p.input.finetune === "lora") return [`  ${what}: the model replicated on each, the adapter's gradients summed in one all-reduce`];
-  const lines = [`  sharded over ${what} (FSDP2): weights, gradients and AdamW state 1/${p.devices} each, plus the embeddings, output head and two decoder layers gathered whole`];
-  const n = microBatchesPerDevice(p.input);
-  if (n > 1)
-    lines.push(`  each forwards ${n} micro-batches a step, and FSDP2 keeps every gradient whole between them (${gib(p.estimate.bytes.gradients)}): a training.gradient_accumulation of at most ${p.devices} divides them too`);
-  return lines;
+  return [`  sharded over ${what} (FSDP2): weights, gradients and AdamW state 1/${p.devices} each, plus the embeddings, output head and two decoder layers gathered whole`];
 }
 
 function duration(seconds: number): string {

@@ -91,11 +91,11 @@ describe("memory per device", () => {
     expect(estimateMemory(llama32_1b, { ...full, devices: 4, gradientAccumulation: 4 }).total).toBe(15_356_000_010);
   });
 
-  it("a device that forwards two micro-batches a step keeps whole gradients between them (FSDP2 without sync)", () => {
+  it("a device that forwards two micro-batches a step keeps only its shard of the gradients (reduce-scattered after each)", () => {
     const eight = estimateMemory(llama32_1b, { ...full, devices: 4, gradientAccumulation: 8 });
-    expect(eight.bytes.gradients).toBe(4_943_257_600);
+    expect(eight.bytes.gradients).toBe(1_235_814_400);
     expect(eight.bytes.weights).toBe(1_235_814_400);
-    expect(eight.total).toBe(19_360_038_666);
+    expect(eight.total).toBe(15_356_000_010); // as with one micro-batch each: activations are one micro-batch's
   });
 
   it("Llama-3.1-8B full over 8 GPUs: 2 B of state a parameter plus 11.08 GiB gathered", () => {
@@ -168,15 +168,14 @@ describe("planRun on a machine with 4 GPUs of 24 GiB", () => {
     }
   });
 
-  it("over 2 of them: fits, near the limit (19.3 of 24 GiB); with more accumulation than devices it says what that costs", () => {
+  it("over 2 of them: fits, near the limit (19.3 of 24 GiB), however many micro-batches each forwards", () => {
     const plan = planRun({ ...config(2), training: { ...config(2).training, gradient_accumulation: 2 } }, rtx4090x4);
     expect(plan.estimate.total).toBe(20_694_718_218);
     expect(plan.fits && plan.near_limit).toBe(true);
-    // 4 micro-batches over 2: two each, so the gradients stay whole: 19,161,776,128 − 2,471,628,800 + 4,943,257,600
-    // = 21,633,404,928, × 1.08 = 23,364,077,322 (21.76 GiB).
+    // 4 micro-batches over 2: two each; gradients are reduce-scattered after each, so they stay 1/2.
     const two = planRun(config(2), rtx4090x4);
-    expect(two.estimate.total).toBe(23_364_077_322);
-    expect(formatPlan(two)).toContain("each forwards 2 micro-batches a step, and FSDP2 keeps every gradient whole between them (4.60 GiB): a training.gradient_accumulation of at most 2 divides them too");
+    expect(two.estimate.total).toBe(20_694_718_218);
+    expect(formatPlan(two)).toContain("sharded over 2 GPUs (FSDP2): weights, gradients and AdamW state 1/2 each");
   });
 
   it("on the CPU the processes share the system's memory", () => {

@@ -203,6 +203,13 @@ class Loop:
             what += f", sharded over {distributed.current().size} processes (FSDP2)"
         return f"{trainable:,} of {total:,} parameters trainable ({what})"
 
+    @property
+    def load_device(self) -> torch.device:
+        """Where the policy's weights are loaded: a full fine-tune about to be sharded loads on the CPU,
+        and fully_shard moves each decoder layer to the GPU and keeps its shard (loading the whole model
+        onto each GPU first would need a whole fp32 copy per GPU for a moment)."""
+        return torch.device("cpu") if distributed.current() is not None and self.cfg.finetune == "full" else self.device
+
     # ---------------------------------------------------------------- forward and backward, for recipes
 
     def call(self, model, fn: Callable[..., Any], *args: Any) -> Any:
@@ -215,17 +222,13 @@ class Loop:
         its rank (all of them on one process). A sharded model's forward and backward are collectives, so
         there every rank takes the same number: a rank short of one repeats the step's first micro-batch
         with counts False (its loss goes backward times 0 and is not counted), and the gradients are
-        reduced once, after the last backward."""
+        reduce-scattered after every backward into each rank's shard: holding them whole until the last
+        micro-batch would save communication but cost a whole fp32 copy of the gradients per GPU."""
         world = distributed.current()
         mine = [(item, True) for item in distributed.shard(items, world)]
-        if self.sharded is None:
-            yield from mine
-            return
-        n = -(-len(items) // world.size)
-        mine += [(items[0], False)] * (n - len(mine))
-        for i, pair in enumerate(mine):
-            self.sharded.set_requires_gradient_sync(i == n - 1)
-            yield pair
+        if self.sharded is not None:
+            mine += [(items[0], False)] * (-(-len(items) // world.size) - len(mine))
+        yield from mine
 
     def backward(self, loss: torch.Tensor, counts: bool = True) -> None:
         """Backward of a micro-batch's loss, already scaled for the whole step (grad scaler when fp16).

@@ -80,15 +80,17 @@ class Policy:
         self.parent_lora: tuple[chain.Parts, int] | None = None  # init_from adapter (scaled factors, rank), LoRA runs
         self.head = self.ref_head = None  # output heads for chunked log-probs (None: full logits)
 
-    def _initial_weights(self, source: str | Path | None = None):
-        """The policy's starting weights: model.path, or init_from (an adapter merged into the base, or a model folder)."""
+    def _initial_weights(self, source: str | Path | None = None, device: torch.device | None = None):
+        """The policy's starting weights: model.path, or init_from (an adapter merged into the base, or a model
+        folder), on `device` (default the run's)."""
         loop, cfg = self.loop, self.loop.cfg
+        device = device or loop.device
         init = Path(cfg.init_from) if cfg.init_from else None
         with loop.guard("load"):
             if source is None and init is not None and (init / "adapter_config.json").is_file():
                 from peft import PeftModel
 
-                base = modeling.load_model(cfg.model.path, loop.precision.weights, cfg.model.trust_remote_code, loop.device)
+                base = modeling.load_model(cfg.model.path, loop.precision.weights, cfg.model.trust_remote_code, device)
                 try:
                     parent = PeftModel.from_pretrained(base, str(init))
                 except (ValueError, KeyError, RuntimeError, OSError) as err:
@@ -100,7 +102,7 @@ class Policy:
             if source is None and init is not None:
                 modeling.check_model_dir(init, "init_from model")
             path = source or init or cfg.model.path
-            return modeling.load_model(path, loop.precision.weights, cfg.model.trust_remote_code, loop.device)
+            return modeling.load_model(path, loop.precision.weights, cfg.model.trust_remote_code, device)
 
     def build(self, checkpoint: Path | None, samples: Iterable[Sample], precomputed: bool) -> None:
         """Policy (from `checkpoint` for a full fine-tune), LoRA, the reference (`precomputed`: the
@@ -110,7 +112,7 @@ class Policy:
         full = cfg.finetune == "full"
         source = checkpoint / "model" if full and checkpoint else None
         loop.progress("load", 1, 2, "step", f"Loading the model from {source or cfg.init_from or cfg.model.path}")
-        model = self._initial_weights(source)
+        model = self._initial_weights(source, loop.load_device)
         vocab = model.get_input_embeddings().num_embeddings
         for sample in samples:
             top = int(sample.ids.max())

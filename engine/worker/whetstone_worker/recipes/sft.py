@@ -133,7 +133,7 @@ class SFTRecipe:
             if cfg.finetune == "qlora":
                 model = load_quantized(str(source), loop.precision.autocast, cfg.model.trust_remote_code, loop.device)
             else:
-                model = modeling.load_model(source, loop.precision.weights, cfg.model.trust_remote_code, loop.device)
+                model = modeling.load_model(source, loop.precision.weights, cfg.model.trust_remote_code, loop.load_device)
         vocab = model.get_input_embeddings().num_embeddings
         too_big = next((s for s in self.samples if int(s.ids.max()) >= vocab), None)
         if too_big is not None:

@@ -83,6 +83,8 @@ describe("progress and the report in words", () => {
     expect(progressInWords(progress({ phase: "load", current: 1, total: 2, unit: "steps" }))).toBe("Loading the model…");
     expect(progressInWords(progress({ current: 0, message: "0 of 3 rows (2 candidates, 2 dropped)" }))).toBe("0 of 3 rows written · 2 candidates tried, 2 dropped · time left known after the first row");
     expect(progressInWords(progress({ current: 2, eta_s: 75, message: "2 of 3 rows (6 candidates, 4 dropped)" }))).toBe("2 of 3 rows written · 6 candidates tried, 4 dropped · about 1:15 left");
+    expect(progressInWords(progress({ current: 3, eta_s: 0, message: "3 of 3 rows (8 candidates, 5 dropped)" }))).toBe("3 of 3 rows written · 8 candidates tried, 5 dropped · finishing");
+    expect(progressInWords(progress({ current: 1, eta_s: 9, message: "something else" }))).toBe("1 of 3 rows written · about 0:09 left");
   });
 
   it("counts what was dropped and why, near-duplicates, overlaps and a run that ran out of candidates", () => {
@@ -187,6 +189,11 @@ describe("the panel", () => {
     expect(shown).toContain("✓ 3 of 3 rows in synth-magpie.jsonl (2 written now, 1 there before), in 0:14.");
     expect(shown).toContain("9 candidates tried; dropped 1 empty, 4 repetitive.");
     expect((await screen.findByTestId("synth-resume", {}, { timeout: 3000 })).textContent).toMatch(/^The file already holds 3 rows, as many as asked for/);
+    expect(generate().textContent).toBe("Generate rows");
+    expect(generate().disabled).toBe(true); // nothing left to write into this file
+    fireEvent.change(screen.getByLabelText("How many rows"), { target: { value: "5" } });
+    expect(screen.getByTestId("synth-resume").textContent).toBe("3 of 5 rows already in the file; it continues from there.");
+    expect(generate().disabled).toBe(false);
   });
 
   it("says an engine error in the app's words and that the rows written stay", async () => {

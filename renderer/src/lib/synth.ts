@@ -130,7 +130,8 @@ export function progressInWords(p: ProgressInfo | undefined): string {
   const tried = /(\d+) candidates?, (\d+) dropped/.exec(p.message);
   const parts = [`${p.current} of ${p.total ?? "?"} rows written`];
   if (tried) parts.push(`${tried[1]} candidates tried, ${tried[2]} dropped`);
-  parts.push(p.eta_s === null ? "time left known after the first row" : `about ${duration(p.eta_s)} left`);
+  if (p.total !== null && p.current >= p.total) parts.push("finishing");
+  else parts.push(p.eta_s === null ? "time left known after the first row" : `about ${duration(p.eta_s)} left`);
   return parts.join(" · ");
 }
 

@@ -37,7 +37,9 @@ export function SynthSettings({ home }: { home: string | null }) {
   const { request, problems } = synthRequest(form, draft, home);
   const out = form.out || defaultOutPath(form.method, draft.dataPath, home);
   const rowsInFile = useRowsInFile(out, !busy, jobState);
-  const note = resumeNote(rowsInFile, Number(form.rows) || 0);
+  const n = Number(form.rows) || 0;
+  const note = resumeNote(rowsInFile, n);
+  const full = rowsInFile !== null && rowsInFile >= n;
 
   const start = async () => {
     if (!request) return;
@@ -92,8 +94,8 @@ export function SynthSettings({ home }: { home: string | null }) {
         </ul>
       )}
       <div className="row">
-        <button type="button" className="primary" onClick={() => void start()} disabled={busy || request === null}>
-          {rowsInFile ? "Generate the rest" : "Generate rows"}
+        <button type="button" className="primary" onClick={() => void start()} disabled={busy || request === null || full}>
+          {rowsInFile && !full ? "Generate the rest" : "Generate rows"}
         </button>
       </div>
       <SynthStatus />

@@ -71,7 +71,7 @@ export function httpTransport(baseUrl: string, token: string): Transport {
     subscribe(onEvent) {
       const source = new EventSource(`${baseUrl}/api/events?token=${encodeURIComponent(token)}`);
       const handler = (e: MessageEvent<string>) => onEvent(JSON.parse(e.data) as EngineEvent);
-      for (const type of ["run", "metrics", "progress", "log", "dataset", "download", "token", "sweep"]) source.addEventListener(type, handler as EventListener);
+      for (const type of ["run", "metrics", "progress", "log", "dataset", "download", "token", "sweep", "synth"]) source.addEventListener(type, handler as EventListener);
       return () => source.close();
     },
   };

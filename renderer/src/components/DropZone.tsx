@@ -1,13 +1,16 @@
-/** Drag a file in, or press the button to pick one; keyboard users get the button. */
+/** Drag a file in, or press the button to pick one; keyboard users get the button. `name` labels the picker (default: the dataset). */
 import { useRef, useState } from "react";
 
-export function DropZone({ onFile, accept, busy, label }: { onFile: (file: File) => void; accept: string; busy: boolean; label: string }) {
+/** The files the engine reads as datasets, for a picker's `accept`. */
+export const DATASET_FILES = ".jsonl,.ndjson,.json,.csv,.tsv,.parquet,.gz,.zst,.bz2,.xz";
+
+export function DropZone({ onFile, accept, busy, label, name = "Dataset file", compact = false }: { onFile: (file: File) => void; accept: string; busy: boolean; label: string; name?: string; compact?: boolean }) {
   const input = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
   return (
     <div
-      className={over ? "dropzone over" : "dropzone"}
-      data-testid="dropzone"
+      className={`dropzone${compact ? " compact" : ""}${over ? " over" : ""}`}
+      data-testid={name === "Dataset file" ? "dropzone" : undefined}
       onDragOver={(e) => {
         e.preventDefault();
         setOver(true);
@@ -22,13 +25,13 @@ export function DropZone({ onFile, accept, busy, label }: { onFile: (file: File)
     >
       <p>{busy ? "Reading the dataset…" : label}</p>
       <button type="button" onClick={() => input.current?.click()} disabled={busy}>
-        Choose a file…
+        {name === "Dataset file" ? "Choose a file…" : `Choose the ${name.toLowerCase()}…`}
       </button>
       <input
         ref={input}
         type="file"
         accept={accept}
-        aria-label="Dataset file"
+        aria-label={name}
         hidden
         onChange={(e) => {
           const f = e.target.files?.[0];

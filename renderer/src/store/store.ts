@@ -14,9 +14,10 @@ import { createEvaluationSlice, type EvaluationSlice } from "./evaluation-slice"
 import { createUiSlice, type UiSlice } from "./ui-slice";
 import { createChecksSlice, type ChecksSlice } from "./checks-slice";
 import { createSweepsSlice, type SweepsSlice } from "./sweeps-slice";
+import { createSynthSlice, type SynthSlice } from "./synth-slice";
 import { DEFAULT_DRAFT } from "../lib/draft";
 
-export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice & ChecksSlice & SweepsSlice;
+export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice & ChecksSlice & SweepsSlice & SynthSlice;
 
 export const createAppStore = (storage: Storage | undefined = globalThis.localStorage) =>
   create<AppState>()(
@@ -29,6 +30,7 @@ export const createAppStore = (storage: Storage | undefined = globalThis.localSt
         ...createUiSlice(...a),
         ...createChecksSlice(...a),
         ...createSweepsSlice(...a),
+        ...createSynthSlice(...a),
       }),
       {
         name: "whetstone-ui",
@@ -83,5 +85,7 @@ export function applyEngineEvent(event: EngineEvent, store: Pick<typeof useAppSt
       return s.setProgress(`download:${event.repoId}`, event.progress);
     case "sweep":
       return s.upsertSweep(event.sweep);
+    case "synth":
+      return s.setProgress(`synth:${event.out}`, event.progress);
   }
 }

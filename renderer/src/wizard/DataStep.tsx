@@ -1,19 +1,20 @@
-/** Step 2: the dataset. Drop or pick a file; the engine checks it row by row and templates a sample. */
+/** Step 2: the dataset. Drop or pick a file, or generate one with a model; the engine checks it row by row and templates a sample. */
 import { useEffect, useState } from "react";
 import { useAppStore } from "../store/store";
 import { useClient, errorInfo } from "../client/context";
-import { DropZone } from "../components/DropZone";
+import { DATASET_FILES, DropZone } from "../components/DropZone";
 import { IssueList } from "../components/IssueList";
 import { Histogram } from "../components/Histogram";
 import { TokenPreview } from "../components/TokenPreview";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
 import { bytes, num } from "../lib/format";
-import { useInspect } from "./use-draft-checks";
+import { useChooseDataFile, useInspect } from "./use-draft-checks";
+import { SynthPanel } from "./SynthPanel";
 import { dataVerdict } from "../lib/messages";
 import type { DatasetReport } from "../../../engine/api/public";
 
-export function DataStep() {
+export function DataStep({ home }: { home: string | null }) {
   const client = useClient();
   const dataPath = useAppStore((s) => s.draft.dataPath);
   const dataName = useAppStore((s) => s.draft.dataName);
@@ -22,15 +23,14 @@ export function DataStep() {
   const inspecting = useAppStore((s) => s.inspecting);
   const progress = useAppStore((s) => (dataPath ? s.progress[`dataset:${dataPath}`] : undefined));
   const inspect = useInspect();
+  const choose = useChooseDataFile();
 
   const onFile = async (file: File) => {
     const s = useAppStore.getState();
     s.beginInspect();
     try {
       const stored = await client.fileForEngine(file);
-      // Choices about the last file (skipping its invalid rows) do not carry over to this one.
-      s.updateDraft({ dataPath: stored.path, dataName: file.name, skipInvalid: false });
-      await inspect(stored.path);
+      await choose(stored.path, file.name);
     } catch (e) {
       s.setReportError(errorInfo(e));
     }
@@ -39,7 +39,8 @@ export function DataStep() {
   const tokens = report?.stats.tokens;
   return (
     <>
-      <DropZone onFile={onFile} accept=".jsonl,.ndjson,.json,.csv,.tsv,.parquet,.gz,.zst,.bz2,.xz" busy={inspecting} label="Drop a dataset here: JSONL, JSON, CSV, TSV or Parquet, also compressed (gzip, zstd, bzip2, xz) (chat, ShareGPT, Alpaca, prompt/completion, preference pairs)." />
+      <DropZone onFile={onFile} accept={DATASET_FILES} busy={inspecting} label="Drop a dataset here: JSONL, JSON, CSV, TSV or Parquet, also compressed (gzip, zstd, bzip2, xz) (chat, ShareGPT, Alpaca, prompt/completion, preference pairs)." />
+      <SynthPanel home={home} />
       {inspecting && <ProgressBar progress={progress} label={report ? "Checking the dataset again" : "Reading the dataset"} />}
       <ErrorBox error={reportError} />
       {report && (

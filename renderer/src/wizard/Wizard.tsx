@@ -80,7 +80,7 @@ export function Wizard({ home }: { home: string | null }) {
           {at + 1}. {TITLES[step]}
         </h2>
         {step === "model" && <ModelStep />}
-        {step === "data" && <DataStep />}
+        {step === "data" && <DataStep home={home} />}
         {step === "method" && <MethodStep />}
         {step === "settings" && <SettingsStep />}
         {step === "train" && <TrainStep />}

@@ -112,3 +112,16 @@ export function useInspect() {
     [client],
   );
 }
+
+/** Make a file the wizard's dataset, as dropping it does: its own choices reset, then the engine checks it. */
+export function useChooseDataFile() {
+  const inspect = useInspect();
+  return useCallback(
+    async (path: string, name: string) => {
+      // Choices about the last file (skipping its invalid rows) do not carry over to this one.
+      useAppStore.getState().updateDraft({ dataPath: path, dataName: name, skipInvalid: false });
+      await inspect(path);
+    },
+    [inspect],
+  );
+}

@@ -32,3 +32,11 @@ export type EngineEvent =
   | { type: "sweep"; sweep: SweepStatus }
   /** A synthesis into `out` (synthData): the model loading, then rows in the file of the n asked for, with ETA. */
   | { type: "synth"; out: string; progress: ProgressInfo };
+
+/**
+ * Every event type, for listeners that must name them (the browser's SSE client subscribes per type):
+ * the check below fails to compile when a type of EngineEvent is missing here.
+ */
+export const ENGINE_EVENT_TYPES = ["run", "metrics", "progress", "log", "resuming", "preflight", "token", "dataset", "download", "sweep", "synth"] as const satisfies readonly EngineEvent["type"][];
+type Unlisted = Exclude<EngineEvent["type"], (typeof ENGINE_EVENT_TYPES)[number]>;
+export const EVERY_EVENT_TYPE_LISTED: [Unlisted] extends [never] ? true : Unlisted = true;

@@ -4,7 +4,7 @@
  * both generated from the engine's API contract.
  */
 import { API_METHODS, type ApiInput, type ApiMethod, type ApiOutput } from "../../../engine/api/contract";
-import type { EngineEvent } from "../../../engine/api/events";
+import { ENGINE_EVENT_TYPES, type EngineEvent } from "../../../engine/api/events";
 
 /** A dataset file the user dropped or picked, as the engine can read it: a path on this machine. */
 export interface StoredFile {
@@ -71,7 +71,7 @@ export function httpTransport(baseUrl: string, token: string): Transport {
     subscribe(onEvent) {
       const source = new EventSource(`${baseUrl}/api/events?token=${encodeURIComponent(token)}`);
       const handler = (e: MessageEvent<string>) => onEvent(JSON.parse(e.data) as EngineEvent);
-      for (const type of ["run", "metrics", "progress", "log", "dataset", "download", "token", "sweep", "synth"]) source.addEventListener(type, handler as EventListener);
+      for (const type of ENGINE_EVENT_TYPES) source.addEventListener(type, handler as EventListener);
       return () => source.close();
     },
   };

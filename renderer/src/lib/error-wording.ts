@@ -110,6 +110,7 @@ export const ERROR_WORDING: Record<string, Wording> = {
   INIT_FROM_NOT_READY: w("The run you start from has not finished", "Start from a completed run, or from the base model."),
   INIT_FROM_INVALID: w("That is not an adapter or model folder", "Start from a completed run in the Method step."),
   INIT_FROM_BASE_MISMATCH: w("The adapter belongs to another base model", "Choose that run's base model in step 1, or start from the base model."),
+  PREFLIGHT_UNSUPPORTED: w("This run cannot be measured beforehand", "A full fine-tune split over several GPUs cannot be measured in one process: the memory estimate stands."),
   PREFLIGHT_DOES_NOT_FIT: w("A measured training step does not fit in memory", "Apply one of the changes listed above (a smaller micro-batch or max length, gradient checkpointing), or choose a smaller model."),
   OUT_OF_MEMORY: w("Out of memory", "Lower the micro-batch size or the max length, or turn on gradient checkpointing, then resume from the last checkpoint."),
   NON_FINITE_LOSS: w("The loss became NaN or infinite", "Lower the learning rate, then resume from the last good checkpoint."),

@@ -4,7 +4,7 @@
  * validated against it at runtime in one place (`dispatch`).
  */
 import * as z from "zod";
-import { RoundSamplesSchema, RunStatusSchema } from "../runs/types";
+import { NodesInputSchema, RoundSamplesSchema, RunStatusSchema } from "../runs/types";
 import { TASK_KINDS } from "../jobs/kinds";
 import type { JudgmentsResult } from "../eval/judgments";
 import { AuditOptionsSchema, AuditReportSchema } from "../audit/schema";
@@ -69,6 +69,14 @@ export const API = {
        * events and go into the run's log; a step that does not fit refuses the run (PREFLIGHT_DOES_NOT_FIT).
        */
       preflight: z.enum(PREFLIGHT_POLICIES).optional(),
+      /** Processes that train the run together on this machine, one per GPU, or `auto`: every GPU; in place of the config's training.devices (validated with it, stored in the run's config). */
+      devices: z.union([z.literal("auto"), z.number().int()]).optional(),
+      /**
+       * A run on several machines (torchrun's nodes), created on node 0; each other machine runs the
+       * same command with its own rank, which follows this run (`whetstone train … --node-rank R`).
+       * Stored with the run: a resume launches it the same way.
+       */
+      nodes: NodesInputSchema.optional(),
     }),
     output: RunStatusSchema,
   },

@@ -20,13 +20,14 @@ import { hubWorkerEnv } from "../secrets/token";
 import { CompareOptionsSchema, EvalOptionsSchema, GenerateOptionsSchema, type CompareReport, type EvalReport, type GenerateResult } from "../eval/schema";
 import { MergeOptionsSchema, type MergeResult } from "../merge/schema";
 import { PushOptionsSchema, type PushRecord } from "../push/schema";
-import { validateConfig } from "../config/load";
+import { validateConfig, withDevices } from "../config/load";
 import { snapshotOptionsFor } from "../data/run-data";
 import { resolveInitFrom, checkChainable, loadLineage } from "../runs/lineage";
 import type { DatasetReport, SamplePreview } from "../data/report";
 import { whetstoneHome } from "../paths";
 import { PROTOCOL_VERSION } from "../protocol/messages";
 import { WhetstoneError } from "../util/errors";
+import { runNodes } from "../supervisor/launcher";
 import { diskFullError, isDiskFull } from "../util/disk";
 import { VERSION } from "../version";
 import { analyze } from "../doctor/analyze";
@@ -122,11 +123,13 @@ export class Engine implements ApiHandlers {
    */
   async createRun(input: ApiInput<"createRun">): Promise<RunStatus> {
     const { config: read, source } = await this.loadRunConfig(input, "createRun");
+    const nodes = input.nodes ? runNodes(input.nodes, read.method) : null;
     const loaded = await this.withJudges(read);
     const parent = loaded.init_from !== null ? resolveInitFrom(this.store, loaded.init_from, loaded.model.path) : null;
     if (parent) checkChainable(parent, loaded.finetune, loaded.lora.variant);
     const config = parent ? { ...loaded, init_from: parent.path } : loaded;
-    const status = parent ? this.store.update(this.store.create(config, source).id, { parent }) : this.store.create(config, source);
+    const created = this.store.create(config, source);
+    const status = parent || nodes ? this.store.update(created.id, { ...(parent ? { parent } : {}), ...(nodes ? { nodes } : {}) }) : created;
     const dir = this.store.runDir(status.id);
     try {
       await this.preflightForRun(status.id, config, input.preflight ?? "auto");
@@ -371,9 +374,10 @@ export class Engine implements ApiHandlers {
     );
   }
 
-  private async loadRunConfig(input: { config?: unknown; configPath?: string; baseDir?: string }, method: string): Promise<{ config: RunConfig; source?: string }> {
-    if (input.configPath !== undefined) return (await import("../config/file")).loadConfigFile(input.configPath);
-    if (input.config !== undefined) return { config: validateConfig(input.config, { baseDir: input.baseDir }) };
+  /** The request's config, validated, with its `devices` (when given) in place of training.devices. */
+  private async loadRunConfig(input: { config?: unknown; configPath?: string; baseDir?: string; devices?: number | "auto" }, method: string): Promise<{ config: RunConfig; source?: string }> {
+    if (input.configPath !== undefined) return (await import("../config/file")).loadConfigFile(input.configPath, { devices: input.devices });
+    if (input.config !== undefined) return { config: validateConfig(withDevices(input.config, input.devices), { baseDir: input.baseDir }) };
     throw new WhetstoneError({ code: "CONFIG_MISSING", message: `${method} needs \`config\` or \`configPath\`.`, hint: "Pass a config object or a config file path." });
   }
 

@@ -18,6 +18,6 @@ export type { RunStatus } from "../runs/types";
 export type { TaskKind } from "../jobs/kinds";
 export type { JudgeTrust } from "../judge/trust";
 export { GoldfishSchema, RewardSchema, RunConfigSchema, type Reward, type RewardInput } from "../config/schema";
-export { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS, METHOD_TABLE, PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS, dataKindFor, hasSftTerm } from "../config/methods";
+export { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS, METHOD_TABLE, PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS, dataKindFor, hasSftTerm, trainsOnSeveralDevices } from "../config/methods";
 export type { EarlyStopRule, SettingValue, SweepSpec, SweepStatus, Trial } from "../sweep/schema";
 export { applySettings } from "../sweep/grid";

@@ -3,7 +3,7 @@
  * through the contract, `subscribe` to its events), and returns an exit code.
  */
 import type { Engine } from "../api/engine";
-import type { RunStatus } from "../runs/types";
+import type { Nodes, RunStatus } from "../runs/types";
 import type { EngineEvent } from "../api/events";
 import type { PreflightPolicy } from "../api/contract";
 import { RunConfigSchema, objectShape } from "../config/schema";
@@ -23,7 +23,7 @@ export async function trainCommand(
   engine: Client,
   configPath: string,
   io: Io,
-  opts: { json?: boolean; verbose?: boolean; "skip-invalid"?: boolean; preflight?: PreflightPolicy },
+  opts: { json?: boolean; verbose?: boolean; "skip-invalid"?: boolean; preflight?: PreflightPolicy; devices?: number | "auto"; nodes?: Nodes | null },
 ): Promise<number> {
   // Events sent while the run is being created come before its id is known: the preflight's lines
   // are printed as they come; a "waiting for run X" from the queue is kept and shown once it is.
@@ -34,7 +34,13 @@ export async function trainCommand(
   });
   let run: RunStatus;
   try {
-    run = await engine.call("createRun", { configPath, preflight: opts.preflight ?? "auto", ...(opts["skip-invalid"] ? { skipInvalid: true } : {}) });
+    run = await engine.call("createRun", {
+      configPath,
+      preflight: opts.preflight ?? "auto",
+      ...(opts["skip-invalid"] ? { skipInvalid: true } : {}),
+      ...(opts.devices !== undefined ? { devices: opts.devices } : {}),
+      ...(opts.nodes ? { nodes: opts.nodes } : {}),
+    });
   } catch (e) {
     if ((e as { code?: string }).code === "PREFLIGHT_DOES_NOT_FIT") return EXIT.failed; // its lines, with the advice, are printed
     throw e;
@@ -140,7 +146,7 @@ export async function showCommand(engine: Client, ref: string, io: Io, opts: { j
     `method   ${c.method} / ${c.finetune}`,
     `model    ${c.model.path}`,
     `data     ${c.data.train}${data ? `  (${String(data.rows)} rows, sha256 ${String(data.source_sha256).slice(0, 12)}…)` : ""}`,
-    `device   ${s.device ?? "-"}`,
+    `device   ${s.device ?? "-"}${s.nodes ? ` (node 0 of ${s.nodes.nnodes} machines, meeting at ${s.nodes.master_addr}:${s.nodes.master_port})` : ""}`,
     `progress step ${s.step}/${s.total_steps ?? "?"}${s.eta_s ? `, ETA ${duration(s.eta_s)}` : ""}`,
     `created  ${s.created_at}${s.finished_at ? `, finished ${s.finished_at}` : ""}`,
   ];
@@ -159,7 +165,7 @@ export async function showCommand(engine: Client, ref: string, io: Io, opts: { j
     lines.push(`error    [${s.error.code}] ${s.error.message}`, `hint     ${s.error.hint}`);
     for (const d of s.error.details ?? []) lines.push(`         ${d}`);
   }
-  if (s.state === "interrupted" || s.state === "cancelled") lines.push(`resume   whetstone resume ${s.id}`);
+  if (s.state === "interrupted" || s.state === "cancelled") lines.push(`resume   whetstone resume ${s.id}${s.nodes ? " (and on each other machine, its train command with its --node-rank again)" : ""}`);
   const log = await engine.call("getLog", { id: s.id, tail: 8 });
   if (log.length) lines.push("log (last lines):", ...log.map((l) => `  ${l}`));
   io.out.write(lines.join("\n") + "\n");

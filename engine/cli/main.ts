@@ -57,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof WhetstoneError) {
       process.stderr.write(e.format() + "\n");
-      return e.code === "USAGE" || e.code.startsWith("CONFIG") || e.code.startsWith("MODEL") || e.code.startsWith("DATA") ? EXIT.usage : EXIT.failed;
+      return e.code === "USAGE" || e.code === "NODES_INVALID" || e.code.startsWith("CONFIG") || e.code.startsWith("MODEL") || e.code.startsWith("DATA") ? EXIT.usage : EXIT.failed;
     }
     throw e;
   }

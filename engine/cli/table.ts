@@ -27,6 +27,13 @@ function need(args: string[], name: string, what: string): string {
   throw new WhetstoneError({ code: "USAGE", message: `\`whetstone ${name}\` needs ${what}.`, hint: `\`whetstone ${name} --help\` shows the usage.` });
 }
 
+/** --devices: a whole number of at least 1, or auto. */
+function devicesFlag(raw: string | undefined): number | "auto" | undefined {
+  if (raw === undefined || raw === "auto") return raw;
+  if (/^[1-9]\d*$/.test(raw)) return Number(raw);
+  throw new WhetstoneError({ code: "USAGE", message: `--devices must be a whole number of at least 1, or auto, got '${raw}'.`, hint: "`whetstone train --help` explains each option." });
+}
+
 const json = { type: "boolean", help: "machine-readable output" } as const;
 const run = (what: string) => ({ json, verbose: { type: "boolean", short: "v", help: `also print the worker's log lines while following the ${what}` } }) as const;
 
@@ -62,6 +69,7 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
     usage: [
       { line: "train CONFIG", summary: "start a run from a YAML/JSON config and follow it" },
       { line: "train CONFIG --plan", summary: "peak memory and time estimate against this machine, and what to change when it does not fit; nothing is loaded or trained" },
+      { line: "train CONFIG --nnodes N --node-rank R --master-addr HOST", summary: "one run on several machines: the same command on each, with its own rank; node 0 holds the run, the others follow it" },
     ],
     options: {
       ...run("run"),
@@ -69,12 +77,22 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
       preflight: { type: "boolean", help: "measure one forward+backward step at the configured shape first (automatic when the estimate is near or over the device's memory)" },
       "no-preflight": { type: "boolean", help: "never measure that step first, even near the limit" },
       "skip-invalid": { type: "boolean", help: "train on the valid rows and list the skipped ones" },
+      devices: { type: "string", value: "N|auto", help: "processes that train the run together on this machine, one per GPU; auto: every GPU (in place of the config's training.devices)" },
+      nnodes: { type: "int", value: "N", help: "machines that train the run together; each runs this same command with its own --node-rank", default: "1" },
+      "node-rank": { type: "int", value: "R", help: "this machine's rank, 0 to N-1: node 0 holds the run (its folder, metrics, outputs), the others follow it", default: "0" },
+      "master-addr": { type: "string", value: "HOST", help: "node 0's host name or address, the same on every machine (required with --nnodes above 1)" },
+      "master-port": { type: "int", value: "PORT", help: "a free port on node 0 where the machines meet", default: "29500" },
     },
     run: async ({ engine, io }, args, v) => {
       const config = need(args, "train", "a config file");
       if (v.plan) return (await import("./machine-commands")).planCommand(await engine(), config, io, v);
       const preflight = v.preflight ? "always" : v["no-preflight"] ? "never" : "auto";
-      return (await import("./commands")).trainCommand(await engine(), config, io, { ...v, preflight });
+      const devices = devicesFlag(v.devices);
+      const given = { nnodes: v.nnodes, node_rank: v["node-rank"], master_addr: v["master-addr"], master_port: v["master-port"] };
+      const nodes = Object.values(given).some((x) => x !== undefined) ? (await import("../supervisor/launcher")).checkNodes(given) : null;
+      // A machine above node 0 holds no run: it follows node 0's.
+      if (nodes && nodes.node_rank > 0) return (await import("./follow-command")).followCommand(config, io, { devices, nodes });
+      return (await import("./commands")).trainCommand(await engine(), config, io, { ...v, preflight, devices, nodes });
     },
   }),
   command({

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { basename, dirname, extname, resolve } from "node:path";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import type { RunConfig } from "./schema";
-import { validateConfig } from "./load";
+import { validateConfig, withDevices } from "./load";
 import { WhetstoneError } from "../util/errors";
 
 export interface LoadedConfig {
@@ -17,9 +17,10 @@ export interface LoadedConfig {
   path: string;
 }
 
-export function loadConfigFile(path: string): LoadedConfig {
+/** `devices` overrides the file's training.devices (see withDevices); the stored source stays the file as written. */
+export function loadConfigFile(path: string, overrides: { devices?: number | "auto" } = {}): LoadedConfig {
   const file = readConfigFile(path);
-  const config = validateConfig(file.raw, { file: file.path, lineOf: file.lineOf, defaultName: file.defaultName, baseDir: dirname(file.path) });
+  const config = validateConfig(withDevices(file.raw, overrides.devices), { file: file.path, lineOf: file.lineOf, defaultName: file.defaultName, baseDir: dirname(file.path) });
   return { config, source: file.source, path: file.path };
 }
 

@@ -22,6 +22,19 @@ export interface ValidateOptions {
   checkPaths?: boolean;
 }
 
+/**
+ * A raw config with training.devices set (createRun's `devices`, the CLI's --devices), before it is
+ * validated: the checks that depend on it still apply (a method not yet trained on several devices is
+ * refused) and the run's stored config records the devices it trained on. Anything not a mapping is
+ * left for validation to refuse.
+ */
+export function withDevices(raw: unknown, devices: number | "auto" | undefined): unknown {
+  if (devices === undefined || raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const config = raw as Record<string, unknown>;
+  const training = config.training !== null && typeof config.training === "object" && !Array.isArray(config.training) ? config.training : {};
+  return { ...config, training: { ...training, devices } };
+}
+
 /** Validate any object (from a file, the HTTP API or the wizard) into a resolved RunConfig. */
 export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunConfig {
   const where = (path: PropertyKey[]) => {

@@ -57,6 +57,10 @@ const row = (method: string): MethodRow | undefined => (METHOD_TABLE as Record<s
 export const dataKindFor = (method: string): MethodRow["trains"][number] => row(method)?.trains[0] ?? "chat";
 /** Goldfish applies: the method's loss has an SFT term. */
 export const hasSftTerm = (method: string): boolean => row(method)?.sftTerm ?? false;
+/** The methods whose recipes train on several processes (whetstone_worker/distributed.py): sft and the pair methods, so far. */
+export const DISTRIBUTED_METHODS: readonly Method[] = ["sft", "dpo", "simpo", "orpo"];
+/** The method trains on several devices (training.devices above 1) or machines. */
+export const trainsOnSeveralDevices = (method: string): boolean => (DISTRIBUTED_METHODS as readonly string[]).includes(method);
 /** A frozen reference model runs every step. */
 export const runsReference = (method: string, settings: { precompute_reference?: boolean | null; beta?: number | null } = {}): boolean => {
   const r = row(method)?.reference;

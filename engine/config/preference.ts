@@ -6,7 +6,7 @@
  */
 import { WhetstoneError } from "../util/errors";
 import { PREFERENCE_FIELDS, PREFERENCE_METHODS, type RunConfig } from "./schema";
-import { hasSftTerm } from "./methods";
+import { DISTRIBUTED_METHODS, hasSftTerm, trainsOnSeveralDevices } from "./methods";
 
 type Parsed = Omit<RunConfig, "name">;
 type Where = (path: PropertyKey[]) => string | undefined;
@@ -14,15 +14,12 @@ type Where = (path: PropertyKey[]) => string | undefined;
 const ALL = [...new Set(PREFERENCE_METHODS.flatMap((m) => Object.keys(PREFERENCE_FIELDS[m])))];
 const LISTED = `${PREFERENCE_METHODS.slice(0, -1).join(", ")} and ${PREFERENCE_METHODS.at(-1)}`;
 
-/** The methods whose recipes train on several processes (whetstone_worker/distributed.py): sft and the pair methods. */
-const DISTRIBUTED_METHODS: string[] = ["sft", "dpo", "simpo", "orpo"];
-
 const isPreference = (method: string): method is (typeof PREFERENCE_METHODS)[number] => (PREFERENCE_METHODS as readonly string[]).includes(method);
 
 export function resolvePreference<T extends Parsed>(config: T, raw: Record<string, unknown>, where: Where): T {
   const method = config.method;
   const devices = config.training.devices;
-  if (devices !== undefined && devices !== 1 && !DISTRIBUTED_METHODS.includes(method)) {
+  if (devices !== undefined && devices !== 1 && !trainsOnSeveralDevices(method)) {
     throw invalid(`training.devices ${JSON.stringify(devices)}: training on several devices is available for methods ${DISTRIBUTED_METHODS.join(", ")} so far, and this run is ${method}`, "Set training.devices to 1 (or leave it out) for this run.", where(["training", "devices"]));
   }
   if (config.rewards !== undefined && method !== "grpo") {

@@ -14,7 +14,8 @@ export interface Finding {
 }
 
 export interface DoctorReport {
-  summary: { accelerator: string; ready: boolean };
+  /** gpus: the NVIDIA GPUs nvidia-smi lists, which training.devices "auto" trains on (0 without any). */
+  summary: { accelerator: string; ready: boolean; gpus: number };
   findings: Finding[];
   probes: Probes;
 }
@@ -78,7 +79,7 @@ export function analyze(p: Probes): DoctorReport {
       : { level: "ok", topic: "disk", message: `${d.label} (${d.path}): ${gib.toFixed(0)} GiB free.` });
   }
   const accelerator = torch?.cuda_available && torch.devices?.length ? `${torch.devices.length}× ${torch.devices[0]!.name}` : torch?.mps_available ? "Apple MPS" : "CPU only";
-  return { summary: { accelerator, ready: !f.some((x) => x.level === "error") }, findings: f, probes: p };
+  return { summary: { accelerator, ready: !f.some((x) => x.level === "error"), gpus: gpus.length }, findings: f, probes: p };
 }
 
 export function formatReport(r: Pick<DoctorReport, "summary" | "findings">): string {

@@ -30,7 +30,7 @@ import { WhetstoneError } from "../util/errors";
 import { isDiskFull } from "../util/disk";
 import { DeviceLock } from "./device-lock";
 import { workerDataConfig } from "../data/run-data";
-import { listGpus } from "../plan/plan";
+import { deviceCount } from "../supervisor/launcher";
 
 export interface TrainJobContext {
   store: RunStore;
@@ -178,6 +178,18 @@ export class TrainJob {
 
     const devices = deviceCount(store.config(this.runId).training.devices);
     const ranks = new RankFailures();
+    const nodes = before.nodes ?? null;
+    if (nodes) {
+      // Rank 0 says hello once every machine has joined: say what the run waits for meanwhile.
+      const others = nodes.nnodes - 1;
+      const message = `Waiting for the other ${others === 1 ? "machine" : `${others} machines`} to join at ${nodes.master_addr}:${nodes.master_port}: each runs the same command with its own --node-rank (1${others > 1 ? `…${others}` : ""}).`;
+      this.log(message);
+      this.ctx.publish({ type: "progress", runId: this.runId, progress: { phase: "waiting", current: 0, total: null, unit: "node", elapsed_s: 0, eta_s: null, message } });
+    }
+    // A cancel from another process (cancel.request) is seen from here on, the wait for other machines included.
+    const poll = setInterval(() => {
+      if (this.cancelFileSaysStop()) this.cancel();
+    }, CANCEL_POLL_MS);
     let session: WorkerSession;
     try {
       session = await WorkerSession.start({
@@ -186,8 +198,9 @@ export class TrainJob {
         id: jobId,
         command: (id) => ({ v: 1, type: this.mode, id, run_dir: store.runDir(this.runId), config: this.workerConfig() }),
         devices,
+        nodes,
         onOutput: (l) => {
-          if (devices > 1) ranks.feed(l);
+          if (devices > 1 || nodes) ranks.feed(l);
           this.log(l);
         },
         onEvent,
@@ -195,6 +208,10 @@ export class TrainJob {
         cancelGraceMs: this.ctx.cancelGraceMs ?? 120_000,
       });
     } catch (e) {
+      clearInterval(poll);
+      store.clearCancel(this.runId);
+      // Cancelled while waiting for the other machines (see WorkerSession.start): the worker was stopped, nothing trained.
+      if (nodes && this.cancelRequested) return this.finish("cancelled", null);
       const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "WORKER_START_FAILED", message: String(e), hint: "Run `npm install`." });
       for (const d of err.details ?? []) this.log(d);
       this.finish("failed", { code: err.code, message: err.message, hint: err.hint, recoverable: true });
@@ -205,9 +222,6 @@ export class TrainJob {
     this.log(`worker ${hello.worker_version} (pid ${hello.pid}) on ${hello.device.kind}: ${hello.device.name}; torch ${hello.packages.torch ?? "?"}`);
     this.setStatus({ worker_pid: hello.pid, device: `${hello.device.kind}: ${hello.device.name}` });
 
-    const poll = setInterval(() => {
-      if (this.cancelFileSaysStop()) this.cancel();
-    }, CANCEL_POLL_MS);
     try {
       if (this.diskFull) session.kill();
       const { done, error, exit } = await session.run();
@@ -348,8 +362,3 @@ function progressInfo(p: Progress) {
 }
 
 const now = () => new Date().toISOString();
-
-/** training.devices as a process count: "auto" is every GPU nvidia-smi lists (1 without one). */
-function deviceCount(devices: number | "auto" | undefined): number {
-  return devices === "auto" ? Math.max(1, listGpus().length) : (devices ?? 1);
-}

@@ -3,7 +3,8 @@ import * as z from "zod";
 
 const Level = z.enum(["ok", "info", "warning", "error"]);
 export const DoctorReportSchema = z.object({
-  summary: z.object({ accelerator: z.string(), ready: z.boolean() }),
+  /** gpus: the GPUs training.devices "auto" trains on (what the wizard's "All" means). */
+  summary: z.object({ accelerator: z.string(), ready: z.boolean(), gpus: z.number().int().min(0) }),
   findings: z.array(z.object({ level: Level, topic: z.string(), message: z.string(), fix: z.string().optional() })),
   probes: z.record(z.string(), z.unknown()),
 });

@@ -5,6 +5,22 @@ export const RUN_STATES = ["queued", "running", "completed", "failed", "cancelle
 export type RunState = (typeof RUN_STATES)[number];
 export const ACTIVE_STATES: readonly RunState[] = ["queued", "running"];
 
+/**
+ * Several machines training one run (engine/supervisor/launcher.ts): how many, which one this is, and
+ * where they meet (node 0). A run records its own (node_rank 0: node 0 holds the run), so a resume
+ * launches it the same way.
+ */
+export const NodesSchema = z.strictObject({
+  nnodes: z.number().int(),
+  node_rank: z.number().int(),
+  master_addr: z.string(),
+  master_port: z.number().int(),
+});
+export type Nodes = z.infer<typeof NodesSchema>;
+/** The nodes as a request gives them: only the count is required (rank 0 and torchrun's port by default). */
+export const NodesInputSchema = NodesSchema.partial().required({ nnodes: true });
+export type NodesInput = z.infer<typeof NodesInputSchema>;
+
 /** status.json: the one record the CLI and the UI read to know where a run stands. */
 export const RunStatusSchema = z.object({
   id: z.string(),
@@ -33,6 +49,8 @@ export const RunStatusSchema = z.object({
   device: z.string().nullable(),
   /** The run whose weights this one started from (config init_from), when chained. */
   parent: z.object({ run: z.string().nullable(), path: z.string(), kind: z.enum(["adapter", "model"]) }).nullable().optional(),
+  /** A run on several machines: the nodes it was created with (resume launches it the same way); absent: this machine alone. */
+  nodes: NodesSchema.nullable().optional(),
 });
 export type RunStatus = z.infer<typeof RunStatusSchema>;
 

@@ -44,6 +44,7 @@ export const STATUS_BY_CODE = {
   INIT_FROM_INVALID: 400,
   INIT_FROM_BASE_MISMATCH: 422,
   INIT_FROM_NOT_READY: 409,
+  NODES_INVALID: 400,
 
   // Datasets (the issue codes of engine/data/issues.ts and the loaders').
   DATA_INVALID: 400,

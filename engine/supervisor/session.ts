@@ -14,6 +14,7 @@
  */
 import type { Command, ErrorInfo, Hello, Progress, WorkerEvent } from "../protocol/messages";
 import { WorkerProcess, type WorkerExit } from "./worker-process";
+import type { Nodes } from "./launcher";
 
 export interface SessionOptions {
   python?: string;
@@ -22,6 +23,8 @@ export interface SessionOptions {
   fork?: boolean;
   /** Processes that train together (see WorkerOptions.devices). */
   devices?: number;
+  /** This machine's part of a run on several machines (see WorkerOptions.nodes). */
+  nodes?: Nodes | null;
   /** The command to send, given its id. */
   command: (id: string) => Command;
   id: string;
@@ -63,7 +66,9 @@ export class WorkerSession {
 
   /** Start the worker (throws WORKER_MISSING, WORKER_START_FAILED, PROTOCOL_MISMATCH, WORKER_NO_HELLO). */
   static async start(opts: SessionOptions): Promise<WorkerSession> {
-    const { worker, hello } = await WorkerProcess.start({ python: opts.python, env: opts.env, fork: opts.fork, devices: opts.devices, onOutput: opts.onOutput });
+    // A run on several machines waits for the others before its hello: a cancel stops that wait.
+    const helloSignal = opts.nodes ? opts.signal : undefined;
+    const { worker, hello } = await WorkerProcess.start({ python: opts.python, env: opts.env, fork: opts.fork, devices: opts.devices, nodes: opts.nodes, helloSignal, onOutput: opts.onOutput });
     return new WorkerSession(worker, hello, opts);
   }
 

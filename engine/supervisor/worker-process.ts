@@ -23,6 +23,7 @@ import { WhetstoneError } from "../util/errors";
 import { trackWorker } from "./live";
 import { forkServerApplies, forkWorker, type ForkedChild } from "./forkserver";
 import { rankPids } from "./torchrun";
+import { workerArgs, type Nodes } from "./launcher";
 
 export interface WorkerExit {
   code: number | null;
@@ -43,9 +44,15 @@ export interface WorkerOptions {
   /** Above 1: torchrun starts that many worker processes, one per GPU (gloo on a CPU); rank 0 speaks the
    *  protocol for all (whetstone_worker/distributed.py). Never forked. */
   devices?: number;
+  /** This machine's part of a run on several machines (./launcher.ts); the worker says hello once every node has joined. */
+  nodes?: Nodes | null;
+  /** Aborting it before the hello stops the worker (start() then rejects with how it exited): a run on several machines may wait long for the others. */
+  helloSignal?: AbortSignal;
 }
 
 const STDERR_TAIL = 40;
+/** How long a run on several machines waits for the others: torchrun's static rendezvous waits 600 s, then the model loads. */
+const NODES_HELLO_TIMEOUT_MS = 900_000;
 
 export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [WorkerExit] }> {
   readonly exited: Promise<WorkerExit>;
@@ -102,12 +109,12 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
     const python = opts.python ?? workerPython();
     const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
     const devices = opts.devices ?? 1;
-    const forked = opts.fork !== false && devices === 1 && forkServerApplies(opts.python, env) ? await forkWorker(python, env) : null;
-    const launcher = devices > 1 ? ["-m", "torch.distributed.run", "--standalone", `--nproc-per-node=${devices}`] : [];
+    const nodes = opts.nodes ?? null;
+    const forked = opts.fork !== false && devices === 1 && nodes === null && forkServerApplies(opts.python, env) ? await forkWorker(python, env) : null;
     const worker = new WorkerProcess(
       opts,
       forked ??
-        spawn(python, ["-u", ...launcher, "-m", "whetstone_worker"], {
+        spawn(python, workerArgs(devices, nodes), {
           cwd: WORKER_DIR,
           env,
           stdio: ["pipe", "pipe", "pipe"],
@@ -117,11 +124,19 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
           detached: process.platform !== "win32",
         }),
     );
-    const timeoutMs = opts.helloTimeoutMs ?? 120_000;
+    const timeoutMs = opts.helloTimeoutMs ?? (nodes ? NODES_HELLO_TIMEOUT_MS : 120_000);
     const hello = await new Promise<Hello>((resolve, reject) => {
       const timer = setTimeout(() => {
         worker.kill("SIGKILL");
-        reject(new WhetstoneError({ code: "WORKER_NO_HELLO", message: `The Python worker did not start within ${timeoutMs / 1000} s.`, hint: "Run `npm install` again; the last lines of its output are in the run's log." }));
+        reject(
+          nodes
+            ? new WhetstoneError({
+                code: "WORKER_NO_HELLO",
+                message: `The other machines did not join within ${timeoutMs / 1000} s (${nodes.nnodes} nodes meeting at ${nodes.master_addr}:${nodes.master_port}).`,
+                hint: "Start the same command on every other machine with its own --node-rank, and check that they reach this address and port (a firewall?); the last lines of torchrun's output are in the run's log.",
+              })
+            : new WhetstoneError({ code: "WORKER_NO_HELLO", message: `The Python worker did not start within ${timeoutMs / 1000} s.`, hint: "Run `npm install` again; the last lines of its output are in the run's log." }),
+        );
       }, timeoutMs);
       worker.on("event", function onEvent(e) {
         if (e.type !== "hello") return;
@@ -129,9 +144,20 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
         worker.off("event", onEvent);
         resolve(e);
       });
+      const onAbort = () => {
+        worker.kill("SIGTERM"); // torchrun passes it on to its processes
+        setTimeout(() => worker.kill("SIGKILL"), 5000).unref();
+      };
+      opts.helloSignal?.addEventListener("abort", onAbort, { once: true });
+      if (opts.helloSignal?.aborted) onAbort();
       void worker.exited.then((exit) => {
         clearTimeout(timer);
         reject(workerStartError(exit, opts.python ?? workerPython()));
+      });
+      worker.on("event", function stopListening(e) {
+        if (e.type !== "hello") return;
+        worker.off("event", stopListening);
+        opts.helloSignal?.removeEventListener("abort", onAbort);
       });
     });
     if (hello.protocol !== PROTOCOL_VERSION) {

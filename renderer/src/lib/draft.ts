@@ -3,7 +3,7 @@
  * app loses nothing. `draftToConfig` turns it into a run config, validated by the engine's own
  * schema before Next, so the wizard and `whetstone train` accept exactly the same configs.
  */
-import { GoldfishSchema, METHOD_TABLE, PREFERENCE_FIELDS, PREFERENCE_METHODS, RunConfigSchema, dataKindFor, hasSftTerm, type RewardInput } from "../../../engine/api/public";
+import { GoldfishSchema, METHOD_TABLE, PREFERENCE_FIELDS, PREFERENCE_METHODS, RunConfigSchema, dataKindFor, hasSftTerm, trainsOnSeveralDevices, type RewardInput } from "../../../engine/api/public";
 
 export const STEPS = ["model", "data", "method", "settings", "train", "evaluate", "export"] as const;
 export type StepId = (typeof STEPS)[number];
@@ -99,6 +99,8 @@ export interface Draft {
   scheduler: "cosine" | "linear" | "wsd" | "constant";
   warmupRatio: number;
   gradientCheckpointing: boolean;
+  /** GPUs that train the run together, or "auto": every GPU; a method that trains on one only gets 1. */
+  devices: number | "auto";
   checkpointEvery: number;
   seed: number;
   /** The run this draft started, once Train was pressed. */
@@ -143,6 +145,7 @@ export const DEFAULT_DRAFT: Draft = {
   scheduler: SCHEMA.training.scheduler,
   warmupRatio: SCHEMA.training.warmup_ratio,
   gradientCheckpointing: SCHEMA.training.gradient_checkpointing,
+  devices: SCHEMA.training.devices ?? 1,
   checkpointEvery: SCHEMA.training.checkpoint_every,
   seed: SCHEMA.training.seed,
   runId: null,
@@ -186,6 +189,7 @@ export function draftToConfig(d: Draft): Record<string, unknown> {
       checkpoint_every: d.checkpointEvery,
       neftune_alpha: d.neftune ? d.neftuneAlpha : 0,
       goldfish: d.goldfish && goldfishApplies(d.method) ? { k: d.goldfishK } : null,
+      ...(d.devices !== 1 && trainsOnSeveralDevices(d.method) ? { devices: d.devices } : {}),
     },
     ...(isPreferenceMethod(d.method) ? { preference } : {}),
     ...(d.method === "grpo" ? { rewards: d.rewards ?? DEFAULT_REWARDS } : {}),
@@ -204,6 +208,7 @@ const FIELD_LABELS: Record<string, string> = {
   "data.skip_invalid": "Skip invalid rows",
   "data.overlong": "Samples over the max length",
   "training.gradient_checkpointing": "Gradient checkpointing",
+  "training.devices": "GPUs",
   "training.packing": "Packing",
   "training.scheduler": "Schedule",
   "lora.r": "LoRA rank",

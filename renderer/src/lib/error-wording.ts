@@ -51,6 +51,7 @@ export const ERROR_WORDING: Record<string, Wording> = {
   CONFIG_SYNTAX: w("The config file cannot be read", "Fix the file at the line shown, or build the run in the wizard."),
   CONFIG_NOT_FOUND: w("The config file is missing", "Check the path, or build the run in the wizard."),
   CONFIG_MISSING: w("No settings were sent", "Go back through the wizard's steps and start again."),
+  NODES_INVALID: w("The settings for training on several machines are not valid", "Check the number of machines, this machine's number among them and the first machine's address and port; the message says which one is wrong."),
   // Models
   MODEL_NOT_FOUND: w("No model in that folder", "Choose the folder that holds config.json, the weights and the tokenizer (step 1)."),
   MODEL_CUSTOM_CODE: w("This model runs its own code", "It needs Python code shipped with the model, which the app does not run. Choose a model of a family Whetstone knows; a model you trust can be trained from the command line with its code allowed."),

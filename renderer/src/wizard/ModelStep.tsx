@@ -13,6 +13,7 @@ import { ProgressBar } from "../components/ProgressBar";
 import { FolderBrowser } from "../components/FolderBrowser";
 import { tokenBridge } from "../client/engine-client";
 import { HubTokenField } from "./HubTokenField";
+import { useMachine } from "./use-machine";
 import { bytes, gib } from "../lib/format";
 import type { ApiOutput } from "../../../engine/api/contract";
 
@@ -33,7 +34,7 @@ export function ModelStep() {
   const update = useAppStore((s) => s.updateDraft);
   const [models, setModels] = useState<Listing[] | null>(null);
   const [local, setLocal] = useState<ApiOutput<"startingPoints">["models"]>([]);
-  const [device, setDevice] = useState<string | null>(null);
+  const device = useMachine()?.accelerator ?? null;
   const [error, setError] = useState<ReturnType<typeof errorInfo> | null>(null);
   const [browsing, setBrowsing] = useState(false);
   const [tokens] = useState(() => tokenBridge());
@@ -41,7 +42,6 @@ export function ModelStep() {
   useEffect(() => {
     if (client.has("listModels")) client.listModels({}).then(setModels, (e) => setError(errorInfo(e)));
     if (client.has("startingPoints")) client.startingPoints({}).then((p) => setLocal(p.models), () => undefined);
-    if (client.has("doctor")) client.doctor({}).then((d) => setDevice(d.summary.accelerator), () => undefined);
   }, [client]);
 
   return (

@@ -9,6 +9,7 @@ import { suggestSettings } from "../lib/suggest";
 import { draftToConfig, type Draft } from "../lib/draft";
 import { duration, gib, num } from "../lib/format";
 import type { RunPlan } from "../store/checks-slice";
+import { GpusField } from "./GpusField";
 
 export function SettingsStep() {
   const d = useAppStore((s) => s.draft);
@@ -53,6 +54,7 @@ export function SettingsStep() {
         {numField("maxLength", "Max length (tokens)", { min: 16, step: 1, help: "Longer samples are dropped (see the data step's histogram)." })}
         {d.finetune !== "full" && numField("loraR", "LoRA rank", { min: 1, step: 1, help: "Adapter size: 8–64 covers most needs." })}
         {numField("validationSplit", "Validation split", { min: 0, max: 0.5, step: 0.01, help: "Held-out fraction: validation loss while training, prompts for the judge after." })}
+        <GpusField />
       </div>
       <details className="advanced">
         <summary>Advanced settings</summary>

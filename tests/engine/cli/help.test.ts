@@ -53,7 +53,7 @@ describe("whetstone help, from the option tables", () => {
     const r = cli(["train", "x.yaml", "--samples", "3"]);
     expect(r.code).toBe(2);
     expect(r.err).toBe(
-      "error[USAGE]: Unknown option '--samples' for `whetstone train`; its options: --json, --verbose, --plan, --preflight, --no-preflight, --skip-invalid.\n" +
+      "error[USAGE]: Unknown option '--samples' for `whetstone train`; its options: --json, --verbose, --plan, --preflight, --no-preflight, --skip-invalid, --devices, --nnodes, --node-rank, --master-addr, --master-port.\n" +
         "  hint: `whetstone train --help` explains each option.\n",
     );
     expect(cli(["cancel", "r", "--json"]).err).toContain("Unknown option '--json' for `whetstone cancel`; it takes no options.");

@@ -37,18 +37,25 @@ describe("doctor analysis", () => {
 
   it("a CPU-only machine is ready, says so, and tells how to use a GPU", () => {
     const r = analyze(recorded("cpu-linux"));
-    expect(r.summary).toEqual({ accelerator: "CPU only", ready: true });
+    expect(r.summary).toEqual({ accelerator: "CPU only", ready: true, gpus: 0 });
     expect(find("cpu-linux", "torch")[0]!.message).toBe("torch build: CPU-only");
     expect(find("cpu-linux", "gpu", "warning")[0]!.fix).toContain("whetstone setup --cuda");
   });
 
   it("an H100 with a CUDA build: GPU, bf16, usable FlashAttention and bitsandbytes, Liger missing with how to add it", () => {
     const r = analyze(recorded("h100"));
-    expect(r.summary).toEqual({ accelerator: "1× NVIDIA H100 80GB HBM3", ready: true });
+    expect(r.summary).toEqual({ accelerator: "1× NVIDIA H100 80GB HBM3", ready: true, gpus: 1 });
     expect(find("h100", "gpu", "ok")[0]!.message).toBe("GPU 0: NVIDIA H100 80GB HBM3, 79.2 GiB, compute capability 9.0, driver 570.124.06");
     expect(find("h100", "precision")).toEqual([]);
     expect(find("h100", "flash_attn", "ok")[0]!.message).toContain("usable (2.8.3)");
     expect(find("h100", "liger_kernel")[0]!.fix).toContain("pip install liger-kernel");
+  });
+
+  it("counts every GPU nvidia-smi lists: what training on all of them means", () => {
+    const one = recorded("h100");
+    const four = { ...one, nvidia: [...Array(4)].map(() => one.nvidia![0]!) };
+    expect(analyze(four).summary.gpus).toBe(4);
+    expect(analyze(recorded("cpu-linux")).summary.gpus).toBe(0);
   });
 
   it("an NVIDIA GPU with the CPU-only torch build is an error with the setup command", () => {

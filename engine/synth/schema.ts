@@ -6,6 +6,9 @@ export type SynthMethod = (typeof SYNTH_METHODS)[number];
 /** Why a candidate is dropped before the duplicate and contamination checks (engine/synth/filters.ts). */
 export const SYNTH_FILTERS = ["empty", "truncated", "repeated", "refusal"] as const;
 export type SynthFilter = (typeof SYNTH_FILTERS)[number];
+/** What a synthesis with several responses per prompt writes: the best as an SFT row, or best vs worst as a preference pair. */
+export const SYNTH_SELECTIONS = ["sft", "pairs"] as const;
+export type SynthSelection = (typeof SYNTH_SELECTIONS)[number];
 
 export const SynthOptionsSchema = z.strictObject({
   method: z.enum(SYNTH_METHODS).describe("magpie: instructions from the model's pre-query template; fewshot: new prompts after k of your own (ALMA)."),
@@ -28,6 +31,15 @@ export const SynthOptionsSchema = z.strictObject({
   ngram: z.number().int().min(3).max(50).default(8).describe("Decontamination: a shared run of this many words is an overlap."),
   similarity: z.number().gt(0).max(1).default(0.8).describe("Near-duplicate: estimated Jaccard similarity of word 3-grams (MinHash) at or above this."),
   maxCandidates: z.number().int().positive().nullable().default(null).describe("Candidates tried before giving up; null: 5 n + 20."),
+  // Response selection (engine/synth/select.ts): several answers per prompt, the local judge picks.
+  responses: z.number().int().nullable().default(null).describe("Answers per prompt; 2 or more: the judge picks (response j comes from source j mod sources); null: one per source."),
+  responseTemperatures: z.array(z.number().min(0).max(5)).min(1).max(16).nullable().default(null).describe("Answer temperatures, each a response source with each model; null: responseTemperature alone."),
+  responderModels: z.array(z.string().min(1)).max(8).default([]).describe("Other model folders that also answer each prompt (response sources)."),
+  responderRuns: z.array(z.string().min(1)).max(8).default([]).describe("Finished runs that also answer each prompt (their trained weights on their base)."),
+  select: z.enum(SYNTH_SELECTIONS).default("sft").describe("With 2+ responses: sft writes the best answer as the assistant turn; pairs writes prompt/chosen/rejected (best vs worst) for dpo."),
+  minMargin: z.number().min(0).max(1).default(0.1).describe("pairs: drop a pair whose best and worst judge scores differ by less than this."),
+  judge: z.string().min(1).nullable().default(null).describe("The judge: a local ONNX folder, an OpenAI-compatible URL, or null for the default judge."),
+  judgeModel: z.string().min(1).nullable().default(null).describe("The model to ask an OpenAI-compatible judge server for."),
 });
 export type SynthOptions = z.output<typeof SynthOptionsSchema>;
 
@@ -57,5 +69,22 @@ export const SynthReportSchema = z.object({
   /** A half-written last line (a kill during a write) was cut off before resuming. */
   torn_line_removed: z.boolean(),
   elapsed_s: z.number(),
+  /** With 2+ responses per prompt: how the judge chose. */
+  selection: z
+    .object({
+      select: z.enum(SYNTH_SELECTIONS),
+      responses: z.number(),
+      sources: z.array(z.object({ source: z.string(), temperature: z.number() })),
+      judge: z.string(),
+      /** Candidates whose responses were judged, and the pairs judged (both orders each). */
+      judged: z.number(),
+      pairs_judged: z.number(),
+      /** Candidates left with fewer than two usable responses (counted in `filtered` by the first bad one's reason too). */
+      too_few_responses: z.number(),
+      /** pairs: dropped because best and worst scored within minMargin. */
+      below_margin: z.number(),
+      min_margin: z.number(),
+    })
+    .optional(),
 });
 export type SynthReport = z.infer<typeof SynthReportSchema>;

@@ -17,6 +17,7 @@ export interface SynthValues {
   seed?: number;
   seeds?: string;
   k?: number;
+  taxonomy?: string;
   temperatures?: string;
   "prompt-tokens"?: number;
   "max-tokens"?: number;
@@ -61,6 +62,7 @@ export async function synthCommand(engine: Client, io: Io, v: SynthValues): Prom
       seed: v.seed,
       seeds: v.seeds === undefined ? undefined : resolve(v.seeds),
       k: v.k,
+      taxonomy: v.taxonomy === undefined ? undefined : resolve(v.taxonomy),
       temperatures,
       promptTokens: v["prompt-tokens"],
       maxNewTokens: v["max-tokens"],

@@ -205,19 +205,20 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
     name: "synth",
     usage: [
       {
-        line: "synth --method magpie|fewshot --model DIR|RUN --n N --out FILE [--seed S]",
-        summary: "synthesize N training rows with a model (magpie: from its chat template alone; fewshot: from --seeds examples), filtered, deduplicated and decontaminated, each with its provenance; appends to FILE, a rerun continues",
+        line: "synth --method magpie|fewshot|glan --model DIR|RUN --n N --out FILE [--seed S]",
+        summary: "synthesize N training rows with a model (magpie: from its chat template alone; fewshot: from --seeds examples; glan: per topic of a taxonomy), filtered, deduplicated and decontaminated, each with its provenance; appends to FILE, a rerun continues",
       },
     ],
     options: {
       json,
-      method: { type: "string", value: "M", choices: ["magpie", "fewshot"], help: "magpie: the model writes instructions from its pre-query template; fewshot: new prompts after k of yours" },
+      method: { type: "string", value: "M", choices: ["magpie", "fewshot", "glan"], help: "magpie: the model writes instructions from its pre-query template; fewshot: new prompts after k of yours; glan: an instruction per topic of a taxonomy" },
       model: { type: "string", value: "DIR|RUN", help: "a model folder, or a finished run (its trained weights)" },
       n: { type: "int", value: "N", help: "rows the output file should hold" },
       out: { type: "string", value: "FILE", help: "JSONL file to append to (a rerun resumes it)" },
       seed: { type: "int", value: "S", help: "candidate i samples with S + i: the same seed writes the same file", default: "0" },
       seeds: { type: "string", value: "FILE", help: "fewshot: your prompts, any dataset file" },
       k: { type: "int", value: "K", help: "fewshot: examples shown per new prompt", default: "3" },
+      taxonomy: { type: "string", value: "FILE", help: "glan: a YAML file of disciplines → subjects → topics (copy the bundled one and edit it)", default: "assets/synth/glan-taxonomy.yaml" },
       temperatures: { type: "string", value: "T1,T2", help: "prompt sampling temperatures, used in turn", default: "1.0 (magpie), 0.7,1.0,1.3 (fewshot)" },
       "prompt-tokens": { type: "int", value: "N", help: "longest new prompt in tokens", default: "128" },
       "max-tokens": { type: "int", value: "N", help: "longest answer in tokens", default: "512" },

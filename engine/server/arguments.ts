@@ -82,6 +82,7 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
     { name: "seeds", as: "read", kind: "file or folder" },
     { name: "evalPrompts", as: "read", kind: "file or folder" },
     { name: "evalRun", as: "run" },
+    { name: "taxonomy", as: "read", kind: "file" },
     { name: "responderModels", as: "reads", kind: "folder" },
     { name: "responderRuns", as: "runs" },
     { name: "judge", as: "read", kind: "folder", orUrl: true },

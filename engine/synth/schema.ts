@@ -1,7 +1,7 @@
 /** Data synthesis API shapes (issue #18), free of Node imports so the renderer can share them. */
 import * as z from "zod";
 
-export const SYNTH_METHODS = ["magpie", "fewshot"] as const;
+export const SYNTH_METHODS = ["magpie", "fewshot", "glan"] as const;
 export type SynthMethod = (typeof SYNTH_METHODS)[number];
 /** Why a candidate is dropped before the duplicate and contamination checks (engine/synth/filters.ts). */
 export const SYNTH_FILTERS = ["empty", "truncated", "repeated", "refusal"] as const;
@@ -11,7 +11,7 @@ export const SYNTH_SELECTIONS = ["sft", "pairs"] as const;
 export type SynthSelection = (typeof SYNTH_SELECTIONS)[number];
 
 export const SynthOptionsSchema = z.strictObject({
-  method: z.enum(SYNTH_METHODS).describe("magpie: instructions from the model's pre-query template; fewshot: new prompts after k of your own (ALMA)."),
+  method: z.enum(SYNTH_METHODS).describe("magpie: instructions from the model's pre-query template; fewshot: new prompts after k of your own (ALMA); glan: instructions per topic of a taxonomy (GLAN)."),
   /** Checked by the engine (not the schema) so that 0 or -3 gets an error naming the option. */
   n: z.number().int().describe("Rows the output file should hold; a rerun continues up to n."),
   out: z.string().min(1).describe("JSONL file rows are appended to (created when missing; a rerun resumes it)."),
@@ -20,7 +20,8 @@ export const SynthOptionsSchema = z.strictObject({
   seed: z.number().int().min(0).default(0).describe("Candidate i samples with seed + i: the same seed writes the same file."),
   seeds: z.string().min(1).nullable().default(null).describe("fewshot: a dataset file of your prompts (any format `data check` reads)."),
   k: z.number().int().default(3).describe("fewshot: examples shown before each new prompt."),
-  temperatures: z.array(z.number().min(0).max(5)).min(1).max(16).nullable().default(null).describe("Prompt sampling temperatures, candidate i uses the (i mod count)-th; null: magpie 1.0, fewshot 0.7, 1.0, 1.3."),
+  taxonomy: z.string().min(1).nullable().default(null).describe("glan: a YAML file of disciplines → subjects → topics; null: the bundled one (assets/synth/glan-taxonomy.yaml)."),
+  temperatures: z.array(z.number().min(0).max(5)).min(1).max(16).nullable().default(null).describe("Prompt sampling temperatures, candidate i uses the (i mod count)-th; null: magpie 1.0, fewshot 0.7, 1.0, 1.3, glan 1.0."),
   promptTokens: z.number().int().positive().max(4096).default(128).describe("Longest new prompt in tokens (longer ones are truncated)."),
   maxNewTokens: z.number().int().positive().max(32_768).default(512).describe("Longest answer in tokens."),
   responseTemperature: z.number().min(0).max(5).default(0.7).describe("Answer sampling temperature (0: greedy)."),

@@ -3,7 +3,8 @@
  *
  * magpie: the model continues its own pre-query template (arXiv 2406.08464) and so writes a user
  * instruction, which it then answers. fewshot (ALMA): the model sees k of the user's prompts and
- * writes another, at several temperatures, then answers it. Both run as worker `synth` commands
+ * writes another, at several temperatures, then answers it. glan (glan.ts): the model drafts an
+ * instruction per topic of a taxonomy through its chat template, then answers it. All run as worker `synth` commands
  * (whetstone_worker/jobs/synth.py) over numbered candidates; this module decides what each candidate
  * is shown, then filters (filters.ts), drops evaluation-prompt overlaps and near-duplicates of the
  * seeds and of earlier rows (text.ts), and appends what is left (output.ts) with its provenance.
@@ -30,6 +31,7 @@ import { effectiveBase, trainedWeights } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { WhetstoneError } from "../util/errors";
 import { drawExamples, fewshotPrefix, loadSeeds, STOP_TEXTS, type SeedPrompt } from "./fewshot";
+import { glanRequest, loadTaxonomy } from "./glan";
 import { readExisting, RowWriter } from "./output";
 import { selectRound, streamRound, type RoundContext, type WorkerCandidate } from "./rounds";
 import type { SynthOptions, SynthReport } from "./schema";
@@ -50,7 +52,7 @@ interface Target {
   run: string | null;
 }
 
-const DEFAULT_TEMPERATURES = { magpie: [1.0], fewshot: [0.7, 1.0, 1.3] };
+const DEFAULT_TEMPERATURES = { magpie: [1.0], fewshot: [0.7, 1.0, 1.3], glan: [1.0] };
 
 export async function synthesize(ctx: SynthContext, opts: SynthOptions, signal?: AbortSignal): Promise<SynthReport> {
   const started = performance.now();
@@ -62,6 +64,7 @@ export async function synthesize(ctx: SynthContext, opts: SynthOptions, signal?:
   const selecting = specs.length >= 2;
   const out = resolve(opts.out);
   const seeds = opts.method === "fewshot" ? await loadSeeds(resolve(opts.seeds!)) : [];
+  const taxonomy = opts.method === "glan" ? loadTaxonomy(opts.taxonomy) : null;
   const evalTexts = await loadEvalTexts(ctx.store, opts);
   const existing = readExisting(out, { method: opts.method, model: target.model, run: target.run, seed: opts.seed, selection: selecting ? opts.select : undefined });
   const duplicates = new NearDuplicates<"seeds" | "rows">(opts.similarity);
@@ -144,6 +147,7 @@ export async function synthesize(ctx: SynthContext, opts: SynthOptions, signal?:
       temperature: temperatures[index % temperatures.length]!,
       response_temperature: null,
       ...(shown.has(index) ? { examples: shown.get(index)!.map((s) => s.where) } : {}),
+      ...(taxonomy ? { taxonomy: { file: taxonomy.file, ...glanRequest(taxonomy.topics, index).topic } } : {}),
     }),
   };
   try {
@@ -156,6 +160,7 @@ export async function synthesize(ctx: SynthContext, opts: SynthOptions, signal?:
         const index = first + i;
         const temperature = temperatures[index % temperatures.length]!;
         if (opts.method === "magpie") return { index, kind: "raw", prefix: null, temperature };
+        if (taxonomy) return { index, kind: "chat", prefix: glanRequest(taxonomy.topics, index).request, temperature };
         const examples = drawExamples(seeds, opts.k, opts.seed, index);
         shown.set(index, examples);
         return { index, kind: "raw", prefix: fewshotPrefix(examples), temperature };
@@ -197,7 +202,8 @@ function checkOptions(opts: SynthOptions): void {
   if (opts.n <= 0) throw bad(`n is ${opts.n}: a synthesis needs at least one row to write.`, "Ask for N ≥ 1 rows with --n N (the output file is filled up to N).", "n");
   if ((opts.model === null) === (opts.run === null)) throw bad("Say which model writes the rows: a model folder or a run (one of them).", "Pass --model DIR or --model RUN.", "model");
   if (opts.method === "fewshot" && opts.seeds === null) throw bad("fewshot shows the model examples of your own prompts, and no seed file was given.", "Pass --seeds FILE (a dataset of your prompts), or use --method magpie.", "seeds");
-  if (opts.method === "magpie" && opts.seeds !== null) throw bad("magpie writes prompts from the model's chat template alone; --seeds is read by fewshot only.", "Leave --seeds out, or use --method fewshot.", "seeds");
+  if (opts.method !== "fewshot" && opts.seeds !== null) throw bad(`${opts.method} does not read example prompts; --seeds is read by fewshot only.`, "Leave --seeds out, or use --method fewshot.", "seeds");
+  if (opts.method !== "glan" && opts.taxonomy !== null) throw bad(`${opts.method} does not draw from a taxonomy; --taxonomy is read by glan only.`, "Leave --taxonomy out, or use --method glan.", "taxonomy");
   if (opts.k < 1) throw bad(`k is ${opts.k}: fewshot shows at least one example.`, "Use --k 1 or more (3 to 5 is usual).", "k");
   if (opts.responses !== null && opts.responses < 1) throw bad(`responses is ${opts.responses}: each prompt needs at least one answer.`, "Use --responses 2 or more to let the judge choose, or leave it out for one answer.", "responses");
 }
@@ -218,12 +224,12 @@ function resolveTarget(ctx: SynthContext, opts: SynthOptions): Target {
   } else {
     target = modelTarget(ctx, opts.model!, "model");
   }
-  if (opts.method === "magpie" || opts.maxNewTokens > 0) {
+  if (opts.method !== "fewshot" || opts.maxNewTokens > 0) {
     const template = checkModel(target.model, { ...process.env, ...ctx.env }).checks.find((c) => c.item === "chat_template");
     if (template && !template.ok) {
       throw new WhetstoneError({
         code: "TEMPLATE_MISSING",
-        message: `${target.model} has no chat template (no chat_template.jinja, none in tokenizer_config.json): ${opts.method === "magpie" ? "Magpie starts from the template's pre-query part, the text before a user's message" : "the new prompts cannot be answered in the model's chat format"}.`,
+        message: `${target.model} has no chat template (no chat_template.jinja, none in tokenizer_config.json): ${opts.method === "magpie" ? "Magpie starts from the template's pre-query part, the text before a user's message" : opts.method === "glan" ? "GLAN asks the model for each instruction through its chat format" : "the new prompts cannot be answered in the model's chat format"}.`,
         hint: "Use a chat/instruct model (or a run trained from one), or add its chat_template.jinja to the folder.",
         where: target.model,
       });

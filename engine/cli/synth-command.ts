@@ -17,6 +17,7 @@ export interface SynthValues {
   seed?: number;
   seeds?: string;
   k?: number;
+  taxonomy?: string;
   temperatures?: string;
   "prompt-tokens"?: number;
   "max-tokens"?: number;
@@ -27,6 +28,13 @@ export interface SynthValues {
   "eval-run"?: string;
   ngram?: number;
   "max-candidates"?: number;
+  responses?: number;
+  "response-temperatures"?: string;
+  responders?: string;
+  select?: string;
+  "min-margin"?: number;
+  judge?: string;
+  "judge-model"?: string;
 }
 
 export async function synthCommand(engine: Client, io: Io, v: SynthValues): Promise<number> {
@@ -35,24 +43,26 @@ export async function synthCommand(engine: Client, io: Io, v: SynthValues): Prom
     throw new WhetstoneError({ code: "USAGE", message: `\`whetstone synth\` needs ${missing.map((k) => `--${k}`).join(", ")}.`, hint: "e.g. whetstone synth --method magpie --model DIR --n 1000 --out synth.jsonl" });
   }
   const list = (s: string | undefined) => (s === undefined ? undefined : s.split(",").map((x) => x.trim()).filter(Boolean));
-  const temperatures = list(v.temperatures)?.map((t) => {
-    const x = Number(t);
-    if (!Number.isFinite(x) || x < 0) throw new WhetstoneError({ code: "USAGE", message: `--temperatures: '${t}' is not a temperature.`, hint: "Give numbers ≥ 0 separated by commas, e.g. --temperatures 0.7,1.0,1.3" });
-    return x;
-  });
-  // --model names a folder when there is one, a cached hub model when it has a slash (run names never do), else a run.
-  const folder = existsSync(v.model!) && statSync(v.model!).isDirectory();
-  const model = folder ? resolve(v.model!) : /[\\/]/.test(v.model!) ? v.model! : null;
+  const numbers = (flag: string, s: string | undefined) =>
+    list(s)?.map((t) => {
+      const x = Number(t);
+      if (!Number.isFinite(x) || x < 0) throw new WhetstoneError({ code: "USAGE", message: `--${flag}: '${t}' is not a temperature.`, hint: `Give numbers ≥ 0 separated by commas, e.g. --${flag} 0.7,1.0,1.3` });
+      return x;
+    });
+  const temperatures = numbers("temperatures", v.temperatures);
+  const model = modelOrRun(v.model!);
+  const responders = (list(v.responders) ?? []).map(modelOrRun);
   const out = resolve(v.out!);
   const options = {
     method: v.method as SynthMethod,
     n: v.n!,
     out,
-    ...(model !== null ? { model } : { run: v.model! }),
+    ...(model.model !== null ? { model: model.model } : { run: model.run! }),
     ...defined({
       seed: v.seed,
       seeds: v.seeds === undefined ? undefined : resolve(v.seeds),
       k: v.k,
+      taxonomy: v.taxonomy === undefined ? undefined : resolve(v.taxonomy),
       temperatures,
       promptTokens: v["prompt-tokens"],
       maxNewTokens: v["max-tokens"],
@@ -63,6 +73,14 @@ export async function synthCommand(engine: Client, io: Io, v: SynthValues): Prom
       evalRun: v["eval-run"],
       ngram: v.ngram,
       maxCandidates: v["max-candidates"],
+      responses: v.responses,
+      responseTemperatures: numbers("response-temperatures", v["response-temperatures"]),
+      responderModels: responders.some((r) => r.model) ? responders.flatMap((r) => (r.model ? [r.model] : [])) : undefined,
+      responderRuns: responders.some((r) => r.run) ? responders.flatMap((r) => (r.run ? [r.run] : [])) : undefined,
+      select: v.select as SynthOptions["select"] | undefined,
+      minMargin: v["min-margin"],
+      judge: v.judge === undefined || /^https?:\/\//i.test(v.judge) ? v.judge : resolve(v.judge),
+      judgeModel: v["judge-model"],
     }),
   };
   const progress = new RunProgress(`synth:${out}`, io.out);
@@ -71,7 +89,7 @@ export async function synthCommand(engine: Client, io: Io, v: SynthValues): Prom
     progress.line("Stopping the synthesis; the rows written stay, and the same command continues after them.");
     void engine.call("cancelSynth", { out });
   });
-  io.out.write(`synthesizing ${v.n} rows with ${v.method} from ${model ?? `run ${v.model}`} into ${out}\n`);
+  io.out.write(`synthesizing ${v.n} rows with ${v.method} from ${model.model ?? `run ${v.model}`} into ${out}\n`);
   let report: SynthReport;
   try {
     report = await engine.call("synthData", options);
@@ -88,6 +106,12 @@ export async function synthCommand(engine: Client, io: Io, v: SynthValues): Prom
   return report.complete ? EXIT.ok : EXIT.failed;
 }
 
+/** A folder when there is one, a cached hub model when it has a slash (run names never do), else a run. */
+function modelOrRun(value: string): { model: string | null; run: string | null } {
+  if (existsSync(value) && statSync(value).isDirectory()) return { model: resolve(value), run: null };
+  return /[\\/]/.test(value) ? { model: value, run: null } : { model: null, run: value };
+}
+
 export function formatSynthReport(r: SynthReport): string {
   const dropped = Object.entries(r.filtered).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
   const lines = [
@@ -97,6 +121,13 @@ export function formatSynthReport(r: SynthReport): string {
     `  duplicates   ${r.duplicates.rows} of earlier rows${r.method === "fewshot" ? `, ${r.duplicates.seeds} of the seeds` : ""}`,
     `  decontam.    ${r.eval_prompts ? `${r.decontaminated} overlapping the ${r.eval_prompts} evaluation prompts` : "no evaluation prompts given (--eval-prompts FILE, --eval-run RUN)"}`,
   ];
+  const sel = r.selection;
+  if (sel) {
+    const sources = [...new Set(sel.sources.map((s) => `${s.source} at ${s.temperature}`))].join(", ");
+    lines.push(`  selection    ${sel.select}: best of ${sel.responses} answers (${sources}), judged by ${sel.judge}: ${sel.judged} prompts, ${sel.pairs_judged} pairs`);
+    if (sel.too_few_responses) lines.push(`               ${sel.too_few_responses} prompts with fewer than two usable answers (counted in filtered)`);
+    if (sel.select === "pairs") lines.push(`               ${sel.below_margin} pairs below the margin ${sel.min_margin}`);
+  }
   if (r.torn_line_removed) lines.push("  a half-written last line (from an interrupted run) was removed first");
   if (!r.complete) {
     const worst = Object.entries(r.filtered).sort((a, b) => b[1] - a[1])[0];

@@ -165,8 +165,10 @@ export const BenchCommand = z.strictObject({
 });
 /**
  * Data synthesis (engine/synth/): each candidate's prompt is written by the model from a raw prefix (null: the
- * model's pre-query template, Magpie), cut at a stop text, then answered through the chat template
- * (response_tokens 0: not answered). Candidate i samples with seed + i: the same candidate gives the same text.
+ * model's pre-query template, Magpie) or from a user message through its chat template (kind chat, GLAN), cut
+ * at a stop text, or given (kind prompt: only answered); then answered through the chat template once per
+ * entry of `responses` (response_tokens 0: not answered). Candidate i samples its prompt with seed + i and
+ * its answers with seed + i + each seed offset: the same candidate gives the same text.
  */
 export const SynthCommand = z.strictObject({
   v,
@@ -175,11 +177,11 @@ export const SynthCommand = z.strictObject({
   model_path: z.string().min(1),
   tuned_path: z.string().min(1).nullable(),
   tuned_kind: z.enum(["adapter", "model"]).nullable(),
-  candidates: z.array(z.strictObject({ index: z.number().int().min(0), prefix: z.string().min(1).nullable(), temperature: z.number().min(0) })).min(1),
+  candidates: z.array(z.strictObject({ index: z.number().int().min(0), kind: z.enum(["raw", "chat", "prompt"]), prefix: z.string().min(1).nullable(), temperature: z.number().min(0) })).min(1),
+  responses: z.array(z.strictObject({ temperature: z.number().min(0), seed_offset: z.number().int().min(0) })).min(1),
   stop_texts: z.array(z.string().min(1)),
   prompt_tokens: z.number().int().positive(),
   response_tokens: z.number().int().min(0),
-  response_temperature: z.number().min(0),
   /** Answer prompts cut at prompt_tokens too (false: left unanswered, the engine drops them). */
   answer_truncated: z.boolean(),
   top_p: z.number().gt(0).max(1),
@@ -268,6 +270,8 @@ export const CandidateEvent = z.object({
   response: z.string().nullable(),
   response_finish: z.enum(["stop", "length"]).nullable(),
   response_tokens: z.number().int().min(0),
+  /** Every answer, one per command `responses` entry (empty when unanswered); `response` is the first. */
+  responses: z.array(z.object({ text: z.string(), finish: z.enum(["stop", "length"]), tokens: z.number().int().min(0) })),
 });
 export const DoneEvent = z.object({ v, type: z.literal("done"), id, status: z.enum(["completed", "cancelled"]), result: z.record(z.string(), z.unknown()) });
 export const ErrorEvent = ErrorInfoSchema.extend({ v, type: z.literal("error"), id: id.nullable() });

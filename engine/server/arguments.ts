@@ -20,6 +20,8 @@ type Field =
   | { name: string; as: "run"; except?: string }
   | { name: string; as: "runs" }
   | { name: string; as: "read"; kind: PathKind; orUrl?: boolean }
+  /** A list of paths to read, each checked as `read` is. */
+  | { name: string; as: "reads"; kind: PathKind }
   | { name: string; as: "write" }
   | { name: string; as: "config" }
   | { name: string; as: "revision" }
@@ -80,6 +82,10 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
     { name: "seeds", as: "read", kind: "file or folder" },
     { name: "evalPrompts", as: "read", kind: "file or folder" },
     { name: "evalRun", as: "run" },
+    { name: "taxonomy", as: "read", kind: "file" },
+    { name: "responderModels", as: "reads", kind: "folder" },
+    { name: "responderRuns", as: "runs" },
+    { name: "judge", as: "read", kind: "folder", orUrl: true },
   ],
   cancelSynth: [{ name: "out", as: "write" }],
 };
@@ -124,6 +130,10 @@ function checkFields(method: string, fields: Field[], input: Record<string, unkn
     }
     if (field.as === "runs") {
       if (Array.isArray(value)) value.forEach((v, i) => typeof v === "string" && v !== "" && checkRunRef(v, `${where}[${i}]`));
+      continue;
+    }
+    if (field.as === "reads") {
+      if (Array.isArray(value)) value.forEach((v, i) => typeof v === "string" && v !== "" && checkReadablePath(v, { where: `${where}[${i}]`, kind: field.kind }));
       continue;
     }
     if (field.as === "config") {

@@ -3,13 +3,13 @@
  * and never rewritten. Each row is one write of a whole line followed by fsync, so a killed
  * synthesis leaves complete rows (at worst a torn last line, which the next run cuts off, the only
  * change it ever makes to existing bytes). Resuming reads the file: every row must carry the
- * `synth` provenance of the same method, model, run and seed (anything else is refused, naming the
- * line), and the next candidate is the one after the highest index written.
+ * `synth` provenance of the same method, model, run, seed and selection (anything else is refused,
+ * naming the line), and the next candidate is the one after the highest index written.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { WhetstoneError } from "../util/errors";
-import type { SynthMethod } from "./schema";
+import type { SynthMethod, SynthSelection } from "./schema";
 
 /** The provenance every synthesized row carries in its `synth` field (ingestion does not train on it). */
 export interface Provenance {
@@ -22,6 +22,15 @@ export interface Provenance {
   response_temperature: number | null;
   /** fewshot: where the examples shown came from (file:line). */
   examples?: string[];
+  /** glan: the taxonomy entry the instruction was drafted for. */
+  taxonomy?: { file: string; line: number; discipline: string; subject: string; topic: string };
+  /** With 2+ responses (select.ts): what was written, by which judge, and every answer with its source and score. */
+  selection?: SynthSelection;
+  judge?: string;
+  chosen?: number;
+  rejected?: number;
+  margin?: number;
+  responses?: { j: number; source: string; temperature: number; score: number | null; text: string | null }[];
 }
 
 export interface ExistingRows {
@@ -31,7 +40,9 @@ export interface ExistingRows {
   tornLineRemoved: boolean;
 }
 
-type Identity = Pick<Provenance, "method" | "model" | "run" | "seed">;
+type Identity = Pick<Provenance, "method" | "model" | "run" | "seed" | "selection">;
+const IDENTITY = ["method", "model", "run", "seed", "selection"] as const;
+const FLAG: Record<(typeof IDENTITY)[number], string> = { method: "method", model: "model", run: "model", seed: "seed", selection: "select" };
 
 export function readExisting(path: string, want: Identity): ExistingRows {
   const state: ExistingRows = { rows: 0, nextIndex: 0, prompts: [], tornLineRemoved: false };
@@ -49,9 +60,11 @@ export function readExisting(path: string, want: Identity): ExistingRows {
   text.split("\n").forEach((line, i) => {
     if (!line.trim()) return;
     const where = `${path}:${i + 1}`;
-    const row = parses(line) as { messages?: { role: string; content: string }[]; synth?: Partial<Provenance> } | null;
+    type Turns = { role: string; content: string }[];
+    const row = parses(line) as { messages?: Turns; prompt?: Turns; synth?: Partial<Provenance> } | null;
     const p = row?.synth;
-    if (!row || !p || typeof p.index !== "number" || !Array.isArray(row.messages)) {
+    const turns = row?.messages ?? row?.prompt;
+    if (!row || !p || typeof p.index !== "number" || !Array.isArray(turns)) {
       throw new WhetstoneError({
         code: "SYNTH_OUT_INVALID",
         message: `${where}: not a row written by \`whetstone synth\` (${row ? "no synth provenance" : "not JSON"}).`,
@@ -59,19 +72,20 @@ export function readExisting(path: string, want: Identity): ExistingRows {
         where,
       });
     }
-    for (const key of ["method", "model", "run", "seed"] as const) {
+    for (const key of IDENTITY) {
       if (p[key] !== want[key]) {
+        const shown = (v: unknown) => (v === undefined ? "none (one answer per prompt)" : JSON.stringify(v));
         throw new WhetstoneError({
           code: "SYNTH_OUT_MISMATCH",
-          message: `${where}: this file was synthesized with ${key} ${JSON.stringify(p[key])}, not ${JSON.stringify(want[key])}.`,
-          hint: `Continue it with the same ${key} (--${key === "run" ? "model" : key} ${p[key]}), or write to a new file with --out.`,
+          message: `${where}: this file was synthesized with ${key} ${shown(p[key])}, not ${shown(want[key])}.`,
+          hint: `Continue it with the same ${key} (${p[key] === undefined ? "one response per prompt" : `--${FLAG[key]} ${p[key]}`}), or write to a new file with --out.`,
           where,
         });
       }
     }
     state.rows++;
     state.nextIndex = Math.max(state.nextIndex, p.index + 1);
-    const user = row.messages.find((m) => m.role === "user");
+    const user = turns.find((m) => m.role === "user");
     if (user) state.prompts.push(user.content);
   });
   return state;

@@ -104,8 +104,9 @@ describe("electron-builder.yml", () => {
     expect(builder.files).toContain("!node_modules/onnxruntime-node/bin/napi-v*/!(${platform})/**");
   });
 
-  it("ships the model catalog the engine reads at run time", () => {
+  it("ships the model catalog and the GLAN taxonomy the engine reads at run time", () => {
     expect(builder.files).toContain("assets/models/**");
+    expect(builder.files).toContain("assets/synth/**");
     // electron-builder leaves the buildResources folder out of the app.
     expect(builder.directories.buildResources).not.toBe("assets");
   });

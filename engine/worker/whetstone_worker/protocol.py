@@ -137,17 +137,19 @@ COMMANDS: dict[str, dict[str, Check]] = {
         "batch_size": nullable(integer(1)),
         "include_path": nullable(string(1)),
     },
-    # Data synthesis (jobs/synth.py): a prefix of null is the model's pre-query template (Magpie).
+    # Data synthesis (jobs/synth.py): a raw prefix of null is the model's pre-query template (Magpie); a chat prefix is a
+    # user message rendered through the chat template (GLAN); a given prompt is only answered (other response sources).
     "synth": {
         "id": ID,
         "model_path": string(1),
         "tuned_path": nullable(string(1)),
         "tuned_kind": nullable(enum("adapter", "model")),
-        "candidates": array(obj({"index": NAT, "prefix": nullable(string(1)), "temperature": number(0)}, strict=True), min_len=1),
+        "candidates": array(obj({"index": NAT, "kind": enum("raw", "chat", "prompt"), "prefix": nullable(string(1)), "temperature": number(0)},
+                                strict=True), min_len=1),
+        "responses": array(obj({"temperature": number(0), "seed_offset": NAT}, strict=True), min_len=1),
         "stop_texts": array(string(1)),
         "prompt_tokens": integer(1),
         "response_tokens": NAT,
-        "response_temperature": number(0),
         "answer_truncated": boolean,
         "top_p": number(hi=1, gt=0),
         "seed": NAT,
@@ -207,7 +209,8 @@ EVENTS: dict[str, dict[str, Check]] = {
                    "finish": enum("stop", "length")},
     "token": {"id": ID, "index": NAT, "side": enum("base", "tuned"), "text": string()},
     "candidate": {"id": ID, "index": NAT, "prompt": string(), "prompt_finish": enum("stop", "length"), "prompt_tokens": NAT,
-                  "response": nullable(string()), "response_finish": nullable(enum("stop", "length")), "response_tokens": NAT},
+                  "response": nullable(string()), "response_finish": nullable(enum("stop", "length")), "response_tokens": NAT,
+                  "responses": array(obj({"text": string(), "finish": enum("stop", "length"), "tokens": NAT}))},
     "done": {"id": ID, "status": enum("completed", "cancelled"), "result": record(lambda v, p: v)},
     "error": {
         "id": nullable(ID),

@@ -136,6 +136,8 @@ export const ERROR_WORDING: Record<string, Wording> = {
   SYNTH_SEEDS_NOT_FOUND: w("The seed file is missing", "Choose the file of example prompts again."),
   SYNTH_OUT_INVALID: w("The output file has lines that are not synthesized rows", "Choose a new output file, or repair the line shown."),
   SYNTH_OUT_MISMATCH: w("The output file was written with other settings", "Continue with the same method, model and seed, or choose a new output file."),
+  SYNTH_TAXONOMY_INVALID: w("The taxonomy file is not shaped as disciplines, subjects and topics", "Fix the line shown (each subject is a list of topics), or use the bundled taxonomy."),
+  SYNTH_TAXONOMY_NOT_FOUND: w("The taxonomy file is missing", "Choose the taxonomy file again, or use the bundled taxonomy."),
   SYNTH_TEMPLATE_UNSUPPORTED: w("This model's chat template cannot start a user turn on its own", "Use a chat model with a standard template, or synthesize from example prompts (few-shot)."),
   JUDGE_NOT_FOUND: w("The judge model is missing", "Choose a judge model folder, or leave the field empty for the default judge."),
   JUDGE_LOAD_FAILED: w("The judge model could not be loaded", "Choose another judge model, or the default judge."),

@@ -7,7 +7,7 @@ import { API, API_METHODS } from "../../../engine/api/contract";
 import { PATH_ARGUMENTS, checkApiArguments } from "../../../engine/server/arguments";
 
 /** Field names that name runs, files or folders. */
-const PATHISH = /^(id|ids|against|path|model|out|prompts|judge|embeddingModel|configPath|baseDir|config|revision)$/;
+const PATHISH = /^(id|ids|against|path|model|out|prompts|judge|embeddingModel|configPath|baseDir|config|revision|seeds|evalPrompts|evalRun|responderModels|responderRuns|taxonomy)$/;
 /** Path-like names that are not paths here, and why. */
 const NOT_PATHS: Record<string, string> = {
   "pullModel.id": "a hub id (owner/name), checked by isHubId before any use",
@@ -44,6 +44,15 @@ describe("path arguments of the API", () => {
     for (const id of ["20261123-212229-tiny-sft-fff7", "tiny-sft", "lr-1e-4", "v1.2_final"]) expect(() => checkApiArguments("getRun", { id }, { home: "/tmp/h" }), id).not.toThrow();
     expect(() => checkApiArguments("getEval", { id: "r", against: "base" }, { home: "/tmp/h" })).not.toThrow();
     for (const id of ["..", ".", "-rf", "a/b", "a\\b", "/abs", "x".repeat(201)]) expect(() => checkApiArguments("getRun", { id }, { home: "/tmp/h" }), id).toThrow(expect.objectContaining({ code: "RUN_ID_INVALID" }));
+  });
+});
+
+describe("path arguments of a synthesis", () => {
+  it("checks each responder folder and run, and the judge", () => {
+    const base = { method: "magpie", n: 2, out: "/tmp/x.jsonl", model: "/tmp" };
+    expect(() => checkApiArguments("synthData", { ...base, responderModels: ["/tmp", "relative/model"] }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "API_BAD_PATH", message: expect.stringContaining("synthData: responderModels[1]") }));
+    expect(() => checkApiArguments("synthData", { ...base, responderRuns: ["lr-1e-4", "../x"] }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "RUN_ID_INVALID", message: expect.stringContaining("responderRuns[1]") }));
+    expect(() => checkApiArguments("synthData", { ...base, judge: "http://127.0.0.1:8080/v1", responderModels: ["/tmp"] }, { home: "/tmp/h" })).not.toThrow();
   });
 });
 

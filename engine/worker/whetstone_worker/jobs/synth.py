@@ -4,16 +4,20 @@ The engine decides what to ask (engine/synth/): for Magpie (arXiv 2406.08464) a 
 null, meaning the model's *pre-query template*, the text its chat template renders before a user's
 message starts (`<|im_start|>user\\n`): an aligned model continues it with a user instruction and
 ends the turn with its end-of-turn token. For few-shot synthesis (ALMA) the prefix is the engine's
-list of example requests, and the prompt ends at a stop text (the next example's header). Each
-prompt is then answered through the chat template, like `generate`. Filtering, deduplication and
+list of example requests, and the prompt ends at a stop text (the next example's header). For GLAN
+the prefix is a user message (draft an instruction on a topic) rendered through the chat template,
+and the model's reply is the prompt. A candidate of kind `prompt` brings its prompt and is only
+answered: how other models and runs answer the prompts one model wrote (response selection). Each
+prompt is then answered through the chat template, like `generate`, once per entry of `responses`
+(a temperature and a seed offset each). Filtering, deduplication and
 what gets written are the engine's: this job only generates, so the rules live in one place.
 
 The pre-query template is found by rendering a conversation whose user message is a sentinel and
 cutting at the sentinel. A model without a chat template, or a template that does not show the
 user's text verbatim (the sentinel is not found), is refused with what to use instead.
 
-Determinism: candidate i samples its prompt with seed + i and its answer with seed + i + 2^31, each
-with its own generator (decode_batch), so a candidate's text depends neither on batching nor on
+Determinism: candidate i samples its prompt with seed + i and its answers with seed + i + each
+response's seed offset (2^31 for the first), each with its own generator (decode_batch), so a candidate's text depends neither on batching nor on
 which candidates came before it; a rerun that starts at candidate 40 writes what the first run would
 have. Candidates are decoded in index order, in batches of one temperature, and a `candidate` event
 is sent for each in index order, so the engine can append rows as they come. Empty prompts are not
@@ -37,7 +41,6 @@ from ..protocol import Emitter
 from .generate import BATCH_TOKENS, MAX_BATCH, _free, attach_adapter, decode_batch, stop_token_ids
 
 SENTINEL = "\u2063WHETSTONE_SYNTH_SENTINEL\u2063"
-RESPONSE_SEED_OFFSET = 2**31
 
 
 def pre_query_prefix(tokenizer, where: str) -> str:
@@ -75,11 +78,12 @@ class Synthesis:
         model_dir = modeling.check_model_dir(cmd["model_path"], "model")
         tuned = self._tuned()
         self.tokenizer = modeling.load_tokenizer(model_dir, trust_remote_code=False)
-        magpie = any(c["prefix"] is None for c in cmd["candidates"])
+        magpie = any(c["kind"] == "raw" and c["prefix"] is None for c in cmd["candidates"])
         self.pre_query = pre_query_prefix(self.tokenizer, str(model_dir)) if magpie else None
-        if cmd["response_tokens"] > 0 and not getattr(self.tokenizer, "chat_template", None):
-            raise WorkerError("TEMPLATE_MISSING", f"The tokenizer of {model_dir} has no chat template, so the new prompts cannot be answered.",
-                              "Use a chat/instruct model, or ask for prompts only (response_tokens 0).")
+        chat = cmd["response_tokens"] > 0 or any(c["kind"] == "chat" for c in cmd["candidates"])
+        if chat and not getattr(self.tokenizer, "chat_template", None):
+            raise WorkerError("TEMPLATE_MISSING", f"The tokenizer of {model_dir} has no chat template, so the prompts cannot be drafted or answered in its chat format.",
+                              "Use a chat/instruct model, or ask for prompts only (response_tokens 0) with magpie or fewshot.")
         self.progress("load", 0, 1, "model", f"Loading {model_dir}" + (f" with the adapter {tuned}" if tuned else ""))
         model = modeling.load_model(tuned if cmd["tuned_kind"] == "model" else model_dir, self.dtype, False, self.device).eval()
         if tuned is not None and cmd["tuned_kind"] == "adapter":
@@ -97,10 +101,12 @@ class Synthesis:
             usable = [i for i, (text, finish, _) in enumerate(prompts) if text.strip() and (finish == "stop" or cmd["answer_truncated"])]
             answers = dict(zip(usable, self._answers([chunk[i] for i in usable], [prompts[i][0] for i in usable]))) if cmd["response_tokens"] > 0 else {}
             for i, (candidate, (text, finish, tokens)) in enumerate(zip(chunk, prompts)):
-                answer = answers.get(i)
+                responses = answers.get(i, [])
+                answer = responses[0] if responses else None
                 self.emitter.emit("candidate", id=self.id, index=candidate["index"], prompt=text, prompt_finish=finish, prompt_tokens=tokens,
                                   response=answer[0] if answer else None, response_finish=answer[1] if answer else None,
-                                  response_tokens=answer[2] if answer else 0)
+                                  response_tokens=answer[2] if answer else 0,
+                                  responses=[{"text": t, "finish": f, "tokens": n} for t, f, n in responses])
                 counts["answered" if answer else "unanswered"] += 1
             done += len(chunk)
             elapsed = time.monotonic() - tick
@@ -121,31 +127,48 @@ class Synthesis:
         return Path(tuned)
 
     def _prompts(self, chunk: list[dict]) -> list[tuple[str, str, int]]:
-        """(prompt text, finish, tokens) per candidate: the prefix continued, cut at the first stop text."""
+        """(prompt text, finish, tokens) per candidate: the prefix continued (raw, or a user message through the chat
+        template), cut at the first stop text; a given prompt as it is."""
         stop_texts = self.cmd["stop_texts"]
-        ids = [self.tokenizer(self.pre_query if c["prefix"] is None else c["prefix"], add_special_tokens=False)["input_ids"] for c in chunk]
+        out: list[tuple[str, str, int] | None] = [(c["prefix"].strip(), "stop", 0) if c["kind"] == "prompt" else None for c in chunk]
+        todo = [c for c in chunk if c["kind"] != "prompt"]
+        if not todo:
+            return out  # type: ignore[return-value]
+        ids = [self.tokenizer(self._prefix_text(c), add_special_tokens=False)["input_ids"] for c in todo]
         until = None
         if stop_texts:
             # Decoding only the last tokens keeps the check cheap; 16 tokens hold any stop text we send.
             until = lambda row, out: any(s in self.tokenizer.decode(out[-16:], skip_special_tokens=True) for s in stop_texts)  # noqa: E731
-        decoded = self._decode(ids, [self.cmd["seed"] + c["index"] for c in chunk], [c["temperature"] for c in chunk], self.cmd["prompt_tokens"], until)
-        out = []
-        for tokens, finish in decoded:
+        decoded = iter(self._decode(ids, [self.cmd["seed"] + c["index"] for c in todo], [c["temperature"] for c in todo], self.cmd["prompt_tokens"], until))
+        for k, slot in enumerate(out):
+            if slot is not None:
+                continue
+            tokens, finish = next(decoded)
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
             cuts = [text.find(s) for s in stop_texts if s in text]
             if cuts:
                 text, finish = text[: min(cuts)], "stop"
-            out.append((text.strip(), finish, len(tokens)))
-        return out
+            out[k] = (text.strip(), finish, len(tokens))
+        return out  # type: ignore[return-value]
 
-    def _answers(self, chunk: list[dict], prompts: list[str]) -> list[tuple[str, str, int]]:
+    def _prefix_text(self, candidate: dict) -> str:
+        if candidate["kind"] == "chat":
+            return render(self.tokenizer, [{"role": "user", "content": candidate["prefix"]}], add_generation_prompt=True)
+        return self.pre_query if candidate["prefix"] is None else candidate["prefix"]
+
+    def _answers(self, chunk: list[dict], prompts: list[str]) -> list[list[tuple[str, str, int]]]:
+        """Per candidate, one (answer, finish, tokens) for each of the command's responses."""
         if not chunk:
             return []
         cmd = self.cmd
         ids = [self.tokenizer(render(self.tokenizer, [{"role": "user", "content": p}], add_generation_prompt=True), add_special_tokens=False)["input_ids"] for p in prompts]
-        seeds = [cmd["seed"] + c["index"] + RESPONSE_SEED_OFFSET for c in chunk]
-        decoded = self._decode(ids, seeds, [cmd["response_temperature"]] * len(chunk), cmd["response_tokens"], None)
-        return [(self.tokenizer.decode(tokens, skip_special_tokens=True).strip(), finish, len(tokens)) for tokens, finish in decoded]
+        per_candidate: list[list[tuple[str, str, int]]] = [[] for _ in chunk]
+        for spec in cmd["responses"]:
+            seeds = [cmd["seed"] + c["index"] + spec["seed_offset"] for c in chunk]
+            decoded = self._decode(ids, seeds, [spec["temperature"]] * len(chunk), cmd["response_tokens"], None)
+            for answers, (tokens, finish) in zip(per_candidate, decoded):
+                answers.append((self.tokenizer.decode(tokens, skip_special_tokens=True).strip(), finish, len(tokens)))
+        return per_candidate
 
     def _decode(self, ids: list[list[int]], seeds: list[int], temperatures: list[float], new_tokens: int, until) -> list[tuple[list[int], str]]:
         """decode_batch over rows of one temperature at a time, within the device's token budget; a batch out of memory is halved."""

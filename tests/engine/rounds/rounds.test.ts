@@ -3,14 +3,18 @@
  * rows with the current model (round 2: round 1's run), training a run chained from the previous
  * round's (lineage), and judged against the base and the previous round; the LC win rates are
  * recorded and the report written. Then a loop cancelled in round 2's training resumes: round 1 is
- * kept, round 2's run resumes from its checkpoint. The tiny judge is random: the stop threshold is
+ * kept, round 2's run resumes from its checkpoint; and a `whetstone rounds` process killed outright
+ * (kill -9) in round 1's training resumes from that run's checkpoint. The tiny judge is random: the stop threshold is
  * 0 so both rounds run whatever it says (the rule itself is tested on numbers in stop.test.ts).
  */
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../../engine/api/engine";
+import { PROJECT_ROOT } from "../../../engine/paths";
+import { isAlive } from "../../../engine/runs/store";
 import type { RoundsStatus } from "../../../engine/rounds/schema";
 import { TINY_MODEL, ensureTinyModel, tempHome, tinyConfig } from "../../helpers/fixture";
 import { ensureTinyJudge } from "../eval/tiny-judge";
@@ -116,5 +120,34 @@ describe("rounds", () => {
     expect(engine.getRun({ id: cut.run_id! }).status).toMatchObject({ state: "completed", step: 12, attempts: 2 });
     expect(done.rounds[1]!.vs_previous).not.toBeNull();
     expect(existsSync(join(engine.store.home, "rounds", done.id, "rounds.md"))).toBe(true);
+  }, 300_000);
+
+  it("a `whetstone rounds` process killed with kill -9 mid-training shows as interrupted and resumes its cut run", async () => {
+    const home = tempHome();
+    const dir = mkdtempSync(join(tmpdir(), "whetstone-rounds-"));
+    const path = join(dir, "rounds.yaml");
+    const c = config("tk", 40);
+    writeFileSync(path, JSON.stringify({ ...c, rounds: { ...c.rounds, rounds: 1 } }));
+    const cli = spawn(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "rounds", path], { env: { ...process.env, WHETSTONE_HOME: home }, stdio: "ignore" });
+    const engine = new Engine({ home });
+    let cut: { id: string; runId: string } | null = null;
+    for (const t0 = Date.now(); Date.now() - t0 < 180_000 && cut === null; await new Promise((r) => setTimeout(r, 200))) {
+      const s = engine.listRounds()[0];
+      const runId = s?.rounds[0]?.run_id;
+      if (s && runId && (engine.getRun({ id: runId }).status.last_checkpoint?.step ?? 0) >= 2) cut = { id: s.id, runId };
+    }
+    expect(cut, "round 1's run reached its first checkpoint").not.toBeNull();
+    cli.kill("SIGKILL");
+    await new Promise((r) => cli.once("exit", r));
+    expect(engine.getRounds({ id: cut!.id })).toMatchObject({ state: "interrupted", owner_pid: null });
+    engine.resumeRounds({ id: cut!.id });
+    const done = await engine.call("awaitRounds", { id: cut!.id });
+    expect(done.state, JSON.stringify(done.error)).toBe("completed");
+    expect(done.rounds).toHaveLength(1);
+    expect(done.rounds[0]).toMatchObject({ run_id: cut!.runId, state: "done", rows: 4 });
+    const run = engine.getRun({ id: cut!.runId }).status;
+    expect(run).toMatchObject({ state: "completed", step: 40 });
+    expect(run.attempts).toBeGreaterThanOrEqual(2);
+    expect(run.worker_pid === null || !isAlive(run.worker_pid)).toBe(true);
   }, 300_000);
 });

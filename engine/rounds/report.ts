@@ -48,7 +48,7 @@ export function outcome(s: RoundsStatus): string[] {
 
 export function formatRounds(s: RoundsStatus): string {
   const spec = s.spec;
-  const rule = `${spec.stop_metric === "lc_win_rate" ? "LC win rate" : "LC win rate's CI low end"} against the previous round (round 1: the base) above ${spec.stop_threshold}%`;
+  const rule = `${spec.stop_metric === "lc_win_rate" ? "LC win rate" : "LC win rate's CI low end"} against the previous round (round 1: the base) is above ${spec.stop_threshold}%`;
   const lines = [
     `# Rounds ${s.id}`,
     "",

@@ -14,6 +14,7 @@ import { BenchOptionsSchema, BenchReportSchema } from "../bench/schema";
 import { PushOptionsSchema, PushRecordSchema } from "../push/schema";
 import { SweepOverridesSchema, SweepStatusSchema } from "../sweep/schema";
 import { SynthOptionsSchema, SynthReportSchema } from "../synth/schema";
+import { RoundsOverridesSchema, RoundsStatusSchema } from "../rounds/schema";
 import { CompareOptionsSchema, CompareReportSchema, EvalOptionsSchema, EvalReportSchema, GenerateOptionsSchema, GenerateResultSchema } from "../eval/schema";
 import { DatasetReportSchema, InspectOptionsSchema, PreviewOptionsSchema, SamplePreviewSchema } from "../data/report";
 import { DoctorReportSchema, FolderListingSchema, ModelCheckSchema, ModelListingSchema, PlanInputSchema, PreflightResultSchema, PullResultSchema, RunPlanSchema, StartingPointsSchema } from "../models/api-schemas";
@@ -182,6 +183,32 @@ export const API = {
   synthData: { input: SynthOptionsSchema.partial().required({ method: true, n: true, out: true }).strict(), output: SynthReportSchema },
   /** Stop a queued or running synthesis into `out` (the rows written stay; rerun to continue). */
   cancelSynth: { input: z.strictObject({ out: z.string().min(1) }), output: z.object({ cancelled: z.boolean() }) },
+  /**
+   * Self-bootstrapped rounds (issue #18, ALMA's loop): each round synthesizes data with the current model, trains a
+   * run on it chained from the previous round's (lineage), and is judged against the base and the previous round
+   * (LC win rate); the loop stops when a round stops winning (events: `rounds`). The block, the prompts and the
+   * round's config are checked first; resolves once the loop is planned and its first round started.
+   */
+  startRounds: {
+    input: z.strictObject({
+      config: z.unknown().optional(),
+      configPath: z.string().min(1).optional(),
+      baseDir: z.string().min(1).optional(),
+      /** Names the loop and its rounds' runs (NAME-r1, …); default: the config's name. */
+      name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
+      /** Over the config's rounds block. */
+      spec: RoundsOverridesSchema.optional(),
+    }),
+    output: RoundsStatusSchema,
+  },
+  getRounds: { input: RunRef, output: RoundsStatusSchema },
+  listRounds: { input: z.strictObject({}), output: z.array(RoundsStatusSchema) },
+  /** Resolves with the loop's state once it has ended (completed, failed or cancelled). */
+  awaitRounds: { input: RunRef, output: RoundsStatusSchema },
+  /** Go on with interrupted, failed or cancelled rounds: the synthesis continues its file, a cut run resumes, a cut evaluation is redone. */
+  resumeRounds: { input: RunRef, output: RoundsStatusSchema },
+  /** Stop rounds this engine drives (a training run stops with a checkpoint); resume them later. */
+  cancelRounds: { input: RunRef, output: RoundsStatusSchema },
 } as const;
 
 export type Api = typeof API;

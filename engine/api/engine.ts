@@ -45,6 +45,8 @@ import type { RunConfig } from "../config/schema";
 import { SweepStore } from "../sweep/store";
 import type { SweepStatus } from "../sweep/schema";
 import { SynthOptionsSchema, type SynthReport } from "../synth/schema";
+import { RoundsService } from "../rounds/service";
+import type { RoundsStatus } from "../rounds/schema";
 
 export interface EngineOptions {
   home?: string;
@@ -61,12 +63,15 @@ export class Engine implements ApiHandlers {
   private readonly sweeps: SweepStore;
   /** The sweeps this engine drives: their end, and the switch that cancels them. */
   private readonly sweepDrivers = new Map<string, { done: Promise<SweepStatus>; abort: AbortController }>();
+  /** The self-bootstrapped rounds loops (engine/rounds/service.ts). */
+  private readonly rounds: RoundsService;
 
   constructor(private readonly opts: EngineOptions = {}) {
     this.store = new RunStore(opts.home ?? whetstoneHome());
     this.sweeps = new SweepStore(this.store.home);
     this.board = new JobBoard({ store: this.store, publish: (e) => this.events.emit("event", e), concurrency: opts.concurrency, python: opts.python, workerEnv: opts.workerEnv });
     this.events.setMaxListeners(100);
+    this.rounds = new RoundsService(this, this.store.home, (rounds) => this.publish({ type: "rounds", rounds }));
   }
 
   health(): ApiOutput<"health"> {
@@ -583,8 +588,34 @@ export class Engine implements ApiHandlers {
     return { cancelled: this.board.cancel("synth", resolve(out)) };
   }
 
+  /** Start self-bootstrapped rounds (engine/rounds): planned and checked now, driven in the background. */
+  startRounds(input: ApiInput<"startRounds">): Promise<RoundsStatus> {
+    return this.rounds.start(input);
+  }
+
+  getRounds({ id }: { id: string }): RoundsStatus {
+    return this.rounds.get(id);
+  }
+
+  listRounds(): RoundsStatus[] {
+    return this.rounds.list();
+  }
+
+  awaitRounds({ id }: { id: string }): Promise<RoundsStatus> {
+    return this.rounds.wait(id);
+  }
+
+  resumeRounds({ id }: { id: string }): RoundsStatus {
+    return this.rounds.resume(id);
+  }
+
+  cancelRounds({ id }: { id: string }): Promise<RoundsStatus> {
+    return this.rounds.cancel(id);
+  }
+
   /** Stop taking work: cancel what runs (it checkpoints) and wait for the queue to drain. */
   async close(): Promise<void> {
+    await this.rounds.close();
     for (const { abort } of this.sweepDrivers.values()) abort.abort();
     await Promise.all([...this.sweepDrivers.values()].map((d) => d.done.catch(() => undefined)));
     for (const runId of this.board.trainingRuns()) await this.cancelRun({ id: runId }).catch(() => undefined);

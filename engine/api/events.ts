@@ -1,6 +1,7 @@
 import type { RunStatus } from "../runs/types";
 import type { MetricsRow } from "../runs/store";
 import type { SweepStatus } from "../sweep/schema";
+import type { RoundsStatus } from "../rounds/schema";
 
 export interface ProgressInfo {
   phase: string;
@@ -31,12 +32,14 @@ export type EngineEvent =
   /** A sweep's state, each time it changes (a trial starts, is judged at its warm-up, ends; the judge's pick). */
   | { type: "sweep"; sweep: SweepStatus }
   /** A synthesis into `out` (synthData): the model loading, then rows in the file of the n asked for, with ETA. */
-  | { type: "synth"; out: string; progress: ProgressInfo };
+  | { type: "synth"; out: string; progress: ProgressInfo }
+  /** A rounds loop's state, each time it changes (a round's phase starts or ends, a match is judged, the loop stops). */
+  | { type: "rounds"; rounds: RoundsStatus };
 
 /**
  * Every event type, for listeners that must name them (the browser's SSE client subscribes per type):
  * the check below fails to compile when a type of EngineEvent is missing here.
  */
-export const ENGINE_EVENT_TYPES = ["run", "metrics", "progress", "log", "resuming", "preflight", "token", "dataset", "download", "sweep", "synth"] as const satisfies readonly EngineEvent["type"][];
+export const ENGINE_EVENT_TYPES = ["run", "metrics", "progress", "log", "resuming", "preflight", "token", "dataset", "download", "sweep", "synth", "rounds"] as const satisfies readonly EngineEvent["type"][];
 type Unlisted = Exclude<EngineEvent["type"], (typeof ENGINE_EVENT_TYPES)[number]>;
 export const EVERY_EVENT_TYPE_LISTED: [Unlisted] extends [never] ? true : Unlisted = true;

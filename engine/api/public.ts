@@ -21,3 +21,4 @@ export { GoldfishSchema, RewardSchema, RunConfigSchema, type Reward, type Reward
 export { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS, METHOD_TABLE, PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS, dataKindFor, hasSftTerm, trainsOnSeveralDevices } from "../config/methods";
 export type { EarlyStopRule, SettingValue, SweepSpec, SweepStatus, Trial } from "../sweep/schema";
 export { applySettings } from "../sweep/grid";
+export type { Match, Round, RoundsSpec, RoundsStatus, StopMetric } from "../rounds/schema";

@@ -258,6 +258,27 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
     run: async ({ engine, io }, _args, v) => (await import("./synth-command")).synthCommand(await engine(), io, v),
   }),
   command({
+    name: "rounds",
+    usage: [
+      { line: "rounds CONFIG [--rounds R]", summary: "ALMA's loop: each round synthesizes data with the current model, trains on it from the previous round (lineage), and is judged against the base and the previous round; stops when a round stops winning" },
+      { line: "rounds --resume ID", summary: "go on with interrupted rounds: the synthesis continues, a cut run resumes, a cut evaluation is redone" },
+      { line: "rounds [--show ID]", summary: "list the rounds, or show one: each round's run, rows and LC win rates, and why it stopped" },
+    ],
+    options: {
+      json,
+      verbose: { type: "boolean", short: "v", help: "also print the worker's log lines while following each run" },
+      rounds: { type: "int", value: "R", help: "rounds at most (over the config's rounds block)", default: "3" },
+      judge: judging.judge,
+      prompts: { type: "string", value: "FILE", help: "the prompts every round is judged on", default: "the config's data.validation" },
+      limit: judging.limit,
+      "max-tokens": judging["max-tokens"],
+      "stop-threshold": { type: "number", value: "P", help: "go on while a round's LC win rate against the previous round (round 1: the base) is above P percent", default: "50" },
+      resume: { type: "string", value: "ID", help: "resume these rounds instead of starting new ones" },
+      show: { type: "string", value: "ID", help: "show these rounds" },
+    },
+    run: async ({ engine, io }, args, v) => (await import("./rounds-command")).roundsCommand(await engine(), args[0], io, v),
+  }),
+  command({
     name: "compare",
     usage: [{ line: "compare RUN RUN…", summary: "judge runs against their bases and each other, rank them, mark the best" }],
     options: { json, ...judging },

@@ -49,8 +49,9 @@ export function validateConfig(raw: unknown, opts: ValidateOptions = {}): RunCon
       where: opts.file,
     });
   }
-  // A config file's `sweep` block is for `whetstone sweep` (engine/sweep); a run trains the rest.
-  const { sweep: _sweep, ...body } = raw as Record<string, unknown>;
+  // A config file's `sweep` block is for `whetstone sweep` (engine/sweep), its `rounds` block for
+  // `whetstone rounds` (engine/rounds); a run trains the rest.
+  const { sweep: _sweep, rounds: _rounds, ...body } = raw as Record<string, unknown>;
   const parsed = RunConfigSchema.safeParse(body, { reportInput: true });
   if (!parsed.success) {
     const issues = onePerField(parsed.error.issues);

@@ -88,6 +88,19 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
     { name: "judge", as: "read", kind: "folder", orUrl: true },
   ],
   cancelSynth: [{ name: "out", as: "write" }],
+  // Rounds ids are named like run ids; a rounds block's paths are checked with the config's (checkConfigPaths).
+  startRounds: [
+    ...configInput,
+    {
+      name: "spec",
+      as: "nested",
+      fields: [...judging, { name: "synth", as: "nested", fields: ["seeds", "evalPrompts", "eval_prompts"].map((name): Field => ({ name, as: "read", kind: "file or folder" })) }],
+    },
+  ],
+  getRounds: [id],
+  awaitRounds: [id],
+  resumeRounds: [id],
+  cancelRounds: [id],
 };
 
 /** A caller's string as an error message may quote it: control characters shown as '?', at most 80 characters. */
@@ -172,6 +185,11 @@ function checkConfigPaths(config: Record<string, unknown>, where: string, baseDi
   const sweep = config.sweep as Record<string, unknown> | undefined;
   if (typeof sweep?.prompts === "string") reads.push([sweep.prompts, "sweep.prompts", "file"]);
   if (typeof sweep?.judge === "string" && !/^https?:\/\//i.test(sweep.judge)) reads.push([sweep.judge, "sweep.judge", "folder"]);
+  const rounds = config.rounds as Record<string, unknown> | undefined;
+  if (typeof rounds?.prompts === "string") reads.push([rounds.prompts, "rounds.prompts", "file"]);
+  if (typeof rounds?.judge === "string" && !/^https?:\/\//i.test(rounds.judge)) reads.push([rounds.judge, "rounds.judge", "folder"]);
+  const synth = rounds?.synth as Record<string, unknown> | undefined;
+  for (const key of ["seeds", "eval_prompts", "evalPrompts"]) if (typeof synth?.[key] === "string") reads.push([synth[key], `rounds.synth.${key}`, "file or folder"]);
   const init = config.init_from;
   if (typeof init === "string") {
     if (/[\\/]/.test(init)) reads.push([init, "init_from", "folder"]);

@@ -145,6 +145,7 @@ class ForkServer {
         this.running.get(message.pid)?.({ code: message.code ?? null, signal: message.signal ?? null });
         this.running.delete(message.pid);
         this.armIdle();
+        this.hold();
       }
     });
     this.process.once("error", () => this.gone(markReady));
@@ -206,9 +207,14 @@ class ForkServer {
     this.hold();
   }
 
-  /** Keeps Node alive while someone waits for the server (its start, a fork); an idle server never does. */
+  /**
+   * Keeps Node alive while someone waits for the server (its start, a fork, a forked worker's exit
+   * status); an idle server never does. A worker's exit comes as a line from the server after its
+   * sockets have closed: unheld, a process with nothing else to do (the CLI awaiting a synthesis it
+   * stopped once it had its rows) exited in between, its promise never settled.
+   */
   private hold(): void {
-    const waiting = this.alive && (!this.isReady || this.pending.size > 0);
+    const waiting = this.alive && (!this.isReady || this.pending.size > 0 || this.running.size > 0);
     for (const handle of [this.process, this.process.stdout as unknown as Socket, this.process.stderr as unknown as Socket]) {
       if (waiting) handle.ref();
       else handle.unref();

@@ -79,16 +79,24 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
         resolve(this.exitInfo);
       });
     });
-    createInterface({ input: this.child.stdout! }).on("line", (line) => {
-      const parsed = parseEventLine(line);
-      if (parsed.ok) this.emit("event", parsed.event);
-      else if (line.trim()) opts.onOutput?.(parsed.unknownType ? `[worker] ignored event '${parsed.unknownType}'` : `[worker stdout] ${line}`);
-    });
-    createInterface({ input: this.child.stderr! }).on("line", (line) => {
-      this.stderrTail.push(line);
-      if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
-      opts.onOutput?.(line);
-    });
+    // A worker killed while it writes (a synthesis stopped once it has its rows) can reset its end of a
+    // forked worker's socket: the read error (ECONNRESET) is its death, which `close` reports. Unhandled,
+    // readline rethrows it and takes the engine down.
+    const ignore = () => {};
+    createInterface({ input: this.child.stdout! })
+      .on("line", (line) => {
+        const parsed = parseEventLine(line);
+        if (parsed.ok) this.emit("event", parsed.event);
+        else if (line.trim()) opts.onOutput?.(parsed.unknownType ? `[worker] ignored event '${parsed.unknownType}'` : `[worker stdout] ${line}`);
+      })
+      .on("error", ignore);
+    createInterface({ input: this.child.stderr! })
+      .on("line", (line) => {
+        this.stderrTail.push(line);
+        if (this.stderrTail.length > STDERR_TAIL) this.stderrTail.shift();
+        opts.onOutput?.(line);
+      })
+      .on("error", ignore);
     // A forked worker's connections come paused (nothing it wrote is lost before the readers above exist).
     this.child.stdout!.resume();
     this.child.stderr!.resume();

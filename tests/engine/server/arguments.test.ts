@@ -65,3 +65,15 @@ describe("path arguments of a sweep", () => {
     expect(() => checkApiArguments("getSweep", { id: "../x" }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "RUN_ID_INVALID" }));
   });
 });
+
+describe("path arguments of rounds", () => {
+  it("checks the judge, prompts and synthesis files of the spec and of the config's rounds block", () => {
+    const config = { model: { path: "/tmp" }, data: { train: "/tmp" } };
+    expect(() => checkApiArguments("startRounds", { config, spec: { judge: "relative/judge" } }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "API_BAD_PATH", message: expect.stringContaining("startRounds: spec.judge") }));
+    expect(() => checkApiArguments("startRounds", { config, spec: { synth: { seeds: "/etc/shadow" } } }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "API_SYSTEM_PATH", message: expect.stringContaining("spec.synth.seeds") }));
+    expect(() => checkApiArguments("startRounds", { config: { ...config, rounds: { prompts: "/etc/passwd" } } }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "API_SYSTEM_PATH", message: expect.stringContaining("config.rounds.prompts") }));
+    expect(() => checkApiArguments("startRounds", { config: { ...config, rounds: { synth: { eval_prompts: "/etc/passwd" } } } }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "API_SYSTEM_PATH", message: expect.stringContaining("config.rounds.synth.eval_prompts") }));
+    expect(() => checkApiArguments("startRounds", { config, spec: { judge: "http://127.0.0.1:8000/v1", rounds: 2 } }, { home: "/tmp/h" })).not.toThrow();
+    expect(() => checkApiArguments("getRounds", { id: "../x" }, { home: "/tmp/h" })).toThrow(expect.objectContaining({ code: "RUN_ID_INVALID" }));
+  });
+});

@@ -1,0 +1,211 @@
+/**
+ * Driving a rounds loop (ALMA's self-bootstrapping, issue #18): round r synthesizes data with the
+ * current model (round 1: the config's model; then the previous round's run), trains a run on it
+ * chained from the previous round's (init_from: lineage), and the judge compares the new round with
+ * the base model and with the round before, on the same evaluation prompts every round. The loop
+ * stops when a round stops winning (./stop), or after the last round.
+ *
+ * Everything goes through the engine's public API, as the sweep does (synthData, createRun,
+ * awaitRun, evalRun), so each round's data, run and reports are what a user would get by hand.
+ * rounds.json is rewritten at every change, and each phase checks what is already done, so a loop
+ * killed anywhere resumes: the synthesis continues its file (synthData appends and resumes), a cut
+ * run resumes from its checkpoint, and an evaluation cut short is done again (its answers, stored
+ * in the runs, are reused).
+ */
+import type { ApiInput } from "../api/contract";
+import type { EvalReport } from "../eval/schema";
+import type { RunStore } from "../runs/store";
+import type { RunStatus } from "../runs/types";
+import type { SynthReport } from "../synth/schema";
+import { WhetstoneError } from "../util/errors";
+import { roundConfig, synthOptions, type NewRounds, type RoundsPlan } from "./plan";
+import { formatRounds } from "./report";
+import type { Match, Round, RoundsStatus } from "./schema";
+import { bestRound, verdict } from "./stop";
+import type { RoundsStore } from "./store";
+
+/** What a rounds loop needs of the engine: its public API. */
+export interface RoundsHost {
+  readonly store: RunStore;
+  synthData(input: ApiInput<"synthData">): Promise<SynthReport>;
+  cancelSynth(input: { out: string }): { cancelled: boolean };
+  createRun(input: ApiInput<"createRun">): Promise<RunStatus>;
+  resumeRun(input: { id: string }): RunStatus;
+  cancelRun(input: { id: string }): Promise<RunStatus>;
+  awaitRun(input: { id: string }): Promise<RunStatus>;
+  evalRun(input: ApiInput<"evalRun">): Promise<EvalReport>;
+  cancelEval(input: { id: string }): { cancelled: boolean };
+}
+
+export function newRoundsStatus(store: RoundsStore, input: NewRounds, plan: RoundsPlan): RoundsStatus {
+  const now = new Date().toISOString();
+  return {
+    id: store.newId(input.name),
+    name: input.name,
+    state: "running",
+    created_at: now,
+    updated_at: now,
+    finished_at: null,
+    owner_pid: process.pid,
+    base_config: input.raw,
+    base_dir: input.baseDir,
+    config_path: input.configPath,
+    spec: plan.spec,
+    prompts: plan.prompts,
+    base_model: plan.baseModel,
+    rounds: [],
+    stopped: null,
+    best_round: null,
+    elapsed_s: 0,
+    error: null,
+  };
+}
+
+/** Go on with the loop from where its state says it is; `publish` gets every state written. Resolves with the final state. */
+export async function driveRounds(host: RoundsHost, store: RoundsStore, id: string, publish: (s: RoundsStatus) => void, signal: AbortSignal): Promise<RoundsStatus> {
+  let status = store.get(id);
+  const started = Date.now();
+  const elapsedBefore = status.elapsed_s;
+  const save = (patch: Partial<RoundsStatus>): RoundsStatus => {
+    status = store.save({ ...status, ...patch, elapsed_s: elapsedBefore + (Date.now() - started) / 1000 });
+    publish(status);
+    return status;
+  };
+  const setRound = (index: number, patch: Partial<Round>) => save({ rounds: status.rounds.map((r) => (r.index === index ? { ...r, ...patch } : r)) });
+  const ended = (state: RoundsStatus["state"]) => {
+    save({ state, owner_pid: null, finished_at: new Date().toISOString() });
+    store.saveReport(status.id, formatRounds(status));
+    return status;
+  };
+  save({ state: "running", owner_pid: process.pid, finished_at: null, error: null });
+  try {
+    for (let r = 1; r <= status.spec.rounds; r++) {
+      if (signal.aborted) return ended("cancelled");
+      const previous = status.rounds.find((x) => x.index === r - 1) ?? null;
+      if (!status.rounds.some((x) => x.index === r)) {
+        const round: Round = {
+          index: r, state: "pending", synth_from: previous?.run_id ?? status.base_model, data: store.dataFile(status.id, r), rows: null, synth_complete: null,
+          run_id: null, parent_run: previous?.run_id ?? null, vs_base: null, vs_previous: null, reason: null,
+        };
+        save({ rounds: [...status.rounds, round] });
+      }
+      const current = () => status.rounds.find((x) => x.index === r)!;
+      if (current().state !== "done") {
+        const phase = { host, status: () => status, round: current, setRound, signal };
+        const phases = [...(current().run_id === null ? [synthesize] : []), train, evaluate];
+        for (const run of phases) {
+          if (signal.aborted) return ended("cancelled");
+          await run(phase);
+        }
+      }
+      const v = verdict(current(), status.spec);
+      setRound(r, { state: "done", reason: v.won ? null : v.reason });
+      if (v.stop) {
+        save({ stopped: v.reason, best_round: bestRound(status.rounds, status.spec) });
+        return ended("completed");
+      }
+    }
+    return ended("completed"); // not reached: the last round's verdict stops the loop
+  } catch (e) {
+    if (signal.aborted) return ended("cancelled");
+    const err = e instanceof WhetstoneError ? e : new WhetstoneError({ code: "ROUNDS_FAILED", message: String(e), hint: "See the round's run and its log; resume the rounds once it is fixed." });
+    const open = status.rounds.find((x) => x.state !== "done");
+    if (open) setRound(open.index, { state: "failed", reason: `${err.message} (${err.code})` });
+    save({ error: { code: err.code, message: err.message, hint: err.hint } });
+    return ended("failed");
+  }
+}
+
+interface Phase {
+  host: RoundsHost;
+  status: () => RoundsStatus;
+  round: () => Round;
+  setRound: (index: number, patch: Partial<Round>) => void;
+  signal: AbortSignal;
+}
+
+/** Calls `stop` when the loop is cancelled while `work` runs. */
+async function cancellable<T>(signal: AbortSignal, stop: () => void, work: () => Promise<T>): Promise<T> {
+  const onAbort = () => stop();
+  signal.addEventListener("abort", onAbort);
+  try {
+    return await work();
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The round's data, with the current model; a file cut short is continued. */
+async function synthesize({ host, status, round, setRound, signal }: Phase): Promise<void> {
+  const r = round();
+  setRound(r.index, { state: "synthesizing" });
+  const s = status();
+  const previous = s.rounds.find((x) => x.index === r.index - 1);
+  const options = synthOptions(s.spec, { baseDir: s.base_dir, prompts: s.prompts, out: r.data, model: s.base_model, run: previous?.run_id ?? null, round: r.index });
+  const report = await cancellable(signal, () => void host.cancelSynth({ out: r.data }), () => host.synthData(options));
+  setRound(r.index, { rows: report.rows, synth_complete: report.complete });
+  if (report.rows === 0) {
+    throw new WhetstoneError({
+      code: "ROUNDS_NO_DATA",
+      message: `Round ${r.index}'s synthesis wrote no rows after ${report.candidates} candidates (filtered: ${Object.entries(report.filtered).map(([k, n]) => `${k} ${n}`).join(", ")}).`,
+      hint: "Loosen the synth options of the rounds block (filters, max_new_tokens, prompt_tokens, max_candidates), then resume the rounds.",
+      where: r.data,
+    });
+  }
+}
+
+/** The round's run: created chained from the previous round's, or, cut earlier, resumed from its checkpoint. */
+async function train({ host, status, round, setRound, signal }: Phase): Promise<void> {
+  const r = round();
+  setRound(r.index, { state: "training" });
+  let runId = r.run_id;
+  if (runId === null) {
+    const s = status();
+    const config = roundConfig(s.base_config, { name: s.name, index: r.index, data: r.data, parentRun: r.parent_run });
+    runId = (await host.createRun({ config, baseDir: s.base_dir })).id;
+    setRound(r.index, { run_id: runId });
+  } else if (host.store.get(runId).state !== "completed") {
+    await resumeWhenStopped(host, runId);
+  }
+  const id = runId;
+  const final = await cancellable(signal, () => void host.cancelRun({ id }).catch(() => undefined), () => host.awaitRun({ id }));
+  if (final.state === "completed") return;
+  if (signal.aborted) throw cancelled();
+  throw new WhetstoneError({
+    code: "ROUNDS_RUN_FAILED",
+    message: `Round ${r.index}'s run ${id} ended ${final.state}${final.error ? `: ${final.error.message} (${final.error.code})` : ""}.`,
+    hint: final.error?.hint ?? "See the run's log (`whetstone show RUN`); resume the rounds to resume it.",
+  });
+}
+
+/** The judge's matches: the new round against the base and (after round 1) against the previous round. */
+async function evaluate({ host, status, round, setRound, signal }: Phase): Promise<void> {
+  const r = round();
+  setRound(r.index, { state: "evaluating", vs_base: null, vs_previous: null });
+  const s = status();
+  const id = r.run_id!;
+  const judging = { prompts: s.prompts, judge: s.spec.judge, limit: s.spec.limit, maxNewTokens: s.spec.max_new_tokens };
+  const match = async (against: string): Promise<Match> => {
+    if (signal.aborted) throw cancelled();
+    const report = await cancellable(signal, () => void host.cancelEval({ id }), () => host.evalRun({ id, against, ...judging }));
+    const m = report.summary;
+    return { against, n: m.n, win_rate: m.win_rate, lc_win_rate: m.lc_win_rate, lc_low: m.lc_win_rate_ci.low, lc_high: m.lc_win_rate_ci.high };
+  };
+  setRound(r.index, { vs_base: await match("base") });
+  if (r.parent_run !== null) setRound(r.index, { vs_previous: await match(r.parent_run) });
+}
+
+const cancelled = () => new WhetstoneError({ code: "CANCELLED", message: "The rounds were cancelled.", hint: "Resume them to go on." });
+
+/** resumeRun, retried while the run's old worker is still writing its last checkpoint (RUN_ACTIVE). */
+async function resumeWhenStopped(host: RoundsHost, runId: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      host.resumeRun({ id: runId });
+      return;
+    } catch (e) {
+      if ((e as WhetstoneError).code !== "RUN_ACTIVE" || i >= 120) throw e;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+  }
+}

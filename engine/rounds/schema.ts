@@ -1,0 +1,102 @@
+/**
+ * Self-bootstrapped rounds (issue #18, ALMA's loop): the model writes training data, trains on it,
+ * and the judge says whether the new round beats the previous one; the loop stops when it does not.
+ * The spec comes from a config file's `rounds:` block and the command's flags; the status is the
+ * loop's whole state on disk (rounds/<id>/rounds.json), so a killed loop resumes where it was.
+ * Free of Node imports so the renderer can share the shapes.
+ */
+import { z } from "zod";
+
+/** What the stop rule reads of a round's match against the previous round: its LC win rate, or the low end of its 95% CI (stricter). */
+export const STOP_METRICS = ["lc_win_rate", "lc_ci_low"] as const;
+export type StopMetric = (typeof STOP_METRICS)[number];
+
+export const RoundsSpecSchema = z.strictObject({
+  rounds: z.number().int().min(1).max(100).default(3).describe("Rounds at most: each synthesizes data with the current model, trains on it from the previous round, and is judged."),
+  synth: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .describe(
+      "The synthesis options of every round (those of `whetstone synth`, in snake_case or camelCase: method, n, seed, seeds, k, filters, max_new_tokens, …); method and n are needed. The model, the output file and the evaluation prompts to decontaminate against are set by the round.",
+    ),
+  prompts: z.string().min(1).nullable().default(null).describe("The prompts every round is judged on (a prompt file or dataset); null: the config's data.validation file. Never the synthesized data."),
+  judge: z.string().min(1).nullable().default(null).describe("A local ONNX judge folder or an OpenAI-compatible URL; null: the default judge."),
+  limit: z.number().int().positive().max(100_000).default(200).describe("At most this many evaluation prompts."),
+  max_new_tokens: z.number().int().min(1).max(32_768).default(256).describe("The longest answer each model gives the judge, in tokens."),
+  stop_metric: z.enum(STOP_METRICS).default("lc_win_rate").describe("What of a round's match against the previous round (round 1: the base) the stop rule reads: the LC win rate, or the low end of its 95% CI."),
+  stop_threshold: z.number().min(0).max(100).default(50).describe("Go on only while that figure is above this (percent); 50: stop when a round no longer beats the one before."),
+});
+export type RoundsSpec = z.output<typeof RoundsSpecSchema>;
+
+/**
+ * The spec's fields as a caller's overrides (the command's flags): each optional. Their values are
+ * checked with the block's (engine/rounds/plan.ts), so `--rounds 0` and `rounds: 0` get the same
+ * ROUNDS_INVALID error naming the field.
+ */
+export const RoundsOverridesSchema = z.strictObject(
+  Object.fromEntries(Object.keys(RoundsSpecSchema.shape).map((key) => [key, z.unknown().optional()])),
+) as unknown as z.ZodType<Partial<RoundsSpec>>;
+
+/** A judged match, in percent as in evaluation reports. */
+export const MatchSchema = z.object({
+  against: z.string(),
+  n: z.number(),
+  win_rate: z.number(),
+  lc_win_rate: z.number(),
+  lc_low: z.number(),
+  lc_high: z.number(),
+});
+export type Match = z.infer<typeof MatchSchema>;
+
+/** A round's phases in order; done: judged (it may still be the round the loop stopped at). */
+export const ROUND_STATES = ["pending", "synthesizing", "training", "evaluating", "done", "failed"] as const;
+export type RoundState = (typeof ROUND_STATES)[number];
+
+export const RoundSchema = z.object({
+  index: z.number().int().min(1),
+  state: z.enum(ROUND_STATES),
+  /** The model that wrote the round's data: the config's model (round 1) or the previous round's run. */
+  synth_from: z.string().nullable(),
+  /** The synthesized file (rounds/<id>/round-<r>.jsonl), its rows, and whether synthesis reached n. */
+  data: z.string(),
+  rows: z.number().int().nullable(),
+  synth_complete: z.boolean().nullable(),
+  run_id: z.string().nullable(),
+  /** The run it was trained from (init_from): the previous round's. */
+  parent_run: z.string().nullable(),
+  vs_base: MatchSchema.nullable(),
+  vs_previous: MatchSchema.nullable(),
+  reason: z.string().nullable(),
+});
+export type Round = z.infer<typeof RoundSchema>;
+
+export const ROUNDS_STATES = ["running", "completed", "failed", "cancelled", "interrupted"] as const;
+export type RoundsState = (typeof ROUNDS_STATES)[number];
+
+export const RoundsStatusSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: z.enum(ROUNDS_STATES),
+  created_at: z.string(),
+  updated_at: z.string(),
+  finished_at: z.string().nullable(),
+  /** pid of the engine process that drives the loop while it runs. */
+  owner_pid: z.number().int().nullable(),
+  /** The config every round trains (without its rounds block), the folder its relative paths are resolved against. */
+  base_config: z.record(z.string(), z.unknown()),
+  base_dir: z.string(),
+  config_path: z.string().nullable(),
+  spec: RoundsSpecSchema,
+  /** The evaluation prompt file, resolved (the spec's prompts, else data.validation). */
+  prompts: z.string(),
+  /** The config's model folder: round 1 synthesizes with it, and every round is judged against it. */
+  base_model: z.string(),
+  rounds: z.array(RoundSchema),
+  /** Why the loop stopped (the rule's words), or null while it goes on. */
+  stopped: z.string().nullable(),
+  /** The last round that beat its predecessor (the one to use), or null. */
+  best_round: z.number().int().nullable(),
+  elapsed_s: z.number().min(0),
+  error: z.object({ code: z.string(), message: z.string(), hint: z.string() }).nullable(),
+});
+export type RoundsStatus = z.infer<typeof RoundsStatusSchema>;

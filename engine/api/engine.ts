@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { API, isApiMethod, type PreflightPolicy, type ApiHandlers, type ApiInput, type ApiMethod, type ApiOutput } from "./contract";
 import type { EngineEvent } from "./events";
 import { RunStore, isAlive } from "../runs/store";
@@ -505,22 +505,8 @@ export class Engine implements ApiHandlers {
   /** Plan a sweep (every trial's config validated), write it, and start driving it. */
   async startSweep(input: ApiInput<"startSweep">): Promise<SweepStatus> {
     const { planSweep, newSweepStatus } = await import("../sweep/sweep");
-    let raw: unknown, baseDir: string, configPath: string | null = null, lineOf: ((p: PropertyKey[]) => number | undefined) | undefined, defaultName = "sweep";
-    if (input.configPath !== undefined) {
-      const file = (await import("../config/file")).readConfigFile(input.configPath);
-      ({ raw, lineOf, defaultName } = file);
-      configPath = file.path;
-      baseDir = dirname(file.path);
-    } else if (input.config !== undefined) {
-      raw = input.config;
-      baseDir = input.baseDir ?? process.cwd();
-    } else {
-      throw new WhetstoneError({ code: "CONFIG_MISSING", message: "startSweep needs `config` or `configPath`.", hint: "Pass a config object or a config file path." });
-    }
-    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-      throw new WhetstoneError({ code: "CONFIG_INVALID", message: "The config must be a mapping of sections (model, data, training, …).", hint: "See examples/tiny-sft.yaml for the shape.", where: configPath ?? undefined });
-    }
-    const { sweep: block, ...rest } = raw as Record<string, unknown>;
+    const { raw, baseDir, configPath, lineOf, defaultName } = (await import("../config/file")).readRawConfig(input, "startSweep", "sweep");
+    const { sweep: block, ...rest } = raw;
     const name = input.name ?? (typeof rest.name === "string" && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(rest.name) ? rest.name : defaultName);
     const request = { raw: rest, baseDir, configPath, name, block, overrides: input.spec ?? {}, lineOf };
     const { spec, trials } = planSweep(request);

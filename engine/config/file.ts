@@ -98,3 +98,37 @@ function checkStrictJson(text: string, file: string): void {
     });
   }
 }
+
+export interface RawConfig {
+  /** The config's sections, not yet validated (a sweep or rounds block still in it). */
+  raw: Record<string, unknown>;
+  /** The folder its relative paths are resolved against: the file's, else the caller's. */
+  baseDir: string;
+  configPath: string | null;
+  lineOf?: (path: PropertyKey[]) => number | undefined;
+  defaultName: string;
+}
+
+/** A config given as a file (CLI) or an object (wizard, HTTP), read but not validated: what a sweep or a rounds loop plans from. */
+export function readRawConfig(input: { config?: unknown; configPath?: string; baseDir?: string }, method: string, fallbackName: string): RawConfig {
+  let raw: unknown;
+  let baseDir: string;
+  let configPath: string | null = null;
+  let lineOf: RawConfig["lineOf"];
+  let defaultName = fallbackName;
+  if (input.configPath !== undefined) {
+    const file = readConfigFile(input.configPath);
+    ({ raw, lineOf, defaultName } = file);
+    configPath = file.path;
+    baseDir = dirname(file.path);
+  } else if (input.config !== undefined) {
+    raw = input.config;
+    baseDir = input.baseDir ?? process.cwd();
+  } else {
+    throw new WhetstoneError({ code: "CONFIG_MISSING", message: `${method} needs \`config\` or \`configPath\`.`, hint: "Pass a config object or a config file path." });
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new WhetstoneError({ code: "CONFIG_INVALID", message: "The config must be a mapping of sections (model, data, training, …).", hint: "See examples/tiny-sft.yaml for the shape.", where: configPath ?? undefined });
+  }
+  return { raw: raw as Record<string, unknown>, baseDir, configPath, lineOf, defaultName };
+}

@@ -3,7 +3,6 @@
  * cancelRounds): the loops this engine drives, their state on disk, and the switch that cancels
  * each. Kept out of engine.ts, which only hands the calls on.
  */
-import { dirname } from "node:path";
 import type { ApiInput } from "../api/contract";
 import { WhetstoneError } from "../util/errors";
 import { planRounds, type NewRounds } from "./plan";
@@ -27,22 +26,8 @@ export class RoundsService {
 
   /** Plan the loop (its block, prompts and round config checked), write it, and start driving it. */
   async start(input: ApiInput<"startRounds">): Promise<RoundsStatus> {
-    let raw: unknown, baseDir: string, configPath: string | null = null, lineOf: NewRounds["lineOf"], defaultName = "rounds";
-    if (input.configPath !== undefined) {
-      const file = (await import("../config/file")).readConfigFile(input.configPath);
-      ({ raw, lineOf, defaultName } = file);
-      configPath = file.path;
-      baseDir = dirname(file.path);
-    } else if (input.config !== undefined) {
-      raw = input.config;
-      baseDir = input.baseDir ?? process.cwd();
-    } else {
-      throw new WhetstoneError({ code: "CONFIG_MISSING", message: "startRounds needs `config` or `configPath`.", hint: "Pass a config object or a config file path." });
-    }
-    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-      throw new WhetstoneError({ code: "CONFIG_INVALID", message: "The config must be a mapping of sections (model, data, training, …).", hint: "See examples/tiny-rounds.yaml for the shape.", where: configPath ?? undefined });
-    }
-    const { rounds: block, sweep: _sweep, ...rest } = raw as Record<string, unknown>;
+    const { raw, baseDir, configPath, lineOf, defaultName } = (await import("../config/file")).readRawConfig(input, "startRounds", "rounds");
+    const { rounds: block, sweep: _sweep, ...rest } = raw;
     const name = input.name ?? (typeof rest.name === "string" && NAME.test(rest.name) ? rest.name : defaultName);
     const request: NewRounds = { raw: rest, baseDir, configPath, name, block, overrides: (input.spec ?? {}) as Partial<RoundsSpec>, lineOf };
     const plan = planRounds(request);

@@ -373,7 +373,8 @@ function readLines(path: string): string[] {
   return readFileSync(path, "utf8").split("\n").filter((l) => l.length > 0);
 }
 
-function newRunId(name: string): string {
+/** A new id: the local time, the name and 4 random hex digits (runs, sweeps and round loops are named alike). */
+export function newRunId(name: string): string {
   const d = new Date();
   const p = (n: number) => String(n).padStart(2, "0");
   const stamp = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;

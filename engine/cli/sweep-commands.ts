@@ -21,6 +21,8 @@ export interface SweepValues {
   prompts?: string;
   limit?: number;
   "max-tokens"?: number;
+  "judge-model"?: string;
+  resamples?: number;
   resume?: string;
 }
 
@@ -37,6 +39,7 @@ export async function sweepCommand(engine: Client, configPath: string | undefine
       const spec = defined({
         grid: v.grid ? grid : undefined, random: v.random, seed: v.seed, budget_steps: v["budget-steps"], budget_minutes: v["budget-minutes"],
         early_stop: v["early-stop"], judge: v.judge, prompts: v.prompts, limit: v.limit, max_new_tokens: v["max-tokens"],
+        judge_model: v["judge-model"], resamples: v.resamples,
       }) as Partial<SweepSpec>;
       sweep = await engine.call("startSweep", { configPath: configPath!, spec });
     }

@@ -209,6 +209,8 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
       prompts: judging.prompts,
       limit: judging.limit,
       "max-tokens": judging["max-tokens"],
+      "judge-model": judging["judge-model"],
+      resamples: judging.resamples,
       resume: { type: "string", value: "SWEEP", help: "resume this sweep instead of starting one" },
     },
     run: async ({ engine, io }, args, v) => (await import("./sweep-commands")).sweepCommand(await engine(), args[0], io, v),

@@ -33,6 +33,8 @@ export const SweepSpecSchema = z.strictObject({
   prompts: z.string().min(1).nullable().default(null).describe("Prompts the trials answer for the judge (as for compare); null: the held-out split of the data."),
   limit: z.number().int().positive().max(100_000).default(200).describe("At most this many prompts."),
   max_new_tokens: z.number().int().min(1).max(32_768).default(256).describe("The longest answer each trial gives the judge, in tokens."),
+  judge_model: z.string().min(1).nullable().default(null).describe("The model to ask an OpenAI-compatible judge for (default: the first the server lists)."),
+  resamples: z.number().int().min(10).max(100_000).default(1000).describe("Bootstrap resamples for the win rates' confidence intervals."),
 });
 export type SweepSpec = z.output<typeof SweepSpecSchema>;
 

@@ -342,8 +342,8 @@ async function select(host: SweepHost, sweep: SweepStatus, signal: AbortSignal):
   if (finished.length === 0) return { ...none, best_run: null, best_trial: null, note: "No trial finished, so there is nothing to pick from." };
   if (finished.length === 1) return { ...none, best_run: finished[0]!.run_id, best_trial: finished[0]!.index, note: "One trial finished: it is the pick, without a comparison." };
   if (signal.aborted) throw new WhetstoneError({ code: "CANCELLED", message: "The sweep was cancelled.", hint: "Resume it to judge its trials." });
-  const { judge, prompts, limit, max_new_tokens: maxNewTokens } = sweep.spec;
-  const report = await host.compareRuns({ ids: finished.map((t) => t.run_id!), judge, prompts, limit, maxNewTokens });
+  const { judge, judge_model: judgeModel, prompts, limit, max_new_tokens: maxNewTokens, resamples } = sweep.spec;
+  const report = await host.compareRuns({ ids: finished.map((t) => t.run_id!), judge, judgeModel, prompts, limit, maxNewTokens, resamples });
   const best = finished.find((t) => t.run_id === report.best) ?? null;
   return {
     best_run: best?.run_id ?? null,

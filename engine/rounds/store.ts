@@ -17,7 +17,8 @@ export class RoundsStore extends StateStore<RoundsStatus> {
       schema: RoundsStatusSchema as unknown as import("zod").ZodType<RoundsStatus>,
       active: ["running"],
       noun: "round loop",
-      code: "ROUNDS",
+      notFound: "ROUNDS_NOT_FOUND",
+      ambiguous: "ROUNDS_AMBIGUOUS",
       listHint: "`whetstone rounds` (with no config) lists them.",
     });
   }

@@ -15,7 +15,8 @@ export class SweepStore extends StateStore<SweepStatus> {
       schema: SweepStatusSchema as unknown as import("zod").ZodType<SweepStatus>,
       active: ["running", "judging"],
       noun: "sweep",
-      code: "SWEEP",
+      notFound: "SWEEP_NOT_FOUND",
+      ambiguous: "SWEEP_AMBIGUOUS",
       listHint: "`whetstone sweeps` lists the sweeps.",
     });
   }

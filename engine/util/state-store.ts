@@ -27,9 +27,11 @@ export interface StateStoreSpec<T> {
   schema: z.ZodType<T>;
   /** States in which a live process drives it. */
   active: readonly string[];
-  /** In messages: "sweep"; the error codes' prefix: "SWEEP" (SWEEP_NOT_FOUND, SWEEP_AMBIGUOUS). */
+  /** In messages: "sweep". */
   noun: string;
-  code: string;
+  /** The error codes for a reference that names none, or several. */
+  notFound: string;
+  ambiguous: string;
   /** Where the user finds them: "`whetstone sweeps` lists the sweeps." */
   listHint: string;
 }
@@ -71,9 +73,9 @@ export class StateStore<T extends Stored> {
     if (ids.includes(ref)) return ref;
     const matches = ids.filter((id) => id.startsWith(ref) || id.replace(/^\d{8}-\d{6}-/, "").replace(/-[0-9a-f]{4}$/, "") === ref);
     if (matches.length >= 1 && (matches.length === 1 || matches.every((m) => !m.startsWith(ref)))) return matches.sort().at(-1)!;
-    const { noun, code, listHint } = this.spec;
+    const { noun, notFound, ambiguous, listHint } = this.spec;
     throw new WhetstoneError({
-      code: matches.length > 1 ? `${code}_AMBIGUOUS` : `${code}_NOT_FOUND`,
+      code: matches.length > 1 ? ambiguous : notFound,
       message: matches.length > 1 ? `'${ref}' matches ${matches.length} ${noun}s: ${matches.slice(0, 5).join(", ")}` : `No ${noun} '${ref}' in ${this.dir}.`,
       hint: matches.length > 1 ? "Give more of the id." : listHint,
     });
@@ -85,7 +87,7 @@ export class StateStore<T extends Stored> {
     try {
       raw = JSON.parse(readFileSync(path, "utf8"));
     } catch (e) {
-      throw new WhetstoneError({ code: `${this.spec.code}_NOT_FOUND`, message: `Cannot read ${path}: ${(e as Error).message}`, hint: this.spec.listHint });
+      throw new WhetstoneError({ code: this.spec.notFound, message: `Cannot read ${path}: ${(e as Error).message}`, hint: this.spec.listHint });
     }
     const status = this.spec.schema.parse(raw);
     if (this.spec.active.includes(status.state) && status.owner_pid !== process.pid && (status.owner_pid === null || !isAlive(status.owner_pid))) {

@@ -23,6 +23,7 @@ import { formatRounds } from "./report";
 import type { Match, Round, RoundsStatus } from "./schema";
 import { bestRound, verdict } from "./stop";
 import type { RoundsStore } from "./store";
+import { newJobHeader } from "../util/state-store";
 
 /** What a rounds loop needs of the engine: its public API. */
 export interface RoundsHost {
@@ -38,18 +39,8 @@ export interface RoundsHost {
 }
 
 export function newRoundsStatus(store: RoundsStore, input: NewRounds, plan: RoundsPlan): RoundsStatus {
-  const now = new Date().toISOString();
   return {
-    id: store.newId(input.name),
-    name: input.name,
-    state: "running",
-    created_at: now,
-    updated_at: now,
-    finished_at: null,
-    owner_pid: process.pid,
-    base_config: input.raw,
-    base_dir: input.baseDir,
-    config_path: input.configPath,
+    ...newJobHeader(store, input),
     spec: plan.spec,
     prompts: plan.prompts,
     base_model: plan.baseModel,

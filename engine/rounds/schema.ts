@@ -6,6 +6,7 @@
  * Free of Node imports so the renderer can share the shapes.
  */
 import { z } from "zod";
+import { JOB_HEADER } from "../util/state-store";
 
 /** What the stop rule reads of a round's match against the previous round: its LC win rate, or the low end of its 95% CI (stricter). */
 export const STOP_METRICS = ["lc_win_rate", "lc_ci_low"] as const;
@@ -74,18 +75,8 @@ export const ROUNDS_STATES = ["running", "completed", "failed", "cancelled", "in
 export type RoundsState = (typeof ROUNDS_STATES)[number];
 
 export const RoundsStatusSchema = z.object({
-  id: z.string(),
-  name: z.string(),
+  ...JOB_HEADER,
   state: z.enum(ROUNDS_STATES),
-  created_at: z.string(),
-  updated_at: z.string(),
-  finished_at: z.string().nullable(),
-  /** pid of the engine process that drives the loop while it runs. */
-  owner_pid: z.number().int().nullable(),
-  /** The config every round trains (without its rounds block), the folder its relative paths are resolved against. */
-  base_config: z.record(z.string(), z.unknown()),
-  base_dir: z.string(),
-  config_path: z.string().nullable(),
   spec: RoundsSpecSchema,
   /** The evaluation prompt file, resolved (the spec's prompts, else data.validation). */
   prompts: z.string(),

@@ -5,6 +5,7 @@
  * status is the sweep's whole state on disk (sweeps/<id>/sweep.json), so a killed sweep resumes.
  */
 import { z } from "zod";
+import { JOB_HEADER } from "../util/state-store";
 
 export const EARLY_STOP_RULES = ["off", "signals", "val"] as const;
 export type EarlyStopRule = (typeof EARLY_STOP_RULES)[number];
@@ -75,18 +76,8 @@ export const SWEEP_STATES = ["running", "judging", "completed", "failed", "cance
 export type SweepState = (typeof SWEEP_STATES)[number];
 
 export const SweepStatusSchema = z.object({
-  id: z.string(),
-  name: z.string(),
+  ...JOB_HEADER,
   state: z.enum(SWEEP_STATES),
-  created_at: z.string(),
-  updated_at: z.string(),
-  finished_at: z.string().nullable(),
-  /** pid of the engine process that drives the sweep while it runs. */
-  owner_pid: z.number().int().nullable(),
-  /** The config every trial starts from (validated, without its sweep block), and the folder its relative paths are resolved against. */
-  base_config: z.record(z.string(), z.unknown()),
-  base_dir: z.string(),
-  config_path: z.string().nullable(),
   spec: SweepSpecSchema,
   /** Seconds the sweep has run, over all its sessions (the time budget counts these). */
   elapsed_s: z.number().min(0),

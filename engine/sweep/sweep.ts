@@ -21,6 +21,7 @@ import { applySettings, checkGridFields, describeSettings, expandGrid } from "./
 import { formatSweep } from "./report";
 import { SweepSpecSchema, type SettingValue, type SweepSpec, type SweepStatus, type Trial } from "./schema";
 import type { SweepStore } from "./store";
+import { newJobHeader } from "../util/state-store";
 
 /** What a sweep needs of the engine: its public API. */
 export interface SweepHost {
@@ -112,18 +113,8 @@ export function trialConfig(raw: Record<string, unknown>, settings: Record<strin
 }
 
 export function newSweepStatus(store: SweepStore, input: NewSweep, spec: SweepSpec, trials: Record<string, SettingValue>[]): SweepStatus {
-  const now = new Date().toISOString();
   return {
-    id: store.newId(input.name),
-    name: input.name,
-    state: "running",
-    created_at: now,
-    updated_at: now,
-    finished_at: null,
-    owner_pid: process.pid,
-    base_config: input.raw,
-    base_dir: input.baseDir,
-    config_path: input.configPath,
+    ...newJobHeader(store, input),
     spec,
     elapsed_s: 0,
     eta_s: null,

@@ -9,7 +9,8 @@
  *     elsewhere on Linux/Windows, the default wheel with MPS on macOS). A stamp file records what
  *     was installed; nothing is reinstalled while the stamp matches.
  *     lm-evaluation-harness (`whetstone bench`) goes in without its declared dependencies: its core
- *     ones are pinned in requirements.txt, the rest installed where the index has them (benchExtras).
+ *     ones are pinned in requirements.txt, the rest installed where the index has them (benchExtras);
+ *     scikit-learn goes into .venv/bench-site, on sys.path for benchmark jobs only.
  *  2b. Debian's chromium for the end-to-end tests (apt-get, as root / in CI only).
  *  3. The tiny fixture model that the examples and tests train (.cache/fixtures/tiny-llama).
  *  4. The compiled `whetstone` CLI (dist/cli/main.mjs, scripts/cli-bundle.mjs); bin/whetstone.mjs
@@ -38,6 +39,10 @@ const FIXTURE = join(ROOT, ".cache", "fixtures", "tiny-llama");
 // lm-evaluation-harness (`whetstone bench`), installed with --no-deps, and its optional packages (benchExtras).
 const LM_EVAL = join(WORKER, "requirements-lm-eval.txt");
 const BENCH_EXTRAS = join(WORKER, "requirements-bench-extras.txt");
+// scikit-learn, for lm-eval's metrics only, in a folder that only the benchmark job puts on sys.path
+// (transformers imports it at start whenever it can find it: 1.5-2 s of every worker's start).
+const BENCH_SITE_REQS = join(WORKER, "requirements-bench-site.txt");
+const BENCH_SITE = join(VENV, "bench-site");
 const t0 = Date.now();
 
 const say = (msg) => console.log(`[whetstone setup] ${msg}`);
@@ -143,7 +148,7 @@ async function pythonEnv() {
   const reqs = ["requirements.txt", "requirements-dev.txt"].map((f) => join(WORKER, f));
   const torch = torchChoice();
   const fingerprint = createHash("sha256");
-  for (const f of [...reqs, LM_EVAL, BENCH_EXTRAS]) fingerprint.update(readFileSync(f));
+  for (const f of [...reqs, LM_EVAL, BENCH_EXTRAS, BENCH_SITE_REQS]) fingerprint.update(readFileSync(f));
   fingerprint.update(JSON.stringify(torch));
   const wanted = { requirements: fingerprint.digest("hex"), torch: torch.kind };
 
@@ -172,6 +177,10 @@ async function pythonEnv() {
   await pip(["install", ...PIP_FLAGS, ...reqs.flatMap((r) => ["-r", r])]);
   say("Python environment: installing lm-evaluation-harness (benchmarks) without its declared dependencies…");
   await pip(["install", ...PIP_FLAGS, "--no-deps", "-r", LM_EVAL]);
+  say("Python environment: installing scikit-learn (benchmark metrics) into its own folder, off the workers' import path…");
+  // A venv from before this split has it in site-packages, where every worker's transformers finds it.
+  await pip(["uninstall", "-y", "scikit-learn"], { quiet: true });
+  await pip(["install", ...PIP_FLAGS, "--no-deps", "--upgrade", "--target", BENCH_SITE, "-r", BENCH_SITE_REQS]);
   const stamp = { ...wanted, installed_at: new Date().toISOString() };
   await benchExtras(stamp, requirementLines(BENCH_EXTRAS), { eachAlone: true });
   say(`Python environment: ready (${elapsed()}).`);

@@ -29,6 +29,7 @@ from __future__ import annotations
 import difflib
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -49,8 +50,17 @@ def run(job_id: str, command: dict, emitter: Emitter, cancelled: Callable[[], bo
     return Bench(job_id, command, emitter, cancelled).run()
 
 
+def bench_site() -> Path:
+    """The venv's folder for scikit-learn (scripts/setup.mjs, requirements-bench-site.txt): off every
+    other job's sys.path, because transformers imports it at start whenever it can find it."""
+    return Path(sys.prefix) / "bench-site"
+
+
 def import_lm_eval():
     """lm_eval's entry points, or BENCH_UNAVAILABLE when the worker's environment lacks it."""
+    site = str(bench_site())
+    if os.path.isdir(site) and site not in sys.path:
+        sys.path.append(site)
     # Our own progress replaces lm-eval's and datasets' bars (they would fill the run's log), and the
     # bootstrap of corpus-level metrics (chrF, BLEU) runs in this process instead of a fork pool.
     os.environ.setdefault("TQDM_DISABLE", "1")
@@ -101,8 +111,7 @@ class Bench:
     def evaluate_all(self, lm_eval, simple_evaluate, CacheHook, HFLM, TaskManager) -> dict:
         cmd = self.cmd
         self.progress("data", 0, len(cmd["tasks"]), "tasks", "Indexing lm-evaluation-harness's tasks")
-        manager = TaskManager(include_path=cmd["include_path"]) if cmd["include_path"] else TaskManager()
-        tasks = self.load_tasks(manager)
+        manager, tasks = self.load_tasks_from(TaskManager)
         sides = {}
         for step, side in enumerate(cmd["sides"], 1):
             if self.cancelled():
@@ -142,6 +151,24 @@ class Bench:
         elif side == "tuned":
             args["pretrained"] = cmd["tuned_path"]
         return args
+
+    def load_tasks_from(self, TaskManager) -> tuple:
+        """The task manager and the loaded tasks. Indexing lm-eval's own 15,000 task files takes about 6 s,
+        so when every asked task is in the custom task folder, that folder alone is indexed (milliseconds);
+        if its tasks then fail to load (a group of its own may name built-in tasks), or a name is not
+        there, everything is indexed and loaded, and any error comes from that whole index."""
+        cmd = self.cmd
+        if cmd["include_path"]:
+            custom = TaskManager(include_path=cmd["include_path"], include_defaults=False)
+            if all(Path(name).is_file() or custom.match_tasks([name]) for name in cmd["tasks"]):
+                try:
+                    return custom, self.load_tasks(custom)
+                except WorkerError:
+                    pass
+            manager = TaskManager(include_path=cmd["include_path"])
+        else:
+            manager = TaskManager()
+        return manager, self.load_tasks(manager)
 
     def load_tasks(self, manager) -> list:
         """The requested tasks as lm-eval objects (a group, a task, or a tag's tasks), loaded one by one."""

@@ -38,8 +38,8 @@ def jinja(source: str):
     from transformers.utils.chat_template_utils import _compile_jinja_template
 
     compiled = _compile_jinja_template(source)
-    return lambda messages, generation: compiled.render(messages=messages, add_generation_prompt=generation,
-                                                        bos_token="<s>", eos_token="</s>")
+    return lambda messages, generation, tools=None: compiled.render(
+        messages=messages, tools=tools, add_generation_prompt=generation, bos_token="<s>", eos_token="</s>")
 
 
 def modelfile_template(text: str) -> str:
@@ -82,7 +82,7 @@ def test_translated_templates_read_like_ollamas():
     assert t.system == "You are a helpful assistant." and t.stops[0] == "<|im_end|>"
     llama31 = translate(jinja(INDEX[24]["template"]), INDEX[24]["template"], "<s>", "</s>", True)
     assert "Cutting Knowledge Date" in llama31.template and llama31.stops[0] == "<|eot_id|>"
-    assert any("tool calls are not translated" in n for n in llama31.notes)
+    assert llama31.tools and "$.Tools" in llama31.template  # Ollama enables tools when the template uses .Tools
 
 
 def test_a_template_that_reorders_turns_is_refused_with_the_construct():

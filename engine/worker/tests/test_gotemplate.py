@@ -41,7 +41,23 @@ def test_variables_functions_and_trimming():
 
 
 def test_unknown_constructs_are_errors_that_name_them():
-    with pytest.raises(GoTemplateError, match="function json"):
-        render("{{ json .Messages }}", {"Messages": []})
+    with pytest.raises(GoTemplateError, match="function toTypeScriptType"):
+        render("{{ toTypeScriptType .Messages }}", {"Messages": []})
     with pytest.raises(GoTemplateError, match="end"):
         render("{{ if .X }}x", {})
+
+
+def test_ollamas_json_and_fmt_verbs_write_what_go_writes():
+    from whetstone_worker.jobs.export.gojson import Args, PropertyType
+
+    data = {"A": Args({"b": "<x & y>", "a": 2.0, "c": [1e-7, 1e21, 0.00001, True, None]}), "T": PropertyType(["string"]),
+            "S": 'say "hi"\n\u00a0é\x01'}
+    # encoding/json: compact, sorted keys, HTML-escaped, float64 shortest ('e' below 1e-6 and from 1e21 on, e-7 not e-07)
+    assert render("{{ .A }}|{{ json .A }}", data) == ('{"a":2,"b":"\\u003cx \\u0026 y\\u003e","c":[1e-7,1e+21,0.00001,true,null]}'
+                                                      '|{"a":2,"b":"\\u003cx \\u0026 y\\u003e","c":[1e-7,1e+21,0.00001,true,null]}')
+    # strconv.Quote: printable runes as they are, others escaped (\u00a0 is not printable in Go)
+    assert render('{{ printf "%q" .S }}', data) == '"say \\"hi\\"\\n\\u00a0é\\x01"'
+    assert render('{{ printf "%T %T %T %T" .S .A.a .A.c .T }}{{ json .T }}{{ .T }}', data) == \
+        'string float64 []interface {} api.PropertyType"string"string'
+    assert render('{{ (index .M 1).Role }}{{ with .M }}{{ (index . 0).Role }}{{ end }}', {"M": [{"Role": "a"}, {"Role": "b"}]}) == "ba"
+    assert render("{{ $x := true }}{{ range .M }}{{ $x = false }}{{ end }}{{ $x }}", {"M": [1]}) == "false"

@@ -5,10 +5,12 @@ Covered: text and actions with `{{-`/`-}}` trimming, comments, `if`/`else if`/`e
 `range` over lists (with `$i, $v :=` or `$v :=`), `with`, `break`/`continue`, variables (`$x := …`,
 `$x = …`, `$`), fields (`.Role`, `$.Messages`, `$m.Content`, `(index .Messages 0).Role`), string,
 number and bool literals, parentheses and pipes into a last argument, and the functions eq, ne, lt,
-le, gt, ge, and, or, not, len, index, slice and printf (%s, %d, %v). Anything else is a
+le, gt, ge, and, or, not, len, index, slice, printf (%s, %d, %v, %q, %T) and Ollama's json. Anything else is a
 GoTemplateError naming the construct: the renderer refuses instead of guessing, because its only job
 is to prove that a template renders like the original. Values follow Go's rules where they show in
-the output: a missing map key prints `<no value>`, false/0/""/empty lists are false.
+the output: a missing map key prints `<no value>`, false/0/""/empty lists are false, maps range in
+key order. Ollama's tool values print as Ollama's Go code prints them (gojson.py): a call's
+`.Function.Arguments` as compact JSON with sorted keys, a property's `.Type` as its type name.
 
 It is tested against Ollama's own templates and expected outputs (tests/fixtures/ollama/).
 Pure Python, no imports beyond the standard library.
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from .gojson import GoJSONError, GoValue, go_float, go_json, go_quote, go_type
 
 NO_VALUE = "<no value>"
 
@@ -62,8 +66,10 @@ def _tokens(src: str) -> list[tuple[str, str]]:
         m = _TOKEN.match(src, pos)
         if not m or m.end() == pos:
             raise GoTemplateError(f"cannot read {src[pos:pos + 20]!r} in the action {{{{ {src} }}}}")
-        kind = m.lastgroup
-        out.append((kind, m.group(kind)))
+        kind = text_kind = m.lastgroup
+        if kind == "field" and out and out[-1][0] == "rp" and m.start(kind) == pos:
+            kind = "chain"  # (pipeline).Field
+        out.append((kind, m.group(text_kind)))
         pos = m.end()
     return out
 
@@ -188,6 +194,10 @@ def _pipeline(toks) -> list:
             group.append(tok)
         elif tok[0] == "lp":
             depth = 1
+        elif tok[0] == "chain":
+            if not current or current[-1][0] != "group":
+                raise GoTemplateError(f"unexpected {tok[1]!r} in an expression")
+            current[-1] = ("chained", (current[-1], tok[1][1:].split(".")))
         elif tok[0] == "pipe":
             commands.append(current)
             current = []
@@ -286,9 +296,10 @@ def _range(node, dot, scopes, out) -> None:
 def _eval(pipeline, dot, scopes):
     value, have = None, False
     for command in pipeline:
-        args = command[1:] if command[0][0] == "ident" else command
+        call = command[0][0] == "ident" and command[0][1] not in ("true", "false", "nil")
+        args = command[1:] if call else command
         extra = [value] if have else []
-        if command[0][0] == "ident":
+        if call:
             value = _call(command[0][1], args, extra, dot, scopes)
         else:
             if len(command) > 1 or extra:
@@ -308,6 +319,8 @@ def _operand(tok, dot, scopes):
         return float(text) if "." in text else int(text)
     if kind == "group":
         return _eval(text, dot, scopes)
+    if kind == "chained":
+        return _fields(_operand(text[0], dot, scopes), text[1])
     if kind == "field":
         return dot if text == "." else _fields(dot, text[1:].split("."))
     if kind == "var":
@@ -376,6 +389,11 @@ def _call(name, args, extra, dot, scopes):
         return value[bounds[0] if bounds else None: bounds[1] if len(bounds) > 1 else None]
     if name == "printf":
         return _printf(vals[0], vals[1:])
+    if name == "json":
+        try:
+            return go_json(_plain(vals[0]))
+        except GoJSONError as err:
+            raise GoTemplateError(str(err)) from err
     raise GoTemplateError(f"the function {name} is not supported")
 
 
@@ -383,11 +401,23 @@ def _printf(fmt: str, values: list) -> str:
     values = list(values)
 
     def one(m):
-        if m.group(0) == "%%":
+        verb = m.group(0)
+        if verb == "%%":
             return "%"
-        return _show(values.pop(0)) if values else "%!" + m.group(0)[-1] + "(MISSING)"
+        if not values:
+            return "%!" + verb[-1] + "(MISSING)"
+        value = values.pop(0)
+        if verb == "%T":
+            return go_type(_plain(value))
+        if verb == "%q":
+            if isinstance(value, GoValue):
+                value = value.go_string()
+            if not isinstance(value, str):
+                raise GoTemplateError(f"printf %q of a {go_type(_plain(value))} is not supported")
+            return go_quote(value)
+        return _show(value)
 
-    return re.sub(r"%%|%[svd]", one, fmt)
+    return re.sub(r"%%|%[svdqT]", one, fmt)
 
 
 def _plain(value):
@@ -406,6 +436,10 @@ def _show(value) -> str:
         return NO_VALUE
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, GoValue):
+        return value.go_string()
+    if isinstance(value, float):
+        return go_float(value)
     if isinstance(value, (list, tuple)):
         return "[" + " ".join(_show(v) for v in value) + "]"
     return str(value)

@@ -48,8 +48,8 @@ def translation_for(folder: Path) -> Translation:
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     tokenizer.chat_template = source
 
-    def render(messages: list, generation: bool) -> str:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation)
+    def render(messages: list, generation: bool, tools: list | None = None) -> str:
+        return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=generation)
 
     bos_id = tokenizer.bos_token_id
     adds_bos = bos_id is not None and tokenizer("a")["input_ids"][:1] == [bos_id]  # as the GGUF's add_bos says
@@ -68,7 +68,7 @@ def modelfile(gguf: str, t: Translation, sampling: dict) -> str:
     lines = ["# Ollama: `ollama create NAME -f Modelfile`, then `ollama run NAME`.",
              f"# TEMPLATE is the model's chat template translated by Whetstone; it renders the same prompt on "
              f"{t.checked} test conversations.",
-             *[f"# Note: {note}." for note in t.notes],
+             *[f"# Note: {' '.join(note.split())}." for note in t.notes],
              f"FROM ./{gguf}", f'TEMPLATE """{t.template}"""']
     if t.system:
         lines.append(f"SYSTEM {_value(t.system)}")

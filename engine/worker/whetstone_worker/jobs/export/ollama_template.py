@@ -18,21 +18,25 @@ values Ollama's server passes (its SYSTEM injected, consecutive same-role messag
 equal the jinja render string for string (less the BOS token that llama.cpp adds itself); anything
 else is a TranslationError that names the construct. Never a Modelfile that renders differently.
 
-Not translated: tool calls and tool results (Ollama's tool syntax differs per model family); a
-template with tools still translates for plain chat, and `notes` says tools were left out.
+Tools (ollama_tools.py derives, ollama_emit.py writes): a template that mentions tools gets the tools
+list, tool calls and tool results translated too when they are derived and the conversations of
+VERIFY_TOOLS render identically (Qwen 2.5 / Hermes, Llama 3.1 / 3.2); otherwise it still translates
+for plain chat and `notes` says why tools were left out.
 Pure Python; the jinja renderer is passed in (ollama_out.py gives it transformers').
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .gojson import Args, PropertyType, Struct
 from .gotemplate import render as go_render
+from .ollama_emit import emit
+from .ollama_tools import A1, SYS, U1, U2, ToolPieces, ToolsUnsupported, derive_tools
 
-Render = Callable[[list, bool], str]  # (messages, add_generation_prompt) -> prompt text
-SYS, U1, A1, U2 = "Zq7sysZ", "Zq7usr1Z", "Zq7ast1Z", "Zq7usr2Z"
-ROLES = ("system", "user", "assistant")
+Render = Callable[..., str]  # (messages, add_generation_prompt, tools=None) -> prompt text
 
 _S = "You are a concise assistant. Answer in one sentence."
 VERIFY: list[list[dict]] = [
@@ -49,6 +53,53 @@ VERIFY: list[list[dict]] = [
     [{"role": "user", "content": "One"}, {"role": "assistant", "content": "Two"}, {"role": "user", "content": "Three"},
      {"role": "assistant", "content": "Four"}, {"role": "user", "content": "Five"}],
 ]
+
+
+_WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city.", "parameters": {
+        "type": "object", "properties": {
+            "city": {"type": "string", "description": "The city, e.g. \"Zürich\" or 'São Paulo'."},
+            "days": {"type": "integer", "description": "How many days to forecast (1-7)."},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "The unit <C or F> & more."}},
+        "required": ["city"]}}}
+_CALC = {"type": "function", "function": {
+    "name": "calculate", "description": "Evaluate an arithmetic expression.", "parameters": {
+        "type": "object", "properties": {
+            "expression": {"type": "string"}, "precision": {"type": "integer", "description": "Decimal places."},
+            "tags": {"type": "array", "items": {"type": "string"}, "description": "Labels."}},
+        "required": ["expression", "precision"]}}}
+_NOW = {"type": "function", "function": {"name": "now", "description": "The current time.",
+                                         "parameters": {"type": "object", "properties": {}}}}
+
+
+def _call(name: str, arguments: dict) -> dict:
+    return {"type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+_PARIS = {"role": "assistant", "tool_calls": [_call("get_weather", {"city": "Paris", "unit": "celsius"})]}
+# (tools, messages): the tool conversations of the proof, each also rendered by the jinja template.
+VERIFY_TOOLS: list[tuple[list[dict], list[dict]]] = [
+    ([_WEATHER], [{"role": "system", "content": _S}, {"role": "user", "content": "What's the weather in Paris?"}]),
+    ([_WEATHER, _CALC, _NOW], [{"role": "user", "content": "Weather in Zürich, and what is 2 + 2?"}]),
+    ([_WEATHER], [{"role": "user", "content": "Weather in Paris?"}, _PARIS,
+                  {"role": "tool", "content": '{"temperature": 22, "unit": "celsius", "sky": "clear & <sunny>"}'}]),
+    ([_WEATHER, _CALC], [{"role": "system", "content": _S}, {"role": "user", "content": "What is (2 + 3) * 4 < 25?"},
+                         {"role": "assistant", "content": "Let me compute that.", "tool_calls": [
+                             _call("calculate", {"exact": True, "expression": "(2 + 3) * 4 < 25 & \"x\"", "precision": 2})]},
+                         {"role": "tool", "content": "true"}, {"role": "assistant", "content": "Yes: 20 < 25."},
+                         {"role": "user", "content": "Thanks!"}]),
+    ([_WEATHER, _NOW], [{"role": "user", "content": "Time now?"},
+                        {"role": "assistant", "content": "", "tool_calls": [_call("now", {})]},
+                        {"role": "tool", "content": "12:00"}, {"role": "assistant", "content": "It is noon."},
+                        {"role": "user", "content": "And the weather in Tokyo for 3 days, in fahrenheit?"}]),
+    ([_WEATHER], [{"role": "user", "content": "Paris and Tokyo?"},  # two calls in one turn (where the template allows it)
+                  {"role": "assistant", "tool_calls": [_call("get_weather", {"city": "Paris"}),
+                                                       _call("get_weather", {"city": "Tokyo", "days": 2.5})]},
+                  {"role": "tool", "content": "sunny"}, {"role": "tool", "content": "rain\nlater: snow"}]),
+]
+TOOLS_NOTE = ("tools, tool calls and tool results are translated; Ollama passes a tool's properties and a call's arguments "
+              "to the template as maps, so they are written in name order, and it drops schema keys it does not know "
+              "(nullable, default, nested objects)")
 
 
 class TranslationError(ValueError):
@@ -76,28 +127,35 @@ class Translation:
     stops: list[str]
     checked: int  # conversations rendered identically
     notes: list[str] = field(default_factory=list)
+    tools: bool = False  # tool definitions, calls and results are translated
 
 
 def translate(render: Render, source: str, bos: str | None, eos: str | None, adds_bos: bool) -> Translation:
     strip = bos if adds_bos and bos else ""
 
-    def r(messages, generation=True):
-        text = render(messages, generation)
+    def r(messages, generation=True, tools=None):
+        text = render(messages, generation, tools)
         return text[len(strip):] if strip and text.startswith(strip) else text
 
     pieces = derive(r)
-    template = emit(pieces)
+    notes, tools, checked_tools = [], None, 0
+    if "tools" in source:
+        try:
+            tools = derive_tools(r, pieces)
+            checked_tools = verify_tools(emit(pieces, tools), pieces, r)
+            notes.append(TOOLS_NOTE)
+        except (ToolsUnsupported, TranslationError) as err:
+            tools = None
+            notes.append(f"tool calls are not translated ({err}): the Ollama template renders system, user and assistant turns")
+    template = emit(pieces, tools)
     if '"""' in template:
         raise TranslationError('the template contains """, which ends a Modelfile TEMPLATE block')
-    checked = verify(template, pieces, r)
-    notes = []
-    if "tools" in source:
-        notes.append("tool calls are not translated: the Ollama template renders system, user and assistant turns")
+    checked = verify(template, pieces, r) + checked_tools
     if pieces.system == "rejected":
         notes.append("the template refuses system messages; Ollama's template leaves them out")
     if not _keeps_whitespace(r):
         notes.append("the template trims message contents; Ollama's template does not (contents without outer whitespace render alike)")
-    return Translation(template, pieces.default_system or None, stops(pieces, eos), checked, notes)
+    return Translation(template, pieces.default_system or None, stops(pieces, eos), checked, notes, tools is not None)
 
 
 def derive(r: Callable[..., str]) -> Pieces:
@@ -159,28 +217,6 @@ def _system(r, conversation, three, prefix, suffix, before):
     raise TranslationError("the template writes text before the first turn that is neither fixed nor a system turn")
 
 
-def emit(p: Pieces) -> str:
-    roles = [role for role in ROLES if role in p.prefix]
-    turns = "".join(f'{{{{ {"if" if i == 0 else "else if"} eq .Role "{role}" }}}}{_text(p.prefix[role])}{{{{ .Content }}}}'
-                    f"{_text(p.suffix[role])}" for i, role in enumerate(roles))
-    default = ""
-    if p.default_system is not None:
-        block = p.prefix["system"] + p.default_system + p.suffix["system"]
-        default = f'{{{{ if and (eq $i 0) (ne .Role "system") }}}}{_text(block)}{{{{ end }}}}'
-    return f"{_text(p.preamble)}{{{{ range $i, $_ := .Messages }}}}{default}{turns}{{{{ end }}}}{{{{ end }}}}{_text(p.generation)}"
-
-
-def _text(s: str) -> str:
-    """Literal text, or a quoted string when it holds action delimiters."""
-    if "{{" in s or "}}" in s:
-        return "{{ " + _quote(s) + " }}"
-    return s
-
-
-def _quote(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r") + '"'
-
-
 def stops(p: Pieces, eos: str | None) -> list[str]:
     out = []
     end = p.suffix["assistant"].strip()
@@ -211,6 +247,28 @@ def verify(template: str, p: Pieces, r: Callable[..., str]) -> int:
     return len(conversations)
 
 
+def verify_tools(template: str, p: Pieces, r: Callable[..., str]) -> int:
+    checked = 0
+    for tools, conversation in VERIFY_TOOLS:
+        if p.system == "rejected" and conversation[0]["role"] == "system":
+            continue
+        try:
+            want = r(conversation, True, tools)
+        except Exception:  # noqa: BLE001 - e.g. Llama 3.1 raises on two calls in one turn; nothing to match
+            continue
+        got = go_render(template, ollama_values(ollama_messages(conversation, p.default_system), tools))
+        if got != want:
+            at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+            roles = ", ".join(m["role"] for m in conversation)
+            raise TranslationError("the tool conversations render differently",
+                                   f"[{roles}] differs at character {at}: jinja {want[max(0, at - 30):at + 30]!r}, "
+                                   f"Ollama {got[max(0, at - 30):at + 30]!r}")
+        checked += 1
+    if checked < 5:
+        raise TranslationError("the template renders fewer than 5 of the tool conversations")
+    return checked
+
+
 def ollama_messages(messages: list[dict], system: str | None) -> list[dict]:
     """What Ollama's chat handler sends the template: the Modelfile SYSTEM first when the request has none."""
     if system and (not messages or messages[0]["role"] != "system"):
@@ -218,19 +276,55 @@ def ollama_messages(messages: list[dict], system: str | None) -> list[dict]:
     return list(messages)
 
 
-def ollama_values(messages: list[dict]) -> dict:
-    """The template's values as Ollama's template.Execute builds them: consecutive messages of one
-    role (tools aside) merged with a blank line, `.System` every system message joined."""
+def ollama_values(messages: list[dict], tools: list[dict] | None = None) -> dict:
+    """The template's values as Ollama's template.Execute builds them from a chat request holding these
+    messages and tools: consecutive messages of one role (tools aside) merged with a blank line (their
+    content only), `.System` every system message joined, tool calls and tools as Go values."""
     collated: list[dict] = []
     for m in messages:
+        content = m.get("content") or ""
         if collated and collated[-1]["Role"] == m["role"] and m["role"] != "tool":
-            collated[-1]["Content"] += "\n\n" + m["content"]
+            collated[-1]["Content"] += "\n\n" + content
         else:
-            collated.append({"Role": m["role"], "Content": m["content"], "Images": [], "ToolCalls": [], "ToolName": "",
+            calls = [Struct(ID=c.get("id", ""), Function=Struct(Index=i, Name=c["function"]["name"], Arguments=Args(
+                _go_numbers(_arguments(c["function"].get("arguments")))))) for i, c in enumerate(m.get("tool_calls") or [])]
+            collated.append({"Role": m["role"], "Content": content, "Images": [], "ToolCalls": calls,
+                             "ToolName": m.get("tool_name") or m.get("name") or "", "ToolCallID": m.get("tool_call_id", ""),
                              "Thinking": ""})
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    return {"System": system, "Messages": collated, "Tools": [], "Response": "", "Think": False, "ThinkLevel": "",
-            "IsThinkSet": False}
+    return {"System": system, "Messages": collated, "Tools": [_tool_value(t) for t in tools or []], "Response": "",
+            "Think": False, "ThinkLevel": "", "IsThinkSet": False}
+
+
+def _tool_value(tool: dict) -> Struct:
+    """api.Tool as Ollama decodes it (keys it does not know dropped) and hands it to templates."""
+    f = tool.get("function") or {}
+    params = f.get("parameters") or {}
+    props = {name: Struct(AnyOf=[], Type=PropertyType([p["type"]] if isinstance(p.get("type"), str) else p.get("type") or []),
+                          Items=_go_numbers(p.get("items")), Description=p.get("description", ""),
+                          Enum=_go_numbers(p.get("enum") or []), Properties=None, Required=[])
+             for name, p in (params.get("properties") or {}).items()}
+    return Struct(Type=tool.get("type", ""), Items=None, Function=Struct(
+        Name=f.get("name", ""), Description=f.get("description", ""), Parameters=Struct(
+            Type=params.get("type", ""), Defs=params.get("$defs"), Items=params.get("items"),
+            Required=list(params.get("required") or []), Properties=props)))
+
+
+def _arguments(arguments) -> dict:
+    return json.loads(arguments) if isinstance(arguments, str) else dict(arguments or {})
+
+
+def _go_numbers(value):
+    """JSON numbers as Go decodes them into interface{} values: float64."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return [_go_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _go_numbers(v) for k, v in value.items()}
+    return value
 
 
 def _natural(split) -> tuple:

@@ -3,32 +3,44 @@
  *
  * Every job gets a fresh worker process (a CUDA error leaves a process unusable), and a fresh worker
  * spends ~6 s of CPU importing torch, transformers and peft before it can say hello. The fork server
- * pays those imports once per engine process; each job's worker is a fork of it, ready in tens of
- * milliseconds, and still a process no other job has touched. Its two connections to a private Unix
- * socket are the worker's stdio: the first carries the protocol both ways, the second its stderr.
+ * pays those imports once; each job's worker is a fork of it, ready in tens of milliseconds, and still
+ * a process no other job has touched. Its two connections to this process's private Unix socket are
+ * the worker's stdio: the first carries the protocol both ways, the second its stderr.
  *
- * The server is started on the first job, shared by the engines of this process that run the same
- * interpreter with the same environment (huggingface_hub and torch read theirs at import), and leaves
- * after ten idle minutes (it holds ~350 MB of imported libraries, and no GPU memory: it never touches
- * CUDA). It never keeps Node alive. When it cannot start (a broken environment), the caller spawns
- * the worker as before, which then reports the actual problem.
+ * One server is shared by every engine of this user (the app, each CLI command, each test file) that
+ * runs the same interpreter and worker code with the same import-time environment (huggingface_hub and
+ * torch read theirs at import): those three name its socket, in a directory only this user can enter.
+ * The first engine to need it starts it, detached; the others connect. The environment that libraries
+ * do not read at import (the engine's own variables, a test runner's) goes with each fork request, so
+ * every worker still runs in its own engine's environment. The server leaves after ten minutes with no
+ * engine connected and no worker running (it holds ~350 MB of imported libraries, and no GPU memory:
+ * it never touches CUDA), and never keeps Node alive. When it cannot start (a broken environment), the
+ * caller spawns the worker as before, which then reports the actual problem.
  *
  * Linux only (forking after torch's imports is safe there; on macOS the frameworks torch loads are
  * not). WHETSTONE_FORK_SERVER=0 turns it off.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes, createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { WORKER_DIR } from "../paths";
 
 const READY_TIMEOUT_MS = 180_000;
 const FORK_TIMEOUT_MS = 60_000;
-const FORK_SERVER_IDLE_MS = 10 * 60_000;
+const FORK_SERVER_IDLE_S = 600;
+/** forkserver.py's exit code when another server holds the socket's lock (it lost a race to start). */
+const ANOTHER_SERVER = 3;
+/**
+ * Variables no library reads at import: they differ between engines that may share a server (each
+ * CLI command's, a test file's) and go with each fork request instead of naming the server. Anything
+ * else (HF_*, TORCH*, OMP_*, CUDA_*, PATH, HOME, …) names it: a worker must import as it would alone.
+ */
+const PER_FORK = /^(WHETSTONE_(?!FORK_SERVER$)|VITEST|TINYPOOL|npm_|NODE_|INIT_CWD$|OLDPWD$|PWD$|SHLVL$|_$|COLUMNS$|LINES$|TERM)/;
 
 export interface ChildExit {
   code: number | null;
@@ -77,97 +89,136 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** This process's end of a shared fork server: its connection, and the socket its workers connect back to. */
 class ForkServer {
   readonly ready: Promise<boolean>;
-  private readonly process: ChildProcess;
-  private readonly server: Server;
+  private control: Socket | undefined;
+  private readonly workers: Server;
   private readonly dir: string;
-  private readonly socketPath: string;
+  private readonly workersPath: string;
   private readonly pending = new Map<string, Pending>();
   /** Exit resolvers of forked workers not yet reaped, by pid. */
   private readonly running = new Map<number, (exit: ChildExit) => void>();
-  private readonly stderrTail: string[] = [];
   private alive = true;
   private isReady = false;
-  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    python: string,
-    env: NodeJS.ProcessEnv,
+    private readonly python: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly socketPath: string,
     private readonly onGone: () => void,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), "whetstone-fork-"));
-    this.socketPath = join(this.dir, "workers.sock");
-    this.server = createServer((socket) => this.accept(socket));
-    this.server.listen(this.socketPath);
-    this.server.unref();
-    this.process = spawn(python, ["-u", "-m", "whetstone_worker.forkserver"], {
-      cwd: WORKER_DIR,
-      env,
-      stdio: ["pipe", "pipe", "pipe"],
-      shell: false,
-      windowsHide: true,
-      detached: true, // its own process group: a terminal's Ctrl-C is the engine's to handle
-    });
-    (this.process.stdin as unknown as Socket).unref();
-    this.process.stdin!.on("error", () => {});
-    createInterface({ input: this.process.stderr! }).on("line", (line) => {
-      this.stderrTail.push(line);
-      if (this.stderrTail.length > 20) this.stderrTail.shift();
-    });
-    let markReady: (ok: boolean) => void = () => {};
-    this.ready = new Promise<boolean>((resolve) => (markReady = resolve));
-    const readyTimer = setTimeout(() => {
-      markReady(false);
-      this.close();
-    }, READY_TIMEOUT_MS);
-    readyTimer.unref();
-    createInterface({ input: this.process.stdout! }).on("line", (line) => {
-      let message: { type?: string; token?: string; pid?: number; code?: number | null; signal?: NodeJS.Signals | null };
-      try {
-        message = JSON.parse(line);
-      } catch {
-        return;
-      }
-      if (message.type === "ready") {
-        clearTimeout(readyTimer);
-        this.isReady = true;
-        markReady(true);
-        this.armIdle();
-        this.hold();
-      } else if (message.type === "forked" && message.token && message.pid) {
-        const p = this.pending.get(message.token);
-        if (p) {
-          p.pid = message.pid;
-          this.settle(message.token);
-        }
-      } else if (message.type === "exited" && message.pid) {
-        this.running.get(message.pid)?.({ code: message.code ?? null, signal: message.signal ?? null });
-        this.running.delete(message.pid);
-        this.armIdle();
-        this.hold();
-      }
-    });
-    this.process.once("error", () => this.gone(markReady));
-    this.process.once("close", () => this.gone(markReady));
+    this.workersPath = join(this.dir, "workers.sock");
+    this.workers = createServer((socket) => this.accept(socket));
+    this.workers.listen(this.workersPath);
+    this.workers.unref();
+    this.ready = this.connect();
   }
 
-  /** A fresh worker, or an error when the server could not fork one in time. */
-  fork(): Promise<ForkedChild> {
-    clearTimeout(this.idleTimer);
+  /** Connects to the shared server, starting it when nobody has (or its socket is stale). */
+  private async connect(): Promise<boolean> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let started: Promise<number | null> | undefined;
+    let startedExit: number | null | undefined;
+    while (Date.now() < deadline) {
+      const socket = await new Promise<Socket | null>((resolve) => {
+        const s = connect(this.socketPath);
+        s.once("connect", () => resolve(s));
+        s.once("error", () => resolve(null));
+      });
+      if (socket) return this.attach(socket, deadline);
+      if (startedExit !== undefined && startedExit !== ANOTHER_SERVER) break; // ours died starting
+      if (!started) {
+        started = this.spawnServer();
+        void started.then((code) => (startedExit = code));
+      }
+      await new Promise((r) => setTimeout(r, 100)); // held: a CLI waiting for its first worker has nothing else
+    }
+    this.gone();
+    return false;
+  }
+
+  /** The server, detached (its own session: it outlives this process), its output in a log beside its socket. */
+  private spawnServer(): Promise<number | null> {
+    const log = openSync(`${this.socketPath}.log`, "a");
+    try {
+      const child = spawn(this.python, ["-u", "-m", "whetstone_worker.forkserver", "--listen", this.socketPath, "--idle", String(FORK_SERVER_IDLE_S)], {
+        cwd: WORKER_DIR,
+        env: this.env,
+        stdio: ["ignore", log, log],
+        shell: false,
+        windowsHide: true,
+        detached: true,
+      });
+      child.unref();
+      return new Promise((resolve) => {
+        child.once("error", () => resolve(null));
+        child.once("exit", (code) => resolve(code));
+      });
+    } finally {
+      closeSync(log);
+    }
+  }
+
+  private attach(socket: Socket, deadline: number): Promise<boolean> {
+    this.control = socket;
+    socket.on("error", () => {});
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        resolve(false);
+        socket.destroy();
+      }, Math.max(0, deadline - Date.now()));
+      timer.unref();
+      createInterface({ input: socket })
+        .on("line", (line) => {
+          let message: { type?: string; token?: string; pid?: number; code?: number | null; signal?: NodeJS.Signals | null };
+          try {
+            message = JSON.parse(line);
+          } catch {
+            return;
+          }
+          if (message.type === "ready") {
+            clearTimeout(timer);
+            this.isReady = true;
+            resolve(true);
+            this.hold();
+          } else if (message.type === "forked" && message.token && message.pid) {
+            const p = this.pending.get(message.token);
+            if (p) {
+              p.pid = message.pid;
+              this.settle(message.token);
+            }
+          } else if (message.type === "exited" && message.pid) {
+            this.running.get(message.pid)?.({ code: message.code ?? null, signal: message.signal ?? null });
+            this.running.delete(message.pid);
+            this.hold();
+          }
+        })
+        .on("error", () => {});
+      socket.once("close", () => {
+        clearTimeout(timer);
+        resolve(false);
+        this.gone();
+      });
+      this.hold();
+    });
+  }
+
+  /** A fresh worker in environment `env`, or an error when the server could not fork one in time. */
+  fork(env: Record<string, string>): Promise<ForkedChild> {
     const token = randomBytes(12).toString("hex");
     return new Promise<ForkedChild>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(token, new Error("the fork server did not fork a worker in time")), FORK_TIMEOUT_MS);
       this.pending.set(token, { resolve, reject, timer });
       this.hold();
-      this.process.stdin!.write(JSON.stringify({ type: "fork", token, socket: this.socketPath }) + "\n");
+      this.control!.write(JSON.stringify({ type: "fork", token, socket: this.workersPath, env }) + "\n");
     });
   }
 
+  /** Leave the shared server (it stays for the other engines, and leaves when idle); running workers carry on. */
   close(): void {
-    clearTimeout(this.idleTimer);
-    if (!this.alive) return;
-    this.process.stdin!.end(); // the server exits at EOF; its running workers carry on to their end
+    this.control?.end();
   }
 
   /** The first line of a connection names its worker and role. */
@@ -209,16 +260,14 @@ class ForkServer {
 
   /**
    * Keeps Node alive while someone waits for the server (its start, a fork, a forked worker's exit
-   * status); an idle server never does. A worker's exit comes as a line from the server after its
+   * status); an idle connection never does. A worker's exit comes as a line from the server after its
    * sockets have closed: unheld, a process with nothing else to do (the CLI awaiting a synthesis it
    * stopped once it had its rows) exited in between, its promise never settled.
    */
   private hold(): void {
     const waiting = this.alive && (!this.isReady || this.pending.size > 0 || this.running.size > 0);
-    for (const handle of [this.process, this.process.stdout as unknown as Socket, this.process.stderr as unknown as Socket]) {
-      if (waiting) handle.ref();
-      else handle.unref();
-    }
+    if (waiting) this.control?.ref();
+    else this.control?.unref();
   }
 
   private fail(token: string, e: Error): void {
@@ -232,26 +281,81 @@ class ForkServer {
     this.hold();
   }
 
-  private armIdle(): void {
-    clearTimeout(this.idleTimer);
-    if (this.running.size > 0 || this.pending.size > 0) return;
-    this.idleTimer = setTimeout(() => this.close(), FORK_SERVER_IDLE_MS);
-    this.idleTimer.unref();
-  }
-
-  private gone(markReady: (ok: boolean) => void): void {
+  private gone(): void {
     if (!this.alive) return;
     this.alive = false;
-    markReady(false);
     this.onGone();
-    const why = this.stderrTail.slice(-3).join(" | ");
-    for (const token of [...this.pending.keys()]) this.fail(token, new Error(`the fork server exited${why ? `: ${why}` : ""}`));
+    let why = "";
+    try {
+      why = readTail(`${this.socketPath}.log`);
+    } catch {
+      /* no log */
+    }
+    for (const token of [...this.pending.keys()]) this.fail(token, new Error(`the fork server is gone${why ? `: ${why}` : ""}`));
     // Its workers outlive it (they stop at their next step); their exit status is nobody's to report now.
     for (const resolve of this.running.values()) resolve({ code: null, signal: null });
     this.running.clear();
-    this.server.close();
+    this.workers.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+function readTail(file: string): string {
+  return readFileSync(file, "utf8").trim().split("\n").slice(-3).join(" | ");
+}
+
+/**
+ * This user's directory for fork server sockets: $XDG_RUNTIME_DIR/whetstone, else TMPDIR/whetstone-UID;
+ * made 0700, and refused (no fork server) unless it is a real directory of ours that nobody else can enter.
+ */
+function socketDir(): string | null {
+  const uid = process.getuid?.() ?? 0;
+  const dir = process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, "whetstone") : join(tmpdir(), `whetstone-${uid}`);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0 ? dir : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The worker's code as its files' paths, sizes and times: a changed worker gets a new server. */
+function workerCodeStamp(): string {
+  const hash = createHash("sha256");
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory() && entry.name !== "__pycache__") walk(path);
+      else if (entry.name.endsWith(".py")) {
+        const st = statSync(path);
+        hash.update(`${relative(WORKER_DIR, path)}:${st.size}:${st.mtimeMs}\n`);
+      }
+    }
+  };
+  walk(join(WORKER_DIR, "whetstone_worker"));
+  return hash.digest("hex");
+}
+
+let codeStamp: string | undefined;
+
+/** Which server a worker for (python, env) comes from: its socket, and the environment that goes with each fork. */
+export function forkServerFor(python: string, env: NodeJS.ProcessEnv): { socket: string; forkEnv: Record<string, string> } | null {
+  const dir = socketDir();
+  if (!dir) return null;
+  codeStamp ??= workerCodeStamp();
+  const entries = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  let interpreter = python;
+  try {
+    interpreter = `${python}:${statSync(python).mtimeMs}`; // a recreated venv is another interpreter
+  } catch {
+    /* spawning will say what is wrong */
+  }
+  const key = createHash("sha256")
+    .update(JSON.stringify([interpreter, codeStamp, entries.filter(([k]) => !PER_FORK.test(k))]))
+    .digest("hex")
+    .slice(0, 24);
+  return { socket: join(dir, `fork-${key}.sock`), forkEnv: Object.fromEntries(entries) };
 }
 
 const servers = new Map<string, ForkServer>();
@@ -263,14 +367,16 @@ export function forkServerApplies(customPython: string | undefined, env: NodeJS.
 }
 
 /**
- * A worker forked by this process's fork server for (python, env), started on first use; null when
- * the server cannot start or fork (the caller then spawns the worker itself).
+ * A worker forked by the shared fork server for (python, env), started on first use; null when the
+ * server cannot start or fork (the caller then spawns the worker itself).
  */
 export async function forkWorker(python: string, env: NodeJS.ProcessEnv): Promise<ForkedChild | null> {
-  const key = createHash("sha256").update(JSON.stringify([python, Object.entries(env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))])).digest("hex");
+  const target = forkServerFor(python, env);
+  if (!target) return null;
+  const key = target.socket;
   let server = servers.get(key);
   if (!server) {
-    const created: ForkServer = new ForkServer(python, env, () => {
+    const created: ForkServer = new ForkServer(python, env, target.socket, () => {
       if (servers.get(key) === created) servers.delete(key);
     });
     server = created;
@@ -278,13 +384,13 @@ export async function forkWorker(python: string, env: NodeJS.ProcessEnv): Promis
   }
   if (!(await server.ready)) return null;
   try {
-    return await server.fork();
+    return await server.fork(target.forkEnv);
   } catch {
     return null;
   }
 }
 
-/** Stop every fork server of this process (their running workers carry on). */
+/** Leave every fork server this process uses (they stay for other engines; running workers carry on). */
 export function closeForkServers(): void {
   for (const server of servers.values()) server.close();
   servers.clear();

@@ -84,7 +84,7 @@ describe.skipIf(skipReason !== null)("a data folder on a tmpfs that fills up mid
 
     rmSync(filler);
     const resumed = runCli(["resume", id], home);
-    expect(resumed.code).toBe(0);
+    expect(resumed.code, resumed.out + resumed.err).toBe(0);
     expect(resumed.out).toContain("completed:");
     expect(store.readMetrics(id).map((m) => m.step)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });

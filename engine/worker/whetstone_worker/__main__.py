@@ -63,7 +63,9 @@ def _watch_parent(on_gone) -> None:
     on_gone()
 
 
-def main() -> int:
+def main(watch_parent: bool = True) -> int:
+    """`watch_parent`: stop when the parent process goes. A forked worker's parent is the fork server,
+    shared by many engines; its own engine's death closes the protocol connection (end of input) instead."""
     out = _claim_stdout()
     # Models are local folders; never reach for the network, and keep progress bars out of the log.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -119,7 +121,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if os.name == "posix":
+    if os.name == "posix" and watch_parent:
         threading.Thread(target=_watch_parent, args=(server.stop,), name="parent", daemon=True).start()
     try:
         return server.serve()

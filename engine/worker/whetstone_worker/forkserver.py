@@ -1,22 +1,32 @@
-"""`python -m whetstone_worker.forkserver`: a pre-imported parent that forks one worker per job.
+"""`python -m whetstone_worker.forkserver --listen PATH`: a pre-imported parent that forks one worker per job,
+shared by every engine of this user that runs the same interpreter, worker code and import-time
+environment (engine/supervisor/forkserver.ts derives PATH from those).
 
 A worker spends ~6 s of CPU importing torch, transformers and peft before it says hello, and the engine
 starts a fresh worker for every job (a CUDA error leaves a process unusable, so processes are never
 reused). This process pays the imports once; each job's worker is a fork of it, ready in milliseconds,
-and still a fresh process that no other job has touched.
+and still a fresh process that no other job has touched. Shared across processes, a CLI command, the
+app and a test file each find it warm instead of paying the imports again.
 
-Speaks JSON lines with the engine that started it (stdin: requests, real stdout: answers):
+Each engine connects to PATH (a Unix socket in a directory only this user can enter) and speaks JSON
+lines on that connection:
 
-    → {"type": "fork", "token": T, "socket": PATH}
-    ← {"type": "ready", "pid": P}                               once, after the imports
+    ← {"type": "ready", "pid": P}                                    once the imports are done
+    → {"type": "fork", "token": T, "socket": S, "env": {...}}
     ← {"type": "forked", "token": T, "pid": P}
-    ← {"type": "exited", "pid": P, "code": N | null, "signal": "SIGKILL" | null}
+    ← {"type": "exited", "pid": P, "code": N | null, "signal": "SIGKILL" | null}   for its own workers
 
-The forked worker connects twice to the engine's Unix socket PATH, first line `T protocol` then
-`T log`; the first connection becomes its stdin and protocol stream, the second its stdout and
-stderr, and it runs exactly what `python -m whetstone_worker` runs. It gets its own process group
-(as a spawned worker does) and watches this process as its parent: when the engine goes, this process
-sees its stdin close and exits, and each worker checkpoints and exits as it would have.
+The forked worker takes the engine's environment (the part that libraries read at import is the same
+for everyone here: it is in PATH's name), connects twice to the engine's own Unix socket S, first line
+`T protocol` then `T log`; the first connection becomes its stdin and protocol stream, the second its
+stdout and stderr, and it runs exactly what `python -m whetstone_worker` runs, in its own process
+group. When its engine goes, its protocol connection closes: it sees end of input, checkpoints and
+exits, as a spawned worker does. It does not watch this server: other engines' workers carry on if
+this process is killed, and the next engine that needs a worker starts another server.
+
+One server per PATH: it holds an exclusive lock on PATH.lock while it lives (a second one started in a
+race exits with code 3, and its engine connects to the first). It leaves after `--idle` seconds (600)
+with no engine connected and no worker running, and removes its socket.
 
 Rules that keep forking safe: nothing here starts a thread, touches CUDA or creates a tokenizer's
 thread pool before forking (imports do none of these). Linux only: on macOS, frameworks that torch
@@ -25,6 +35,8 @@ loads do not survive a fork, and Windows has no fork; the engine spawns workers 
 
 from __future__ import annotations
 
+import argparse
+import fcntl
 import json
 import os
 import select
@@ -32,6 +44,8 @@ import signal
 import socket
 import sys
 import time
+
+ANOTHER_SERVER = 3  # exit code: another server holds this socket's lock
 
 # What every job imports first; the job modules pull in the rest (the export writers and the hub
 # client stay lazy: they are rare, and heavy).
@@ -66,15 +80,20 @@ def _connect(path: str, token: str, role: str) -> socket.socket:
     return sock
 
 
-def _become_worker(token: str, path: str, closing: list[int]) -> None:
-    """In the forked child: take the engine's two connections as stdio and run the worker. Never returns."""
+def _become_worker(token: str, path: str, env: dict, closing: list[int]) -> None:
+    """In the forked child: take the engine's environment and two connections as stdio, and run the worker. Never returns."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for fd in closing:  # the server's own pipes (0, 1 and 2 are replaced below)
-            os.close(fd)
+        for fd in closing:  # the server's listener, its engines' connections, its lock and wake-up pipe
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         os.setpgid(0, 0)
+        os.environ.clear()
+        os.environ.update(env)
         protocol = _connect(path, token, "protocol")
         log = _connect(path, token, "log")
         os.dup2(protocol.fileno(), 0)
@@ -92,7 +111,7 @@ def _become_worker(token: str, path: str, closing: list[int]) -> None:
             sys.modules["numpy"].random.seed()
         from .__main__ import _exit_now, main
 
-        _exit_now(main())
+        _exit_now(main(watch_parent=False))  # this server may go first; its engine's connection is what counts
     except BaseException:  # noqa: BLE001: a child must never return into the fork server's loop
         import traceback
 
@@ -107,69 +126,119 @@ def _signal_name(number: int) -> str:
         return f"SIG{number}"
 
 
-def serve() -> int:
-    answers = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n")
-    os.dup2(2, 1)  # a stray print must not land in the answers
-    _preload()
+class _Engine:
+    """One engine's connection: its unread bytes and its workers (their exits are reported to it)."""
 
-    def answer(**event) -> None:
-        answers.write(json.dumps(event) + "\n")
-        answers.flush()
+    def __init__(self, conn: socket.socket):
+        self.conn, self.pending, self.alive = conn, b"", True
+
+    def answer(self, **event) -> None:
+        if not self.alive:
+            return
+        try:
+            self.conn.sendall((json.dumps(event) + "\n").encode())
+        except OSError:
+            self.alive = False
+
+
+def serve(path: str, idle: float) -> int:
+    lock = open(path + ".lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return ANOTHER_SERVER
+    try:
+        os.unlink(path)  # left by a server that died (we hold the lock: no live server owns it)
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)  # engines may connect now; they are answered once the imports are done
+    inode = os.stat(path).st_ino
+    _preload()
 
     # SIGCHLD wakes the select below through this pipe, so exits are reported at once.
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    stdin = sys.stdin.fileno()
-    parent = os.getppid()
-    pending = b""
-    children: set[int] = set()
-    answer(type="ready", pid=os.getpid())
+    engines: dict[int, _Engine] = {}
+    owners: dict[int, _Engine] = {}  # worker pid -> the engine that asked for it
+    quiet_since = time.monotonic()
 
     while True:
-        readable, _, _ = select.select([stdin, wake_r], [], [], 0.25)
+        readable, _, _ = select.select([listener, wake_r, *(e.conn for e in engines.values())], [], [], 1.0)
         if wake_r in readable:
             try:
                 os.read(wake_r, 512)
             except BlockingIOError:
                 pass
-        for pid in list(children):
+        for pid in list(owners):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done == 0:
                 continue
-            children.discard(pid)
+            owner = owners.pop(pid)
             if os.WIFSIGNALED(status):
-                answer(type="exited", pid=pid, code=None, signal=_signal_name(os.WTERMSIG(status)))
+                owner.answer(type="exited", pid=pid, code=None, signal=_signal_name(os.WTERMSIG(status)))
             else:
-                answer(type="exited", pid=pid, code=os.WEXITSTATUS(status), signal=None)
-        if os.getppid() != parent:
-            return 0  # the engine was killed: the workers see this process go and checkpoint
-        if stdin not in readable:
-            continue
-        chunk = os.read(stdin, 65536)
-        if not chunk:
-            return 0  # the engine closed its end
-        pending += chunk
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            try:
-                request = json.loads(line)
-                token, path = str(request["token"]), str(request["socket"])
-            except (ValueError, KeyError, TypeError):
-                print(f"whetstone fork server: ignored a bad request: {line[:200]!r}", file=sys.stderr)
+                owner.answer(type="exited", pid=pid, code=os.WEXITSTATUS(status), signal=None)
+        if listener in readable:
+            conn, _ = listener.accept()
+            engine = engines[conn.fileno()] = _Engine(conn)
+            engine.answer(type="ready", pid=os.getpid())
+        for engine in list(engines.values()):
+            if engine.conn not in readable and engine.alive:
                 continue
-            answers.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                _become_worker(token, path, [wake_r, wake_w, answers.fileno()])
-            children.add(pid)
-            answer(type="forked", token=token, pid=pid)
+            chunk = b""
+            if engine.alive:
+                try:
+                    chunk = engine.conn.recv(65536)
+                except OSError:
+                    chunk = b""
+            if not chunk:  # that engine left; its workers carry on (their protocol connection is theirs)
+                engines.pop(engine.conn.fileno(), None)
+                engine.alive = False
+                engine.conn.close()
+                continue
+            engine.pending += chunk
+            while b"\n" in engine.pending:
+                line, engine.pending = engine.pending.split(b"\n", 1)
+                try:
+                    request = json.loads(line)
+                    token, target, env = str(request["token"]), str(request["socket"]), dict(request["env"])
+                except (ValueError, KeyError, TypeError):
+                    print(f"whetstone fork server: ignored a bad request: {line[:200]!r}", file=sys.stderr)
+                    continue
+                sys.stderr.flush()
+                closing = [listener.fileno(), lock.fileno(), wake_r, wake_w, *(e.conn.fileno() for e in engines.values())]
+                pid = os.fork()
+                if pid == 0:
+                    _become_worker(token, target, {str(k): str(v) for k, v in env.items()}, closing)
+                owners[pid] = engine
+                engine.answer(type="forked", token=token, pid=pid)
+        if engines or owners:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > idle:
+            break
+    try:
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m whetstone_worker.forkserver")
+    parser.add_argument("--listen", required=True, help="the Unix socket engines connect to")
+    parser.add_argument("--idle", type=float, default=600.0, help="seconds without engines or workers before it leaves")
+    args = parser.parse_args()
+    os.dup2(2, 1)  # a stray print goes to the log, like everything else
+    return serve(args.listen, args.idle)
 
 
 if __name__ == "__main__":
+    code = main()
     sys.stdout.flush()
-    code = serve()
     sys.stderr.flush()
     os._exit(code)

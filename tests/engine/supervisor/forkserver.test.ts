@@ -4,10 +4,14 @@
  * exit is reported, and when the engine spawns instead (another environment gets another server; the
  * switch turns it off).
  */
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { WorkerProcess } from "../../../engine/supervisor/worker-process";
 import { closeForkServers } from "../../../engine/supervisor/forkserver";
+import { PROJECT_ROOT } from "../../../engine/paths";
 
 /** Parent pid and process group of a live process, from /proc. */
 function procStat(pid: number): { ppid: number; pgrp: number } {
@@ -18,6 +22,13 @@ function procStat(pid: number): { ppid: number; pgrp: number } {
 
 const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
 
+/**
+ * An environment of its own (a variable read at import names the server): a server this test starts
+ * fresh and may kill, not the one other test files running beside it use. Stopped after the tests.
+ */
+const ownServers = new Set<number>();
+const ownServer = (): NodeJS.ProcessEnv => ({ HF_WHETSTONE_TEST_SERVER: randomBytes(6).toString("hex") });
+
 async function timedStart(env?: NodeJS.ProcessEnv) {
   const t = performance.now();
   const started = await WorkerProcess.start({ env });
@@ -25,12 +36,23 @@ async function timedStart(env?: NodeJS.ProcessEnv) {
 }
 
 describe.runIf(process.platform === "linux")("forked workers", () => {
-  afterAll(() => closeForkServers());
+  afterAll(() => {
+    closeForkServers();
+    for (const pid of ownServers) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        /* gone already */
+      }
+    }
+  });
 
   it("say hello in a fraction of a spawned worker's start, each a fresh process in its own group, a child of the one server", async () => {
-    const first = await timedStart();
-    const second = await timedStart();
+    const env = ownServer();
+    const first = await timedStart(env);
+    const second = await timedStart(env);
     const a = procStat(first.hello.pid);
+    ownServers.add(a.ppid);
     const b = procStat(second.hello.pid);
     expect(second.hello.pid).not.toBe(first.hello.pid);
     expect(a.ppid).toBe(b.ppid); // both forked by the same server…
@@ -63,18 +85,61 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
     expect((await worker.stop()).code).toBe(0);
   });
 
-  it("another environment gets another server (libraries read it at import); the switch spawns as before", async () => {
+  it("another import-time environment gets another server; the engine's own variables go with each fork; the switch spawns as before", async () => {
     const shared = await timedStart();
-    const other = await timedStart({ WHETSTONE_TEST_MARK: "other-env" });
+    const env = ownServer();
+    const other = await timedStart(env);
+    ownServers.add(procStat(other.hello.pid).ppid);
     expect(procStat(other.hello.pid).ppid).not.toBe(procStat(shared.hello.pid).ppid);
-    expect(environOf(other.hello.pid)).toContain("WHETSTONE_TEST_MARK=other-env");
-    expect(environOf(shared.hello.pid)).not.toContain("WHETSTONE_TEST_MARK=other-env");
+    const mark = `HF_WHETSTONE_TEST_SERVER=${env.HF_WHETSTONE_TEST_SERVER}`;
+    expect(environOf(other.hello.pid)).toContain(mark); // its server was started with it
+    expect(environOf(shared.hello.pid)).not.toContain(mark);
+    // A variable no library reads at import (the engine's own) does not need a server of its own.
+    const sameServer = await timedStart({ WHETSTONE_TEST_MARK: "per-fork" });
+    expect(procStat(sameServer.hello.pid).ppid).toBe(procStat(shared.hello.pid).ppid);
 
     const spawned = await timedStart({ WHETSTONE_FORK_SERVER: "0" });
     expect(procStat(spawned.hello.pid).ppid).toBe(process.pid);
     // A job that asks to be spawned (a hub download: huggingface_hub only) is, server or not.
     const { worker: asked, hello } = await WorkerProcess.start({ fork: false });
     expect(procStat(hello.pid).ppid).toBe(process.pid);
-    for (const w of [shared.worker, other.worker, spawned.worker, asked]) expect((await w.stop()).code).toBe(0);
+    for (const w of [shared.worker, other.worker, sameServer.worker, spawned.worker, asked]) expect((await w.stop()).code).toBe(0);
+  });
+
+  it("is shared by other processes (a CLI command, another test file) and outlives the one that started it", async () => {
+    const mine = await timedStart();
+    const server = procStat(mine.hello.pid).ppid;
+    expect((await mine.worker.stop()).code).toBe(0);
+    // Another Node process asks for a worker: the same server forks it (no imports paid again).
+    const script = `
+      import { WorkerProcess } from ${JSON.stringify(join(PROJECT_ROOT, "engine/supervisor/worker-process.ts"))};
+      import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+      const { worker, hello } = await WorkerProcess.start({});
+      const stat = readFileSync("/proc/" + hello.pid + "/stat", "utf8");
+      console.log(JSON.stringify({ ppid: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) }));
+      await worker.stop();`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: PROJECT_ROOT, encoding: "utf8", env: process.env });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split("\n").pop()!).ppid).toBe(server);
+  });
+
+  it("a killed server's workers carry on to their end, and the next job gets a new server (the old socket is left behind)", async () => {
+    const env = ownServer();
+    const first = await timedStart(env);
+    const server = procStat(first.hello.pid).ppid;
+    process.kill(server, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 1500)); // a worker that watched its parent would be stopping by now
+    expect(first.worker.alive).toBe(true);
+    const next = await timedStart(env);
+    const replacement = procStat(next.hello.pid).ppid;
+    ownServers.add(replacement);
+    expect(replacement).not.toBe(server);
+    expect(replacement).not.toBe(process.pid); // forked again, not spawned
+    expect((await next.worker.stop()).code).toBe(0);
+    // The orphan still obeys its engine: it shuts down when asked (its exit status had nobody to report it).
+    expect(await first.worker.stop()).toMatchObject({ code: null, signal: null });
   });
 });

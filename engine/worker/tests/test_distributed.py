@@ -7,46 +7,64 @@ way, too; KTO and GRPO are refused by name (issue #21)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 from safetensors.torch import load_file
 from recipes.test_preference import WORDS, _pairs
+from support import Recorder
 from test_worker_process import Worker, command, finished
+
+from whetstone_worker import server
+from whetstone_worker.protocol import parse_message
 
 
 def train(config: dict, run_dir, devices: int, kind: str = "train", messages: list | None = None) -> list[dict]:
-    """The metrics of a run to its end (`kind` resume: from its checkpoint); its progress messages go into `messages`."""
-    worker = Worker(devices)
-    try:
-        assert worker.next()["type"] == "hello"
-        worker.send(command(kind, "t", run_dir, config))
-        events = worker.until(finished("t"))
-        assert worker.shutdown() == 0, worker.log()
-    finally:
-        if worker.proc.poll() is None:
-            worker.proc.kill()
-    assert events[-1]["type"] == "done" and events[-1]["status"] == "completed", (events[-1], worker.log())
+    """The metrics of a run to its end (`kind` resume: from its checkpoint); its progress messages go into `messages`.
+    Two processes: torchrun's, as the engine starts them. One: the same command in this process (what the
+    worker's server runs for it), sparing a worker's imports; the real one-process worker is test_worker_process's."""
+    if devices == 1:
+        recorder = Recorder()
+        server.train(parse_message(json.dumps(command(kind, "t", run_dir, config))), recorder.emitter, lambda: False)
+        events, log = recorder.events, ""
+    else:
+        worker = Worker(devices)
+        try:
+            assert worker.next()["type"] == "hello"
+            worker.send(command(kind, "t", run_dir, config))
+            events = worker.until(finished("t"))
+            assert worker.shutdown() == 0, worker.log()
+            log = worker.log()
+        finally:
+            if worker.proc.poll() is None:
+                worker.proc.kill()
+    assert events[-1]["type"] == "done" and events[-1]["status"] == "completed", (events[-1], log)
     if messages is not None:
         messages.extend(e["message"] for e in events if e["type"] == "progress")
     return [e for e in events if e["type"] == "metrics"]
 
 
-def cancel_after_first_checkpoint(config: dict, run_dir, devices: int) -> int:
-    """Train, cancel once the step-2 checkpoint is written; the step the run stopped at (its last checkpoint)."""
+def whole_then_cancelled(config: dict, whole_dir, cut_dir, devices: int) -> tuple[list[dict], int]:
+    """On one worker (torchrun's processes, as the engine starts them): a run trained to its end (its
+    metrics), then the same run in `cut_dir` cancelled once its step-2 checkpoint is written (the step
+    it stopped at, its last checkpoint). The resume is left to a fresh worker."""
     worker = Worker(devices)
     try:
         assert worker.next()["type"] == "hello"
-        worker.send(command("train", "t", run_dir, config))
+        worker.send(command("train", "whole", whole_dir, config))
+        events = worker.until(finished("whole"))
+        assert events[-1]["type"] == "done" and events[-1]["status"] == "completed", (events[-1], worker.log())
+        worker.send(command("train", "cut", cut_dir, config))
         worker.until(lambda e: e["type"] == "checkpoint" and e["step"] == 2)
-        worker.send({"v": 1, "type": "cancel", "id": "c", "target": "t"})
-        done = worker.until(finished("t"))[-1]
+        worker.send({"v": 1, "type": "cancel", "id": "c", "target": "cut"})
+        done = worker.until(finished("cut"))[-1]
         assert done["type"] == "done" and done["status"] == "cancelled", done
         assert worker.shutdown() == 0, worker.log()
     finally:
         if worker.proc.poll() is None:
             worker.proc.kill()
-    return done["result"]["steps"]
+    return [e for e in events if e["type"] == "metrics"], done["result"]["steps"]
 
 
 @pytest.mark.parametrize("finetune", ["lora", "full"])
@@ -113,8 +131,7 @@ def test_a_cancel_stops_every_rank_at_one_step_and_the_run_resumes_exactly(make_
     did; one process resumes the same checkpoint to the same losses within float rounding."""
     config = make_config(training__micro_batch_size=2, training__gradient_accumulation=2, training__max_steps=4,
                          training__neftune_alpha=0, training__learning_rate=1e-2, training__checkpoint_every=2, data__max_length=128)
-    whole = train(config, tmp_path / "whole", devices=2)
-    stopped = cancel_after_first_checkpoint(config, tmp_path / "cut", devices=2)
+    whole, stopped = whole_then_cancelled(config, tmp_path / "whole", tmp_path / "cut", devices=2)
     shutil.copytree(tmp_path / "cut", tmp_path / "cut-on-one")
     resumed = train(config, tmp_path / "cut", devices=2, kind="resume")
     assert [m["step"] for m in resumed] == list(range(stopped + 1, 5))
@@ -135,10 +152,9 @@ def test_a_sharded_full_fine_tune_matches_one_process_and_resumes_exactly_on_two
     config = make_config(finetune="full", training__micro_batch_size=2, training__gradient_accumulation=3, training__max_steps=10,
                          training__neftune_alpha=0, training__learning_rate=1e-3, training__checkpoint_every=2, data__max_length=128)
     one = train(config, tmp_path / "one", devices=1)
-    whole = train(config, tmp_path / "whole", devices=2)
+    whole, stopped = whole_then_cancelled(config, tmp_path / "whole", tmp_path / "cut", devices=2)
     for a, b in zip(one, whole, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4), (a, b)
-    stopped = cancel_after_first_checkpoint(config, tmp_path / "cut", devices=2)
     checkpoint = tmp_path / "cut" / "checkpoints" / f"step-{stopped:08d}"
     assert (checkpoint / "model" / "model.safetensors").is_file() and (checkpoint / "optimizer.pt").is_file()
     shutil.copytree(tmp_path / "cut", tmp_path / "cut-on-one")

@@ -37,10 +37,11 @@ const FORK_SERVER_IDLE_S = 600;
 const ANOTHER_SERVER = 3;
 /**
  * Variables no library reads at import: they differ between engines that may share a server (each
- * CLI command's, a test file's) and go with each fork request instead of naming the server. Anything
- * else (HF_*, TORCH*, OMP_*, CUDA_*, PATH, HOME, …) names it: a worker must import as it would alone.
+ * CLI command's, a test file's: npm's and Vite's own, the PATH npx prepends to) and go with each fork
+ * request instead of naming the server; the worker and what it starts still see them. Anything else
+ * (HF_*, TORCH*, OMP_*, CUDA_*, LD_*, PYTHON*, HOME, …) names it: a worker must import as it would alone.
  */
-const PER_FORK = /^(WHETSTONE_(?!FORK_SERVER$)|VITEST|TINYPOOL|npm_|NODE_|INIT_CWD$|OLDPWD$|PWD$|SHLVL$|_$|COLUMNS$|LINES$|TERM)/;
+const PER_FORK = /^(WHETSTONE_(?!FORK_SERVER$)|VITEST|TINYPOOL|npm_|NODE_|INIT_CWD$|OLDPWD$|PWD$|SHLVL$|_$|COLUMNS$|LINES$|TERM|COLOR$|EDITOR$|PATH$|BASE_URL$|DEV$|PROD$|MODE$|SSR$|FORCE_TTY$)/;
 
 export interface ChildExit {
   code: number | null;

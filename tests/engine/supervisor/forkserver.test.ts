@@ -27,7 +27,8 @@ const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").
  * fresh and may kill, not the one other test files running beside it use. Stopped after the tests.
  */
 const ownServers = new Set<number>();
-const ownServer = (): NodeJS.ProcessEnv => ({ HF_WHETSTONE_TEST_SERVER: randomBytes(6).toString("hex") });
+const own: NodeJS.ProcessEnv = { HF_WHETSTONE_TEST_SERVER: randomBytes(6).toString("hex") };
+const ownServer = () => own;
 
 async function timedStart(env?: NodeJS.ProcessEnv) {
   const t = performance.now();

@@ -252,8 +252,9 @@ export class Engine implements ApiHandlers {
     const { id: _, ...rest } = input;
     const command = benchCommand(this.store, runId, BenchOptionsSchema.parse(rest));
     // Standard tasks download their data on first use: the worker is online (unless the user set
-    // offline mode) and spawned, since the fork server's imports read the offline environment.
-    const ctx = { ...this.board.taskContext(), workerEnv: hubWorkerEnv(this.opts.workerEnv), fork: false };
+    // offline mode), so it comes from the fork server of the online environment (huggingface_hub
+    // reads it at import), and the token goes with the fork request.
+    const ctx = { ...this.board.taskContext(), workerEnv: hubWorkerEnv(this.opts.workerEnv) };
     return this.board.task(
       "bench",
       runId,

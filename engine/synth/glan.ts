@@ -14,8 +14,8 @@
  * drawn with a generator seeded by (seed, i). The kind of task cycles with ⌊i / S⌋ (a question, an
  * exercise, a multi-step problem…). All of it depends on the seed, i and the syllabi only: resume holds.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { constants, copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, extname, join, resolve } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
 import { PROJECT_ROOT } from "../paths";
 import { WhetstoneError } from "../util/errors";
@@ -160,6 +160,26 @@ export function loadTaxonomy(path: string | null): { file: string; subjects: Sub
     seen.set(key, s.line);
   }
   return { file, subjects };
+}
+
+/** The bundled taxonomy copied to `out`, or to `stem-2.yaml`, `stem-3.yaml`… beside it: a file already there is never replaced. */
+export function copyBundledTaxonomy(out: string): { path: string } {
+  const ext = extname(out);
+  const stem = ext ? out.slice(0, -ext.length) : out;
+  try {
+    mkdirSync(dirname(out), { recursive: true });
+    for (let k = 1; ; k++) {
+      const path = k === 1 ? out : `${stem}-${k}${ext}`;
+      try {
+        copyFileSync(BUNDLED_TAXONOMY, path, constants.COPYFILE_EXCL);
+        return { path };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+    }
+  } catch (e) {
+    throw new WhetstoneError({ code: "SYNTH_TAXONOMY_NOT_COPIED", message: `Could not copy the bundled taxonomy to ${out}: ${(e as Error).message}`, hint: "Choose a folder you can write to (save the rows somewhere else, then copy again).", where: out });
+  }
 }
 
 function describe(node: unknown): string {

@@ -137,6 +137,7 @@ export const ERROR_WORDING: Record<string, Wording> = {
   SYNTH_OUT_INVALID: w("The output file has lines that are not synthesized rows", "Choose a new output file, or repair the line shown."),
   SYNTH_OUT_MISMATCH: w("The output file was written with other settings", "Continue with the same method, model and seed, or choose a new output file."),
   SYNTH_TAXONOMY_INVALID: w("The taxonomy file is not shaped as disciplines, subjects and topics", "Fix the line shown (each subject is a list of topics, or nothing for a syllabus the model drafts), or use the bundled taxonomy."),
+  SYNTH_TAXONOMY_NOT_COPIED: w("The list of subjects could not be copied there", "Save the rows in a folder you can write to, then copy the list again."),
   SYNTH_SYLLABUS_INVALID: w("The syllabus file beside the output is not shaped as subjects, sessions and key concepts", "Fix the line shown, or delete that file to have the syllabi drafted again."),
   SYNTH_TAXONOMY_NOT_FOUND: w("The taxonomy file is missing", "Choose the taxonomy file again, or use the bundled taxonomy."),
   SYNTH_TEMPLATE_UNSUPPORTED: w("This model's chat template cannot start a user turn on its own", "Use a chat model with a standard template, or synthesize from example prompts (few-shot)."),

@@ -181,6 +181,8 @@ export const API = {
    * stops. Progress: `synth` events (rows, ETA); cancel with cancelSynth. Resolves with the report.
    */
   synthData: { input: SynthOptionsSchema.partial().required({ method: true, n: true, out: true }).strict(), output: SynthReportSchema },
+  /** Copy the bundled GLAN taxonomy to `out` (or the first free name beside it: never over a file) for the user to edit. */
+  copySynthTaxonomy: { input: z.strictObject({ out: z.string().min(1) }), output: z.object({ path: z.string() }) },
   /** Stop a queued or running synthesis into `out` (the rows written stay; rerun to continue). */
   cancelSynth: { input: z.strictObject({ out: z.string().min(1) }), output: z.object({ cancelled: z.boolean() }) },
   /**

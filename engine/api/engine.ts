@@ -571,6 +571,10 @@ export class Engine implements ApiHandlers {
     return this.board.task("synth", resolve(opts.out), "synthesis", (signal) => synthesize(ctx, opts, signal), "SYNTH_RUNNING");
   }
 
+  async copySynthTaxonomy({ out }: { out: string }): Promise<{ path: string }> {
+    return (await import("../synth/glan")).copyBundledTaxonomy(resolve(out));
+  }
+
   cancelSynth({ out }: { out: string }): { cancelled: boolean } {
     return { cancelled: this.board.cancel("synth", resolve(out)) };
   }

@@ -18,6 +18,8 @@ export interface SynthValues {
   seeds?: string;
   k?: number;
   taxonomy?: string;
+  syllabus?: string;
+  "syllabus-tokens"?: number;
   temperatures?: string;
   "prompt-tokens"?: number;
   "max-tokens"?: number;
@@ -63,6 +65,8 @@ export async function synthCommand(engine: Client, io: Io, v: SynthValues): Prom
       seeds: v.seeds === undefined ? undefined : resolve(v.seeds),
       k: v.k,
       taxonomy: v.taxonomy === undefined ? undefined : resolve(v.taxonomy),
+      syllabus: v.syllabus as SynthOptions["syllabus"] | undefined,
+      syllabusTokens: v["syllabus-tokens"],
       temperatures,
       promptTokens: v["prompt-tokens"],
       maxNewTokens: v["max-tokens"],
@@ -127,6 +131,12 @@ export function formatSynthReport(r: SynthReport): string {
     lines.push(`  selection    ${sel.select}: best of ${sel.responses} answers (${sources}), judged by ${sel.judge}: ${sel.judged} prompts, ${sel.pairs_judged} pairs`);
     if (sel.too_few_responses) lines.push(`               ${sel.too_few_responses} prompts with fewer than two usable answers (counted in filtered)`);
     if (sel.select === "pairs") lines.push(`               ${sel.below_margin} pairs below the margin ${sel.min_margin}`);
+  }
+  const syl = r.syllabus;
+  if (syl) {
+    lines.push(`  syllabi      ${syl.subjects} subjects: ${syl.listed} with their listed topics, ${syl.drafted} drafted now, ${syl.reused} read from ${syl.file ?? "the syllabus file"}; ${syl.sessions} sessions, ${syl.concepts} key concepts`);
+    if (syl.unreadable) lines.push(`               ${syl.unreadable} drafts with no readable session (each subject stands alone; its draft is in the syllabus file to fix)`);
+    if (syl.unread_lines) lines.push(`               ${syl.unread_lines} lines of the drafts read as neither a session nor a concept`);
   }
   if (r.torn_line_removed) lines.push("  a half-written last line (from an interrupted run) was removed first");
   if (!r.complete) {

@@ -14,7 +14,8 @@ import type { Readable } from "node:stream";
 import { WhetstoneError } from "../util/errors";
 
 export const MAX_UPLOAD_BYTES = 8 * 1024 ** 3;
-const ALLOWED_EXT = new Set([".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"]);
+// .yaml/.yml: a GLAN taxonomy picked in a browser (engine/synth/glan.ts reads it; dataset readers refuse it by name).
+const ALLOWED_EXT = new Set([".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".yaml", ".yml"]);
 /** Compression suffixes kept after the data extension (`train.jsonl.gz`); the reader streams them. */
 const COMPRESSED_EXT = new Set([".gz", ".zst", ".zstd", ".bz2", ".xz"]);
 

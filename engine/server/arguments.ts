@@ -88,6 +88,7 @@ export const PATH_ARGUMENTS: Record<string, Field[]> = {
     { name: "judge", as: "read", kind: "folder", orUrl: true },
   ],
   cancelSynth: [{ name: "out", as: "write" }],
+  copySynthTaxonomy: [{ name: "out", as: "write" }],
   // Rounds ids are named like run ids; a rounds block's paths are checked with the config's (checkConfigPaths).
   startRounds: [
     ...configInput,

@@ -22,8 +22,12 @@ export interface Provenance {
   response_temperature: number | null;
   /** fewshot: where the examples shown came from (file:line). */
   examples?: string[];
-  /** glan: the taxonomy entry the instruction was drafted for. */
-  taxonomy?: { file: string; line: number; discipline: string; subject: string; topic: string };
+  /**
+   * glan: what the instruction was drafted from: the subject (its line in the taxonomy, or the first
+   * session's topic line), whether its sessions are its listed topics, a drafted syllabus (in the
+   * `syllabus` file) or the subject alone, the one or two sessions and the key concepts drawn.
+   */
+  taxonomy?: { file: string; syllabus: string | null; line: number; discipline: string; subject: string; source: "topics" | "drafted" | "subject"; sessions: string[]; concepts: string[] };
   /** With 2+ responses (select.ts): what was written, by which judge, and every answer with its source and score. */
   selection?: SynthSelection;
   judge?: string;

@@ -9,6 +9,8 @@ export type SynthFilter = (typeof SYNTH_FILTERS)[number];
 /** What a synthesis with several responses per prompt writes: the best as an SFT row, or best vs worst as a preference pair. */
 export const SYNTH_SELECTIONS = ["sft", "pairs"] as const;
 export type SynthSelection = (typeof SYNTH_SELECTIONS)[number];
+/** glan: keep a subject's listed topics as its syllabus (the model drafts one for a subject without topics), or draft every subject's. */
+export const SYNTH_SYLLABI = ["keep", "draft"] as const;
 
 export const SynthOptionsSchema = z.strictObject({
   method: z.enum(SYNTH_METHODS).describe("magpie: instructions from the model's pre-query template; fewshot: new prompts after k of your own (ALMA); glan: instructions per topic of a taxonomy (GLAN)."),
@@ -21,6 +23,8 @@ export const SynthOptionsSchema = z.strictObject({
   seeds: z.string().min(1).nullable().default(null).describe("fewshot: a dataset file of your prompts (any format `data check` reads)."),
   k: z.number().int().default(3).describe("fewshot: examples shown before each new prompt."),
   taxonomy: z.string().min(1).nullable().default(null).describe("glan: a YAML file of disciplines → subjects → topics; null: the bundled one (assets/synth/glan-taxonomy.yaml)."),
+  syllabus: z.enum(SYNTH_SYLLABI).default("keep").describe("glan: keep: a subject that lists topics keeps them as its sessions, the model drafts a syllabus (sessions and key concepts) for each subject without; draft: the model drafts every subject's syllabus, covering the topics listed."),
+  syllabusTokens: z.number().int().positive().max(4096).default(1024).describe("glan: longest drafted syllabus in tokens."),
   temperatures: z.array(z.number().min(0).max(5)).min(1).max(16).nullable().default(null).describe("Prompt sampling temperatures, candidate i uses the (i mod count)-th; null: magpie 1.0, fewshot 0.7, 1.0, 1.3, glan 1.0."),
   promptTokens: z.number().int().positive().max(4096).default(128).describe("Longest new prompt in tokens (longer ones are truncated)."),
   maxNewTokens: z.number().int().positive().max(32_768).default(512).describe("Longest answer in tokens."),
@@ -70,6 +74,25 @@ export const SynthReportSchema = z.object({
   /** A half-written last line (a kill during a write) was cut off before resuming. */
   torn_line_removed: z.boolean(),
   elapsed_s: z.number(),
+  /** glan: the syllabi the instructions were drawn from (syllabus.ts). */
+  syllabus: z
+    .object({
+      /** The drafted syllabi, beside the output (null: every subject kept its listed topics). */
+      file: z.string().nullable(),
+      subjects: z.number(),
+      /** Subjects whose listed topics are their sessions. */
+      listed: z.number(),
+      /** Subjects drafted by this call, and read back from the syllabus file (an earlier call's, or the user's edit). */
+      drafted: z.number(),
+      reused: z.number(),
+      /** Drafted subjects where no session could be read: each stands as one session on the subject itself. */
+      unreadable: z.number(),
+      sessions: z.number(),
+      concepts: z.number(),
+      /** Lines of this call's drafts read as neither a session nor a key concept. */
+      unread_lines: z.number(),
+    })
+    .optional(),
   /** With 2+ responses per prompt: how the judge chose. */
   selection: z
     .object({

@@ -3,8 +3,10 @@
  *
  * magpie: the model continues its own pre-query template (arXiv 2406.08464) and so writes a user
  * instruction, which it then answers. fewshot (ALMA): the model sees k of the user's prompts and
- * writes another, at several temperatures, then answers it. glan (glan.ts): the model drafts an
- * instruction per topic of a taxonomy through its chat template, then answers it. All run as worker `synth` commands
+ * writes another, at several temperatures, then answers it. glan (glan.ts, syllabus.ts): the model
+ * drafts a syllabus per subject of a taxonomy (kept beside the output), then an instruction per
+ * candidate over key concepts of one or two sessions, through its chat template, then answers it.
+ * All run as worker `synth` commands
  * (whetstone_worker/jobs/synth.py) over numbered candidates; this module decides what each candidate
  * is shown, then filters (filters.ts), drops evaluation-prompt overlaps and near-duplicates of the
  * seeds and of earlier rows (text.ts), and appends what is left (output.ts) with its provenance.
@@ -31,11 +33,12 @@ import { effectiveBase, trainedWeights } from "../runs/lineage";
 import type { RunStore } from "../runs/store";
 import { WhetstoneError } from "../util/errors";
 import { drawExamples, fewshotPrefix, loadSeeds, STOP_TEXTS, type SeedPrompt } from "./fewshot";
-import { glanRequest, loadTaxonomy } from "./glan";
+import { glanRequest, loadTaxonomy, type Course } from "./glan";
 import { readExisting, RowWriter } from "./output";
 import { selectRound, streamRound, type RoundContext, type WorkerCandidate } from "./rounds";
 import type { SynthOptions, SynthReport } from "./schema";
 import { responseSpecs, type Answerer } from "./select";
+import { prepareCourses } from "./syllabus";
 import { Contamination, NearDuplicates } from "./text";
 
 export interface SynthContext {
@@ -121,6 +124,7 @@ export async function synthesize(ctx: SynthContext, opts: SynthOptions, signal?:
   const release = ctx.deviceLock ? await ctx.deviceLock.acquire(`synthesis of ${out}`, { signal }).catch(() => { throw cancelled(); }) : () => {};
   const writer = new RowWriter(out);
   const shown = new Map<number, SeedPrompt[]>();
+  let courses: Course[] = [];
   const round: RoundContext = {
     opts,
     report,
@@ -147,10 +151,15 @@ export async function synthesize(ctx: SynthContext, opts: SynthOptions, signal?:
       temperature: temperatures[index % temperatures.length]!,
       response_temperature: null,
       ...(shown.has(index) ? { examples: shown.get(index)!.map((s) => s.where) } : {}),
-      ...(taxonomy ? { taxonomy: { file: taxonomy.file, ...glanRequest(taxonomy.topics, index).topic } } : {}),
+      ...(taxonomy ? { taxonomy: { file: taxonomy.file, syllabus: report.syllabus?.file ?? null, ...glanRequest(courses, opts.seed, index).pick } } : {}),
     }),
   };
   try {
+    if (taxonomy) {
+      const prepared = await prepareCourses({ opts, out, writer: answerers[0]!, python: ctx.python, env: ctx.env, publish, signal, cancelled }, taxonomy.subjects);
+      courses = prepared.courses;
+      report.syllabus = prepared.counts;
+    }
     while (report.rows < opts.n && report.candidates < budget) {
       if (signal?.aborted) throw cancelled();
       const size = Math.min(budget - report.candidates, Math.max(8, Math.ceil((opts.n - report.rows) * 1.3) + 4));
@@ -160,7 +169,7 @@ export async function synthesize(ctx: SynthContext, opts: SynthOptions, signal?:
         const index = first + i;
         const temperature = temperatures[index % temperatures.length]!;
         if (opts.method === "magpie") return { index, kind: "raw", prefix: null, temperature };
-        if (taxonomy) return { index, kind: "chat", prefix: glanRequest(taxonomy.topics, index).request, temperature };
+        if (taxonomy) return { index, kind: "chat", prefix: glanRequest(courses, opts.seed, index).request, temperature };
         const examples = drawExamples(seeds, opts.k, opts.seed, index);
         shown.set(index, examples);
         return { index, kind: "raw", prefix: fewshotPrefix(examples), temperature };
@@ -204,6 +213,7 @@ function checkOptions(opts: SynthOptions): void {
   if (opts.method === "fewshot" && opts.seeds === null) throw bad("fewshot shows the model examples of your own prompts, and no seed file was given.", "Pass --seeds FILE (a dataset of your prompts), or use --method magpie.", "seeds");
   if (opts.method !== "fewshot" && opts.seeds !== null) throw bad(`${opts.method} does not read example prompts; --seeds is read by fewshot only.`, "Leave --seeds out, or use --method fewshot.", "seeds");
   if (opts.method !== "glan" && opts.taxonomy !== null) throw bad(`${opts.method} does not draw from a taxonomy; --taxonomy is read by glan only.`, "Leave --taxonomy out, or use --method glan.", "taxonomy");
+  if (opts.method !== "glan" && opts.syllabus !== "keep") throw bad(`${opts.method} drafts no syllabus; --syllabus is read by glan only.`, "Leave --syllabus out, or use --method glan.", "syllabus");
   if (opts.k < 1) throw bad(`k is ${opts.k}: fewshot shows at least one example.`, "Use --k 1 or more (3 to 5 is usual).", "k");
   if (opts.responses !== null && opts.responses < 1) throw bad(`responses is ${opts.responses}: each prompt needs at least one answer.`, "Use --responses 2 or more to let the judge choose, or leave it out for one answer.", "responses");
 }

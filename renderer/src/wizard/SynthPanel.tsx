@@ -1,7 +1,8 @@
 /**
- * The Data step's "Generate data with a model": which way (the model's own chat template, or new
- * prompts like the user's examples), how many rows, where the file goes, the rest under "More
- * options"; then the synthesis runs in the engine (SynthStatus shows it) and its file can become
+ * The Data step's "Generate data with a model": which way (the model's own chat template, new
+ * prompts like the user's examples, or a list of subjects the model drafts syllabi for), how many
+ * rows, where the file goes, several answers and a judge to choose (SynthChoices.tsx), the rest
+ * under "More options"; then the synthesis runs in the engine (SynthStatus shows it) and its file can become
  * the wizard's dataset. The model is the wizard's base model, or the finished run it chains from.
  *
  * A file that already holds rows is continued, not restarted: the panel reads it (inspectDataset)
@@ -11,9 +12,11 @@
 import { useEffect, useState } from "react";
 import { useShallow } from "zustand/react/shallow";
 import { errorInfo, useClient } from "../client/context";
-import { DATASET_FILES, DropZone } from "../components/DropZone";
+import { DATASET_FILES } from "../components/DropZone";
 import { useAppStore } from "../store/store";
-import { OPTIONAL_FILTERS, defaultOutPath, fileName, resumeNote, synthRequest, type SynthForm } from "../lib/synth";
+import { OPTIONAL_FILTERS, answersPlan, defaultOutPath, resumeNote, synthRequest, type SynthForm } from "../lib/synth";
+import { AnswerFields, SubjectsFields } from "./SynthChoices";
+import { Choice, FilePick, NumberField } from "./SynthFields";
 import { SynthStatus } from "./SynthStatus";
 
 export function SynthPanel({ home }: { home: string | null }) {
@@ -35,7 +38,8 @@ export function SynthSettings({ home }: { home: string | null }) {
   const jobState = useAppStore((s) => s.synthJob?.state);
   const busy = jobState === "running" || jobState === "stopping";
   const { request, problems } = synthRequest(form, draft, home);
-  const out = form.out || defaultOutPath(form.method, draft.dataPath, home);
+  const byRun = form.writer === "run" && draft.initFrom !== null;
+  const out = form.out || defaultOutPath(form.method, draft.dataPath, home, answersPlan(form, byRun).kept);
   const rowsInFile = useRowsInFile(out, !busy, jobState);
   const n = Number(form.rows) || 0;
   const note = resumeNote(rowsInFile, n);
@@ -63,7 +67,11 @@ export function SynthSettings({ home }: { home: string | null }) {
           <Choice name="synth-method" checked={form.method === "fewshot"} onChange={() => set({ method: "fewshot" })} label="From examples of yours">
             The model is shown a few of your prompts, writes a new one like them, then answers it.
           </Choice>
+          <Choice name="synth-method" checked={form.method === "glan"} onChange={() => set({ method: "glan" })} label="From a list of subjects">
+            The model drafts a course syllabus for each subject (class sessions and their key concepts), then writes homework-style requests on a few key concepts at a time, then answers them.
+          </Choice>
         </fieldset>
+        {form.method === "glan" && <SubjectsFields form={form} set={set} out={out} />}
         {form.method === "fewshot" && (
           <FilePick name="Examples file" label="Drop a file of your example prompts or conversations (any dataset format), or pick one." value={form.examples} onChange={(examples) => set({ examples })} />
         )}
@@ -79,6 +87,7 @@ export function SynthSettings({ home }: { home: string | null }) {
             <small>A .jsonl file; rows are added to it one by one, so a stopped run keeps what it wrote.</small>
           </div>
         </div>
+        <AnswerFields form={form} set={set} modelPath={draft.modelPath.trim()} writerRun={byRun ? draft.initFrom!.id : null} />
         <MoreOptions form={form} set={set} />
       </fieldset>
       {note && !busy && (
@@ -100,19 +109,6 @@ export function SynthSettings({ home }: { home: string | null }) {
       </div>
       <SynthStatus />
     </section>
-  );
-}
-
-function Choice({ name, checked, onChange, label, children }: { name: string; checked: boolean; onChange: () => void; label: string; children: React.ReactNode }) {
-  return (
-    <label className="choice">
-      <input type="radio" name={name} checked={checked} onChange={onChange} />
-      <span>
-        <strong>{label}</strong>
-        <br />
-        <span className="muted small">{children}</span>
-      </span>
-    </label>
   );
 }
 
@@ -165,56 +161,11 @@ function MoreOptions({ form, set }: { form: SynthForm; set: (p: Partial<SynthFor
       <FilePick
         name="Held-out prompts file"
         label="To keep your evaluation honest, drop the prompts you will test on (a text file, one per line, or any dataset): a new row sharing a run of 8 words with one is left out."
-        text
+        accept={`${DATASET_FILES},.txt`}
         value={form.heldOut}
         onChange={(heldOut) => set({ heldOut })}
       />
     </details>
-  );
-}
-
-function NumberField({ id, label, value, onChange, help }: { id: string; label: string; value: string; onChange: (v: string) => void; help: string }) {
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <input id={id} type="number" min={0} value={value} onChange={(e) => onChange(e.target.value)} />
-      <small>{help}</small>
-    </div>
-  );
-}
-
-/** A file for the engine to read, picked the way the Data step picks its dataset (uploaded in a browser). */
-function FilePick({ name, label, value, onChange, text = false }: { name: string; label: string; text?: boolean; value: { path: string; name: string } | null; onChange: (v: { path: string; name: string } | null) => void }) {
-  const client = useClient();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const onFile = async (file: File) => {
-    setBusy(true);
-    setError(null);
-    try {
-      const stored = await client.fileForEngine(file);
-      onChange({ path: stored.path, name: file.name });
-    } catch (e) {
-      setError(errorInfo(e).message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <div className="field">
-      <DropZone compact name={name} onFile={(f) => void onFile(f)} accept={text ? `${DATASET_FILES},.txt` : DATASET_FILES} busy={busy} label={label} />
-      {value && (
-        <p className="row small">
-          <span>
-            {name}: <strong>{value.name}</strong>
-          </span>
-          <button type="button" onClick={() => onChange(null)}>
-            Remove
-          </button>
-        </p>
-      )}
-      {error && <p role="alert">{error}</p>}
-    </div>
   );
 }
 

@@ -112,6 +112,6 @@ export function decideSideBySide(input: SideBySideInput): SideBySide {
     unplanned: "",
   }[limit];
   const coresNote =
-    device.kind !== "cpu" || limit === "cores" ? "" : split !== null ? `; the ${device.cores} CPU cores split, ${split} each` : `; ${threads} CPU threads each, as the config sets`;
+    device.kind !== "cpu" || limit === "cores" ? "" : split !== null ? `; the ${device.cores} CPU cores split, ${split} each` : `; ${threads} CPU threads each, as set`;
   return { slots, limit, perTrainingBytes: per, freeBytes: free, threads: split, text: `${why}: ${need}${coresNote}` };
 }

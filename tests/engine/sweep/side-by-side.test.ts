@@ -106,7 +106,10 @@ describe("sweep trials side by side", () => {
     expect(s[0]![0]).toBeLessThan(s[1]![1]);
     expect(mostAtOnce(s)).toBe(2);
     expect(mostAtOnce(spans(seq.engine, seq.sweep))).toBe(1);
-    for (const t of side.sweep.trials) expect((side.engine.store.config(t.run_id!).training as { threads?: number }).threads).toBe(1);
+    for (const t of side.sweep.trials) {
+      expect((side.engine.store.config(t.run_id!).training as { threads?: number }).threads).toBe(1);
+      expect(side.engine.getLog({ id: t.run_id! }).join("\n")).toContain("CPU threads: 1 (training.threads)"); // the worker applied it
+    }
     for (const t of seq.sweep.trials) expect(seq.engine.store.config(t.run_id!).training).not.toHaveProperty("threads");
     // The same seeds: the same losses, to the last bit.
     expect(side.sweep.trials.map((t) => t.final_loss)).toEqual(seq.sweep.trials.map((t) => t.final_loss));

@@ -75,6 +75,7 @@ function followSweep(engine: Client, io: Io, v: SweepValues) {
   /** The run the progress follows (with trials side by side: the one that started last). */
   let following: string | null = null;
   let sideBySide = "";
+  let judging = false;
   const seen = new Map<number, string>();
   const early: SweepStatus[] = [];
   const line = (text: string) => (progress ? progress.line(text) : io.out.write(text + "\n"));
@@ -110,7 +111,7 @@ function followSweep(engine: Client, io: Io, v: SweepValues) {
         line(`${head}: ${ended(t)}${t.final_loss !== null ? ` (loss ${fmt(t.final_loss)} at step ${t.steps})` : ""}${s.eta_s ? `; the sweep: about ${duration(s.eta_s)} left` : ""}`);
       }
     }
-    if (s.state === "judging") line(`judging the ${s.trials.filter((t) => t.state === "completed").length} finished trials against their base and each other…`);
+    if (s.state === "judging" && !judging && (judging = true)) line(`judging the ${s.trials.filter((t) => t.state === "completed").length} finished trials against their base and each other…`);
   };
   engine.subscribe((e) => {
     if (e.type === "sweep") {

@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<{ main: (argv: string[]) => Promise<
   "cli-start": () => import("./cli-start"),
   "worker-job": () => import("./worker-job"),
   sweep: () => import("./sweep"),
+  "sweep-parallel": () => import("./sweep-parallel"),
 };
 
 const [bench, ...rest] = process.argv.slice(2);

@@ -34,6 +34,9 @@ import { analyze } from "../doctor/analyze";
 import { gatherProbes } from "../doctor/probes";
 import { detectDevice, formatPlan, planRun, type RunPlan } from "../plan/plan";
 import { measuredThroughput } from "../plan/throughput";
+import { withMargin } from "../plan/side-by-side";
+import type { DeviceShare } from "../jobs/device-share";
+import { randomUUID } from "node:crypto";
 import { listModels } from "../models/catalog";
 import { checkModel } from "../models/check";
 import { chainableRuns, localModels } from "../models/starting-points";
@@ -54,6 +57,11 @@ export interface EngineOptions {
   concurrency?: number;
   python?: string;
   workerEnv?: NodeJS.ProcessEnv;
+}
+
+/** createRun's and resumeRun's caller inside the engine (a sweep) may start the run in a share of the device. */
+export interface SideBySideSlot {
+  share?: DeviceShare;
 }
 
 export class Engine implements ApiHandlers {
@@ -126,7 +134,7 @@ export class Engine implements ApiHandlers {
    * policy asks for it, snapshot the data (errors surface here, before any queueing), enqueue. A
    * refused preflight or refused data never becomes a run: its folder is removed, the error is the answer.
    */
-  async createRun(input: ApiInput<"createRun">): Promise<RunStatus> {
+  async createRun(input: ApiInput<"createRun">, side: SideBySideSlot = {}): Promise<RunStatus> {
     const { config: read, source } = await this.loadRunConfig(input, "createRun");
     const nodes = input.nodes ? runNodes(input.nodes, read.method) : null;
     const loaded = await this.withJudges(read);
@@ -137,7 +145,7 @@ export class Engine implements ApiHandlers {
     const status = parent || nodes ? this.store.update(created.id, { ...(parent ? { parent } : {}), ...(nodes ? { nodes } : {}) }) : created;
     const dir = this.store.runDir(status.id);
     try {
-      await this.preflightForRun(status.id, config, input.preflight ?? "auto");
+      await this.preflightForRun(status.id, config, input.preflight ?? "auto", side.share);
     } catch (e) {
       this.store.discard(status.id);
       throw e;
@@ -160,7 +168,7 @@ export class Engine implements ApiHandlers {
       if (isDiskFull(e)) throw diskFullError(join(dir, "data"), "the run's data snapshot", e);
       throw new WhetstoneError({ code: "DATA_INVALID", message: String(e), hint: "Check the data file." });
     }
-    this.board.train(status.id, "train");
+    this.board.train(status.id, "train", this.slotFor(config, side.share));
     return this.store.get(status.id);
   }
 
@@ -186,7 +194,7 @@ export class Engine implements ApiHandlers {
     return { ...config, rewards };
   }
 
-  resumeRun({ id }: { id: string }): RunStatus {
+  resumeRun({ id }: { id: string }, side: SideBySideSlot = {}): RunStatus {
     const runId = this.store.resolve(id);
     const status = this.store.get(runId);
     if (ACTIVE_STATES.includes(status.state)) {
@@ -207,7 +215,7 @@ export class Engine implements ApiHandlers {
     }
     this.store.clearCancel(runId); // a leftover request (a crash, or one left by hand) must not cancel the resume
     this.publish({ type: "run", run: this.store.update(runId, { state: "queued", owner_pid: process.pid, finished_at: null }) });
-    this.board.train(runId, "resume");
+    this.board.train(runId, "resume", this.slotFor(this.store.config(runId), side.share));
     return this.store.get(runId);
   }
 
@@ -294,6 +302,26 @@ export class Engine implements ApiHandlers {
     return { ...report, probes: report.probes as unknown as Record<string, unknown> };
   }
 
+  /**
+   * A share of the device for trainings side by side (a sweep's trials): `slots` at once, together
+   * planned to hold at most `budgetBytes`; createRun and resumeRun given it start their run in it.
+   */
+  shareDevice(owner: string, slots: number, budgetBytes: number): DeviceShare {
+    return this.board.share(owner, slots, budgetBytes);
+  }
+
+  /** A run's slot in a share: its planned peak and margin (a config the plan cannot estimate counts as the whole budget, so it trains alone). */
+  private slotFor(config: RunConfig, share: DeviceShare | undefined): { share: DeviceShare; bytes: number } | undefined {
+    if (!share) return undefined;
+    let bytes = share.budgetBytes;
+    try {
+      bytes = withMargin(this.plan(config).estimate.total);
+    } catch {
+      /* unplanned: alone */
+    }
+    return { share, bytes };
+  }
+
   /** `whetstone train CONFIG --plan`: the estimate against the detected device; nothing is loaded or run. */
   async planRun(input: ApiInput<"planRun">): Promise<ApiOutput<"planRun">> {
     const { config } = await this.loadRunConfig(input, "planRun");
@@ -313,8 +341,9 @@ export class Engine implements ApiHandlers {
     return planRun(config, device, measuredThroughput(this.store, config, device), data);
   }
 
-  private async measureStep(config: RunConfig, plan: RunPlan): Promise<ApiOutput<"preflightRun">> {
-    const release = (await this.board.lock()?.acquire("preflight")) ?? (() => {});
+  private async measureStep(config: RunConfig, plan: RunPlan, share?: DeviceShare): Promise<ApiOutput<"preflightRun">> {
+    // In a share (a sweep's trial), the step takes a slot of it: the share may hold the device lock already.
+    const release = share ? await share.acquire(`preflight ${randomUUID()}`, withMargin(plan.estimate.total)) : ((await this.board.lock()?.acquire("preflight")) ?? (() => {}));
     try {
       const result = await preflight(config, { python: this.opts.python, env: this.opts.workerEnv });
       const advice = result.fits ? [] : measuredAdvice(config, plan, result);
@@ -330,7 +359,7 @@ export class Engine implements ApiHandlers {
    * not. Each line goes to the run's log and out as a `preflight` event. The step waits for the
    * device like a run does, so createRun answers after a training that holds the device.
    */
-  private async preflightForRun(runId: string, config: RunConfig, policy: PreflightPolicy): Promise<void> {
+  private async preflightForRun(runId: string, config: RunConfig, policy: PreflightPolicy, share?: DeviceShare): Promise<void> {
     if (policy === "never") return;
     let plan;
     try {
@@ -346,7 +375,7 @@ export class Engine implements ApiHandlers {
     };
     if (!measurable(plan)) return say(notMeasured(plan), plan.fits);
     say(preflightIntro(plan, policy === "always"), null);
-    const { result, text } = await this.measureStep(config, plan);
+    const { result, text } = await this.measureStep(config, plan, share);
     say(text, result.fits);
     if (!result.fits) throw doesNotFitError(text);
   }

@@ -17,6 +17,7 @@ export interface SweepValues {
   "budget-steps"?: number;
   "budget-minutes"?: number;
   "early-stop"?: SweepSpec["early_stop"];
+  parallel?: string;
   judge?: string;
   prompts?: string;
   limit?: number;
@@ -38,7 +39,7 @@ export async function sweepCommand(engine: Client, configPath: string | undefine
       const grid = Object.fromEntries((v.grid ?? []).map(parseGridFlag));
       const spec = defined({
         grid: v.grid ? grid : undefined, random: v.random, seed: v.seed, budget_steps: v["budget-steps"], budget_minutes: v["budget-minutes"],
-        early_stop: v["early-stop"], judge: v.judge, prompts: v.prompts, limit: v.limit, max_new_tokens: v["max-tokens"],
+        early_stop: v["early-stop"], parallel: parallelFlag(v.parallel), judge: v.judge, prompts: v.prompts, limit: v.limit, max_new_tokens: v["max-tokens"],
         judge_model: v["judge-model"], resamples: v.resamples,
       }) as Partial<SweepSpec>;
       sweep = await engine.call("startSweep", { configPath: configPath!, spec });
@@ -58,14 +59,37 @@ export async function sweepCommand(engine: Client, configPath: string | undefine
   return final.state === "cancelled" ? EXIT.cancelled : EXIT.failed;
 }
 
+/** --parallel: auto or a whole number, 1 or more. */
+function parallelFlag(text: string | undefined): SweepSpec["parallel"] | undefined {
+  if (text === undefined) return undefined;
+  const t = text.trim().toLowerCase();
+  if (t === "auto") return "auto";
+  if (/^\d+$/.test(t) && Number(t) >= 1) return Number(t);
+  throw new WhetstoneError({ code: "USAGE", message: `--parallel: expected auto or a whole number (1 or more), got '${text}'.`, hint: "e.g. --parallel 2 (at most two trials at once), --parallel 1 (one after another), or --parallel auto." });
+}
+
 /** Prints each trial's start and end (and, verbose, its progress) as the sweep's events come. */
 function followSweep(engine: Client, io: Io, v: SweepValues) {
   let id: string | null = null;
   let progress: RunProgress | null = null;
+  /** The run the progress follows (with trials side by side: the one that started last). */
+  let following: string | null = null;
+  let sideBySide = "";
+  let judging = false;
   const seen = new Map<number, string>();
   const early: SweepStatus[] = [];
   const line = (text: string) => (progress ? progress.line(text) : io.out.write(text + "\n"));
+  const stopFollowing = (runId: string | null) => {
+    if (runId !== following) return;
+    progress?.finish();
+    progress = null;
+    following = null;
+  };
   const onSweep = (s: SweepStatus) => {
+    if (s.side_by_side && s.side_by_side.text !== sideBySide && s.state === "running") {
+      sideBySide = s.side_by_side.text;
+      line(`trials: ${sideBySide}`);
+    }
     for (const t of s.trials) {
       const key = `${t.state}:${t.run_id}:${t.signals ? 1 : 0}`;
       if (seen.get(t.index) === key) continue;
@@ -77,18 +101,17 @@ function followSweep(engine: Client, io: Io, v: SweepValues) {
         // A paused trial resuming to its end says so; a new one names its run.
         progress?.finish();
         progress = new RunProgress(t.run_id, io.out, v.verbose);
+        following = t.run_id;
         line(before?.startsWith("paused") ? `${head}: resumes ${t.run_id} to its end` : `${head}: run ${t.run_id}`);
       } else if (t.state === "paused" && t.signals) {
-        progress?.finish();
-        progress = null;
+        stopFollowing(t.run_id);
         line(`${head}: read at step ${t.signals.step} (loss ${fmt(t.signals.loss)}, mean gradient norm ${fmt(t.signals.grad_norm)}${t.signals.val_loss !== null ? `, validation loss ${fmt(t.signals.val_loss)}` : ""}); paused until every trial has been read`);
       } else if (["completed", "stopped", "failed", "skipped"].includes(t.state)) {
-        progress?.finish();
-        progress = null;
+        stopFollowing(t.run_id);
         line(`${head}: ${ended(t)}${t.final_loss !== null ? ` (loss ${fmt(t.final_loss)} at step ${t.steps})` : ""}${s.eta_s ? `; the sweep: about ${duration(s.eta_s)} left` : ""}`);
       }
     }
-    if (s.state === "judging") line(`judging the ${s.trials.filter((t) => t.state === "completed").length} finished trials against their base and each other…`);
+    if (s.state === "judging" && !judging && (judging = true)) line(`judging the ${s.trials.filter((t) => t.state === "completed").length} finished trials against their base and each other…`);
   };
   engine.subscribe((e) => {
     if (e.type === "sweep") {

@@ -205,6 +205,7 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
       "budget-steps": { type: "int", value: "K", help: "train each trial for at most K optimizer steps" },
       "budget-minutes": { type: "number", value: "M", help: "stop the sweep after M minutes; the judge picks among the trials that finished" },
       "early-stop": { type: "string", value: "RULE", choices: ["off", "signals", "val"], help: "stop weak trials after their first quarter: by diverging loss and gradient norm (signals) or by validation loss (val)", default: "signals" },
+      parallel: { type: "string", value: "N|auto", help: "trials that train at once: auto, as many as the memory plan says fit in the device's free memory (on a CPU at most one per core); N caps that, 1 trains them one after another", default: "auto" },
       judge: judging.judge,
       prompts: judging.prompts,
       limit: judging.limit,

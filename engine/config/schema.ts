@@ -134,6 +134,9 @@ export const TrainingSchema = z.strictObject({
     .union([z.literal("auto"), int(1, 64)])
     .optional()
     .describe("Processes that train the run together, one per GPU (torchrun; gloo on a CPU): each takes its share of every step's micro-batches, so the global batch is the same; 'auto': every GPU of this machine. Default 1. sft, dpo, simpo and orpo so far. LoRA replicates the model on each; a full fine-tune is sharded (FSDP2), so each GPU holds 1/N of the weights, gradients and optimizer state."),
+  threads: int(1, 1024)
+    .optional()
+    .describe("CPU threads the training's PyTorch uses (its math on a CPU, its data and host work on a GPU). Default: PyTorch's, every core. A sweep that trains several trials at once on a CPU splits the cores between them."),
 });
 
 export { PAIR_METHODS, PREFERENCE_FIELDS, PREFERENCE_METHODS } from "./methods";

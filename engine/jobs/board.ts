@@ -8,6 +8,8 @@
  * run id. A run trained by another process (another CLI) is cancelled through its run folder.
  * A push to the hub runs beside the queue (`detached`): an upload holds no device and may take hours,
  * and a training must not wait behind it; its export, when it needs one, is queued like any export.
+ * A training given a slot of a device share (a sweep's trials side by side, ./device-share) also runs
+ * beside the queue: the share, not the queue and the lock, decides when it starts.
  */
 import { randomBytes } from "node:crypto";
 import type { EngineEvent } from "../api/events";
@@ -15,6 +17,7 @@ import { isAlive, type RunStore } from "../runs/store";
 import { ACTIVE_STATES, type RunStatus } from "../runs/types";
 import { WhetstoneError } from "../util/errors";
 import { DeviceLock } from "./device-lock";
+import { DeviceShare } from "./device-share";
 import { JobQueue } from "./queue";
 import { TrainJob } from "./train-job";
 import type { TaskContext } from "./worker-task";
@@ -35,6 +38,8 @@ const TERMINAL = (s: RunStatus) => !ACTIVE_STATES.includes(s.state);
 export class JobBoard {
   private readonly queue: JobQueue;
   private readonly trainings = new Map<string, TrainJob>();
+  /** Trainings with a slot of a device share, running or waiting for their slot beside the queue. */
+  private readonly sharing = new Map<string, Promise<void>>();
   private readonly tasks = new Map<string, AbortController>();
   private readonly deviceLock: DeviceLock;
   /** Each run's status as last published: the answer when status.json could not be written (full disk). */
@@ -48,7 +53,8 @@ export class JobBoard {
   }
 
   get size(): { running: number; waiting: number } {
-    return this.queue.size;
+    const { running, waiting } = this.queue.size;
+    return { running: running + this.sharing.size, waiting };
   }
 
   /** With more than one job at a time allowed, the caller has chosen to share the device. */
@@ -69,13 +75,30 @@ export class JobBoard {
     this.opts.publish(event);
   }
 
-  /** Queue a training (or its resume) of a run whose folder is ready. */
-  train(runId: string, mode: "train" | "resume"): void {
+  /**
+   * A share of the device lock for `slots` trainings at once holding at most `budgetBytes` together
+   * (the caller planned that they fit); `owner` names it to the runs that wait for it.
+   */
+  share(owner: string, slots: number, budgetBytes: number): DeviceShare {
+    return new DeviceShare(this.lock(), owner, slots, budgetBytes);
+  }
+
+  /** Queue a training (or its resume) of a run whose folder is ready; with a slot of a share, start it beside the queue when the share admits it. */
+  train(runId: string, mode: "train" | "resume", slot?: { share: DeviceShare; bytes: number }): void {
     const { store } = this.opts;
     const attemptId = randomBytes(6).toString("hex");
     store.update(runId, { attempt_id: attemptId });
-    const job = new TrainJob({ store, publish: (e) => this.publish(e), python: this.opts.python, workerEnv: this.opts.workerEnv, deviceLock: this.lock() }, runId, mode, attemptId);
+    const ctx = { store, publish: (e: EngineEvent) => this.publish(e), python: this.opts.python, workerEnv: this.opts.workerEnv };
+    const job = new TrainJob(slot ? { ...ctx, slot } : { ...ctx, deviceLock: this.lock() }, runId, mode, attemptId);
     this.trainings.set(runId, job);
+    if (slot) {
+      const done = job.run().catch(() => undefined).finally(() => {
+        this.trainings.delete(runId);
+        this.sharing.delete(runId);
+      });
+      this.sharing.set(runId, done);
+      return;
+    }
     this.queue.enqueue({ key: runId, run: () => job.run().finally(() => this.trainings.delete(runId)), cancel: () => job.cancel() });
   }
 
@@ -136,6 +159,10 @@ export class JobBoard {
 
   private cancelTraining(runId: string): boolean {
     const { store } = this.opts;
+    if (this.sharing.has(runId)) {
+      this.trainings.get(runId)?.cancel(); // waiting for its slot: it ends cancelled at once; training: it checkpoints
+      return true;
+    }
     if (this.trainings.has(runId)) {
       if (this.queue.cancel(runId)) {
         this.trainings.delete(runId);
@@ -155,8 +182,9 @@ export class JobBoard {
       const check = () => {
         let s = this.opts.store.get(runId);
         const mem = this.published.get(runId);
-        if (!TERMINAL(s) && mem && TERMINAL(mem) && !this.queue.has(runId)) s = mem; // its job ended; the disk did not record it
-        if (TERMINAL(s) && !this.queue.has(runId)) {
+        const busy = this.queue.has(runId) || this.sharing.has(runId);
+        if (!TERMINAL(s) && mem && TERMINAL(mem) && !busy) s = mem; // its job ended; the disk did not record it
+        if (TERMINAL(s) && !busy) {
           this.runListeners.delete(onRun);
           clearInterval(timer);
           resolve(s);
@@ -177,7 +205,8 @@ export class JobBoard {
   }
 
   /** Resolves when nothing is running or waiting. */
-  idle(): Promise<void> {
-    return this.queue.idle();
+  async idle(): Promise<void> {
+    do await Promise.all([this.queue.idle(), ...this.sharing.values()]);
+    while (this.sharing.size > 0);
   }
 }

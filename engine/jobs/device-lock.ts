@@ -16,6 +16,13 @@ export interface LockOwner {
   token: string;
   runId: string;
   since: string;
+  /** What holds it, in words, when not one run (e.g. "sweep 20261124-…, 2 trials at a time"). */
+  what?: string;
+}
+
+/** The holder as a waiter names it: "run ID", or what it says it is. */
+export function holderName(owner: LockOwner): string {
+  return owner.what ?? `run ${owner.runId}`;
 }
 
 export class DeviceLock {
@@ -26,8 +33,8 @@ export class DeviceLock {
   }
 
   /** Take the lock for `runId`, waiting while another live owner holds it. */
-  async acquire(runId: string, opts: { pollMs?: number; onWait?: (owner: LockOwner) => void; signal?: AbortSignal } = {}): Promise<() => void> {
-    const me: LockOwner = { pid: process.pid, token: randomBytes(8).toString("hex"), runId, since: new Date().toISOString() };
+  async acquire(runId: string, opts: { pollMs?: number; onWait?: (owner: LockOwner) => void; signal?: AbortSignal; what?: string } = {}): Promise<() => void> {
+    const me: LockOwner = { pid: process.pid, token: randomBytes(8).toString("hex"), runId, since: new Date().toISOString(), ...(opts.what ? { what: opts.what } : {}) };
     let reported = false;
     for (;;) {
       if (opts.signal?.aborted) throw new Error("aborted");

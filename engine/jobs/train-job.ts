@@ -28,7 +28,8 @@ import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
 import { RankFailures } from "../supervisor/torchrun";
 import { WhetstoneError } from "../util/errors";
 import { isDiskFull } from "../util/disk";
-import { DeviceLock } from "./device-lock";
+import { holderName, type DeviceLock, type LockOwner } from "./device-lock";
+import type { DeviceShare } from "./device-share";
 import { workerDataConfig } from "../data/run-data";
 import { deviceCount } from "../supervisor/launcher";
 
@@ -41,6 +42,8 @@ export interface TrainJobContext {
   cancelGraceMs?: number;
   /** Held while the worker runs: one training per WHETSTONE_HOME, across processes. */
   deviceLock?: DeviceLock;
+  /** Instead of the lock: a slot of a share of it (a sweep's trials side by side), planned to hold `bytes`. */
+  slot?: { share: DeviceShare; bytes: number };
 }
 
 const STATUS_WRITE_INTERVAL_MS = 500;
@@ -82,20 +85,18 @@ export class TrainJob {
     };
     if (this.cancelRequested || this.cancelFileSaysStop()) return cancelledBeforeStart();
     let release = () => {};
-    if (this.ctx.deviceLock) {
+    const { deviceLock, slot } = this.ctx;
+    if (deviceLock || slot) {
       const poll = setInterval(() => this.cancelFileSaysStop() && this.cancel(), CANCEL_POLL_MS);
+      const device = (owner: LockOwner) => this.waiting(`Waiting for ${holderName(owner)} (pid ${owner.pid}) to finish: one training at a time on this machine.`);
       try {
-        release = await this.ctx.deviceLock.acquire(this.runId, {
-          signal: this.cancelling.signal,
-          onWait: (owner) => {
-            const message = `Waiting for run ${owner.runId} (pid ${owner.pid}) to finish: one training at a time on this machine.`;
-            this.log(message);
-            this.setStatus({ phase: "waiting" });
-            // A progress event, so a client following the run (the CLI without --verbose) says why nothing moves.
-            const progress = { phase: "waiting", current: 0, total: null, unit: "run", elapsed_s: 0, eta_s: null, message };
-            this.ctx.publish({ type: "progress", runId: this.runId, progress });
-          },
-        });
+        release = slot
+          ? await slot.share.acquire(this.runId, slot.bytes, {
+              signal: this.cancelling.signal,
+              device,
+              slot: (holders) => this.waiting(`Waiting for a place beside ${holders.map((h) => `run ${h}`).join(", ")}: ${slot.share.owner}.`),
+            })
+          : await deviceLock!.acquire(this.runId, { signal: this.cancelling.signal, onWait: device });
       } catch {
         return cancelledBeforeStart();
       } finally {
@@ -109,6 +110,14 @@ export class TrainJob {
     } finally {
       release();
     }
+  }
+
+  /** Why the run does not start yet: in its log, its phase, and a progress event (so a client following the run, the CLI without --verbose, says why nothing moves). */
+  private waiting(message: string): void {
+    this.log(message);
+    this.setStatus({ phase: "waiting" });
+    const progress = { phase: "waiting", current: 0, total: null, unit: "run", elapsed_s: 0, eta_s: null, message };
+    this.ctx.publish({ type: "progress", runId: this.runId, progress });
   }
 
   private async runWorker(): Promise<void> {

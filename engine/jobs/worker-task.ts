@@ -11,7 +11,7 @@ import { WorkerSession } from "../supervisor/session";
 import { diagnoseDeath } from "../supervisor/diagnose";
 import { WhetstoneError } from "../util/errors";
 import { isDiskFull } from "../util/disk";
-import type { DeviceLock } from "./device-lock";
+import { holderName, type DeviceLock } from "./device-lock";
 
 export interface TaskContext {
   store: RunStore;
@@ -48,7 +48,7 @@ export async function runWorkerTask(
   if (signal?.aborted) throw cancelled();
   const release = ctx.deviceLock
     ? await ctx.deviceLock
-        .acquire(`${runId} (${label})`, { signal, onWait: (o) => log(`waiting for run ${o.runId} (pid ${o.pid}): one job at a time on this machine`) })
+        .acquire(`${runId} (${label})`, { signal, onWait: (o) => log(`waiting for ${holderName(o)} (pid ${o.pid}): one job at a time on this machine`) })
         .catch(() => {
           throw cancelled();
         })

@@ -8,7 +8,7 @@ import { RunConfigSchema, objectShape } from "../config/schema";
 import { rng } from "../eval/stats";
 import { WhetstoneError } from "../util/errors";
 import { closest } from "../util/text";
-import type { SettingValue } from "./schema";
+import type { SettingValue, SweepSpec } from "./schema";
 
 /** Every field of the config schema by its dotted name (leaves only: what a grid can set). */
 export function configFields(schema: unknown = RunConfigSchema, prefix = ""): string[] {
@@ -93,6 +93,15 @@ export function applySettings(raw: Record<string, unknown>, settings: Record<str
     at[keys[keys.length - 1]!] = value;
   }
   return out;
+}
+
+/**
+ * A trial's raw config: the base with its settings, its name, and the step budget; `extra`: what the
+ * sweep sets for how it trains the trial (training.threads when trials share a CPU).
+ */
+export function trialConfig(raw: Record<string, unknown>, settings: Record<string, SettingValue>, spec: Pick<SweepSpec, "budget_steps">, name: string, index: number, extra: Record<string, SettingValue> = {}): Record<string, unknown> {
+  const budget: Record<string, SettingValue> = spec.budget_steps !== null ? { "training.max_steps": spec.budget_steps } : {};
+  return { ...applySettings(raw, { ...settings, ...budget, ...extra }), name: `${name}-t${index}` };
 }
 
 /** "training.learning_rate=0.0001, lora.r=16": a trial's settings in one line. */

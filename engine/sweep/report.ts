@@ -19,7 +19,8 @@ export function ended(t: Trial): string {
 }
 
 export function formatSweep(s: SweepStatus): string {
-  const lines = [`# Sweep ${s.id}`, "", `${s.trials.length} trials of ${s.config_path ?? "a config"}; state: ${s.state}; early stop: ${s.spec.early_stop}.`, ""];
+  const trained = s.side_by_side ? ` Trials trained ${s.side_by_side.text}.` : "";
+  const lines = [`# Sweep ${s.id}`, "", `${s.trials.length} trials of ${s.config_path ?? "a config"}; state: ${s.state}; early stop: ${s.spec.early_stop}.${trained}`, ""];
   lines.push("| trial | settings | run | ended | steps | final loss | val loss |", "|---|---|---|---|---|---|---|");
   for (const t of s.trials) {
     const best = s.selection?.best_trial === t.index ? " **best**" : "";

@@ -36,6 +36,10 @@ export const SweepSpecSchema = z.strictObject({
   max_new_tokens: z.number().int().min(1).max(32_768).default(256).describe("The longest answer each trial gives the judge, in tokens."),
   judge_model: z.string().min(1).nullable().default(null).describe("The model to ask an OpenAI-compatible judge for (default: the first the server lists)."),
   resamples: z.number().int().min(10).max(100_000).default(1000).describe("Bootstrap resamples for the win rates' confidence intervals."),
+  parallel: z
+    .union([z.literal("auto"), z.number().int().min(1).max(64)])
+    .default("auto")
+    .describe("Trials that train at once: auto, as many as the memory plan says fit in the device's free memory (on a CPU at most one per core, the cores split between them); a number caps that (1: one after another)."),
 });
 export type SweepSpec = z.output<typeof SweepSpecSchema>;
 
@@ -84,6 +88,19 @@ export const SweepStatusSchema = z.object({
   /** Seconds left, estimated from the seconds per step so far and the steps still planned; null until a trial has trained. */
   eta_s: z.number().min(0).nullable().default(null),
   trials: z.array(TrialSchema),
+  /** How many trials train at once and why, decided each time the sweep starts or resumes (null before). */
+  side_by_side: z
+    .object({
+      slots: z.number().int().min(1),
+      limit: z.enum(["cap", "memory", "cores", "trainings", "devices", "unplanned"]),
+      per_trial_bytes: z.number().nullable(),
+      free_bytes: z.number(),
+      /** CPU threads of each trial when they share a CPU (null: as the config says). */
+      threads: z.number().int().nullable(),
+      text: z.string(),
+    })
+    .nullable()
+    .default(null),
   /** The judge's pick among the completed trials: the compare report's ranking, or why there is none. */
   selection: z
     .object({

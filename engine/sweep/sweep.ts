@@ -17,17 +17,20 @@ import type { RunStatus } from "../runs/types";
 import { validateConfig } from "../config/load";
 import { WhetstoneError } from "../util/errors";
 import { diverged, readSignals, rung } from "./early-stop";
-import { applySettings, checkGridFields, describeSettings, expandGrid } from "./grid";
+import { checkGridFields, describeSettings, expandGrid, trialConfig } from "./grid";
 import { formatSweep } from "./report";
 import { SweepSpecSchema, type SettingValue, type SweepSpec, type SweepStatus, type Trial } from "./schema";
 import type { SweepStore } from "./store";
 import { newJobHeader } from "../util/state-store";
+import type { SideBySideSlot } from "../api/engine";
+import type { DeviceShare } from "../jobs/device-share";
+import { sideBySide, stored, type SideBySideHost } from "./side-by-side";
 
-/** What a sweep needs of the engine: its public API. */
-export interface SweepHost {
+/** What a sweep needs of the engine: its public API, and a share of the device for trials side by side. */
+export interface SweepHost extends SideBySideHost {
   readonly store: RunStore;
-  createRun(input: ApiInput<"createRun">): Promise<RunStatus>;
-  resumeRun(input: { id: string }): RunStatus;
+  createRun(input: ApiInput<"createRun">, side?: SideBySideSlot): Promise<RunStatus>;
+  resumeRun(input: { id: string }, side?: SideBySideSlot): RunStatus;
   cancelRun(input: { id: string }): Promise<RunStatus>;
   awaitRun(input: { id: string }): Promise<RunStatus>;
   getMetrics(input: { id: string }): Record<string, number | null>[];
@@ -106,12 +109,6 @@ export function planSweep(input: NewSweep): { spec: SweepSpec; trials: Record<st
   return { spec, trials };
 }
 
-/** A trial's raw config: the base with its settings, its name, and the step budget. */
-export function trialConfig(raw: Record<string, unknown>, settings: Record<string, SettingValue>, spec: SweepSpec, name: string, index: number): Record<string, unknown> {
-  const budget: Record<string, SettingValue> = spec.budget_steps !== null ? { "training.max_steps": spec.budget_steps } : {};
-  return { ...applySettings(raw, { ...settings, ...budget }), name: `${name}-t${index}` };
-}
-
 export function newSweepStatus(store: SweepStore, input: NewSweep, spec: SweepSpec, trials: Record<string, SettingValue>[]): SweepStatus {
   return {
     ...newJobHeader(store, input),
@@ -121,6 +118,7 @@ export function newSweepStatus(store: SweepStore, input: NewSweep, spec: SweepSp
     trials: trials.map((settings, i) => ({
       index: i + 1, settings, run_id: null, state: "pending", reason: null, signals: null, steps: null, total_steps: null, final_loss: null, val_loss: null, saved_steps: 0,
     })),
+    side_by_side: null,
     selection: null,
     error: null,
   };
@@ -147,16 +145,21 @@ export async function driveSweep(host: SweepHost, sweeps: SweepStore, id: string
   save({ state: "running", owner_pid: process.pid, finished_at: null, error: null });
   const budgetMs = status.spec.budget_minutes !== null ? status.spec.budget_minutes * 60_000 - elapsedBefore * 1000 : null;
   const deadline = budgetMs !== null ? started + budgetMs : null;
-  const ctx: TrialContext = { host, setTrial, spec: status.spec, sweep: () => status, deadline, signal };
   const open = () => status.trials.filter((t) => !DONE.includes(t.state));
   try {
+    const { decision, share } = await sideBySide(host, status, open());
+    save({ side_by_side: stored(decision) });
+    const threads: Record<string, SettingValue> = decision.threads !== null ? { "training.threads": decision.threads } : {};
+    const ctx: TrialContext = { host, setTrial, spec: status.spec, sweep: () => status, deadline, signal, share, threads };
+    // Up to `slots` trials at a time, each as soon as one before it ends.
+    const train = (trials: Trial[], until: "warmup" | "end") =>
+      lanes(trials, decision.slots, async (trial) => {
+        if (signal.aborted || outOfTime(ctx, trial)) return;
+        await runTrial(ctx, trial, until);
+      });
     if (status.spec.early_stop !== "off") {
       // The warm-up rung: each trial to its warm-up step (a resumed sweep: those not there yet).
-      for (const trial of open().filter((t) => t.signals === null)) {
-        if (signal.aborted) return ended("cancelled");
-        if (outOfTime(ctx, trial)) continue;
-        await runTrial(ctx, trial, "warmup");
-      }
+      await train(open().filter((t) => t.signals === null), "warmup");
       if (signal.aborted) return ended("cancelled");
       const ranked = status.trials.filter((t) => t.signals !== null && t.state !== "failed").map((t) => ({ index: t.index, signals: t.signals! }));
       for (const [index, reason] of rung(ranked, status.spec)) {
@@ -164,11 +167,7 @@ export async function driveSweep(host: SweepHost, sweeps: SweepStore, id: string
         if (t.state === "paused") setTrial(index, { state: "stopped", reason, saved_steps: Math.max(0, (t.total_steps ?? 0) - (t.steps ?? 0)) });
       }
     }
-    for (const trial of open()) {
-      if (signal.aborted) return ended("cancelled");
-      if (outOfTime(ctx, trial)) continue;
-      await runTrial(ctx, trial, "end");
-    }
+    await train(open(), "end");
     if (signal.aborted) return ended("cancelled");
     save({ state: "judging" });
     const selection = await select(host, status, signal);
@@ -219,6 +218,30 @@ interface TrialContext {
   sweep: () => SweepStatus;
   deadline: number | null;
   signal: AbortSignal;
+  /** The share of the device the trials start in when several train at once. */
+  share: DeviceShare | undefined;
+  /** Config fields set for how the trials train (training.threads when they share a CPU). */
+  threads: Record<string, SettingValue>;
+}
+
+/**
+ * Run `each` over `items`, at most `width` at a time, in order. A lane that throws takes no more
+ * items, the others finish theirs; the first error is rethrown once all have settled.
+ */
+export async function lanes<T>(items: readonly T[], width: number, each: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const errors: unknown[] = [];
+  const lane = async () => {
+    for (let item = queue.shift(); item !== undefined && errors.length === 0; item = queue.shift()) {
+      try {
+        await each(item);
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, queue.length)) }, lane));
+  if (errors.length > 0) throw errors[0];
 }
 
 /** Past the time budget: a trial not started is skipped, one paused at its warm-up is stopped there. */
@@ -276,7 +299,7 @@ async function runTrial(ctx: TrialContext, trial: Trial, until: "warmup" | "end"
   try {
     if (runId === null) {
       const sweep = ctx.sweep();
-      const run = await host.createRun({ config: trialConfig(sweep.base_config, trial.settings, spec, sweep.name, trial.index), baseDir: sweep.base_dir });
+      const run = await host.createRun({ config: trialConfig(sweep.base_config, trial.settings, spec, sweep.name, trial.index, ctx.threads), baseDir: sweep.base_dir }, { share: ctx.share });
       runId = run.id;
       total = run.total_steps ?? total;
       setTrial(trial.index, { run_id: runId, state: "running", total_steps: run.total_steps });
@@ -285,7 +308,7 @@ async function runTrial(ctx: TrialContext, trial: Trial, until: "warmup" | "end"
       rows.push(...(host.getMetrics({ id: runId }) as MetricsRow[]));
       total = run.total_steps ?? total;
       watch(); // a run cut after its warm-up step (the sweep was killed) is judged from its metrics
-      if (run.state !== "completed" && !pausing && stopReason === null) await resumeWhenStopped(host, runId);
+      if (run.state !== "completed" && !pausing && stopReason === null) await resumeWhenStopped(host, runId, ctx.share);
       setTrial(trial.index, { state: "running" });
     }
     const final = await host.awaitRun({ id: runId });
@@ -314,10 +337,10 @@ async function runTrial(ctx: TrialContext, trial: Trial, until: "warmup" | "end"
 }
 
 /** resumeRun, retried while the run's old worker is still writing its last checkpoint (RUN_ACTIVE). */
-async function resumeWhenStopped(host: SweepHost, runId: string): Promise<void> {
+async function resumeWhenStopped(host: SweepHost, runId: string, share: DeviceShare | undefined): Promise<void> {
   for (let i = 0; ; i++) {
     try {
-      host.resumeRun({ id: runId });
+      host.resumeRun({ id: runId }, { share });
       return;
     } catch (e) {
       if ((e as WhetstoneError).code !== "RUN_ACTIVE" || i >= 120) throw e;

@@ -1,13 +1,15 @@
 /**
  * A sweep from the wizard's Train step in a real browser on the tiny fixture model: three learning
  * rates, one far too high (1.0), typed into the grid builder (a bad value refused as typed), trained
- * one after another with early stopping by training signals, and judged by the tiny judge. The view
+ * as many at a time as fit (two on a machine with two cores or more: the page says so and shows both
+ * trials' dashboards) with early stopping by training signals, and judged by the tiny judge. The view
  * follows the `sweep` events to the end: the 1.0 trial "stopped early", a best trial marked, the
  * ranking with its LC win rates; after a reload the runs page lists the sweep and opens it again.
  * The wizard's first four steps are covered by wizard.e2e.test.ts: here the draft is where they
  * leave it (persisted as the app persists it), so the test spends its time on the sweep.
  */
 import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { DEFAULT_DRAFT, type Draft } from "../../renderer/src/lib/draft";
@@ -76,10 +78,13 @@ describe.skipIf(!chromiumPath)("sweep in chromium", () => {
     await page.getByRole("button", { name: "Start 3 trials" }).click();
     const state = page.getByTestId("sweep-state");
     await state.waitFor({ timeout: 30_000 });
-    // The first trial's own dashboard shows while it trains.
+    // How many train at once, and why: from the plan of each trial and the device's free memory.
+    const side = page.getByTestId("sweep-side-by-side");
+    await side.waitFor({ timeout: 30_000 });
+    expect(await side.textContent()).toMatch(availableParallelism() >= 2 ? /^Trials train 2 at a time, one per CPU core: each needs about \d+\.\d GB, with a safety margin, of the \d+ GB of memory free\.$/ : /^Trials train one at a time: /);
+    // Each training trial's own dashboard shows while it trains (the first two together, side by side).
     await page.getByText(/Trial 1 training now: Learning rate 0.003/).waitFor({ timeout: 60_000 });
     lap("first trial training");
-    // The second trial's dashboard fills while the first's row shows how it ended.
     await page.getByText(/Trial 2 training now: Learning rate 0.01/).waitFor({ timeout: 120_000 });
     await page.waitForFunction(() => Number(document.querySelector(".trial-run .chart")?.getAttribute("data-points") ?? 0) > 2, null, { timeout: 60_000 });
     await shot(page, "sweep-running");

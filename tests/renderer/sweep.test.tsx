@@ -120,6 +120,8 @@ describe("the grid builder", () => {
 
     fireEvent.click(screen.getByLabelText(/^By validation loss/));
     fireEvent.change(screen.getByLabelText("Steps per trial (optional)"), { target: { value: "12" } });
+    expect((screen.getByLabelText("Trials at once") as HTMLSelectElement).value).toBe("auto");
+    fireEvent.change(screen.getByLabelText("Trials at once"), { target: { value: "2" } });
     fireEvent.change(screen.getByLabelText("Judge"), { target: { value: "/judges/tiny" } });
     fireEvent.change(screen.getByLabelText("Answer tokens"), { target: { value: "8" } });
     expect(document.body.textContent).not.toMatch(CONFIG_KEY);
@@ -127,7 +129,7 @@ describe("the grid builder", () => {
     await waitFor(() => expect(useAppStore.getState().draft.sweepId).toBe("sw-1"));
     expect(startSweep).toHaveBeenCalledWith({
       config: draftToConfig(draft),
-      spec: { grid: { [LR]: [0.003, 0.01, 1] }, early_stop: "val", budget_steps: 12, judge: "/judges/tiny", prompts: null, limit: 200, max_new_tokens: 8 },
+      spec: { grid: { [LR]: [0.003, 0.01, 1] }, early_stop: "val", budget_steps: 12, parallel: 2, judge: "/judges/tiny", prompts: null, limit: 200, max_new_tokens: 8 },
     });
     expect(useAppStore.getState().sweeps["sw-1"]).toBeTruthy();
   });
@@ -215,6 +217,22 @@ describe("the sweep view", () => {
     // A trial's run is one click away.
     fireEvent.click(screen.getByRole("button", { name: "Open the run of trial 1" }));
     expect(useAppStore.getState().view).toEqual({ name: "run", id: "sw-t1-run" });
+  });
+
+  it("says how many trials train at once and why, and shows each running trial's dashboard", async () => {
+    useAppStore.getState().upsertRun(run("sw-t1-run"));
+    useAppStore.getState().upsertRun(run("sw-t2-run"));
+    const text = "2 at a time, one per CPU core: each needs about 0.6 GB, with a safety margin, of the 22 GB of memory free";
+    show(sweepStatus({
+      trials: [trial(1, { state: "running", settings: { [LR]: 0.003 } }), trial(2, { state: "running", settings: { [LR]: 0.01 } }), trial(3, { state: "pending", run_id: null })],
+      side_by_side: { slots: 2, limit: "cores", per_trial_bytes: 6e8, free_bytes: 2.2e10, threads: 1, text },
+    }));
+    expect(screen.getByTestId("sweep-side-by-side").textContent).toBe(`Trials train ${text}.`);
+    expect(await screen.findByText(/Trial 1 training now: Learning rate 0.003/)).toBeTruthy();
+    expect(await screen.findByText(/Trial 2 training now: Learning rate 0.01/)).toBeTruthy();
+    expect(await screen.findByLabelText("Run sw-t1-run")).toBeTruthy();
+    expect(await screen.findByLabelText("Run sw-t2-run")).toBeTruthy();
+    expect(document.body.textContent).not.toMatch(CONFIG_KEY);
   });
 
   it("cancels a running sweep, and resumes an interrupted one", async () => {

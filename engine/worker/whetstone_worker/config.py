@@ -125,6 +125,8 @@ class TrainingConfig:
     keep_checkpoints: int = _f(integer(2, 1000))
     # How many processes train the run (the engine starts them with torchrun; distributed.py); absent: 1.
     devices: int | str | None = field(default=None, metadata={"check": nullable(union(literal("auto"), integer(1, 64))), "absent": True, "omit_none": True})
+    # torch.set_num_threads for the run (a sweep's trials side by side on a CPU split its cores); absent: torch's default.
+    threads: int | None = field(default=None, metadata={"check": nullable(integer(1, 1024)), "absent": True, "omit_none": True})
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 /**
- * One sweep as it goes: a row per trial (its settings in words, how it stands or ended and why, its
- * losses, a link to its run), the running trial's own dashboard below, cancel and resume, and once
- * judged the ranking (SweepRanking). It is the store's copy, kept current by `sweep` events; it is
+ * One sweep as it goes: how many trials train at once and why, a row per trial (its settings in
+ * words, how it stands or ended and why, its losses, a link to its run), each running trial's own
+ * dashboard below, cancel and resume, and once judged the ranking (SweepRanking). It is the store's copy, kept current by `sweep` events; it is
  * read once from the engine on mount, so a reload or another window finds it as it is.
  */
 import { useEffect, useState } from "react";
@@ -40,7 +40,7 @@ export function SweepView({ id }: { id: string }) {
   };
   const active = sweep.state === "running" || sweep.state === "judging";
   const done = sweep.trials.filter((t) => !["pending", "running", "paused"].includes(t.state)).length;
-  const running = sweep.trials.find((t) => t.state === "running" && t.run_id);
+  const running = sweep.trials.filter((t) => t.state === "running" && t.run_id);
   return (
     <section className="sweep" aria-label={`Sweep ${sweep.name}`}>
       <div className="run-head">
@@ -62,20 +62,25 @@ export function SweepView({ id }: { id: string }) {
           </button>
         )}
       </div>
+      {sweep.side_by_side && (
+        <p className="muted" data-testid="sweep-side-by-side">
+          Trials train {sweep.side_by_side.text}.
+        </p>
+      )}
       {sweep.state === "interrupted" && <p className="muted">The process that ran this sweep stopped. Resume it: finished trials are kept, the cut one goes on from its checkpoint.</p>}
       <ErrorBox error={error ?? sweep.error} />
       <TrialsTable sweep={sweep} />
       <Saved sweep={sweep} />
       {sweep.state === "judging" && <JudgingProgress sweep={sweep} />}
       {sweep.selection && <SweepRanking sweep={sweep} />}
-      {running && (
-        <details className="trial-run" open>
+      {running.map((t) => (
+        <details key={t.run_id} className="trial-run" open>
           <summary>
-            Trial {running.index} training now: {settingsInWords(running.settings)}
+            Trial {t.index} training now: {settingsInWords(t.settings)}
           </summary>
-          <RunDashboard key={running.run_id} runId={running.run_id!} />
+          <RunDashboard runId={t.run_id!} />
         </details>
-      )}
+      ))}
     </section>
   );
 }

@@ -1,7 +1,7 @@
 /**
  * "Try several settings": the grid of a sweep, as rows of a setting and the values to try, checked
- * as typed (lib/sweep.ts); the trial count; early stopping; a step budget; how the best trial is
- * picked. Start sends the wizard's config, the same one "Start training" sends, with the spec.
+ * as typed (lib/sweep.ts); the trial count; early stopping; a step budget; how many trials train at
+ * once; how the best trial is picked. Start sends the wizard's config, the same one "Start training" sends, with the spec.
  */
 import { useMemo, useState } from "react";
 import { JudgeFields, useJudgeChoice } from "./JudgeFields";
@@ -24,6 +24,7 @@ export function SweepBuilder({ onClose }: { onClose: () => void }) {
   const [rows, setRows] = useState<GridRow[]>(() => [firstRow(draft)]);
   const [earlyStop, setEarlyStop] = useState<EarlyStopRule>("signals");
   const [budget, setBudget] = useState("");
+  const [parallel, setParallel] = useState<SweepSpec["parallel"]>("auto");
   const [choice, setChoice] = useJudgeChoice();
   const [starting, setStarting] = useState(false);
   const [error, setError] = useState<ReturnType<typeof errorInfo> | null>(null);
@@ -44,7 +45,7 @@ export function SweepBuilder({ onClose }: { onClose: () => void }) {
     setError(null);
     try {
       const s = useAppStore.getState();
-      const spec: Partial<SweepSpec> = { grid: check.grid, early_stop: earlyStop, budget_steps: budgetSteps, judge: choice.judge.trim() || null, prompts: choice.prompts.trim() || null, limit: choice.limit, max_new_tokens: choice.answerTokens };
+      const spec: Partial<SweepSpec> = { grid: check.grid, early_stop: earlyStop, budget_steps: budgetSteps, parallel, judge: choice.judge.trim() || null, prompts: choice.prompts.trim() || null, limit: choice.limit, max_new_tokens: choice.answerTokens };
       const sweep = await client.startSweep({ config: draftToConfig(s.draft), spec });
       s.upsertSweep(sweep);
       s.updateDraft({ sweepId: sweep.id, runId: null });
@@ -58,7 +59,7 @@ export function SweepBuilder({ onClose }: { onClose: () => void }) {
   return (
     <section className="sweep-builder" aria-labelledby="sweep-builder-title">
       <h3 id="sweep-builder-title">Try several settings</h3>
-      <p className="muted">Each combination of the values below trains as a run of its own, one after another; the judge then compares the finished ones and picks the best.</p>
+      <p className="muted">Each combination of the values below trains as a run of its own, side by side when they fit on the device, else one after another; the judge then compares the finished ones and picks the best.</p>
       <table className="grid-rows">
         <thead>
           <tr>
@@ -139,6 +140,19 @@ export function SweepBuilder({ onClose }: { onClose: () => void }) {
         <label htmlFor="sweep-budget">Steps per trial (optional)</label>
         <input id="sweep-budget" type="number" min={1} step={1} value={budget} placeholder="as set" onChange={(e) => setBudget(e.target.value)} />
         <small>Each trial trains at most this many steps: a quick comparison before the long run. Empty: as in Settings.</small>
+      </div>
+      <div className="field">
+        <label htmlFor="sweep-parallel">Trials at once</label>
+        <select id="sweep-parallel" value={String(parallel)} onChange={(e) => setParallel(e.target.value === "auto" ? "auto" : Number(e.target.value))}>
+          <option value="auto">As many as fit</option>
+          <option value="1">One at a time</option>
+          {[2, 3, 4].map((n) => (
+            <option key={n} value={n}>
+              At most {n}
+            </option>
+          ))}
+        </select>
+        <small>As many as fit: the memory plan of each trial against what the device has free decides, and on a processor without a graphics card each trial gets its share of the cores. The sweep's page says how many and why.</small>
       </div>
       <details className="advanced">
         <summary>How the best trial is picked</summary>

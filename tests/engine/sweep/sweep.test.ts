@@ -106,7 +106,8 @@ describe("sweep", () => {
   it("resumes after kill -9 of the process that drove it: the finished trial kept, the cut one resumed from its checkpoint", async () => {
     const home = tempHome();
     const dir = mkdtempSync(join(tmpdir(), "whetstone-sweep-"));
-    const path = configFile(dir, `  grid:\n    training.learning_rate: [3.0e-3, 1.0e-3, 2.0e-3]\n  early_stop: off\n${judging()}`, 40);
+    // One at a time (side by side: side-by-side.test.ts), so the first trial has finished when the second is cut.
+    const path = configFile(dir, `  grid:\n    training.learning_rate: [3.0e-3, 1.0e-3, 2.0e-3]\n  early_stop: off\n  parallel: 1\n${judging()}`, 40);
     const cli = spawn(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "sweep", path], { env: { ...process.env, WHETSTONE_HOME: home }, stdio: "ignore" });
     const engine = new Engine({ home });
     const sweepJson = () => {

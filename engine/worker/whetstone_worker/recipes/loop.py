@@ -179,6 +179,9 @@ class Loop:
         self.fingerprint = sha256_file(Path(cfg.data.train)) if Path(cfg.data.train).is_file() else None
         if self.resumed and self.resumed[1].get("data_fingerprint") != self.fingerprint:
             self.log("warning", "The training data changed since the checkpoint was written; the resumed run will not match the original.")
+        if cfg.training.threads is not None:  # trials side by side on a CPU share its cores (a sweep sets this)
+            torch.set_num_threads(cfg.training.threads)
+            self.log("info", f"CPU threads: {torch.get_num_threads()} (training.threads)")
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)

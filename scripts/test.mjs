@@ -10,7 +10,8 @@
  *
  * typecheck and pytest run in the background while vitest runs (each is one process on one core,
  * and vitest's last files leave a core idle); their output is held and printed after vitest's. e2e
- * runs last, alone: it drives a browser against a training engine.
+ * (its files one at a time: each drives a browser against a training engine) starts when vitest is
+ * done, beside the rest of pytest, and its output is printed last.
  *
  * `npm test -- --only vitest|pytest|typecheck|e2e` runs one suite in the foreground; extra args after
  * `--` go to it.
@@ -85,16 +86,20 @@ const pytest = existsSync(VENV_PY)
 await finish("typecheck", only === "typecheck" ? typecheck : null, (status) => (status === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 }));
 
 /** One vitest run with a JSON report, counted. Spawned asynchronously: the background suites' exits are timed meanwhile. */
-async function vitest(name, configArgs) {
+async function vitest(name, configArgs, { held = false } = {}) {
   const json = join(out, `${name}.json`);
+  // held: its output goes to a file (out/NAME.log) that the caller prints when the suites before it are printed.
+  const log = held ? openSync(join(out, `${name}.log`), "w") : null;
   const child = spawn(process.execPath, [join(ROOT, "node_modules/vitest/vitest.mjs"), "run", ...configArgs, "--reporter=default", "--reporter=json", `--outputFile.json=${json}`, ...(only ? passThrough : [])], {
     cwd: ROOT,
-    stdio: "inherit",
+    stdio: held ? ["ignore", log, log] : "inherit",
   });
+  if (log !== null) closeSync(log);
   const status = await new Promise((resolve) => {
     child.on("error", () => resolve(null));
     child.on("exit", (code) => resolve(code));
   });
+
   if (!existsSync(json)) return { passed: 0, failed: 1, skipped: 0, note: `vitest produced no report (exit ${status})` };
   const rep = JSON.parse(readFileSync(json, "utf8"));
   // A file that failed outside its tests (an import error, a failing beforeAll) counts once; its tests
@@ -104,6 +109,11 @@ async function vitest(name, configArgs) {
 }
 
 await suite("vitest", () => vitest("vitest", []));
+
+// e2e starts as soon as vitest is done, beside what is left of pytest (pytest is one process on one
+// core; vitest's two workers no longer need the other), its output held until the others are printed.
+const e2eStarted = Date.now();
+const e2e = !only || only === "e2e" ? vitest("e2e", ["--config", "tests/e2e/vitest.config.ts"], { held: !only }).then((r) => ({ ...r, seconds: (Date.now() - e2eStarted) / 1000 })) : null;
 
 await finish("typecheck", only ? null : typecheck, (status) => (status === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 }));
 
@@ -119,11 +129,13 @@ await finish("pytest", pytest, (status) => {
   return { passed: total - failed - skipped, failed: failed + (status !== 0 && failed === 0 ? 1 : 0), skipped };
 });
 
-await suite("e2e", async () => {
-  const r = await vitest("e2e", ["--config", "tests/e2e/vitest.config.ts"]);
+if (e2e) console.log("\n=== e2e ===");
+if (e2e) results.push(await (async () => {
+  const r = await e2e;
+  if (!only) process.stdout.write(readFileSync(join(out, "e2e.log")));
   const chromium = spawnSync("sh", ["-c", "command -v chromium || command -v chromium-browser"], { encoding: "utf8" }).stdout.trim();
   return r.skipped && !chromium ? { ...r, note: "chromium not installed: `sudo apt-get install -y chromium`" } : r;
-});
+})().then((r) => ({ ...r, name: "e2e" })));
 
 rmSync(out, { recursive: true, force: true });
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);

@@ -12,6 +12,8 @@ export interface ChartSeries {
   label: string;
   points: Point[];
   color?: string;
+  /** A reference line (a threshold), drawn dashed. */
+  dashed?: boolean;
 }
 
 const W = 560;
@@ -21,7 +23,7 @@ const PAD = { l: 64, r: 12, t: 10, b: 24 };
 const DOTS = 20;
 const COLORS = ["var(--c1)", "var(--c2)", "var(--c3)", "var(--c4)", "var(--c5)"];
 
-export function LineChart({ title, series, version = 0, logY = false }: { title: string; series: ChartSeries[]; version?: number; logY?: boolean }) {
+export function LineChart({ title, series, version = 0, logY = false, xLabel = "step" }: { title: string; series: ChartSeries[]; version?: number; logY?: boolean; xLabel?: string }) {
   const drawn = useMemo(() => {
     const shown = series.map((s) => ({ ...s, points: lttb(s.points, W - PAD.l - PAD.r) }));
     const all = shown.flatMap((s) => s.points);
@@ -47,8 +49,9 @@ export function LineChart({ title, series, version = 0, logY = false }: { title:
     const lines = shown.map((s, i) => ({
       label: s.label,
       color: s.color ?? COLORS[i % COLORS.length]!,
+      dashed: s.dashed === true,
       d: s.points.map((p, j) => `${j ? "L" : "M"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(""),
-      dots: s.points.length <= DOTS ? s.points.map((p) => [sx(p.x), sy(p.y)] as const) : [],
+      dots: s.points.length <= DOTS && !s.dashed ? s.points.map((p) => [sx(p.x), sy(p.y)] as const) : [],
       last: s.points[s.points.length - 1],
     }));
     const inv = (v: number) => (logY ? 10 ** v : v);
@@ -84,10 +87,10 @@ export function LineChart({ title, series, version = 0, logY = false }: { title:
             <text x={PAD.l - 6} y={(PAD.t + H - PAD.b) / 2 + 4} className="tick" textAnchor="end">{axisNum(drawn.yMid, drawn.yTop - drawn.yBottom)}</text>
             <text x={PAD.l - 6} y={H - PAD.b} className="tick" textAnchor="end">{axisNum(drawn.yBottom, drawn.yTop - drawn.yBottom)}</text>
             <text x={PAD.l} y={H - 6} className="tick">{num(drawn.x0)}</text>
-            <text x={W - PAD.r} y={H - 6} className="tick" textAnchor="end">step {num(drawn.x1)}</text>
+            <text x={W - PAD.r} y={H - 6} className="tick" textAnchor="end">{xLabel} {num(drawn.x1)}</text>
             {drawn.lines.map((l) => (
               <g key={l.label}>
-                <path d={l.d} stroke={l.color} className="line" />
+                <path d={l.d} stroke={l.color} className="line" strokeDasharray={l.dashed ? "6 4" : undefined} />
                 {l.dots.map(([x, y], i) => (
                   <circle key={i} cx={x.toFixed(1)} cy={y.toFixed(1)} r={3} fill={l.color} className="dot" />
                 ))}

@@ -66,13 +66,14 @@ export function loopNow(loop: RoundsStatus): Now | null {
   }
 }
 
-/** The win-rate curve: each judged round's LC win rate against the base and against the round before (round 1's "before" is the base). */
+/** The win-rate curve: each judged round's LC win rate against the base and against the round before (round 1's "before" is the base), each with its 95% CI as a band, and the stop threshold. */
 export function winRateSeries(loop: RoundsStatus): ChartSeries[] {
   const judged = loop.rounds.filter((r) => r.vs_base !== null);
   const vsPrevious = judged.map((r) => ({ r, m: r.index === 1 ? r.vs_base : r.vs_previous })).filter((x): x is { r: Round; m: Match } => x.m !== null);
+  const band = (m: Match) => ({ low: m.lc_low, high: m.lc_high });
   const series: ChartSeries[] = [
-    { label: "vs the base model", points: judged.map((r) => ({ x: r.index, y: r.vs_base!.lc_win_rate })) },
-    { label: "vs the round before", points: vsPrevious.map(({ r, m }) => ({ x: r.index, y: m.lc_win_rate })) },
+    { label: "vs the base model", points: judged.map((r) => ({ x: r.index, y: r.vs_base!.lc_win_rate })), bands: judged.map((r) => band(r.vs_base!)) },
+    { label: "vs the round before", points: vsPrevious.map(({ r, m }) => ({ x: r.index, y: m.lc_win_rate })), bands: vsPrevious.map(({ m }) => band(m)) },
   ];
   if (judged.length > 0) {
     const xs = [1, Math.max(loop.spec.rounds, judged.at(-1)!.index)];

@@ -70,7 +70,11 @@ export function RoundsView({ id }: { id: string }) {
       <ErrorBox error={error ?? loop.error} />
       <Outcome loop={loop} />
       <NowPanel loop={loop} />
-      <LineChart title="Length-controlled win rate, %" series={series} xLabel="round" />
+      {series[0]!.points.length > 0 ? (
+        <LineChart title="Length-controlled win rate, % (shaded: 95% CI)" series={series} xLabel="round" />
+      ) : (
+        <p className="muted">The win-rate curve appears once the first round is judged.</p>
+      )}
       <RoundsTable loop={loop} />
     </section>
   );

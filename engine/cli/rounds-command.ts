@@ -70,10 +70,10 @@ function followRounds(engine: Client, io: Io, v: RoundsValues) {
       const head = `round ${r.index}/${s.spec.rounds}`;
       if (r.state === "synthesizing" && !before?.startsWith("synthesizing")) {
         follow({ kind: "synth", out: r.data }, `synth:${r.data}`);
-        line(`${head}: synthesizing ${String(s.spec.synth.n)} rows with ${String(s.spec.synth.method)} from ${r.index === 1 ? s.base_model : `round ${r.index - 1} (${r.synth_from})`} into ${r.data}`);
+        line(`${head}: synthesizing ${String(s.spec.synth.n)} rows with ${String(s.spec.synth.method)} from ${r.index > 1 ? `round ${r.index - 1} (${r.synth_from})` : r.parent_run ? `run ${r.parent_run}` : s.base_model} into ${r.data}`);
       } else if (r.state === "training" && r.run_id && !before?.includes(`:${r.run_id}:`)) {
         follow({ kind: "run", runId: r.run_id }, r.run_id);
-        line(`${head}: ${r.rows !== null ? `${r.rows} rows; ` : ""}training run ${r.run_id}${r.parent_run ? ` from round ${r.index - 1}'s run ${r.parent_run}` : ""}`);
+        line(`${head}: ${r.rows !== null ? `${r.rows} rows; ` : ""}training run ${r.run_id}${r.parent_run ? ` from ${r.index > 1 ? `round ${r.index - 1}'s` : "the starting"} run ${r.parent_run}` : ""}`);
       } else if (r.state === "pairing" && !before?.startsWith("pairing")) {
         follow(null, "");
         line(`${head}: making preference pairs of the judged answers in ${r.data}`);
@@ -83,12 +83,12 @@ function followRounds(engine: Client, io: Io, v: RoundsValues) {
       } else if (r.state === "evaluating" && !before?.startsWith("evaluating")) {
         const model = roundModel(r);
         if (model) follow({ kind: "run", runId: model }, model);
-        line(`${head}: judging ${model} against the base${r.parent_run ? ` and round ${r.index - 1}` : ""} on ${s.prompts}`);
+        line(`${head}: judging ${model} against the base${r.parent_run ? ` and ${r.index > 1 ? `round ${r.index - 1}` : `the starting run ${r.parent_run}`}` : ""} on ${s.prompts}`);
       } else if (r.state === "evaluating" && r.vs_base && r.parent_run && !before?.split(":")[2]?.startsWith("1")) {
         line(`${head}: LC win rate vs the base ${formatMatch(r.vs_base)}`);
       } else if (r.state === "done" && !before?.startsWith("done")) {
         follow(null, "");
-        const vs = r.index > 1 ? `, vs round ${r.index - 1} ${formatMatch(r.vs_previous)}` : "";
+        const vs = r.parent_run ? `, vs ${r.index > 1 ? `round ${r.index - 1}` : "the starting run"} ${formatMatch(r.vs_previous)}` : "";
         line(`${head}: LC win rate vs the base ${formatMatch(r.vs_base)}${vs}${r.reason ? ` — ${r.reason}` : ""}; ${duration(s.elapsed_s)} so far`);
       } else if (r.state === "failed" && !before?.startsWith("failed")) {
         follow(null, "");

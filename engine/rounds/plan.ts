@@ -31,6 +31,8 @@ export interface RoundsPlan {
   prompts: string;
   /** The config's model folder (absolute): round 1 synthesizes with it; every round is judged against it. */
   baseModel: string;
+  /** The config's init_from, a finished run's id or name the loop starts from (resolved by the caller), or null. */
+  startFrom: string | null;
 }
 
 /** The synthesis options fixed by the round (its model, its file), not the block's to set. */
@@ -76,6 +78,14 @@ export function planRounds(input: NewRounds): RoundsPlan {
       where: input.configPath ? `${input.configPath}${input.lineOf?.(["method"]) ? `:${input.lineOf(["method"])}` : ""}` : undefined,
     });
   }
+  if (config.init_from !== null && isAbsolute(config.init_from)) {
+    throw new WhetstoneError({
+      code: "ROUNDS_INVALID",
+      message: `init_from: ${config.init_from} is a folder; rounds start from a finished run, which writes round 1's data and is the model round 1 must beat.`,
+      hint: "Give the run's id or name as init_from, or remove init_from to start from model.path.",
+      where: input.configPath ? `${input.configPath}${input.lineOf?.(["init_from"]) ? `:${input.lineOf(["init_from"])}` : ""}` : undefined,
+    });
+  }
   const prompts = spec.prompts !== null ? abs(input.baseDir, spec.prompts) : config.data.validation;
   if (prompts === null) {
     throw new WhetstoneError({
@@ -99,7 +109,7 @@ export function planRounds(input: NewRounds): RoundsPlan {
     invalid(["synth", key], message, "Fix the synth options of the rounds block (those of `whetstone synth --help`, in snake_case or camelCase)."),
   );
   if (spec.dpo !== null) checkDpo(input, spec.dpo, synth, prompts, (path, message, hint) => invalid(path, message, hint, overrides.dpo !== undefined));
-  return { spec, prompts, baseModel: config.model.path };
+  return { spec, prompts, baseModel: config.model.path, startFrom: config.init_from };
 }
 
 /**

@@ -28,7 +28,7 @@ export function roundRows(s: RoundsStatus): string[][] {
     dpo && r.run_id ? `${r.run_id} → ${r.dpo_run_id ?? "—"}` : (r.run_id ?? "—"),
     (r.rows === null ? "—" : `${r.rows}${r.synth_complete === false ? " (short)" : ""}`) + (dpo ? ` / ${r.pair_rows ?? "—"}` : ""),
     formatMatch(r.vs_base),
-    r.index === 1 ? "(the base)" : formatMatch(r.vs_previous),
+    r.parent_run === null ? "(the base)" : formatMatch(r.vs_previous),
     roundEnded(r, s),
   ]);
   return [head, ...rows];
@@ -50,11 +50,11 @@ export function outcome(s: RoundsStatus): string[] {
 export function formatRounds(s: RoundsStatus): string {
   const spec = s.spec;
   const dpo = spec.dpo ? ` Each round's SFT run is followed by a DPO run on the judge's best-vs-worst answers (pairs within ${spec.dpo.min_margin} of each other left out), and that DPO run is the round's model.` : "";
-  const rule = `${spec.stop_metric === "lc_win_rate" ? "LC win rate" : "LC win rate's CI low end"} against the previous round (round 1: the base) is above ${spec.stop_threshold}%`;
+  const rule = `${spec.stop_metric === "lc_win_rate" ? "LC win rate" : "LC win rate's CI low end"} against the previous round (round 1: ${s.start_run ? "the run it started from" : "the base"}) is above ${spec.stop_threshold}%`;
   const lines = [
     `# Rounds ${s.id}`,
     "",
-    `Up to ${spec.rounds} rounds of ${s.config_path ?? "a config"}, each synthesizing ${String(spec.synth.n ?? "?")} rows with ${String(spec.synth.method ?? "?")} from the current model; judged on ${s.prompts} (at most ${spec.limit} prompts). Goes on while the ${rule}.${dpo} State: ${s.state}.`,
+    `Up to ${spec.rounds} rounds of ${s.config_path ?? "a config"}, ${s.start_run ? `starting from run ${s.start_run}, ` : ""}each synthesizing ${String(spec.synth.n ?? "?")} rows with ${String(spec.synth.method ?? "?")} from the current model; judged on ${s.prompts} (at most ${spec.limit} prompts). Goes on while the ${rule}.${dpo} State: ${s.state}.`,
     "",
   ];
   const [head, ...rows] = roundRows(s);

@@ -1,6 +1,7 @@
 /**
  * Driving a rounds loop (ALMA's self-bootstrapping, issue #18): round r synthesizes data with the
- * current model (round 1: the config's model; then the previous round's model), trains a run on it
+ * current model (round 1: the config's model, or the finished run the loop starts from; then the
+ * previous round's model), trains a run on it
  * chained from the previous round's (init_from: lineage), with the dpo option makes preference pairs
  * of the judged answers (./pairs) and trains a DPO run chained from that SFT run (then the round's
  * model), and the judge compares the round's model with the base model and with the round before, on
@@ -47,6 +48,7 @@ export function newRoundsStatus(store: RoundsStore, input: NewRounds, plan: Roun
     spec: plan.spec,
     prompts: plan.prompts,
     base_model: plan.baseModel,
+    start_run: null,
     rounds: [],
     stopped: null,
     best_round: null,
@@ -77,7 +79,7 @@ export async function driveRounds(host: RoundsHost, store: RoundsStore, id: stri
       if (signal.aborted) return ended("cancelled");
       const previous = status.rounds.find((x) => x.index === r - 1) ?? null;
       if (!status.rounds.some((x) => x.index === r)) {
-        const from = previous ? roundModel(previous) : null;
+        const from = previous ? roundModel(previous) : status.start_run;
         const round: Round = {
           index: r, state: "pending", synth_from: from ?? status.base_model, data: store.dataFile(status.id, r), rows: null, synth_complete: null, candidates: null,
           run_id: null, parent_run: from, pairs: null, pair_rows: null, pairs_dropped: null, dpo_run_id: null, vs_base: null, vs_previous: null, reason: null,
@@ -136,8 +138,7 @@ async function synthesize({ host, status, round, setRound, signal }: Phase): Pro
   const r = round();
   setRound(r.index, { state: "synthesizing" });
   const s = status();
-  const previous = s.rounds.find((x) => x.index === r.index - 1);
-  const options = synthOptions(s.spec, { baseDir: s.base_dir, prompts: s.prompts, out: r.data, model: s.base_model, run: previous ? roundModel(previous) : null, round: r.index });
+  const options = synthOptions(s.spec, { baseDir: s.base_dir, prompts: s.prompts, out: r.data, model: s.base_model, run: r.parent_run, round: r.index });
   const report = await cancellable(signal, () => void host.cancelSynth({ out: r.data }), () => host.synthData(options));
   setRound(r.index, { rows: report.rows, synth_complete: report.complete, candidates: report.next_index });
   if (report.rows === 0) {
@@ -209,7 +210,7 @@ async function trainRun({ host, status, round, setRound, signal }: Phase, field:
   });
 }
 
-/** The judge's matches: the round's model against the base and (after round 1) against the previous round's. */
+/** The judge's matches: the round's model against the base and against the model it was trained from (the previous round's, or the run the loop started from). */
 async function evaluate({ host, status, round, setRound, signal }: Phase): Promise<void> {
   const r = round();
   setRound(r.index, { state: "evaluating", vs_base: null, vs_previous: null });

@@ -72,7 +72,7 @@ export type RoundState = (typeof ROUND_STATES)[number];
 export const RoundSchema = z.object({
   index: z.number().int().min(1),
   state: z.enum(ROUND_STATES),
-  /** The model that wrote the round's data: the config's model (round 1) or the previous round's run. */
+  /** The model that wrote the round's data: the config's model or the run the loop started from (round 1), or the previous round's model. */
   synth_from: z.string().nullable(),
   /** The synthesized file (rounds/<id>/round-<r>.jsonl), its rows, and whether synthesis reached n. */
   data: z.string(),
@@ -81,7 +81,7 @@ export const RoundSchema = z.object({
   /** Candidates the synthesis considered for the file (rows: those kept after the filters, duplicates and decontamination). */
   candidates: z.number().int().nullable().default(null),
   run_id: z.string().nullable(),
-  /** The run it was trained from (init_from): the previous round's model (its DPO run, with the dpo option). */
+  /** The run it was trained from (init_from): the previous round's model (its DPO run, with the dpo option), or for round 1 the run the loop started from. */
   parent_run: z.string().nullable(),
   /** With the dpo option: the pairs file (rounds/<id>/round-<r>-pairs.jsonl), its rows, the prompts left out (too close to call, or fewer than two judged answers), and the DPO run chained from run_id. */
   pairs: z.string().nullable().default(null),
@@ -108,6 +108,8 @@ export const RoundsStatusSchema = z.object({
   prompts: z.string(),
   /** The config's model folder: round 1 synthesizes with it, and every round is judged against it. */
   base_model: z.string(),
+  /** The finished run the loop starts from (the config's init_from): round 1 writes its data with it, trains from it and is judged against it as well as the base; null: it starts from base_model. */
+  start_run: z.string().nullable().default(null),
   rounds: z.array(RoundSchema),
   /** Why the loop stopped (the rule's words), or null while it goes on. */
   stopped: z.string().nullable(),

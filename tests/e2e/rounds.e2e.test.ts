@@ -4,7 +4,8 @@
  * data folder), found on the runs page, followed live over server-sent events (the phase in words,
  * its progress bar with time left), cancelled and resumed with the page's buttons, and finished:
  * every round's row with its two runs and its win rates, the win-rate curve, why it stopped. After a
- * reload the runs page lists the loop and opens it again. Screenshots: test-results/e2e/rounds-*.png.
+ * reload the runs page lists the loop and opens it again, and the best round's run page offers more
+ * rounds from it (the form filled, not started). Screenshots: test-results/e2e/rounds-*.png.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -91,6 +92,17 @@ describe.skipIf(!chromiumPath)("rounds in chromium", () => {
     await shot(page, "rounds-list");
     await page.getByRole("button", { name: `Rounds e2e-rounds (${started.id})` }).click();
     expect(await page.getByTestId("rounds-state").textContent()).toBe("completed");
+
+    // The best round's model is one click away, and from its page more rounds can start.
+    await page.getByRole("button", { name: "Open its model" }).click();
+    await page.getByRole("button", { name: "Improve with rounds" }).click();
+    const form = page.getByRole("region", { name: "Improve with rounds" });
+    await form.getByLabel("Rows each round").fill("6");
+    await form.getByLabel("Prompts", { exact: true }).fill(prompts);
+    await form.getByLabel("Judge", { exact: true }).fill(judge);
+    await form.getByRole("checkbox").check();
+    expect(await form.getByRole("button", { name: "Start the rounds" }).isDisabled()).toBe(false);
+    await form.screenshot({ path: join(SCREENSHOTS, "rounds-start.png") });
     expect(errors).toEqual([]);
   });
 });

@@ -5,8 +5,9 @@
  * would), found on the runs page, followed live (the phase in words, its progress bar with time
  * left), cancelled and resumed with the page's buttons, and at the end every row of the table, the
  * win-rate curve and the outcome are checked against the loop's state as the engine stored it; each
- * round's runs and the best round's model are one click away. Nothing is faked: the statuses, events
- * and progress are the engine's own.
+ * round's runs and the best round's model are one click away. Then "Improve with rounds" on a
+ * finished run's page: the form's checks, and Start, which starts rounds from that run and opens their
+ * page. Nothing is faked: the statuses, events and progress are the engine's own.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,10 +17,13 @@ import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testi
 import { Engine } from "../../engine/api/engine";
 import { App } from "../../renderer/src/App";
 import { createClient } from "../../renderer/src/client/engine-client";
-import { useAppStore } from "../../renderer/src/store/store";
-import { loopNow, roundState, winRateSeries } from "../../renderer/src/lib/rounds";
+import { applyEngineEvent, useAppStore } from "../../renderer/src/store/store";
+import { DEFAULT_ROUNDS_FORM, loopNow, roundState, roundsRequest, winRateSeries } from "../../renderer/src/lib/rounds";
+import { ClientContext } from "../../renderer/src/client/context";
+import { RunDetail } from "../../renderer/src/runs/RunDetail";
 import { ensureTinyModel, tempHome, tinyConfig } from "../helpers/fixture";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
+import { tinyRuns } from "../engine/eval/tiny-runs";
 
 let judge: string;
 let prompts: string;
@@ -37,17 +41,21 @@ afterEach(cleanup);
 /** Words a person reads, never a config key. */
 const CONFIG_KEY = /\b(training|lora|data|preference|model|rounds|synth)\.[a-z_]+/;
 
+function engineClient(engine: Engine) {
+  return createClient({
+    call: (method, input) => engine.dispatch(method, input),
+    subscribe: (cb) => {
+      engine.events.on("event", cb);
+      return () => void engine.events.off("event", cb);
+    },
+    fileForEngine: async () => ({ path: "", uploaded: false }),
+  });
+}
+
 describe("the rounds page against the engine", () => {
   it("lists the loop, follows it live, cancels and resumes it, and shows each round's runs, rows, pairs and win rates", async () => {
     const engine = new Engine({ home: tempHome() });
-    const client = createClient({
-      call: (method, input) => engine.dispatch(method, input),
-      subscribe: (cb) => {
-        engine.events.on("event", cb);
-        return () => void engine.events.off("event", cb);
-      },
-      fileForEngine: async () => ({ path: "", uploaded: false }),
-    });
+    const client = engineClient(engine);
     useAppStore.setState({ ...initial, view: { name: "runs" }, runs: {}, roundLoops: {}, progress: {} }, true);
     const started = await engine.call("startRounds", {
       config: {
@@ -126,4 +134,49 @@ describe("the rounds page against the engine", () => {
     expect(useAppStore.getState().view).toEqual({ name: "run", id: loop.rounds[1]!.dpo_run_id });
     await engine.close();
   }, 420_000);
+
+  it("starts rounds from a finished run's page: the form's checks, then its rounds' page", async () => {
+    const runs = await tinyRuns();
+    const engine = new Engine({ home: runs.home });
+    const client = engineClient(engine);
+    const unsubscribe = client.subscribe((e) => applyEngineEvent(e));
+    const id = runs.ids[0]!;
+    useAppStore.setState({ ...initial, view: { name: "run", id }, runs: { [id]: engine.getRun({ id }).status }, roundLoops: {}, progress: {} }, true);
+    render(
+      <ClientContext.Provider value={client}>
+        <RunDetail id={id} home={runs.home} />
+      </ClientContext.Provider>,
+    );
+    fireEvent.click(await screen.findByRole("button", { name: "Improve with rounds" }));
+    const form = within(screen.getByRole("region", { name: "Improve with rounds" }));
+    const start = form.getByRole("button", { name: "Start the rounds" }) as HTMLButtonElement;
+    // The tiny run held out a split, not a file: the rounds need a prompt file, and say so.
+    expect(form.getByText("Every round is judged on the same prompts, which it never trains on: give a prompt file.")).toBeTruthy();
+    expect(start.disabled).toBe(true);
+    fireEvent.change(form.getByLabelText("Rounds at most"), { target: { value: "0" } });
+    expect(form.getByText("Rounds at most: give a whole number from 1 to 100.")).toBeTruthy();
+    fireEvent.change(form.getByLabelText("Rounds at most"), { target: { value: "2" } });
+    fireEvent.change(form.getByLabelText("Rows each round"), { target: { value: "4" } });
+    fireEvent.click(form.getByRole("checkbox", { name: /Then preference training \(DPO\) each round/ }));
+    fireEvent.change(form.getByLabelText("Prompts"), { target: { value: prompts } });
+    fireEvent.change(form.getByLabelText("Judge"), { target: { value: judge } });
+    expect(document.querySelector(".rounds-starter")!.textContent).not.toMatch(CONFIG_KEY);
+    expect(start.disabled).toBe(false);
+    fireEvent.click(start);
+    await waitFor(() => expect(useAppStore.getState().view.name).toBe("rounds"), { timeout: 30_000 });
+    const loopId = (useAppStore.getState().view as { id: string }).id;
+    const loop = engine.getRounds({ id: loopId });
+    // The loop starts from the run, on its base model and settings, trained as SFT each round, with DPO after.
+    expect(loop).toMatchObject({ name: "lr-high-rounds", start_run: id, base_model: engine.getRun({ id }).config.model.path, prompts });
+    expect(loop.spec).toMatchObject({ rounds: 2, judge, synth: { method: "magpie", n: 4, responses: 2 }, dpo: { min_margin: 0.1 } });
+    expect(loop.base_config).toMatchObject({ method: "sft", init_from: id, preference: null });
+    await waitFor(() => expect(engine.getRounds({ id: loopId }).rounds[0]).toMatchObject({ synth_from: id, parent_run: id }), { timeout: 30_000 });
+    await engine.call("cancelRounds", { id: loopId });
+    // The request for a run of another method: still SFT rounds, from that run.
+    const { request } = roundsRequest(DEFAULT_ROUNDS_FORM, { judge: "", prompts: "/p.txt", limit: 200, answerTokens: 256 }, { id: "d-1", name: "d", base: "/m" }, { method: "dpo", preference: { beta: 0.1 }, model: { path: "/x" }, data: { train: "/t.jsonl" } });
+    expect(request.config).toMatchObject({ method: "sft", preference: null, init_from: "d-1", model: { path: "/m" }, name: "d-rounds" });
+    expect(request.spec).toEqual({ rounds: 3, synth: { method: "magpie", n: 200 }, judge: null, prompts: "/p.txt", limit: 200, max_new_tokens: 256 });
+    unsubscribe();
+    await engine.close();
+  }, 300_000);
 });

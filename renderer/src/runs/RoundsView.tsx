@@ -66,6 +66,11 @@ export function RoundsView({ id }: { id: string }) {
         {loop.spec.dpo ? ", then a preference run (DPO) on the judge's better and worse answers" : ""}, and the judge compares the new model with the base model and the round
         before on the same {loop.spec.limit === 1 ? "prompt" : `${loop.spec.limit} prompts at most`}. The rounds go on while a round beats the one before.
       </p>
+      {loop.start_run && (
+        <p className="muted">
+          Round 1 starts from the run <RunLink id={loop.start_run} what="the run the rounds started from" />.
+        </p>
+      )}
       {loop.state === "interrupted" && <p className="muted">The process that ran these rounds stopped. Resume them: finished rounds are kept, and a cut step goes on where it was.</p>}
       <ErrorBox error={error ?? loop.error} />
       <Outcome loop={loop} />
@@ -171,7 +176,7 @@ function RoundRow({ round: r, loop, dpo }: { round: Round; loop: RoundsStatus; d
         </td>
       )}
       <MatchCell match={r.vs_base} />
-      {r.index === 1 ? <td className="muted">(the base model)</td> : <MatchCell match={r.vs_previous} />}
+      {r.parent_run === null ? <td className="muted">(the base model)</td> : <MatchCell match={r.vs_previous} />}
       <td>
         <span className={`state ${r.state === "done" ? (reason ? "stopped" : "completed") : r.state}`}>{label}</span>
         {reason && (

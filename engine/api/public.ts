@@ -22,3 +22,4 @@ export { GRPO_LOSS_TYPES, GRPO_SCALE_REWARDS, METHOD_TABLE, PAIR_METHODS, PREFER
 export type { EarlyStopRule, SettingValue, SweepSpec, SweepStatus, Trial } from "../sweep/schema";
 export { applySettings } from "../sweep/grid";
 export type { Match, Round, RoundsSpec, RoundsStatus, StopMetric } from "../rounds/schema";
+export { roundModel } from "../rounds/schema";

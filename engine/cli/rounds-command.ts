@@ -1,5 +1,5 @@
 /** `whetstone rounds`: start or resume self-bootstrapped rounds and follow each phase with its progress, or list and show them. */
-import type { RoundsSpec, RoundsStatus } from "../rounds/schema";
+import { roundModel, type RoundsSpec, type RoundsStatus } from "../rounds/schema";
 import { formatRounds, formatMatch, outcome, roundRows } from "../rounds/report";
 import { WhetstoneError } from "../util/errors";
 import { defined } from "./commands";
@@ -16,6 +16,7 @@ export interface RoundsValues {
   limit?: number;
   "max-tokens"?: number;
   "stop-threshold"?: number;
+  dpo?: boolean;
   resume?: string;
   show?: string;
 }
@@ -30,7 +31,7 @@ export async function roundsCommand(engine: Client, configPath: string | undefin
   if (v.resume !== undefined) status = await engine.call("resumeRounds", { id: v.resume });
   else {
     const spec = defined({
-      rounds: v.rounds, judge: v.judge, prompts: v.prompts, limit: v.limit, max_new_tokens: v["max-tokens"], stop_threshold: v["stop-threshold"],
+      rounds: v.rounds, judge: v.judge, prompts: v.prompts, limit: v.limit, max_new_tokens: v["max-tokens"], stop_threshold: v["stop-threshold"], dpo: v.dpo || undefined,
     }) as Partial<RoundsSpec>;
     status = await engine.call("startRounds", { configPath: configPath!, spec });
   }
@@ -62,25 +63,32 @@ function followRounds(engine: Client, io: Io, v: RoundsValues) {
   };
   const onRounds = (s: RoundsStatus) => {
     for (const r of s.rounds) {
-      const key = `${r.state}:${r.run_id}:${r.vs_base ? 1 : 0}:${r.vs_previous ? 1 : 0}`;
+      const key = `${r.state}:${r.run_id}:${r.vs_base ? 1 : 0}:${r.vs_previous ? 1 : 0}:${r.dpo_run_id}`;
       if (seen.get(r.index) === key) continue;
       const before = seen.get(r.index);
       seen.set(r.index, key);
       const head = `round ${r.index}/${s.spec.rounds}`;
       if (r.state === "synthesizing" && !before?.startsWith("synthesizing")) {
         follow({ kind: "synth", out: r.data }, `synth:${r.data}`);
-        line(`${head}: synthesizing ${String(s.spec.synth.n)} rows with ${String(s.spec.synth.method)} from ${r.index === 1 ? s.base_model : `round ${r.index - 1} (${r.synth_from})`} into ${r.data}`);
+        line(`${head}: synthesizing ${String(s.spec.synth.n)} rows with ${String(s.spec.synth.method)} from ${r.index > 1 ? `round ${r.index - 1} (${r.synth_from})` : r.parent_run ? `run ${r.parent_run}` : s.base_model} into ${r.data}`);
       } else if (r.state === "training" && r.run_id && !before?.includes(`:${r.run_id}:`)) {
         follow({ kind: "run", runId: r.run_id }, r.run_id);
-        line(`${head}: ${r.rows !== null ? `${r.rows} rows; ` : ""}training run ${r.run_id}${r.parent_run ? ` from round ${r.index - 1}'s run ${r.parent_run}` : ""}`);
+        line(`${head}: ${r.rows !== null ? `${r.rows} rows; ` : ""}training run ${r.run_id}${r.parent_run ? ` from ${r.index > 1 ? `round ${r.index - 1}'s` : "the starting"} run ${r.parent_run}` : ""}`);
+      } else if (r.state === "pairing" && !before?.startsWith("pairing")) {
+        follow(null, "");
+        line(`${head}: making preference pairs of the judged answers in ${r.data}`);
+      } else if (r.state === "dpo" && r.dpo_run_id && !before?.endsWith(`:${r.dpo_run_id}`)) {
+        follow({ kind: "run", runId: r.dpo_run_id }, r.dpo_run_id);
+        line(`${head}: ${r.pair_rows !== null ? `${r.pair_rows} pairs (${r.pairs_dropped ?? 0} prompts too close to call); ` : ""}DPO run ${r.dpo_run_id} from the round's run ${r.run_id}`);
       } else if (r.state === "evaluating" && !before?.startsWith("evaluating")) {
-        if (r.run_id) follow({ kind: "run", runId: r.run_id }, r.run_id);
-        line(`${head}: judging ${r.run_id} against the base${r.parent_run ? ` and round ${r.index - 1}` : ""} on ${s.prompts}`);
+        const model = roundModel(r);
+        if (model) follow({ kind: "run", runId: model }, model);
+        line(`${head}: judging ${model} against the base${r.parent_run ? ` and ${r.index > 1 ? `round ${r.index - 1}` : `the starting run ${r.parent_run}`}` : ""} on ${s.prompts}`);
       } else if (r.state === "evaluating" && r.vs_base && r.parent_run && !before?.split(":")[2]?.startsWith("1")) {
         line(`${head}: LC win rate vs the base ${formatMatch(r.vs_base)}`);
       } else if (r.state === "done" && !before?.startsWith("done")) {
         follow(null, "");
-        const vs = r.index > 1 ? `, vs round ${r.index - 1} ${formatMatch(r.vs_previous)}` : "";
+        const vs = r.parent_run ? `, vs ${r.index > 1 ? `round ${r.index - 1}` : "the starting run"} ${formatMatch(r.vs_previous)}` : "";
         line(`${head}: LC win rate vs the base ${formatMatch(r.vs_base)}${vs}${r.reason ? ` — ${r.reason}` : ""}; ${duration(s.elapsed_s)} so far`);
       } else if (r.state === "failed" && !before?.startsWith("failed")) {
         follow(null, "");

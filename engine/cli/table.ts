@@ -278,6 +278,7 @@ export const COMMANDS: readonly CommandSpec<Options, Ctx>[] = [
       limit: judging.limit,
       "max-tokens": judging["max-tokens"],
       "stop-threshold": { type: "number", value: "P", help: "go on while a round's LC win rate against the previous round (round 1: the base) is above P percent", default: "50" },
+      dpo: { type: "boolean", help: "after each round's SFT run, train a DPO run on the judge's best-vs-worst answers (needs 2+ responses per prompt in the synth options)" },
       resume: { type: "string", value: "ID", help: "resume these rounds instead of starting new ones" },
       show: { type: "string", value: "ID", help: "show these rounds" },
     },

@@ -1,9 +1,12 @@
 /**
  * Driving a rounds loop (ALMA's self-bootstrapping, issue #18): round r synthesizes data with the
- * current model (round 1: the config's model; then the previous round's run), trains a run on it
- * chained from the previous round's (init_from: lineage), and the judge compares the new round with
- * the base model and with the round before, on the same evaluation prompts every round. The loop
- * stops when a round stops winning (./stop), or after the last round.
+ * current model (round 1: the config's model, or the finished run the loop starts from; then the
+ * previous round's model), trains a run on it
+ * chained from the previous round's (init_from: lineage), with the dpo option makes preference pairs
+ * of the judged answers (./pairs) and trains a DPO run chained from that SFT run (then the round's
+ * model), and the judge compares the round's model with the base model and with the round before, on
+ * the same evaluation prompts every round. The loop stops when a round stops winning (./stop), or
+ * after the last round.
  *
  * Everything goes through the engine's public API, as the sweep does (synthData, createRun,
  * awaitRun, evalRun), so each round's data, run and reports are what a user would get by hand.
@@ -18,9 +21,10 @@ import type { RunStore } from "../runs/store";
 import type { RunStatus } from "../runs/types";
 import type { SynthReport } from "../synth/schema";
 import { WhetstoneError } from "../util/errors";
-import { roundConfig, synthOptions, type NewRounds, type RoundsPlan } from "./plan";
+import { dpoConfig, roundConfig, synthOptions, type NewRounds, type RoundsPlan } from "./plan";
+import { writeRoundPairs } from "./pairs";
 import { formatRounds } from "./report";
-import type { Match, Round, RoundsStatus } from "./schema";
+import { roundModel, type Match, type Round, type RoundsStatus } from "./schema";
 import { bestRound, verdict } from "./stop";
 import type { RoundsStore } from "./store";
 import { newJobHeader } from "../util/state-store";
@@ -44,6 +48,7 @@ export function newRoundsStatus(store: RoundsStore, input: NewRounds, plan: Roun
     spec: plan.spec,
     prompts: plan.prompts,
     base_model: plan.baseModel,
+    start_run: null,
     rounds: [],
     stopped: null,
     best_round: null,
@@ -74,16 +79,18 @@ export async function driveRounds(host: RoundsHost, store: RoundsStore, id: stri
       if (signal.aborted) return ended("cancelled");
       const previous = status.rounds.find((x) => x.index === r - 1) ?? null;
       if (!status.rounds.some((x) => x.index === r)) {
+        const from = previous ? roundModel(previous) : status.start_run;
         const round: Round = {
-          index: r, state: "pending", synth_from: previous?.run_id ?? status.base_model, data: store.dataFile(status.id, r), rows: null, synth_complete: null,
-          run_id: null, parent_run: previous?.run_id ?? null, vs_base: null, vs_previous: null, reason: null,
+          index: r, state: "pending", synth_from: from ?? status.base_model, data: store.dataFile(status.id, r), rows: null, synth_complete: null, candidates: null,
+          run_id: null, parent_run: from, pairs: null, pair_rows: null, pairs_dropped: null, dpo_run_id: null, vs_base: null, vs_previous: null, reason: null,
         };
         save({ rounds: [...status.rounds, round] });
       }
       const current = () => status.rounds.find((x) => x.index === r)!;
       if (current().state !== "done") {
         const phase = { host, status: () => status, round: current, setRound, signal };
-        const phases = [...(current().run_id === null ? [synthesize] : []), train, evaluate];
+        const dpo = status.spec.dpo !== null ? [...(current().dpo_run_id === null ? [pair] : []), trainDpo] : [];
+        const phases = [...(current().run_id === null ? [synthesize] : []), train, ...dpo, evaluate];
         for (const run of phases) {
           if (signal.aborted) return ended("cancelled");
           await run(phase);
@@ -131,10 +138,9 @@ async function synthesize({ host, status, round, setRound, signal }: Phase): Pro
   const r = round();
   setRound(r.index, { state: "synthesizing" });
   const s = status();
-  const previous = s.rounds.find((x) => x.index === r.index - 1);
-  const options = synthOptions(s.spec, { baseDir: s.base_dir, prompts: s.prompts, out: r.data, model: s.base_model, run: previous?.run_id ?? null, round: r.index });
+  const options = synthOptions(s.spec, { baseDir: s.base_dir, prompts: s.prompts, out: r.data, model: s.base_model, run: r.parent_run, round: r.index });
   const report = await cancellable(signal, () => void host.cancelSynth({ out: r.data }), () => host.synthData(options));
-  setRound(r.index, { rows: report.rows, synth_complete: report.complete });
+  setRound(r.index, { rows: report.rows, synth_complete: report.complete, candidates: report.next_index });
   if (report.rows === 0) {
     throw new WhetstoneError({
       code: "ROUNDS_NO_DATA",
@@ -145,16 +151,51 @@ async function synthesize({ host, status, round, setRound, signal }: Phase): Pro
   }
 }
 
-/** The round's run: created chained from the previous round's, or, cut earlier, resumed from its checkpoint. */
-async function train({ host, status, round, setRound, signal }: Phase): Promise<void> {
+/** The round's SFT run: created chained from the previous round's model, or, cut earlier, resumed from its checkpoint. */
+async function train(phase: Phase): Promise<void> {
+  const r = phase.round();
+  phase.setRound(r.index, { state: "training" });
+  await trainRun(phase, "run_id", () => {
+    const s = phase.status();
+    return roundConfig(s.base_config, { name: s.name, index: r.index, data: r.data, parentRun: r.parent_run });
+  });
+}
+
+/** The round's preference pairs from its judged answers (the dpo option); none above the margin stops the loop with what to change. */
+async function pair({ status, round, setRound }: Phase): Promise<void> {
   const r = round();
-  setRound(r.index, { state: "training" });
-  let runId = r.run_id;
+  setRound(r.index, { state: "pairing" });
+  const dpo = status().spec.dpo!;
+  const out = r.data.replace(/\.jsonl$/, "-pairs.jsonl");
+  const made = writeRoundPairs(r.data, out, dpo.min_margin);
+  setRound(r.index, { pairs: out, pair_rows: made.rows, pairs_dropped: made.below_margin + made.unjudged });
+  if (made.rows === 0) {
+    throw new WhetstoneError({
+      code: "ROUNDS_NO_PAIRS",
+      message: `Round ${r.index}'s ${r.rows ?? 0} rows gave no preference pair: ${made.below_margin} had best and worst answers within the margin ${dpo.min_margin}, ${made.unjudged} had fewer than two judged answers.`,
+      hint: "Lower rounds.dpo.min_margin, or give the judge more answers to choose from (rounds.synth.responses, response_temperatures), then resume the rounds.",
+      where: r.data,
+    });
+  }
+}
+
+/** The round's DPO run, chained from its SFT run, on its pairs; then the round's model. */
+async function trainDpo(phase: Phase): Promise<void> {
+  const r = phase.round();
+  phase.setRound(r.index, { state: "dpo" });
+  await trainRun(phase, "dpo_run_id", () => {
+    const s = phase.status();
+    return dpoConfig(s.base_config, { name: s.name, index: r.index, pairs: r.pairs!, sftRun: r.run_id, dpo: s.spec.dpo! });
+  });
+}
+
+/** A round's run (`field`: its SFT or DPO run): created from `config`, or, cut earlier, resumed from its checkpoint; waits for it to complete. */
+async function trainRun({ host, status, round, setRound, signal }: Phase, field: "run_id" | "dpo_run_id", config: () => Record<string, unknown>): Promise<void> {
+  const r = round();
+  let runId = r[field];
   if (runId === null) {
-    const s = status();
-    const config = roundConfig(s.base_config, { name: s.name, index: r.index, data: r.data, parentRun: r.parent_run });
-    runId = (await host.createRun({ config, baseDir: s.base_dir })).id;
-    setRound(r.index, { run_id: runId });
+    runId = (await host.createRun({ config: config(), baseDir: status().base_dir })).id;
+    setRound(r.index, { [field]: runId });
   } else if (host.store.get(runId).state !== "completed") {
     await resumeWhenStopped(host, runId);
   }
@@ -164,17 +205,17 @@ async function train({ host, status, round, setRound, signal }: Phase): Promise<
   if (signal.aborted) throw cancelled();
   throw new WhetstoneError({
     code: "ROUNDS_RUN_FAILED",
-    message: `Round ${r.index}'s run ${id} ended ${final.state}${final.error ? `: ${final.error.message} (${final.error.code})` : ""}.`,
+    message: `Round ${r.index}'s ${field === "dpo_run_id" ? "DPO " : ""}run ${id} ended ${final.state}${final.error ? `: ${final.error.message} (${final.error.code})` : ""}.`,
     hint: final.error?.hint ?? "See the run's log (`whetstone show RUN`); resume the rounds to resume it.",
   });
 }
 
-/** The judge's matches: the new round against the base and (after round 1) against the previous round. */
+/** The judge's matches: the round's model against the base and against the model it was trained from (the previous round's, or the run the loop started from). */
 async function evaluate({ host, status, round, setRound, signal }: Phase): Promise<void> {
   const r = round();
   setRound(r.index, { state: "evaluating", vs_base: null, vs_previous: null });
   const s = status();
-  const id = r.run_id!;
+  const id = roundModel(r)!;
   const judging = { prompts: s.prompts, judge: s.spec.judge, limit: s.spec.limit, maxNewTokens: s.spec.max_new_tokens };
   const match = async (against: string): Promise<Match> => {
     if (signal.aborted) throw cancelled();

@@ -5,6 +5,7 @@
  */
 import type { ApiInput } from "../api/contract";
 import { WhetstoneError } from "../util/errors";
+import { resolveInitFrom } from "../runs/lineage";
 import { planRounds, type NewRounds } from "./plan";
 import { driveRounds, newRoundsStatus, type RoundsHost } from "./rounds";
 import type { RoundsSpec, RoundsStatus } from "./schema";
@@ -31,7 +32,9 @@ export class RoundsService {
     const name = input.name ?? (typeof rest.name === "string" && NAME.test(rest.name) ? rest.name : defaultName);
     const request: NewRounds = { raw: rest, baseDir, configPath, name, block, overrides: (input.spec ?? {}) as Partial<RoundsSpec>, lineOf };
     const plan = planRounds(request);
-    const status = this.store.save(newRoundsStatus(this.store, request, plan));
+    // A loop that starts from a finished run: it must be completed and trained on this config's model.
+    const startRun = plan.startFrom !== null ? resolveInitFrom(this.host.store, plan.startFrom, plan.baseModel).run : null;
+    const status = this.store.save({ ...newRoundsStatus(this.store, request, plan), start_run: startRun });
     this.publish(status);
     this.drive(status.id);
     return status;

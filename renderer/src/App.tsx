@@ -8,6 +8,7 @@ import { RunsList } from "./runs/RunsList";
 import { RunDetail } from "./runs/RunDetail";
 import { Compare } from "./runs/Compare";
 import { SweepPage } from "./runs/SweepView";
+import { RoundsPage } from "./runs/RoundsView";
 import { Playground } from "./playground/Playground";
 import type { Theme } from "./store/ui-slice";
 
@@ -22,6 +23,7 @@ export function App({ client }: { client: EngineClient }) {
     client.health({}).then((h) => setHome(h.home), (e: Error) => setOffline(e.message));
     client.listRuns({}).then(s.setRuns, (e: Error) => s.setRunsError(e.message));
     if (client.has("listSweeps")) client.listSweeps({}).then(s.setSweeps, (e: Error) => s.setSweepsError(e.message));
+    if (client.has("listRounds")) client.listRounds({}).then(s.setRoundLoops, (e: Error) => s.setRoundLoopsError(e.message));
     return client.subscribe((e) => applyEngineEvent(e));
   }, [client]);
 
@@ -31,7 +33,7 @@ export function App({ client }: { client: EngineClient }) {
 
   const { navigate, setTheme } = useAppStore.getState();
   const tab = (name: "wizard" | "runs" | "playground", label: string) => (
-    <button type="button" aria-current={view.name === name || (name === "runs" && (view.name === "run" || view.name === "compare" || view.name === "sweep")) ? "page" : undefined} onClick={() => navigate({ name })}>
+    <button type="button" aria-current={view.name === name || (name === "runs" && ["run", "compare", "sweep", "rounds"].includes(view.name)) ? "page" : undefined} onClick={() => navigate({ name })}>
       {label}
     </button>
   );
@@ -65,6 +67,7 @@ export function App({ client }: { client: EngineClient }) {
         {view.name === "runs" && <RunsList />}
         {view.name === "run" && <RunDetail id={view.id} home={home} />}
         {view.name === "sweep" && <SweepPage id={view.id} />}
+        {view.name === "rounds" && <RoundsPage id={view.id} />}
         {view.name === "compare" && <Compare />}
         {view.name === "playground" && <Playground />}
       </main>

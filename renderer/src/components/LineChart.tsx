@@ -2,7 +2,8 @@
  * An SVG line chart: each series downsampled (LTTB) to about one point per horizontal pixel. A
  * series of few points (a validation loss measured once or twice, a one-step run) is drawn as
  * dots too, so it shows; the y axis never goes below zero for data that does not, and its labels
- * carry as many decimals as the visible range needs.
+ * carry as many decimals as the visible range needs. A series may carry an interval per point (a
+ * confidence interval), shaded around its line.
  */
 import { useMemo } from "react";
 import { lttb, type Point } from "../lib/downsample";
@@ -12,6 +13,10 @@ export interface ChartSeries {
   label: string;
   points: Point[];
   color?: string;
+  /** A reference line (a threshold), drawn dashed. */
+  dashed?: boolean;
+  /** An interval around each point (a confidence interval), drawn as a shaded band; such a series is not downsampled. */
+  bands?: { low: number; high: number }[];
 }
 
 const W = 560;
@@ -21,10 +26,10 @@ const PAD = { l: 64, r: 12, t: 10, b: 24 };
 const DOTS = 20;
 const COLORS = ["var(--c1)", "var(--c2)", "var(--c3)", "var(--c4)", "var(--c5)"];
 
-export function LineChart({ title, series, version = 0, logY = false }: { title: string; series: ChartSeries[]; version?: number; logY?: boolean }) {
+export function LineChart({ title, series, version = 0, logY = false, xLabel = "step" }: { title: string; series: ChartSeries[]; version?: number; logY?: boolean; xLabel?: string }) {
   const drawn = useMemo(() => {
-    const shown = series.map((s) => ({ ...s, points: lttb(s.points, W - PAD.l - PAD.r) }));
-    const all = shown.flatMap((s) => s.points);
+    const shown = series.map((s) => (s.bands ? s : { ...s, points: lttb(s.points, W - PAD.l - PAD.r) }));
+    const all = shown.flatMap((s) => [...s.points, ...(s.bands ?? []).flatMap((b, j) => [{ x: s.points[j]!.x, y: b.low }, { x: s.points[j]!.x, y: b.high }])]);
     if (all.length === 0) return null;
     const fy = (y: number) => (logY ? Math.log10(Math.max(y, 1e-12)) : y);
     let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
@@ -47,8 +52,12 @@ export function LineChart({ title, series, version = 0, logY = false }: { title:
     const lines = shown.map((s, i) => ({
       label: s.label,
       color: s.color ?? COLORS[i % COLORS.length]!,
+      dashed: s.dashed === true,
       d: s.points.map((p, j) => `${j ? "L" : "M"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(""),
-      dots: s.points.length <= DOTS ? s.points.map((p) => [sx(p.x), sy(p.y)] as const) : [],
+      dots: s.points.length <= DOTS && !s.dashed ? s.points.map((p) => [sx(p.x), sy(p.y)] as const) : [],
+      band: s.bands
+        ? [...s.points.map((p, j) => `${sx(p.x).toFixed(1)},${sy(s.bands![j]!.high).toFixed(1)}`), ...s.points.map((p, j) => `${sx(p.x).toFixed(1)},${sy(s.bands![j]!.low).toFixed(1)}`).reverse()].join(" ")
+        : null,
       last: s.points[s.points.length - 1],
     }));
     const inv = (v: number) => (logY ? 10 ** v : v);
@@ -84,10 +93,11 @@ export function LineChart({ title, series, version = 0, logY = false }: { title:
             <text x={PAD.l - 6} y={(PAD.t + H - PAD.b) / 2 + 4} className="tick" textAnchor="end">{axisNum(drawn.yMid, drawn.yTop - drawn.yBottom)}</text>
             <text x={PAD.l - 6} y={H - PAD.b} className="tick" textAnchor="end">{axisNum(drawn.yBottom, drawn.yTop - drawn.yBottom)}</text>
             <text x={PAD.l} y={H - 6} className="tick">{num(drawn.x0)}</text>
-            <text x={W - PAD.r} y={H - 6} className="tick" textAnchor="end">step {num(drawn.x1)}</text>
+            <text x={W - PAD.r} y={H - 6} className="tick" textAnchor="end">{xLabel} {num(drawn.x1)}</text>
             {drawn.lines.map((l) => (
               <g key={l.label}>
-                <path d={l.d} stroke={l.color} className="line" />
+                {l.band && <polygon points={l.band} fill={l.color} className="band" />}
+                <path d={l.d} stroke={l.color} className="line" strokeDasharray={l.dashed ? "6 4" : undefined} />
                 {l.dots.map(([x, y], i) => (
                   <circle key={i} cx={x.toFixed(1)} cy={y.toFixed(1)} r={3} fill={l.color} className="dot" />
                 ))}

@@ -149,6 +149,8 @@ export const ERROR_WORDING: Record<string, Wording> = {
   ROUNDS_COMPLETED: w("The rounds have already finished", "Start new rounds from the best round to go further."),
   ROUNDS_NOT_OURS: w("Another Whetstone window or terminal runs these rounds", "Stop them there."),
   ROUNDS_NO_DATA: w("A round's model wrote no usable data", "Loosen the synthesis settings (filters, answer length), then resume the rounds."),
+  ROUNDS_NO_PAIRS: w("The judge found no clear better and worse answer in a round", "Accept closer pairs (a lower margin) or let the model answer each prompt more times, then resume the rounds."),
+  ROUNDS_DATA_INVALID: w("A round's data file was changed or damaged after it was written", "Restore the file, or start new rounds."),
   ROUNDS_RUN_FAILED: w("A round's training did not finish", "See that run's log; resuming the rounds resumes the run."),
   ROUNDS_FAILED: w("The rounds stopped with an error", "See the message; the finished rounds are kept, and the rounds can be resumed."),
   JUDGE_NOT_FOUND: w("The judge model is missing", "Choose a judge model folder, or leave the field empty for the default judge."),

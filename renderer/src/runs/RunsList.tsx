@@ -5,6 +5,7 @@ import { duration, num } from "../lib/format";
 import { TableHead } from "../components/TableHead";
 import type { RunStatus } from "../../../engine/api/public";
 import { SweepsList } from "./SweepsList";
+import { RoundsList } from "./RoundsList";
 
 /** Training time: from start to finish, or to now while it runs. */
 export function runDuration(r: Pick<RunStatus, "started_at" | "finished_at" | "state">, now = Date.now()): string {
@@ -17,7 +18,7 @@ export function RunsList() {
   const runs = useAppStore(useShallow((s) => Object.values(s.runs).sort((a, b) => b.created_at.localeCompare(a.created_at))));
   const compareIds = useAppStore((s) => s.compareIds);
   const error = useAppStore((s) => s.runsError);
-  const hasSweeps = useAppStore((s) => Object.keys(s.sweeps).length > 0);
+  const hasSweeps = useAppStore((s) => Object.keys(s.sweeps).length > 0 || Object.keys(s.roundLoops).length > 0);
   const { navigate, toggleCompare } = useAppStore.getState();
   return (
     <section aria-labelledby="runs-title">
@@ -29,6 +30,7 @@ export function RunsList() {
       </div>
       {error && <p role="alert">{error}</p>}
       <SweepsList />
+      <RoundsList />
       {hasSweeps && <h3>All runs</h3>}
       {runs.length === 0 ? (
         <p>No runs yet. Start one in the wizard, or with <code>whetstone train examples/tiny-sft.yaml</code>.</p>

@@ -15,9 +15,10 @@ import { createUiSlice, type UiSlice } from "./ui-slice";
 import { createChecksSlice, type ChecksSlice } from "./checks-slice";
 import { createSweepsSlice, type SweepsSlice } from "./sweeps-slice";
 import { createSynthSlice, type SynthSlice } from "./synth-slice";
+import { createRoundsSlice, type RoundsSlice } from "./rounds-slice";
 import { DEFAULT_DRAFT } from "../lib/draft";
 
-export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice & ChecksSlice & SweepsSlice & SynthSlice;
+export type AppState = RunsSlice & JobsSlice & DatasetsSlice & EvaluationSlice & UiSlice & ChecksSlice & SweepsSlice & SynthSlice & RoundsSlice;
 
 export const createAppStore = (storage: Storage | undefined = globalThis.localStorage) =>
   create<AppState>()(
@@ -31,6 +32,7 @@ export const createAppStore = (storage: Storage | undefined = globalThis.localSt
         ...createChecksSlice(...a),
         ...createSweepsSlice(...a),
         ...createSynthSlice(...a),
+        ...createRoundsSlice(...a),
       }),
       {
         name: "whetstone-ui",
@@ -87,5 +89,7 @@ export function applyEngineEvent(event: EngineEvent, store: Pick<typeof useAppSt
       return s.upsertSweep(event.sweep);
     case "synth":
       return s.setProgress(`synth:${event.out}`, event.progress);
+    case "rounds":
+      return s.upsertRoundLoop(event.rounds);
   }
 }

@@ -3,7 +3,7 @@ import type { StateCreator } from "zustand";
 import { DEFAULT_DRAFT, chainedName, type Draft, type StartFrom, type StepId } from "../lib/draft";
 import type { AppState } from "./store";
 
-export type View = { name: "wizard" } | { name: "runs" } | { name: "run"; id: string } | { name: "sweep"; id: string } | { name: "compare" } | { name: "playground" };
+export type View = { name: "wizard" } | { name: "runs" } | { name: "run"; id: string } | { name: "sweep"; id: string } | { name: "rounds"; id: string } | { name: "compare" } | { name: "playground" };
 export type Theme = "system" | "light" | "dark";
 
 export interface UiSlice {

@@ -18,7 +18,7 @@ export function useJudgeChoice(): [JudgeChoice, (patch: Partial<JudgeChoice>) =>
   return [choice, (patch) => setChoice((c) => ({ ...c, ...patch }))];
 }
 
-export function JudgeFields({ id, value, onChange, promptsDefault, children }: { id: string; value: JudgeChoice; onChange: (patch: Partial<JudgeChoice>) => void; promptsDefault: string; children?: ReactNode }) {
+export function JudgeFields({ id, value, onChange, promptsDefault, promptsHelp = "A prompt file (JSONL, a dataset, or .txt one a line); empty: the validation split.", children }: { id: string; value: JudgeChoice; onChange: (patch: Partial<JudgeChoice>) => void; promptsDefault: string; promptsHelp?: string; children?: ReactNode }) {
   const count = (v: string) => Math.max(1, Number(v) || 1);
   return (
     <>
@@ -31,7 +31,7 @@ export function JudgeFields({ id, value, onChange, promptsDefault, children }: {
         <div className="field">
           <label htmlFor={`${id}-prompts`}>Prompts</label>
           <input id={`${id}-prompts`} value={value.prompts} onChange={(e) => onChange({ prompts: e.target.value })} placeholder={promptsDefault} spellCheck={false} />
-          <small>A prompt file (JSONL, a dataset, or .txt one a line); empty: the validation split.</small>
+          <small>{promptsHelp}</small>
         </div>
       </div>
       <div className="row">

@@ -45,6 +45,17 @@ def run_bench(cmd: dict, cancelled=lambda: False) -> Recorder:
     return recorder
 
 
+def offline_with_an_empty_cache(monkeypatch, cache: Path) -> None:
+    """huggingface_hub and datasets offline, with caches that hold nothing: a built-in task's data cannot load."""
+    import datasets.config
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache / "hub"))
+
+
 @pytest.fixture(scope="module")
 def outcome(tiny_model, adapter, task_dir):
     recorder = run_bench(command(tiny_model, adapter, task_dir))
@@ -151,14 +162,7 @@ def test_unknown_task_is_named_with_close_matches(tiny_model, adapter, task_dir)
 
 
 def test_a_standard_task_offline_says_which_task_and_what_to_do(tiny_model, adapter, task_dir, monkeypatch):
-    import datasets.config
-    from huggingface_hub import constants
-
-    cache = task_dir / "empty-hf-cache"
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache / "hub"))
+    offline_with_an_empty_cache(monkeypatch, task_dir / "empty-hf-cache")
     with pytest.raises(WorkerError) as err:
         run_bench(command(tiny_model, adapter, task_dir, tasks=["arc_challenge"]))
     assert err.value.code == "BENCH_DATA_OFFLINE" and err.value.recoverable
@@ -210,17 +214,10 @@ def test_a_custom_group_that_names_a_built_in_task_indexes_the_built_in_ones_too
     whose data is not cached, so the error is the built-in task's offline error, not 'unknown'."""
     import shutil
 
-    import datasets.config
-    from huggingface_hub import constants
-
     folder = tmp_path / "tasks"
     shutil.copytree(task_dir, folder)
     (folder / "mixed.yaml").write_text("group: whetstone_mixed\ntask:\n  - whetstone_capitals\n  - arc_challenge\n", encoding="utf-8")
-    cache = tmp_path / "empty-hf-cache"
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache / "hub"))
+    offline_with_an_empty_cache(monkeypatch, tmp_path / "empty-hf-cache")
     with pytest.raises(WorkerError) as err:
         run_bench(command(tiny_model, adapter, folder, tasks=["whetstone_mixed"]))
     assert err.value.code == "BENCH_DATA_OFFLINE", err.value.message

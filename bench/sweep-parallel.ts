@@ -21,6 +21,7 @@ import { PROJECT_ROOT } from "../engine/paths";
 import type { EarlyStopRule, SweepStatus } from "../engine/sweep/schema";
 import { ensureTinyJudge } from "../tests/engine/eval/tiny-judge";
 import { describeMachine } from "./machine";
+import { tinySweepConfig } from "./sweep";
 
 const RATES = [1e-3, 2e-3, 3e-3, 1e-2];
 
@@ -53,16 +54,7 @@ export async function main(argv: string[]): Promise<void> {
   const rounds = Number(values.rounds ?? 3);
   const judge = values.judge ?? ensureTinyJudge();
   const work = mkdtempSync(join(tmpdir(), "whetstone-sweep-parallel-"));
-  const config = {
-    name: "side",
-    model: { path: join(PROJECT_ROOT, ".cache", "fixtures", "tiny-llama") },
-    data: { train: join(PROJECT_ROOT, "examples", "tiny-chat.jsonl"), max_length: 192, validation_split: 0.1 },
-    lora: { r: 4, alpha: 8 },
-    training: { micro_batch_size: 4, learning_rate: 1e-3, max_steps: steps, checkpoint_every: Math.max(1, Math.round(steps / 6)), neftune_alpha: 0, seed: 1 },
-  };
-  // Warm-up, untimed: the first training of a process pays for the fork server's imports and file caches.
-  const warm = new Engine({ home: join(work, "warm-up") });
-  await warm.call("awaitRun", { id: (await warm.call("createRun", { config: { ...config, training: { ...config.training, max_steps: 2 } }, baseDir: work })).id });
+  const config = await tinySweepConfig("side", steps, work);
   const samples: Sample[] = [];
   for (let round = 1; round <= rounds; round++) {
     for (const rule of ["off", "signals"] as const) {

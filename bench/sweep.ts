@@ -21,21 +21,30 @@ import { describeMachine } from "./machine";
 
 const RATES = [1e-5, 1e-3, 3e-3, 1e-2, 1.0];
 
-export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { steps: { type: "string" }, judge: { type: "string" }, out: { type: "string" } } });
-  const steps = Number(values.steps ?? 24);
-  const judge = values.judge ?? ensureTinyJudge();
-  const work = mkdtempSync(join(tmpdir(), "whetstone-sweep-bench-"));
+/**
+ * The sweeps' base config on the tiny model (a tenth held out for validation, `steps` steps, six
+ * checkpoints), after an untimed 2-step warm-up run in `work`: the first training of a process pays
+ * for the fork server's imports and file caches.
+ */
+export async function tinySweepConfig(name: string, steps: number, work: string) {
   const config = {
-    name: "planted",
+    name,
     model: { path: join(PROJECT_ROOT, ".cache", "fixtures", "tiny-llama") },
     data: { train: join(PROJECT_ROOT, "examples", "tiny-chat.jsonl"), max_length: 192, validation_split: 0.1 },
     lora: { r: 4, alpha: 8 },
     training: { micro_batch_size: 4, learning_rate: 1e-3, max_steps: steps, checkpoint_every: Math.max(1, Math.round(steps / 6)), neftune_alpha: 0, seed: 1 },
   };
-  // Warm-up, untimed: the first training of a process pays for imports and file caches.
   const warm = new Engine({ home: join(work, "warm-up") });
   await warm.call("awaitRun", { id: (await warm.call("createRun", { config: { ...config, training: { ...config.training, max_steps: 2 } }, baseDir: work })).id });
+  return config;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { steps: { type: "string" }, judge: { type: "string" }, out: { type: "string" } } });
+  const steps = Number(values.steps ?? 24);
+  const judge = values.judge ?? ensureTinyJudge();
+  const work = mkdtempSync(join(tmpdir(), "whetstone-sweep-bench-"));
+  const config = await tinySweepConfig("planted", steps, work);
   const arms: { rule: EarlyStopRule; sweep: SweepStatus; seconds: number }[] = [];
   for (const rule of ["off", "signals", "val"] as const) {
     const engine = new Engine({ home: join(work, rule) });

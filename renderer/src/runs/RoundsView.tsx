@@ -6,9 +6,8 @@
  * round to use, and Cancel / Resume. The store's copy is kept current by `rounds` events and read
  * once from the engine on mount, so a reload or another window finds it as it is.
  */
-import { useEffect, useState } from "react";
 import { useAppStore } from "../store/store";
-import { useClient, errorInfo } from "../client/context";
+import { JobPage, useJob } from "./job-page";
 import { ErrorBox } from "../components/ErrorBox";
 import { LineChart } from "../components/LineChart";
 import { ProgressBar } from "../components/ProgressBar";
@@ -18,27 +17,10 @@ import { loopNow, matchInWords, roundState, trainingProgress, winRateSeries } fr
 import { roundModel, type Match, type Round, type RoundsStatus } from "../../../engine/api/public";
 
 export function RoundsView({ id }: { id: string }) {
-  const client = useClient();
   const loop = useAppStore((s) => s.roundLoops[id]);
-  const [error, setError] = useState<ReturnType<typeof errorInfo> | null>(null);
-  const [busy, setBusy] = useState<"cancel" | "resume" | null>(null);
-
-  useEffect(() => {
-    client.getRounds({ id }).then((s) => useAppStore.getState().upsertRoundLoop(s), (e) => setError(errorInfo(e)));
-  }, [client, id]);
+  const { client, error, busy, act } = useJob<RoundsStatus, "cancel" | "resume">((c) => c.getRounds({ id }), (s) => useAppStore.getState().upsertRoundLoop(s), id);
 
   if (!loop) return <ErrorBox error={error} />;
-  const act = (what: "cancel" | "resume", fn: () => Promise<RoundsStatus>) => async () => {
-    setBusy(what);
-    setError(null);
-    try {
-      useAppStore.getState().upsertRoundLoop(await fn());
-    } catch (e) {
-      setError(errorInfo(e));
-    } finally {
-      setBusy(null);
-    }
-  };
   const judged = loop.rounds.filter((r) => r.state === "done").length;
   const series = winRateSeries(loop);
   return (
@@ -209,14 +191,8 @@ function RunLink({ id, what }: { id: string | null; what: string }) {
 export function RoundsPage({ id }: { id: string }) {
   const name = useAppStore((s) => s.roundLoops[id]?.name ?? id);
   return (
-    <section aria-labelledby="rounds-title">
-      <div className="row">
-        <button type="button" onClick={() => useAppStore.getState().navigate({ name: "runs" })}>
-          ← Runs
-        </button>
-        <h2 id="rounds-title">Rounds {name}</h2>
-      </div>
+    <JobPage titleId="rounds-title" title={`Rounds ${name}`}>
       <RoundsView id={id} />
-    </section>
+    </JobPage>
   );
 }

@@ -4,9 +4,8 @@
  * dashboard below, cancel and resume, and once judged the ranking (SweepRanking). It is the store's copy, kept current by `sweep` events; it is
  * read once from the engine on mount, so a reload or another window finds it as it is.
  */
-import { useEffect, useState } from "react";
 import { useAppStore } from "../store/store";
-import { useClient, errorInfo } from "../client/context";
+import { JobPage, useJob } from "./job-page";
 import { ErrorBox } from "../components/ErrorBox";
 import { ProgressBar } from "../components/ProgressBar";
 import { TableHead } from "../components/TableHead";
@@ -17,27 +16,10 @@ import { SweepRanking } from "./SweepRanking";
 import type { SweepStatus, Trial } from "../../../engine/api/public";
 
 export function SweepView({ id }: { id: string }) {
-  const client = useClient();
   const sweep = useAppStore((s) => s.sweeps[id]);
-  const [error, setError] = useState<ReturnType<typeof errorInfo> | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    client.getSweep({ id }).then((s) => useAppStore.getState().upsertSweep(s), (e) => setError(errorInfo(e)));
-  }, [client, id]);
+  const { client, error, busy, act } = useJob<SweepStatus, "cancel" | "resume">((c) => c.getSweep({ id }), (s) => useAppStore.getState().upsertSweep(s), id);
 
   if (!sweep) return <ErrorBox error={error} />;
-  const act = (fn: () => Promise<SweepStatus>) => async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      useAppStore.getState().upsertSweep(await fn());
-    } catch (e) {
-      setError(errorInfo(e));
-    } finally {
-      setBusy(false);
-    }
-  };
   const active = sweep.state === "running" || sweep.state === "judging";
   const done = sweep.trials.filter((t) => !["pending", "running", "paused"].includes(t.state)).length;
   const running = sweep.trials.filter((t) => t.state === "running" && t.run_id);
@@ -52,12 +34,12 @@ export function SweepView({ id }: { id: string }) {
           {done} of {sweep.trials.length} trials done · {duration(sweep.elapsed_s)}
         </span>
         {active && (
-          <button type="button" className="danger" disabled={busy} onClick={act(() => client.cancelSweep({ id: sweep.id }))}>
+          <button type="button" className="danger" disabled={busy !== null} onClick={act("cancel", () => client.cancelSweep({ id: sweep.id }))}>
             Cancel the sweep
           </button>
         )}
         {(sweep.state === "interrupted" || sweep.state === "cancelled" || sweep.state === "failed") && (
-          <button type="button" disabled={busy} onClick={act(async () => client.resumeSweep({ id: sweep.id }))}>
+          <button type="button" disabled={busy !== null} onClick={act("resume", () => client.resumeSweep({ id: sweep.id }))}>
             Resume the sweep
           </button>
         )}
@@ -168,14 +150,8 @@ function JudgingProgress({ sweep }: { sweep: SweepStatus }) {
 export function SweepPage({ id }: { id: string }) {
   const name = useAppStore((s) => s.sweeps[id]?.name ?? id);
   return (
-    <section aria-labelledby="sweep-title">
-      <div className="row">
-        <button type="button" onClick={() => useAppStore.getState().navigate({ name: "runs" })}>
-          ← Runs
-        </button>
-        <h2 id="sweep-title">Sweep {name}</h2>
-      </div>
+    <JobPage titleId="sweep-title" title={`Sweep ${name}`}>
       <SweepView id={id} />
-    </section>
+    </JobPage>
   );
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { PROJECT_ROOT } from "../../engine/paths";
 import { ensureTinyModel } from "../helpers/fixture";
-import { dropScript, findChromium, SCREENSHOTS, startHarness, type Harness } from "./harness";
+import { dropScript, findChromium, SCREENSHOTS, openApp, shot, startHarness, type Harness } from "./harness";
 
 const chromiumPath = findChromium();
 const PROMPTS = join(PROJECT_ROOT, "examples", "data", "tiny-grpo.jsonl");
@@ -27,18 +27,13 @@ describe.skipIf(!chromiumPath)("GRPO journey in chromium", () => {
     await h?.close();
   });
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
   const next = async (page: Page) => {
     await page.waitForFunction(() => !(document.querySelector(".step-nav button.primary") as HTMLButtonElement | null)?.disabled, null, { timeout: 30_000 });
     await page.getByRole("button", { name: "Next" }).click();
   };
 
   it("prompts, GRPO with a reward on the data's own field, trained; the run shows its sampled answers and their rewards", async () => {
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(h.server.url);
+    const { page, errors } = await openApp(h);
 
     await page.getByLabel("Local model folder").fill(model);
     await page.getByRole("list", { name: "Model folder check" }).waitFor();

@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
 import { Engine } from "../../engine/api/engine";
 import { serve, type RunningServer } from "../../engine/server/http";
 import { PROJECT_ROOT } from "../../engine/paths";
@@ -64,4 +64,28 @@ export function dropScript({ name, text }: { name: string; text: string }): void
   const zone = document.querySelector('[data-testid="dropzone"]')!;
   zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true }));
   zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+}
+
+/** A whole-page screenshot into test-results/e2e/NAME.png. */
+export const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+
+/**
+ * The app in a fresh browser context, its uncaught page errors collected. `ui`: the app's saved UI
+ * state (theme, step, draft) for a first visit, as if the person had left it so.
+ */
+export async function openApp(
+  h: Harness,
+  opts: { viewport?: { width: number; height: number }; colorScheme?: "light" | "dark"; ui?: Record<string, unknown> } = {},
+): Promise<{ page: Page; errors: string[] }> {
+  const context = await h.browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 900 }, ...(opts.colorScheme ? { colorScheme: opts.colorScheme } : {}) });
+  if (opts.ui) {
+    await context.addInitScript((saved) => {
+      if (!localStorage.getItem("whetstone-ui")) localStorage.setItem("whetstone-ui", saved);
+    }, JSON.stringify({ state: opts.ui, version: 1 }));
+  }
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(h.server.url);
+  return { page, errors };
 }

@@ -11,7 +11,7 @@ import type { Page } from "playwright-core";
 import { PROJECT_ROOT } from "../../engine/paths";
 import { ensureTinyModel, TINY_DATA } from "../helpers/fixture";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
-import { dropScript, findChromium, SCREENSHOTS, startHarness, type Harness } from "./harness";
+import { dropScript, findChromium, SCREENSHOTS, openApp, shot, startHarness, type Harness } from "./harness";
 
 const chromiumPath = findChromium();
 const PAIRS = join(PROJECT_ROOT, "examples", "data", "tiny-pairs.jsonl");
@@ -30,7 +30,6 @@ describe.skipIf(!chromiumPath)("preference journey in chromium", () => {
     await h?.close();
   });
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
   const next = async (page: Page) => {
     const button = page.getByRole("button", { name: "Next" });
     await page.waitForFunction(() => !(document.querySelector(".step-nav button.primary") as HTMLButtonElement | null)?.disabled, null, { timeout: 30_000 });
@@ -41,11 +40,7 @@ describe.skipIf(!chromiumPath)("preference journey in chromium", () => {
     page.waitForFunction((s) => document.querySelector('[data-testid="run-state"]')?.textContent === s, state, { timeout: 120_000 });
 
   it("SFT, then DPO chained from it, evaluated and exported; reloads lose nothing", async () => {
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(h.server.url);
+    const { page, errors } = await openApp(h);
     const t0 = Date.now();
     const lap = (what: string) => console.log(`[e2e preference] ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { ensureTinyModel, tinyConfig } from "../helpers/fixture";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
-import { findChromium, SCREENSHOTS, startHarness, type Harness } from "./harness";
+import { findChromium, SCREENSHOTS, openApp, shot, startHarness, type Harness } from "./harness";
 
 const chromiumPath = findChromium();
 
@@ -34,7 +34,6 @@ describe.skipIf(!chromiumPath)("rounds in chromium", () => {
     await h?.close();
   });
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
   it("follows three rounds with DPO live, cancels and resumes them, and shows the rounds and the win-rate curve", async () => {
     const started = await h.engine.call("startRounds", {
@@ -49,14 +48,7 @@ describe.skipIf(!chromiumPath)("rounds in chromium", () => {
         },
       },
     });
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    await context.addInitScript(() => {
-      if (!localStorage.getItem("whetstone-ui")) localStorage.setItem("whetstone-ui", JSON.stringify({ state: { theme: "light" }, version: 1 }));
-    });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(h.server.url);
+    const { page, errors } = await openApp(h, { ui: { theme: "light" } });
     await page.getByRole("button", { name: "Runs", exact: true }).click();
     await page.getByRole("button", { name: `Rounds e2e-rounds (${started.id})` }).click();
     await page.getByRole("heading", { name: "Rounds e2e-rounds" }).waitFor();

@@ -15,7 +15,7 @@ import type { Page } from "playwright-core";
 import { DEFAULT_DRAFT, type Draft } from "../../renderer/src/lib/draft";
 import { TINY_DATA, ensureTinyModel } from "../helpers/fixture";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
-import { findChromium, SCREENSHOTS, startHarness, type Harness } from "./harness";
+import { findChromium, SCREENSHOTS, openApp, shot, startHarness, type Harness } from "./harness";
 
 const chromiumPath = findChromium();
 
@@ -33,7 +33,6 @@ describe.skipIf(!chromiumPath)("sweep in chromium", () => {
     await h?.close();
   });
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
   it("builds a 3-trial learning-rate sweep, watches the too-high rate stop early and the judge mark the best", async () => {
     // The tiny model on the sample chats with 10% held out (the judge's prompts), as the engine's sweep test trains it;
@@ -42,14 +41,7 @@ describe.skipIf(!chromiumPath)("sweep in chromium", () => {
       ...DEFAULT_DRAFT, name: "e2e-sweep", modelPath: model, dataPath: TINY_DATA, dataName: "tiny-chat.jsonl", method: "sft", neftune: false,
       learningRate: 3e-3, microBatchSize: 8, maxLength: 192, validationSplit: 0.1, suggestedFor: TINY_DATA, loraR: 4, loraAlpha: 8, checkpointEvery: 4, epochs: 1, maxSteps: null,
     };
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    await context.addInitScript((saved) => {
-      if (!localStorage.getItem("whetstone-ui")) localStorage.setItem("whetstone-ui", saved);
-    }, JSON.stringify({ state: { theme: "light", step: "train", draft }, version: 1 }));
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(h.server.url);
+    const { page, errors } = await openApp(h, { ui: { theme: "light", step: "train", draft } });
     const t0 = Date.now();
     const lap = (what: string) => console.log(`[e2e] ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureTinyModel } from "../helpers/fixture";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
-import { findChromium, SCREENSHOTS, startHarness, type Harness } from "./harness";
+import { findChromium, SCREENSHOTS, openApp, shot, startHarness, type Harness } from "./harness";
 
 const chromiumPath = findChromium();
 if (!chromiumPath && process.env.CI) throw new Error("chromium is not installed: `npm run setup` installs it as root (apt-get install -y chromium).");
@@ -28,11 +28,7 @@ describe.skipIf(!chromiumPath)("synthetic data in chromium", () => {
   });
 
   it("generates 3 rows with the tiny model, reports them in words, and uses the file as the dataset", async () => {
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(h.server.url);
+    const { page, errors } = await openApp(h);
     await page.getByLabel("Local model folder").fill(model);
     await page.getByRole("button", { name: "Next" }).click();
 
@@ -93,11 +89,7 @@ describe.skipIf(!chromiumPath)("synthetic data in chromium", () => {
 
   it("from a list of subjects: copies the bundled list to edit, drafts syllabi, and keeps preference pairs the judge chose", async () => {
     const judge = ensureTinyJudge();
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 1400 } });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(h.server.url);
+    const { page, errors } = await openApp(h, { viewport: { width: 1280, height: 1400 } });
     await page.getByLabel("Local model folder").fill(model);
     await page.getByRole("button", { name: "Next" }).click();
     await page.getByText("Generate data with a model").click();

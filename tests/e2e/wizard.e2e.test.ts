@@ -13,7 +13,7 @@ import { PROJECT_ROOT } from "../../engine/paths";
 import { ensureTinyModel, tempHome, TINY_DATA } from "../helpers/fixture";
 import { startFakeHub, type FakeHubProcess } from "../helpers/fakehub";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
-import { dropScript, findChromium, SCREENSHOTS, startHarness, type Harness } from "./harness";
+import { dropScript, findChromium, SCREENSHOTS, openApp, shot, startHarness, type Harness } from "./harness";
 
 const chromiumPath = findChromium();
 if (!chromiumPath && process.env.CI) throw new Error("chromium is not installed: `npm run setup` installs it as root (apt-get install -y chromium).");
@@ -37,15 +37,7 @@ describe.skipIf(!chromiumPath)("wizard in chromium", () => {
     hub?.close();
   });
 
-  const open = async (theme: "light" | "dark" = "light") => {
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: theme });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(h.server.url);
-    return { page, errors };
-  };
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  const open = (theme: "light" | "dark" = "light") => openApp(h, { colorScheme: theme });
   const next = (page: Page) => page.getByRole("button", { name: "Next" }).click();
 
   it("drops a dataset, trains SFT with goldfish, evaluates with the tiny judge, exports, chats", async () => {

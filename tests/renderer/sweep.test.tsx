@@ -9,9 +9,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { SweepStatusSchema, type SweepStatus, type Trial } from "../../engine/sweep/schema";
-import type { ApiMethod } from "../../engine/api/contract";
 import type { RunStatus } from "../../engine/runs/types";
-import { EngineApiError, createClient, httpTransport, type EngineClient } from "../../renderer/src/client/engine-client";
+import { EngineApiError, httpTransport } from "../../renderer/src/client/engine-client";
 import { ClientContext } from "../../renderer/src/client/context";
 import { applyEngineEvent, useAppStore } from "../../renderer/src/store/store";
 import { DEFAULT_DRAFT, draftToConfig, type Draft } from "../../renderer/src/lib/draft";
@@ -19,21 +18,10 @@ import { checkGrid, checkRow, settingsFor, settingsInWords, trialState } from ".
 import { SweepBuilder } from "../../renderer/src/wizard/SweepBuilder";
 import { SweepView } from "../../renderer/src/runs/SweepView";
 import { TrainStep } from "../../renderer/src/wizard/TrainStep";
+import { fakeClient } from "../helpers/fake-client";
 
 const draft: Draft = { ...DEFAULT_DRAFT, modelPath: "/models/tiny", dataPath: "/data/chat.jsonl", dataName: "chat.jsonl", validationSplit: 0.1 };
 
-/** A client whose methods are the handlers given; any other method fails the test. */
-function fakeClient(handlers: Partial<Record<ApiMethod, (input: never) => unknown>>): EngineClient {
-  return createClient({
-    call: async (method, input) => {
-      const h = handlers[method];
-      if (!h) throw new Error(`unexpected call: ${method}`);
-      return h(input as never);
-    },
-    subscribe: () => () => undefined,
-    fileForEngine: async () => ({ path: "", uploaded: false }),
-  });
-}
 
 const LR = "training.learning_rate";
 const trial = (index: number, over: Partial<Trial>): Trial => ({

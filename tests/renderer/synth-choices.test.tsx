@@ -14,7 +14,6 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { Engine } from "../../engine/api/engine";
-import type { ApiMethod } from "../../engine/api/contract";
 import type { EngineEvent } from "../../engine/api/events";
 import { BUNDLED_TAXONOMY } from "../../engine/synth/glan";
 import { createClient, type EngineClient } from "../../renderer/src/client/engine-client";
@@ -25,6 +24,7 @@ import { DEFAULT_SYNTH_FORM, progressInWords, synthRequest } from "../../rendere
 import { SynthSettings } from "../../renderer/src/wizard/SynthPanel";
 import { ensureTinyModel } from "../helpers/fixture";
 import { ensureTinyJudge } from "../engine/eval/tiny-judge";
+import { fakeClient } from "../helpers/fake-client";
 
 const CONFIG_WORDS = /--[a-z]|magpie|fewshot|glan|taxonomy|syllabusTokens|responseTemperatures|responderRuns|minMargin|"pairs"|"sft"/;
 /** What the panel says, less paths and file names (synth-glan-pairs.jsonl names the way it was made, as a file should). */
@@ -134,17 +134,6 @@ describe("answers from other runs, temperatures and the checks (fake engine)", (
   const run = (id: string, base: string) => ({ id, name: id, method: "sft", finetune: "lora", finished_at: "2026-01-02T00:00:00Z", kind: "adapter" as const, path: `/runs/${id}/adapter`, base, lineage: [] });
   beforeEach(() => useAppStore.setState({ ...initial, draft, synthForm: DEFAULT_SYNTH_FORM, synthJob: null, progress: {} }, true));
 
-  function fakeClient(handlers: Partial<Record<ApiMethod, (input: never) => unknown>>): EngineClient {
-    return createClient({
-      call: async (method, input) => {
-        const h = handlers[method];
-        if (!h) throw new Error(`unexpected call: ${method}`);
-        return h(input as never);
-      },
-      subscribe: () => () => undefined,
-      fileForEngine: async (file) => ({ path: `/uploads/${file.name}`, uploaded: true }),
-    });
-  }
 
   it("offers finished runs of this base (not of another), and sends them with the temperatures and the best answer kept", async () => {
     const synthData = vi.fn(() => new Promise(() => undefined));

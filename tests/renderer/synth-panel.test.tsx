@@ -8,31 +8,20 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
-import type { ApiMethod } from "../../engine/api/contract";
 import type { ProgressInfo } from "../../engine/api/events";
 import { SynthReportSchema } from "../../engine/synth/schema";
-import { EngineApiError, createClient, httpTransport, type EngineClient } from "../../renderer/src/client/engine-client";
+import { EngineApiError, httpTransport, type EngineClient } from "../../renderer/src/client/engine-client";
 import { ClientContext } from "../../renderer/src/client/context";
 import { applyEngineEvent, useAppStore } from "../../renderer/src/store/store";
 import { DEFAULT_DRAFT, type Draft } from "../../renderer/src/lib/draft";
 import { DEFAULT_SYNTH_FORM, defaultOutPath, progressInWords, reportInWords, synthRequest, type SynthReport } from "../../renderer/src/lib/synth";
 import { SynthSettings } from "../../renderer/src/wizard/SynthPanel";
+import { fakeClient } from "../helpers/fake-client";
 
 const HOME = "/home/me/.whetstone";
 const draft: Draft = { ...DEFAULT_DRAFT, modelPath: "/models/tiny", dataPath: "/data/chat.jsonl", dataName: "chat.jsonl" };
 const OUT = "/data/synth-magpie.jsonl";
 
-function fakeClient(handlers: Partial<Record<ApiMethod, (input: never) => unknown>>): EngineClient {
-  return createClient({
-    call: async (method, input) => {
-      const h = handlers[method];
-      if (!h) throw new Error(`unexpected call: ${method}`);
-      return h(input as never);
-    },
-    subscribe: () => () => undefined,
-    fileForEngine: async (file) => ({ path: `/uploads/${file.name}`, uploaded: true }),
-  });
-}
 
 const report = (over: Partial<SynthReport> = {}): SynthReport =>
   SynthReportSchema.parse({

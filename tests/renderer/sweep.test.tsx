@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { SweepStatusSchema, type SweepStatus, type Trial } from "../../engine/sweep/schema";
 import type { RunStatus } from "../../engine/runs/types";
-import { EngineApiError, httpTransport } from "../../renderer/src/client/engine-client";
+import { EngineApiError } from "../../renderer/src/client/engine-client";
 import { ClientContext } from "../../renderer/src/client/context";
 import { applyEngineEvent, useAppStore } from "../../renderer/src/store/store";
 import { DEFAULT_DRAFT, draftToConfig, type Draft } from "../../renderer/src/lib/draft";
@@ -286,18 +286,4 @@ describe("the sweep view", () => {
     act(() => applyEngineEvent({ type: "sweep", sweep: { ...status, trials: [trial(1, { state: "stopped", reason: "its loss diverged", steps: 3 })] } }));
     expect(rows()[0]!.textContent).toContain("stopped early: its loss diverged");
   });
-});
-
-it("the client listens for sweep events over loopback HTTP too", () => {
-  const types: string[] = [];
-  class FakeEventSource {
-    addEventListener(type: string) {
-      types.push(type);
-    }
-    close() {}
-  }
-  vi.stubGlobal("EventSource", FakeEventSource);
-  httpTransport("http://127.0.0.1:1", "t").subscribe(() => undefined)();
-  vi.unstubAllGlobals();
-  expect(types).toContain("sweep");
 });

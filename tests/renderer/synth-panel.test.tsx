@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import type { ProgressInfo } from "../../engine/api/events";
 import { SynthReportSchema } from "../../engine/synth/schema";
-import { EngineApiError, httpTransport, type EngineClient } from "../../renderer/src/client/engine-client";
+import { EngineApiError, type EngineClient } from "../../renderer/src/client/engine-client";
 import { ClientContext } from "../../renderer/src/client/context";
 import { applyEngineEvent, useAppStore } from "../../renderer/src/store/store";
 import { DEFAULT_DRAFT, type Draft } from "../../renderer/src/lib/draft";
@@ -95,20 +95,6 @@ describe("progress and the report in words", () => {
     ]);
     expect(r.verdict).toBe("Stopped after 270 candidates with 12 of 50 rows: most were cut off (allow longer prompts or answers under More options). Generate again to go on from there.");
   });
-});
-
-it("the browser's event stream listens for synth events (the panel's progress comes through it)", () => {
-  const types: string[] = [];
-  class FakeEventSource {
-    addEventListener(type: string) {
-      types.push(type);
-    }
-    close() {}
-  }
-  vi.stubGlobal("EventSource", FakeEventSource);
-  httpTransport("http://127.0.0.1:1", "t").subscribe(() => undefined)();
-  vi.unstubAllGlobals();
-  expect(types).toContain("synth");
 });
 
 describe("the panel", () => {

@@ -12,6 +12,11 @@
  * os._exit: with the interpreter's full teardown of torch, transformers and the model. Medians,
  * because this machine is shared and noisy.
  *
+ * Then the same job on 2 processes (gloo on the CPU), three ways: the launcher (torchrun's agent,
+ * whetstone_worker.launch) forked from the fork server with its ranks forked from it, as shipped on
+ * Linux; the launcher spawned, its ranks still forked from it; and torchrun itself, each rank a fresh
+ * interpreter, as before.
+ *
  *   npm run bench -- worker-job [--runs N]
  */
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -40,12 +45,20 @@ function teardownPython(dir: string): string {
   return path;
 }
 
+/** An interpreter wrapper that launches a run on several processes with torchrun itself, each rank a fresh interpreter: how it was launched before whetstone_worker.launch. */
+function torchrunPython(dir: string): string {
+  const path = join(dir, "python-torchrun.sh");
+  writeFileSync(path, `#!/bin/sh\nif [ "$3" = whetstone_worker.launch ]; then shift 3; exec "${workerPython()}" -u -m torch.distributed.run "$@" -m whetstone_worker; fi\nexec "${workerPython()}" "$@"\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
 interface Arm {
   python?: string;
   workerEnv?: NodeJS.ProcessEnv;
 }
 
-async function oneJob({ python, workerEnv }: Arm): Promise<Phases> {
+async function oneJob({ python, workerEnv }: Arm, devices = 1): Promise<Phases> {
   const engine = new Engine({ home: mkdtempSync(join(tmpdir(), "whetstone-bench-job-")), python, workerEnv });
   const marks: Record<string, number> = {};
   const t0 = performance.now();
@@ -55,7 +68,7 @@ async function oneJob({ python, workerEnv }: Arm): Promise<Phases> {
     else if (e.type === "metrics" && e.row.step === 1) at("step1");
     else if (e.type === "log" && e.line.includes("worker shutting down")) at("shutdown");
   });
-  const run = await engine.createRun({ config: tinyConfig({ training: { max_steps: 2, checkpoint_every: 100 } }) });
+  const run = await engine.createRun({ config: tinyConfig({ training: { max_steps: 2, checkpoint_every: 100, ...(devices > 1 ? { devices, neftune_alpha: 0 } : {}) } }), preflight: "never" });
   const done = await engine.waitForRun(run.id);
   const end = performance.now();
   if (done.state !== "completed") throw new Error(`bench run ended ${done.state}: ${engine.getLog({ id: run.id }).join("\n")}`);
@@ -75,9 +88,21 @@ export async function main(argv: string[]): Promise<void> {
   const first = await oneJob({}); // warms the page cache and starts the fork server: a session's first job
   const samples: Record<string, Phases[]> = Object.fromEntries(Object.keys(arms).map((k) => [k, []]));
   for (let i = 0; i < runs; i++) for (const [name, arm] of Object.entries(arms)) samples[name]!.push(await oneJob(arm));
+  // A run on 2 processes (gloo on the CPU): how its launcher and ranks start.
+  const pyDir = mkdtempSync(join(tmpdir(), "whetstone-bench-py-"));
+  const twoArms: Record<string, Arm> = {
+    "launcher forked, ranks forked from it (now)": {},
+    "launcher spawned, ranks forked from it": { workerEnv: { WHETSTONE_FORK_SERVER: "0" } },
+    "torchrun, each rank a fresh interpreter (before)": { python: torchrunPython(pyDir) },
+  };
+  await oneJob({}, 2); // untimed: the page cache and the gloo path
+  const two: Record<string, Phases[]> = Object.fromEntries(Object.keys(twoArms).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) for (const [name, arm] of Object.entries(twoArms)) two[name]!.push(await oneJob(arm, 2));
   const keys = ["hello_s", "first_step_s", "steps_s", "exit_s", "total_s"] as const;
   const rows = Object.entries(samples).map(([name, xs]) => ({ name, ...Object.fromEntries(keys.map((k) => [k, median(xs.map((x) => x[k]))])) }) as { name: string } & Phases);
   const [forked, spawned, before] = rows as [Phases & { name: string }, Phases & { name: string }, Phases & { name: string }];
+  const twoRows = Object.entries(two).map(([name, xs]) => ({ name, ...Object.fromEntries(keys.map((k) => [k, median(xs.map((x) => x[k]))])) }) as { name: string } & Phases);
+  const [twoNow, , twoBefore] = twoRows as [Phases & { name: string }, Phases & { name: string }, Phases & { name: string }];
   const md = [
     "# One worker job's fixed costs (2 training steps of the tiny fixture)",
     "",
@@ -92,10 +117,20 @@ export async function main(argv: string[]): Promise<void> {
     `Exit: os._exit ${(before.exit_s / spawned.exit_s).toFixed(0)}× faster than the interpreter's teardown (${(before.exit_s - spawned.exit_s).toFixed(2)} s saved per job).`,
     `Spread of the whole job (min–max): ${Object.entries(samples).map(([name, xs]) => `${name} ${Math.min(...xs.map((x) => x.total_s)).toFixed(1)}–${Math.max(...xs.map((x) => x.total_s)).toFixed(1)} s`).join(", ")}.`,
     "",
+    "## The same job on 2 processes (`training.devices: 2`, gloo on the CPU)",
+    "",
+    `Median of ${runs} interleaved jobs per arm. The launcher is torchrun's agent (\`whetstone_worker.launch\`); before, it was torchrun itself, whose ranks each imported torch, transformers and peft afresh.`,
+    "",
+    "| launch | start → hello | hello → step 1 | steps | shutdown → done | total |",
+    "|---|---|---|---|---|---|",
+    ...twoRows.map((r) => `| ${r.name} | ${keys.map((k) => r[k].toFixed(2)).join(" | ")} |`),
+    "",
+    `Start → step 1: ${((twoBefore.hello_s + twoBefore.first_step_s) / (twoNow.hello_s + twoNow.first_step_s)).toFixed(1)}× faster than torchrun (${(twoBefore.hello_s + twoBefore.first_step_s - twoNow.hello_s - twoNow.first_step_s).toFixed(2)} s saved per run); whole job now / before = ${(twoNow.total_s / twoBefore.total_s).toFixed(2)}.`,
+    "",
   ].join("\n");
   const out = values.out ?? join(PROJECT_ROOT, "bench", "results");
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "worker-job.json"), JSON.stringify({ machine: describeMachine(), command: `npm run bench -- worker-job --runs ${runs}`, runs, rows, first, samples }, null, 2) + "\n");
+  writeFileSync(join(out, "worker-job.json"), JSON.stringify({ machine: describeMachine(), command: `npm run bench -- worker-job --runs ${runs}`, runs, rows, first, samples, two_processes: { rows: twoRows, samples: two } }, null, 2) + "\n");
   writeFileSync(join(out, "worker-job.md"), md);
   console.log(md);
 }

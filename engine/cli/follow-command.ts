@@ -18,7 +18,7 @@ export async function followCommand(configPath: string, io: Io, opts: { devices?
     `node ${nodes.node_rank} of ${nodes.nnodes}: ${devices} process${devices === 1 ? "" : "es"}, joining node 0 at ${nodes.master_addr}:${nodes.master_port}\n` +
       "  this node follows node 0's run; metrics, checkpoints and outputs are written on node 0\n",
   );
-  const follower = startFollower({ devices, nodes, onOutput: (line) => io.err(line + "\n") });
+  const follower = await startFollower({ devices, nodes, onOutput: (line) => io.err(line + "\n") });
   io.onInterrupt(() => {
     io.out.write("Stopping: every node stops the run at the next step, and node 0 writes a checkpoint (Ctrl-C again to quit at once).\n");
     follower.stop();

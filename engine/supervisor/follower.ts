@@ -1,6 +1,6 @@
 /**
- * A machine's share of a run held by another: on a node above 0 of a run on several machines, torchrun
- * starts this machine's worker processes, which join node 0's and train each command its rank 0
+ * A machine's share of a run held by another: on a node above 0 of a run on several machines, torchrun's
+ * agent (whetstone_worker/launch.py, forked from the fork server on Linux) starts this machine's worker processes, which join node 0's and train each command its rank 0
  * broadcasts (whetstone_worker/distributed.py). Nobody here speaks the protocol and no run is created
  * in this machine's store: metrics, checkpoints and outputs are node 0's. What is left to do here is
  * to start torchrun, pass its output on, stop it on request and report how it exited.
@@ -14,7 +14,8 @@ import { createInterface } from "node:readline";
 import { WORKER_DIR, workerPython } from "../paths";
 import { WhetstoneError } from "../util/errors";
 import { trackWorker } from "./live";
-import { workerArgs, type Nodes } from "./launcher";
+import { forkServerApplies, forkWorker } from "./forkserver";
+import { launchOptions, workerArgs, type Nodes } from "./launcher";
 
 export interface FollowerOptions {
   python?: string;
@@ -34,20 +35,25 @@ export interface Follower {
   stop(): void;
 }
 
-export function startFollower(opts: FollowerOptions): Follower {
+export async function startFollower(opts: FollowerOptions): Promise<Follower> {
   if (opts.nodes.node_rank === 0) {
     throw new WhetstoneError({ code: "NODES_INVALID", message: "Node 0 holds the run: it is created there, not followed.", hint: "Start node 0 with `whetstone train CONFIG` and the node options, --node-rank 0." });
   }
   const python = opts.python ?? workerPython();
-  const child = spawn(python, workerArgs(opts.devices, opts.nodes), {
-    cwd: WORKER_DIR,
-    env: { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" },
-    stdio: ["ignore", "pipe", "pipe"],
-    shell: false,
-    windowsHide: true,
-    // Its own process group on POSIX, as the engine's worker: Ctrl-C reaches the CLI, which decides.
-    detached: process.platform !== "win32",
-  });
+  const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
+  // Forked from the warm fork server where it applies (the launcher and its ranks skip the imports), as node 0's worker is.
+  const forked = forkServerApplies(opts.python, env) ? await forkWorker(python, env, launchOptions(opts.devices, opts.nodes)) : null;
+  const child =
+    forked ??
+    spawn(python, workerArgs(opts.devices, opts.nodes), {
+      cwd: WORKER_DIR,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      shell: false,
+      windowsHide: true,
+      // Its own process group on POSIX, as the engine's worker: Ctrl-C reaches the CLI, which decides.
+      detached: process.platform !== "win32",
+    });
   // A second Ctrl-C kills every process of the group at once (torchrun and its ranks).
   const untrack = trackWorker({
     kill: (signal) => {
@@ -60,13 +66,16 @@ export function startFollower(opts: FollowerOptions): Follower {
       }
     },
   });
-  for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on("line", opts.onOutput);
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on("line", opts.onOutput).on("error", () => {});
+    stream.resume(); // a forked launcher's connections come paused
+  }
   const exited = new Promise<number>((resolve, reject) => {
-    child.once("error", (e) => {
+    child.once("error", (e: Error) => {
       untrack();
       reject(new WhetstoneError({ code: "WORKER_MISSING", message: `Cannot start the Python worker (${python}): ${e.message}`, hint: "Run `npm install` in the Whetstone folder: it creates the worker's Python environment. WHETSTONE_PYTHON overrides the interpreter." }));
     });
-    child.once("close", (code, signal) => {
+    child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
       untrack();
       resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
     });

@@ -207,14 +207,14 @@ class ForkServer {
     });
   }
 
-  /** A fresh worker in environment `env`, or an error when the server could not fork one in time. */
-  fork(env: Record<string, string>): Promise<ForkedChild> {
+  /** A fresh worker in environment `env` (with `launch`, torchrun's launcher and its forked ranks), or an error when the server could not fork one in time. */
+  fork(env: Record<string, string>, launch: string[] | null): Promise<ForkedChild> {
     const token = randomBytes(12).toString("hex");
     return new Promise<ForkedChild>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(token, new Error("the fork server did not fork a worker in time")), FORK_TIMEOUT_MS);
       this.pending.set(token, { resolve, reject, timer });
       this.hold();
-      this.control!.write(JSON.stringify({ type: "fork", token, socket: this.workersPath, env }) + "\n");
+      this.control!.write(JSON.stringify({ type: "fork", token, socket: this.workersPath, env, ...(launch ? { launch } : {}) }) + "\n");
     });
   }
 
@@ -370,9 +370,11 @@ export function forkServerApplies(customPython: string | undefined, env: NodeJS.
 
 /**
  * A worker forked by the shared fork server for (python, env), started on first use; null when the
- * server cannot start or fork (the caller then spawns the worker itself).
+ * server cannot start or fork (the caller then spawns the worker itself). With `launch` (torchrun's
+ * options, ./launcher.ts), the fork is the launcher of a run on several processes, and its ranks are
+ * forks of it: each skips the imports too.
  */
-export async function forkWorker(python: string, env: NodeJS.ProcessEnv): Promise<ForkedChild | null> {
+export async function forkWorker(python: string, env: NodeJS.ProcessEnv, launch: string[] | null = null): Promise<ForkedChild | null> {
   const target = forkServerFor(python, env);
   if (!target) return null;
   const key = target.socket;
@@ -386,7 +388,7 @@ export async function forkWorker(python: string, env: NodeJS.ProcessEnv): Promis
   }
   if (!(await server.ready)) return null;
   try {
-    return await server.fork(target.forkEnv);
+    return await server.fork(target.forkEnv, launch);
   } catch {
     return null;
   }

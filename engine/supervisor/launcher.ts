@@ -1,7 +1,8 @@
 /**
- * How the Python worker is launched: one process (`python -m whetstone_worker`), or torchrun starting
- * one per device on this machine (`--standalone`), or torchrun joining several machines (nodes) that
- * meet at node 0's address (static rendezvous). The arguments are built here alone, for the engine's
+ * How the Python worker is launched: one process (`python -m whetstone_worker`), or torchrun's agent
+ * (`python -m whetstone_worker.launch`, its ranks forked from it) starting one per device on this
+ * machine (`--standalone`), or joining several machines (nodes) that meet at node 0's address (static
+ * rendezvous). The arguments are built here alone, for the engine's
  * worker (./worker-process.ts) and for a follower node's launch (./follower.ts), so the two sides of
  * one run cannot be launched two ways.
  *
@@ -59,12 +60,18 @@ export function deviceCount(devices: number | "auto" | undefined): number {
 }
 
 /**
- * The interpreter's arguments for a worker of `devices` processes on this machine, on one node or
- * as this machine's part of `nodes`: torchrun only when there is more than one process in all.
+ * torchrun's options for a worker of `devices` processes on this machine, on one node or as this
+ * machine's part of `nodes`; null for one process (no launcher). whetstone_worker.launch takes them:
+ * torchrun's own agent, with ranks forked from the launcher instead of each importing torch again.
  */
-export function workerArgs(devices: number, nodes: Nodes | null = null): string[] {
-  const module = ["-m", "whetstone_worker"];
-  if (nodes === null && devices <= 1) return ["-u", ...module];
+export function launchOptions(devices: number, nodes: Nodes | null = null): string[] | null {
+  if (nodes === null && devices <= 1) return null;
   const where = nodes === null ? ["--standalone"] : [`--nnodes=${nodes.nnodes}`, `--node-rank=${nodes.node_rank}`, `--master-addr=${nodes.master_addr}`, `--master-port=${nodes.master_port}`];
-  return ["-u", "-m", "torch.distributed.run", ...where, `--nproc-per-node=${devices}`, ...module];
+  return [...where, `--nproc-per-node=${devices}`];
+}
+
+/** The interpreter's arguments for a spawned worker: the worker module, or its launcher with torchrun's options (launchOptions). */
+export function workerArgs(devices: number, nodes: Nodes | null = null): string[] {
+  const launch = launchOptions(devices, nodes);
+  return launch === null ? ["-u", "-m", "whetstone_worker"] : ["-u", "-m", "whetstone_worker.launch", ...launch];
 }

@@ -4,12 +4,14 @@
  * silent. When a rank dies, rank 0 only sees its collective fail ("Connection reset by peer"), and
  * the engine only sees the launcher exit: who died, and how, is in torchrun's stderr. Its agent logs
  * "failed (exitcode: -9) local_rank: 1 (pid: …)" and a summary with one entry per failed rank
- * ("rank : 1 (local_rank: 1)", "exitcode : -9 (pid: …)"), and "Sending process … closing signal
- * SIGTERM" for each rank it stops itself. Its own "root cause" is not reliable (failures are stamped
+ * ("rank : 1 (local_rank: 1)", "exitcode : -9 (pid: …)"), and for each rank it stops itself
+ * "Terminating process … via signal SIGTERM" or "Closing process … via signal SIGTERM" (ranks forked by
+ * whetstone_worker/launch.py), "Sending process … closing signal SIGTERM" (torchrun's own ranks, each a
+ * fresh interpreter). Its own "root cause" is not reliable (failures are stamped
  * to the second, so a tie names rank 0), hence the choice below.
  *
- * torchrun starts every rank in a session of its own, so a signal to the launcher's process group
- * does not reach them; `rankPids` finds them (Linux: /proc) for a stop that must be immediate.
+ * The ranks are the launcher's children; `rankPids` finds them (Linux: /proc) for a stop that must be
+ * immediate (a SIGKILL to the launcher is not passed on).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
@@ -32,8 +34,8 @@ export class RankFailures {
   feed(line: string): void {
     let m = /failed \(exitcode: (-?\d+)\) local_rank: (\d+) \(pid: (\d+)\)/.exec(line);
     if (m) return this.add(Number(m[2]), Number(m[3]), Number(m[1])); // one node: the local rank is the rank
-    m = /Sending process (\d+) closing signal/.exec(line);
-    if (m) return void this.stopped.add(Number(m[1]));
+    m = /Sending process (\d+) closing signal|(?:Terminating|Closing) process (\d+) via signal/.exec(line);
+    if (m) return void this.stopped.add(Number(m[1] ?? m[2]));
     m = /^\s*rank\s*: (\d+)/.exec(line);
     if (m) return void (this.rank = Number(m[1]));
     m = /^\s*exitcode\s*: (-?\d+) \(pid: (\d+)\)/.exec(line);

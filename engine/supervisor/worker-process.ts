@@ -12,7 +12,8 @@
  *
  * On Linux the process is a fork of a pre-imported fork server (./forkserver.ts), which saves each job
  * the ~6 s of imports; it behaves the same in every way above (its own process group, a fresh process,
- * the same protocol over a socket pair instead of pipes).
+ * the same protocol over a socket pair instead of pipes). A run on several processes is a forked
+ * launcher (torchrun's agent, whetstone_worker/launch.py) whose ranks are forks of it in turn.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
@@ -23,7 +24,7 @@ import { WhetstoneError } from "../util/errors";
 import { trackWorker } from "./live";
 import { forkServerApplies, forkWorker, type ForkedChild } from "./forkserver";
 import { rankPids } from "./torchrun";
-import { workerArgs, type Nodes } from "./launcher";
+import { launchOptions, workerArgs, type Nodes } from "./launcher";
 
 export interface WorkerExit {
   code: number | null;
@@ -41,8 +42,8 @@ export interface WorkerOptions {
   helloTimeoutMs?: number;
   /** false: spawn even where the fork server applies (a job that imports none of what it preloads). */
   fork?: boolean;
-  /** Above 1: torchrun starts that many worker processes, one per GPU (gloo on a CPU); rank 0 speaks the
-   *  protocol for all (whetstone_worker/distributed.py). Never forked. */
+  /** Above 1: torchrun's agent starts that many worker processes, one per GPU (gloo on a CPU), forked from
+   *  its launcher (whetstone_worker/launch.py); rank 0 speaks the protocol for all (whetstone_worker/distributed.py). */
   devices?: number;
   /** This machine's part of a run on several machines (./launcher.ts); the worker says hello once every node has joined. */
   nodes?: Nodes | null;
@@ -118,7 +119,7 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
     const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
     const devices = opts.devices ?? 1;
     const nodes = opts.nodes ?? null;
-    const forked = opts.fork !== false && devices === 1 && nodes === null && forkServerApplies(opts.python, env) ? await forkWorker(python, env) : null;
+    const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env, launchOptions(devices, nodes)) : null;
     const worker = new WorkerProcess(
       opts,
       forked ??
@@ -186,9 +187,9 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
 
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
     if (!this.alive) return;
-    // torchrun passes a SIGTERM on to its ranks, but a SIGKILL ends it at once, and each rank runs in a
-    // session of its own: without this they would train on until they notice their parent is gone (a stuck
-    // collective never does), holding the launcher's pipes, and so its exit, open meanwhile.
+    // The launcher (torchrun's agent) passes a SIGTERM on to its ranks, but a SIGKILL ends it at once:
+    // without this they would train on until they notice their parent is gone (a stuck collective never
+    // does), holding the launcher's pipes, and so its exit, open meanwhile.
     if (signal === "SIGKILL" && this.devices > 1 && this.child.pid)
       for (const pid of rankPids(this.child.pid)) {
         try {

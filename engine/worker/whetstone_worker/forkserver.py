@@ -12,7 +12,7 @@ Each engine connects to PATH (a Unix socket in a directory only this user can en
 lines on that connection:
 
     ← {"type": "ready", "pid": P}                                    once the imports are done
-    → {"type": "fork", "token": T, "socket": S, "env": {...}}
+    → {"type": "fork", "token": T, "socket": S, "env": {...}[, "launch": [torchrun's options]]}
     ← {"type": "forked", "token": T, "pid": P}
     ← {"type": "exited", "pid": P, "code": N | null, "signal": "SIGKILL" | null}   for its own workers
 
@@ -20,8 +20,9 @@ The forked worker takes the engine's environment (the part that libraries read a
 for everyone here: it is in PATH's name), connects twice to the engine's own Unix socket S, first line
 `T protocol` then `T log`; the first connection becomes its stdin and protocol stream, the second its
 stdout and stderr, and it runs exactly what `python -m whetstone_worker` runs, in its own process
-group. When its engine goes, its protocol connection closes: it sees end of input, checkpoints and
-exits, as a spawned worker does. It does not watch this server: other engines' workers carry on if
+group; with "launch", what `python -m whetstone_worker.launch OPTIONS` runs: torchrun's agent, whose
+ranks are forks of that child (launch.py). When its engine goes, its protocol connection closes: it
+sees end of input, checkpoints and exits, as a spawned worker does. It does not watch this server: other engines' workers carry on if
 this process is killed, and the next engine that needs a worker starts another server.
 
 One server per PATH: it holds an exclusive lock on PATH.lock while it lives (a second one started in a
@@ -60,7 +61,8 @@ PRELOAD = (
 )
 
 
-def _preload() -> None:
+def preload() -> None:
+    """Import what every job imports first (also the spawned launcher's, launch.py, before it forks its ranks)."""
     import importlib
 
     # The same defaults the worker sets before its imports: huggingface_hub reads them when imported.
@@ -80,8 +82,10 @@ def _connect(path: str, token: str, role: str) -> socket.socket:
     return sock
 
 
-def _become_worker(token: str, path: str, env: dict, closing: list[int]) -> None:
-    """In the forked child: take the engine's environment and two connections as stdio, and run the worker. Never returns."""
+def _become_worker(token: str, path: str, env: dict, closing: list[int], launch: list[str] | None) -> None:
+    """In the forked child: take the engine's environment and two connections as stdio, and run the worker,
+    or with `launch` (torchrun's options) the launcher of a run on several processes (launch.py), whose
+    ranks are forks of this child. Never returns."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
@@ -111,6 +115,10 @@ def _become_worker(token: str, path: str, env: dict, closing: list[int]) -> None
             sys.modules["numpy"].random.seed()
         from .__main__ import _exit_now, main
 
+        if launch is not None:
+            from .launch import launch as run_ranks
+
+            _exit_now(run_ranks(launch))
         _exit_now(main(watch_parent=False))  # this server may go first; its engine's connection is what counts
     except BaseException:  # noqa: BLE001: a child must never return into the fork server's loop
         import traceback
@@ -155,7 +163,7 @@ def serve(path: str, idle: float) -> int:
     listener.bind(path)
     listener.listen(64)  # engines may connect now; they are answered once the imports are done
     inode = os.stat(path).st_ino
-    _preload()
+    preload()
 
     # SIGCHLD wakes the select below through this pipe, so exits are reported at once.
     wake_r, wake_w = os.pipe()
@@ -206,6 +214,7 @@ def serve(path: str, idle: float) -> int:
                 try:
                     request = json.loads(line)
                     token, target, env = str(request["token"]), str(request["socket"]), dict(request["env"])
+                    launch = [str(a) for a in request["launch"]] if request.get("launch") is not None else None
                 except (ValueError, KeyError, TypeError):
                     print(f"whetstone fork server: ignored a bad request: {line[:200]!r}", file=sys.stderr)
                     continue
@@ -213,7 +222,7 @@ def serve(path: str, idle: float) -> int:
                 closing = [listener.fileno(), lock.fileno(), wake_r, wake_w, *(e.conn.fileno() for e in engines.values())]
                 pid = os.fork()
                 if pid == 0:
-                    _become_worker(token, target, {str(k): str(v) for k, v in env.items()}, closing)
+                    _become_worker(token, target, {str(k): str(v) for k, v in env.items()}, closing, launch)
                 owners[pid] = engine
                 engine.answer(type="forked", token=token, pid=pid)
         if engines or owners:

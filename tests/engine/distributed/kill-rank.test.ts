@@ -5,11 +5,12 @@
  * Also: when the engine itself kills the launcher (SIGKILL, which torchrun cannot pass on), the ranks,
  * each in a session of its own, go with it. Linux only (/proc).
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../../engine/api/engine";
 import type { EngineEvent } from "../../../engine/api/events";
+import { rankPids } from "../../../engine/supervisor/torchrun";
 import { WorkerProcess } from "../../../engine/supervisor/worker-process";
 import { ensureTinyModel, tempHome, tinyConfig } from "../../helpers/fixture";
 
@@ -34,15 +35,16 @@ const running = ({ pid, start }: { pid: number; start?: string }) => {
   return s !== null && s[19] === start && s[0] !== "Z";
 };
 
-/** The launcher's children, each with its RANK from its environment. */
-function ranksOf(launcher: number): Map<number, number> {
-  const ranks = new Map<number, number>();
-  for (const name of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    if (Number(stat(Number(name))?.[1]) !== launcher) continue;
-    const rank = readFileSync(`/proc/${name}/environ`, "utf8").split("\0").find((v) => v.startsWith("RANK="));
-    if (rank) ranks.set(Number(rank.slice(5)), Number(name));
-  }
-  return ranks;
+/**
+ * The launcher's children by rank: rank 0 is the one that said hello (it speaks the protocol), the other
+ * one, with two devices, is rank 1. (A rank is a fork of the launcher that set its RANK after the fork, so
+ * /proc/PID/environ, the environment as it was at exec, does not show it.)
+ */
+function ranksOf(launcher: number, rank0: number): Map<number, number> {
+  const children = rankPids(launcher);
+  expect(children, "the launcher's children").toHaveLength(2);
+  expect(children).toContain(rank0);
+  return new Map([[0, rank0], [1, children.find((pid) => pid !== rank0)!]]);
 }
 
 function when(engine: Engine, predicate: (e: EngineEvent) => boolean): Promise<EngineEvent> {
@@ -73,9 +75,7 @@ describe.skipIf(process.platform !== "linux")("a rank killed mid-run", () => {
     await when(engine, (e) => e.type === "metrics" && e.runId === victim.id && e.row.step === 3); // past the checkpoint at step 2
     const rank0 = engine.getRun({ id: victim.id }).status.worker_pid!; // the hello's pid: rank 0 speaks the protocol
     const launcher = Number(stat(rank0)![1]);
-    const ranks = ranksOf(launcher);
-    expect([...ranks.keys()].sort()).toEqual([0, 1]);
-    expect(ranks.get(0)).toBe(rank0);
+    const ranks = ranksOf(launcher, rank0);
     const processes = [launcher, ...ranks.values()].map(identity);
 
     const killedAt = Date.now();
@@ -106,9 +106,7 @@ describe.skipIf(process.platform !== "linux")("a rank killed mid-run", () => {
 
   it("a launcher the engine kills (SIGKILL) takes its ranks along, even ranks that would not stop on their own", async () => {
     const { worker, hello } = await WorkerProcess.start({ devices: 2, env: { OMP_NUM_THREADS: "1" } });
-    const ranks = ranksOf(worker.pid!);
-    expect(ranks.get(0)).toBe(hello.pid);
-    expect(ranks.size).toBe(2);
+    const ranks = ranksOf(worker.pid!, hello.pid);
     const processes = [...ranks.values()].map(identity);
     // Stopped, the ranks stand for ranks stuck in a collective: they cannot notice that their parent is gone.
     for (const pid of ranks.values()) process.kill(pid, "SIGSTOP");

@@ -1,6 +1,6 @@
-/** The worker's launch arguments (one process, torchrun on one machine, torchrun across machines) and the node options' checks. */
+/** The worker's launch arguments (one process, torchrun's agent on one machine, across machines) and the node options' checks. */
 import { describe, expect, it } from "vitest";
-import { checkNodes, runNodes, workerArgs } from "../../../engine/supervisor/launcher";
+import { checkNodes, launchOptions, runNodes, workerArgs } from "../../../engine/supervisor/launcher";
 import { WhetstoneError } from "../../../engine/util/errors";
 
 const nodes = { nnodes: 2, node_rank: 1, master_addr: "10.0.0.1", master_port: 29511 };
@@ -22,15 +22,16 @@ describe("workerArgs", () => {
     expect(workerArgs(1, null)).toEqual(["-u", "-m", "whetstone_worker"]);
   });
 
-  it("several processes on this machine: torchrun standalone", () => {
-    expect(workerArgs(4)).toEqual(["-u", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=4", "-m", "whetstone_worker"]);
+  it("several processes on this machine: the launcher (torchrun's agent) standalone", () => {
+    expect(workerArgs(4)).toEqual(["-u", "-m", "whetstone_worker.launch", "--standalone", "--nproc-per-node=4"]);
+    expect(launchOptions(4)).toEqual(["--standalone", "--nproc-per-node=4"]);
+    expect(launchOptions(1)).toBeNull();
   });
 
   it("several machines: torchrun with the nodes in place of --standalone, the devices per node kept (one device too)", () => {
     expect(workerArgs(2, nodes)).toEqual([
-      "-u", "-m", "torch.distributed.run",
+      "-u", "-m", "whetstone_worker.launch",
       "--nnodes=2", "--node-rank=1", "--master-addr=10.0.0.1", "--master-port=29511", "--nproc-per-node=2",
-      "-m", "whetstone_worker",
     ]);
     expect(workerArgs(1, { ...nodes, node_rank: 0 })).toContain("--node-rank=0");
     expect(workerArgs(1, { ...nodes, node_rank: 0 })).toContain("--nproc-per-node=1");

@@ -1,7 +1,8 @@
 /**
  * Which rank ended a run on several devices, from torchrun's stderr (engine/supervisor/torchrun.ts).
- * The lines are torchrun 2.13's, recorded from a run whose rank 1 was killed with kill -9
- * (tests/engine/distributed/kill-rank.test.ts runs that for real).
+ * The lines are torch 2.13's, recorded from runs whose rank 1 was killed with kill -9
+ * (tests/engine/distributed/kill-rank.test.ts runs that for real): torchrun's, whose ranks are fresh
+ * interpreters, and its agent's as whetstone_worker/launch.py runs it, with ranks forked from the launcher.
  */
 import { describe, expect, it } from "vitest";
 import { RankFailures } from "../../../engine/supervisor/torchrun";
@@ -17,6 +18,10 @@ const entry = (index: number, rank: number, code: number, pid: number) => [
   "  error_file: <N/A>",
   `  traceback : ${code === -9 ? `Signal 9 (SIGKILL) received by PID ${pid}` : "To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html"}`,
 ];
+/** The agent's lines when its ranks are forks (a function entrypoint, start method fork). */
+const terminating = (pid: number) => `W1203 12:34:39.278000 29547 torch/multiprocessing/spawn.py:165] Terminating process ${pid} via signal SIGTERM`;
+const closing = (pid: number) => `W1203 12:34:39.290000 29547 torch/distributed/elastic/multiprocessing/api.py:872] Closing process ${pid} via signal SIGTERM`;
+const firstForked = (code: number, rank: number, pid: number) => `E1203 12:34:39.303000 29547 torch/distributed/elastic/multiprocessing/api.py:836] failed (exitcode: ${code}) local_rank: ${rank} (pid: ${pid}) of fn: _rank (start_method: fork)`;
 const summary = (failures: string[][], root: string[]) => ["whetstone_worker FAILED", "Failures:", ...failures.flat(), "Root Cause (first observed failure):", ...root];
 const peerLost = { message: "unexpected: RuntimeError: [gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:13967: Connection reset by peer." };
 
@@ -47,6 +52,20 @@ describe("the rank that ended the run", () => {
   it("rank 1 raised (exit 1) and rank 0 lost it: rank 1", () => {
     const f = parse([first(1, 1, 30625), ...summary([entry(1, 0, 1, 30624)], entry(0, 1, 1, 30625))]);
     expect(f.culprit(peerLost)).toMatchObject({ rank: 1, code: 1, signal: null });
+  });
+
+  it("forked ranks: rank 1 killed, the agent terminated rank 0, which failed on the lost peer: rank 1", () => {
+    const f = parse([terminating(29605), firstForked(-9, 1, 29606), ...summary([], entry(0, 1, -9, 29606))]);
+    expect(f.culprit(peerLost)).toEqual({ rank: 1, pid: 29606, code: null, signal: "SIGKILL" });
+    expect(f.culprit(undefined)).toEqual({ rank: 1, pid: 29606, code: null, signal: "SIGKILL" });
+  });
+
+  it("forked ranks: rank 0's own error, the other rank stopped by the agent (either of its wordings): rank 0's error stands", () => {
+    for (const stopped of [terminating, closing]) {
+      const f = parse([stopped(29606), firstForked(1, 0, 29605), firstForked(-15, 1, 29606), ...summary([], entry(0, 0, 1, 29605))]);
+      expect(f.culprit({ message: "CUDA out of memory in backward" })).toBeNull();
+      expect(f.culprit(undefined)).toMatchObject({ rank: 0, code: 1, signal: null });
+    }
   });
 
   it("no failure reported: nothing to say", () => {

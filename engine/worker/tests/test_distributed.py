@@ -1,4 +1,4 @@
-"""Training on two processes (torchrun, gloo on the CPU) equals training on one with the same global
+"""Training on two processes (torchrun's agent, gloo on the CPU) equals training on one with the same global
 batch: each optimizer step's micro-batches are dealt out between the ranks and the gradients summed,
 so the losses, gradient norms and the saved adapter match the single-process run's step for step.
 A full fine-tune is sharded (FSDP2): its checkpoints hold the gathered weights and moments, so it
@@ -22,7 +22,7 @@ from whetstone_worker.protocol import parse_message
 
 def train(config: dict, run_dir, devices: int, kind: str = "train", messages: list | None = None) -> list[dict]:
     """The metrics of a run to its end (`kind` resume: from its checkpoint); its progress messages go into `messages`.
-    Two processes: torchrun's, as the engine starts them. One: the same command in this process (what the
+    Two processes: the launcher's (launch.py), forked as the engine forks it. One: the same command in this process (what the
     worker's server runs for it), sparing a worker's imports; the real one-process worker is test_worker_process's."""
     if devices == 1:
         recorder = Recorder()
@@ -46,7 +46,7 @@ def train(config: dict, run_dir, devices: int, kind: str = "train", messages: li
 
 
 def whole_then_cancelled(config: dict, whole_dir, cut_dir, devices: int) -> tuple[list[dict], int]:
-    """On one worker (torchrun's processes, as the engine starts them): a run trained to its end (its
+    """On one worker (the launcher's processes, as the engine starts them): a run trained to its end (its
     metrics), then the same run in `cut_dir` cancelled once its step-2 checkpoint is written (the step
     it stopped at, its last checkpoint). The resume is left to a fresh worker."""
     worker = Worker(devices)
@@ -119,7 +119,7 @@ def test_kto_on_two_processes_is_refused_by_name(make_config, tmp_path):
         worker.send(command("train", "t", tmp_path, config))
         error = worker.until(finished("t"))[-1]
         assert error["type"] == "error" and error["code"] == "CONFIG_INVALID" and "sft, dpo, simpo and orpo" in error["message"], error
-        assert worker.proc.wait(timeout=120) != 0  # rank 0 left, and torchrun stopped the other rank
+        assert worker.proc.wait(timeout=120) != 0  # rank 0 left, and the agent stopped the other rank
     finally:
         if worker.proc.poll() is None:
             worker.proc.kill()

@@ -1,5 +1,6 @@
-"""The real worker as a child process (__main__.py + server.py): handshake, events, errors, cancel,
-generate, and exact resume after SIGKILL. These tests speak only the protocol, like the engine."""
+"""The real worker as a process of its own (__main__.py + server.py): handshake, events, errors, cancel,
+generate, and exact resume after SIGKILL. These tests speak only the protocol, like the engine, to
+workers forked as the engine forks them on Linux (forked.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import threading
 
+import forked
 import pytest
 from support import WORKER_ROOT
 
@@ -22,12 +24,18 @@ TIMEOUT = 120
 class Worker:
     def __init__(self, devices: int = 1):
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        # Several devices: torchrun's processes, as the engine starts them (rank 0 speaks the protocol).
-        launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}"] if devices > 1 else []
-        self.proc = subprocess.Popen(
-            [sys.executable, *launcher, "-m", "whetstone_worker"], cwd=WORKER_ROOT, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True, encoding="utf-8",
-        )
+        # Several devices: the launcher (torchrun's agent, its ranks forked from it), as the engine starts it
+        # (rank 0 speaks the protocol). Forked from this session's fork server, as the engine forks its
+        # workers on Linux; elsewhere spawned.
+        launch = ["--standalone", f"--nproc-per-node={devices}"] if devices > 1 else None
+        if forked.APPLIES:
+            self.proc = forked.fork(self.stderr.fileno(), launch)
+        else:
+            module = ["-m", "whetstone_worker.launch", *launch] if launch else ["-m", "whetstone_worker"]
+            self.proc = subprocess.Popen(
+                [sys.executable, *module], cwd=WORKER_ROOT, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=self.stderr, text=True, encoding="utf-8",
+            )
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 

@@ -19,8 +19,8 @@ children either way), and the agent says "Closing process P via signal S" where 
 "Sending process P closing signal S".
 
 A rank is what `python -m whetstone_worker` runs (__main__.main): rank 0 speaks the protocol on the
-launcher's stdin and stdout, which it inherits, the others follow it. Linux only, like the fork server
-(macOS frameworks do not survive a fork).
+launcher's stdin and stdout, which it inherits, the others follow it. Forked ranks are Linux only, like
+the fork server; elsewhere this is torchrun as it is.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+
+# Linux: ranks are forks. On macOS the frameworks torch loads do not survive a fork (and Windows has
+# none), so there each rank is a fresh interpreter, as torchrun starts it.
+FORKS = sys.platform == "linux"
 
 
 def _rank() -> None:
@@ -53,20 +57,24 @@ def _rank() -> None:
 
 
 def launch(argv: list[str]) -> int:
-    """torch.distributed.run's `run`, with this module's forked ranks as the entrypoint. 1 when a rank failed."""
+    """torch.distributed.run's `run`, with this module's forked ranks as the entrypoint on Linux (elsewhere
+    torchrun's own: each rank a fresh interpreter). 1 when a rank failed."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
     from torch.distributed.run import config_from_args, parse_args
 
-    args = parse_args([*argv, "--start-method=fork", "-m", "whetstone_worker"])
+    args = parse_args([*argv, "-m", "whetstone_worker"])
     # As torch.distributed.run.run: --standalone is a c10d store on this machine at a free port.
     if args.standalone:
         args.rdzv_backend, args.rdzv_endpoint, args.rdzv_id = "c10d", "localhost:0", str(uuid.uuid4())
     if args.master_port is None:
         args.master_port = 29500
-    config, _, _ = config_from_args(args)
+    config, entrypoint, entry_args = config_from_args(args)
+    if FORKS:
+        config.start_method = "fork"
+        entrypoint, entry_args = _rank, []
     try:
-        elastic_launch(config=config, entrypoint=_rank)()
+        elastic_launch(config=config, entrypoint=entrypoint)(*entry_args)
     except ChildFailedError as e:
         print(e.format_msg(), file=sys.stderr, flush=True)
         return 1
@@ -79,9 +87,10 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from . import forkserver
+    if FORKS:
+        from . import forkserver
 
-    forkserver.preload()  # spawned: import once here, so the forked ranks do not each import again
+        forkserver.preload()  # spawned: import once here, so the forked ranks do not each import again
     _exit_now(launch(sys.argv[1:]))
     return 1
 

@@ -56,6 +56,35 @@ def _rank() -> None:
         stream.flush()
 
 
+def report_every_failure() -> None:
+    """Make torch's ProcessContext.join (the agent's watch over forked ranks) name every rank that failed.
+
+    It raises for the first failed rank it finds, and when two ended together (rank 1 killed, rank 0
+    failing on the lost connection a moment later) that may be rank 0, whose error only says it lost
+    a peer: the killed rank was then never named. torchrun's own ranks are each checked, so every
+    failure is reported. Here, once join has joined them all, each other failed rank is logged as the
+    agent logs the first ("failed (exitcode: -9) local_rank: 1 (pid: …)"), which the engine reads
+    (engine/supervisor/torchrun.ts); ranks the agent stopped itself are in its "Terminating process"
+    lines, so they are not taken for a cause. Idempotent; only the launcher calls it."""
+    from torch.multiprocessing.spawn import ProcessContext, ProcessException
+
+    join = ProcessContext.join
+    if getattr(join, "whetstone_reports_all", False):
+        return
+
+    def join_reporting_all(self, *args, **kwargs):
+        try:
+            return join(self, *args, **kwargs)
+        except ProcessException as e:
+            for index, process in enumerate(getattr(self, "processes", [])):
+                if index != e.error_index and process.exitcode not in (0, None):
+                    print(f"failed (exitcode: {process.exitcode}) local_rank: {index} (pid: {process.pid})", file=sys.stderr, flush=True)
+            raise
+
+    join_reporting_all.whetstone_reports_all = True
+    ProcessContext.join = join_reporting_all
+
+
 def launch(argv: list[str]) -> int:
     """torch.distributed.run's `run`, with this module's forked ranks as the entrypoint on Linux (elsewhere
     torchrun's own: each rank a fresh interpreter). 1 when a rank failed."""
@@ -73,6 +102,7 @@ def launch(argv: list[str]) -> int:
     if FORKS:
         config.start_method = "fork"
         entrypoint, entry_args = _rank, []
+        report_every_failure()
     try:
         elastic_launch(config=config, entrypoint=entrypoint)(*entry_args)
     except ChildFailedError as e:

@@ -60,6 +60,12 @@ describe("the rank that ended the run", () => {
     expect(f.culprit(undefined)).toEqual({ rank: 1, pid: 29606, code: null, signal: "SIGKILL" });
   });
 
+  it("forked ranks: rank 0 failed on the lost peer at the moment rank 1 was killed: the launcher names rank 1 too, and rank 1 it is", () => {
+    // torch's join raised for rank 0 alone (the root cause below); launch.py's report names the other failed rank.
+    const f = parse(["failed (exitcode: -9) local_rank: 1 (pid: 4547)", firstForked(1, 0, 4546), ...summary([], entry(0, 0, 1, 4546))]);
+    expect(f.culprit(peerLost)).toEqual({ rank: 1, pid: 4547, code: null, signal: "SIGKILL" });
+  });
+
   it("forked ranks: rank 0's own error, the other rank stopped by the agent (either of its wordings): rank 0's error stands", () => {
     for (const stopped of [terminating, closing]) {
       const f = parse([stopped(29606), firstForked(1, 0, 29605), firstForked(-15, 1, 29606), ...summary([], entry(0, 0, 1, 29605))]);

@@ -42,7 +42,7 @@ export async function startFollower(opts: FollowerOptions): Promise<Follower> {
   const python = opts.python ?? workerPython();
   const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
   // Forked from the warm fork server where it applies (the launcher and its ranks skip the imports), as node 0's worker is.
-  const forked = forkServerApplies(opts.python, env) ? await forkWorker(python, env, launchOptions(opts.devices, opts.nodes)) : null;
+  const forked = forkServerApplies(opts.python, env) ? await forkWorker(python, env, { launch: launchOptions(opts.devices, opts.nodes) }) : null;
   const child =
     forked ??
     spawn(python, workerArgs(opts.devices, opts.nodes), {

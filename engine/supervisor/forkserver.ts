@@ -207,14 +207,14 @@ class ForkServer {
     });
   }
 
-  /** A fresh worker in environment `env` (with `launch`, torchrun's launcher and its forked ranks), or an error when the server could not fork one in time. */
-  fork(env: Record<string, string>, launch: string[] | null): Promise<ForkedChild> {
+  /** A fresh worker in environment `env` (or what `what` asks for), or an error when the server could not fork one in time. */
+  fork(env: Record<string, string>, what: ForkWhat): Promise<ForkedChild> {
     const token = randomBytes(12).toString("hex");
     return new Promise<ForkedChild>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(token, new Error("the fork server did not fork a worker in time")), FORK_TIMEOUT_MS);
       this.pending.set(token, { resolve, reject, timer });
       this.hold();
-      this.control!.write(JSON.stringify({ type: "fork", token, socket: this.workersPath, env, ...(launch ? { launch } : {}) }) + "\n");
+      this.control!.write(JSON.stringify({ type: "fork", token, socket: this.workersPath, env, ...(what.launch ? { launch: what.launch } : {}), ...(what.run ? { run: what.run } : {}) }) + "\n");
     });
   }
 
@@ -368,13 +368,19 @@ export function forkServerApplies(customPython: string | undefined, env: NodeJS.
   return process.platform === "linux" && customPython === undefined && env.WHETSTONE_FORK_SERVER !== "0";
 }
 
+/** What a fork runs instead of the worker: the launcher of a run on several processes, or a one-off command. */
+export interface ForkWhat {
+  /** torchrun's options (./launcher.ts): the fork is the launcher, and its ranks are forks of it, each skipping the imports too. */
+  launch?: string[] | null;
+  /** The interpreter's arguments (`-c CODE …`, `-m MODULE …`): the fork runs that as `python ARGS` would, in the worker's folder, its stdout on `stdout`. */
+  run?: string[];
+}
+
 /**
  * A worker forked by the shared fork server for (python, env), started on first use; null when the
- * server cannot start or fork (the caller then spawns the worker itself). With `launch` (torchrun's
- * options, ./launcher.ts), the fork is the launcher of a run on several processes, and its ranks are
- * forks of it: each skips the imports too.
+ * server cannot start or fork (the caller then spawns the worker itself).
  */
-export async function forkWorker(python: string, env: NodeJS.ProcessEnv, launch: string[] | null = null): Promise<ForkedChild | null> {
+export async function forkWorker(python: string, env: NodeJS.ProcessEnv, what: ForkWhat = {}): Promise<ForkedChild | null> {
   const target = forkServerFor(python, env);
   if (!target) return null;
   const key = target.socket;
@@ -388,7 +394,7 @@ export async function forkWorker(python: string, env: NodeJS.ProcessEnv, launch:
   }
   if (!(await server.ready)) return null;
   try {
-    return await server.fork(target.forkEnv, launch);
+    return await server.fork(target.forkEnv, what);
   } catch {
     return null;
   }

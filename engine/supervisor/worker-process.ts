@@ -119,7 +119,7 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
     const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
     const devices = opts.devices ?? 1;
     const nodes = opts.nodes ?? null;
-    const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env, launchOptions(devices, nodes)) : null;
+    const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env, { launch: launchOptions(devices, nodes) }) : null;
     const worker = new WorkerProcess(
       opts,
       forked ??

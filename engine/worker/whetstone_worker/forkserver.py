@@ -12,7 +12,7 @@ Each engine connects to PATH (a Unix socket in a directory only this user can en
 lines on that connection:
 
     ← {"type": "ready", "pid": P}                                    once the imports are done
-    → {"type": "fork", "token": T, "socket": S, "env": {...}[, "launch": [torchrun's options]]}
+    → {"type": "fork", "token": T, "socket": S, "env": {...}[, "launch": [torchrun's options] | "run": [python's arguments]]}
     ← {"type": "forked", "token": T, "pid": P}
     ← {"type": "exited", "pid": P, "code": N | null, "signal": "SIGKILL" | null}   for its own workers
 
@@ -21,7 +21,9 @@ for everyone here: it is in PATH's name), connects twice to the engine's own Uni
 `T protocol` then `T log`; the first connection becomes its stdin and protocol stream, the second its
 stdout and stderr, and it runs exactly what `python -m whetstone_worker` runs, in its own process
 group; with "launch", what `python -m whetstone_worker.launch OPTIONS` runs: torchrun's agent, whose
-ranks are forks of that child (launch.py). When its engine goes, its protocol connection closes: it
+ranks are forks of that child (launch.py); with "run", what `python ARGS` would run (`-c CODE …`,
+`-m MODULE …`), its output on those two connections (a one-off script that needs the worker's libraries:
+the tests' reference computations). When its engine goes, its protocol connection closes: it
 sees end of input, checkpoints and exits, as a spawned worker does. It does not watch this server: other engines' workers carry on if
 this process is killed, and the next engine that needs a worker starts another server.
 
@@ -82,10 +84,37 @@ def _connect(path: str, token: str, role: str) -> socket.socket:
     return sock
 
 
-def _become_worker(token: str, path: str, env: dict, closing: list[int], launch: list[str] | None) -> None:
+def _run_python(argv: list[str]) -> int:
+    """`python ARGV` in this pre-imported process: `-c CODE ARGS…`, `-m MODULE ARGS…` or `SCRIPT ARGS…`,
+    with sys.argv as the interpreter would set it; its exit code."""
+    import runpy
+    import traceback
+
+    try:
+        if argv[0] == "-c":
+            sys.argv = ["-c", *argv[2:]]
+            exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+        elif argv[0] == "-m":
+            sys.argv = [argv[1], *argv[2:]]
+            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = list(argv)
+            runpy.run_path(argv[0], run_name="__main__")
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        print(e.code, file=sys.stderr)
+        return 1
+    except BaseException:  # noqa: BLE001: reported as the interpreter reports it
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _become_worker(token: str, path: str, env: dict, closing: list[int], launch: list[str] | None, run: list[str] | None) -> None:
     """In the forked child: take the engine's environment and two connections as stdio, and run the worker,
     or with `launch` (torchrun's options) the launcher of a run on several processes (launch.py), whose
-    ranks are forks of this child. Never returns."""
+    ranks are forks of this child, or with `run` (an interpreter's arguments) that command. Never returns."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
@@ -119,6 +148,8 @@ def _become_worker(token: str, path: str, env: dict, closing: list[int], launch:
             from .launch import launch as run_ranks
 
             _exit_now(run_ranks(launch))
+        if run is not None:
+            _exit_now(_run_python(run))
         _exit_now(main(watch_parent=False))  # this server may go first; its engine's connection is what counts
     except BaseException:  # noqa: BLE001: a child must never return into the fork server's loop
         import traceback
@@ -215,6 +246,7 @@ def serve(path: str, idle: float) -> int:
                     request = json.loads(line)
                     token, target, env = str(request["token"]), str(request["socket"]), dict(request["env"])
                     launch = [str(a) for a in request["launch"]] if request.get("launch") is not None else None
+                    run = [str(a) for a in request["run"]] if request.get("run") else None
                 except (ValueError, KeyError, TypeError):
                     print(f"whetstone fork server: ignored a bad request: {line[:200]!r}", file=sys.stderr)
                     continue
@@ -222,7 +254,7 @@ def serve(path: str, idle: float) -> int:
                 closing = [listener.fileno(), lock.fileno(), wake_r, wake_w, *(e.conn.fileno() for e in engines.values())]
                 pid = os.fork()
                 if pid == 0:
-                    _become_worker(token, target, {str(k): str(v) for k, v in env.items()}, closing, launch)
+                    _become_worker(token, target, {str(k): str(v) for k, v in env.items()}, closing, launch, run)
                 owners[pid] = engine
                 engine.answer(type="forked", token=token, pid=pid)
         if engines or owners:

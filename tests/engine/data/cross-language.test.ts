@@ -5,7 +5,6 @@
  * `python -m whetstone_worker.data.preview`), and the token ids, trained masks, goldfish drop
  * masks, labels and the kept/dropped/truncated counts must be identical.
  */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,8 +14,8 @@ import { goldfishDropMask, goldfishTable, type GoldfishOptions } from "../../../
 import { tokenizeChat } from "../../../engine/data/segments";
 import { loadChatTokenizer, type ChatTokenizer } from "../../../engine/data/tokenizer";
 import type { Message } from "../../../engine/data/types";
-import { WORKER_DIR, workerPython } from "../../../engine/paths";
 import { ensureTinyModel, TINY_DATA } from "../../helpers/fixture";
+import { workerPythonOutput } from "../../helpers/python";
 
 interface WorkerSample {
   line: number;
@@ -46,7 +45,7 @@ beforeAll(async () => {
   ];
   const lines = readFileSync(TINY_DATA, "utf8").trim().split("\n");
   writeFileSync(DATA, [...lines, ...extra.map((messages) => JSON.stringify({ messages }))].join("\n") + "\n");
-  fromWorker = worker();
+  fromWorker = await worker();
 });
 
 type WorkerResult = { samples: WorkerSample[]; report: { read: number; kept: number; truncated: number; dropped: Record<string, number> } };
@@ -59,10 +58,10 @@ const SETTINGS = [
 ];
 
 /** All settings in one worker process (importing torch costs seconds). */
-function worker(): WorkerResult[] {
+async function worker(): Promise<WorkerResult[]> {
   const settings = SETTINGS.map((s) => ({ max_length: s.maxLength, overlong: s.overlong, goldfish: s.goldfish }));
   const args = ["-m", "whetstone_worker.data.preview", "--data", DATA, "--model", model, "--settings", JSON.stringify(settings)];
-  return JSON.parse(execFileSync(workerPython(), args, { cwd: WORKER_DIR, encoding: "utf8", maxBuffer: 64 << 20 })) as WorkerResult[];
+  return JSON.parse(await workerPythonOutput(args)) as WorkerResult[];
 }
 
 function engine(maxLength: number, overlong: "drop" | "truncate", goldfish: GoldfishOptions | null) {

@@ -5,7 +5,6 @@
  * kept/dropped/truncated counts, on a snapshot holding pairs of every shape (strings, a multi-turn
  * prompt with an assistant turn as context, an HH transcript, an overlong pair).
  */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,8 +14,9 @@ import { tokenizePair } from "../../../engine/data/pairs";
 import { writeSnapshot } from "../../../engine/data/snapshot";
 import { loadChatTokenizer, type ChatTokenizer } from "../../../engine/data/tokenizer";
 import type { PreferenceSample } from "../../../engine/data/types";
-import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../../../engine/paths";
+import { PROJECT_ROOT } from "../../../engine/paths";
 import { ensureTinyModel } from "../../helpers/fixture";
+import { workerPythonOutput } from "../../helpers/python";
 
 const dir = mkdtempSync(join(tmpdir(), "whetstone-pairs-"));
 const SOURCE = join(dir, "pairs.jsonl");
@@ -46,7 +46,7 @@ beforeAll(async () => {
   await writeSnapshot(SOURCE, dir, { method: "dpo" });
   snapshot = join(dir, "data", "train.jsonl");
   const args = ["-m", "whetstone_worker.data.preview", "--pairs", "--data", snapshot, "--model", model, "--settings", JSON.stringify(SETTINGS)];
-  fromWorker = JSON.parse(execFileSync(workerPython(), args, { cwd: WORKER_DIR, encoding: "utf8", maxBuffer: 64 << 20 })) as WorkerPairs[];
+  fromWorker = JSON.parse(await workerPythonOutput(args)) as WorkerPairs[];
 });
 
 function engine(maxLength: number, overlong: "drop" | "truncate") {

@@ -7,15 +7,14 @@
  * empty HH answer. With skip_invalid, what the snapshot keeps goes through the worker's own
  * build_samples / build_pairs without an error.
  */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { writeSnapshot } from "../../../engine/data/snapshot";
-import { WORKER_DIR, workerPython } from "../../../engine/paths";
 import { WhetstoneError } from "../../../engine/util/errors";
 import { ensureTinyModel } from "../../helpers/fixture";
+import { workerPythonOutput } from "../../helpers/python";
 
 const dir = mkdtempSync(join(tmpdir(), "whetstone-guards-"));
 const user = (content: string) => ({ role: "user", content });
@@ -84,9 +83,9 @@ describe("what the snapshot keeps, the worker trains on", () => {
     model = ensureTinyModel();
   });
 
-  function workerReads(snapshot: string, pairs: boolean): { read: number; kept: number } {
+  async function workerReads(snapshot: string, pairs: boolean): Promise<{ read: number; kept: number }> {
     const args = ["-m", "whetstone_worker.data.preview", ...(pairs ? ["--pairs"] : []), "--data", snapshot, "--model", model, "--settings", JSON.stringify([{ max_length: 256, overlong: "drop" }])];
-    const out = JSON.parse(execFileSync(workerPython(), args, { cwd: WORKER_DIR, encoding: "utf8", maxBuffer: 64 << 20 })) as { report: { read: number; kept: number } }[];
+    const out = JSON.parse(await workerPythonOutput(args)) as { report: { read: number; kept: number } }[];
     return out[0]!.report;
   }
 
@@ -106,6 +105,6 @@ describe("what the snapshot keeps, the worker trains on", () => {
     }
     const all = join(dir, `kept-${method}.jsonl`);
     writeFileSync(all, kept.join(""));
-    expect(workerReads(all, pairs)).toMatchObject({ read: kept.length, kept: kept.length });
+    expect(await workerReads(all, pairs)).toMatchObject({ read: kept.length, kept: kept.length });
   });
 });

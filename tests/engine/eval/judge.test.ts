@@ -5,7 +5,6 @@
  * OpenAI-compatible judge against a loopback fake server; the default judge's download (resume,
  * checksum, cache, offline message) against a loopback hub.
  */
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -13,7 +12,6 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { WORKER_DIR, workerPython } from "../../../engine/paths";
 import { ensureJudge, hashFile, isDownloaded, type JudgeSpec } from "../../../engine/judge/download";
 import { OnnxJudge } from "../../../engine/judge/onnx-judge";
 import { combine, judgeMessages } from "../../../engine/judge/prompt";
@@ -21,6 +19,7 @@ import { judgePairs, resolveJudge } from "../../../engine/judge/run";
 import type { Pair } from "../../../engine/judge/types";
 import { ensureTinyModel } from "../../helpers/fixture";
 import { ensureTinyJudge } from "./tiny-judge";
+import { workerPythonOutput } from "../../helpers/python";
 
 const PAIRS: Pair[] = [
   { instruction: "What is 2 plus 2?", model: "2 plus 2 is 4.", baseline: "I think it might be five, or maybe four." },
@@ -48,7 +47,7 @@ describe("local ONNX judge", () => {
     const messages = judgeMessages(PAIRS[0]!.instruction, PAIRS[0]!.model, PAIRS[0]!.baseline);
     const probs = await judge.judge(messages);
     const ids = judge.encode(messages);
-    const ref = JSON.parse(execFileSync(workerPython(), ["-c", REFERENCE, ensureTinyModel(), JSON.stringify(ids), JSON.stringify(judge.verdictIds)], { cwd: WORKER_DIR, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as Record<string, number>;
+    const ref = JSON.parse(await workerPythonOutput(["-c", REFERENCE, ensureTinyModel(), JSON.stringify(ids), JSON.stringify(judge.verdictIds)])) as Record<string, number>;
     const mass = ref["1"]! + ref["2"]! + ref.Tie!;
     expect(probs.mass).toBeCloseTo(mass, 6);
     expect(probs.first).toBeCloseTo(ref["1"]! / mass, 5);

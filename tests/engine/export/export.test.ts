@@ -4,15 +4,16 @@
  * the ONNX folder in onnxruntime-node and transformers.js; the ollama Modelfile's template against
  * transformers' apply_chat_template.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../../engine/api/engine";
 import { exportsPath } from "../../../engine/export/export";
-import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../../../engine/paths";
+import { PROJECT_ROOT } from "../../../engine/paths";
 import { ensureTinyModel, tempHome, tinyConfig } from "../../helpers/fixture";
+import { workerPythonOutput } from "../../helpers/python";
 
 const PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n";
 const GENERATE = 6;
@@ -50,7 +51,7 @@ beforeAll(async () => {
   runId = run.id;
   const done = await engine.waitForRun(runId);
   expect(done.state).toBe("completed");
-  const stdout = execFileSync(workerPython(), ["-c", REFERENCE, model, done.outputs.adapter!, PROMPT, String(GENERATE)], { cwd: WORKER_DIR, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  const stdout = await workerPythonOutput(["-c", REFERENCE, model, done.outputs.adapter!, PROMPT, String(GENERATE)]);
   ref = JSON.parse(stdout) as Reference;
 });
 
@@ -157,7 +158,7 @@ tokenizer = AutoTokenizer.from_pretrained(model)
 print(json.dumps([[render(template, ollama_values(ollama_messages(c, system and system.group(1)))),
                    tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)] for c in conversations]))
 `;
-    const stdout = execFileSync(workerPython(), ["-c", script, join(out, "Modelfile"), ensureTinyModel(), JSON.stringify(conversations)], { cwd: WORKER_DIR, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    const stdout = await workerPythonOutput(["-c", script, join(out, "Modelfile"), ensureTinyModel(), JSON.stringify(conversations)]);
     const pairs = JSON.parse(stdout) as [string, string][];
     expect(pairs).toHaveLength(5);
     for (const [ollama, jinja] of pairs) expect(ollama).toBe(jinja);
@@ -184,7 +185,7 @@ run_export(command(model, model, root / "gguf", fmt="gguf", tuned_kind="model", 
 tokenizer = AutoTokenizer.from_pretrained(str(model))
 print(json.dumps([tokenizer(t)["input_ids"] for t in json.loads(sys.argv[2])]))`;
     const root = join(outRoot, "spm");
-    const expected = JSON.parse(execFileSync(workerPython(), ["-c", script, root, JSON.stringify(texts)], { cwd: WORKER_DIR, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as number[][];
+    const expected = JSON.parse(await workerPythonOutput(["-c", script, root, JSON.stringify(texts)])) as number[][];
     const { getLlama } = await import("node-llama-cpp");
     const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" as never });
     const model = await llama.loadModel({ modelPath: join(root, "gguf", "model-f16.gguf") });

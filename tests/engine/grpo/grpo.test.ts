@@ -5,7 +5,6 @@
  * flat rows the worker reads, a row without a field a reward reads is refused with its line, and
  * the engine's prompt lengths and drops are the worker's own (its data/prompts.py run on the snapshot).
  */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,9 +12,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../../../engine/config/load";
 import { inspectDataset } from "../../../engine/data/inspect";
 import { writeSnapshot } from "../../../engine/data/snapshot";
-import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../../../engine/paths";
+import { PROJECT_ROOT } from "../../../engine/paths";
 import { WhetstoneError } from "../../../engine/util/errors";
 import { ensureTinyModel, TINY_DATA } from "../../helpers/fixture";
+import { workerPythonOutput } from "../../helpers/python";
 
 const TINY_GRPO = join(PROJECT_ROOT, "examples", "data", "tiny-grpo.jsonl");
 const dir = mkdtempSync(join(tmpdir(), "whetstone-grpo-"));
@@ -161,7 +161,7 @@ describe("grpo data", () => {
       "rows, report = build_prompts(tok, sys.argv[2], 64, 16, 'drop')",
       "print(json.dumps({'lengths': [len(r.ids) for r in rows], 'fields': [r.fields for r in rows], 'dropped': dict(report.dropped)}))",
     ].join("\n");
-    const worker = JSON.parse(execFileSync(workerPython(), ["-c", code, model, join(run, "data", "train.jsonl")], { cwd: WORKER_DIR, encoding: "utf8" })) as { lengths: number[]; fields: Record<string, unknown>[]; dropped: Record<string, number> };
+    const worker = JSON.parse(await workerPythonOutput(["-c", code, model, join(run, "data", "train.jsonl")])) as { lengths: number[]; fields: Record<string, unknown>[]; dropped: Record<string, number> };
     expect(t.dropped_too_long).toBeGreaterThan(0);
     expect(t.kept).toBe(worker.lengths.length);
     expect(t.dropped_too_long).toBe(worker.dropped.too_long ?? 0);

@@ -4,16 +4,16 @@
  * verdict probabilities as the engine's OnnxJudge (run here side by side, within 1e-5). A run's judge
  * folder is resolved when the run is created and stored in its config.
  */
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../../engine/api/engine";
 import { OnnxJudge, SPELLINGS, onnxFile } from "../../../engine/judge/onnx-judge";
 import { CRITERIA, MAX_RESPONSE_CHARS, VERDICTS, judgeMessages } from "../../../engine/judge/prompt";
-import { WORKER_DIR, workerPython } from "../../../engine/paths";
+import { WORKER_DIR } from "../../../engine/paths";
 import { tempHome, tinyConfig } from "../../helpers/fixture";
 import { ensureTinyJudge } from "../eval/tiny-judge";
+import { workerPythonOutput } from "../../helpers/python";
 
 const FIXTURE = JSON.parse(readFileSync(join(__dirname, "../../fixtures/judge/prompt-v1.json"), "utf8")) as {
   criteria: string[];
@@ -53,7 +53,7 @@ describe("the judge reward", () => {
     ];
     const engineJudge = await OnnxJudge.load(judge, onnxFile(judge)!);
     try {
-      const worker = JSON.parse(execFileSync(workerPython(), ["-c", PY, judge, JSON.stringify(cases)], { cwd: WORKER_DIR, encoding: "utf8" })) as [Record<string, number>, Record<string, number>, number][];
+      const worker = JSON.parse(await workerPythonOutput(["-c", PY, judge, JSON.stringify(cases)])) as [Record<string, number>, Record<string, number>, number][];
       for (const [i, [instruction, answer, reference]] of cases.entries()) {
         const first = await engineJudge.judge(judgeMessages(instruction, answer, reference));
         const second = await engineJudge.judge(judgeMessages(instruction, reference, answer));

@@ -1,7 +1,7 @@
 /** Preference tuning through the real CLI and engine: an example trains with the preference metrics,
  *  a run chains from a finished one (and exports and generates like any run), the effective base of
  *  a run chained from a full model, and data of the wrong kind is refused naming the fields. */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -9,12 +9,13 @@ import { Engine } from "../../../engine/api/engine";
 import { auditCommand } from "../../../engine/audit/audit";
 import { exportCommand } from "../../../engine/export/export";
 import { mergeSources } from "../../../engine/merge/merge";
-import { PROJECT_ROOT, WORKER_DIR, workerPython } from "../../../engine/paths";
+import { PROJECT_ROOT } from "../../../engine/paths";
 import { validateConfig } from "../../../engine/config/load";
 import { effectiveBase, resolveInitFrom } from "../../../engine/runs/lineage";
 import { RunStore } from "../../../engine/runs/store";
 import { ensureTinyModel, nullSettings, tempHome, writeConfig, TINY_MODEL, TINY_DATA } from "../../helpers/fixture";
 import { HANG_MS } from "../../helpers/limits";
+import { workerPythonOutput } from "../../helpers/python";
 
 const BIN = join(PROJECT_ROOT, "bin", "whetstone.mjs");
 const PAIRS = join(PROJECT_ROOT, "examples", "data", "tiny-pairs.jsonl");
@@ -108,7 +109,7 @@ describe("preference tuning", () => {
     const own = join(chained!, "checkpoints", readdirSync(join(chained!, "checkpoints")).filter((n) => n.startsWith("step-")).sort().at(-1)!, "adapter");
     const question = "What makes a good answer?";
     const args = ["-c", REFERENCE, TINY_MODEL, join(first!.dir, "outputs", "adapter"), own, out, question, "8"];
-    const ref = JSON.parse(execFileSync(workerPython(), args, { cwd: WORKER_DIR, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })) as { diff: number; moved: number; text: string };
+    const ref = JSON.parse(await workerPythonOutput(args)) as { diff: number; moved: number; text: string };
     expect(ref.moved).toBeGreaterThan(1e-3);
     expect(ref.diff).toBeLessThan(1e-4);
     const engine = new Engine({ home });

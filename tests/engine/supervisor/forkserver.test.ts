@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { WorkerProcess } from "../../../engine/supervisor/worker-process";
 import { closeForkServers } from "../../../engine/supervisor/forkserver";
 import { PROJECT_ROOT } from "../../../engine/paths";
+import { workerPythonOutput } from "../../helpers/python";
 
 /** Parent pid and process group of a live process, from /proc. */
 function procStat(pid: number): { ppid: number; pgrp: number } {
@@ -68,6 +69,15 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
     const killed = await second.worker.exited;
     expect(killed.signal).toBe("SIGKILL");
     expect(killed.code).toBeNull();
+  });
+
+  it("runs a one-off command as `python ARGS` would (-c with its arguments, -m), forked, and a failure's exit code and stderr come back", async () => {
+    const [argv, ppid] = JSON.parse(await workerPythonOutput(["-c", "import json, os, sys; print(json.dumps([sys.argv, os.getppid()]))", "a", "b c"])) as [string[], number];
+    expect(argv).toEqual(["-c", "a", "b c"]);
+    expect(ppid).not.toBe(process.pid); // a fork of the server, not spawned by this process
+    expect(JSON.parse(await workerPythonOutput(["-m", "whetstone_worker.doctor"]))).toMatchObject({ torch: { importable: true } });
+    await expect(workerPythonOutput(["-c", "import sys; print('what went wrong', file=sys.stderr); sys.exit(3)"])).rejects.toThrow(/exited 3:\nwhat went wrong$/);
+    await expect(workerPythonOutput(["-c", "raise ValueError('bad input')"])).rejects.toThrow(/exited 1:[^]*ValueError: bad input$/);
   });
 
   it("a busy engine still gets the hello that arrived in the same read as the worker's first line", async () => {

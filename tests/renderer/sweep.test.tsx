@@ -207,6 +207,24 @@ describe("the sweep view", () => {
     expect(useAppStore.getState().view).toEqual({ name: "run", id: "sw-t1-run" });
   });
 
+  it("shows a running trial at the step of its run's latest metrics, as its dashboard's charts do, not the run's status written every few seconds", async () => {
+    useAppStore.getState().upsertRun(run("sw-t2-run", { step: 1, last_loss: 7 }));
+    show(sweepStatus({ trials: [trials[1]!] }));
+    const cells = () => within(rows()[0]!).getAllByRole("cell");
+    expect(cells()[3]!.textContent).toBe("1/12");
+    await screen.findByLabelText("Run sw-t2-run"); // its dashboard loaded (the run's metrics so far: none)
+    act(() => {
+      for (const [step, loss] of [[1, 7], [2, 6.5], [3, 6.25], [4, 6]] as const) applyEngineEvent({ type: "metrics", runId: "sw-t2-run", row: { step, total_steps: 12, loss } });
+    });
+    expect(cells()[3]!.textContent).toBe("4/12");
+    expect(cells()[4]!.textContent).toBe("6");
+    expect(within(rows()[0]!).getByRole("progressbar", { name: "Trial 2 progress" }).getAttribute("value")).toBe(String(4 / 12));
+    // Ended, the trial's own figures again (its metrics rows stay in the store).
+    act(() => useAppStore.getState().upsertSweep(sweepStatus({ trials: [{ ...trials[1]!, state: "completed", steps: 12, final_loss: 1.25 }] })));
+    expect(cells()[3]!.textContent).toBe("12/12");
+    expect(cells()[4]!.textContent).toBe("1.25");
+  });
+
   it("says how many trials train at once and why, and shows each running trial's dashboard", async () => {
     useAppStore.getState().upsertRun(run("sw-t1-run"));
     useAppStore.getState().upsertRun(run("sw-t2-run"));

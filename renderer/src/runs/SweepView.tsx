@@ -81,11 +81,15 @@ export function TrialsTable({ sweep }: { sweep: SweepStatus }) {
 }
 
 function TrialRow({ trial: t, best }: { trial: Trial; best: boolean }) {
-  // While a trial trains its own run is the live figure: the trial's are written when it ends.
+  // While a trial trains its own run has the live figures (the trial's are written every few
+  // seconds and when it ends): its latest metrics row, which comes every step as on its dashboard's
+  // charts, else the run's status, which is written every few seconds.
   const run = useAppStore((s) => (t.run_id ? s.runs[t.run_id] : undefined));
+  const latest = useAppStore((s) => (t.run_id && t.state === "running" ? s.metrics[t.run_id]?.rows.at(-1) : undefined));
   const live = t.state === "running" && run;
-  const step = live ? run.step : t.steps;
-  const total = live ? run.total_steps : t.total_steps;
+  const step = latest?.step ?? (live ? run.step : t.steps);
+  const total = (typeof latest?.total_steps === "number" ? latest.total_steps : null) ?? (live ? run.total_steps : t.total_steps);
+  const loss = typeof latest?.loss === "number" ? latest.loss : live ? run.last_loss : t.final_loss;
   const { label, reason } = trialState(t);
   const { navigate } = useAppStore.getState();
   return (
@@ -106,7 +110,7 @@ function TrialRow({ trial: t, best }: { trial: Trial; best: boolean }) {
         )}
       </td>
       <td>{step == null && total == null ? "–" : `${step ?? 0}/${total ?? "?"}`}</td>
-      <td>{num(live ? run.last_loss : t.final_loss)}</td>
+      <td>{num(loss)}</td>
       <td>{num(t.val_loss)}</td>
       <td>
         {t.run_id ? (

@@ -10,8 +10,9 @@
  *
  * typecheck and pytest run in the background while vitest runs (each is one process on one core,
  * and vitest's last files leave a core idle); their output is held and printed after vitest's. e2e
- * (its files one at a time: each drives a browser against a training engine) starts when vitest is
- * done, beside the rest of pytest, and its output is printed last.
+ * (two files at a time: each drives a browser against a training engine, and mostly waits) starts
+ * when the first of vitest and pytest is done, beside the rest of the other, and its output is
+ * printed last.
  *
  * `npm test -- --only vitest|pytest|typecheck|e2e` runs one suite in the foreground; extra args after
  * `--` go to it.
@@ -62,12 +63,14 @@ function command(name, cmd, args, cwd) {
     child.on("error", (e) => resolve({ status: null, error: e }));
     child.on("exit", (status) => resolve({ status, seconds: (Date.now() - t) / 1000 }));
   });
-  return async () => {
+  const wait = async () => {
     const r = await exited;
     process.stdout.write(readFileSync(log));
     if (r.error) console.log(String(r.error));
     return { status: r.status, seconds: r.seconds ?? (Date.now() - t) / 1000 };
   };
+  wait.exited = exited;
+  return wait;
 }
 
 /** Records a suite whose command already ran (see command()). */
@@ -108,12 +111,15 @@ async function vitest(name, configArgs, { held = false } = {}) {
   return { passed: rep.numPassedTests, failed: rep.numFailedTests + failedSuites, skipped: rep.numPendingTests + (rep.numTodoTests ?? 0) };
 }
 
-await suite("vitest", () => vitest("vitest", []));
+const vitestDone = suite("vitest", () => vitest("vitest", []));
 
-// e2e starts as soon as vitest is done, beside what is left of pytest (pytest is one process on one
-// core; vitest's two workers no longer need the other), its output held until the others are printed.
+// e2e starts as soon as vitest or pytest is done, beside what is left of the other, its output held
+// until the others are printed: started after both, its journeys (a browser waiting on a training
+// engine) left a core idle for minutes.
+if (!only) await Promise.race([vitestDone, pytest?.exited ?? vitestDone]);
 const e2eStarted = Date.now();
 const e2e = !only || only === "e2e" ? vitest("e2e", ["--config", "tests/e2e/vitest.config.ts"], { held: !only }).then((r) => ({ ...r, seconds: (Date.now() - e2eStarted) / 1000 })) : null;
+await vitestDone;
 
 await finish("typecheck", only ? null : typecheck, (status) => (status === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 }));
 

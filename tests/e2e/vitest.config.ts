@@ -10,6 +10,9 @@ export default defineConfig({
     // Limits only end a hang (see vitest.config.ts).
     testTimeout: 600_000,
     hookTimeout: 600_000,
-    fileParallelism: false,
+    // Two journeys at a time: each is a browser waiting on its own engine (own home, own port), which
+    // trains in short bursts, so one at a time left a core of a 2-core machine idle.
+    fileParallelism: true,
+    maxWorkers: 2,
   },
 });

@@ -1,12 +1,21 @@
 import { defineConfig } from "vitest/config";
 
 const ALONE = "tests/scripts/cli-bundle.test.ts";
+/** Files that replace a module or a global for their own tests (vi.mock, vi.stubGlobal): each gets a fresh process. */
+const ISOLATED = ["tests/faults/disk-full.test.ts", "tests/renderer/engine-client.test.ts"];
 
 /**
  * Most of the time goes to Python workers (imports, then a few training steps of the tiny model), and
  * a worker's imports run on one core. Two test files at a time keep a 2-core machine busy, and each
  * worker's torch gets one thread so the two do not fight over cores (oversubscribed OpenMP threads
  * spin and slow both down). Files run slowest first (vitest orders by the durations it cached).
+ *
+ * Files share their worker process (isolate: false): a fresh process per file cost each of the ~120
+ * files a Node start and a fresh import of the engine, transformers.js and onnxruntime-node, about
+ * half the suite's Node CPU (a whole vitest run: 466 CPU-s isolated, 246 shared, 370 s → 266 s of
+ * wall on this 2-core machine). tests/helpers/shared-process.ts fails a file that leaves
+ * process.env or the working directory changed; files that mock a module or stub a global
+ * (ISOLATED) still get a process each.
  *
  * Limits are generous on purpose: a functional test must not fail because the machine is busy (two
  * CPU burners beside the suite make everything 2-3x slower); a limit is only there to end a hang.
@@ -25,7 +34,8 @@ export default defineConfig({
     // The CLI bundle test makes the shared dist/cli bundle stale on purpose; any CLI another file starts
     // meanwhile rebuilds it (as designed), which raced its check under load. It runs after the rest, alone.
     projects: [
-      { extends: true, test: { name: "main", include: ["tests/**/*.test.ts", "tests/**/*.test.tsx"], exclude: ["tests/e2e/**", "node_modules/**", ALONE] } },
+      { extends: true, test: { name: "main", isolate: false, setupFiles: ["tests/helpers/shared-process.ts"], include: ["tests/**/*.test.ts", "tests/**/*.test.tsx"], exclude: ["tests/e2e/**", "node_modules/**", ALONE, ...ISOLATED] } },
+      { extends: true, test: { name: "isolated", include: ISOLATED } },
       { extends: true, test: { name: "alone", include: [ALONE], sequence: { groupOrder: 1 } } },
     ],
   },

@@ -36,6 +36,7 @@ import { join } from "node:path";
 import { Engine } from "../engine/api/engine";
 import type { RunStatus } from "../engine/runs/types";
 import { pairsOf } from "../engine/eval/eval";
+import { rng } from "../engine/eval/stats";
 import { toPrompt, type EvalPrompt, type PromptSet } from "../engine/eval/prompts";
 import { judgeMessages } from "../engine/judge/prompt";
 import { judgePairs, resolveJudge } from "../engine/judge/run";
@@ -201,18 +202,6 @@ async function loadTokenizer(): Promise<Tokenizer> {
   return (await AutoTokenizer.from_pretrained(TINY_MODEL, { local_files_only: true })) as unknown as Tokenizer;
 }
 
-/** A seeded generator (mulberry32): the same pairs on every build. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /**
  * Each prompt's on-task answer (its dataset answer, cut to `maxTokens` tokens as a trial's answer
  * is) against each kind of bad answer; the synthetic kinds `draws` times each.
@@ -225,7 +214,7 @@ function badPairs(
   draws: number,
   seed: number,
 ): HeldOutPair[] {
-  const rand = random(seed);
+  const rand = rng(seed); // seeded: the same pairs on every build
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   const encode = (t: string) => tokenizer.encode(t, { add_special_tokens: false });
   const cut = (t: string) => tokenizer.decode(encode(t).slice(0, maxTokens), { skip_special_tokens: true });

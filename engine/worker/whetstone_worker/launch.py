@@ -114,13 +114,12 @@ def launch(argv: list[str]) -> int:
 def main() -> int:
     from .__main__ import _exit_now
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if FORKS:
         from . import forkserver
 
-        forkserver.preload()  # spawned: import once here, so the forked ranks do not each import again
+        # Spawned: import once here (with the worker's environment defaults), so the forked ranks do
+        # not each import again. Elsewhere each rank is a fresh worker that sets them itself.
+        forkserver.preload()
     _exit_now(launch(sys.argv[1:]))
     return 1
 

@@ -115,18 +115,12 @@ async function build(target: PlantedFor, log: (line: string) => void): Promise<v
   const engine = new Engine({ home: BUILD_HOME });
   try {
     log(`planted judge: building into ${PLANTED_JUDGE} (once; rebuilt when the tiny model, the data or the recipe change)`);
-    const source = await finished(
+    const source = await trainRun(
       engine,
-      await engine.call("createRun", {
-        config: {
-          name: "planted-source",
-          model: { path: TINY_MODEL },
-          finetune: RECIPE.source.finetune,
-          data: { train: target.data, max_length: 192, validation_split: target.validationSplit },
-          training: { learning_rate: RECIPE.source.learning_rate, max_steps: RECIPE.source.max_steps, micro_batch_size: RECIPE.source.micro_batch_size, checkpoint_every: RECIPE.source.max_steps, neftune_alpha: 0, seed: target.seed },
-        },
-        baseDir: BUILD_HOME,
-      }),
+      "planted-source",
+      RECIPE.source.finetune,
+      { train: target.data, max_length: 192, validation_split: target.validationSplit },
+      { learning_rate: RECIPE.source.learning_rate, max_steps: RECIPE.source.max_steps, micro_batch_size: RECIPE.source.micro_batch_size, checkpoint_every: RECIPE.source.max_steps, seed: target.seed },
     );
     const runDir = engine.store.runDir(source.id);
     const train = promptsOf(join(runDir, "data", "train.jsonl"));
@@ -153,18 +147,12 @@ async function build(target: PlantedFor, log: (line: string) => void): Promise<v
     const rows = trainPairs.flatMap((p) => [row(p.instruction, p.model, p.baseline, "1"), row(p.instruction, p.baseline, p.model, "2")]);
     const rowsFile = join(BUILD_HOME, "judge-rows.jsonl");
     writeFileSync(rowsFile, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
-    const judgeRun = await finished(
+    const judgeRun = await trainRun(
       engine,
-      await engine.call("createRun", {
-        config: {
-          name: "planted-judge",
-          model: { path: TINY_MODEL },
-          finetune: RECIPE.judge.finetune,
-          data: { train: rowsFile, max_length: RECIPE.judge.max_length, overlong: "error" },
-          training: { learning_rate: RECIPE.judge.learning_rate, epochs: RECIPE.judge.epochs, micro_batch_size: RECIPE.judge.micro_batch_size, warmup_ratio: RECIPE.judge.warmup_ratio, checkpoint_every: 100_000, neftune_alpha: 0, seed: 0 },
-        },
-        baseDir: BUILD_HOME,
-      }),
+      "planted-judge",
+      RECIPE.judge.finetune,
+      { train: rowsFile, max_length: RECIPE.judge.max_length, overlong: "error" },
+      { learning_rate: RECIPE.judge.learning_rate, epochs: RECIPE.judge.epochs, micro_batch_size: RECIPE.judge.micro_batch_size, warmup_ratio: RECIPE.judge.warmup_ratio, checkpoint_every: 100_000, seed: 0 },
     );
     log(`planted judge: trained on ${rows.length} rows (${trainPairs.length} pairs, both orders): ${judgeRun.step} steps, final loss ${judgeRun.last_loss?.toFixed(4)} (${seconds()} s)`);
     exportOnnx(TINY_MODEL, PLANTED_JUDGE, { tuned: judgeRun.outputs.model!, name: "planted-judge" });
@@ -180,7 +168,9 @@ async function build(target: PlantedFor, log: (line: string) => void): Promise<v
   }
 }
 
-async function finished(engine: Engine, run: RunStatus): Promise<RunStatus> {
+/** A run of the tiny model (no NEFTune) in the build's home, trained to its end. */
+async function trainRun(engine: Engine, name: string, finetune: string, data: Record<string, unknown>, training: Record<string, unknown>): Promise<RunStatus> {
+  const run = await engine.call("createRun", { config: { name, model: { path: TINY_MODEL }, finetune, data, training: { ...training, neftune_alpha: 0 } }, baseDir: BUILD_HOME });
   const done = await engine.call("awaitRun", { id: run.id });
   if (done.state !== "completed") throw new Error(`planted judge: run ${run.id} ended ${done.state}: ${done.error?.message ?? "no error recorded"} (see ${join(engine.store.runDir(run.id), "log.txt")})`);
   return done;

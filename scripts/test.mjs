@@ -114,7 +114,7 @@ async function vitest(name, configArgs, { held = false } = {}) {
 const vitestDone = suite("vitest", () => vitest("vitest", []));
 
 // e2e starts as soon as vitest or pytest is done, beside what is left of the other, its output held
-// until the others are printed: started after both, its journeys (a browser waiting on a training
+// until the others are printed: started after vitest alone, its journeys (a browser waiting on a training
 // engine) left a core idle for minutes.
 if (!only) await Promise.race([vitestDone, pytest?.exited ?? vitestDone]);
 const e2eStarted = Date.now();

@@ -51,46 +51,6 @@ export interface WorkerOptions {
   helloSignal?: AbortSignal;
 }
 
-/** How startWorkerChild starts a worker process. */
-export interface ChildOptions {
-  python?: string;
-  env?: NodeJS.ProcessEnv;
-  /** false: spawn even where the fork server applies. */
-  fork?: boolean;
-  devices?: number;
-  nodes?: Nodes | null;
-  /** Instead of the worker, `python ARGS` (`-c CODE …`, `-m MODULE …`) in the worker's folder and environment. */
-  run?: string[];
-  /** "pipe": the protocol is spoken on stdin; "ignore": nothing is written to it. */
-  stdin: "pipe" | "ignore";
-}
-
-/**
- * The worker's process (or the launcher of a run on several processes, or a one-off command): forked
- * from the warm fork server where it applies (./forkserver.ts), else spawned in its own process group
- * (see above; on Windows `detached` would open a console instead). Its environment is the engine's with
- * `env` over it, unbuffered and in UTF-8.
- */
-export async function startWorkerChild(opts: ChildOptions): Promise<ChildProcess | ForkedChild> {
-  const python = opts.python ?? workerPython();
-  const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
-  const devices = opts.devices ?? 1;
-  const nodes = opts.nodes ?? null;
-  const what = opts.run ? { run: opts.run } : { launch: launchOptions(devices, nodes) };
-  const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env, what) : null;
-  return (
-    forked ??
-    spawn(python, opts.run ?? workerArgs(devices, nodes), {
-      cwd: WORKER_DIR,
-      env,
-      stdio: [opts.stdin, "pipe", "pipe"],
-      shell: false,
-      windowsHide: true,
-      detached: process.platform !== "win32",
-    })
-  );
-}
-
 const STDERR_TAIL = 40;
 /** How long a run on several machines waits for the others: torchrun's static rendezvous waits 600 s, then the model loads. */
 const NODES_HELLO_TIMEOUT_MS = 900_000;
@@ -155,8 +115,24 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
 
   /** Start a worker (forked, else spawned) and wait for its hello; refuse a worker that speaks another protocol. */
   static async start(opts: WorkerOptions = {}): Promise<{ worker: WorkerProcess; hello: Hello }> {
+    const python = opts.python ?? workerPython();
+    const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
+    const devices = opts.devices ?? 1;
     const nodes = opts.nodes ?? null;
-    const worker = new WorkerProcess(opts, await startWorkerChild({ ...opts, stdin: "pipe" }));
+    const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env, { launch: launchOptions(devices, nodes) }) : null;
+    const worker = new WorkerProcess(
+      opts,
+      forked ??
+        spawn(python, workerArgs(devices, nodes), {
+          cwd: WORKER_DIR,
+          env,
+          stdio: ["pipe", "pipe", "pipe"],
+          shell: false,
+          windowsHide: true,
+          // Its own process group on POSIX (see above); on Windows `detached` would open a console instead.
+          detached: process.platform !== "win32",
+        }),
+    );
     const timeoutMs = opts.helloTimeoutMs ?? (nodes ? NODES_HELLO_TIMEOUT_MS : 120_000);
     const hello = await new Promise<Hello>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -13,9 +13,12 @@ import { RunStore, isAlive } from "../../engine/runs/store";
 import { ensureTinyModel, tempHome } from "../helpers/fixture";
 import { onlyRun, runCli, startCli, stepReached, until, waitGone, writeConfig } from "./cli";
 
-// Enough steps that the resumed run is still training when its worker is killed one step after the resume
-// (with 10, an idle machine sometimes finished first and the CLI exited 0).
-const TRAINING = { max_steps: 16, checkpoint_every: 100, seed: 7 };
+// Enough steps that the run is still training after each interruption. A step of the tiny model takes
+// ~30 ms on an idle machine and a poll of the metrics 100 ms, so a stop lands several steps after the
+// step a test waited for (Ctrl-C at step 2 checkpointed at 7): with 10 steps the resumed run sometimes
+// finished before its worker was killed, and with 16 before it noticed its CLI was killed (it saved
+// all 16 steps instead of stopping with a checkpoint). 40 steps cost ~1 CPU-s more per run.
+const TRAINING = { max_steps: 40, checkpoint_every: 100, seed: 7 };
 let reference: Promise<number[]>;
 
 beforeAll(() => {

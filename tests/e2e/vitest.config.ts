@@ -14,5 +14,10 @@ export default defineConfig({
     // trains in short bursts, so one at a time left a core of a 2-core machine idle.
     fileParallelism: true,
     maxWorkers: 2,
+    // One torch thread per worker, as in vitest.config.ts: two journeys' workers on two cores with torch's
+    // default of a thread per core oversubscribe them, and OpenMP's spinning threads burned ~5x the CPU
+    // (a synth journey's workers: 2.4 CPU-s alone, 14 s each beside the rest of the suite).
+    env: { OMP_NUM_THREADS: "1" },
+    setupFiles: ["tests/helpers/cpu-tag.ts"],
   },
 });

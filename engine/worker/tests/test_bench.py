@@ -9,6 +9,7 @@ offline and failing tasks are errors that name the task."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,48 @@ def test_a_custom_group_that_names_a_built_in_task_indexes_the_built_in_ones_too
     with pytest.raises(WorkerError) as err:
         run_bench(command(tiny_model, adapter, folder, tasks=["whetstone_mixed"]))
     assert err.value.code == "BENCH_DATA_OFFLINE", err.value.message
+
+
+def test_the_built_in_task_index_is_read_from_its_cache_and_rebuilt_for_another_install(tmp_path):
+    """A copy of some of lm-eval's own task folders stands in for the built-in one: the first index is
+    built and written, the second read back equal without building, and a reinstall (a new mtime of
+    the folder's __init__.py) builds afresh and replaces the old file."""
+    import shutil
+
+    import lm_eval.tasks
+    from lm_eval.tasks._index import TaskIndex
+
+    bench.cache_builtin_index()
+    build = TaskIndex.build.uncached
+    root = tmp_path / "tasks"
+    for name in ("arc", "hellaswag", "mmlu"):
+        shutil.copytree(Path(lm_eval.tasks.__file__).parent / name, root / name)
+    (root / "__init__.py").write_text("", encoding="utf-8")
+    calls = []
+
+    def counting(paths, *, resolve_includes=True):
+        calls.append(list(paths))
+        return build(paths, resolve_includes=resolve_includes)
+
+    cache = tmp_path / "cache"
+    fresh = bench.builtin_index(counting, root, cache)
+    assert len(calls) == 1 and len(fresh) > 60 and {"arc_challenge", "hellaswag", "mmlu"} <= set(fresh)
+    files = list(cache.glob("lm-eval-tasks-*.pickle"))
+    assert len(files) == 1
+    again = bench.builtin_index(counting, root, cache)
+    assert len(calls) == 1  # read, not built
+    assert again.keys() == fresh.keys()
+    for name, entry in fresh.items():
+        assert (again[name].kind, again[name].yaml_path, again[name].cfg, again[name].tags) == (entry.kind, entry.yaml_path, entry.cfg, entry.tags), name
+
+    os.utime(root / "__init__.py", ns=(1, 1))  # a reinstall
+    bench.builtin_index(counting, root, cache)
+    assert len(calls) == 2
+    assert [f.name for f in cache.glob("lm-eval-tasks-*.pickle")] != [files[0].name] and len(list(cache.glob("*.pickle"))) == 1
+    # Through lm-eval's own TaskManager: a custom folder is still indexed afresh, after the built-in tasks.
+    from lm_eval.tasks import TaskManager
+
+    custom = tmp_path / "custom"
+    shutil.copytree(FIXTURES, custom)
+    manager = TaskManager(include_path=str(custom))
+    assert {"whetstone_capitals", "arc_challenge", "hellaswag"} <= set(manager.all_tasks)

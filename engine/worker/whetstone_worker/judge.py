@@ -89,6 +89,10 @@ class OnnxJudge:
             raise WorkerError("JUDGE_NO_TEMPLATE", f"The judge at {self.folder} has no chat template.", "Use an instruct (chat) model as the judge.")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Its threads wait without spinning, as the engine's judge does (engine/judge/onnx-judge.ts): a
+        # spinning one holds a core the training beside it in this process needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
         import json
 

@@ -76,6 +76,15 @@ def preload() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401  (the auto classes' lazy modules)
     import peft  # noqa: F401
 
+    # transformers builds its table of checkpoint renamings (~660 regular expressions, compiled: 0.38 s
+    # of CPU) at the first model load of a process, and keeps it: built here, every fork has it.
+    try:
+        from transformers import conversion_mapping
+
+        conversion_mapping.get_checkpoint_conversion_mapping("llama")
+    except (ImportError, AttributeError):  # another transformers: each worker builds what it needs
+        pass
+
 
 def _connect(path: str, token: str, role: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -203,6 +212,7 @@ def serve(path: str, idle: float) -> int:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     engines: dict[int, _Engine] = {}
     owners: dict[int, _Engine] = {}  # worker pid -> the engine that asked for it
+    tags: dict[int, tuple] = {}
     quiet_since = time.monotonic()
 
     while True:
@@ -213,10 +223,14 @@ def serve(path: str, idle: float) -> int:
             except BlockingIOError:
                 pass
         for pid in list(owners):
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status, usage = os.wait4(pid, os.WNOHANG)
             if done == 0:
                 continue
             owner = owners.pop(pid)
+            _tag = tags.pop(pid, None)
+            if _tag and _tag[0]:
+                with open(_tag[0], "a") as _f:
+                    _f.write(json.dumps({"tag": _tag[1], "cpu": usage.ru_utime + usage.ru_stime, "what": _tag[2]}) + "\n")
             if os.WIFSIGNALED(status):
                 owner.answer(type="exited", pid=pid, code=None, signal=_signal_name(os.WTERMSIG(status)))
             else:
@@ -256,6 +270,7 @@ def serve(path: str, idle: float) -> int:
                 if pid == 0:
                     _become_worker(token, target, {str(k): str(v) for k, v in env.items()}, closing, launch, run)
                 owners[pid] = engine
+                tags[pid] = (env.get("WHETSTONE_CPU_LOG"), env.get("WHETSTONE_TEST_FILE") or env.get("PYTEST_CURRENT_TEST", "").split("::")[0], " ".join(run or launch or []) [:80])
                 engine.answer(type="forked", token=token, pid=pid)
         if engines or owners:
             quiet_since = time.monotonic()

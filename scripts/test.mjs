@@ -16,6 +16,11 @@
  *
  * `npm test -- --only vitest|pytest|typecheck|e2e` runs one suite in the foreground; extra args after
  * `--` go to it.
+ *
+ * `npm test -- --cpu` also says where the machine's CPU time went, per test file (Linux): the test
+ * process's own, its finished children's (CLIs, spawned Python) and its forked workers' (logged by the
+ * fork server), beside the whole machine's from /proc/stat. The suite is CPU-bound on a small machine, so
+ * this, not wall time, says which file to make cheaper.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
@@ -25,12 +30,16 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const VENV_PY = process.platform === "win32" ? join(ROOT, "engine/worker/.venv/Scripts/python.exe") : join(ROOT, "engine/worker/.venv/bin/python");
-const argv = process.argv.slice(2);
+const cpuReport = process.argv.includes("--cpu");
+const argv = process.argv.slice(2).filter((a) => a !== "--cpu");
 const onlyAt = argv.indexOf("--only");
 const only = onlyAt >= 0 ? argv[onlyAt + 1] : undefined;
 const passThrough = onlyAt >= 0 ? argv.filter((_, i) => i !== onlyAt && i !== onlyAt + 1) : argv;
 const out = mkdtempSync(join(tmpdir(), "whetstone-test-"));
 const results = [];
+const cpuLog = join(out, "cpu.jsonl");
+const machineAtStart = cpuReport ? machineCpu() : null;
+if (cpuReport) process.env.WHETSTONE_CPU_LOG = cpuLog; // the suites below inherit it
 
 async function suite(name, fn) {
   if (only && only !== name) return;
@@ -143,6 +152,7 @@ if (e2e) results.push(await (async () => {
   return r.skipped && !chromium ? { ...r, note: "chromium not installed: `sudo apt-get install -y chromium`" } : r;
 })().then((r) => ({ ...r, name: "e2e" })));
 
+if (cpuReport) printCpu();
 rmSync(out, { recursive: true, force: true });
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
 console.log("\n=== summary ===");
@@ -152,3 +162,35 @@ for (const r of results) {
 const skipped = sum("skipped");
 console.log(`${sum("passed")} passed, ${sum("failed")} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(sum("failed") > 0 ? 1 : 0);
+
+/** The machine's busy and idle CPU seconds since boot (/proc/stat's first line), or null off Linux. */
+function machineCpu() {
+  if (!existsSync("/proc/stat")) return null;
+  const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = ticks[3] + ticks[4]; // idle, iowait
+  return { busy: (ticks.reduce((a, b) => a + b, 0) - idle) / 100, idle: idle / 100 };
+}
+
+/** `--cpu`: CPU seconds per test file, heaviest first, from the rows the suites logged (tests/helpers/cpu-log.ts, conftest.py, the fork server). */
+function printCpu() {
+  const files = new Map();
+  const rows = existsSync(cpuLog) ? readFileSync(cpuLog, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+  for (const row of rows) {
+    const name = row.file.endsWith(".py") && !row.file.startsWith("engine/") ? `engine/worker/${row.file}` : row.file || "(no test file)";
+    const f = files.get(name) ?? { own: 0, children: 0, forks: 0, workers: 0 };
+    f.own += row.node ?? row.python ?? 0;
+    f.children += row.children ?? 0;
+    if (row.forks !== undefined) (f.forks += row.forks), (f.workers += 1);
+    files.set(name, f);
+  }
+  const total = (f) => f.own + f.children + f.forks;
+  const sorted = [...files.entries()].sort((a, b) => total(b[1]) - total(a[1]));
+  const sum = (k) => sorted.reduce((a, [, f]) => a + f[k], 0);
+  const s = (x) => x.toFixed(1).padStart(6);
+  console.log("\n=== CPU seconds per test file (test process, its children, its forked workers) ===");
+  for (const [name, f] of sorted.slice(0, 30)) console.log(`${s(total(f))}  ${s(f.own)} ${s(f.children)} ${s(f.forks)} (${String(f.workers).padStart(3)})  ${name}`);
+  const machine = machineAtStart && machineCpu();
+  const attributed = sum("own") + sum("children") + sum("forks");
+  console.log(`${s(attributed)}  ${s(sum("own"))} ${s(sum("children"))} ${s(sum("forks"))} (${String(sum("workers")).padStart(3)})  all ${files.size} files`);
+  if (machine) console.log(`machine: ${(machine.busy - machineAtStart.busy).toFixed(0)} CPU-s busy, ${(machine.idle - machineAtStart.idle).toFixed(0)} idle; the rest is imports, collection, tsc, fork servers' preloads and anything else running`);
+}

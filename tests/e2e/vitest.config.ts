@@ -18,6 +18,6 @@ export default defineConfig({
     // default of a thread per core oversubscribe them, and OpenMP's spinning threads burned ~5x the CPU
     // (a synth journey's workers: 2.4 CPU-s alone, 14 s each beside the rest of the suite).
     env: { OMP_NUM_THREADS: "1" },
-    setupFiles: ["tests/helpers/cpu-tag.ts"],
+    setupFiles: ["tests/helpers/cpu-log.ts"],
   },
 });

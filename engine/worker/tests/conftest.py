@@ -22,6 +22,26 @@ torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
 
 
+if os.environ.get("WHETSTONE_CPU_LOG"):
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(item, nextitem):
+        """`npm test -- --cpu` (scripts/test.mjs): each test's CPU time in this process and its waited-for
+        children, added to WHETSTONE_CPU_LOG under its file (forked workers are logged by the fork server)."""
+        import json
+        import resource
+
+        def cpu(who):
+            usage = resource.getrusage(who)
+            return usage.ru_utime + usage.ru_stime
+
+        own, children = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
+        yield
+        row = {"file": "engine/worker/" + item.nodeid.split("::")[0], "python": cpu(resource.RUSAGE_SELF) - own, "children": cpu(resource.RUSAGE_CHILDREN) - children}
+        with open(os.environ["WHETSTONE_CPU_LOG"], "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
 def fixtures_dir() -> Path:
     return Path(os.environ.get("WHETSTONE_FIXTURES_DIR") or REPO_ROOT / ".cache" / "fixtures")
 

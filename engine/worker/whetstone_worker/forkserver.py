@@ -174,6 +174,16 @@ def _signal_name(number: int) -> str:
         return f"SIG{number}"
 
 
+def _log_cpu(path: str, test: str, usage) -> None:
+    """`npm test -- --cpu` (scripts/test.mjs) sets WHETSTONE_CPU_LOG: each worker's CPU time, with its
+    own forks' (ranks), is added to that file under the test file that asked for it."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"file": test, "forks": usage.ru_utime + usage.ru_stime}) + "\n")
+    except OSError:
+        pass
+
+
 class _Engine:
     """One engine's connection: its unread bytes and its workers (their exits are reported to it)."""
 
@@ -212,7 +222,7 @@ def serve(path: str, idle: float) -> int:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     engines: dict[int, _Engine] = {}
     owners: dict[int, _Engine] = {}  # worker pid -> the engine that asked for it
-    tags: dict[int, tuple] = {}
+    cpu_logs: dict[int, tuple[str, str]] = {}  # worker pid -> (WHETSTONE_CPU_LOG, its test), see _log_cpu
     quiet_since = time.monotonic()
 
     while True:
@@ -227,10 +237,8 @@ def serve(path: str, idle: float) -> int:
             if done == 0:
                 continue
             owner = owners.pop(pid)
-            _tag = tags.pop(pid, None)
-            if _tag and _tag[0]:
-                with open(_tag[0], "a") as _f:
-                    _f.write(json.dumps({"tag": _tag[1], "cpu": usage.ru_utime + usage.ru_stime, "what": _tag[2]}) + "\n")
+            if pid in cpu_logs:
+                _log_cpu(*cpu_logs.pop(pid), usage)
             if os.WIFSIGNALED(status):
                 owner.answer(type="exited", pid=pid, code=None, signal=_signal_name(os.WTERMSIG(status)))
             else:
@@ -270,7 +278,8 @@ def serve(path: str, idle: float) -> int:
                 if pid == 0:
                     _become_worker(token, target, {str(k): str(v) for k, v in env.items()}, closing, launch, run)
                 owners[pid] = engine
-                tags[pid] = (env.get("WHETSTONE_CPU_LOG"), env.get("WHETSTONE_TEST_FILE") or env.get("PYTEST_CURRENT_TEST", "").split("::")[0], " ".join(run or launch or []) [:80])
+                if env.get("WHETSTONE_CPU_LOG"):
+                    cpu_logs[pid] = (str(env["WHETSTONE_CPU_LOG"]), str(env.get("WHETSTONE_TEST_FILE") or env.get("PYTEST_CURRENT_TEST", "").split("::")[0]))
                 engine.answer(type="forked", token=token, pid=pid)
         if engines or owners:
             quiet_since = time.monotonic()

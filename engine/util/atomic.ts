@@ -6,7 +6,7 @@
  * A full disk (ENOSPC, EDQUOT) surfaces as DISK_FULL naming the folder (util/disk.ts), and a failed
  * write removes its temp file: nothing half-written is left beside the target.
  */
-import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, writeSync, mkdirSync, appendFileSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, writeSync, mkdirSync, appendFileSync, rmSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { guardDisk } from "./disk";
 
@@ -58,8 +58,36 @@ export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
+/**
+ * Appends one line. Readers skip a torn line (a crash mid-append), so a torn line must never swallow
+ * the next: a write the disk refuses part-way (ENOSPC after some bytes) is cut back off before the
+ * error goes up, and a file whose last line has no newline gets one before the new line. Seen on a
+ * tmpfs that filled up mid-run: metrics row 16 was torn, the resumed run appended its own row 16
+ * onto it, and the run's metrics lacked step 16 for good.
+ */
 export function appendLine(path: string, line: string): void {
-  guardDisk(dirname(path), basename(path), () => appendFileSync(path, line.endsWith("\n") ? line : line + "\n", "utf8"));
+  const text = line.endsWith("\n") ? line : line + "\n";
+  guardDisk(dirname(path), basename(path), () => {
+    const fd = openSync(path, "a+");
+    try {
+      const size = fstatSync(fd).size;
+      const last = Buffer.alloc(1);
+      const torn = size > 0 && readSync(fd, last, 0, 1, size - 1) === 1 && last[0] !== 0x0a;
+      const data = Buffer.from(torn ? "\n" + text : text, "utf8");
+      try {
+        for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
+      } catch (e) {
+        try {
+          ftruncateSync(fd, size);
+        } catch {
+          /* the torn tail stays; the next append starts on a new line */
+        }
+        throw e;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  });
 }
 
 function fsyncDir(dir: string): void {

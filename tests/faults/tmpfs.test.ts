@@ -4,11 +4,12 @@
  * hang) with DISK_FULL and what to free, `whetstone runs` must still work on the full disk without
  * leaving temp files, and once space is freed the run resumes to every step.
  */
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStore } from "../../engine/runs/store";
+import { appendLine } from "../../engine/util/atomic";
 import { ensureTinyModel } from "../helpers/fixture";
 import { HANG_MS } from "../helpers/limits";
 import { onlyRun, runCli, startCli, stepReached, until, writeConfig } from "./cli";
@@ -87,5 +88,21 @@ describe.skipIf(skipReason !== null)("a data folder on a tmpfs that fills up mid
     expect(resumed.code, resumed.out + resumed.err).toBe(0);
     expect(resumed.out).toContain("completed:");
     expect(store.readMetrics(id).map((m) => m.step)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it("a line the full disk takes only part of is cut back off, and a torn last line never swallows the next", () => {
+    const dir = join(mountPoint, "append");
+    mkdirSync(dir);
+    const file = join(dir, "metrics.jsonl");
+    appendLine(file, JSON.stringify({ step: 1 }));
+    const filler = fillDisk(mountPoint);
+    // The file's page has room for ~4 KB more and the disk for nothing: the kernel takes the first part
+    // of a longer line, then refuses the rest (ENOSPC).
+    expect(() => appendLine(file, JSON.stringify({ step: 2, text: "x".repeat(10_000) }))).toThrow(expect.objectContaining({ code: "DISK_FULL" }));
+    expect(readFileSync(file, "utf8")).toBe('{"step":1}\n');
+    rmSync(filler);
+    appendFileSync(file, '{"step":2,"lo'); // a crash mid-append, by hand
+    appendLine(file, JSON.stringify({ step: 3 }));
+    expect(readFileSync(file, "utf8").split("\n")).toEqual(['{"step":1}', '{"step":2,"lo', '{"step":3}', ""]);
   });
 });

@@ -42,6 +42,7 @@ from ..jobs.generate import decode_batch, stop_token_ids
 from ..losses import grpo as G
 from ..losses.methods import METHODS
 from ..protocol import Emitter
+from ..runfiles import append_lines
 from .loop import Loop, Step
 from .policy import Policy, load, synthetic_samples
 
@@ -151,8 +152,7 @@ class GRPORecipe:
                   "completions": [{"text": t, "reward": finite(total[i]),
                                    "rewards": {r.name: finite(per_reward[k][i]) for k, r in enumerate(self.rewards)}} for i, t in enumerate(texts)]}
         self.loop.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.loop.run_dir / SAMPLES_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        append_lines(self.loop.run_dir / SAMPLES_FILE, [json.dumps(record, ensure_ascii=False)])
 
     def _sample(self, rows: list[PromptRow], index: int, micro: int) -> tuple[list[Sample], list[str]]:
         """num_generations completions per prompt, as training samples (prompt masked, completion and the

@@ -38,6 +38,7 @@ from ..device import Precision, choose_precision, pick_device
 from ..errors import WorkerError, disk_full, free_bytes, is_disk_full, out_of_memory
 from ..neftune import NEFTune
 from ..protocol import Emitter
+from ..runfiles import append_lines
 from ..schedule import lr_at
 from .state import TrainState, find_checkpoint
 
@@ -452,10 +453,7 @@ class Loop:
         if not self.emitter.closed:
             return
         try:
-            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                for row in self.recent_rows:
-                    f.write(json.dumps(row, allow_nan=False) + "\n")
-            with open(self.run_dir / "log.txt", "a", encoding="utf-8") as f:
-                f.write(f"[worker] The engine that ran this job is gone; {what}. Resume the run to continue.\n")
+            append_lines(self.run_dir / "metrics.jsonl", [json.dumps(row, allow_nan=False) for row in self.recent_rows])
+            append_lines(self.run_dir / "log.txt", [f"[worker] The engine that ran this job is gone; {what}. Resume the run to continue."])
         except (OSError, ValueError):
             pass  # the checkpoint is what matters; it is written

@@ -76,6 +76,9 @@ def preload() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401  (the auto classes' lazy modules)
     import peft  # noqa: F401
 
+    from .__main__ import package_versions
+
+    package_versions()
     # transformers builds its table of checkpoint renamings (~660 regular expressions, compiled: 0.38 s
     # of CPU) at the first model load of a process, and keeps it: built here, every fork has it.
     try:

@@ -297,8 +297,8 @@ export class Engine implements ApiHandlers {
   }
 
   /** The machine report of `whetstone doctor`. */
-  doctor(): ApiOutput<"doctor"> {
-    const report = analyze(gatherProbes({ ...process.env, ...this.opts.workerEnv }));
+  async doctor(): Promise<ApiOutput<"doctor">> {
+    const report = analyze(await gatherProbes({ ...process.env, ...this.opts.workerEnv }));
     return { ...report, probes: report.probes as unknown as Record<string, unknown> };
   }
 

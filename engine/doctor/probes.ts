@@ -8,7 +8,8 @@ import { spawnSync } from "node:child_process";
 import { statfsSync, existsSync } from "node:fs";
 import { homedir, platform, release, arch, totalmem, cpus } from "node:os";
 import { join } from "node:path";
-import { WORKER_DIR, workerPython, whetstoneHome } from "../paths";
+import { workerPython, whetstoneHome } from "../paths";
+import { runPython } from "../supervisor/python-run";
 
 export interface NvidiaGpu {
   name: string;
@@ -56,14 +57,20 @@ export function parseNvidiaSmi(text: string): NvidiaGpu[] {
     });
 }
 
-export function gatherProbes(env: NodeJS.ProcessEnv = process.env): Probes {
+/**
+ * The probes. The worker's Python probe is forked from the warm fork server where it applies (it imports
+ * torch, transformers and peft: ~2 CPU-s in a fresh interpreter, milliseconds in a fork), and runs
+ * asynchronously: the app runs this check at every start, and a synchronous spawn held the engine, and
+ * every client it answers, for those seconds.
+ */
+export async function gatherProbes(env: NodeJS.ProcessEnv = process.env): Promise<Probes> {
   const smi = spawnSync("nvidia-smi", ["--query-gpu=name,memory.total,driver_version,compute_cap", "--format=csv,noheader,nounits"], { encoding: "utf8", timeout: 15_000 });
   const nvidiaOk = smi.status === 0;
-  const py = spawnSync(workerPython(env), ["-m", "whetstone_worker.doctor"], { cwd: WORKER_DIR, encoding: "utf8", timeout: 120_000 });
+  const py = await runPython(workerPython(env), ["-m", "whetstone_worker.doctor"], env, { timeoutMs: 120_000 });
   let python: PythonProbe | null = null;
   let pythonError: string | null = null;
   if (py.error) pythonError = `${workerPython(env)}: ${py.error.message}`;
-  else if (py.status !== 0) pythonError = (py.stderr || "").trim().split("\n").slice(-3).join(" | ") || `exit ${py.status}`;
+  else if (py.code !== 0) pythonError = (py.stderr || "").trim().split("\n").slice(-3).join(" | ") || `exit ${py.signal ?? py.code}`;
   else {
     try {
       python = JSON.parse(py.stdout) as PythonProbe;

@@ -92,8 +92,8 @@ describe("doctor analysis", () => {
     expect(d.fix).toContain("WHETSTONE_HOME");
   });
 
-  it("reports this machine from its real probes", () => {
-    const r = analyze(gatherProbes());
+  it("reports this machine from its real probes", async () => {
+    const r = analyze(await gatherProbes());
     expect(r.probes.python?.torch?.importable).toBe(true);
     expect(formatReport(r)).toMatch(/^whetstone doctor: /);
   });

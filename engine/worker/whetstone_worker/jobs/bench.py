@@ -79,7 +79,17 @@ def import_lm_eval():
             f"{_REINSTALL} It installs lm_eval=={LM_EVAL_VERSION} into the worker's environment.",
         ) from None
     cache_builtin_index()
+    skip_environment_report()
     return lm_eval, simple_evaluate, CacheHook, HFLM, TaskManager
+
+
+def skip_environment_report() -> None:
+    """simple_evaluate ends each side by collecting torch's environment report into its result (pip
+    list, nvidia-smi, lscpu and more as subprocesses: 0.7 s and as much CPU on a laptop, per side), a
+    field the bench never reads: its report names the versions that matter itself."""
+    from lm_eval import evaluator
+
+    evaluator.add_env_info = lambda storage: None
 
 
 def index_cache_dir() -> Path:

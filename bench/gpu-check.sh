@@ -63,8 +63,27 @@ if [[ -n "$NODE" && -f "$PACK/bench.mjs" ]]; then BENCH=("$NODE" "$PACK/bench.mj
 elif [[ -n "$NODE" && -d node_modules/tsx ]]; then BENCH=("$NODE" --import tsx bench/run.ts)
 fi
 
-CUDA=$("$PY" -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")' 2>/dev/null)
-log "python $("$PY" -c 'import sys, torch, transformers, peft; print(sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)' 2>&1 | tail -1)"
+# One interpreter start for the three questions (each start imports torch: seconds): the GPU's name or an
+# empty line, the versions (or why they cannot be imported), and whether TRL is there.
+PROBE=$("$PY" - 2>/dev/null <<'EOF'
+import sys
+try:
+    import torch
+    print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+    import peft, transformers
+    print(sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
+except Exception as e:  # noqa: BLE001
+    print("")
+    print(f"cannot import the worker's packages: {e}")
+try:
+    import trl  # noqa: F401
+    print("trl")
+except Exception:  # noqa: BLE001
+    print("no trl")
+EOF
+)
+CUDA=$(sed -n 1p <<< "$PROBE")
+log "python $(sed -n 2p <<< "$PROBE")"
 # A dry run never overwrites the committed GPU results.
 RESULTS=${OUT:-$([[ -n "$CUDA" ]] && echo "$ROOT/bench/results" || mktemp -d)}
 mkdir -p "$RESULTS"
@@ -83,7 +102,7 @@ log "1/3 worker tests ($([[ -n "$CUDA" ]] && echo "all, on CUDA" || echo "test_c
 TESTS=(tests/test_cuda.py)
 [[ -n "$CUDA" ]] && TESTS=(tests)
 IGNORE=()
-"$PY" -c 'import trl' 2>/dev/null || IGNORE=(--ignore=tests/losses/test_preference_losses.py --ignore=tests/test_trainer_parity.py)
+[[ $(sed -n 3p <<< "$PROBE") == trl ]] || IGNORE=(--ignore=tests/losses/test_preference_losses.py --ignore=tests/test_trainer_parity.py)
 (cd engine/worker && timeout 300 "$PY" -m pytest -q -rs -p no:cacheprovider "${IGNORE[@]}" --junitxml="$RESULTS/pytest-cuda.xml" "${TESTS[@]}") 2>&1 | tee "$RESULTS/pytest-cuda.txt" | tail -25
 status=${PIPESTATUS[0]}
 counts=$(grep -Eo '[0-9]+ (passed|failed|skipped|error)[a-z]*' "$RESULTS/pytest-cuda.txt" | tail -4 | paste -sd, -)

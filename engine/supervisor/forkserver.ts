@@ -86,6 +86,8 @@ interface Pending {
   protocol?: Socket;
   log?: Socket;
   pid?: number;
+  /** Its exit, when the server reported it before both its connections were read (settle uses it). */
+  exit?: ChildExit;
   resolve: (child: ForkedChild) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -192,7 +194,13 @@ class ForkServer {
               this.settle(message.token);
             }
           } else if (message.type === "exited" && message.pid) {
-            this.running.get(message.pid)?.({ code: message.code ?? null, signal: message.signal ?? null });
+            const exit = { code: message.code ?? null, signal: message.signal ?? null };
+            const resolve = this.running.get(message.pid);
+            if (resolve) resolve(exit);
+            // A quick child can end before this process has read the first lines of its connections (a
+            // busy event loop reads this line first): kept for settle(), or that exit was lost and the
+            // child's `close` never came (a test's forked reference hung until its time limit).
+            else for (const p of this.pending.values()) if (p.pid === message.pid) p.exit = exit;
             this.running.delete(message.pid);
             this.hold();
           }
@@ -252,7 +260,7 @@ class ForkServer {
     if (!p || p.pid === undefined || !p.protocol || !p.log) return;
     clearTimeout(p.timer);
     this.pending.delete(token);
-    const exited = new Promise<ChildExit>((resolve) => this.running.set(p.pid!, resolve));
+    const exited = p.exit ? Promise.resolve(p.exit) : new Promise<ChildExit>((resolve) => this.running.set(p.pid!, resolve));
     // Both stay paused: what the worker already wrote (its hello may share a read with the first
     // line) waits for the caller's readers, which resume them. A resume here would flow it out on the
     // next tick, before the caller has attached anything, and the hello would be lost.

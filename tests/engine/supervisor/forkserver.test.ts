@@ -96,6 +96,22 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
     expect((await worker.stop()).code).toBe(0);
   });
 
+  it("a command that ends while the engine is busy still reports its end", async () => {
+    await workerPythonOutput(["-c", "pass"]); // the server is up
+    const output = workerPythonOutput(["-c", "print('done')"]);
+    // Block the event loop while the fork connects, prints and exits: the server's "forked" and "exited"
+    // lines then come in one read, before this process has read the fork's connections.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = Date.now() + 1500;
+        while (Date.now() < until);
+        resolve();
+      }),
+    );
+    const ended = await Promise.race([output, new Promise((r) => setTimeout(() => r("no end reported"), 20_000))]);
+    expect(ended).toBe("done\n");
+  });
+
   it("another import-time environment gets another server; the engine's own variables go with each fork; the switch spawns as before", async () => {
     const shared = await timedStart();
     const env = ownServer();

@@ -39,10 +39,13 @@ const ANOTHER_SERVER = 3;
  * Variables no library reads at import: they differ between engines that may share a server (each
  * CLI command's, a test file's: npm's and Vite's own, the PATH npx prepends to) and go with each fork
  * request instead of naming the server; the worker and what it starts still see them. The hub token
- * too: huggingface_hub reads it at each call, and it is kept out of a long-lived process's environment. Anything else
- * (HF_*, TORCH*, OMP_*, CUDA_*, LD_*, PYTHON*, HOME, …) names it: a worker must import as it would alone.
+ * too: huggingface_hub reads it at each call, and it is kept out of a long-lived process's environment.
+ * So are the two variables Node libraries set in their own process when first imported (onnxruntime-node,
+ * sharp): an engine's environment before and after its first judge differed only by them, and each
+ * started a server of its own (4 of 11 in a test run). Anything else (HF_*, TORCH*, OMP_*, CUDA_*, LD_*,
+ * PYTHON*, HOME, …) names it: a worker must import as it would alone.
  */
-const PER_FORK = /^(WHETSTONE_(?!FORK_SERVER$)|VITEST|TINYPOOL|npm_|NODE_|INIT_CWD$|OLDPWD$|PWD$|SHLVL$|_$|COLUMNS$|LINES$|TERM|COLOR$|EDITOR$|PATH$|BASE_URL$|DEV$|PROD$|MODE$|SSR$|FORCE_TTY$|HF_TOKEN$|HUGGING_FACE_HUB_TOKEN$)/;
+const PER_FORK = /^(WHETSTONE_(?!FORK_SERVER$)|VITEST|TINYPOOL|npm_|NODE_|INIT_CWD$|OLDPWD$|PWD$|SHLVL$|_$|COLUMNS$|LINES$|TERM|COLOR$|EDITOR$|PATH$|BASE_URL$|DEV$|PROD$|MODE$|SSR$|FORCE_TTY$|HF_TOKEN$|HUGGING_FACE_HUB_TOKEN$|ORT_DISABLE_TELEMETRY$|VIPSHOME$)/;
 
 export interface ChildExit {
   code: number | null;

@@ -10,8 +10,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { WorkerProcess } from "../../../engine/supervisor/worker-process";
-import { closeForkServers } from "../../../engine/supervisor/forkserver";
-import { PROJECT_ROOT } from "../../../engine/paths";
+import { closeForkServers, forkServerFor } from "../../../engine/supervisor/forkserver";
+import { PROJECT_ROOT, workerPython } from "../../../engine/paths";
 import { workerPythonOutput } from "../../helpers/python";
 
 /** Parent pid and process group of a live process, from /proc. */
@@ -94,6 +94,15 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
     const { worker, hello } = await starting;
     expect(hello.pid).toBe(worker.pid);
     expect((await worker.stop()).code).toBe(0);
+  });
+
+  it("the variables Node libraries set when first imported do not name another server; an import-time one does", () => {
+    const python = workerPython();
+    const base = { HOME: "/home/someone", OMP_NUM_THREADS: "1" };
+    const socket = forkServerFor(python, base)!.socket;
+    expect(forkServerFor(python, { ...base, ORT_DISABLE_TELEMETRY: "1", VIPSHOME: "/target" })!.socket).toBe(socket); // onnxruntime-node, sharp
+    expect(forkServerFor(python, { ...base, ORT_DISABLE_TELEMETRY: "1" })!.forkEnv).toMatchObject({ ORT_DISABLE_TELEMETRY: "1" }); // still in the fork
+    expect(forkServerFor(python, { ...base, HF_HUB_OFFLINE: "0" })!.socket).not.toBe(socket);
   });
 
   it("a command that ends while the engine is busy still reports its end", async () => {

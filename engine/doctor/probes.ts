@@ -66,7 +66,7 @@ export function parseNvidiaSmi(text: string): NvidiaGpu[] {
 export async function gatherProbes(env: NodeJS.ProcessEnv = process.env): Promise<Probes> {
   const smi = spawnSync("nvidia-smi", ["--query-gpu=name,memory.total,driver_version,compute_cap", "--format=csv,noheader,nounits"], { encoding: "utf8", timeout: 15_000 });
   const nvidiaOk = smi.status === 0;
-  const py = await runPython(workerPython(env), ["-m", "whetstone_worker.doctor"], env, { timeoutMs: 120_000 });
+  const py = await runPython(["-m", "whetstone_worker.doctor"], env, { timeoutMs: 120_000 });
   let python: PythonProbe | null = null;
   let pythonError: string | null = null;
   if (py.error) pythonError = `${workerPython(env)}: ${py.error.message}`;

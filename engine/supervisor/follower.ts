@@ -8,14 +8,13 @@
  * The follower's ranks read the run's data and, on a resume, its checkpoint at node 0's paths, so the
  * run folder must be at the same path on every machine (a shared filesystem).
  */
-import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { createInterface } from "node:readline";
-import { WORKER_DIR, workerPython } from "../paths";
+import { workerPython } from "../paths";
 import { WhetstoneError } from "../util/errors";
 import { trackWorker } from "./live";
-import { forkServerApplies, forkWorker } from "./forkserver";
-import { launchOptions, workerArgs, type Nodes } from "./launcher";
+import type { Nodes } from "./launcher";
+import { startWorkerChild } from "./python-run";
 
 export interface FollowerOptions {
   python?: string;
@@ -40,20 +39,8 @@ export async function startFollower(opts: FollowerOptions): Promise<Follower> {
     throw new WhetstoneError({ code: "NODES_INVALID", message: "Node 0 holds the run: it is created there, not followed.", hint: "Start node 0 with `whetstone train CONFIG` and the node options, --node-rank 0." });
   }
   const python = opts.python ?? workerPython();
-  const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
-  // Forked from the warm fork server where it applies (the launcher and its ranks skip the imports), as node 0's worker is.
-  const forked = forkServerApplies(opts.python, env) ? await forkWorker(python, env, { launch: launchOptions(opts.devices, opts.nodes) }) : null;
-  const child =
-    forked ??
-    spawn(python, workerArgs(opts.devices, opts.nodes), {
-      cwd: WORKER_DIR,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-      shell: false,
-      windowsHide: true,
-      // Its own process group on POSIX, as the engine's worker: Ctrl-C reaches the CLI, which decides.
-      detached: process.platform !== "win32",
-    });
+  // Forked where it applies (the launcher and its ranks skip the imports), as node 0's worker is.
+  const child = await startWorkerChild({ python: opts.python, env: opts.env, devices: opts.devices, nodes: opts.nodes, stdin: "ignore" });
   // A second Ctrl-C kills every process of the group at once (torchrun and its ranks).
   const untrack = trackWorker({
     kill: (signal) => {

@@ -1,12 +1,54 @@
 /**
- * `python ARGS` in the worker's environment and folder, as one finished command: its exit, stdout and
- * stderr. Forked from the warm fork server where it applies (./forkserver.ts: no fresh interpreter
- * importing torch and transformers, ~2 CPU-s and as many seconds saved per command), else spawned.
- * Asynchronous either way: the engine keeps answering its clients meanwhile.
+ * Starting the worker's Python, the one place that does: the engine's worker (worker-process.ts), a
+ * follower node's launcher (follower.ts) and one-off commands (runPython: the machine check's probe,
+ * the tests' reference computations). Forked from the warm fork server where it applies (./forkserver.ts:
+ * no fresh interpreter importing torch and transformers), else spawned in its own process group.
  */
-import { execFile } from "node:child_process";
-import { WORKER_DIR } from "../paths";
-import { forkServerApplies, forkWorker } from "./forkserver";
+import { spawn, type ChildProcess } from "node:child_process";
+import { WORKER_DIR, workerPython } from "../paths";
+import { forkServerApplies, forkWorker, type ForkedChild } from "./forkserver";
+import { launchOptions, workerArgs, type Nodes } from "./launcher";
+
+export interface ChildOptions {
+  /** The interpreter; default the worker environment's (or WHETSTONE_PYTHON's). A given one (a test's stand-in) is spawned, never forked. */
+  python?: string;
+  /** Over the engine's environment. */
+  env?: NodeJS.ProcessEnv;
+  /** false: spawn even where the fork server applies. */
+  fork?: boolean;
+  devices?: number;
+  nodes?: Nodes | null;
+  /** Instead of the worker, `python ARGS` (`-c CODE …`, `-m MODULE …`) in the worker's folder and environment. */
+  run?: string[];
+  /** "pipe": the protocol is spoken on stdin; "ignore": nothing is written to it. */
+  stdin: "pipe" | "ignore";
+}
+
+/**
+ * The worker's process (or the launcher of a run on several processes, or a one-off command), its
+ * environment the engine's with `env` over it, unbuffered and in UTF-8. Spawned, it has its own
+ * process group on POSIX (Ctrl-C reaches the CLI, which decides); on Windows `detached` would open a
+ * console instead.
+ */
+export async function startWorkerChild(opts: ChildOptions): Promise<ChildProcess | ForkedChild> {
+  const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
+  const python = opts.python ?? workerPython(env);
+  const devices = opts.devices ?? 1;
+  const nodes = opts.nodes ?? null;
+  const what = opts.run ? { run: opts.run } : { launch: launchOptions(devices, nodes) };
+  const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env, what) : null;
+  return (
+    forked ??
+    spawn(python, opts.run ?? workerArgs(devices, nodes), {
+      cwd: WORKER_DIR,
+      env,
+      stdio: [opts.stdin, "pipe", "pipe"],
+      shell: false,
+      windowsHide: true,
+      detached: process.platform !== "win32",
+    })
+  );
+}
 
 export interface PythonResult {
   /** The exit code; null when killed by a signal or not started. */
@@ -18,40 +60,30 @@ export interface PythonResult {
   error?: Error;
 }
 
-export async function runPython(python: string, args: string[], env: NodeJS.ProcessEnv, opts: { timeoutMs?: number } = {}): Promise<PythonResult> {
-  const full = { ...env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
-  const child = forkServerApplies(undefined, full) ? await forkWorker(python, full, { run: args }) : null;
-  if (!child) {
-    return new Promise((resolve) => {
-      execFile(python, args, { cwd: WORKER_DIR, env: full, encoding: "utf8", maxBuffer: 256 << 20, timeout: opts.timeoutMs ?? 0 }, (error, stdout, stderr) => {
-        const exit = error as (NodeJS.ErrnoException & { code?: number | string; signal?: NodeJS.Signals; killed?: boolean }) | null;
-        const started = !exit || typeof exit.code === "number" || exit.signal !== undefined;
-        resolve({
-          code: exit ? (typeof exit.code === "number" ? exit.code : null) : 0,
-          signal: exit?.signal ?? null,
-          stdout,
-          stderr,
-          ...(exit && (!started || exit.killed) ? { error: exit.killed ? new Error(`timed out after ${(opts.timeoutMs ?? 0) / 1000} s`) : exit } : {}),
-        });
-      });
-    });
-  }
+/** `python ARGS` as one finished command: its exit, stdout and stderr. Never throws. */
+export async function runPython(args: string[], env: NodeJS.ProcessEnv = {}, opts: { timeoutMs?: number } = {}): Promise<PythonResult> {
+  const child = await startWorkerChild({ env, run: args, stdin: "ignore" });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout.on("data", (b: Buffer) => out.push(b));
-  child.stderr.on("data", (b: Buffer) => err.push(b));
-  child.stdout.resume();
-  child.stderr.resume();
-  child.stdin.on("error", () => {});
-  let timedOut = false;
-  const timer = opts.timeoutMs ? setTimeout(() => ((timedOut = true), child.kill("SIGKILL")), opts.timeoutMs) : null;
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once("close", (c, s) => resolve([c, s])));
+  child.stdout!.on("data", (b: Buffer) => out.push(b));
+  child.stderr!.on("data", (b: Buffer) => err.push(b));
+  child.stdout!.resume(); // a fork's connections come paused
+  child.stderr!.resume();
+  child.stdin?.on("error", () => {});
+  let error: Error | undefined;
+  const timer = opts.timeoutMs
+    ? setTimeout(() => {
+        error = new Error(`timed out after ${opts.timeoutMs! / 1000} s`);
+        child.kill("SIGKILL");
+      }, opts.timeoutMs)
+    : null;
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child.once("error", (e: Error) => {
+      error ??= e; // not started: no such interpreter
+      resolve([null, null]);
+    });
+    child.once("close", (c: number | null, s: NodeJS.Signals | null) => resolve([c, s]));
+  });
   if (timer) clearTimeout(timer);
-  return {
-    code,
-    signal,
-    stdout: Buffer.concat(out).toString("utf8"),
-    stderr: Buffer.concat(err).toString("utf8"),
-    ...(timedOut ? { error: new Error(`timed out after ${(opts.timeoutMs ?? 0) / 1000} s`) } : {}),
-  };
+  return { code, signal, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), ...(error ? { error } : {}) };
 }

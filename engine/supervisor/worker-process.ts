@@ -15,16 +15,17 @@
  * the same protocol over a socket pair instead of pipes). A run on several processes is a forked
  * launcher (torchrun's agent, whetstone_worker/launch.py) whose ranks are forks of it in turn.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { createInterface } from "node:readline";
 import { encodeCommand, parseEventLine, PROTOCOL_VERSION, type Command, type Hello, type WorkerEvent } from "../protocol/messages";
-import { WORKER_DIR, workerPython } from "../paths";
+import { workerPython } from "../paths";
 import { WhetstoneError } from "../util/errors";
 import { trackWorker } from "./live";
-import { forkServerApplies, forkWorker, type ForkedChild } from "./forkserver";
+import type { ForkedChild } from "./forkserver";
+import { startWorkerChild } from "./python-run";
 import { rankPids } from "./torchrun";
-import { launchOptions, workerArgs, type Nodes } from "./launcher";
+import type { Nodes } from "./launcher";
 
 export interface WorkerExit {
   code: number | null;
@@ -115,24 +116,8 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
 
   /** Start a worker (forked, else spawned) and wait for its hello; refuse a worker that speaks another protocol. */
   static async start(opts: WorkerOptions = {}): Promise<{ worker: WorkerProcess; hello: Hello }> {
-    const python = opts.python ?? workerPython();
-    const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
-    const devices = opts.devices ?? 1;
     const nodes = opts.nodes ?? null;
-    const forked = opts.fork !== false && forkServerApplies(opts.python, env) ? await forkWorker(python, env, { launch: launchOptions(devices, nodes) }) : null;
-    const worker = new WorkerProcess(
-      opts,
-      forked ??
-        spawn(python, workerArgs(devices, nodes), {
-          cwd: WORKER_DIR,
-          env,
-          stdio: ["pipe", "pipe", "pipe"],
-          shell: false,
-          windowsHide: true,
-          // Its own process group on POSIX (see above); on Windows `detached` would open a console instead.
-          detached: process.platform !== "win32",
-        }),
-    );
+    const worker = new WorkerProcess(opts, await startWorkerChild({ ...opts, stdin: "pipe" }));
     const timeoutMs = opts.helloTimeoutMs ?? (nodes ? NODES_HELLO_TIMEOUT_MS : 120_000);
     const hello = await new Promise<Hello>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -36,7 +36,10 @@ export function verdict(round: Judged, spec: Pick<RoundsSpec, "rounds" | "stop_m
   if (!(value > spec.stop_threshold)) {
     return { stop: true, won: false, reason: `round ${round.index} stopped winning: its ${what} against ${against} is ${spec.stop_metric === "lc_win_rate" ? figures : `${pct(value)} (LC ${figures})`}, not above ${pct(spec.stop_threshold)}` };
   }
-  if (round.index >= spec.rounds) return { stop: true, won: true, reason: `all ${spec.rounds} rounds trained; the last beat ${against} (LC ${figures})` };
+  if (round.index >= spec.rounds) {
+    const all = spec.rounds === 1 ? "its one round trained" : spec.rounds === 2 ? "both rounds trained" : `all ${spec.rounds} rounds trained`;
+    return { stop: true, won: true, reason: `${all}; the last beat ${against} (LC ${figures})` };
+  }
   return { stop: false, won: true, reason: null };
 }
 

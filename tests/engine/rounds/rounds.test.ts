@@ -82,7 +82,7 @@ describe("rounds", () => {
     expect(r2.vs_previous!.against).toBe(r1.run_id);
     expect(engine.getEval({ id: r2.run_id!, against: r1.run_id! })?.summary.lc_win_rate).toBe(r2.vs_previous!.lc_win_rate);
     expect(engine.getEval({ id: r1.run_id! })?.summary.lc_win_rate).toBe(r1.vs_base!.lc_win_rate);
-    expect(done.stopped).toMatch(/^all 2 rounds trained; the last beat round 1/);
+    expect(done.stopped).toMatch(/^both rounds trained; the last beat round 1/);
     expect(done.best_round).toBe(2);
     // State on disk, the report, and the events that followed every phase.
     expect(JSON.parse(readFileSync(join(folder, "rounds.json"), "utf8"))).toMatchObject({ id: done.id, state: "completed" });

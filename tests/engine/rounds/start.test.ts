@@ -46,7 +46,7 @@ describe("rounds from a finished run", () => {
     expect(engine.getRun({ id: r.run_id! }).status.parent).toMatchObject({ run: start, kind: "adapter" });
     expect(r.vs_previous).toMatchObject({ against: start, n: 3 });
     expect(r.vs_base).toMatchObject({ against: "base", n: 3 });
-    expect(done.stopped).toMatch(/^all 1 rounds trained; the last beat the run the rounds started from \(LC /);
+    expect(done.stopped).toMatch(/^its one round trained; the last beat the run the rounds started from \(LC /);
     expect(readFileSync(join(runs.home, "rounds", done.id, "rounds.md"), "utf8")).toContain(`starting from run ${start}, `);
     await engine.close();
   }, 300_000);

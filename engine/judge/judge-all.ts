@@ -15,14 +15,14 @@ export interface JudgeProgress {
   eta_s: number | null;
 }
 
-interface Judge {
+export interface Judge {
   judge(messages: JudgeMessage[]): Promise<OrderProbs>;
   /** The messages for a pair that fit the judge's context (responses cut shorter if needed). */
   fit(instruction: string, first: string, second: string): JudgeMessage[];
   dispose(): Promise<void>;
 }
 
-async function open(target: JudgeTarget): Promise<Judge> {
+export async function openJudge(target: JudgeTarget): Promise<Judge> {
   if (target.kind === "openai") {
     const judge = new OpenAIJudge(target.url, target.model, target.apiKey);
     return { judge: (m) => judge.judge(m), fit: (i, a, b) => judgeMessages(i, a, b), dispose: async () => {} };
@@ -41,9 +41,10 @@ async function open(target: JudgeTarget): Promise<Judge> {
   };
 }
 
-export async function judgeAll(target: JudgeTarget, pairs: readonly Pair[], onProgress: (p: JudgeProgress) => void): Promise<PairVerdict[]> {
+/** `opened`: a judge the caller keeps open across calls (the judge thread's); else one is opened and closed for these pairs. */
+export async function judgeAll(target: JudgeTarget, pairs: readonly Pair[], onProgress: (p: JudgeProgress) => void, opened?: Judge): Promise<PairVerdict[]> {
   const t0 = Date.now();
-  const judge = await open(target);
+  const judge = opened ?? (await openJudge(target));
   try {
     const verdicts: PairVerdict[] = [];
     for (const pair of pairs) {
@@ -55,6 +56,6 @@ export async function judgeAll(target: JudgeTarget, pairs: readonly Pair[], onPr
     }
     return verdicts;
   } finally {
-    await judge.dispose();
+    if (!opened) await judge.dispose();
   }
 }

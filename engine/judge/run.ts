@@ -3,7 +3,9 @@
  * OpenAI-compatible server, or nothing (the default model: the user's cached copy, else the copy in
  * a packaged app's installer (bundled.ts), else downloaded once). Judging runs on a
  * worker thread, so the engine (and the Electron main process) stays responsive; progress comes
- * back as messages and cancel terminates the thread.
+ * back as messages and cancel terminates the thread. A thread that finished is kept for the next
+ * judging for a while (IDLE_THREAD_MS), with its judge loaded: a sweep or a loop of rounds judges
+ * again and again with the same judge, and each new thread loaded it anew.
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
@@ -58,30 +60,72 @@ function localTarget(folder: string): JudgeTarget & { kind: "onnx" } {
   return { kind: "onnx", path: folder, name: folder, file };
 }
 
+/** How long a judge thread with nothing to do stays, its judge loaded, before it ends. */
+const IDLE_THREAD_MS = 30_000;
+const idleThreads: { worker: Worker; timer: NodeJS.Timeout }[] = [];
+let requests = 0;
+let started = 0;
+
+/** How many judge threads this process started, and how many wait idle now. */
+export function judgeThreads(): { started: number; idle: number } {
+  return { started, idle: idleThreads.length };
+}
+
+/** An idle judge thread, or a new one. */
+function borrowThread(): Worker {
+  const idle = idleThreads.pop();
+  if (idle) {
+    clearTimeout(idle.timer);
+    idle.worker.ref();
+    return idle.worker;
+  }
+  // Found through the layout, not import.meta.url: the Electron main process runs from a bundle elsewhere.
+  started += 1;
+  return new Worker(layout().judgeThread);
+}
+
+/** Back to the idle threads, which never keep the process alive, and end after IDLE_THREAD_MS unused. */
+function returnThread(worker: Worker): void {
+  worker.unref();
+  const timer = setTimeout(() => {
+    const at = idleThreads.findIndex((t) => t.worker === worker);
+    if (at >= 0) idleThreads.splice(at, 1);
+    void worker.terminate();
+  }, IDLE_THREAD_MS);
+  timer.unref();
+  idleThreads.push({ worker, timer });
+}
+
 /** Judge every pair in both orders, on a worker thread (or in this thread with `inProcess`). */
 export function judgePairs(target: JudgeTarget, pairs: readonly Pair[], opts: { onProgress?: (p: JudgeProgress) => void; signal?: AbortSignal; inProcess?: boolean } = {}): Promise<PairVerdict[]> {
   const cancelled = () => new WhetstoneError({ code: "CANCELLED", message: "Judging was cancelled.", hint: "Run it again." });
   if (opts.signal?.aborted) return Promise.reject(cancelled());
   if (opts.inProcess) return judgeAll(target, pairs, opts.onProgress ?? (() => {}));
   return new Promise((resolvePromise, reject) => {
-    // Found through the layout, not import.meta.url: the Electron main process runs from a bundle elsewhere.
-    const worker = new Worker(layout().judgeThread, { workerData: { target, pairs } });
+    const worker = borrowThread();
+    const id = ++requests;
     let settled = false;
-    const finish = (fn: () => void) => {
+    /** `keep`: the thread answered and is fine, so it serves the next judging; else it is ended (a cancel, a crash). */
+    const finish = (fn: () => void, keep: boolean) => {
       if (settled) return;
       settled = true;
       opts.signal?.removeEventListener("abort", onAbort);
+      worker.off("message", onMessage).off("error", onError).off("exit", onExit);
       fn();
-      void worker.terminate();
+      if (keep) returnThread(worker);
+      else void worker.terminate();
     };
-    const onAbort = () => finish(() => reject(cancelled()));
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    worker.on("message", (m: { type: string; progress?: JudgeProgress; verdicts?: PairVerdict[]; error?: { code: string; message: string; hint: string } }) => {
+    const onAbort = () => finish(() => reject(cancelled()), false);
+    const onMessage = (m: { type: string; id: number; progress?: JudgeProgress; verdicts?: PairVerdict[]; error?: { code: string; message: string; hint: string } }) => {
+      if (m.id !== id) return;
       if (m.type === "progress") opts.onProgress?.(m.progress!);
-      else if (m.type === "result") finish(() => resolvePromise(m.verdicts!));
-      else if (m.type === "error") finish(() => reject(new WhetstoneError(m.error!)));
-    });
-    worker.on("error", (e) => finish(() => reject(new WhetstoneError({ code: "JUDGE_FAILED", message: `The judge thread failed: ${e.message}`, hint: "This is a bug in Whetstone if it persists." }))));
-    worker.on("exit", (code) => finish(() => reject(new WhetstoneError({ code: "JUDGE_FAILED", message: `The judge thread exited (code ${code}) without a result.`, hint: "This is a bug in Whetstone if it persists." }))));
+      else if (m.type === "result") finish(() => resolvePromise(m.verdicts!), true);
+      else if (m.type === "error") finish(() => reject(new WhetstoneError(m.error!)), true);
+    };
+    const onError = (e: Error) => finish(() => reject(new WhetstoneError({ code: "JUDGE_FAILED", message: `The judge thread failed: ${e.message}`, hint: "This is a bug in Whetstone if it persists." })), false);
+    const onExit = (code: number) => finish(() => reject(new WhetstoneError({ code: "JUDGE_FAILED", message: `The judge thread exited (code ${code}) without a result.`, hint: "This is a bug in Whetstone if it persists." })), false);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    worker.on("message", onMessage).on("error", onError).on("exit", onExit);
+    worker.postMessage({ id, target, pairs });
   });
 }

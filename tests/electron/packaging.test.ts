@@ -121,14 +121,16 @@ describe("electron-builder.yml", () => {
     await buildElectronDist(dir, "judge-thread");
     expect(readFileSync(out, "utf8")).not.toMatch(/from "tsx/);
     const missing = join(dir, "no-such-judge");
-    const worker = new Worker(out, { workerData: { target: { kind: "onnx", path: missing, name: "x", file: join(missing, "onnx", "model.onnx") }, pairs: [{ instruction: "a", model: "b", baseline: "c" }] } });
-    const message = await new Promise<{ type: string; error?: { code: string; message: string } }>((resolve, reject) => {
+    const worker = new Worker(out);
+    const message = await new Promise<{ type: string; id: number; error?: { code: string; message: string } }>((resolve, reject) => {
       worker.once("message", resolve);
       worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`the judge thread exited (${code}) without an answer`)));
+      worker.postMessage({ id: 7, target: { kind: "onnx", path: missing, name: "x", file: join(missing, "onnx", "model.onnx") }, pairs: [{ instruction: "a", model: "b", baseline: "c" }] });
     }).finally(() => worker.terminate());
     rmSync(dir, { recursive: true, force: true });
     // The bundle ran in the thread and reached @huggingface/transformers (which failed on the missing folder).
-    expect(message).toMatchObject({ type: "error", error: { code: "JUDGE_LOAD_FAILED" } });
+    expect(message).toMatchObject({ type: "error", id: 7, error: { code: "JUDGE_LOAD_FAILED" } });
     expect(message.error!.message).toContain(missing);
   });
 });

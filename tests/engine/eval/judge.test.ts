@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ensureJudge, hashFile, isDownloaded, type JudgeSpec } from "../../../engine/judge/download";
 import { OnnxJudge } from "../../../engine/judge/onnx-judge";
 import { combine, judgeMessages } from "../../../engine/judge/prompt";
-import { judgePairs, resolveJudge } from "../../../engine/judge/run";
+import { judgePairs, judgeThreads, resolveJudge } from "../../../engine/judge/run";
 import type { Pair } from "../../../engine/judge/types";
 import { ensureTinyModel } from "../../helpers/fixture";
 import { ensureTinyJudge } from "./tiny-judge";
@@ -84,6 +84,22 @@ describe("local ONNX judge", () => {
     const pending = judgePairs(target, PAIRS, { signal: controller.signal });
     controller.abort();
     await expect(pending).rejects.toMatchObject({ code: "CANCELLED" });
+  });
+
+  it("keeps a finished judge thread, its judge loaded, for the next judging; a cancelled one ends", async () => {
+    const target = await resolveJudge({ judge: judgeDir }, tmpdir());
+    const expected = await judgePairs(target, PAIRS, { inProcess: true });
+    expect(await judgePairs(target, PAIRS)).toEqual(expected);
+    const after = judgeThreads();
+    expect(after.idle).toBeGreaterThan(0);
+    expect(await judgePairs(target, PAIRS)).toEqual(expected); // the same verdicts from the kept thread and judge
+    expect(await judgePairs(target, [...PAIRS].reverse())).toEqual([...expected].reverse());
+    expect(judgeThreads().started).toBe(after.started); // no thread started for them
+    const controller = new AbortController();
+    const pending = judgePairs(target, PAIRS, { signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ code: "CANCELLED" });
+    expect(judgeThreads().idle).toBeLessThan(after.idle); // the cancelled judging's thread was ended, not kept
   });
 
   it("attempts no network access when a local judge path is given", async () => {

@@ -12,11 +12,13 @@ def append_lines(path: Path, lines: list[str]) -> None:
     """Append `lines` (each without its newline). A file whose last line has no newline gets one first;
     a write the disk refuses part-way is cut back off before the error goes up."""
     data = "".join(line + "\n" for line in lines).encode("utf-8")
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)  # Windows: no newline translation
     try:
         size = os.fstat(fd).st_size
-        if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data
+        if size > 0:
+            os.lseek(fd, size - 1, os.SEEK_SET)  # os.pread is POSIX-only; appends still go to the end (O_APPEND)
+            if os.read(fd, 1) != b"\n":
+                data = b"\n" + data
         try:
             view = memoryview(data)
             while view:

@@ -8,8 +8,8 @@ import { spawnSync } from "node:child_process";
 import { statfsSync, existsSync } from "node:fs";
 import { homedir, platform, release, arch, totalmem, cpus } from "node:os";
 import { join } from "node:path";
-import { workerPython, whetstoneHome } from "../paths";
-import { runPython } from "../supervisor/python-run";
+import { whetstoneHome } from "../paths";
+import { runPython, workerInterpreter } from "../supervisor/python-run";
 
 export interface NvidiaGpu {
   name: string;
@@ -69,7 +69,7 @@ export async function gatherProbes(env: NodeJS.ProcessEnv = process.env): Promis
   const py = await runPython(["-m", "whetstone_worker.doctor"], env, { timeoutMs: 120_000 });
   let python: PythonProbe | null = null;
   let pythonError: string | null = null;
-  if (py.error) pythonError = `${workerPython(env)}: ${py.error.message}`;
+  if (py.error) pythonError = `${workerInterpreter(undefined, env)}: ${py.error.message}`;
   else if (py.code !== 0) pythonError = (py.stderr || "").trim().split("\n").slice(-3).join(" | ") || `exit ${py.signal ?? py.code}`;
   else {
     try {

@@ -10,11 +10,10 @@
  */
 import { constants } from "node:os";
 import { createInterface } from "node:readline";
-import { workerPython } from "../paths";
 import { WhetstoneError } from "../util/errors";
 import { trackWorker } from "./live";
 import type { Nodes } from "./launcher";
-import { startWorkerChild } from "./python-run";
+import { startWorkerChild, workerInterpreter } from "./python-run";
 
 export interface FollowerOptions {
   python?: string;
@@ -38,7 +37,7 @@ export async function startFollower(opts: FollowerOptions): Promise<Follower> {
   if (opts.nodes.node_rank === 0) {
     throw new WhetstoneError({ code: "NODES_INVALID", message: "Node 0 holds the run: it is created there, not followed.", hint: "Start node 0 with `whetstone train CONFIG` and the node options, --node-rank 0." });
   }
-  const python = opts.python ?? workerPython();
+  const python = workerInterpreter(opts.python, opts.env);
   // Forked where it applies (the launcher and its ranks skip the imports), as node 0's worker is.
   const child = await startWorkerChild({ python: opts.python, env: opts.env, devices: opts.devices, nodes: opts.nodes, stdin: "ignore" });
   // A second Ctrl-C kills every process of the group at once (torchrun and its ranks).

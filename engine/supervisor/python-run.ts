@@ -24,6 +24,11 @@ export interface ChildOptions {
   stdin: "pipe" | "ignore";
 }
 
+/** The interpreter a worker started with `python` and `env` runs: the given one, else WHETSTONE_PYTHON or the worker environment's. */
+export function workerInterpreter(python: string | undefined, env: NodeJS.ProcessEnv = {}): string {
+  return python ?? workerPython({ ...process.env, ...env });
+}
+
 /**
  * The worker's process (or the launcher of a run on several processes, or a one-off command), its
  * environment the engine's with `env` over it, unbuffered and in UTF-8. Spawned, it has its own
@@ -32,7 +37,7 @@ export interface ChildOptions {
  */
 export async function startWorkerChild(opts: ChildOptions): Promise<ChildProcess | ForkedChild> {
   const env = { ...process.env, ...opts.env, PYTHONUNBUFFERED: "1", PYTHONIOENCODING: "utf-8" };
-  const python = opts.python ?? workerPython(env);
+  const python = workerInterpreter(opts.python, env);
   const devices = opts.devices ?? 1;
   const nodes = opts.nodes ?? null;
   const what = opts.run ? { run: opts.run } : { launch: launchOptions(devices, nodes) };

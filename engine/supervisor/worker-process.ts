@@ -19,11 +19,10 @@ import type { ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { createInterface } from "node:readline";
 import { encodeCommand, parseEventLine, PROTOCOL_VERSION, type Command, type Hello, type WorkerEvent } from "../protocol/messages";
-import { workerPython } from "../paths";
 import { WhetstoneError } from "../util/errors";
 import { trackWorker } from "./live";
 import type { ForkedChild } from "./forkserver";
-import { startWorkerChild } from "./python-run";
+import { startWorkerChild, workerInterpreter } from "./python-run";
 import { rankPids } from "./torchrun";
 import type { Nodes } from "./launcher";
 
@@ -146,7 +145,7 @@ export class WorkerProcess extends EventEmitter<{ event: [WorkerEvent]; exit: [W
       if (opts.helloSignal?.aborted) onAbort();
       void worker.exited.then((exit) => {
         clearTimeout(timer);
-        reject(workerStartError(exit, opts.python ?? workerPython()));
+        reject(workerStartError(exit, workerInterpreter(opts.python, opts.env)));
       });
       worker.on("event", function stopListening(e) {
         if (e.type !== "hello") return;

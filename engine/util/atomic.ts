@@ -6,7 +6,7 @@
  * A full disk (ENOSPC, EDQUOT) surfaces as DISK_FULL naming the folder (util/disk.ts), and a failed
  * write removes its temp file: nothing half-written is left beside the target.
  */
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, writeSync, mkdirSync, appendFileSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, writeSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, basename, join } from "node:path";
 import { guardDisk } from "./disk";
 

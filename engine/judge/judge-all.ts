@@ -41,13 +41,17 @@ export async function openJudge(target: JudgeTarget): Promise<Judge> {
   };
 }
 
-/** `opened`: a judge the caller keeps open across calls (the judge thread's); else one is opened and closed for these pairs. */
-export async function judgeAll(target: JudgeTarget, pairs: readonly Pair[], onProgress: (p: JudgeProgress) => void, opened?: Judge): Promise<PairVerdict[]> {
+/**
+ * `opened`: a judge the caller keeps open across calls (the judge thread's); else one is opened and
+ * closed for these pairs. `stopped`: asked before each pair; true ends the judging with CANCELLED.
+ */
+export async function judgeAll(target: JudgeTarget, pairs: readonly Pair[], onProgress: (p: JudgeProgress) => void, opened?: Judge, stopped?: () => boolean): Promise<PairVerdict[]> {
   const t0 = Date.now();
   const judge = opened ?? (await openJudge(target));
   try {
     const verdicts: PairVerdict[] = [];
     for (const pair of pairs) {
+      if (stopped?.()) throw new WhetstoneError({ code: "CANCELLED", message: "Judging was cancelled.", hint: "Run it again." });
       const modelFirst = await judge.judge(judge.fit(pair.instruction, pair.model, pair.baseline));
       const baselineFirst = await judge.judge(judge.fit(pair.instruction, pair.baseline, pair.model));
       verdicts.push(combine(modelFirst, baselineFirst));

@@ -3,7 +3,9 @@
  * OpenAI-compatible server, or nothing (the default model: the user's cached copy, else the copy in
  * a packaged app's installer (bundled.ts), else downloaded once). Judging runs on a
  * worker thread, so the engine (and the Electron main process) stays responsive; progress comes
- * back as messages and cancel terminates the thread. A thread that finished is kept for the next
+ * back as messages. A cancel answers at once and asks the thread to stop before its next pair; the
+ * thread is never terminated mid-pass (onnxruntime-node then aborts the whole process with an
+ * uncaught Napi::Error, seen in a test run). A thread that finished is kept for the next
  * judging for a while (IDLE_THREAD_MS), with its judge loaded: a sweep or a loop of rounds judges
  * again and again with the same judge, and each new thread loaded it anew.
  */
@@ -105,27 +107,42 @@ export function judgePairs(target: JudgeTarget, pairs: readonly Pair[], opts: { 
     const worker = borrowThread();
     const id = ++requests;
     let settled = false;
-    /** `keep`: the thread answered and is fine, so it serves the next judging; else it is ended (a cancel, a crash). */
-    const finish = (fn: () => void, keep: boolean) => {
+    /** The caller's answer: once (a cancel answers before the thread has stopped). */
+    const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
       opts.signal?.removeEventListener("abort", onAbort);
-      worker.off("message", onMessage).off("error", onError).off("exit", onExit);
       fn();
+    };
+    /** The thread's end of this judging: `keep`, it answered and serves the next one; else it is gone or broken. */
+    const release = (keep: boolean) => {
+      worker.off("message", onMessage).off("error", onError).off("exit", onExit);
       if (keep) returnThread(worker);
       else void worker.terminate();
     };
-    const onAbort = () => finish(() => reject(cancelled()), false);
+    const onAbort = () => {
+      settle(() => reject(cancelled()));
+      worker.postMessage({ type: "cancel", id });
+    };
     const onMessage = (m: { type: string; id: number; progress?: JudgeProgress; verdicts?: PairVerdict[]; error?: { code: string; message: string; hint: string } }) => {
       if (m.id !== id) return;
-      if (m.type === "progress") opts.onProgress?.(m.progress!);
-      else if (m.type === "result") finish(() => resolvePromise(m.verdicts!), true);
-      else if (m.type === "error") finish(() => reject(new WhetstoneError(m.error!)), true);
+      if (m.type === "progress") {
+        if (!settled) opts.onProgress?.(m.progress!);
+      } else if (m.type === "result" || m.type === "error") {
+        settle(() => (m.type === "result" ? resolvePromise(m.verdicts!) : reject(new WhetstoneError(m.error!))));
+        release(true);
+      }
     };
-    const onError = (e: Error) => finish(() => reject(new WhetstoneError({ code: "JUDGE_FAILED", message: `The judge thread failed: ${e.message}`, hint: "This is a bug in Whetstone if it persists." })), false);
-    const onExit = (code: number) => finish(() => reject(new WhetstoneError({ code: "JUDGE_FAILED", message: `The judge thread exited (code ${code}) without a result.`, hint: "This is a bug in Whetstone if it persists." })), false);
+    const onError = (e: Error) => {
+      settle(() => reject(new WhetstoneError({ code: "JUDGE_FAILED", message: `The judge thread failed: ${e.message}`, hint: "This is a bug in Whetstone if it persists." })));
+      release(false);
+    };
+    const onExit = (code: number) => {
+      settle(() => reject(new WhetstoneError({ code: "JUDGE_FAILED", message: `The judge thread exited (code ${code}) without a result.`, hint: "This is a bug in Whetstone if it persists." })));
+      release(false);
+    };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     worker.on("message", onMessage).on("error", onError).on("exit", onExit);
-    worker.postMessage({ id, target, pairs });
+    worker.postMessage({ type: "judge", id, target, pairs });
   });
 }

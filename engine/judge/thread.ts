@@ -9,6 +9,8 @@ import { judgeAll, openJudge, type Judge } from "./judge-all";
 import type { JudgeTarget, Pair } from "./types";
 
 let current: { key: string; judge: Judge } | null = null;
+/** Requests cancelled while they run: they stop before their next pair. */
+const cancelled = new Set<number>();
 
 async function judgeFor(target: JudgeTarget): Promise<Judge> {
   const key = JSON.stringify(target);
@@ -20,12 +22,18 @@ async function judgeFor(target: JudgeTarget): Promise<Judge> {
   return current.judge;
 }
 
-parentPort!.on("message", async ({ id, target, pairs }: { id: number; target: JudgeTarget; pairs: Pair[] }) => {
+type Request = { type: "judge"; id: number; target: JudgeTarget; pairs: Pair[] } | { type: "cancel"; id: number };
+
+parentPort!.on("message", async (request: Request) => {
+  if (request.type === "cancel") return void cancelled.add(request.id);
+  const { id, target, pairs } = request;
   try {
-    const verdicts = await judgeAll(target, pairs, (progress) => parentPort!.postMessage({ type: "progress", id, progress }), await judgeFor(target));
+    const verdicts = await judgeAll(target, pairs, (progress) => parentPort!.postMessage({ type: "progress", id, progress }), await judgeFor(target), () => cancelled.has(id));
     parentPort!.postMessage({ type: "result", id, verdicts });
   } catch (e) {
     const err = e as Error & { code?: string; hint?: string };
     parentPort!.postMessage({ type: "error", id, error: { code: err.code ?? "JUDGE_FAILED", message: err.message, hint: err.hint ?? "This is a bug in Whetstone if it persists." } });
+  } finally {
+    cancelled.delete(id);
   }
 });

@@ -126,7 +126,7 @@ describe("electron-builder.yml", () => {
       worker.once("message", resolve);
       worker.once("error", reject);
       worker.once("exit", (code) => reject(new Error(`the judge thread exited (${code}) without an answer`)));
-      worker.postMessage({ id: 7, target: { kind: "onnx", path: missing, name: "x", file: join(missing, "onnx", "model.onnx") }, pairs: [{ instruction: "a", model: "b", baseline: "c" }] });
+      worker.postMessage({ type: "judge", id: 7, target: { kind: "onnx", path: missing, name: "x", file: join(missing, "onnx", "model.onnx") }, pairs: [{ instruction: "a", model: "b", baseline: "c" }] });
     }).finally(() => worker.terminate());
     rmSync(dir, { recursive: true, force: true });
     // The bundle ran in the thread and reached @huggingface/transformers (which failed on the missing folder).

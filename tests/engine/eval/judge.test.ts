@@ -86,7 +86,7 @@ describe("local ONNX judge", () => {
     await expect(pending).rejects.toMatchObject({ code: "CANCELLED" });
   });
 
-  it("keeps a finished judge thread, its judge loaded, for the next judging; a cancelled one ends", async () => {
+  it("keeps a finished judge thread, its judge loaded, for the next judging; a cancel stops it between pairs and keeps it too", async () => {
     const target = await resolveJudge({ judge: judgeDir }, tmpdir());
     const expected = await judgePairs(target, PAIRS, { inProcess: true });
     expect(await judgePairs(target, PAIRS)).toEqual(expected);
@@ -95,11 +95,19 @@ describe("local ONNX judge", () => {
     expect(await judgePairs(target, PAIRS)).toEqual(expected); // the same verdicts from the kept thread and judge
     expect(await judgePairs(target, [...PAIRS].reverse())).toEqual([...expected].reverse());
     expect(judgeThreads().started).toBe(after.started); // no thread started for them
+    // Cancelled mid-judging, with its judge loaded and a forward pass in flight: the answer comes at
+    // once, and the thread stops before its next pair. Terminating it mid-pass aborted this whole
+    // process (onnxruntime-node's uncaught Napi::Error).
+    const many = Array.from({ length: 40 }, (_, i) => PAIRS[i % PAIRS.length]!);
     const controller = new AbortController();
-    const pending = judgePairs(target, PAIRS, { signal: controller.signal });
-    controller.abort();
+    const done: number[] = [];
+    const pending = judgePairs(target, many, { signal: controller.signal, onProgress: (p) => (done.push(p.done), p.done === 1 && controller.abort()) });
     await expect(pending).rejects.toMatchObject({ code: "CANCELLED" });
-    expect(judgeThreads().idle).toBeLessThan(after.idle); // the cancelled judging's thread was ended, not kept
+    const idle = judgeThreads().idle; // the cancelled thread is still finishing its pass
+    await vi.waitFor(() => expect(judgeThreads().idle).toBe(idle + 1), { timeout: 60_000, interval: 20 }); // then it is back
+    expect(done).toEqual([1]); // no progress after the cancel
+    expect(await judgePairs(target, PAIRS)).toEqual(expected); // and right
+    expect(judgeThreads().started).toBe(after.started);
   });
 
   it("attempts no network access when a local judge path is given", async () => {

@@ -117,7 +117,11 @@ async function vitest(name, configArgs, { held = false } = {}) {
   // A file that failed outside its tests (an import error, a failing beforeAll) counts once; its tests
   // show as skipped, so "no failed assertion" is the mark, not "no assertion at all".
   const failedSuites = (rep.testResults ?? []).filter((s) => s.status === "failed" && !(s.assertionResults ?? []).some((a) => a.status === "failed")).length;
-  return { passed: rep.numPassedTests, failed: rep.numFailedTests + failedSuites, skipped: rep.numPendingTests + (rep.numTodoTests ?? 0) };
+  const failed = rep.numFailedTests + failedSuites;
+  // vitest failing with no failed test: an unhandled error, e.g. a test process that crashed (its
+  // file's tests then neither pass nor fail). One failure, so the summary never reads green.
+  if (status !== 0 && failed === 0) return { passed: rep.numPassedTests, failed: 1, skipped: rep.numPendingTests + (rep.numTodoTests ?? 0), note: `vitest exited ${status} with ${rep.numTotalTests - rep.numPassedTests - rep.numPendingTests} test(s) not run: see "Unhandled Errors" above` };
+  return { passed: rep.numPassedTests, failed, skipped: rep.numPendingTests + (rep.numTodoTests ?? 0) };
 }
 
 const vitestDone = suite("vitest", () => vitest("vitest", []));

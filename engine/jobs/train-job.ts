@@ -22,7 +22,7 @@ import { join } from "node:path";
 import type { RunStore, MetricsRow } from "../runs/store";
 import type { RunStatus } from "../runs/types";
 import type { EngineEvent } from "../api/events";
-import type { ErrorInfo, Metrics, Progress, WorkerEvent } from "../protocol/messages";
+import { helloDevice, type ErrorInfo, type Metrics, type Progress, type WorkerEvent } from "../protocol/messages";
 import { WorkerSession } from "../supervisor/session";
 import { diagnoseDeath, type LastKnown } from "../supervisor/diagnose";
 import { RankFailures } from "../supervisor/torchrun";
@@ -228,8 +228,8 @@ export class TrainJob {
     }
     this.session = session;
     const { hello } = session;
-    this.log(`worker ${hello.worker_version} (pid ${hello.pid}) on ${hello.device.kind}: ${hello.device.name}; torch ${hello.packages.torch ?? "?"}`);
-    this.setStatus({ worker_pid: hello.pid, device: `${hello.device.kind}: ${hello.device.name}` });
+    this.log(`worker ${hello.worker_version} (pid ${hello.pid}) on ${helloDevice(hello)}; torch ${hello.packages.torch ?? "?"}`);
+    this.setStatus({ worker_pid: hello.pid, device: helloDevice(hello) });
 
     try {
       if (this.diskFull) session.kill();

@@ -5,7 +5,7 @@
  * written by the caller only once complete, so an interrupted task never leaves a half report behind.
  */
 import type { EngineEvent } from "../api/events";
-import type { Command, WorkerEvent } from "../protocol/messages";
+import { helloDevice, type Command, type WorkerEvent } from "../protocol/messages";
 import type { RunStore } from "../runs/store";
 import { WorkerSession } from "../supervisor/session";
 import { diagnoseDeath } from "../supervisor/diagnose";
@@ -63,7 +63,7 @@ export async function runWorkerTask(
       signal,
       cancelGraceMs: TASK_CANCEL_GRACE_MS,
       onOutput: log,
-      onHello: (hello) => log(`worker ${hello.worker_version} (pid ${hello.pid}) on ${hello.device.kind}: ${hello.device.name}`),
+      onHello: (hello) => log(`worker ${hello.worker_version} (pid ${hello.pid}) on ${helloDevice(hello)}`),
       onEvent: (e) => {
         ctx.onEvent?.(e);
         if (e.type === "progress") {

@@ -6,7 +6,7 @@
  * protocol log records. Cancelling kills the worker: the partial `.incomplete` files stay in the
  * cache and the next pull resumes them.
  */
-import { hubWorkerEnv } from "../secrets/token";
+import { hubOnlyWorkerEnv } from "../secrets/token";
 import { WhetstoneError } from "../util/errors";
 import { isHubId, type RepoType } from "./hub";
 import { runOneShot, type OneShotContext } from "./oneshot";
@@ -35,12 +35,13 @@ export async function pullRepo(opts: PullOptions, ctx: OneShotContext = {}): Pro
   if (!isHubId(opts.repoId)) {
     throw new WhetstoneError({ code: "USAGE", message: `'${opts.repoId}' is not a hub id.`, hint: "Hub ids are owner/name, e.g. Qwen/Qwen2.5-0.5B-Instruct." });
   }
-  const env = hubWorkerEnv(ctx.env);
+  const env = hubOnlyWorkerEnv(ctx.env);
   const result = await runOneShot(
     "pull",
     (id) => ({ v: 1, type: "pull", id, repo_id: opts.repoId, repo_type: opts.type, revision: opts.revision ?? null, endpoint: opts.endpoint ?? null, cache_dir: opts.cacheDir ?? null }),
-    // Spawned, not forked: a download needs huggingface_hub only, and its online environment would start
-    // a fork server of its own (torch, transformers and peft imported, ~350 MB held for ten minutes).
+    // Spawned, not forked: a download needs huggingface_hub only (the worker skips torch: hubOnlyWorkerEnv),
+    // and its online environment would start a fork server of its own (torch, transformers and peft
+    // imported, ~350 MB held for ten minutes).
     { ...ctx, env, fork: false },
     {
       cancelled: new WhetstoneError({ code: "CANCELLED", message: `The download of ${opts.repoId} was cancelled.`, hint: `Run \`whetstone models pull ${opts.repoId}\` again: it resumes where it stopped.` }),

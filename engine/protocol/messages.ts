@@ -201,14 +201,17 @@ export const HelloEvent = z.object({
   pid: z.number().int(),
   python: z.string(),
   packages: z.record(z.string(), z.string()),
-  device: z.object({
-    kind: z.enum(["cpu", "cuda", "mps"]),
-    name: z.string(),
-    count: z.number().int().min(0),
-    memory_bytes: z.number().nullable(),
-    bf16: z.boolean(),
-    capability: z.string().nullable(),
-  }),
+  /** null: a worker started for the hub only (a pull, a push: WHETSTONE_NO_DEVICE), which never looks at a device. */
+  device: z
+    .object({
+      kind: z.enum(["cpu", "cuda", "mps"]),
+      name: z.string(),
+      count: z.number().int().min(0),
+      memory_bytes: z.number().nullable(),
+      bf16: z.boolean(),
+      capability: z.string().nullable(),
+    })
+    .nullable(),
 });
 export const ProgressEvent = z.object({
   v,
@@ -291,6 +294,11 @@ export const EventSchema = z.discriminatedUnion("type", [
 ]);
 export type WorkerEvent = z.infer<typeof EventSchema>;
 export type Hello = z.infer<typeof HelloEvent>;
+
+/** The device a hello names, as the run's status and logs show it: "cuda: NVIDIA H100 80GB HBM3", or "no device" (a hub-only worker). */
+export function helloDevice(hello: Hello): string {
+  return hello.device ? `${hello.device.kind}: ${hello.device.name}` : "no device";
+}
 export type Metrics = z.infer<typeof MetricsEvent>;
 export type Progress = z.infer<typeof ProgressEvent>;
 

@@ -9,8 +9,8 @@
  * the next push reuses it), then uploaded. A wrong repo therefore fails before a long export.
  *
  * The push runs beside the job queue (JobBoard.detached): it holds no device, and an upload can take
- * hours that a training should not wait. Its worker is spawned with the token and online (as a pull's
- * is), its progress goes out as the run's `progress` events and its lines into the run's log; the
+ * hours that a training should not wait. Its worker is spawned with the token and online, without
+ * torch (as a pull's is), its progress goes out as the run's `progress` events and its lines into the run's log; the
  * result is appended to reports/pushes.json. Cancelling stops the export or the upload; what the hub
  * already stored stays there and the next push does not send it again.
  */
@@ -20,7 +20,7 @@ import { cardFacts, exportCommand, loadExports } from "../export/export";
 import type { ExportOptions, ExportRecord } from "../export/schema";
 import type { Command } from "../protocol/messages";
 import type { RunStore } from "../runs/store";
-import { hubWorkerEnv } from "../secrets/token";
+import { hubOnlyWorkerEnv } from "../secrets/token";
 import { runWorkerTask, type TaskContext } from "../jobs/worker-task";
 import { appendRecord, readRecords } from "../util/records";
 import { WhetstoneError } from "../util/errors";
@@ -57,7 +57,7 @@ export function reusableExport(store: RunStore, runId: string, format: PushOptio
 
 export async function pushRun(ctx: PushContext, runId: string, opts: PushOptions, signal: AbortSignal): Promise<PushRecord> {
   const { store } = ctx.task;
-  const task: TaskContext = { ...ctx.task, deviceLock: undefined, fork: false, workerEnv: hubWorkerEnv(ctx.task.workerEnv) };
+  const task: TaskContext = { ...ctx.task, deviceLock: undefined, fork: false, workerEnv: hubOnlyWorkerEnv(ctx.task.workerEnv) };
   let exported = reusableExport(store, runId, opts.format);
   const exporting = exported === null;
   if (exported === null) {

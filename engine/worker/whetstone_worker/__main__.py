@@ -79,6 +79,16 @@ def package_versions() -> dict[str, str]:
     return packages
 
 
+def _device() -> dict | None:
+    """The hello's device; None for a worker the engine starts for the hub only (a pull, a push:
+    WHETSTONE_NO_DEVICE=1), which then never imports torch (~1.3 s of CPU and ~300 MB a start)."""
+    if os.environ.get("WHETSTONE_NO_DEVICE") == "1":
+        return None
+    from .device import describe_device
+
+    return describe_device()
+
+
 def main(watch_parent: bool = True) -> int:
     """`watch_parent`: stop when the parent process goes. A forked worker's parent is the fork server,
     shared by many engines; its own engine's death closes the protocol connection (end of input) instead."""
@@ -88,10 +98,12 @@ def main(watch_parent: bool = True) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from . import distributed
+    from .world import from_env
 
-    world = distributed.from_env()
+    world = from_env()
     if world is not None:  # started by torchrun, one of several ranks (distributed.py)
+        from . import distributed
+
         distributed.init(world)
         if not world.main:
             return _follower()
@@ -99,7 +111,6 @@ def main(watch_parent: bool = True) -> int:
     import platform
 
     from . import PROTOCOL_VERSION, __version__
-    from .device import describe_device
     from .protocol import Emitter
     from .server import Server
 
@@ -111,7 +122,7 @@ def main(watch_parent: bool = True) -> int:
         pid=os.getpid(),
         python=platform.python_version(),
         packages=package_versions(),
-        device=describe_device(),
+        device=_device(),
     )
     # Undecodable bytes become U+FFFD and then a PROTOCOL_ERROR, instead of killing the reader thread.
     sys.stdin.reconfigure(encoding="utf-8", errors="replace")

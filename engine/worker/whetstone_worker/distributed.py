@@ -14,51 +14,23 @@ a collective flag, so all ranks stop at the same step; only rank 0 writes checkp
 from __future__ import annotations
 
 import datetime
-import os
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
 
-
-@dataclass(frozen=True)
-class World:
-    rank: int
-    size: int
-    local_rank: int
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-_WORLD: World | None = None
-
-
-def from_env() -> World | None:
-    """The world torchrun describes in the environment, or None for a single process."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size <= 1:
-        return None
-    return World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+from .world import World, current, from_env, joined  # noqa: F401  (current, from_env: this module's API too)
 
 
 def init(world: World) -> World:
     """Join the process group: NCCL on GPUs (one per local rank), gloo on the CPU."""
-    global _WORLD
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(world.local_rank)
     # Followers wait in a broadcast for rank 0's next command while it reads the engine's: allow a long wait.
     dist.init_process_group(backend, timeout=datetime.timedelta(hours=2))
-    _WORLD = world
+    joined(world)
     return world
-
-
-def current() -> World | None:
-    """This process's world, once init() ran; None for a single process."""
-    return _WORLD
 
 
 def broadcast(obj: Any = None) -> Any:

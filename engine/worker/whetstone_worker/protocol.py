@@ -164,16 +164,19 @@ EVENTS: dict[str, dict[str, Check]] = {
         "pid": integer(),
         "python": string(),
         "packages": record(string()),
-        "device": obj(
-            {
-                "kind": enum("cpu", "cuda", "mps"),
-                "name": string(),
-                "count": NAT,
-                "memory_bytes": nullable(NUM),
-                "bf16": boolean,
-                "capability": nullable(string()),
-            },
-            strict=False,
+        # null: a worker started for the hub only (a pull, a push), which never looks at a device.
+        "device": nullable(
+            obj(
+                {
+                    "kind": enum("cpu", "cuda", "mps"),
+                    "name": string(),
+                    "count": NAT,
+                    "memory_bytes": nullable(NUM),
+                    "bf16": boolean,
+                    "capability": nullable(string()),
+                },
+                strict=False,
+            )
         ),
     },
     "progress": {

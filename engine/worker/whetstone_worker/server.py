@@ -27,10 +27,7 @@ import traceback
 from pathlib import Path
 from typing import IO
 
-import torch
-
-from . import distributed
-from .device import pick_device
+from . import world
 from .errors import Cancelled, WorkerError, disk_full, is_disk_full, out_of_memory
 from .protocol import Emitter, ProtocolError, is_command, parse_message
 
@@ -95,8 +92,9 @@ def _dispatch(message: dict, emitter: Emitter, jobs: Jobs) -> None:
     if cancelled():
         emitter.emit("done", id=job_id, status="cancelled", result={"started": False})
     elif message["type"] in ("train", "resume"):
-        world = distributed.current()
-        if world is not None:  # the other ranks train this run with us (distributed.py)
+        if world.current() is not None:  # the other ranks train this run with us (distributed.py)
+            from . import distributed
+
             distributed.broadcast(message)
             cancelled = distributed.any_rank(cancelled)
         train(message, emitter, cancelled)
@@ -118,6 +116,8 @@ def follow(stop) -> int:
     """A rank above 0 of a distributed worker: train each run rank 0 broadcasts, its events dropped, until
     rank 0 broadcasts the end. `stop` is set by a signal or the parent's death: a cancel, seen by every
     rank at the next step (any_rank). An error ends the process, and torchrun stops the others."""
+    from . import distributed
+
     null = open(os.devnull, "w", encoding="utf-8")
     emitter = Emitter(null.write, null.flush)
     while (message := distributed.broadcast()) is not None:
@@ -135,9 +135,15 @@ def run_task(run, job_id: str, message: dict, emitter: Emitter, cancelled) -> No
     emitter.emit("done", id=job_id, status="completed", result=result)
 
 
+def _is_out_of_memory(err: BaseException) -> bool:
+    # torch is imported by the job that needs it (a hub job never does): no torch, no torch error.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(err, torch.OutOfMemoryError)
+
+
 def _is_cuda_failure(err: BaseException) -> bool:
-    accelerator_error = getattr(torch, "AcceleratorError", ())
-    return (accelerator_error and isinstance(err, accelerator_error)) or (isinstance(err, RuntimeError) and "CUDA error" in str(err))
+    accelerator_error = getattr(sys.modules.get("torch"), "AcceleratorError", ())
+    return bool(accelerator_error and isinstance(err, accelerator_error)) or (isinstance(err, RuntimeError) and "CUDA error" in str(err))
 
 
 class Server:
@@ -197,28 +203,33 @@ class Server:
                 continue
             except WorkerError as err:
                 emitter.error(job_id, **err.event_fields())
-            except torch.OutOfMemoryError:
-                emitter.error(job_id, **out_of_memory(message["type"], pick_device().type, None).event_fields())
             except Exception as err:
-                if is_disk_full(err):  # a write path without its own DISK_FULL (an export, a report): still the user's to fix
+                if _is_out_of_memory(err):
+                    from .device import pick_device
+
+                    emitter.error(job_id, **out_of_memory(message["type"], pick_device().type, None).event_fields())
+                elif is_disk_full(err):  # a write path without its own DISK_FULL (an export, a report): still the user's to fix
                     traceback.print_exc(file=sys.stderr)
                     filename = getattr(err, "filename", None)
                     folder = Path(filename).parent if filename else Path(message.get("out_dir") or message.get("run_dir") or ".")
                     emitter.error(job_id, **disk_full(folder, f"the {message['type']} output", None).event_fields())
                     continue
-                traceback.print_exc(file=sys.stderr)
-                fatal = _is_cuda_failure(err)
-                hint = ("The GPU reported an error and this worker must restart; resume the run to continue from its last checkpoint."
-                        if fatal else "This is a bug in Whetstone; the run's log has the traceback.")
-                emitter.error(job_id, "INTERNAL", f"unexpected: {type(err).__name__}: {err}", hint, True)
-                if fatal:
-                    return 1
+                else:
+                    traceback.print_exc(file=sys.stderr)
+                    fatal = _is_cuda_failure(err)
+                    hint = ("The GPU reported an error and this worker must restart; resume the run to continue from its last checkpoint."
+                            if fatal else "This is a bug in Whetstone; the run's log has the traceback.")
+                    emitter.error(job_id, "INTERNAL", f"unexpected: {type(err).__name__}: {err}", hint, True)
+                    if fatal:
+                        return 1
             finally:
                 self.jobs.finish(job_id)
-            if distributed.current() is not None:
+            if world.current() is not None:
                 # The other ranks may wait in a collective the failed job never reached: exit, and torchrun stops them.
                 return 1
-        if distributed.current() is not None:
+        if world.current() is not None:
+            from . import distributed
+
             distributed.broadcast(None)  # the other ranks' end
         emitter.log(None, "info", "worker shutting down")
         return 0

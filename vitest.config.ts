@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 const ALONE = "tests/scripts/cli-bundle.test.ts";
 /** Files that replace a module or a global for their own tests (vi.mock, vi.stubGlobal): each gets a fresh process. */
@@ -21,6 +23,23 @@ const ISOLATED = ["tests/faults/disk-full.test.ts", "tests/renderer/engine-clien
  * CPU burners beside the suite make everything 2-3x slower); a limit is only there to end a hang.
  * Tests wait on the engine's events or the run's files, never on a fixed sleep.
  */
+/**
+ * vitest's order (slowest first, by the durations it cached), with each project's node files before its
+ * jsdom ones (`@vitest-environment jsdom`). A shared worker process is kept for the next file only if
+ * that file has the same environment; interleaved, the 11 renderer files ended a worker 23 times, and
+ * each new one started Node and imported the engine, transformers.js and onnxruntime-node again.
+ */
+class NodeFilesFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const jsdom = (f: TestSpecification) => (/@vitest-environment\s+jsdom\b/.test(readFileSync(f.moduleId, "utf8").slice(0, 4000)) ? 1 : 0);
+    const projectAt = new Map<string, number>();
+    sorted.forEach((f, i) => projectAt.has(f.project.name) || projectAt.set(f.project.name, i));
+    const key = sorted.map((f, i) => [projectAt.get(f.project.name)!, jsdom(f), i] as const);
+    return key.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]).map(([, , i]) => sorted[i]!);
+  }
+}
+
 export default defineConfig({
   test: {
     environment: "node",
@@ -31,6 +50,7 @@ export default defineConfig({
     maxWorkers: 2,
     env: { OMP_NUM_THREADS: "1" },
     globalSetup: ["tests/helpers/global-setup.ts"],
+    sequence: { sequencer: NodeFilesFirst },
     // The CLI bundle test makes the shared dist/cli bundle stale on purpose; any CLI another file starts
     // meanwhile rebuilds it (as designed), which raced its check under load. It runs after the rest, alone.
     projects: [

@@ -7,8 +7,9 @@
  *    times overlap, never three at once), each on one of this CPU's two cores, and a trial's final
  *    loss equals the same trial's in a sweep run one at a time (of its first two rates): exactly, since the trials have the same
  *    seeds and torch's CPU kernels give the same sums on one thread as on two (measured: identical);
- *  - early stopping ranks all the trials at their warm-up, then resumes the survivors side by side;
- *  - kill -9 of the process with two trials in flight: the sweep resumes both from their checkpoints.
+ *  - kill -9 of the process with the second pair of trials in flight: the sweep keeps the finished
+ *    pair and resumes both cut trials from their checkpoints, side by side again.
+ * (Early stopping with trials side by side: sweep.test.ts.)
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -122,29 +123,7 @@ describe("sweep trials side by side", () => {
     }
   }, 600_000);
 
-  it.skipIf(!twoCores)("early stop: every trial is read at its warm-up, ranked together, and the survivors resume side by side", async () => {
-    const engine = new Engine({ home: tempHome() });
-    const events: SweepStatus[] = [];
-    engine.subscribe((e) => e.type === "sweep" && events.push(e.sweep));
-    const started = await engine.call("startSweep", { config: base(), baseDir: PROJECT_ROOT, spec: { grid: { "training.learning_rate": [3e-3, 1e-5, 1e-2, 1.0] }, parallel: 2, ...judging() } });
-    const done = await engine.call("awaitSweep", { id: started.id });
-    expect(done.state, JSON.stringify(done.error)).toBe("completed");
-    expect(done.side_by_side?.slots).toBe(2);
-    for (const t of done.trials) expect(t.signals?.step, `trial ${t.index}`).toBe(3);
-    // The rung came once every trial had been read: all paused (or stopped) before any resumed.
-    const rung = events.findIndex((s) => s.trials.every((t) => t.state === "paused" || t.state === "stopped"));
-    expect(rung).toBeGreaterThan(-1);
-    expect(events.slice(0, rung).every((s) => s.trials.every((t) => t.state !== "completed"))).toBe(true);
-    const rate = (t: { settings: Record<string, unknown> }) => t.settings["training.learning_rate"];
-    expect(done.trials.filter((t) => t.state === "stopped").map(rate).sort()).toEqual([1e-5, 1.0]);
-    const kept = done.trials.filter((t) => t.state === "completed");
-    expect(kept.map(rate)).toEqual([3e-3, 1e-2]);
-    for (const t of kept) expect(engine.getRun({ id: t.run_id! }).status).toMatchObject({ step: 12, attempts: 2 });
-    // Both survivors were training at the same time after the rung.
-    expect(events.some((s) => kept.every((k) => s.trials.find((t) => t.index === k.index)!.state === "running") && s.trials.some((t) => t.state === "stopped"))).toBe(true);
-  }, 600_000);
-
-  it.skipIf(!twoCores)("resumes after kill -9 with two trials in flight: both go on from their checkpoints", async () => {
+  it.skipIf(!twoCores)("resumes after kill -9 with two trials in flight: the finished ones kept, both cut ones go on from their checkpoints", async () => {
     const home = tempHome();
     const dir = mkdtempSync(join(tmpdir(), "whetstone-sbs-"));
     const path = join(dir, "sweep.yaml");
@@ -154,21 +133,21 @@ describe("sweep trials side by side", () => {
     );
     const cli = spawn(process.execPath, [join(PROJECT_ROOT, "bin", "whetstone.mjs"), "sweep", path, "--parallel", "2"], { env: { ...process.env, WHETSTONE_HOME: home }, stdio: "ignore" });
     const engine = new Engine({ home });
-    // Wait until the first two trials have both trained past a checkpoint, then kill the CLI outright.
+    // Wait until the first pair has finished and the second has both trained past a checkpoint, then kill the CLI outright.
     let cut: SweepStatus | null = null;
-    for (const t0 = Date.now(); Date.now() - t0 < 240_000 && cut === null; await new Promise((r) => setTimeout(r, 200))) {
+    for (const t0 = Date.now(); Date.now() - t0 < 300_000 && cut === null; await new Promise((r) => setTimeout(r, 200))) {
       const s = engine.listSweeps()[0];
-      const ids = s?.trials.slice(0, 2).map((t) => t.run_id);
+      const ids = s?.trials.slice(2).map((t) => t.run_id);
       if (!s || !ids || ids.some((id) => !id || !existsSync(join(home, "runs", id, "status.json")))) continue;
       const runs = ids.map((id) => engine.store.get(id!));
       if (runs.every((r) => r.last_checkpoint && r.step < 40)) cut = s;
     }
-    expect(cut, "the first two trials never both reached a checkpoint").not.toBeNull();
+    expect(cut, "the second pair of trials never both reached a checkpoint").not.toBeNull();
     process.kill(cli.pid!, "SIGKILL");
     await new Promise((r) => cli.once("exit", r));
-    const inFlight = cut!.trials.slice(0, 2).map((t) => t.run_id!);
+    const [finished, inFlight] = [cut!.trials.slice(0, 2).map((t) => t.run_id!), cut!.trials.slice(2).map((t) => t.run_id!)];
     expect(cut!.side_by_side?.slots).toBe(2);
-    expect(cut!.trials.map((t) => t.state)).toEqual(["running", "running", "pending", "pending"]);
+    expect(cut!.trials.map((t) => t.state)).toEqual(["completed", "completed", "running", "running"]);
     // Their workers notice the engine is gone, checkpoint and exit.
     for (const id of inFlight) {
       const pid = engine.store.get(id).worker_pid;
@@ -180,11 +159,13 @@ describe("sweep trials side by side", () => {
     const done = await engine.awaitSweep({ id: cut!.id });
     expect(done.state, JSON.stringify(done.error)).toBe("completed");
     expect(done.trials.map((t) => t.state)).toEqual(["completed", "completed", "completed", "completed"]);
-    expect(done.trials.slice(0, 2).map((t) => t.run_id)).toEqual(inFlight); // resumed, not restarted
+    expect(done.trials.map((t) => t.run_id)).toEqual([...finished, ...inFlight]); // resumed, not restarted
+    for (const id of finished) expect(engine.getRun({ id }).status.attempts, "a finished trial is not trained again").toBe(1);
     for (const id of inFlight) {
       expect(engine.getRun({ id }).status.attempts).toBeGreaterThanOrEqual(2);
       expect(engine.getMetrics({ id }).map((m) => m.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     }
-    expect(mostAtOnce(spans(engine, done).slice(2))).toBe(2); // the two after them, side by side too
+    expect(mostAtOnce(spans(engine, done).slice(2))).toBe(2); // the resumed pair, side by side again
+    expect(done.selection!.best_run).not.toBeNull();
   }, 600_000);
 });

@@ -9,27 +9,17 @@
  */
 import type { ProgressInfo } from "../api/events";
 import type { JudgeTarget } from "../judge/types";
-import { runOneShot } from "../models/oneshot";
-import type { WorkerEvent } from "../protocol/messages";
 import type { WhetstoneError } from "../util/errors";
 import { dropReason } from "./filters";
 import type { Provenance, RowWriter } from "./output";
 import type { SynthFilter, SynthOptions, SynthReport } from "./schema";
 import { scoreAll, type Answer, type Answerer, type ResponseSpec } from "./select";
 import type { Contamination, NearDuplicates } from "./text";
+import { runSynthWorker, type CandidateEvent, type SynthWorkerContext, type WorkerCandidate } from "./worker";
 
-type CandidateEvent = Extract<WorkerEvent, { type: "candidate" }>;
-
-export interface WorkerCandidate {
-  index: number;
-  kind: "raw" | "chat" | "prompt";
-  prefix: string | null;
-  temperature: number;
-}
 
 /** What the round shares with the synthesis: its options, state and where things go. */
-export interface RoundContext {
-  opts: SynthOptions;
+export interface RoundContext extends SynthWorkerContext {
   report: SynthReport;
   writer: RowWriter;
   duplicates: NearDuplicates<"seeds" | "rows">;
@@ -39,11 +29,7 @@ export interface RoundContext {
   answerers: Answerer[];
   specs: ResponseSpec[];
   judge: JudgeTarget | null;
-  python?: string;
-  env?: NodeJS.ProcessEnv;
-  publish: (p: ProgressInfo) => void;
   signal?: AbortSignal;
-  cancelled: () => WhetstoneError;
   /** The provenance of candidate `index` before its answers: method, model, seed, index, temperature, what it was shown. */
   provenance: (index: number) => Provenance;
   started: number;
@@ -52,35 +38,11 @@ export interface RoundContext {
 const RETRY = "Run the same command again: it continues after the last row written.";
 
 /** Run the synth command on one answerer; `onEvent` gets each candidate in index order. */
-async function runWorker(round: RoundContext, answerer: Answerer, candidates: WorkerCandidate[], specs: ResponseSpec[], onEvent: (e: CandidateEvent) => void, signal?: AbortSignal): Promise<void> {
+function runWorker(round: RoundContext, answerer: Answerer, candidates: WorkerCandidate[], specs: ResponseSpec[], onEvent: (e: CandidateEvent) => void, signal?: AbortSignal): Promise<void> {
   const { opts } = round;
-  await runOneShot(
-    "synth",
-    (id) => ({
-      v: 1,
-      type: "synth",
-      id,
-      model_path: answerer.model,
-      tuned_path: answerer.tuned?.path ?? null,
-      tuned_kind: answerer.tuned?.kind ?? null,
-      candidates,
-      responses: specs.map((s) => ({ temperature: s.temperature, seed_offset: s.seed_offset })),
-      stop_texts: round.stopTexts,
-      prompt_tokens: opts.promptTokens,
-      response_tokens: opts.maxNewTokens,
-      answer_truncated: !round.enabled.has("truncated"),
-      top_p: opts.topP,
-      seed: opts.seed,
-    }),
-    {
-      python: round.python,
-      env: round.env,
-      signal,
-      onEvent: (e) => e.type === "candidate" && onEvent(e),
-      onProgress: (p) => p.phase === "load" && round.publish({ phase: "load", current: p.current, total: p.total, unit: p.unit, elapsed_s: p.elapsed_s, eta_s: p.eta_s, message: p.message }),
-    },
-    { cancelled: round.cancelled(), retry: RETRY },
-  );
+  const responses = specs.map((s) => ({ temperature: s.temperature, seed_offset: s.seed_offset }));
+  const job = { label: "synth", answerer, candidates, responses, stopTexts: round.stopTexts, promptTokens: opts.promptTokens, responseTokens: opts.maxNewTokens, answerTruncated: !round.enabled.has("truncated"), retry: RETRY };
+  return runSynthWorker(round, job, onEvent, signal);
 }
 
 function rowsProgress(round: RoundContext): void {

@@ -20,12 +20,12 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLSeq } from "yaml";
 import type { ProgressInfo } from "../api/events";
-import { runOneShot } from "../models/oneshot";
 import { WhetstoneError } from "../util/errors";
 import type { Course, Subject } from "./glan";
 import type { SynthOptions, SynthReport } from "./schema";
 import type { Answerer } from "./select";
 import { parseSyllabus, type Session } from "./syllabus-parse";
+import { runSynthWorker, type SynthWorkerContext } from "./worker";
 
 /** What the file holds per drafted subject. */
 export interface DraftedEntry {
@@ -142,15 +142,10 @@ export class SyllabusFile {
   }
 }
 
-export interface DraftContext {
-  opts: SynthOptions;
+export interface DraftContext extends SynthWorkerContext {
   out: string;
   writer: Answerer;
-  python?: string;
-  env?: NodeJS.ProcessEnv;
-  publish: (p: ProgressInfo) => void;
   signal?: AbortSignal;
-  cancelled: () => WhetstoneError;
 }
 
 /**
@@ -205,36 +200,11 @@ function draftProgress(done: number, total: number, started: number, message: st
   return { phase: "syllabus", current: done, total, unit: "subjects", elapsed_s: elapsed, eta_s: done > 0 ? ((total - done) * elapsed) / done : null, message };
 }
 
-/** The worker's synth command with prompts only (response_tokens 0): each candidate's "prompt" is a draft. */
+/** The worker's synth command with prompts only (no answers): each candidate's "prompt" is a draft. */
 async function draftWorker(ctx: DraftContext, candidates: { index: number; kind: "chat"; prefix: string; temperature: number }[], onDraft: (index: number, draft: string) => void): Promise<void> {
-  const { opts, writer } = ctx;
-  await runOneShot(
-    "syllabus",
-    (id) => ({
-      v: 1,
-      type: "synth",
-      id,
-      model_path: writer.model,
-      tuned_path: writer.tuned?.path ?? null,
-      tuned_kind: writer.tuned?.kind ?? null,
-      candidates,
-      responses: [{ temperature: 0, seed_offset: 0 }],
-      stop_texts: [],
-      prompt_tokens: opts.syllabusTokens,
-      response_tokens: 0,
-      answer_truncated: true,
-      top_p: opts.topP,
-      seed: opts.seed,
-    }),
-    {
-      python: ctx.python,
-      env: ctx.env,
-      signal: ctx.signal,
-      onEvent: (e) => e.type === "candidate" && onDraft(e.index, e.prompt),
-      onProgress: (p) => p.phase === "load" && ctx.publish({ phase: "load", current: p.current, total: p.total, unit: p.unit, elapsed_s: p.elapsed_s, eta_s: p.eta_s, message: p.message }),
-    },
-    { cancelled: ctx.cancelled(), retry: "Run the same command again: the syllabi drafted so far are kept, and the rows continue after the last one written." },
-  ).catch((e: unknown) => {
+  const retry = "Run the same command again: the syllabi drafted so far are kept, and the rows continue after the last one written.";
+  const job = { label: "syllabus", answerer: ctx.writer, candidates, responses: [{ temperature: 0, seed_offset: 0 }], stopTexts: [], promptTokens: ctx.opts.syllabusTokens, responseTokens: 0, answerTruncated: true, retry };
+  await runSynthWorker(ctx, job, (e) => onDraft(e.index, e.prompt), ctx.signal).catch((e: unknown) => {
     if (ctx.signal?.aborted) throw ctx.cancelled();
     throw e;
   });

@@ -35,11 +35,12 @@ import { WhetstoneError } from "../util/errors";
 import { drawExamples, fewshotPrefix, loadSeeds, STOP_TEXTS, type SeedPrompt } from "./fewshot";
 import { glanRequest, loadTaxonomy, type Course } from "./glan";
 import { readExisting, RowWriter } from "./output";
-import { selectRound, streamRound, type RoundContext, type WorkerCandidate } from "./rounds";
+import { selectRound, streamRound, type RoundContext } from "./rounds";
 import type { SynthOptions, SynthReport } from "./schema";
 import { responseSpecs, type Answerer } from "./select";
 import { prepareCourses } from "./syllabus";
 import { Contamination, NearDuplicates } from "./text";
+import type { WorkerCandidate } from "./worker";
 
 export interface SynthContext {
   store: RunStore;

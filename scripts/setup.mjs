@@ -10,7 +10,8 @@
  *     was installed; nothing is reinstalled while the stamp matches.
  *     lm-evaluation-harness (`whetstone bench`) goes in without its declared dependencies: its core
  *     ones are pinned in requirements.txt, the rest installed where the index has them (benchExtras);
- *     scikit-learn goes into .venv/bench-site, on sys.path for benchmark jobs only.
+ *     scikit-learn goes into .venv/bench-site, on sys.path for benchmark jobs only; lm-eval's index of
+ *     its built-in tasks is built once into .venv/whetstone-cache (benchIndex).
  *  2b. Debian's chromium for the end-to-end tests (apt-get, as root / in CI only).
  *  3. The tiny fixture model that the examples and tests train (.cache/fixtures/tiny-llama).
  *  4. The compiled `whetstone` CLI (dist/cli/main.mjs, scripts/cli-bundle.mjs); bin/whetstone.mjs
@@ -24,7 +25,7 @@
  */
 import { spawnSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -158,6 +159,7 @@ async function pythonEnv() {
     if (probe.status === 0 && stamp.requirements === wanted.requirements) {
       say(`Python environment: up to date (${VENV}, torch ${torch.kind}).`);
       if (stamp.bench_missing?.length) await benchExtras(stamp, stamp.bench_missing, { eachAlone: false });
+      benchIndex({ again: false });
       return;
     }
     say("Python environment: requirements changed or packages missing; updating.");
@@ -183,6 +185,7 @@ async function pythonEnv() {
   await pip(["install", ...PIP_FLAGS, "--no-deps", "--upgrade", "--target", BENCH_SITE, "-r", BENCH_SITE_REQS]);
   const stamp = { ...wanted, installed_at: new Date().toISOString() };
   await benchExtras(stamp, requirementLines(BENCH_EXTRAS), { eachAlone: true });
+  benchIndex({ again: true });
   say(`Python environment: ready (${elapsed()}).`);
 }
 
@@ -235,6 +238,21 @@ function pip(args, { quiet = false } = {}) {
         : reject(new Error(`pip ${args[0]} failed (exit ${code}). If the network is down, pip cannot reach the package index: connect and run \`npm run setup\` again.`)),
     );
   });
+}
+
+/**
+ * lm-eval's index of its ~14,000 built-in task files, kept in the venv (whetstone-cache/, named by
+ * lm-eval's version and install time): built here once, so that the first benchmark does not spend
+ * ~6.5 s on it. Only slower without it, so a failure is a note, not an error. `again`: after lm-eval was
+ * (re)installed, when the index there may be of the one before.
+ */
+function benchIndex({ again }) {
+  const cache = join(VENV, "whetstone-cache");
+  if (!again && existsSync(cache) && readdirSync(cache).some((f) => /^lm-eval-tasks-.*\.pickle$/.test(f))) return;
+  say("Benchmarks: indexing lm-eval's built-in tasks, once (about 10 s)…");
+  const r = spawnSync(VENV_PY, ["-c", "from whetstone_worker.jobs.bench import index_builtin_tasks; print(index_builtin_tasks())"], { cwd: WORKER, encoding: "utf8" });
+  const tasks = r.status === 0 ? Number(r.stdout.trim().split("\n").at(-1)) : NaN;
+  say(Number.isFinite(tasks) ? `Benchmarks: ${tasks} built-in tasks indexed.` : `Benchmarks: could not index lm-eval's tasks now (${(r.stderr || r.error?.message || "").trim().split("\n").at(-1)}); the first benchmark does it.`);
 }
 
 async function fixture() {

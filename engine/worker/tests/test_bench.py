@@ -224,6 +224,16 @@ def test_a_custom_group_that_names_a_built_in_task_indexes_the_built_in_ones_too
     assert err.value.code == "BENCH_DATA_OFFLINE", err.value.message
 
 
+def test_setup_indexes_the_built_in_tasks_into_the_environment():
+    """What `npm install` runs once lm-eval is in (scripts/setup.mjs, benchIndex): the whole built-in
+    index, in the cache the benchmark jobs read, so their first TaskManager does not build it."""
+    import lm_eval.tasks
+
+    assert bench.index_builtin_tasks() > 10_000
+    stamp = (Path(lm_eval.tasks.__file__).parent / "__init__.py").stat().st_mtime_ns
+    assert [f.name for f in bench.index_cache_dir().glob("lm-eval-tasks-*.pickle")] == [f"lm-eval-tasks-{bench.LM_EVAL_VERSION}-{stamp}.pickle"]
+
+
 def test_the_built_in_task_index_is_read_from_its_cache_and_rebuilt_for_another_install(tmp_path):
     """A copy of some of lm-eval's own task folders stands in for the built-in one: the first index is
     built and written, the second read back equal without building, and a reinstall (a new mtime of

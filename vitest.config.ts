@@ -54,7 +54,7 @@ export default defineConfig({
     // The CLI bundle test makes the shared dist/cli bundle stale on purpose; any CLI another file starts
     // meanwhile rebuilds it (as designed), which raced its check under load. It runs after the rest, alone.
     projects: [
-      { extends: true, test: { name: "main", isolate: false, setupFiles: ["tests/helpers/shared-process.ts", "tests/helpers/cpu-log.ts"], include: ["tests/**/*.test.ts", "tests/**/*.test.tsx"], exclude: ["tests/e2e/**", "node_modules/**", ALONE, ...ISOLATED] } },
+      { extends: true, test: { name: "main", isolate: false, setupFiles: ["tests/helpers/shared-process.ts", "tests/helpers/cpu-log.ts", "tests/helpers/dom-limits.ts"], include: ["tests/**/*.test.ts", "tests/**/*.test.tsx"], exclude: ["tests/e2e/**", "node_modules/**", ALONE, ...ISOLATED] } },
       { extends: true, test: { name: "isolated", setupFiles: ["tests/helpers/cpu-log.ts"], include: ISOLATED } },
       { extends: true, test: { name: "alone", setupFiles: ["tests/helpers/cpu-log.ts"], include: [ALONE], sequence: { groupOrder: 1 } } },
     ],

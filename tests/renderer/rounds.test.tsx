@@ -163,14 +163,14 @@ describe("the rounds page against the engine", () => {
     expect(document.querySelector(".rounds-starter")!.textContent).not.toMatch(CONFIG_KEY);
     expect(start.disabled).toBe(false);
     fireEvent.click(start);
-    await waitFor(() => expect(useAppStore.getState().view.name).toBe("rounds"), { timeout: 30_000 });
+    await waitFor(() => expect(useAppStore.getState().view.name).toBe("rounds"));
     const loopId = (useAppStore.getState().view as { id: string }).id;
     const loop = engine.getRounds({ id: loopId });
     // The loop starts from the run, on its base model and settings, trained as SFT each round, with DPO after.
     expect(loop).toMatchObject({ name: "lr-high-rounds", start_run: id, base_model: engine.getRun({ id }).config.model.path, prompts });
     expect(loop.spec).toMatchObject({ rounds: 2, judge, synth: { method: "magpie", n: 4, responses: 2 }, dpo: { min_margin: 0.1 } });
     expect(loop.base_config).toMatchObject({ method: "sft", init_from: id, preference: null });
-    await waitFor(() => expect(engine.getRounds({ id: loopId }).rounds[0]).toMatchObject({ synth_from: id, parent_run: id }), { timeout: 30_000 });
+    await waitFor(() => expect(engine.getRounds({ id: loopId }).rounds[0]).toMatchObject({ synth_from: id, parent_run: id }));
     await engine.call("cancelRounds", { id: loopId });
     // The request for a run of another method: still SFT rounds, from that run.
     const { request } = roundsRequest(DEFAULT_ROUNDS_FORM, { judge: "", prompts: "/p.txt", limit: 200, answerTokens: 256 }, { id: "d-1", name: "d", base: "/m" }, { method: "dpo", preference: { beta: 0.1 }, model: { path: "/x" }, data: { train: "/t.jsonl" } });

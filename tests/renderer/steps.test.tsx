@@ -83,7 +83,7 @@ describe("wizard steps", () => {
     useAppStore.setState({ step: "data", draft: { ...DEFAULT_DRAFT, modelPath: "/m" } });
     renderWizard();
     drop("bad-comma.jsonl", readFileSync(join(PROJECT_ROOT, "tests/fixtures/datasets/malformed/bad-comma.jsonl"), "utf8"));
-    const verdict = await screen.findByTestId("verdict", {}, { timeout: 20_000 });
+    const verdict = await screen.findByTestId("verdict");
     expect(verdict.textContent).toMatch(/^✗/);
     const issues = screen.getByLabelText("Dataset problems").textContent!;
     expect(issues).toMatch(/DATA_JSON_SYNTAX/);
@@ -91,13 +91,13 @@ describe("wizard steps", () => {
     expect(next().disabled).toBe(true);
     // Skipping the bad row makes the other two trainable; the run's config says so.
     fireEvent.click(screen.getByLabelText(/Train on the 2 valid samples/));
-    await waitFor(() => expect(screen.getByTestId("verdict").textContent).toMatch(/^✓/), { timeout: 20_000 });
+    await waitFor(() => expect(screen.getByTestId("verdict").textContent).toMatch(/^✓/));
     expect(next().disabled).toBe(false);
     expect(useAppStore.getState().draft.skipInvalid).toBe(true);
     // The choice belonged to that file: the next file starts without it, and a malformed one is refused again.
     drop("bad-again.jsonl", readFileSync(join(PROJECT_ROOT, "tests/fixtures/datasets/malformed/bad-comma.jsonl"), "utf8").replace("\n", "\n\n"));
-    await waitFor(() => expect(useAppStore.getState().draft.dataName).toBe("bad-again.jsonl"), { timeout: 20_000 });
-    await waitFor(() => expect(screen.getByTestId("verdict").textContent).toMatch(/^✗/), { timeout: 20_000 });
+    await waitFor(() => expect(useAppStore.getState().draft.dataName).toBe("bad-again.jsonl"));
+    await waitFor(() => expect(screen.getByTestId("verdict").textContent).toMatch(/^✗/));
     expect(useAppStore.getState().draft.skipInvalid).toBe(false);
     expect(screen.getByLabelText("Dataset problems").textContent).toMatch(/bad-again\.jsonl:\d/);
   });
@@ -106,7 +106,7 @@ describe("wizard steps", () => {
     useAppStore.setState({ step: "data", draft: { ...DEFAULT_DRAFT, modelPath: "" } });
     renderWizard();
     drop("tiny-chat.jsonl", readFileSync(TINY_DATA, "utf8"));
-    expect((await screen.findByTestId("verdict", {}, { timeout: 20_000 })).textContent).toMatch(/^✓/);
+    expect((await screen.findByTestId("verdict")).textContent).toMatch(/^✓/);
     expect(screen.getByText("Samples").previousSibling!.textContent).toBe("111");
     expect(screen.getByRole("list", { name: "Turns per conversation" }).children.length).toBeGreaterThan(0);
     expect(useAppStore.getState().draft.dataName).toBe("tiny-chat.jsonl");
@@ -154,7 +154,7 @@ describe("wizard steps", () => {
     const model = ensureTinyModel();
     useAppStore.setState({ step: "settings", draft: { ...DEFAULT_DRAFT, modelPath: model, dataPath: TINY_DATA } });
     renderWizard();
-    const plan = await screen.findByTestId("plan", {}, { timeout: 20_000 });
+    const plan = await screen.findByTestId("plan");
     expect(plan.textContent).toMatch(/Peak memory about [\d.]+ GiB/);
     fireEvent.click(screen.getByText("Advanced settings"));
     expect(screen.getByLabelText("Gradient accumulation")).toBeTruthy();
@@ -172,7 +172,7 @@ describe("settings against the plan", () => {
     // No data report: the plan assumes full rows, and 512 rows of 65k tokens do not fit in this machine's memory.
     useAppStore.setState({ step: "settings", report: null, draft: { ...DEFAULT_DRAFT, modelPath: model, dataPath: TINY_DATA, microBatchSize: 512, maxLength: 65536, suggestedFor: TINY_DATA } });
     renderWizard();
-    const alert = await screen.findByTestId("no-fit", {}, { timeout: 20_000 });
+    const alert = await screen.findByTestId("no-fit");
     await waitFor(() => expect(next().disabled).toBe(true));
     expect(screen.getByText(/will not fit in memory: apply one of the suggested changes/)).toBeTruthy();
     const buttons = within(alert).getAllByRole("button");

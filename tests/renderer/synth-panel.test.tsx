@@ -148,7 +148,7 @@ describe("the panel", () => {
     await act(async () => runs[0]!.reject(new EngineApiError("CANCELLED", `The synthesis into ${OUT} was cancelled with 1 of 3 rows in the file (1 written now).`, "")));
     expect(screen.getByTestId("synth-stopped").textContent).toMatch(/^Stopped\. The rows written so far stay in synth-magpie\.jsonl/);
     expect(screen.queryByRole("alert")).toBeNull();
-    expect((await screen.findByTestId("synth-resume", {}, { timeout: 3000 })).textContent).toBe("1 of 3 rows already in the file; it continues from there.");
+    expect((await screen.findByTestId("synth-resume")).textContent).toBe("1 of 3 rows already in the file; it continues from there.");
     expect(generate().textContent).toBe("Generate the rest");
     expect(inspectDataset).toHaveBeenLastCalledWith({ path: OUT });
 
@@ -163,7 +163,7 @@ describe("the panel", () => {
     const shown = screen.getByTestId("synth-report").textContent!;
     expect(shown).toContain("✓ 3 of 3 rows in synth-magpie.jsonl (2 written now, 1 there before), in 0:14.");
     expect(shown).toContain("9 candidates tried; dropped 1 empty, 4 repetitive.");
-    expect((await screen.findByTestId("synth-resume", {}, { timeout: 3000 })).textContent).toMatch(/^The file already holds 3 rows, as many as asked for/);
+    expect((await screen.findByTestId("synth-resume")).textContent).toMatch(/^The file already holds 3 rows, as many as asked for/);
     expect(generate().textContent).toBe("Generate rows");
     expect(generate().disabled).toBe(true); // nothing left to write into this file
     fireEvent.change(screen.getByLabelText("How many rows"), { target: { value: "5" } });

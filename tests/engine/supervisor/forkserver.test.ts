@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { WorkerProcess } from "../../../engine/supervisor/worker-process";
 import { closeForkServers, forkServerFor } from "../../../engine/supervisor/forkserver";
 import { PROJECT_ROOT, workerPython } from "../../../engine/paths";
+import { hubOnlyWorkerEnv } from "../../../engine/secrets/token";
 import { workerPythonOutput } from "../../helpers/python";
 
 /** Parent pid and process group of a live process, from /proc. */
@@ -136,9 +137,10 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
 
     const spawned = await timedStart({ WHETSTONE_FORK_SERVER: "0" });
     expect(procStat(spawned.hello.pid).ppid).toBe(process.pid);
-    // A job that asks to be spawned (a hub download: huggingface_hub only) is, server or not.
-    const { worker: asked, hello } = await WorkerProcess.start({ fork: false });
+    // A job that asks to be spawned (a pull or a push: huggingface_hub only, no torch) is, server or not.
+    const { worker: asked, hello } = await WorkerProcess.start({ fork: false, env: hubOnlyWorkerEnv() });
     expect(procStat(hello.pid).ppid).toBe(process.pid);
+    expect(hello.device).toBeNull();
     for (const w of [shared.worker, other.worker, sameServer.worker, spawned.worker, asked]) expect((await w.stop()).code).toBe(0);
   });
 
@@ -149,10 +151,7 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
     // Another Node process asks for a worker: the same server forks it (no imports paid again).
     const script = `
       import { WorkerProcess } from ${JSON.stringify(join(PROJECT_ROOT, "engine/supervisor/worker-process.ts"))};
-      import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+      import { readFileSync } from "node:fs";
       const { worker, hello } = await WorkerProcess.start({});
       const stat = readFileSync("/proc/" + hello.pid + "/stat", "utf8");
       console.log(JSON.stringify({ ppid: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) }));

@@ -7,23 +7,6 @@ const ALONE = "tests/scripts/cli-bundle.test.ts";
 const ISOLATED = ["tests/faults/disk-full.test.ts", "tests/renderer/engine-client.test.ts"];
 
 /**
- * Most of the time goes to Python workers (imports, then a few training steps of the tiny model), and
- * a worker's imports run on one core. Two test files at a time keep a 2-core machine busy, and each
- * worker's torch gets one thread so the two do not fight over cores (oversubscribed OpenMP threads
- * spin and slow both down). Files run slowest first (vitest orders by the durations it cached).
- *
- * Files share their worker process (isolate: false): a fresh process per file cost each of the ~120
- * files a Node start and a fresh import of the engine, transformers.js and onnxruntime-node, about
- * half the suite's Node CPU (a whole vitest run: 466 CPU-s isolated, 246 shared, 370 s → 266 s of
- * wall on this 2-core machine). tests/helpers/shared-process.ts fails a file that leaves
- * process.env or the working directory changed; files that mock a module or stub a global
- * (ISOLATED) still get a process each.
- *
- * Limits are generous on purpose: a functional test must not fail because the machine is busy (two
- * CPU burners beside the suite make everything 2-3x slower); a limit is only there to end a hang.
- * Tests wait on the engine's events or the run's files, never on a fixed sleep.
- */
-/**
  * vitest's order (slowest first, by the durations it cached), with each project's node files before its
  * jsdom ones (`@vitest-environment jsdom`). A shared worker process is kept for the next file only if
  * that file has the same environment; interleaved, the 11 renderer files ended a worker 23 times, and
@@ -40,6 +23,24 @@ class NodeFilesFirst extends BaseSequencer {
   }
 }
 
+/**
+ * Most of the time goes to Python workers (imports, then a few training steps of the tiny model), and
+ * a worker's imports run on one core. Two test files at a time keep a 2-core machine busy, and each
+ * worker's torch gets one thread so the two do not fight over cores (oversubscribed OpenMP threads
+ * spin and slow both down). Files run slowest first (vitest orders by the durations it cached; node
+ * files before jsdom ones: NodeFilesFirst).
+ *
+ * Files share their worker process (isolate: false): a fresh process per file cost each of the ~120
+ * files a Node start and a fresh import of the engine, transformers.js and onnxruntime-node, about
+ * half the suite's Node CPU (a whole vitest run: 466 CPU-s isolated, 246 shared, 370 s → 266 s of
+ * wall on this 2-core machine). tests/helpers/shared-process.ts fails a file that leaves
+ * process.env or the working directory changed; files that mock a module or stub a global
+ * (ISOLATED) still get a process each.
+ *
+ * Limits are generous on purpose: a functional test must not fail because the machine is busy (two
+ * CPU burners beside the suite make everything 2-3x slower); a limit is only there to end a hang.
+ * Tests wait on the engine's events or the run's files, never on a fixed sleep.
+ */
 export default defineConfig({
   test: {
     environment: "node",

@@ -8,6 +8,7 @@ offline and failing tasks are errors that name the task."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -230,7 +231,8 @@ def test_setup_indexes_the_built_in_tasks_into_the_environment():
     import lm_eval.tasks
 
     assert bench.index_builtin_tasks() > 10_000
-    stamp = (Path(lm_eval.tasks.__file__).parent / "__init__.py").stat().st_mtime_ns
+    root = Path(lm_eval.tasks.__file__).parent
+    stamp = f"{(root / '__init__.py').stat().st_mtime_ns}-{hashlib.sha256(str(root).encode()).hexdigest()[:12]}"
     assert [f.name for f in bench.index_cache_dir().glob("lm-eval-tasks-*.pickle")] == [f"lm-eval-tasks-{bench.LM_EVAL_VERSION}-{stamp}.pickle"]
 
 
@@ -270,6 +272,12 @@ def test_the_built_in_task_index_is_read_from_its_cache_and_rebuilt_for_another_
     bench.builtin_index(counting, root, cache)
     assert len(calls) == 2
     assert [f.name for f in cache.glob("lm-eval-tasks-*.pickle")] != [files[0].name] and len(list(cache.glob("*.pickle"))) == 1
+    # The same install reached through another path (a symlink, a moved venv): the index names each
+    # task's file by its path, so it is built for that path, not read with the other path's files.
+    (tmp_path / "elsewhere").symlink_to(root)
+    moved = bench.builtin_index(counting, tmp_path / "elsewhere", cache)
+    assert len(calls) == 3
+    assert all(str(entry.yaml_path).startswith(str(tmp_path / "elsewhere")) for entry in moved.values() if entry.yaml_path)
     # Through lm-eval's own TaskManager: a custom folder is still indexed afresh, after the built-in tasks.
     from lm_eval.tasks import TaskManager
 

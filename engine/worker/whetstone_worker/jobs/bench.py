@@ -139,14 +139,18 @@ def index_builtin_tasks() -> int:
 
 def builtin_index(build, root: Path, cache: Path) -> dict:
     """lm-eval's index of the task folder `root` (`build([root])`), from `cache` when that lm-eval
-    wrote it: the file is named by lm-eval's version and the install time of the folder's
-    __init__.py, so an upgrade or a reinstall indexes afresh. Written atomically (temp file + rename)
-    by whichever worker builds it first; a cache that cannot be read or written is only slower."""
+    wrote it: the file is named by lm-eval's version, the install time of the folder's __init__.py
+    and the folder's path (the index holds each task's file by its path: a venv reached through
+    another path, or moved, indexes afresh), so an upgrade or a reinstall indexes afresh too. Written
+    atomically (temp file + rename) by whichever worker builds it first; a cache that cannot be read
+    or written is only slower."""
+    import hashlib
     import pickle
 
     import lm_eval
 
-    stamp = f"{getattr(lm_eval, '__version__', LM_EVAL_VERSION)}-{(root / '__init__.py').stat().st_mtime_ns}"
+    where = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    stamp = f"{getattr(lm_eval, '__version__', LM_EVAL_VERSION)}-{(root / '__init__.py').stat().st_mtime_ns}-{where}"
     file = cache / f"lm-eval-tasks-{stamp}.pickle"
     try:
         with open(file, "rb") as f:

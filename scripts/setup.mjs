@@ -242,7 +242,7 @@ function pip(args, { quiet = false } = {}) {
 
 /**
  * lm-eval's index of its ~14,000 built-in task files, kept in the venv (whetstone-cache/, named by
- * lm-eval's version and install time): built here once, so that the first benchmark does not spend
+ * lm-eval's version, install time and path): built here once, so that the first benchmark does not spend
  * ~6.5 s on it. Only slower without it, so a failure is a note, not an error. `again`: after lm-eval was
  * (re)installed, when the index there may be of the one before.
  */

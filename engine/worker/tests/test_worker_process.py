@@ -71,8 +71,13 @@ class Worker:
         return out
 
     def log(self) -> str:
+        """The worker's stderr for a failure's message: its end, and where a process died (a fatal
+        error's header and stack, which its list of extension modules alone would push out of the end)."""
         self.stderr.seek(0)
-        return self.stderr.read()[-4000:]
+        text = self.stderr.read()
+        fatal = text.find("Fatal Python error")
+        head = text[fatal : fatal + 6000] + "\n[…]\n" if 0 <= fatal < len(text) - 4000 else ""
+        return head + text[-4000:]
 
     def shutdown(self) -> int:
         self.send({"v": 1, "type": "shutdown", "id": "bye"})

@@ -7,16 +7,13 @@
  * index order and decide a candidate from its own text and the rows before it, so the file does not
  * depend on round sizes, cancels or resumes.
  */
-import type { ProgressInfo } from "../api/events";
 import type { JudgeTarget } from "../judge/types";
-import type { WhetstoneError } from "../util/errors";
 import { dropReason } from "./filters";
 import type { Provenance, RowWriter } from "./output";
-import type { SynthFilter, SynthOptions, SynthReport } from "./schema";
+import type { SynthFilter, SynthReport } from "./schema";
 import { scoreAll, type Answer, type Answerer, type ResponseSpec } from "./select";
 import type { Contamination, NearDuplicates } from "./text";
 import { runSynthWorker, type CandidateEvent, type SynthWorkerContext, type WorkerCandidate } from "./worker";
-
 
 /** What the round shares with the synthesis: its options, state and where things go. */
 export interface RoundContext extends SynthWorkerContext {

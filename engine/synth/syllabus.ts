@@ -22,7 +22,7 @@ import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node
 import type { ProgressInfo } from "../api/events";
 import { WhetstoneError } from "../util/errors";
 import type { Course, Subject } from "./glan";
-import type { SynthOptions, SynthReport } from "./schema";
+import type { SynthReport } from "./schema";
 import type { Answerer } from "./select";
 import { parseSyllabus, type Session } from "./syllabus-parse";
 import { runSynthWorker, type SynthWorkerContext } from "./worker";

@@ -163,3 +163,16 @@ def test_a_full_disk_while_saving_the_finished_adapter_is_disk_full(make_config,
         run_sft(make_config(training__max_steps=2, training__checkpoint_every=2), tmp_path)
     assert caught.value.code == "DISK_FULL" and caught.value.recoverable
     assert str(tmp_path / "outputs") in caught.value.message and "step-00000002" in caught.value.message
+
+
+def test_a_write_error_without_an_errno_on_a_full_folder_is_disk_full(tmp_path, monkeypatch):
+    """torch's zip writer can report a write cut short by a full disk only as "unexpected pos 64 vs 0"
+    (seen on a tmpfs filling up mid-checkpoint): with the folder it wrote to left without space, that
+    is DISK_FULL, not a bug; the same error with space to spare is not."""
+    from whetstone_worker import errors
+
+    err = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+    assert not errors.is_disk_full(err)
+    assert not errors.is_disk_full(err, tmp_path)  # this folder has space
+    monkeypatch.setattr(errors, "free_bytes", lambda folder: 4096)
+    assert errors.is_disk_full(err, tmp_path)

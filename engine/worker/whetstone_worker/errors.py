@@ -51,9 +51,13 @@ def out_of_memory(phase: str, device_kind: str, last_checkpoint: Path | None) ->
 DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-def is_disk_full(err: BaseException) -> bool:
+def is_disk_full(err: BaseException, folder: Path | None = None) -> bool:
     """ENOSPC / EDQUOT, also when a library wrapped or retold the OSError: torch.save raises a RuntimeError,
-    safetensors a SafetensorError ("I/O error: No space left on device (os error 28)"), others chain it."""
+    safetensors a SafetensorError ("I/O error: No space left on device (os error 28)"), others chain it.
+    Given the folder that was being written, also any error that left it (nearly) no free space: torch's
+    zip writer can report a short write only as "unexpected pos 64 vs 0", with no errno at all."""
+    if folder is not None and (free := free_bytes(folder)) is not None and free < (1 << 20):
+        return True
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))

@@ -399,7 +399,7 @@ class Loop:
             with self.guard("save"):
                 s.last_checkpoint = write_checkpoint(self.run_dir, s.step, write, meta, self.cfg.training.keep_checkpoints)
         except Exception as err:  # safetensors raises its own SafetensorError, torch.save a RuntimeError
-            if not is_disk_full(err):
+            if not is_disk_full(err, folder):
                 raise
             raise disk_full(folder, f"the checkpoint for step {s.step}", s.last_checkpoint) from None
         if world is not None:
@@ -428,7 +428,7 @@ class Loop:
             with self.guard("save"):
                 out = modeling.save_output(recipe.output(), self.tokenizer, self.run_dir, name, weights)
         except Exception as err:  # safetensors raises its own SafetensorError, torch.save a RuntimeError
-            if not is_disk_full(err):
+            if not is_disk_full(err, self.run_dir / "outputs"):
                 raise
             raise disk_full(self.run_dir / "outputs", f"the finished {name}", s.last_checkpoint) from None
         self.progress("save", 1, 1, "folder", f"Saved {out}", eta=0)

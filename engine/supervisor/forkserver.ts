@@ -46,6 +46,29 @@ const ANOTHER_SERVER = 3;
  * PYTHON*, HOME, …) names it: a worker must import as it would alone.
  */
 const PER_FORK = /^(WHETSTONE_(?!FORK_SERVER$)|VITEST|TINYPOOL|npm_|NODE_|INIT_CWD$|OLDPWD$|PWD$|SHLVL$|_$|COLUMNS$|LINES$|TERM|COLOR$|EDITOR$|PATH$|BASE_URL$|DEV$|PROD$|MODE$|SSR$|FORCE_TTY$|HF_TOKEN$|HUGGING_FACE_HUB_TOKEN$|ORT_DISABLE_TELEMETRY$|VIPSHOME$)/;
+/**
+ * Read at import by huggingface_hub, but used only to reach the hub: a worker that is offline (the
+ * default: HF_HUB_OFFLINE unset is "1" in the worker) never uses them, so for it they go with the fork
+ * and name no server. A mirror's address (HF_ENDPOINT) set for the engine would otherwise start a
+ * second server beside the offline one for training, merges and generation, which never download.
+ */
+const ONLINE_ONLY = /^HF_ENDPOINT$/;
+
+/** huggingface_hub's reading of a boolean variable (constants._is_true). */
+const isTrue = (value: string): boolean => ["1", "ON", "YES", "TRUE"].includes(value.toUpperCase());
+
+/** `env` without what an offline worker never uses (ONLINE_ONLY): the server's own environment, so that it imports the same whoever starts it. */
+function serverEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!isTrue(env.HF_HUB_OFFLINE ?? "1")) return env;
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !ONLINE_ONLY.test(k)));
+}
+
+/** The variables of `env` that name its fork server: what libraries read at import and use. */
+function importTimeEnv(env: NodeJS.ProcessEnv): [string, string][] {
+  return Object.entries(serverEnv(env))
+    .filter((e): e is [string, string] => e[1] !== undefined && !PER_FORK.test(e[0]))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
 
 export interface ChildExit {
   code: number | null;
@@ -357,7 +380,6 @@ export function forkServerFor(python: string, env: NodeJS.ProcessEnv): { socket:
   const dir = socketDir();
   if (!dir) return null;
   codeStamp ??= workerCodeStamp();
-  const entries = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   let interpreter = python;
   try {
     interpreter = `${python}:${statSync(python).mtimeMs}`; // a recreated venv is another interpreter
@@ -365,10 +387,11 @@ export function forkServerFor(python: string, env: NodeJS.ProcessEnv): { socket:
     /* spawning will say what is wrong */
   }
   const key = createHash("sha256")
-    .update(JSON.stringify([interpreter, codeStamp, entries.filter(([k]) => !PER_FORK.test(k))]))
+    .update(JSON.stringify([interpreter, codeStamp, importTimeEnv(env)]))
     .digest("hex")
     .slice(0, 24);
-  return { socket: join(dir, `fork-${key}.sock`), forkEnv: Object.fromEntries(entries) };
+  const forkEnv = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  return { socket: join(dir, `fork-${key}.sock`), forkEnv };
 }
 
 const servers = new Map<string, ForkServer>();
@@ -397,7 +420,7 @@ export async function forkWorker(python: string, env: NodeJS.ProcessEnv, what: F
   const key = target.socket;
   let server = servers.get(key);
   if (!server) {
-    const created: ForkServer = new ForkServer(python, env, target.socket, () => {
+    const created: ForkServer = new ForkServer(python, serverEnv(env), target.socket, () => {
       if (servers.get(key) === created) servers.delete(key);
     });
     server = created;

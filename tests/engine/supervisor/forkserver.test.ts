@@ -97,13 +97,20 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
     expect((await worker.stop()).code).toBe(0);
   });
 
-  it("the variables Node libraries set when first imported do not name another server; an import-time one does", () => {
+  it("the variables Node libraries set when first imported do not name another server, nor the hub's address for an offline worker; an import-time one does", () => {
     const python = workerPython();
     const base = { HOME: "/home/someone", OMP_NUM_THREADS: "1" };
     const socket = forkServerFor(python, base)!.socket;
     expect(forkServerFor(python, { ...base, ORT_DISABLE_TELEMETRY: "1", VIPSHOME: "/target" })!.socket).toBe(socket); // onnxruntime-node, sharp
     expect(forkServerFor(python, { ...base, ORT_DISABLE_TELEMETRY: "1" })!.forkEnv).toMatchObject({ ORT_DISABLE_TELEMETRY: "1" }); // still in the fork
     expect(forkServerFor(python, { ...base, HF_HUB_OFFLINE: "0" })!.socket).not.toBe(socket);
+    // A mirror's address names a server only for an online worker: an offline one never reaches it.
+    expect(forkServerFor(python, { ...base, HF_ENDPOINT: "http://mirror" })!.socket).toBe(socket);
+    const offline = forkServerFor(python, { ...base, HF_HUB_OFFLINE: "TRUE" })!.socket;
+    expect(forkServerFor(python, { ...base, HF_ENDPOINT: "http://mirror", HF_HUB_OFFLINE: "TRUE" })!.socket).toBe(offline);
+    expect(forkServerFor(python, { ...base, HF_ENDPOINT: "http://mirror" })!.forkEnv).toMatchObject({ HF_ENDPOINT: "http://mirror" }); // still in the fork
+    const online = forkServerFor(python, { ...base, HF_HUB_OFFLINE: "0" })!.socket;
+    expect(forkServerFor(python, { ...base, HF_HUB_OFFLINE: "0", HF_ENDPOINT: "http://mirror" })!.socket).not.toBe(online);
   });
 
   it("a command that ends while the engine is busy still reports its end", async () => {
@@ -135,7 +142,8 @@ describe.runIf(process.platform === "linux")("forked workers", () => {
     const sameServer = await timedStart({ WHETSTONE_TEST_MARK: "per-fork" });
     expect(procStat(sameServer.hello.pid).ppid).toBe(procStat(shared.hello.pid).ppid);
 
-    const spawned = await timedStart({ WHETSTONE_FORK_SERVER: "0" });
+    // The switch (device-less, so the spawned worker skips torch's imports: this checks who starts it, cheaply).
+    const spawned = await timedStart({ WHETSTONE_FORK_SERVER: "0", WHETSTONE_NO_DEVICE: "1" });
     expect(procStat(spawned.hello.pid).ppid).toBe(process.pid);
     // A job that asks to be spawned (a pull or a push: huggingface_hub only, no torch) is, server or not.
     const { worker: asked, hello } = await WorkerProcess.start({ fork: false, env: hubOnlyWorkerEnv() });

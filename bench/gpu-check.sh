@@ -63,23 +63,31 @@ if [[ -n "$NODE" && -f "$PACK/bench.mjs" ]]; then BENCH=("$NODE" "$PACK/bench.mj
 elif [[ -n "$NODE" && -d node_modules/tsx ]]; then BENCH=("$NODE" --import tsx bench/run.ts)
 fi
 
-# One interpreter start for the three questions (each start imports torch: seconds): the GPU's name or an
-# empty line, the versions (or why they cannot be imported), and whether TRL is there.
+# One interpreter start for the three questions: the GPU's name or an empty line, the versions (or why
+# torch cannot be imported), and whether TRL is installed. Only torch is imported (to ask CUDA); the
+# others' versions come from their installed metadata: importing transformers and peft costs ~4 s of
+# CPU more, and the tests below import them anyway (an import error fails them, by name).
 PROBE=$("$PY" - 2>/dev/null <<'EOF'
+import importlib.util
 import sys
+from importlib.metadata import PackageNotFoundError, version
+
+
+def installed(name):
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 try:
     import torch
     print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
-    import peft, transformers
-    print(sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
+    print(sys.version.split()[0], "torch", torch.__version__, "transformers", installed("transformers"), "peft", installed("peft"))
 except Exception as e:  # noqa: BLE001
     print("")
-    print(f"cannot import the worker's packages: {e}")
-try:
-    import trl  # noqa: F401
-    print("trl")
-except Exception:  # noqa: BLE001
-    print("no trl")
+    print(f"cannot import torch: {e}")
+print("trl" if importlib.util.find_spec("trl") else "no trl")
 EOF
 )
 CUDA=$(sed -n 1p <<< "$PROBE")

@@ -45,10 +45,10 @@ def train(config: dict, run_dir, devices: int, kind: str = "train", messages: li
     return [e for e in events if e["type"] == "metrics"]
 
 
-def whole_then_cancelled(config: dict, whole_dir, cut_dir, devices: int) -> tuple[list[dict], int]:
+def whole_then_cancelled(config: dict, whole_dir, cut_dir, devices: int) -> tuple[list[dict], int, list[str]]:
     """On one worker (the launcher's processes, as the engine starts them): a run trained to its end (its
-    metrics), then the same run in `cut_dir` cancelled once its step-2 checkpoint is written (the step
-    it stopped at, its last checkpoint). The resume is left to a fresh worker."""
+    metrics and progress messages), then the same run in `cut_dir` cancelled once its step-2 checkpoint
+    is written (the step it stopped at, its last checkpoint). The resume is left to a fresh worker."""
     worker = Worker(devices)
     try:
         assert worker.next()["type"] == "hello"
@@ -64,30 +64,24 @@ def whole_then_cancelled(config: dict, whole_dir, cut_dir, devices: int) -> tupl
     finally:
         if worker.proc.poll() is None:
             worker.proc.kill()
-    return [e for e in events if e["type"] == "metrics"], done["result"]["steps"]
+    messages = [e["message"] for e in events if e["type"] == "progress"]
+    return [e for e in events if e["type"] == "metrics"], done["result"]["steps"], messages
 
 
-@pytest.mark.parametrize("finetune", ["lora", "full"])
-def test_two_processes_train_as_one(make_config, tmp_path, finetune):
-    config = make_config(finetune=finetune, training__micro_batch_size=2, training__gradient_accumulation=4, training__max_steps=3,
-                         training__neftune_alpha=0, training__learning_rate=1e-3 if finetune == "full" else 1e-2, training__checkpoint_every=2,
-                         data__max_length=128)
-    one, messages = train(config, tmp_path / "one", devices=1), []
-    two = train(config, tmp_path / "two", devices=2, messages=messages)
-    assert [m["step"] for m in two] == [1, 2, 3]
-    assert any("sharded over 2 processes (FSDP2)" in m for m in messages) == (finetune == "full"), messages
-    for a, b in zip(one, two):
-        assert b["loss"] == pytest.approx(a["loss"], abs=1e-5), (a, b)
+def assert_same_training(one: list[dict], two: list[dict], one_dir, two_dir, finetune: str, loss_tolerance: dict, weight_tolerance: float) -> None:
+    """Two processes trained as one did: the same steps, losses, gradient norms and token counts, and the
+    same saved weights (the adapter, or the whole model gathered from its shards)."""
+    assert [m["step"] for m in two] == [m["step"] for m in one]
+    for a, b in zip(one, two, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], **loss_tolerance), (a, b)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4, abs=1e-5)
         assert b["trained_tokens"] == a["trained_tokens"] and b["tokens"] == a["tokens"]
     name = "adapter" if finetune == "lora" else "model"
     weights = "adapter_model.safetensors" if finetune == "lora" else "model.safetensors"
-    w1, w2 = (load_file(tmp_path / run / "outputs" / name / weights) for run in ("one", "two"))
+    w1, w2 = (load_file(run / "outputs" / name / weights) for run in (one_dir, two_dir))
     assert w1.keys() == w2.keys()
     for key in w1:
-        assert (w1[key].float() - w2[key].float()).abs().max() < 1e-5, key
-    # Rank 0 alone wrote the checkpoints (steps 2 and the last).
-    assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
+        assert (w1[key].float() - w2[key].float()).abs().max() < weight_tolerance, key
 
 
 @pytest.mark.parametrize("finetune", ["lora", "full"])
@@ -125,13 +119,19 @@ def test_kto_on_two_processes_is_refused_by_name(make_config, tmp_path):
             worker.proc.kill()
 
 
-def test_a_cancel_stops_every_rank_at_one_step_and_the_run_resumes_exactly(make_config, tmp_path):
-    """Cancelled on rank 0 after the step-2 checkpoint: all ranks stop at the same step (the flag is a
-    collective), rank 0 checkpoints, and a resumed 2-process run trains steps 3–4 as the uninterrupted one
-    did; one process resumes the same checkpoint to the same losses within float rounding."""
+def test_lora_on_two_processes_trains_as_on_one_and_a_cancel_stops_every_rank_at_one_step_and_resumes_exactly(make_config, tmp_path):
+    """LoRA on two processes trains as one process does (losses, gradient norms, token counts, the saved
+    adapter), with rank 0 alone writing checkpoints. Cancelled on rank 0 after the step-2 checkpoint:
+    all ranks stop at the same step (the flag is a collective), rank 0 checkpoints, and a resumed 2-process
+    run trains steps 3–4 as the uninterrupted one did; one process resumes the same checkpoint to the same
+    losses within float rounding."""
     config = make_config(training__micro_batch_size=2, training__gradient_accumulation=2, training__max_steps=4,
                          training__neftune_alpha=0, training__learning_rate=1e-2, training__checkpoint_every=2, data__max_length=128)
-    whole, stopped = whole_then_cancelled(config, tmp_path / "whole", tmp_path / "cut", devices=2)
+    one = train(config, tmp_path / "one", devices=1)
+    whole, stopped, messages = whole_then_cancelled(config, tmp_path / "whole", tmp_path / "cut", devices=2)
+    assert not any("FSDP2" in m for m in messages), messages  # LoRA: each rank holds the whole model
+    assert_same_training(one, whole, tmp_path / "one", tmp_path / "whole", "lora", {"abs": 1e-5}, 1e-5)
+    assert sorted(p.name for p in (tmp_path / "whole" / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
     shutil.copytree(tmp_path / "cut", tmp_path / "cut-on-one")
     resumed = train(config, tmp_path / "cut", devices=2, kind="resume")
     assert [m["step"] for m in resumed] == list(range(stopped + 1, 5))
@@ -152,9 +152,9 @@ def test_a_sharded_full_fine_tune_matches_one_process_and_resumes_exactly_on_two
     config = make_config(finetune="full", training__micro_batch_size=2, training__gradient_accumulation=3, training__max_steps=10,
                          training__neftune_alpha=0, training__learning_rate=1e-3, training__checkpoint_every=2, data__max_length=128)
     one = train(config, tmp_path / "one", devices=1)
-    whole, stopped = whole_then_cancelled(config, tmp_path / "whole", tmp_path / "cut", devices=2)
-    for a, b in zip(one, whole, strict=True):
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4), (a, b)
+    whole, stopped, messages = whole_then_cancelled(config, tmp_path / "whole", tmp_path / "cut", devices=2)
+    assert any("sharded over 2 processes (FSDP2)" in m for m in messages), messages
+    assert_same_training(one, whole, tmp_path / "one", tmp_path / "whole", "full", {"rel": 1e-4}, 1e-5)
     checkpoint = tmp_path / "cut" / "checkpoints" / f"step-{stopped:08d}"
     assert (checkpoint / "model" / "model.safetensors").is_file() and (checkpoint / "optimizer.pt").is_file()
     shutil.copytree(tmp_path / "cut", tmp_path / "cut-on-one")

@@ -6,7 +6,7 @@
  * Free of Node imports so the renderer can share the shapes.
  */
 import { z } from "zod";
-import { JOB_HEADER } from "../util/state-store";
+import { JOB_HEADER } from "../util/job-header";
 
 /** What the stop rule reads of a round's match against the previous round: its LC win rate, or the low end of its 95% CI (stricter). */
 export const STOP_METRICS = ["lc_win_rate", "lc_ci_low"] as const;

@@ -5,7 +5,7 @@
  * status is the sweep's whole state on disk (sweeps/<id>/sweep.json), so a killed sweep resumes.
  */
 import { z } from "zod";
-import { JOB_HEADER } from "../util/state-store";
+import { JOB_HEADER } from "../util/job-header";
 
 export const EARLY_STOP_RULES = ["off", "signals", "val"] as const;
 export type EarlyStopRule = (typeof EARLY_STOP_RULES)[number];

@@ -12,6 +12,9 @@ describe("renderer build", () => {
     const r = spawnSync(process.execPath, [join(PROJECT_ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "renderer/vite.config.ts", "--outDir", out, "--emptyOutDir"], {
       cwd: PROJECT_ROOT,
       encoding: "utf8",
+      // As `npm start` and the packaged app build it: under vitest's NODE_ENV=test, Vite keeps quiet about
+      // Node modules it leaves out, and this test passed while the bundle pulled in the run store.
+      env: { ...process.env, NODE_ENV: "production" },
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).not.toMatch(/externalized for browser compatibility/);

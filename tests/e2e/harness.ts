@@ -1,13 +1,14 @@
 /**
- * The e2e harness: the renderer built into a temp folder, the engine served in browser mode on a
- * temp home (the same `serve` as `whetstone serve`), and Debian's chromium driven by playwright-core
- * (never a downloaded browser: `npx playwright install` needs the network).
+ * The e2e harness: the renderer (built once per run by global-setup.ts), the engine served in browser
+ * mode on a temp home (the same `serve` as `whetstone serve`), and Debian's chromium driven by
+ * playwright-core (never a downloaded browser: `npx playwright install` needs the network).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { inject } from "vitest";
 import { Engine } from "../../engine/api/engine";
 import { serve, type RunningServer } from "../../engine/server/http";
 import { PROJECT_ROOT } from "../../engine/paths";
@@ -32,9 +33,7 @@ export interface Harness {
 
 /** `workerEnv`: what the engine's workers get besides this process's environment (the fake hub's address and token). */
 export async function startHarness(executablePath: string, opts: { workerEnv?: NodeJS.ProcessEnv } = {}): Promise<Harness> {
-  const ui = mkdtempSync(join(tmpdir(), "whetstone-ui-"));
-  const vite = spawnSync(process.execPath, [join(PROJECT_ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "renderer/vite.config.ts", "--outDir", ui, "--emptyOutDir", "--logLevel", "warn"], { cwd: PROJECT_ROOT, encoding: "utf8" });
-  if (vite.status !== 0) throw new Error(`renderer build failed:\n${vite.stderr}`);
+  const ui = inject("uiDir"); // built once per run (global-setup.ts)
   const home = mkdtempSync(join(tmpdir(), "whetstone-e2e-home-"));
   const engine = new Engine({ home, workerEnv: opts.workerEnv });
   const server = await serve(engine, { staticDir: ui });

@@ -19,5 +19,6 @@ export default defineConfig({
     // (a synth journey's workers: 2.4 CPU-s alone, 14 s each beside the rest of the suite).
     env: { OMP_NUM_THREADS: "1" },
     setupFiles: ["tests/helpers/cpu-log.ts"],
+    globalSetup: ["tests/e2e/global-setup.ts"],
   },
 });

@@ -192,7 +192,7 @@ function printCpu() {
   const sum = (k) => sorted.reduce((a, [, f]) => a + f[k], 0);
   const s = (x) => x.toFixed(1).padStart(6);
   console.log("\n=== CPU seconds per test file (test process, its children, its forked workers) ===");
-  for (const [name, f] of sorted.slice(0, 30)) console.log(`${s(total(f))}  ${s(f.own)} ${s(f.children)} ${s(f.forks)} (${String(f.workers).padStart(3)})  ${name}`);
+  for (const [name, f] of sorted.slice(0, Number(process.env.WHETSTONE_CPU_TOP ?? 30))) console.log(`${s(total(f))}  ${s(f.own)} ${s(f.children)} ${s(f.forks)} (${String(f.workers).padStart(3)})  ${name}`);
   const machine = machineAtStart && machineCpu();
   const attributed = sum("own") + sum("children") + sum("forks");
   console.log(`${s(attributed)}  ${s(sum("own"))} ${s(sum("children"))} ${s(sum("forks"))} (${String(sum("workers")).padStart(3)})  all ${files.size} files`);

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { layout, PROJECT_ROOT } from "../../engine/paths";
 import { appLayout, venvPython } from "../../engine/util/layout";
 import { buildElectronDist } from "../helpers/electron-build";
+import { buildRenderer } from "../helpers/renderer-build";
 import { HANG_MS } from "../helpers/limits";
 
 const tmp = mkdtempSync(join(tmpdir(), "whetstone-package-"));
@@ -40,8 +41,8 @@ function standInBinary(): Buffer {
 async function buildApp(): Promise<void> {
   await buildElectronDist();
   if (!existsSync(join(PROJECT_ROOT, "renderer", "dist", "index.html"))) {
-    const vite = spawnSync(process.execPath, [join(PROJECT_ROOT, "node_modules/vite/bin/vite.js"), "build", "--config", "renderer/vite.config.ts", "--logLevel", "warn"], { cwd: PROJECT_ROOT, encoding: "utf8" });
-    if (vite.status !== 0) throw new Error(vite.stderr);
+    const vite = buildRenderer();
+    if (vite.status !== 0) throw new Error(vite.output);
   }
 }
 
